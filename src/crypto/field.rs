@@ -1,0 +1,91 @@
+//! Field ciphertexts and blind indexes.
+//!
+//! A sealed field is `version(1) ‖ key id(8, big-endian) ‖ nonce(12) ‖
+//! ciphertext ‖ tag(16)`, AES-256-GCM under the customer's data key, with AAD
+//! binding the customer id, the key id and the field name: a ciphertext moved
+//! to another customer or another column fails authentication.
+
+use ring::hmac;
+use zeroize::Zeroizing;
+
+use super::keys::{DataKey, Secret, aead_key, open, seal_into};
+use crate::error::{Error, Result};
+use crate::model::{CustomerId, Field};
+
+const FIELD_VERSION: u8 = 1;
+const HEADER_LEN: usize = 1 + 8;
+
+fn field_aad(customer: CustomerId, key_id: u64, field: &str) -> Vec<u8> {
+    [b"custodian/v1/field\0".as_slice(), &customer.0.to_be_bytes(), &key_id.to_be_bytes(), field.as_bytes()].concat()
+}
+
+/// Seals and opens the fields of one customer.
+pub(crate) struct FieldCipher<'k> {
+    customer: CustomerId,
+    key: &'k DataKey,
+}
+
+impl<'k> FieldCipher<'k> {
+    pub(crate) fn new(customer: CustomerId, key: &'k DataKey) -> Self {
+        FieldCipher { customer, key }
+    }
+
+    /// Encrypts `plaintext` as the value of `field`.
+    pub(crate) fn seal(&self, field: &Field, plaintext: &str) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(HEADER_LEN + 12 + plaintext.len() + 16);
+        out.push(FIELD_VERSION);
+        out.extend_from_slice(&self.key.id.to_be_bytes());
+        let aad = field_aad(self.customer, self.key.id, &field.name());
+        seal_into(&aead_key(self.key.secret.bytes()), &aad, plaintext.as_bytes(), &mut out)?;
+        Ok(out)
+    }
+
+    /// Decrypts the stored value of `field`.
+    pub(crate) fn open(&self, field: &Field, sealed: &[u8]) -> Result<Zeroizing<String>> {
+        let fail = |detail| Error::Decrypt { customer: self.customer, field: field.name().into_owned(), detail };
+        if sealed.len() < HEADER_LEN || sealed[0] != FIELD_VERSION {
+            return Err(fail("unknown ciphertext format"));
+        }
+        let key_id = u64::from_be_bytes(sealed[1..HEADER_LEN].try_into().expect("8 bytes"));
+        if key_id != self.key.id {
+            return Err(fail("ciphertext was made under another data key"));
+        }
+        let aad = field_aad(self.customer, key_id, &field.name());
+        let plain = open(&aead_key(self.key.secret.bytes()), &aad, &sealed[HEADER_LEN..]).ok_or_else(|| {
+            fail("authentication failed: the ciphertext was altered or belongs to another customer or field")
+        })?;
+        let text = std::str::from_utf8(&plain).map_err(|_| fail("plaintext is not UTF-8"))?;
+        Ok(Zeroizing::new(text.to_owned()))
+    }
+}
+
+/// Computes blind indexes: HMAC-SHA256 of the normalised value under a key
+/// derived from the root secret per field, so equal values can be found
+/// without storing them and digests of different fields cannot be compared.
+pub(crate) struct BlindIndexer {
+    mobile: Secret,
+    email: Secret,
+    id_number: Secret,
+}
+
+impl BlindIndexer {
+    pub(crate) fn new(root: &Secret) -> Result<Self> {
+        Ok(BlindIndexer {
+            mobile: root.derive(b"custodian/v1/blind-index/mobile")?,
+            email: root.derive(b"custodian/v1/blind-index/email")?,
+            id_number: root.derive(b"custodian/v1/blind-index/id_number")?,
+        })
+    }
+
+    /// The digest of a normalised value, or `None` if `field` has no blind index.
+    pub(crate) fn digest(&self, field: &Field, normalised: &str) -> Option<Vec<u8>> {
+        let secret = match field {
+            Field::Mobile => &self.mobile,
+            Field::Email => &self.email,
+            Field::IdNumber => &self.id_number,
+            _ => return None,
+        };
+        let key = hmac::Key::new(hmac::HMAC_SHA256, secret.bytes());
+        Some(hmac::sign(&key, normalised.as_bytes()).as_ref().to_vec())
+    }
+}

@@ -1,0 +1,169 @@
+//! The crate's error type.
+//!
+//! Every variant names what went wrong precisely enough to act on it: which
+//! field and which rule for bad input, which customer and which versions for a
+//! lost update, which rule for a denial. Messages never contain the value of a
+//! personal field, so an error can be logged or shown without leaking data.
+
+use crate::model::CustomerId;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in custodian.
+///
+/// Each variant has a stable numeric [`Error::code`] (the C ABI reuses it as a
+/// status code), so callers can match on codes across versions.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Input failed validation: `field` broke `rule`.
+    #[error("invalid value for field '{field}': {message} (rule {rule})")]
+    Invalid {
+        /// The field (or parameter) that was rejected.
+        field: String,
+        /// Stable identifier of the violated rule, e.g. `mobile.format`.
+        rule: &'static str,
+        /// Human-readable explanation; never contains the rejected value.
+        message: String,
+    },
+    /// A field name that the store's catalogue does not know.
+    #[error("unknown field '{0}'")]
+    UnknownField(String),
+    /// The customer does not exist (or no longer exists).
+    #[error("customer {0} not found")]
+    CustomerNotFound(CustomerId),
+    /// No customer has this external code.
+    #[error("no customer has external code '{0}'")]
+    ExternalCodeNotFound(String),
+    /// Another customer already uses this external code.
+    #[error("external code '{code}' is already used by customer {existing}")]
+    DuplicateExternalCode {
+        /// The conflicting code (external codes are classification data, not personal data).
+        code: String,
+        /// The customer that holds it.
+        existing: CustomerId,
+    },
+    /// An update carried a version that is no longer current: someone else
+    /// changed the record since it was read. Nothing was changed.
+    #[error(
+        "customer {customer} was changed by someone else: expected version {expected}, current version {actual}; nothing was changed"
+    )]
+    VersionConflict {
+        /// The customer being updated.
+        customer: CustomerId,
+        /// The version the caller based its change on.
+        expected: u64,
+        /// The version currently stored.
+        actual: u64,
+    },
+    /// The policy refused the operation.
+    #[error("access denied by rule {rule}: {reason}")]
+    Denied {
+        /// Stable identifier of the deciding rule.
+        rule: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The master key (or passphrase) does not open this store.
+    #[error("wrong master key or passphrase: the store's key check failed")]
+    WrongKey,
+    /// A ciphertext failed authentication: it was altered, moved to another
+    /// customer or field, or encrypted under another key.
+    #[error("field '{field}' of customer {customer} failed to decrypt: {detail}")]
+    Decrypt {
+        /// The customer whose field failed.
+        customer: CustomerId,
+        /// The field that failed.
+        field: String,
+        /// What exactly failed (header, key id, authentication tag).
+        detail: &'static str,
+    },
+    /// The customer's data key is absent from the key store (the customer was
+    /// crypto-shredded, or the key store does not belong to this data).
+    #[error("no data key for customer {0} in the key store")]
+    DataKeyMissing(CustomerId),
+    /// The key store and the customer database belong to different stores.
+    #[error("key store belongs to store {key_store}, but the customer database to store {data}")]
+    KeyStoreMismatch {
+        /// Store id recorded in the key store.
+        key_store: String,
+        /// Store id recorded in the customer database.
+        data: String,
+    },
+    /// `create` was asked to create a store where one already exists.
+    #[error("a store already exists at {0}")]
+    AlreadyExists(String),
+    /// `open` found no store.
+    #[error("no store at {0}")]
+    NotAStore(String),
+    /// The files were written by a newer version of custodian.
+    #[error("{component} schema version {found} is newer than this library supports ({supported})")]
+    SchemaTooNew {
+        /// Which part of the store (`data` or `keys`).
+        component: &'static str,
+        /// Version found on disk.
+        found: i64,
+        /// Newest version this library understands.
+        supported: i64,
+    },
+    /// The store's files are damaged or were not written by custodian.
+    #[error("store is corrupt: {0}")]
+    Corrupt(String),
+    /// The database stayed locked by another connection or process past the busy timeout.
+    #[error("the store is busy (locked by another connection) and the busy timeout expired")]
+    Busy,
+    /// The storage backend failed.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// A cryptographic primitive failed unexpectedly (e.g. the system RNG).
+    #[error("cryptographic failure: {0}")]
+    Crypto(&'static str),
+}
+
+impl Error {
+    /// Stable numeric code of this error; never renumbered.
+    pub fn code(&self) -> u32 {
+        match self {
+            Error::Invalid { .. } => 10,
+            Error::UnknownField(_) => 11,
+            Error::CustomerNotFound(_) => 20,
+            Error::ExternalCodeNotFound(_) => 21,
+            Error::DuplicateExternalCode { .. } => 22,
+            Error::VersionConflict { .. } => 23,
+            Error::Denied { .. } => 30,
+            Error::WrongKey => 40,
+            Error::Decrypt { .. } => 41,
+            Error::DataKeyMissing(_) => 42,
+            Error::KeyStoreMismatch { .. } => 43,
+            Error::AlreadyExists(_) => 50,
+            Error::NotAStore(_) => 51,
+            Error::SchemaTooNew { .. } => 52,
+            Error::Corrupt(_) => 53,
+            Error::Busy => 60,
+            Error::Storage(_) => 61,
+            Error::Crypto(_) => 70,
+        }
+    }
+
+    /// Shorthand for a validation error.
+    pub(crate) fn invalid(field: impl Into<String>, rule: &'static str, message: impl Into<String>) -> Self {
+        Error::Invalid { field: field.into(), rule, message: message.into() }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _) => match f.code {
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => Error::Busy,
+                ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => Error::Corrupt(e.to_string()),
+                // SQLite's messages name tables and constraints, never bound
+                // parameter values, so they are safe to pass on.
+                _ => Error::Storage(e.to_string()),
+            },
+            _ => Error::Storage(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! # custodian
+//!
+//! An embeddable store for customer information that keeps it the way
+//! customer-information regulations demand: every field classified
+//! ([`Level`]), personal fields encrypted at rest under per-customer keys,
+//! and every access made through a [`Session`] that names a principal and a
+//! purpose and is checked against the [`Policy`].
+//!
+//! ```
+//! use custodian::{CreateOptions, CustomerInput, Field, KeySource, Principal, Purpose, Role, Store};
+//!
+//! # fn main() -> custodian::Result<()> {
+//! let store = Store::in_memory(KeySource::key_bytes(&[7u8; 32])?, CreateOptions::default())?;
+//! let clerk = Principal::new("clerk-01", [Role::CustomerService])?;
+//! let session = store.session(&clerk, Purpose::Service)?;
+//! let created = session.create(
+//!     CustomerInput::individual()
+//!         .set(Field::Name, "王五")
+//!         .set(Field::Mobile, "+86 138-1234-5678")
+//!         .set(Field::IdNumber, "11010519491231002X"),
+//! )?;
+//! let found = session.find_by_mobile("13812345678")?;
+//! assert_eq!(found[0].id, created.id);
+//! assert_eq!(found[0].text(&Field::Name), "王五");
+//! // Customer service sees L1 data masked.
+//! assert_eq!(found[0].text(&Field::IdNumber), "1101**********002X");
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+pub mod access;
+pub mod clock;
+pub mod collate;
+pub mod crypto;
+mod error;
+pub mod model;
+pub mod storage;
+mod store;
+
+pub use access::{Action, Decision, Policy, Principal, Purpose, Role};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use crypto::{KeySource, MasterKey};
+pub use error::{Error, Result};
+pub use model::{
+    Catalogue, CustomAttribute, CustomerId, CustomerInput, CustomerPatch, CustomerView, Field, Level, Page, Shown,
+};
+pub use storage::{Durability, MemoryBackend, SqliteBackend, SqliteOptions};
+pub use store::{CreateOptions, Filter, ListQuery, SearchQuery, Session, Store, StoreCounts};

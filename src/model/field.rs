@@ -1,0 +1,339 @@
+//! Fields, sensitivity levels and the field catalogue.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Sensitivity level of a field (MISSION: three levels from seed 004).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Level {
+    /// Identity and financial data (ID number, birth date, payment data).
+    L1,
+    /// Personal data with restricted access (name, contact details, notes).
+    L2,
+    /// Public or classification data (category, tier, source).
+    L3,
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Level::L1 => "L1",
+            Level::L2 => "L2",
+            Level::L3 => "L3",
+        })
+    }
+}
+
+/// How a field is kept at rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// Classification or bookkeeping attribute, stored in plaintext so it can be filtered on.
+    Plain,
+    /// Personal data, stored only as AES-256-GCM ciphertext under the customer's data key.
+    Sealed,
+}
+
+/// A field of a customer record.
+///
+/// The first group is the prototype's `khzl` struct (编号 姓名 单位 类别 职务 手机 邮箱 备注),
+/// then the fields the regulations add, then bookkeeping fields that are
+/// read-only to callers, then custom attributes declared in the [`Catalogue`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Field {
+    /// 编号: the organisation's own customer code (letters, digits, `-_.`), unique.
+    ExternalCode,
+    /// 姓名: the person's name; for an organisation, its contact person.
+    Name,
+    /// 单位: the organisation (employer, or the organisation customer itself).
+    Organisation,
+    /// 类别: customer category (classification).
+    Category,
+    /// 职务: job title.
+    Title,
+    /// 手机: mobile number, mainland 11-digit or E.164.
+    Mobile,
+    /// 邮箱: e-mail address.
+    Email,
+    /// 备注: free-text notes.
+    Notes,
+    /// Postal or registered address.
+    Address,
+    /// Gender: `male`, `female`, `other` or `unknown` (男/女 accepted).
+    Gender,
+    /// Birth date, `YYYY-MM-DD`.
+    BirthDate,
+    /// Mainland resident identity card number (GB 11643, 18 characters).
+    IdNumber,
+    /// Source channel (how the customer came to us).
+    Source,
+    /// Value tier: `A`, `B` or `C`.
+    Tier,
+    /// Tags, comma-separated.
+    Tags,
+    /// Customer kind: `individual` or `organisation`.
+    Kind,
+    /// Record status (`active`, ...); read-only.
+    Status,
+    /// Creation time (Unix milliseconds, UTC); read-only.
+    CreatedAt,
+    /// Last-change time (Unix milliseconds, UTC); read-only.
+    UpdatedAt,
+    /// Version number for optimistic concurrency; read-only.
+    Version,
+    /// A custom attribute declared in the catalogue; named `custom.<key>`.
+    Custom(String),
+}
+
+/// The built-in fields, in display order.
+pub const BUILTIN_FIELDS: [Field; 20] = [
+    Field::ExternalCode,
+    Field::Kind,
+    Field::Name,
+    Field::Organisation,
+    Field::Category,
+    Field::Title,
+    Field::Mobile,
+    Field::Email,
+    Field::Notes,
+    Field::Address,
+    Field::Gender,
+    Field::BirthDate,
+    Field::IdNumber,
+    Field::Source,
+    Field::Tier,
+    Field::Tags,
+    Field::Status,
+    Field::CreatedAt,
+    Field::UpdatedAt,
+    Field::Version,
+];
+
+/// Prefix of custom attribute field names.
+pub const CUSTOM_PREFIX: &str = "custom.";
+
+impl Field {
+    /// The stable snake_case name of the field (`custom.<key>` for custom attributes).
+    pub fn name(&self) -> std::borrow::Cow<'static, str> {
+        use std::borrow::Cow::Borrowed;
+        match self {
+            Field::ExternalCode => Borrowed("external_code"),
+            Field::Name => Borrowed("name"),
+            Field::Organisation => Borrowed("organisation"),
+            Field::Category => Borrowed("category"),
+            Field::Title => Borrowed("title"),
+            Field::Mobile => Borrowed("mobile"),
+            Field::Email => Borrowed("email"),
+            Field::Notes => Borrowed("notes"),
+            Field::Address => Borrowed("address"),
+            Field::Gender => Borrowed("gender"),
+            Field::BirthDate => Borrowed("birth_date"),
+            Field::IdNumber => Borrowed("id_number"),
+            Field::Source => Borrowed("source"),
+            Field::Tier => Borrowed("tier"),
+            Field::Tags => Borrowed("tags"),
+            Field::Kind => Borrowed("kind"),
+            Field::Status => Borrowed("status"),
+            Field::CreatedAt => Borrowed("created_at"),
+            Field::UpdatedAt => Borrowed("updated_at"),
+            Field::Version => Borrowed("version"),
+            Field::Custom(key) => std::borrow::Cow::Owned(format!("{CUSTOM_PREFIX}{key}")),
+        }
+    }
+
+    /// Parses a field name as produced by [`Field::name`]. Custom keys are
+    /// checked for syntax only; whether the catalogue knows them is checked by
+    /// [`Catalogue::check_field`].
+    pub fn parse(name: &str) -> Result<Field> {
+        if let Some(key) = name.strip_prefix(CUSTOM_PREFIX) {
+            if is_custom_key(key) {
+                return Ok(Field::Custom(key.to_owned()));
+            }
+            return Err(Error::UnknownField(name.to_owned()));
+        }
+        BUILTIN_FIELDS.iter().find(|f| f.name() == name).cloned().ok_or_else(|| Error::UnknownField(name.to_owned()))
+    }
+
+    /// How the field is kept at rest. Only classification and bookkeeping
+    /// attributes are plaintext; everything that identifies or describes a
+    /// person is sealed.
+    pub fn storage(&self) -> Storage {
+        match self {
+            Field::ExternalCode
+            | Field::Kind
+            | Field::Category
+            | Field::Source
+            | Field::Tier
+            | Field::Status
+            | Field::CreatedAt
+            | Field::UpdatedAt
+            | Field::Version => Storage::Plain,
+            _ => Storage::Sealed,
+        }
+    }
+
+    /// Whether callers may set this field (bookkeeping fields are maintained by the store).
+    pub fn is_writable(&self) -> bool {
+        !matches!(self, Field::Status | Field::CreatedAt | Field::UpdatedAt | Field::Version)
+    }
+
+    /// The default sensitivity level.
+    pub fn default_level(&self) -> Level {
+        match self {
+            Field::IdNumber | Field::BirthDate => Level::L1,
+            f if f.storage() == Storage::Plain => Level::L3,
+            _ => Level::L2,
+        }
+    }
+
+    /// Fields that get a blind index for exact lookup.
+    pub fn has_blind_index(&self) -> bool {
+        matches!(self, Field::Mobile | Field::Email | Field::IdNumber)
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// Syntax of a custom attribute key: `[a-z][a-z0-9_]{0,31}`.
+pub(crate) fn is_custom_key(key: &str) -> bool {
+    let bytes = key.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 32
+        && bytes[0].is_ascii_lowercase()
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+}
+
+/// A custom attribute declared in the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomAttribute {
+    /// Its sensitivity level.
+    pub level: Level,
+    /// Maximum length in characters.
+    pub max_chars: usize,
+}
+
+impl Default for CustomAttribute {
+    fn default() -> Self {
+        CustomAttribute { level: Level::L2, max_chars: 256 }
+    }
+}
+
+/// The field catalogue: every field's sensitivity level, and which custom
+/// attributes exist. Fixed when a store is created and kept in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Catalogue {
+    /// Levels that differ from [`Field::default_level`], by field name.
+    overrides: BTreeMap<String, Level>,
+    /// Declared custom attributes, by key.
+    custom: BTreeMap<String, CustomAttribute>,
+    /// When closed, custom attribute keys not declared here are refused.
+    closed: bool,
+}
+
+impl Default for Catalogue {
+    /// The default catalogue: default levels, no custom attributes, closed.
+    fn default() -> Self {
+        Catalogue { overrides: BTreeMap::new(), custom: BTreeMap::new(), closed: true }
+    }
+}
+
+impl Catalogue {
+    /// Overrides the level of a built-in field. Plaintext-stored fields
+    /// (classification and bookkeeping) must stay L3: a field that needs
+    /// protection must be sealed, and those are fixed by the schema.
+    pub fn with_level(mut self, field: Field, level: Level) -> Result<Self> {
+        if let Field::Custom(key) = &field {
+            let attr = self.custom.get_mut(key).ok_or_else(|| Error::UnknownField(field.name().into_owned()))?;
+            attr.level = level;
+            return Ok(self);
+        }
+        if field.storage() == Storage::Plain && level != Level::L3 {
+            return Err(Error::invalid(
+                field.name(),
+                "catalogue.plain_field_level",
+                format!("'{field}' is stored in plaintext for filtering and can only be L3"),
+            ));
+        }
+        if level == field.default_level() {
+            self.overrides.remove(field.name().as_ref());
+        } else {
+            self.overrides.insert(field.name().into_owned(), level);
+        }
+        Ok(self)
+    }
+
+    /// Declares a custom attribute `key` (`[a-z][a-z0-9_]{0,31}`).
+    pub fn with_custom(mut self, key: &str, attribute: CustomAttribute) -> Result<Self> {
+        if !is_custom_key(key) {
+            return Err(Error::invalid(
+                format!("{CUSTOM_PREFIX}{key}"),
+                "catalogue.custom_key",
+                "custom attribute keys are 1-32 characters of a-z, 0-9 and _, starting with a letter",
+            ));
+        }
+        if attribute.max_chars == 0 || attribute.max_chars > 65_536 {
+            return Err(Error::invalid(
+                format!("{CUSTOM_PREFIX}{key}"),
+                "catalogue.custom_max_chars",
+                "max_chars must be between 1 and 65536",
+            ));
+        }
+        self.custom.insert(key.to_owned(), attribute);
+        Ok(self)
+    }
+
+    /// Opens (`false`) or closes (`true`) the catalogue to undeclared custom attributes.
+    pub fn closed(mut self, closed: bool) -> Self {
+        self.closed = closed;
+        self
+    }
+
+    /// Whether undeclared custom attributes are refused.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The sensitivity level of `field`.
+    pub fn level(&self, field: &Field) -> Level {
+        match field {
+            Field::Custom(key) => self.custom.get(key).map_or(Level::L2, |a| a.level),
+            f => self.overrides.get(f.name().as_ref()).copied().unwrap_or_else(|| f.default_level()),
+        }
+    }
+
+    /// The declared custom attributes.
+    pub fn custom_attributes(&self) -> impl Iterator<Item = (&str, &CustomAttribute)> {
+        self.custom.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Checks that `field` exists in this catalogue.
+    pub fn check_field(&self, field: &Field) -> Result<()> {
+        if let Field::Custom(key) = field {
+            if self.closed && !self.custom.contains_key(key) {
+                return Err(Error::invalid(
+                    field.name(),
+                    "catalogue.closed",
+                    "custom attribute is not declared and the catalogue is closed",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Maximum length in characters of a custom attribute.
+    pub(crate) fn custom_max_chars(&self, key: &str) -> usize {
+        self.custom.get(key).map_or(CustomAttribute::default().max_chars, |a| a.max_chars)
+    }
+
+    /// Every field this catalogue knows: built-ins then declared custom attributes.
+    pub fn fields(&self) -> impl Iterator<Item = Field> + '_ {
+        BUILTIN_FIELDS.iter().cloned().chain(self.custom.keys().map(|k| Field::Custom(k.clone())))
+    }
+}

@@ -1,0 +1,219 @@
+//! An in-memory backend for tests and ephemeral use.
+//!
+//! Transactions are serialised by one mutex. A write transaction works on a
+//! copy of the state and swaps it in on commit, so dropping it is a rollback.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, MutexGuard};
+
+use super::{Backend, CustomerRow, Scan, ScannedCustomer, Transaction, TxMode, WrappedKey};
+use crate::error::{Error, Result};
+use crate::model::CustomerId;
+
+#[derive(Clone, Default)]
+struct State {
+    prepared: bool,
+    meta: BTreeMap<String, Vec<u8>>,
+    key_meta: BTreeMap<String, Vec<u8>>,
+    last_customer_id: i64,
+    customers: BTreeMap<CustomerId, CustomerRow>,
+    external_codes: BTreeMap<String, CustomerId>,
+    blind: BTreeSet<(String, Vec<u8>, CustomerId)>,
+    data_keys: BTreeMap<CustomerId, WrappedKey>,
+}
+
+/// Keeps everything in memory; nothing survives the value.
+#[derive(Default)]
+pub struct MemoryBackend {
+    state: Mutex<State>,
+}
+
+impl MemoryBackend {
+    /// An empty backend.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while a transaction was open never committed its copy, so
+        // the state behind a poisoned lock is still consistent.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Backend for MemoryBackend {
+    fn begin(&self, mode: TxMode) -> Result<Box<dyn Transaction + '_>> {
+        let guard = self.lock();
+        let working = (mode == TxMode::Write).then(|| guard.clone());
+        Ok(Box::new(MemoryTx { guard, working }))
+    }
+
+    fn prepare(&self, create: bool) -> Result<bool> {
+        let mut state = self.lock();
+        let existed = state.prepared;
+        if create {
+            state.prepared = true;
+        }
+        Ok(existed)
+    }
+
+    fn describe(&self) -> String {
+        "in-memory store".into()
+    }
+}
+
+struct MemoryTx<'a> {
+    guard: MutexGuard<'a, State>,
+    working: Option<State>,
+}
+
+impl MemoryTx<'_> {
+    fn state(&self) -> &State {
+        self.working.as_ref().unwrap_or(&self.guard)
+    }
+
+    fn state_mut(&mut self) -> Result<&mut State> {
+        self.working.as_mut().ok_or_else(|| Error::Storage("write attempted in a read transaction".into()))
+    }
+}
+
+impl Transaction for MemoryTx<'_> {
+    fn meta_get(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.state().meta.get(name).cloned())
+    }
+
+    fn meta_put(&mut self, name: &str, value: &[u8]) -> Result<()> {
+        self.state_mut()?.meta.insert(name.to_owned(), value.to_vec());
+        Ok(())
+    }
+
+    fn key_meta_get(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.state().key_meta.get(name).cloned())
+    }
+
+    fn key_meta_put(&mut self, name: &str, value: &[u8]) -> Result<()> {
+        self.state_mut()?.key_meta.insert(name.to_owned(), value.to_vec());
+        Ok(())
+    }
+
+    fn next_customer_id(&mut self) -> Result<CustomerId> {
+        let state = self.state_mut()?;
+        state.last_customer_id += 1;
+        Ok(CustomerId(state.last_customer_id))
+    }
+
+    fn insert_customer(&mut self, row: &CustomerRow) -> Result<()> {
+        let state = self.state_mut()?;
+        let id = row.header.id;
+        if state.customers.contains_key(&id) {
+            return Err(Error::Storage(format!("UNIQUE constraint failed: customers.id ({id})")));
+        }
+        if let Some(code) = &row.header.external_code {
+            if state.external_codes.contains_key(code) {
+                return Err(Error::Storage("UNIQUE constraint failed: customers.external_code".into()));
+            }
+            state.external_codes.insert(code.clone(), id);
+        }
+        for (field, digest) in &row.blind {
+            state.blind.insert((field.clone(), digest.clone(), id));
+        }
+        state.customers.insert(id, row.clone());
+        Ok(())
+    }
+
+    fn replace_customer(&mut self, row: &CustomerRow, expected_version: u64) -> Result<bool> {
+        let id = row.header.id;
+        match self.state().customers.get(&id) {
+            Some(old) if old.header.version == expected_version => {}
+            _ => return Ok(false),
+        }
+        let state = self.state_mut()?;
+        if let Some(code) = &row.header.external_code {
+            if state.external_codes.get(code).is_some_and(|holder| *holder != id) {
+                return Err(Error::Storage("UNIQUE constraint failed: customers.external_code".into()));
+            }
+        }
+        remove_row(state, id);
+        self.insert_customer(row)?;
+        Ok(true)
+    }
+
+    fn delete_customer(&mut self, id: CustomerId) -> Result<bool> {
+        Ok(remove_row(self.state_mut()?, id))
+    }
+
+    fn get_customer(&mut self, id: CustomerId) -> Result<Option<CustomerRow>> {
+        Ok(self.state().customers.get(&id).cloned())
+    }
+
+    fn find_external_code(&mut self, code: &str) -> Result<Option<CustomerId>> {
+        Ok(self.state().external_codes.get(code).copied())
+    }
+
+    fn find_blind(&mut self, field: &str, digest: &[u8]) -> Result<Vec<CustomerId>> {
+        let lower = (field.to_owned(), digest.to_vec(), CustomerId(i64::MIN));
+        Ok(self
+            .state()
+            .blind
+            .range(lower..)
+            .take_while(|(f, d, _)| f == field && d == digest)
+            .map(|(_, _, id)| *id)
+            .collect())
+    }
+
+    fn count_customers(&mut self) -> Result<u64> {
+        Ok(self.state().customers.len() as u64)
+    }
+
+    fn scan_customers(
+        &mut self,
+        fields: &[&str],
+        visit: &mut dyn FnMut(ScannedCustomer) -> Result<Scan>,
+    ) -> Result<()> {
+        let state = self.state();
+        for (id, row) in &state.customers {
+            let sealed =
+                fields.iter().filter_map(|f| row.sealed.get(*f).map(|v| ((*f).to_owned(), v.clone()))).collect();
+            let scanned = ScannedCustomer { header: row.header.clone(), sealed, key: state.data_keys.get(id).cloned() };
+            if visit(scanned)? == Scan::Stop {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn put_data_key(&mut self, customer: CustomerId, key: &WrappedKey) -> Result<()> {
+        self.state_mut()?.data_keys.insert(customer, key.clone());
+        Ok(())
+    }
+
+    fn get_data_key(&mut self, customer: CustomerId) -> Result<Option<WrappedKey>> {
+        Ok(self.state().data_keys.get(&customer).cloned())
+    }
+
+    fn delete_data_key(&mut self, customer: CustomerId) -> Result<bool> {
+        Ok(self.state_mut()?.data_keys.remove(&customer).is_some())
+    }
+
+    fn count_data_keys(&mut self) -> Result<u64> {
+        Ok(self.state().data_keys.len() as u64)
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        if let Some(working) = self.working.take() {
+            *self.guard = working;
+        }
+        Ok(())
+    }
+}
+
+fn remove_row(state: &mut State, id: CustomerId) -> bool {
+    let Some(row) = state.customers.remove(&id) else { return false };
+    if let Some(code) = &row.header.external_code {
+        state.external_codes.remove(code);
+    }
+    for (field, digest) in row.blind {
+        state.blind.remove(&(field, digest, id));
+    }
+    true
+}

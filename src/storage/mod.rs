@@ -1,0 +1,165 @@
+//! Storage behind a narrow trait.
+//!
+//! A [`Backend`] hands out [`Transaction`]s; a transaction that is dropped
+//! without [`Transaction::commit`] rolls back. Backends store opaque rows:
+//! plaintext classification columns, sealed field blobs, blind-index digests
+//! and wrapped keys. They never see plaintext personal data or key material,
+//! so a backend cannot leak what it was never given.
+//!
+//! Two areas are kept apart: the **customer data** and the **key store**
+//! (wrapped data keys and the wrapped root secret). The SQLite backend keeps
+//! them in two files, so a copy of the data file alone decrypts nothing, and
+//! destroying a key in the key store destroys every copy of that customer's
+//! ciphertext.
+
+mod memory;
+mod schema;
+mod sqlite;
+
+pub use memory::MemoryBackend;
+pub use sqlite::{DATA_FILE, Durability, KEYS_FILE, SqliteBackend, SqliteOptions};
+
+use std::collections::BTreeMap;
+
+use crate::error::Result;
+use crate::model::CustomerId;
+
+/// Whether a transaction may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxMode {
+    /// Read only: sees one consistent snapshot.
+    Read,
+    /// Read and write: takes the write lock at begin, so two writers never
+    /// interleave and a version check inside it is race-free.
+    Write,
+}
+
+/// The plaintext columns of a customer row (classification and bookkeeping only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerHeader {
+    /// The customer's id.
+    pub id: CustomerId,
+    /// `individual` or `organisation`.
+    pub kind: String,
+    /// 编号, unique when present.
+    pub external_code: Option<String>,
+    /// 类别.
+    pub category: Option<String>,
+    /// Source channel.
+    pub source: Option<String>,
+    /// Value tier.
+    pub tier: Option<String>,
+    /// Record status.
+    pub status: String,
+    /// Creation time, Unix milliseconds.
+    pub created_at: i64,
+    /// Last change, Unix milliseconds.
+    pub updated_at: i64,
+    /// Version, starting at 1 and incremented by every update.
+    pub version: u64,
+    /// Id of the data key the sealed fields are encrypted under.
+    pub key_id: u64,
+}
+
+/// A whole customer row as stored: header, sealed fields by field name, and
+/// blind-index digests by field name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerRow {
+    /// The plaintext columns.
+    pub header: CustomerHeader,
+    /// Sealed field values, by field name.
+    pub sealed: BTreeMap<String, Vec<u8>>,
+    /// Blind-index digests, by field name.
+    pub blind: BTreeMap<String, Vec<u8>>,
+}
+
+/// A data key as kept in the key store: its id and its wrapped bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedKey {
+    /// The key id (also in every ciphertext header and AAD).
+    pub key_id: u64,
+    /// The key wrapped under the master key.
+    pub wrapped: Vec<u8>,
+}
+
+/// What a scan hands to its visitor for each customer: the header and the
+/// requested sealed fields.
+#[derive(Debug)]
+pub struct ScannedCustomer {
+    /// The plaintext columns.
+    pub header: CustomerHeader,
+    /// The requested sealed fields that are present, by field name.
+    pub sealed: BTreeMap<String, Vec<u8>>,
+    /// The customer's wrapped data key, if the key store has it.
+    pub key: Option<WrappedKey>,
+}
+
+/// What the visitor of a scan wants next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scan {
+    /// Go on to the next customer.
+    Continue,
+    /// Stop the scan.
+    Stop,
+}
+
+/// A storage backend: a source of transactions. Must be shareable between threads.
+pub trait Backend: Send + Sync {
+    /// Begins a transaction. Write transactions wait (up to the backend's
+    /// busy timeout) for other writers, in this process or another.
+    fn begin(&self, mode: TxMode) -> Result<Box<dyn Transaction + '_>>;
+
+    /// Creates or migrates the schema; called by the store before first use.
+    /// Returns whether the backend already held a store.
+    fn prepare(&self, create: bool) -> Result<bool>;
+
+    /// A short description for messages (e.g. the directory).
+    fn describe(&self) -> String;
+}
+
+/// One storage transaction. Dropping it without `commit` rolls back every
+/// change made through it, in both the data and the key store.
+pub trait Transaction {
+    /// Reads a store metadata value (data side).
+    fn meta_get(&mut self, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Writes a store metadata value (data side).
+    fn meta_put(&mut self, name: &str, value: &[u8]) -> Result<()>;
+    /// Reads a key-store metadata value.
+    fn key_meta_get(&mut self, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Writes a key-store metadata value.
+    fn key_meta_put(&mut self, name: &str, value: &[u8]) -> Result<()>;
+
+    /// Allocates the next customer id; ids are never reused, even after deletion.
+    fn next_customer_id(&mut self) -> Result<CustomerId>;
+    /// Inserts a new customer row. The external code must be free (checked by the caller).
+    fn insert_customer(&mut self, row: &CustomerRow) -> Result<()>;
+    /// Replaces a customer row if its stored version is `expected_version`;
+    /// returns `false` (changing nothing) otherwise.
+    fn replace_customer(&mut self, row: &CustomerRow, expected_version: u64) -> Result<bool>;
+    /// Deletes a customer row with its sealed fields and blind-index entries; returns whether it existed.
+    fn delete_customer(&mut self, id: CustomerId) -> Result<bool>;
+    /// Reads a whole customer row.
+    fn get_customer(&mut self, id: CustomerId) -> Result<Option<CustomerRow>>;
+    /// Finds the customer with an external code.
+    fn find_external_code(&mut self, code: &str) -> Result<Option<CustomerId>>;
+    /// Finds the customers whose blind index for `field` equals `digest`, in id order.
+    fn find_blind(&mut self, field: &str, digest: &[u8]) -> Result<Vec<CustomerId>>;
+    /// Number of customers.
+    fn count_customers(&mut self) -> Result<u64>;
+    /// Visits every customer in id order with the named sealed fields and its
+    /// wrapped key, without loading them all at once.
+    fn scan_customers(&mut self, fields: &[&str], visit: &mut dyn FnMut(ScannedCustomer) -> Result<Scan>)
+    -> Result<()>;
+
+    /// Stores a customer's wrapped data key in the key store.
+    fn put_data_key(&mut self, customer: CustomerId, key: &WrappedKey) -> Result<()>;
+    /// Reads a customer's wrapped data key.
+    fn get_data_key(&mut self, customer: CustomerId) -> Result<Option<WrappedKey>>;
+    /// Deletes a customer's data key; returns whether it existed.
+    fn delete_data_key(&mut self, customer: CustomerId) -> Result<bool>;
+    /// Number of data keys in the key store.
+    fn count_data_keys(&mut self) -> Result<u64>;
+
+    /// Commits every change made through this transaction, atomically.
+    fn commit(self: Box<Self>) -> Result<()>;
+}

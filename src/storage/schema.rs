@@ -1,0 +1,125 @@
+//! SQLite schema and migrations, per component (customer data, key store).
+//!
+//! Each file has a `schema_version` table. Migrations are applied in order
+//! inside the caller's write transaction; a file newer than this library is
+//! refused rather than misread.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::error::{Error, Result};
+
+/// One component's migrations: (version reached, SQL). `{db}` is replaced
+/// by the schema name the file is attached under.
+pub(super) struct Component {
+    pub(super) name: &'static str,
+    pub(super) schema: &'static str,
+    pub(super) migrations: &'static [(i64, &'static str)],
+}
+
+pub(super) const KEYS: Component = Component {
+    name: "keys",
+    schema: "main",
+    migrations: &[(
+        1,
+        "CREATE TABLE {db}.meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
+         CREATE TABLE {db}.data_keys (
+             customer_id INTEGER PRIMARY KEY,
+             key_id INTEGER NOT NULL,
+             wrapped BLOB NOT NULL
+         ) STRICT;",
+    )],
+};
+
+pub(super) const DATA: Component = Component {
+    name: "data",
+    schema: "data",
+    migrations: &[(
+        1,
+        "CREATE TABLE {db}.meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
+         CREATE TABLE {db}.counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
+         INSERT INTO {db}.counters (name, value) VALUES ('customer_id', 0);
+         CREATE TABLE {db}.customers (
+             id INTEGER PRIMARY KEY,
+             kind TEXT NOT NULL,
+             external_code TEXT UNIQUE,
+             category TEXT,
+             source TEXT,
+             tier TEXT,
+             status TEXT NOT NULL,
+             created_at INTEGER NOT NULL,
+             updated_at INTEGER NOT NULL,
+             version INTEGER NOT NULL,
+             key_id INTEGER NOT NULL
+         ) STRICT;
+         CREATE TABLE {db}.customer_fields (
+             customer_id INTEGER NOT NULL REFERENCES customers(id),
+             field TEXT NOT NULL,
+             sealed BLOB NOT NULL,
+             PRIMARY KEY (customer_id, field)
+         ) STRICT, WITHOUT ROWID;
+         CREATE TABLE {db}.blind_index (
+             field TEXT NOT NULL,
+             digest BLOB NOT NULL,
+             customer_id INTEGER NOT NULL REFERENCES customers(id),
+             PRIMARY KEY (field, digest, customer_id)
+         ) STRICT, WITHOUT ROWID;
+         CREATE INDEX {db}.blind_index_by_customer ON blind_index (customer_id);",
+    )],
+};
+
+impl Component {
+    fn latest(&self) -> i64 {
+        self.migrations.last().map_or(0, |(v, _)| *v)
+    }
+
+    /// The version on disk; 0 when the file holds no custodian schema.
+    pub(super) fn version(&self, conn: &Connection) -> Result<i64> {
+        let has_table: bool = conn.query_row(
+            &format!(
+                "SELECT count(*) > 0 FROM {}.sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+                self.schema
+            ),
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_table {
+            return Ok(0);
+        }
+        let version: Option<i64> = conn
+            .query_row(
+                &format!("SELECT version FROM {}.schema_version WHERE component = ?1", self.schema),
+                [self.name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        version.ok_or_else(|| {
+            Error::Corrupt(format!("{} file has a schema_version table without a '{}' row", self.name, self.name))
+        })
+    }
+
+    /// Applies pending migrations; must run inside a write transaction.
+    pub(super) fn migrate(&self, conn: &Connection) -> Result<()> {
+        let current = self.version(conn)?;
+        if current > self.latest() {
+            return Err(Error::SchemaTooNew { component: self.name, found: current, supported: self.latest() });
+        }
+        if current == 0 {
+            conn.execute_batch(&format!(
+                "CREATE TABLE {}.schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL) STRICT;",
+                self.schema
+            ))?;
+            conn.execute(
+                &format!("INSERT INTO {}.schema_version (component, version) VALUES (?1, 0)", self.schema),
+                [self.name],
+            )?;
+        }
+        for (version, sql) in self.migrations.iter().filter(|(v, _)| *v > current) {
+            conn.execute_batch(&sql.replace("{db}", self.schema))?;
+            conn.execute(
+                &format!("UPDATE {}.schema_version SET version = ?1 WHERE component = ?2", self.schema),
+                rusqlite::params![version, self.name],
+            )?;
+        }
+        Ok(())
+    }
+}

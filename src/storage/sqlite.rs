@@ -1,0 +1,484 @@
+//! The SQLite backend (the default): two files in one directory,
+//! `customers.db` (customer data) and `keys.db` (the key store), both in WAL
+//! mode with STRICT tables.
+//!
+//! Every connection opens the key store as `main` and attaches the customer
+//! data as `data`, so one transaction covers both and a rollback undoes both.
+//! In WAL mode SQLite commits attached files one after the other, `main`
+//! first: a crash between the two commits can leave a new data key without
+//! its customer (harmless), or an erased customer's rows without their key
+//! (unreadable, i.e. still erased) — never a readable customer without the
+//! changes that came with it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
+
+use super::schema::{DATA, KEYS};
+use super::{Backend, CustomerHeader, CustomerRow, Scan, ScannedCustomer, Transaction, TxMode, WrappedKey};
+use crate::error::{Error, Result};
+use crate::model::CustomerId;
+
+/// File name of the customer database inside a store directory.
+pub const DATA_FILE: &str = "customers.db";
+/// File name of the key store inside a store directory.
+pub const KEYS_FILE: &str = "keys.db";
+
+/// How hard SQLite works to make a commit survive power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=NORMAL` (the default): a commit survives a crash of the
+    /// process; the last commits before a power loss may be rolled back, but
+    /// the files are never corrupted.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: every commit is on disk before it returns.
+    Full,
+}
+
+/// Options for the SQLite backend.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// How long to wait for a lock held by another connection or process.
+    pub busy_timeout: Duration,
+    /// Commit durability.
+    pub durability: Durability,
+    /// Where the key store lives; `None` means `keys.db` beside the data.
+    pub key_store_path: Option<PathBuf>,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions { busy_timeout: Duration::from_secs(5), durability: Durability::Normal, key_store_path: None }
+    }
+}
+
+/// A store kept in SQLite files.
+pub struct SqliteBackend {
+    data_path: PathBuf,
+    keys_path: PathBuf,
+    options: SqliteOptions,
+    pool: Mutex<Vec<Connection>>,
+}
+
+impl SqliteBackend {
+    /// A backend for the store in directory `dir` (`customers.db` and `keys.db`).
+    /// Nothing is touched on disk until the store is opened or created.
+    pub fn new(dir: impl AsRef<Path>, options: SqliteOptions) -> Self {
+        let dir = dir.as_ref();
+        let keys_path = options.key_store_path.clone().unwrap_or_else(|| dir.join(KEYS_FILE));
+        SqliteBackend { data_path: dir.join(DATA_FILE), keys_path, options, pool: Mutex::new(Vec::new()) }
+    }
+
+    /// Path of the customer database file.
+    pub fn data_path(&self) -> &Path {
+        &self.data_path
+    }
+
+    /// Path of the key store file.
+    pub fn keys_path(&self) -> &Path {
+        &self.keys_path
+    }
+
+    fn connect(&self, create: bool) -> Result<Connection> {
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if create {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        }
+        let conn = Connection::open_with_flags(&self.keys_path, flags)?;
+        conn.busy_timeout(self.options.busy_timeout)?;
+        let data = self.data_path.to_str().ok_or_else(|| Error::Storage("store path is not valid UTF-8".into()))?;
+        conn.execute("ATTACH DATABASE ?1 AS data", [data])?;
+        let sync = match self.options.durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        // journal_mode answers with a row, so it is read rather than executed.
+        for schema in ["main", "data"] {
+            let mode: String = conn.query_row(&format!("PRAGMA {schema}.journal_mode = WAL"), [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(Error::Storage(format!("could not switch {schema} to WAL mode (got {mode})")));
+            }
+            conn.execute_batch(&format!("PRAGMA {schema}.synchronous = {sync};"))?;
+        }
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF;")?;
+        Ok(conn)
+    }
+
+    fn take_connection(&self) -> Result<Connection> {
+        let pooled = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => self.connect(false),
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < 8 {
+            pool.push(conn);
+        }
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn begin(&self, mode: TxMode) -> Result<Box<dyn Transaction + '_>> {
+        let conn = self.take_connection()?;
+        match mode {
+            TxMode::Write => conn.execute_batch("BEGIN IMMEDIATE")?,
+            TxMode::Read => {
+                conn.execute_batch("BEGIN DEFERRED")?;
+                // Pin the data snapshot before the key-store snapshot: with
+                // keys committed first, a customer visible here always has its key.
+                conn.query_row("SELECT count(*) FROM data.sqlite_master", [], |_| Ok(()))?;
+                conn.query_row("SELECT count(*) FROM main.sqlite_master", [], |_| Ok(()))?;
+            }
+        }
+        Ok(Box::new(SqliteTx { backend: self, conn: Some(conn), writable: mode == TxMode::Write }))
+    }
+
+    fn prepare(&self, create: bool) -> Result<bool> {
+        let exists = self.data_path.exists() && self.keys_path.exists();
+        if !create && !exists {
+            return Err(Error::NotAStore(self.describe()));
+        }
+        if create {
+            for path in [&self.data_path, &self.keys_path] {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| Error::Storage(format!("cannot create {}: {e}", parent.display())))?;
+                }
+            }
+        }
+        let conn = self.connect(create)?;
+        let existed = DATA.version(&conn)? > 0 && KEYS.version(&conn)? > 0;
+        if !create && !existed {
+            return Err(Error::NotAStore(self.describe()));
+        }
+        if create && existed {
+            return Ok(true);
+        }
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let migrated = DATA.migrate(&conn).and_then(|()| KEYS.migrate(&conn));
+        match migrated {
+            Ok(()) => conn.execute_batch("COMMIT")?,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+        self.give_back(conn);
+        Ok(existed)
+    }
+
+    fn describe(&self) -> String {
+        self.data_path.parent().map_or_else(|| self.data_path.display().to_string(), |p| p.display().to_string())
+    }
+}
+
+struct SqliteTx<'a> {
+    backend: &'a SqliteBackend,
+    conn: Option<Connection>,
+    writable: bool,
+}
+
+impl Drop for SqliteTx<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // Not committed: roll back. A connection that cannot roll back is
+            // in an unknown state and is closed rather than reused.
+            if conn.is_autocommit() || conn.execute_batch("ROLLBACK").is_ok() {
+                self.backend.give_back(conn);
+            }
+        }
+    }
+}
+
+const HEADER_COLUMNS: &str = "c.id, c.kind, c.external_code, c.category, c.source, c.tier, c.status, c.created_at, c.updated_at, c.version, c.key_id";
+
+fn read_header(r: &rusqlite::Row<'_>) -> rusqlite::Result<CustomerHeader> {
+    Ok(CustomerHeader {
+        id: CustomerId(r.get(0)?),
+        kind: r.get(1)?,
+        external_code: r.get(2)?,
+        category: r.get(3)?,
+        source: r.get(4)?,
+        tier: r.get(5)?,
+        status: r.get(6)?,
+        created_at: r.get(7)?,
+        updated_at: r.get(8)?,
+        version: r.get::<_, i64>(9)? as u64,
+        key_id: r.get::<_, i64>(10)? as u64,
+    })
+}
+
+impl SqliteTx<'_> {
+    fn conn(&self) -> &Connection {
+        self.conn.as_ref().expect("connection present until commit or drop")
+    }
+
+    fn writable(&self) -> Result<&Connection> {
+        if !self.writable {
+            return Err(Error::Storage("write attempted in a read transaction".into()));
+        }
+        Ok(self.conn())
+    }
+
+    fn write_children(&self, row: &CustomerRow) -> Result<()> {
+        let conn = self.conn();
+        let id = row.header.id.0;
+        let mut put_field =
+            conn.prepare_cached("INSERT INTO data.customer_fields (customer_id, field, sealed) VALUES (?1, ?2, ?3)")?;
+        for (field, sealed) in &row.sealed {
+            put_field.execute(params![id, field, sealed])?;
+        }
+        let mut put_blind =
+            conn.prepare_cached("INSERT INTO data.blind_index (field, digest, customer_id) VALUES (?1, ?2, ?3)")?;
+        for (field, digest) in &row.blind {
+            put_blind.execute(params![field, digest, id])?;
+        }
+        Ok(())
+    }
+
+    fn delete_children(&self, id: CustomerId) -> Result<()> {
+        let conn = self.conn();
+        conn.prepare_cached("DELETE FROM data.customer_fields WHERE customer_id = ?1")?.execute([id.0])?;
+        conn.prepare_cached("DELETE FROM data.blind_index WHERE customer_id = ?1")?.execute([id.0])?;
+        Ok(())
+    }
+
+    fn get_blob(&self, sql: &str, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.conn().prepare_cached(sql)?.query_row([name], |r| r.get(0)).optional()?)
+    }
+}
+
+impl Transaction for SqliteTx<'_> {
+    fn meta_get(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.get_blob("SELECT value FROM data.meta WHERE name = ?1", name)
+    }
+
+    fn meta_put(&mut self, name: &str, value: &[u8]) -> Result<()> {
+        self.writable()?
+            .prepare_cached("INSERT INTO data.meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")?
+            .execute(params![name, value])?;
+        Ok(())
+    }
+
+    fn key_meta_get(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.get_blob("SELECT value FROM main.meta WHERE name = ?1", name)
+    }
+
+    fn key_meta_put(&mut self, name: &str, value: &[u8]) -> Result<()> {
+        self.writable()?
+            .prepare_cached("INSERT INTO main.meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")?
+            .execute(params![name, value])?;
+        Ok(())
+    }
+
+    fn next_customer_id(&mut self) -> Result<CustomerId> {
+        let id: i64 = self
+            .writable()?
+            .prepare_cached("UPDATE data.counters SET value = value + 1 WHERE name = 'customer_id' RETURNING value")?
+            .query_row([], |r| r.get(0))?;
+        Ok(CustomerId(id))
+    }
+
+    fn insert_customer(&mut self, row: &CustomerRow) -> Result<()> {
+        let h = &row.header;
+        self.writable()?
+            .prepare_cached(
+                "INSERT INTO data.customers (id, kind, external_code, category, source, tier, status, created_at, updated_at, version, key_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                h.id.0,
+                h.kind,
+                h.external_code,
+                h.category,
+                h.source,
+                h.tier,
+                h.status,
+                h.created_at,
+                h.updated_at,
+                h.version as i64,
+                h.key_id as i64
+            ])?;
+        self.write_children(row)
+    }
+
+    fn replace_customer(&mut self, row: &CustomerRow, expected_version: u64) -> Result<bool> {
+        let h = &row.header;
+        let changed = self
+            .writable()?
+            .prepare_cached(
+                "UPDATE data.customers SET kind = ?2, external_code = ?3, category = ?4, source = ?5, tier = ?6, status = ?7,
+                 created_at = ?8, updated_at = ?9, version = ?10, key_id = ?11 WHERE id = ?1 AND version = ?12",
+            )?
+            .execute(params![
+                h.id.0,
+                h.kind,
+                h.external_code,
+                h.category,
+                h.source,
+                h.tier,
+                h.status,
+                h.created_at,
+                h.updated_at,
+                h.version as i64,
+                h.key_id as i64,
+                expected_version as i64
+            ])?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        self.delete_children(h.id)?;
+        self.write_children(row)?;
+        Ok(true)
+    }
+
+    fn delete_customer(&mut self, id: CustomerId) -> Result<bool> {
+        self.writable()?;
+        self.delete_children(id)?;
+        let n = self.conn().prepare_cached("DELETE FROM data.customers WHERE id = ?1")?.execute([id.0])?;
+        Ok(n > 0)
+    }
+
+    fn get_customer(&mut self, id: CustomerId) -> Result<Option<CustomerRow>> {
+        let conn = self.conn();
+        let header = conn
+            .prepare_cached(&format!("SELECT {HEADER_COLUMNS} FROM data.customers c WHERE c.id = ?1"))?
+            .query_row([id.0], read_header)
+            .optional()?;
+        let Some(header) = header else { return Ok(None) };
+        let sealed = conn
+            .prepare_cached("SELECT field, sealed FROM data.customer_fields WHERE customer_id = ?1")?
+            .query_map([id.0], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let blind = conn
+            .prepare_cached("SELECT field, digest FROM data.blind_index WHERE customer_id = ?1")?
+            .query_map([id.0], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Some(CustomerRow { header, sealed, blind }))
+    }
+
+    fn find_external_code(&mut self, code: &str) -> Result<Option<CustomerId>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT id FROM data.customers WHERE external_code = ?1")?
+            .query_row([code], |r| r.get(0))
+            .optional()?
+            .map(CustomerId))
+    }
+
+    fn find_blind(&mut self, field: &str, digest: &[u8]) -> Result<Vec<CustomerId>> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT customer_id FROM data.blind_index WHERE field = ?1 AND digest = ?2 ORDER BY customer_id",
+            )?
+            .query_map(params![field, digest], |r| r.get(0).map(CustomerId))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn count_customers(&mut self) -> Result<u64> {
+        let n: i64 = self.conn().prepare_cached("SELECT count(*) FROM data.customers")?.query_row([], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    fn scan_customers(
+        &mut self,
+        fields: &[&str],
+        visit: &mut dyn FnMut(ScannedCustomer) -> Result<Scan>,
+    ) -> Result<()> {
+        // One ordered join, grouped by customer: the fields of a customer are
+        // consecutive rows. The field list is bound as parameters.
+        let field_filter = if fields.is_empty() {
+            "0".to_owned()
+        } else {
+            format!("f.field IN ({})", vec!["?"; fields.len()].join(", "))
+        };
+        let sql = format!(
+            "SELECT {HEADER_COLUMNS}, f.field, f.sealed, k.key_id, k.wrapped
+             FROM data.customers c
+             LEFT JOIN data.customer_fields f ON f.customer_id = c.id AND {field_filter}
+             LEFT JOIN main.data_keys k ON k.customer_id = c.id
+             ORDER BY c.id"
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let mut rows = stmt.query(params_from_iter(fields.iter()))?;
+        let mut current: Option<ScannedCustomer> = None;
+        while let Some(r) = rows.next()? {
+            let id = CustomerId(r.get(0)?);
+            if current.as_ref().is_some_and(|c| c.header.id != id)
+                && visit(current.take().expect("checked"))? == Scan::Stop
+            {
+                return Ok(());
+            }
+            let entry = match &mut current {
+                Some(c) => c,
+                None => {
+                    let key = match r.get::<_, Option<i64>>(13)? {
+                        Some(key_id) => Some(WrappedKey { key_id: key_id as u64, wrapped: r.get(14)? }),
+                        None => None,
+                    };
+                    current.insert(ScannedCustomer { header: read_header(r)?, sealed: Default::default(), key })
+                }
+            };
+            if let Some(field) = r.get::<_, Option<String>>(11)? {
+                entry.sealed.insert(field, r.get(12)?);
+            }
+        }
+        if let Some(last) = current {
+            visit(last)?;
+        }
+        Ok(())
+    }
+
+    fn put_data_key(&mut self, customer: CustomerId, key: &WrappedKey) -> Result<()> {
+        self.writable()?
+            .prepare_cached(
+                "INSERT INTO main.data_keys (customer_id, key_id, wrapped) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (customer_id) DO UPDATE SET key_id = excluded.key_id, wrapped = excluded.wrapped",
+            )?
+            .execute(params![customer.0, key.key_id as i64, key.wrapped])?;
+        Ok(())
+    }
+
+    fn get_data_key(&mut self, customer: CustomerId) -> Result<Option<WrappedKey>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT key_id, wrapped FROM main.data_keys WHERE customer_id = ?1")?
+            .query_row([customer.0], |r| Ok(WrappedKey { key_id: r.get::<_, i64>(0)? as u64, wrapped: r.get(1)? }))
+            .optional()?)
+    }
+
+    fn delete_data_key(&mut self, customer: CustomerId) -> Result<bool> {
+        let n = self
+            .writable()?
+            .prepare_cached("DELETE FROM main.data_keys WHERE customer_id = ?1")?
+            .execute([customer.0])?;
+        Ok(n > 0)
+    }
+
+    fn count_data_keys(&mut self) -> Result<u64> {
+        let n: i64 = self.conn().prepare_cached("SELECT count(*) FROM main.data_keys")?.query_row([], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        let conn = self.conn.take().expect("connection present until commit or drop");
+        match conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                self.backend.give_back(conn);
+                Ok(())
+            }
+            Err(e) => {
+                // Put it back in `self` so Drop rolls back (or discards) it.
+                self.conn = Some(conn);
+                Err(e.into())
+            }
+        }
+    }
+}

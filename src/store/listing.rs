@@ -1,0 +1,275 @@
+//! Listing (sorted, paged, filtered) and keyword search.
+//!
+//! Both stream the store once in id order, decrypting only the one field
+//! needed for sorting (or the searchable fields), and keep at most
+//! `offset + limit` candidates in memory, so 100,000 customers never sit in
+//! memory at once. The page itself is then read and rendered under the plan.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use super::session::Session;
+use crate::access::{Action, Decision, rules};
+use crate::crypto::FieldCipher;
+use crate::error::{Error, Result};
+use crate::model::validate::normalise;
+use crate::model::{CustomerId, Field, Level, Page, Storage};
+use crate::storage::{CustomerHeader, Scan, TxMode};
+
+/// Largest page a listing or search returns.
+pub const MAX_PAGE: u32 = 1000;
+
+/// Which customers a listing includes (classification attributes only).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only this kind (`individual` / `organisation`).
+    pub kind: Option<String>,
+    /// Only this category.
+    pub category: Option<String>,
+    /// Only this value tier.
+    pub tier: Option<String>,
+    /// Only this source channel.
+    pub source: Option<String>,
+}
+
+/// A sorted, paged listing request.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    /// The sort field; text sorts in pinyin order, empty values last, ties by id.
+    pub sort: Field,
+    /// Descending instead of ascending (empty values stay last).
+    pub descending: bool,
+    /// Rows to skip.
+    pub offset: u64,
+    /// Page size, 1..=1000.
+    pub limit: u32,
+    /// Which customers to include.
+    pub filter: Filter,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        ListQuery { sort: Field::Name, descending: false, offset: 0, limit: 50, filter: Filter::default() }
+    }
+}
+
+/// A keyword search request.
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    /// Text to find (case-insensitive substring), 1-64 characters.
+    pub keyword: String,
+    /// Matches to skip.
+    pub offset: u64,
+    /// Page size, 1..=1000.
+    pub limit: u32,
+}
+
+/// A candidate row in a sort: empty values last, then value, then id.
+#[derive(PartialEq, Eq)]
+struct Ranked {
+    missing: bool,
+    key: Vec<u8>,
+    descending: bool,
+    id: CustomerId,
+}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.missing
+            .cmp(&other.missing)
+            .then_with(|| if self.descending { other.key.cmp(&self.key) } else { self.key.cmp(&other.key) })
+            .then_with(|| self.id.cmp(&other.id))
+    }
+}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Integers as bytes whose order is numeric order.
+fn int_key(n: i64) -> Vec<u8> {
+    ((n as u64) ^ (1 << 63)).to_be_bytes().to_vec()
+}
+
+fn check_page(limit: u32) -> Result<()> {
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(Error::invalid("limit", "page_size", format!("a page holds 1 to {MAX_PAGE} rows")));
+    }
+    Ok(())
+}
+
+impl Filter {
+    fn matches(&self, h: &CustomerHeader) -> bool {
+        let eq = |want: &Option<String>, have: Option<&String>| want.as_ref().is_none_or(|w| have == Some(w));
+        eq(&self.kind, Some(&h.kind))
+            && eq(&self.category, h.category.as_ref())
+            && eq(&self.tier, h.tier.as_ref())
+            && eq(&self.source, h.source.as_ref())
+    }
+
+    /// Normalises the filter values like stored values, so `a` finds tier `A`.
+    fn normalised(&self, session: &Session, today_days: i64) -> Result<Filter> {
+        let catalogue = &session.store().catalogue;
+        let norm = |field: Field, v: &Option<String>| -> Result<Option<String>> {
+            match v {
+                Some(v) => normalise(&field, v, catalogue, today_days),
+                None => Ok(None),
+            }
+        };
+        Ok(Filter {
+            kind: norm(Field::Kind, &self.kind)?,
+            category: norm(Field::Category, &self.category)?,
+            tier: norm(Field::Tier, &self.tier)?,
+            source: norm(Field::Source, &self.source)?,
+        })
+    }
+}
+
+impl Session {
+    /// Lists customers sorted by any field, a page at a time. Sorting by a
+    /// field needs plaintext access to it (sorting by a masked field would
+    /// reveal its order).
+    pub fn list(&self, query: &ListQuery) -> Result<Page> {
+        check_page(query.limit)?;
+        let today = self.store().clock.now_millis().div_euclid(86_400_000);
+        let filter = query.filter.normalised(self, today)?;
+        let sort = query.sort.clone();
+        self.store().catalogue.check_field(&sort)?;
+        self.run(Action::Read, TxMode::Read, |store, tx, plan| {
+            if plan.decision(&sort) != Decision::Allow {
+                return Err(Error::Denied {
+                    rule: rules::NEEDS_PLAIN_ACCESS,
+                    reason: format!(
+                        "sorting by '{sort}' needs plaintext access to it, which principal '{}' lacks",
+                        self.principal().id()
+                    ),
+                });
+            }
+            let keep = usize::try_from(query.offset.saturating_add(u64::from(query.limit))).unwrap_or(usize::MAX);
+            let sort_name = sort.name().into_owned();
+            let sealed_fields: Vec<&str> =
+                if sort.storage() == Storage::Sealed { vec![sort_name.as_str()] } else { vec![] };
+            let mut heap: BinaryHeap<Ranked> = BinaryHeap::new();
+            let mut total = 0u64;
+            tx.scan_customers(&sealed_fields, &mut |c| {
+                if !filter.matches(&c.header) {
+                    return Ok(Scan::Continue);
+                }
+                let h = &c.header;
+                let text = |s: &Option<String>| s.as_ref().map(|s| store.collation.sort_key(s));
+                let key: Option<Vec<u8>> = match &sort {
+                    Field::CreatedAt => Some(int_key(h.created_at)),
+                    Field::UpdatedAt => Some(int_key(h.updated_at)),
+                    Field::Version => Some(int_key(h.version as i64)),
+                    Field::Kind => Some(store.collation.sort_key(&h.kind)),
+                    Field::Status => Some(store.collation.sort_key(&h.status)),
+                    Field::ExternalCode => text(&h.external_code),
+                    Field::Category => text(&h.category),
+                    Field::Source => text(&h.source),
+                    Field::Tier => text(&h.tier),
+                    _ => match c.sealed.get(&sort_name) {
+                        None => None,
+                        Some(sealed) => {
+                            // A customer whose key is gone has been shredded: it is not listed.
+                            if c.key.is_none() {
+                                return Ok(Scan::Continue);
+                            }
+                            let key = store.data_key(h.id, c.key.as_ref())?;
+                            let value = FieldCipher::new(h.id, &key).open(&sort, sealed)?;
+                            Some(store.collation.sort_key(&value))
+                        }
+                    },
+                };
+                total += 1;
+                heap.push(Ranked {
+                    missing: key.is_none(),
+                    key: key.unwrap_or_default(),
+                    descending: query.descending,
+                    id: h.id,
+                });
+                if heap.len() > keep {
+                    heap.pop();
+                }
+                Ok(Scan::Continue)
+            })?;
+            let ranked = heap.into_sorted_vec();
+            let mut items = Vec::with_capacity(query.limit as usize);
+            for r in ranked.into_iter().skip(usize::try_from(query.offset).unwrap_or(usize::MAX)) {
+                let row = tx.get_customer(r.id)?.ok_or(Error::CustomerNotFound(r.id))?;
+                let key = tx.get_data_key(r.id)?;
+                items.push(store.render(&row.header, &row.sealed, key.as_ref(), plan)?);
+            }
+            Ok(Page { items, total })
+        })
+    }
+
+    /// Finds customers whose readable text contains `keyword`
+    /// (case-insensitive), in id order. Only fields the session sees in
+    /// plaintext are searched, and never L1 fields.
+    pub fn search(&self, query: &SearchQuery) -> Result<Page> {
+        check_page(query.limit)?;
+        let keyword = query.keyword.trim().to_lowercase();
+        let chars = keyword.chars().count();
+        if chars == 0 || chars > 64 {
+            return Err(Error::invalid("keyword", "keyword_length", "a search keyword has 1 to 64 characters"));
+        }
+        if keyword.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                "keyword",
+                "control_character",
+                "a search keyword cannot contain control characters",
+            ));
+        }
+        self.run(Action::Read, TxMode::Read, |store, tx, plan| {
+            let searchable: Vec<Field> = store
+                .catalogue
+                .fields()
+                .filter(|f| plan.decision(f) == Decision::Allow && store.catalogue.level(f) != Level::L1)
+                .filter(|f| !matches!(f, Field::CreatedAt | Field::UpdatedAt | Field::Version | Field::Status))
+                .collect();
+            let sealed_names: Vec<String> =
+                searchable.iter().filter(|f| f.storage() == Storage::Sealed).map(|f| f.name().into_owned()).collect();
+            let sealed_refs: Vec<&str> = sealed_names.iter().map(String::as_str).collect();
+            let plain_fields: Vec<&Field> = searchable.iter().filter(|f| f.storage() == Storage::Plain).collect();
+            let skip = query.offset;
+            let keep = u64::from(query.limit);
+            let mut total = 0u64;
+            let mut page_ids: Vec<CustomerId> = Vec::new();
+            tx.scan_customers(&sealed_refs, &mut |c| {
+                let plain = super::codec::header_values(&c.header);
+                let mut hit =
+                    plain_fields.iter().any(|f| plain.get(*f).is_some_and(|v| v.to_lowercase().contains(&keyword)));
+                if !hit && !c.sealed.is_empty() {
+                    if c.key.is_none() {
+                        return Ok(Scan::Continue);
+                    }
+                    let key = store.data_key(c.header.id, c.key.as_ref())?;
+                    let cipher = FieldCipher::new(c.header.id, &key);
+                    for (name, sealed) in &c.sealed {
+                        let field = Field::parse(name)?;
+                        if cipher.open(&field, sealed)?.to_lowercase().contains(&keyword) {
+                            hit = true;
+                            break;
+                        }
+                    }
+                }
+                if hit {
+                    if total >= skip && total < skip + keep {
+                        page_ids.push(c.header.id);
+                    }
+                    total += 1;
+                }
+                Ok(Scan::Continue)
+            })?;
+            let mut items = Vec::with_capacity(page_ids.len());
+            for id in page_ids {
+                let row = tx.get_customer(id)?.ok_or(Error::CustomerNotFound(id))?;
+                let key = tx.get_data_key(id)?;
+                items.push(store.render(&row.header, &row.sealed, key.as_ref(), plan)?);
+            }
+            Ok(Page { items, total })
+        })
+    }
+}

@@ -1,0 +1,228 @@
+//! [`Store`] and [`Session`]: the only road to customer plaintext.
+//!
+//! A store owns the storage backend, the unwrapped root secret (held as
+//! derived subkeys), the catalogue and the policy. Callers never receive any
+//! of them: every read or write of customer data goes through a
+//! [`Session`], which names a principal and a purpose and runs each call as
+//! one storage transaction: decide → read/write ciphertext → decrypt and
+//! mask → commit → return.
+
+mod codec;
+mod listing;
+mod session;
+
+pub use listing::{Filter, ListQuery, SearchQuery};
+pub use session::Session;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::access::{Policy, Principal, Purpose};
+use crate::clock::{Clock, SystemClock};
+use crate::collate::{Collation, PinyinCollation};
+use crate::crypto::{
+    BlindIndexer, DEFAULT_KDF_ITERATIONS, KdfParams, KeySource, KeyWrapper, MasterKey, Secret, random_bytes,
+};
+use crate::error::{Error, Result};
+use crate::model::Catalogue;
+use crate::storage::{Backend, MemoryBackend, SqliteBackend, SqliteOptions, TxMode};
+
+/// Settings fixed when a store is created.
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    /// Field levels and custom attributes.
+    pub catalogue: Catalogue,
+    /// PBKDF2 iterations when the master key comes from a passphrase.
+    pub kdf_iterations: u32,
+}
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        CreateOptions { catalogue: Catalogue::default(), kdf_iterations: DEFAULT_KDF_ITERATIONS }
+    }
+}
+
+/// Metadata names.
+const META_STORE_ID: &str = "store_id";
+const META_CATALOGUE: &str = "catalogue";
+const KEY_META_STORE_ID: &str = "store_id";
+const KEY_META_ROOT: &str = "root";
+const KEY_META_KDF: &str = "kdf";
+
+/// What every session of a store shares.
+pub(crate) struct StoreInner {
+    pub(crate) backend: Box<dyn Backend>,
+    pub(crate) wrapper: KeyWrapper,
+    pub(crate) blind: BlindIndexer,
+    pub(crate) catalogue: Catalogue,
+    pub(crate) policy: Policy,
+    pub(crate) collation: Box<dyn Collation>,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Kept for subkeys that later parts of the store derive (audit keys).
+    #[allow(dead_code)]
+    pub(crate) root: Secret,
+}
+
+/// A customer-information store. `Send + Sync`: share it between threads
+/// (it is cheap to clone) and open sessions on each.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<StoreInner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.inner.backend.describe()).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Creates a new store on `backend`. Fails with [`Error::AlreadyExists`]
+    /// if the backend already holds one.
+    pub fn create(backend: impl Backend + 'static, key: KeySource, options: CreateOptions) -> Result<Store> {
+        if backend.prepare(true)? {
+            return Err(Error::AlreadyExists(backend.describe()));
+        }
+        let store_id = hex(&random_bytes::<16>()?);
+        let (master, kdf) = match key {
+            KeySource::Key(master) => (master, None),
+            KeySource::Passphrase(passphrase) => {
+                let params = KdfParams::generate(options.kdf_iterations)?;
+                (MasterKey::from_passphrase(&passphrase, &params)?, Some(params))
+            }
+        };
+        let wrapper = KeyWrapper::new(&master)?;
+        let root = Secret::random()?;
+        let mut tx = backend.begin(TxMode::Write)?;
+        if tx.key_meta_get(KEY_META_ROOT)?.is_some() {
+            return Err(Error::AlreadyExists(backend.describe()));
+        }
+        tx.key_meta_put(KEY_META_STORE_ID, store_id.as_bytes())?;
+        tx.key_meta_put(KEY_META_ROOT, &wrapper.wrap_root(&store_id, &root)?)?;
+        if let Some(params) = &kdf {
+            tx.key_meta_put(KEY_META_KDF, &serde_json::to_vec(params).expect("KDF parameters serialise"))?;
+        }
+        tx.meta_put(META_STORE_ID, store_id.as_bytes())?;
+        tx.meta_put(META_CATALOGUE, &serde_json::to_vec(&options.catalogue).expect("catalogue serialises"))?;
+        tx.commit()?;
+        Self::assemble(Box::new(backend), wrapper, root, options.catalogue)
+    }
+
+    /// Opens an existing store on `backend` with its master key or passphrase.
+    /// A wrong key fails with [`Error::WrongKey`].
+    pub fn open(backend: impl Backend + 'static, key: KeySource) -> Result<Store> {
+        backend.prepare(false)?;
+        let mut tx = backend.begin(TxMode::Read)?;
+        let text = |bytes: Option<Vec<u8>>, what: &str| -> Result<String> {
+            let bytes = bytes.ok_or_else(|| Error::Corrupt(format!("{what} is missing")))?;
+            String::from_utf8(bytes).map_err(|_| Error::Corrupt(format!("{what} is not UTF-8")))
+        };
+        let store_id = text(tx.meta_get(META_STORE_ID)?, "the store id of the customer database")?;
+        let key_store_id = text(tx.key_meta_get(KEY_META_STORE_ID)?, "the store id of the key store")?;
+        if store_id != key_store_id {
+            return Err(Error::KeyStoreMismatch { key_store: key_store_id, data: store_id });
+        }
+        let catalogue: Catalogue = serde_json::from_slice(
+            &tx.meta_get(META_CATALOGUE)?.ok_or_else(|| Error::Corrupt("the catalogue is missing".into()))?,
+        )
+        .map_err(|e| Error::Corrupt(format!("the catalogue is unreadable: {e}")))?;
+        let wrapped_root = tx
+            .key_meta_get(KEY_META_ROOT)?
+            .ok_or_else(|| Error::Corrupt("the wrapped root secret is missing".into()))?;
+        let kdf = tx.key_meta_get(KEY_META_KDF)?;
+        drop(tx);
+        let master = match (key, kdf) {
+            (KeySource::Key(master), _) => master,
+            (KeySource::Passphrase(passphrase), Some(kdf)) => {
+                let params: KdfParams = serde_json::from_slice(&kdf)
+                    .map_err(|e| Error::Corrupt(format!("the KDF parameters are unreadable: {e}")))?;
+                MasterKey::from_passphrase(&passphrase, &params)?
+            }
+            (KeySource::Passphrase(_), None) => {
+                return Err(Error::invalid(
+                    "key",
+                    "key_kind",
+                    "this store was created with a raw master key, not a passphrase",
+                ));
+            }
+        };
+        let wrapper = KeyWrapper::new(&master)?;
+        let root = wrapper.unwrap_root(&store_id, &wrapped_root)?;
+        Self::assemble(Box::new(backend), wrapper, root, catalogue)
+    }
+
+    /// Creates a store in directory `dir` on SQLite (`customers.db` and `keys.db`).
+    pub fn create_at(dir: impl AsRef<Path>, key: KeySource, options: CreateOptions) -> Result<Store> {
+        Self::create(SqliteBackend::new(dir, SqliteOptions::default()), key, options)
+    }
+
+    /// Opens the SQLite store in directory `dir`.
+    pub fn open_at(dir: impl AsRef<Path>, key: KeySource) -> Result<Store> {
+        Self::open(SqliteBackend::new(dir, SqliteOptions::default()), key)
+    }
+
+    /// Creates a store that lives in memory only.
+    pub fn in_memory(key: KeySource, options: CreateOptions) -> Result<Store> {
+        Self::create(MemoryBackend::new(), key, options)
+    }
+
+    fn assemble(backend: Box<dyn Backend>, wrapper: KeyWrapper, root: Secret, catalogue: Catalogue) -> Result<Store> {
+        let blind = BlindIndexer::new(&root)?;
+        let inner = StoreInner {
+            backend,
+            wrapper,
+            blind,
+            catalogue,
+            policy: Policy,
+            collation: Box::new(PinyinCollation::new()),
+            clock: Arc::new(SystemClock),
+            root,
+        };
+        Ok(Store { inner: Arc::new(inner) })
+    }
+
+    /// Replaces the clock (for tests and scheduled jobs). Only possible
+    /// before the store is shared or a session is opened.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Result<Store> {
+        let inner = Arc::get_mut(&mut self.inner).ok_or_else(|| {
+            Error::invalid(
+                "clock",
+                "store_shared",
+                "the clock can only be replaced before the store is cloned or a session is opened",
+            )
+        })?;
+        inner.clock = clock;
+        Ok(self)
+    }
+
+    /// The store's field catalogue.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.inner.catalogue
+    }
+
+    /// Opens a session for `principal` acting for `purpose`. Every call on it
+    /// is checked against the policy.
+    pub fn session(&self, principal: &Principal, purpose: Purpose) -> Result<Session> {
+        Ok(Session::new(self.inner.clone(), principal.clone(), purpose))
+    }
+
+    /// Number of customers and of data keys, for integrity checks and tests.
+    /// Reveals no customer data.
+    pub fn counts(&self) -> Result<StoreCounts> {
+        let mut tx = self.inner.backend.begin(TxMode::Read)?;
+        Ok(StoreCounts { customers: tx.count_customers()?, data_keys: tx.count_data_keys()? })
+    }
+}
+
+/// Row counts of a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreCounts {
+    /// Customers in the customer database.
+    pub customers: u64,
+    /// Data keys in the key store.
+    pub data_keys: u64,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
