@@ -249,7 +249,7 @@ impl Policy {
             for field in catalogue.fields() {
                 let decision = role_field_decision(*role, &field, catalogue.level(&field));
                 let slot = best.entry(field).or_insert(Decision::Deny(rules::DEFAULT_DENY));
-                if rank(decision) > rank(*slot) {
+                if rank(decision) > rank(*slot) || *slot == Decision::Deny(rules::DEFAULT_DENY) {
                     *slot = decision;
                 }
             }

@@ -1,0 +1,220 @@
+//! Fault injection: a storage wrapper fails the Nth storage operation, for
+//! every N, and the store must be exactly as it was after each failed call.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use common::*;
+use custodian::model::CustomerId;
+use custodian::storage::{
+    Backend, CustomerRow, MemoryBackend, Scan, ScannedCustomer, SqliteBackend, SqliteOptions, Transaction, TxMode,
+    WrappedKey,
+};
+use custodian::{CreateOptions, CustomerPatch, Error, Field, Result, Store};
+
+/// Fails the operation whose number reaches the countdown; -1 disarms it.
+struct Failing {
+    inner: Arc<dyn Backend>,
+    countdown: Arc<AtomicI64>,
+}
+
+struct FailingTx<'a> {
+    inner: Box<dyn Transaction + 'a>,
+    countdown: Arc<AtomicI64>,
+}
+
+fn tick(countdown: &AtomicI64) -> Result<()> {
+    if countdown.load(Ordering::SeqCst) < 0 {
+        return Ok(());
+    }
+    if countdown.fetch_sub(1, Ordering::SeqCst) == 0 {
+        return Err(Error::Storage("injected fault".into()));
+    }
+    Ok(())
+}
+
+impl Backend for Failing {
+    fn begin(&self, mode: TxMode) -> Result<Box<dyn Transaction + '_>> {
+        tick(&self.countdown)?;
+        Ok(Box::new(FailingTx { inner: self.inner.begin(mode)?, countdown: self.countdown.clone() }))
+    }
+    fn prepare(&self, create: bool) -> Result<bool> {
+        self.inner.prepare(create)
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+macro_rules! forward {
+    ($($name:ident(&mut self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*) => {
+        $(fn $name(&mut self $(, $arg: $ty)*) -> $ret {
+            tick(&self.countdown)?;
+            self.inner.$name($($arg),*)
+        })*
+    };
+}
+
+impl Transaction for FailingTx<'_> {
+    forward! {
+        meta_get(&mut self, name: &str) -> Result<Option<Vec<u8>>>;
+        meta_put(&mut self, name: &str, value: &[u8]) -> Result<()>;
+        key_meta_get(&mut self, name: &str) -> Result<Option<Vec<u8>>>;
+        key_meta_put(&mut self, name: &str, value: &[u8]) -> Result<()>;
+        next_customer_id(&mut self) -> Result<CustomerId>;
+        insert_customer(&mut self, row: &CustomerRow) -> Result<()>;
+        replace_customer(&mut self, row: &CustomerRow, expected_version: u64) -> Result<bool>;
+        delete_customer(&mut self, id: CustomerId) -> Result<bool>;
+        get_customer(&mut self, id: CustomerId) -> Result<Option<CustomerRow>>;
+        find_external_code(&mut self, code: &str) -> Result<Option<CustomerId>>;
+        find_blind(&mut self, field: &str, digest: &[u8]) -> Result<Vec<CustomerId>>;
+        count_customers(&mut self) -> Result<u64>;
+        put_data_key(&mut self, customer: CustomerId, key: &WrappedKey) -> Result<()>;
+        get_data_key(&mut self, customer: CustomerId) -> Result<Option<WrappedKey>>;
+        delete_data_key(&mut self, customer: CustomerId) -> Result<bool>;
+        count_data_keys(&mut self) -> Result<u64>;
+    }
+
+    fn scan_customers(
+        &mut self,
+        fields: &[&str],
+        visit: &mut dyn FnMut(ScannedCustomer) -> Result<Scan>,
+    ) -> Result<()> {
+        tick(&self.countdown)?;
+        let countdown = self.countdown.clone();
+        // Every visited row counts as an operation too, so a scan can fail half-way.
+        self.inner.scan_customers(fields, &mut |c| {
+            tick(&countdown)?;
+            visit(c)
+        })
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
+        tick(&self.countdown)?;
+        self.inner.commit()
+    }
+}
+
+/// Everything the backend holds, as comparable data.
+fn snapshot(backend: &dyn Backend) -> (Vec<(CustomerRow, Option<WrappedKey>)>, u64, u64) {
+    let mut tx = backend.begin(TxMode::Read).unwrap();
+    let mut ids = Vec::new();
+    tx.scan_customers(&[], &mut |c| {
+        ids.push(c.header.id);
+        Ok(Scan::Continue)
+    })
+    .unwrap();
+    let rows =
+        ids.into_iter().map(|id| (tx.get_customer(id).unwrap().unwrap(), tx.get_data_key(id).unwrap())).collect();
+    (rows, tx.count_customers().unwrap(), tx.count_data_keys().unwrap())
+}
+
+/// Runs `op` with the Nth operation failing, for N = 0, 1, ... until it
+/// succeeds; after every failure the store must be unchanged.
+fn every_fault(inner: Arc<dyn Backend>, label: &str, op: impl Fn(&Store) -> Result<()>) -> usize {
+    let countdown = Arc::new(AtomicI64::new(-1));
+    let store = Store::open(Failing { inner: inner.clone(), countdown: countdown.clone() }, key()).unwrap();
+    let mut n = 0;
+    loop {
+        let before = snapshot(inner.as_ref());
+        countdown.store(n, Ordering::SeqCst);
+        let result = op(&store);
+        countdown.store(-1, Ordering::SeqCst);
+        match result {
+            Err(e) => {
+                assert!(
+                    matches!(&e, Error::Storage(m) if m == "injected fault"),
+                    "{label}: fault {n} surfaced as {e:?}"
+                );
+                assert_eq!(snapshot(inner.as_ref()), before, "{label}: fault {n} changed the store");
+                n += 1;
+            }
+            Ok(()) => return n as usize,
+        }
+    }
+}
+
+fn seeded(inner: &Arc<dyn Backend>) {
+    let store = Store::create(SharedBackend(inner.clone()), key(), CreateOptions::default()).unwrap();
+    let s = admin(&store);
+    for i in 0..5 {
+        s.create(sample(i)).unwrap();
+    }
+}
+
+/// Lets a test keep a handle on the backend the store uses.
+struct SharedBackend(Arc<dyn Backend>);
+
+impl Backend for SharedBackend {
+    fn begin(&self, mode: TxMode) -> Result<Box<dyn Transaction + '_>> {
+        self.0.begin(mode)
+    }
+    fn prepare(&self, create: bool) -> Result<bool> {
+        self.0.prepare(create)
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+}
+
+fn backends() -> Vec<(&'static str, Arc<dyn Backend>, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite: Arc<dyn Backend> = Arc::new(SqliteBackend::new(dir.path().join("s"), SqliteOptions::default()));
+    vec![("memory", Arc::new(MemoryBackend::new()), None), ("sqlite", sqlite, Some(dir))]
+}
+
+#[test]
+fn every_failed_call_leaves_the_store_unchanged() {
+    for (name, inner, _guard) in backends() {
+        seeded(&inner);
+        let create_points =
+            every_fault(inner.clone(), &format!("{name} create"), |store| admin(store).create(sample(100)).map(drop));
+        assert!(create_points >= 5, "{name}: create has {create_points} storage operations");
+
+        let update_points = every_fault(inner.clone(), &format!("{name} update"), |store| {
+            let s = admin(store);
+            let v = s.get(CustomerId(1))?;
+            s.update(v.id, v.version, CustomerPatch::new().set(Field::Mobile, "13711112222").clear(Field::Notes))
+                .map(drop)
+        });
+        assert!(update_points >= 4, "{name}");
+
+        every_fault(inner.clone(), &format!("{name} delete"), |store| admin(store).delete(CustomerId(2)));
+        // Reads change nothing either way, but must fail cleanly.
+        every_fault(inner.clone(), &format!("{name} list"), |store| {
+            admin(store).list(&custodian::ListQuery::default()).map(drop)
+        });
+        every_fault(inner.clone(), &format!("{name} lookup"), |store| {
+            admin(store).find_by_mobile("13711112222").map(drop)
+        });
+        let final_state = snapshot(inner.as_ref());
+        assert_eq!(final_state.1, 5, "{name}: 5 seeded + 1 created - 1 deleted");
+        assert_eq!(final_state.1, final_state.2, "{name}: one data key per customer");
+    }
+}
+
+#[test]
+fn failed_validation_and_conflicts_change_nothing() {
+    for (name, inner, _guard) in backends() {
+        seeded(&inner);
+        let store = Store::open(SharedBackend(inner.clone()), key()).unwrap();
+        let s = admin(&store);
+        let before = snapshot(inner.as_ref());
+        let attempts: Vec<Result<()>> = vec![
+            s.create(sample(50).set(Field::Email, "not-an-email")).map(drop),
+            s.create(sample(51).set(Field::ExternalCode, "KH00001")).map(drop),
+            s.update(CustomerId(1), 1, CustomerPatch::new().set(Field::IdNumber, "110105194912310021")).map(drop),
+            s.update(CustomerId(1), 7, CustomerPatch::new().set(Field::Title, "董事")).map(drop),
+            s.update(CustomerId(1), 1, CustomerPatch::new().set(Field::Name, "")).map(drop),
+            service(&store).delete(CustomerId(1)),
+            marketing(&store).create(sample(52)).map(drop),
+            s.delete(CustomerId(77)),
+        ];
+        for (i, r) in attempts.into_iter().enumerate() {
+            assert!(r.is_err(), "{name}: attempt {i} should fail");
+        }
+        assert_eq!(snapshot(inner.as_ref()), before, "{name}");
+    }
+}

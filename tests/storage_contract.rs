@@ -1,0 +1,267 @@
+//! One contract suite for every storage backend: the SQLite backend and the
+//! in-memory backend must behave the same through the `Backend` trait.
+
+use std::collections::BTreeMap;
+
+use custodian::Error;
+use custodian::model::CustomerId;
+use custodian::storage::{
+    Backend, CustomerHeader, CustomerRow, MemoryBackend, Scan, SqliteBackend, SqliteOptions, TxMode, WrappedKey,
+};
+
+/// A backend under test, with whatever keeps its files alive.
+struct Fixture {
+    backend: Box<dyn Backend>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn fixtures() -> Vec<(&'static str, Fixture)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteBackend::new(dir.path().join("store"), SqliteOptions::default());
+    let mut out = vec![
+        ("memory", Fixture { backend: Box::new(MemoryBackend::new()), _dir: None }),
+        ("sqlite", Fixture { backend: Box::new(sqlite), _dir: Some(dir) }),
+    ];
+    for (name, f) in &mut out {
+        assert!(!f.backend.prepare(true).unwrap(), "{name}: a fresh backend holds no store");
+    }
+    out
+}
+
+fn row(id: i64, code: Option<&str>, fields: &[(&str, &[u8])], blind: &[(&str, &[u8])]) -> CustomerRow {
+    CustomerRow {
+        header: CustomerHeader {
+            id: CustomerId(id),
+            kind: "individual".into(),
+            external_code: code.map(str::to_owned),
+            category: Some("零售".into()),
+            source: None,
+            tier: Some("A".into()),
+            status: "active".into(),
+            created_at: 1_700_000_000_000,
+            updated_at: 1_700_000_000_000,
+            version: 1,
+            key_id: 42,
+        },
+        sealed: fields.iter().map(|(f, v)| ((*f).to_owned(), v.to_vec())).collect(),
+        blind: blind.iter().map(|(f, v)| ((*f).to_owned(), v.to_vec())).collect(),
+    }
+}
+
+/// Runs `check` against every backend.
+fn each(check: impl Fn(&str, &dyn Backend)) {
+    for (name, fixture) in fixtures() {
+        check(name, fixture.backend.as_ref());
+    }
+}
+
+#[test]
+fn prepare_reports_an_existing_store() {
+    each(|name, b| assert!(b.prepare(true).unwrap(), "{name}: second prepare sees the store"));
+    let dir = tempfile::tempdir().unwrap();
+    let missing = SqliteBackend::new(dir.path().join("nothing"), SqliteOptions::default());
+    assert!(matches!(missing.prepare(false), Err(Error::NotAStore(_))));
+    assert!(!dir.path().join("nothing").exists(), "opening a missing store creates nothing");
+}
+
+#[test]
+fn metadata_round_trips_on_both_sides() {
+    each(|name, b| {
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        tx.meta_put("a", b"1").unwrap();
+        tx.meta_put("a", b"2").unwrap();
+        tx.key_meta_put("a", b"key-side").unwrap();
+        tx.commit().unwrap();
+        let mut tx = b.begin(TxMode::Read).unwrap();
+        assert_eq!(tx.meta_get("a").unwrap().as_deref(), Some(&b"2"[..]), "{name}");
+        assert_eq!(tx.key_meta_get("a").unwrap().as_deref(), Some(&b"key-side"[..]), "{name}");
+        assert_eq!(tx.meta_get("missing").unwrap(), None, "{name}");
+    });
+}
+
+#[test]
+fn ids_increase_and_are_never_reused() {
+    each(|name, b| {
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        let first = tx.next_customer_id().unwrap();
+        tx.insert_customer(&row(first.0, None, &[], &[])).unwrap();
+        let second = tx.next_customer_id().unwrap();
+        assert!(second > first, "{name}");
+        tx.insert_customer(&row(second.0, None, &[], &[])).unwrap();
+        assert!(tx.delete_customer(second).unwrap());
+        tx.commit().unwrap();
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        let third = tx.next_customer_id().unwrap();
+        assert!(third > second, "{name}: the id of a deleted customer is not reused");
+    });
+}
+
+#[test]
+fn rows_round_trip_and_lookups_find_them() {
+    each(|name, b| {
+        let r = row(1, Some("KH1"), &[("name", b"sealed-name"), ("mobile", b"sealed-mobile")], &[("mobile", b"d1")]);
+        let r2 = row(2, Some("KH2"), &[("name", b"n2")], &[("mobile", b"d1")]);
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        tx.insert_customer(&r).unwrap();
+        tx.insert_customer(&r2).unwrap();
+        tx.commit().unwrap();
+        let mut tx = b.begin(TxMode::Read).unwrap();
+        assert_eq!(tx.get_customer(CustomerId(1)).unwrap().as_ref(), Some(&r), "{name}");
+        assert_eq!(tx.get_customer(CustomerId(3)).unwrap(), None, "{name}");
+        assert_eq!(tx.find_external_code("KH2").unwrap(), Some(CustomerId(2)), "{name}");
+        assert_eq!(tx.find_external_code("kh2").unwrap(), None, "{name}: codes are exact");
+        assert_eq!(tx.find_blind("mobile", b"d1").unwrap(), vec![CustomerId(1), CustomerId(2)], "{name}");
+        assert_eq!(tx.find_blind("email", b"d1").unwrap(), vec![], "{name}: digests are per field");
+        assert_eq!(tx.count_customers().unwrap(), 2, "{name}");
+    });
+}
+
+#[test]
+fn duplicate_external_code_is_refused() {
+    each(|name, b| {
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        tx.insert_customer(&row(1, Some("KH1"), &[], &[])).unwrap();
+        assert!(tx.insert_customer(&row(2, Some("KH1"), &[], &[])).is_err(), "{name}");
+    });
+}
+
+#[test]
+fn replace_checks_the_version_and_replaces_children() {
+    each(|name, b| {
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        tx.insert_customer(&row(1, Some("KH1"), &[("name", b"old"), ("notes", b"x")], &[("mobile", b"old")])).unwrap();
+        tx.commit().unwrap();
+
+        let mut new = row(1, Some("KH9"), &[("name", b"new")], &[("mobile", b"new")]);
+        new.header.version = 2;
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        assert!(!tx.replace_customer(&new, 5).unwrap(), "{name}: wrong version changes nothing");
+        assert_eq!(tx.get_customer(CustomerId(1)).unwrap().unwrap().header.version, 1);
+        assert!(tx.replace_customer(&new, 1).unwrap(), "{name}");
+        tx.commit().unwrap();
+
+        let mut tx = b.begin(TxMode::Read).unwrap();
+        assert_eq!(tx.get_customer(CustomerId(1)).unwrap().as_ref(), Some(&new), "{name}: old fields are gone");
+        assert_eq!(tx.find_blind("mobile", b"old").unwrap(), vec![], "{name}: old digest is gone");
+        assert_eq!(tx.find_blind("mobile", b"new").unwrap(), vec![CustomerId(1)], "{name}");
+        assert_eq!(tx.find_external_code("KH1").unwrap(), None, "{name}");
+        assert_eq!(tx.find_external_code("KH9").unwrap(), Some(CustomerId(1)), "{name}");
+    });
+}
+
+#[test]
+fn delete_removes_fields_digests_and_code() {
+    each(|name, b| {
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        tx.insert_customer(&row(1, Some("KH1"), &[("name", b"n")], &[("mobile", b"d")])).unwrap();
+        assert!(tx.delete_customer(CustomerId(1)).unwrap(), "{name}");
+        assert!(!tx.delete_customer(CustomerId(1)).unwrap(), "{name}: second delete finds nothing");
+        assert_eq!(tx.find_blind("mobile", b"d").unwrap(), vec![], "{name}");
+        assert_eq!(tx.find_external_code("KH1").unwrap(), None, "{name}");
+        // The code is free again.
+        tx.insert_customer(&row(2, Some("KH1"), &[], &[])).unwrap();
+    });
+}
+
+#[test]
+fn dropping_a_transaction_rolls_back_both_sides() {
+    each(|name, b| {
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        let id = tx.next_customer_id().unwrap();
+        tx.insert_customer(&row(id.0, Some("KH1"), &[("name", b"n")], &[("mobile", b"d")])).unwrap();
+        tx.put_data_key(id, &WrappedKey { key_id: 1, wrapped: vec![1, 2, 3] }).unwrap();
+        tx.meta_put("m", b"v").unwrap();
+        drop(tx);
+        let mut tx = b.begin(TxMode::Read).unwrap();
+        assert_eq!(tx.count_customers().unwrap(), 0, "{name}");
+        assert_eq!(tx.count_data_keys().unwrap(), 0, "{name}");
+        assert_eq!(tx.meta_get("m").unwrap(), None, "{name}");
+        assert_eq!(tx.find_blind("mobile", b"d").unwrap(), vec![], "{name}");
+        drop(tx);
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        assert_eq!(tx.next_customer_id().unwrap(), id, "{name}: the rolled-back id was never taken");
+    });
+}
+
+#[test]
+fn read_transactions_refuse_writes() {
+    each(|name, b| {
+        let mut tx = b.begin(TxMode::Read).unwrap();
+        assert!(tx.meta_put("a", b"b").is_err(), "{name}");
+        assert!(tx.next_customer_id().is_err(), "{name}");
+        assert!(tx.insert_customer(&row(1, None, &[], &[])).is_err(), "{name}");
+        assert!(tx.put_data_key(CustomerId(1), &WrappedKey { key_id: 1, wrapped: vec![] }).is_err(), "{name}");
+    });
+}
+
+#[test]
+fn data_keys_live_in_the_key_store() {
+    each(|name, b| {
+        let k = WrappedKey { key_id: 9, wrapped: vec![9; 61] };
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        tx.put_data_key(CustomerId(1), &k).unwrap();
+        tx.put_data_key(CustomerId(2), &k).unwrap();
+        tx.commit().unwrap();
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        assert_eq!(tx.get_data_key(CustomerId(1)).unwrap(), Some(k.clone()), "{name}");
+        assert_eq!(tx.count_data_keys().unwrap(), 2, "{name}");
+        assert!(tx.delete_data_key(CustomerId(1)).unwrap(), "{name}");
+        assert!(!tx.delete_data_key(CustomerId(1)).unwrap(), "{name}");
+        assert_eq!(tx.get_data_key(CustomerId(1)).unwrap(), None, "{name}");
+        assert_eq!(tx.count_data_keys().unwrap(), 1, "{name}");
+    });
+}
+
+#[test]
+fn scans_visit_customers_in_id_order_with_the_requested_fields() {
+    each(|name, b| {
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        for id in [3, 1, 2] {
+            tx.insert_customer(&row(id, None, &[("name", b"n"), ("notes", b"x"), ("email", b"e")], &[])).unwrap();
+        }
+        tx.put_data_key(CustomerId(2), &WrappedKey { key_id: 7, wrapped: vec![7] }).unwrap();
+        tx.insert_customer(&row(4, None, &[], &[])).unwrap();
+        tx.commit().unwrap();
+
+        let mut tx = b.begin(TxMode::Read).unwrap();
+        let mut seen = Vec::new();
+        tx.scan_customers(&["name", "email"], &mut |c| {
+            let fields: Vec<String> = c.sealed.keys().cloned().collect();
+            seen.push((c.header.id.0, fields, c.key.map(|k| k.key_id)));
+            Ok(Scan::Continue)
+        })
+        .unwrap();
+        let both = vec!["email".to_owned(), "name".to_owned()];
+        assert_eq!(
+            seen,
+            vec![(1, both.clone(), None), (2, both.clone(), Some(7)), (3, both, None), (4, vec![], None)],
+            "{name}"
+        );
+
+        let mut visited = 0;
+        tx.scan_customers(&[], &mut |c| {
+            assert!(c.sealed.is_empty());
+            visited += 1;
+            Ok(if visited == 2 { Scan::Stop } else { Scan::Continue })
+        })
+        .unwrap();
+        assert_eq!(visited, 2, "{name}: Stop stops");
+    });
+}
+
+#[test]
+fn hostile_strings_are_data() {
+    each(|name, b| {
+        let evil = "x'); DROP TABLE customers; --";
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        tx.insert_customer(&row(1, Some(evil), &[(evil, evil.as_bytes())], &[(evil, b"d")])).unwrap();
+        tx.meta_put(evil, evil.as_bytes()).unwrap();
+        tx.commit().unwrap();
+        let mut tx = b.begin(TxMode::Read).unwrap();
+        assert_eq!(tx.find_external_code(evil).unwrap(), Some(CustomerId(1)), "{name}");
+        assert_eq!(tx.find_blind(evil, b"d").unwrap(), vec![CustomerId(1)], "{name}");
+        let stored = tx.get_customer(CustomerId(1)).unwrap().unwrap();
+        assert_eq!(stored.sealed, BTreeMap::from([(evil.to_owned(), evil.as_bytes().to_vec())]), "{name}");
+        assert_eq!(tx.count_customers().unwrap(), 1, "{name}");
+    });
+}
