@@ -22,7 +22,7 @@ pub enum Error {
     Invalid {
         /// The field (or parameter) that was rejected.
         field: String,
-        /// Stable identifier of the violated rule, e.g. `mobile.format`.
+        /// Stable identifier of the violated rule, e.g. `mobile_format`.
         rule: &'static str,
         /// Human-readable explanation; never contains the rejected value.
         message: String,

@@ -43,6 +43,7 @@ pub use crypto::{KeySource, MasterKey};
 pub use error::{Error, Result};
 pub use model::{
     Catalogue, CustomAttribute, CustomerId, CustomerInput, CustomerPatch, CustomerView, Field, Level, Page, Shown,
+    Withheld,
 };
 pub use storage::{Durability, MemoryBackend, SqliteBackend, SqliteOptions};
-pub use store::{CreateOptions, Filter, ListQuery, SearchQuery, Session, Store, StoreCounts};
+pub use store::{CreateOptions, Filter, ListQuery, MAX_PAGE, SearchQuery, Session, Store, StoreCounts};

@@ -183,12 +183,18 @@ pub enum Decision {
 #[derive(Debug, Clone)]
 pub struct FieldPlan {
     decisions: BTreeMap<Field, Decision>,
+    /// For custom attributes an open catalogue does not declare (level L2).
+    undeclared_custom: Decision,
 }
 
 impl FieldPlan {
     /// The decision for `field` (denied by default if the plan does not name it).
     pub fn decision(&self, field: &Field) -> Decision {
-        self.decisions.get(field).copied().unwrap_or(Decision::Deny(rules::DEFAULT_DENY))
+        match (self.decisions.get(field), field) {
+            (Some(decision), _) => *decision,
+            (None, Field::Custom(_)) => self.undeclared_custom,
+            (None, _) => Decision::Deny(rules::DEFAULT_DENY),
+        }
     }
 
     /// Whether the session may see `field` at all (plain or masked).
@@ -241,6 +247,8 @@ impl Policy {
     ) -> Result<FieldPlan> {
         let mut denial: Option<Error> = None;
         let mut best: BTreeMap<Field, Decision> = BTreeMap::new();
+        let mut undeclared_custom = Decision::Deny(rules::DEFAULT_DENY);
+        let undeclared = Field::Custom(String::new());
         for role in principal.roles() {
             if let Err(e) = role_permits(*role, purpose, action) {
                 denial.get_or_insert(e);
@@ -248,11 +256,9 @@ impl Policy {
             }
             for field in catalogue.fields() {
                 let decision = role_field_decision(*role, &field, catalogue.level(&field));
-                let slot = best.entry(field).or_insert(Decision::Deny(rules::DEFAULT_DENY));
-                if rank(decision) > rank(*slot) || *slot == Decision::Deny(rules::DEFAULT_DENY) {
-                    *slot = decision;
-                }
+                combine(best.entry(field).or_insert(Decision::Deny(rules::DEFAULT_DENY)), decision);
             }
+            combine(&mut undeclared_custom, role_field_decision(*role, &undeclared, Level::L2));
         }
         if best.is_empty() {
             return Err(denial.unwrap_or_else(|| Error::Denied {
@@ -260,7 +266,15 @@ impl Policy {
                 reason: format!("principal '{}' holds no role that allows {}", principal.id(), action.name()),
             }));
         }
-        Ok(FieldPlan { decisions: best })
+        Ok(FieldPlan { decisions: best, undeclared_custom })
+    }
+}
+
+/// Keeps the most permissive of two roles' decisions; among denials, the
+/// role's own rule rather than the default.
+fn combine(slot: &mut Decision, decision: Decision) {
+    if rank(decision) > rank(*slot) || *slot == Decision::Deny(rules::DEFAULT_DENY) {
+        *slot = decision;
     }
 }
 

@@ -73,7 +73,10 @@ pub fn normalise(field: &Field, raw: &str, catalogue: &Catalogue, today_days: i6
         Field::Gender => normalise_choice(field, trimmed, GENDERS)?,
         Field::Kind => normalise_choice(field, trimmed, KINDS)?,
         Field::Tier => normalise_choice(field, trimmed, TIERS)?,
-        Field::Tags => normalise_tags(trimmed)?,
+        Field::Tags => match normalise_tags(trimmed)? {
+            tags if tags.is_empty() => return Ok(None),
+            tags => tags,
+        },
         Field::ExternalCode => {
             check_chars(
                 field,
@@ -88,7 +91,7 @@ pub fn normalise(field: &Field, raw: &str, catalogue: &Catalogue, today_days: i6
             check_chars(
                 field,
                 &v,
-                |c| c.is_alphabetic() || c == ' ' || NAME_PUNCTUATION.contains(c),
+                |c| is_letter(c) || c == ' ' || NAME_PUNCTUATION.contains(c),
                 "letters, spaces and ·.'-",
             )?;
             v
@@ -98,7 +101,7 @@ pub fn normalise(field: &Field, raw: &str, catalogue: &Catalogue, today_days: i6
             check_chars(
                 field,
                 &v,
-                |c| c.is_alphanumeric() || c == ' ' || ORG_PUNCTUATION.contains(c),
+                |c| is_letter(c) || c.is_numeric() || c == ' ' || ORG_PUNCTUATION.contains(c),
                 "letters, digits, spaces and common punctuation",
             )?;
             v
@@ -145,6 +148,14 @@ const TIERS: &[(&str, &str)] = &[("a", "A"), ("b", "B"), ("c", "C")];
 
 fn too_long(field: &Field, limit: usize) -> Error {
     Error::invalid(field.name(), "too_long", format!("longer than the maximum of {limit} characters"))
+}
+
+/// Letters, including the combining marks many scripts write names with
+/// (Devanagari viramas, Thai tone marks, decomposed accents).
+fn is_letter(c: char) -> bool {
+    use icu_properties::CodePointMapData;
+    use icu_properties::props::{GeneralCategory, GeneralCategoryGroup};
+    c.is_alphabetic() || GeneralCategoryGroup::Mark.contains(CodePointMapData::<GeneralCategory>::new().get(c))
 }
 
 fn collapse_spaces(s: &str) -> String {
@@ -317,7 +328,9 @@ fn normalise_birth_date(value: &str, today_days: i64) -> Result<String> {
     let parts: Vec<&str> = value.split(['-', '/', '.']).collect();
     let parsed = match parts.as_slice() {
         [y, m, d] => parse_date_parts(y, m, d),
-        [compact] if compact.len() == 8 => parse_date_parts(&compact[..4], &compact[4..6], &compact[6..]),
+        [compact] if compact.len() == 8 && compact.is_ascii() => {
+            parse_date_parts(&compact[..4], &compact[4..6], &compact[6..])
+        }
         _ => None,
     };
     let (y, m, d) = parsed

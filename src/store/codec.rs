@@ -94,7 +94,13 @@ impl StoreInner {
             levels: BTreeMap::new(),
             withheld: Vec::new(),
         };
-        for field in self.catalogue.fields() {
+        // Catalogue fields, then custom attributes an open catalogue stored without declaring them.
+        let undeclared = sealed
+            .keys()
+            .filter_map(|name| Field::parse(name).ok())
+            .filter(|f| matches!(f, Field::Custom(key) if self.catalogue.custom_attributes().all(|(k, _)| k != key)));
+        let fields: Vec<Field> = self.catalogue.fields().chain(undeclared).collect();
+        for field in fields {
             let decision = plan.decision(&field);
             if let Decision::Deny(rule) = decision {
                 view.withheld.push(Withheld { field, rule });

@@ -64,6 +64,13 @@ pub struct SearchQuery {
     pub limit: u32,
 }
 
+impl SearchQuery {
+    /// The first page (50 matches) for `keyword`.
+    pub fn new(keyword: impl Into<String>) -> Self {
+        SearchQuery { keyword: keyword.into(), offset: 0, limit: 50 }
+    }
+}
+
 /// A candidate row in a sort: empty values last, then value, then id.
 #[derive(PartialEq, Eq)]
 struct Ranked {
@@ -206,8 +213,9 @@ impl Session {
     }
 
     /// Finds customers whose readable text contains `keyword`
-    /// (case-insensitive), in id order. Only fields the session sees in
-    /// plaintext are searched, and never L1 fields.
+    /// (case-insensitive), in id order. Only text fields the session sees in
+    /// plaintext are searched, never L1 fields, and never the fixed-choice
+    /// fields (kind, gender, tier), which [`ListQuery::filter`] covers.
     pub fn search(&self, query: &SearchQuery) -> Result<Page> {
         check_page(query.limit)?;
         let keyword = query.keyword.trim().to_lowercase();
@@ -227,7 +235,20 @@ impl Session {
                 .catalogue
                 .fields()
                 .filter(|f| plan.decision(f) == Decision::Allow && store.catalogue.level(f) != Level::L1)
-                .filter(|f| !matches!(f, Field::CreatedAt | Field::UpdatedAt | Field::Version | Field::Status))
+                // Bookkeeping and fixed-choice fields are filters, not text:
+                // "male" must not match every "female".
+                .filter(|f| {
+                    !matches!(
+                        f,
+                        Field::CreatedAt
+                            | Field::UpdatedAt
+                            | Field::Version
+                            | Field::Status
+                            | Field::Kind
+                            | Field::Gender
+                            | Field::Tier
+                    )
+                })
                 .collect();
             let sealed_names: Vec<String> =
                 searchable.iter().filter(|f| f.storage() == Storage::Sealed).map(|f| f.name().into_owned()).collect();

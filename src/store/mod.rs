@@ -11,7 +11,7 @@ mod codec;
 mod listing;
 mod session;
 
-pub use listing::{Filter, ListQuery, SearchQuery};
+pub use listing::{Filter, ListQuery, MAX_PAGE, SearchQuery};
 pub use session::Session;
 
 use std::path::Path;

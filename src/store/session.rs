@@ -75,6 +75,8 @@ impl Session {
     /// Validates and normalises one written value, and checks the plan lets
     /// this session write the field (plain or masked access).
     fn accept(&self, plan: &FieldPlan, field: &Field, raw: &str) -> Result<Option<Zeroizing<String>>> {
+        // An unknown field is a catalogue error, whoever asks.
+        self.store.catalogue.check_field(field)?;
         if let Decision::Deny(rule) = plan.decision(field) {
             return Err(Error::Denied {
                 rule: write_rule(rule),
@@ -141,9 +143,8 @@ impl Session {
 
     /// Reads a customer by its external code (编号).
     pub fn get_by_external_code(&self, code: &str) -> Result<CustomerView> {
-        let code = normalise(&Field::ExternalCode, code, &self.store.catalogue, self.today_days())?
-            .ok_or_else(|| Error::invalid("external_code", "required", "an external code is required"))?;
         self.run(Action::Read, TxMode::Read, |store, tx, plan| {
+            let code = normalise_lookup(&Field::ExternalCode, code, &store.catalogue, self.today_days())?;
             let id = tx.find_external_code(&code)?.ok_or_else(|| Error::ExternalCodeNotFound(code.clone()))?;
             let row = tx.get_customer(id)?.ok_or(Error::CustomerNotFound(id))?;
             let key = tx.get_data_key(id)?;

@@ -1,0 +1,398 @@
+//! A guided tour of custodian on a demo store of ~1000 fictitious Chinese
+//! customers in `./custodian-demo/`.
+//!
+//! ```text
+//! cargo run --release --example tour
+//! ```
+//!
+//! The first run creates the store (SQLite, `customers.db` + `keys.db`) and
+//! fills it from the deterministic generator in `support/generate.rs`; later
+//! runs reopen and reuse it. Delete `./custodian-demo` to start over. The
+//! master key comes from the passphrase in `CUSTODIAN_DEMO_PASSPHRASE`, or a
+//! fixed demo passphrase.
+//!
+//! Sections: pinyin-sorted listing, lookup by mobile, the masked
+//! customer-service view, the marketing view, denied requests, a lost update
+//! refused by its stale version, keyword search, and validation errors.
+
+#[path = "support/generate.rs"]
+mod generate;
+
+use std::path::Path;
+use std::time::Instant;
+
+use custodian::{
+    CreateOptions, CustomerInput, CustomerPatch, CustomerView, Error, Field, Filter, KeySource, ListQuery, Principal,
+    Purpose, Role, SearchQuery, Session, Shown, Store,
+};
+
+/// Where the demo store lives, relative to the current directory.
+const DEMO_DIR: &str = "custodian-demo";
+/// Environment variable that overrides the demo passphrase.
+const PASSPHRASE_VAR: &str = "CUSTODIAN_DEMO_PASSPHRASE";
+/// The fixed demo passphrase. For demonstration only.
+const DEMO_PASSPHRASE: &str = "correct horse battery staple";
+/// PBKDF2 iterations for the demo store: low enough to open quickly.
+const KDF_ITERATIONS: u32 = 100_000;
+/// How many customers the demo store is filled with.
+const DEMO_CUSTOMERS: usize = 1000;
+/// Seed of the generator: the same seed always yields the same customers.
+const SEED: u64 = 20_240_601;
+
+/// Why the tour stopped: a message for the console.
+struct Failure(String);
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        let hint = match &e {
+            Error::WrongKey => format!(
+                "\n  hint: ./{DEMO_DIR} was created with another passphrase; set {PASSPHRASE_VAR} to it, or delete the directory"
+            ),
+            Error::NotAStore(_) | Error::Corrupt(_) | Error::ExternalCodeNotFound(_) => {
+                format!("\n  hint: ./{DEMO_DIR} looks incomplete; delete it and run the tour again to recreate it")
+            }
+            _ => String::new(),
+        };
+        Failure(format!("{e} (custodian error code {}){hint}", e.code()))
+    }
+}
+
+/// What the tour's steps return.
+type TourResult<T = ()> = Result<T, Failure>;
+
+fn main() {
+    let started = Instant::now();
+    if let Err(Failure(message)) = run() {
+        eprintln!("\nThe tour failed: {message}");
+        std::process::exit(1);
+    }
+    println!("\nTour finished in {:.2?}.", started.elapsed());
+}
+
+fn run() -> TourResult {
+    println!("custodian tour: a customer-information vault on ./{DEMO_DIR}");
+    let passphrase = match std::env::var(PASSPHRASE_VAR) {
+        Ok(p) if !p.is_empty() => {
+            println!("Master key: passphrase from {PASSPHRASE_VAR} (PBKDF2-HMAC-SHA256, {KDF_ITERATIONS} iterations).");
+            p
+        }
+        _ => {
+            println!(
+                "WARNING: using the built-in demo passphrase \"{DEMO_PASSPHRASE}\"; it is for demonstration only, never for real data."
+            );
+            DEMO_PASSPHRASE.to_owned()
+        }
+    };
+
+    heading("The store");
+    let store = open_or_create(&passphrase)?;
+
+    let admin = Principal::new("admin", [Role::Administrator])?;
+    let clerk = store.session(&Principal::new("clerk-07", [Role::CustomerService])?, Purpose::Service)?;
+    let marketer = store.session(&Principal::new("marketing-02", [Role::Marketing])?, Purpose::Marketing)?;
+
+    listing(&clerk)?;
+    lookup_by_mobile(&clerk)?;
+    let id_holder = masked_service_view(&clerk)?;
+    marketing_view(&marketer, &id_holder)?;
+    denials(&store, &clerk, &id_holder)?;
+    stale_version(&store, &admin)?;
+    keyword_search(&clerk, &marketer)?;
+    validation_errors(&store, &clerk)?;
+    Ok(())
+}
+
+/// Opens `./custodian-demo`, or creates and fills it if it does not exist.
+fn open_or_create(passphrase: &str) -> TourResult<Store> {
+    let dir = Path::new(DEMO_DIR);
+    if dir.exists() {
+        let t = Instant::now();
+        let store = Store::open_at(dir, KeySource::passphrase(passphrase)?)?;
+        let opened = t.elapsed();
+        let counts = store.counts()?;
+        println!(
+            "Reopened the existing store in ./{DEMO_DIR} in {opened:.0?} (key derivation included): {} customers, {} data keys.",
+            counts.customers, counts.data_keys
+        );
+        if counts.customers < DEMO_CUSTOMERS as u64 {
+            println!("Note: fewer than the {DEMO_CUSTOMERS} generated customers; delete ./{DEMO_DIR} to regenerate.");
+        } else {
+            println!("Not regenerating; delete ./{DEMO_DIR} to start over.");
+        }
+        return Ok(store);
+    }
+
+    let t = Instant::now();
+    let options = CreateOptions { kdf_iterations: KDF_ITERATIONS, ..Default::default() };
+    let store = Store::create_at(dir, KeySource::passphrase(passphrase)?, options)?;
+    println!("Created a new store in ./{DEMO_DIR} (customers.db + keys.db) in {:.0?}.", t.elapsed());
+
+    let admin = store.session(&Principal::new("admin", [Role::Administrator])?, Purpose::Service)?;
+    let mut rng = fastrand::Rng::with_seed(SEED);
+    let t = Instant::now();
+    for input in generate::customers(&mut rng, DEMO_CUSTOMERS) {
+        admin.create(input)?;
+    }
+    let took = t.elapsed();
+    let counts = store.counts()?;
+    println!(
+        "Generated {DEMO_CUSTOMERS} customers (seed {SEED}) and created them as 'admin' in {took:.2?} ({:.0} per second).",
+        DEMO_CUSTOMERS as f64 / took.as_secs_f64()
+    );
+    println!("store.counts(): {} customers, {} data keys (one per customer).", counts.customers, counts.data_keys);
+    Ok(store)
+}
+
+/// a. Sorted, paged listing in pinyin order, and a filtered count.
+fn listing(clerk: &Session) -> TourResult {
+    heading("a. Listing sorted by name (pinyin order)");
+    let page = clerk.list(&ListQuery { sort: Field::Name, limit: 10, ..Default::default() })?;
+    println!("clerk-07 (customer service) lists {} customers; the first 10, ascending:", page.total);
+    print_rows(&page.items);
+    let page = clerk.list(&ListQuery { sort: Field::Name, descending: true, limit: 5, ..Default::default() })?;
+    println!("The first 5, descending:");
+    print_rows(&page.items);
+    let filter = Filter { tier: Some("a".into()), source: Some("referral".into()), ..Default::default() };
+    let page = clerk.list(&ListQuery { sort: Field::Name, limit: 1, filter, ..Default::default() })?;
+    println!("Filter tier=a (normalised to A) and source=referral: {} customers.", page.total);
+    Ok(())
+}
+
+/// b. Exact lookup by mobile through the blind index, in another format.
+fn lookup_by_mobile(clerk: &Session) -> TourResult {
+    heading("b. Lookup by mobile number");
+    let code = generate::external_code(42);
+    let known = clerk.get_by_external_code(&code)?;
+    let mobile = known.text(&Field::Mobile).to_owned();
+    let typed = if mobile.len() == 11 {
+        format!("+86 {}-{}-{}", &mobile[..3], &mobile[3..7], &mobile[7..])
+    } else {
+        mobile.clone()
+    };
+    let found = clerk.find_by_mobile(&typed)?;
+    println!("{code} is stored with mobile {mobile}; find_by_mobile(\"{typed}\") finds {}:", found.len());
+    print_rows(&found);
+    if !found.iter().any(|v| v.id == known.id) {
+        return Err(Failure(format!("the lookup did not find {code}")));
+    }
+    Ok(())
+}
+
+/// c. Customer service sees L2/L3 plain and L1 (ID number, birth date) masked.
+/// Returns the customer shown (one with an ID number).
+fn masked_service_view(clerk: &Session) -> TourResult<CustomerView> {
+    heading("c. Customer service: L1 fields masked");
+    let mut found = None;
+    for number in 1..=DEMO_CUSTOMERS {
+        let view = clerk.get_by_external_code(&generate::external_code(number))?;
+        if view.get(&Field::IdNumber).is_some() {
+            found = Some(view);
+            break;
+        }
+    }
+    let view = found.ok_or_else(|| Failure("no demo customer has an ID number".into()))?;
+    println!("clerk-07 reads customer {} ({}), version {}:", view.id, view.text(&Field::ExternalCode), view.version);
+    print_fields(&view);
+    for field in [Field::Name, Field::Mobile] {
+        if !matches!(view.get(&field), Some(Shown::Plain(_))) {
+            return Err(Failure(format!("customer service should see '{field}' in plaintext")));
+        }
+    }
+    for field in [Field::IdNumber, Field::BirthDate] {
+        if !matches!(view.get(&field), Some(Shown::Masked(_))) {
+            return Err(Failure(format!("customer service should see '{field}' masked")));
+        }
+    }
+    Ok(view)
+}
+
+/// d. Marketing sees contact and classification fields only.
+fn marketing_view(marketer: &Session, customer: &CustomerView) -> TourResult {
+    heading("d. Marketing: contact and classification fields only");
+    let view = marketer.get(customer.id)?;
+    println!("marketing-02 (purpose marketing) reads the same customer {}:", view.id);
+    print_fields(&view);
+    let mut by_rule: Vec<(&str, Vec<String>)> = Vec::new();
+    for w in view.withheld() {
+        match by_rule.iter_mut().find(|(rule, _)| *rule == w.rule) {
+            Some((_, fields)) => fields.push(w.field.name().into_owned()),
+            None => by_rule.push((w.rule, vec![w.field.name().into_owned()])),
+        }
+    }
+    for (rule, fields) in by_rule {
+        println!("  withheld by {rule}: {}", fields.join(", "));
+    }
+    Ok(())
+}
+
+/// e. Requests the policy refuses.
+fn denials(store: &Store, clerk: &Session, customer: &CustomerView) -> TourResult {
+    heading("e. Denied requests");
+    let auditor = store.session(&Principal::new("auditor-01", [Role::Auditor])?, Purpose::Compliance)?;
+    expect_denied("auditor-01 get", auditor.get(customer.id))?;
+    expect_denied("clerk-07 delete", clerk.delete(customer.id))?;
+    let wrong_purpose = store.session(&Principal::new("marketing-02", [Role::Marketing])?, Purpose::Service)?;
+    expect_denied("marketing-02 for purpose service: list", wrong_purpose.list(&ListQuery::default()))?;
+    let still_there = clerk.get(customer.id)?;
+    println!("Customer {} is still there (version {}).", still_there.id, still_there.version);
+    Ok(())
+}
+
+/// f. Optimistic concurrency: an update based on a stale version is refused.
+fn stale_version(store: &Store, admin: &Principal) -> TourResult {
+    heading("f. A lost update refused");
+    let clerk_a = store.session(&Principal::new("clerk-a", [Role::CustomerService])?, Purpose::Service)?;
+    let clerk_b = store.session(&Principal::new("clerk-b", [Role::CustomerService])?, Purpose::Service)?;
+    let code = generate::external_code(7);
+    let seen_by_a = clerk_a.get_by_external_code(&code)?;
+    let seen_by_b = clerk_b.get(seen_by_a.id)?;
+    let v = seen_by_a.version;
+    println!(
+        "clerk-a and clerk-b both read {code} ({}) at version {v}: tier {}, title {}.",
+        seen_by_a.text(&Field::Name),
+        seen_by_a.text(&Field::Tier),
+        seen_by_a.text(&Field::Title)
+    );
+    let new_tier = if seen_by_a.text(&Field::Tier) == "A" { "B" } else { "A" };
+    let updated = clerk_a.update(seen_by_a.id, v, CustomerPatch::new().set(Field::Tier, new_tier))?;
+    println!("clerk-a: update(version {v}, tier → {new_tier}) succeeded; now version {}.", updated.version);
+    let stale = clerk_b.update(seen_by_b.id, seen_by_b.version, CustomerPatch::new().set(Field::Title, "总监"));
+    match stale {
+        Err(e @ Error::VersionConflict { .. }) => {
+            println!("clerk-b: update(version {v}, title → 总监) refused:\n  {e}")
+        }
+        Err(e) => return Err(e.into()),
+        Ok(_) => return Err(Failure("an update with a stale version succeeded".into())),
+    }
+    let now = store.session(admin, Purpose::Service)?.get(seen_by_a.id)?;
+    println!(
+        "Read again: version {}, tier {}, title {} (clerk-b's change was not applied).",
+        now.version,
+        now.text(&Field::Tier),
+        now.text(&Field::Title)
+    );
+    if now.version != updated.version || now.text(&Field::Title) != seen_by_a.text(&Field::Title) {
+        return Err(Failure("the record changed after a refused update".into()));
+    }
+    Ok(())
+}
+
+/// g. Keyword search over the fields a session sees in plaintext.
+fn keyword_search(clerk: &Session, marketer: &Session) -> TourResult {
+    heading("g. Keyword search");
+    let query = SearchQuery { keyword: "发票".into(), offset: 0, limit: 5 };
+    let page = clerk.search(&query)?;
+    println!("clerk-07 searches \"发票\" (invoice): {} customers match; the first {}:", page.total, page.items.len());
+    for v in &page.items {
+        println!(
+            "  {}  {}  {}",
+            pad(v.text(&Field::ExternalCode), 8),
+            pad(v.text(&Field::Name), 8),
+            v.text(&Field::Notes)
+        );
+    }
+    let page = marketer.search(&query)?;
+    println!("marketing-02 runs the same search: {} matches (notes are withheld from marketing).", page.total);
+    Ok(())
+}
+
+/// h. Strict validation: every rejection names the field and the rule.
+fn validation_errors(store: &Store, clerk: &Session) -> TourResult {
+    heading("h. Validation errors");
+    let before = store.counts()?.customers;
+    let mut rng = fastrand::Rng::with_seed(SEED ^ 0xdead_beef);
+    let valid_id = generate::id_number(&mut rng, "310101", (1990, 3, 7), true);
+    let wrong_check = {
+        let (first17, check) = valid_id.split_at(17);
+        let other = if check == "0" { '1' } else { '0' };
+        format!("{first17}{other}")
+    };
+    let attempts = [
+        ("ID number with a wrong check digit", person("赵敏").set(Field::IdNumber, wrong_check)),
+        ("malformed e-mail", person("张三").set(Field::Email, "zhang.san@@example")),
+        (
+            "birth date that contradicts the ID number",
+            person("李四").set(Field::IdNumber, valid_id.clone()).set(Field::BirthDate, "1990-07-03"),
+        ),
+        ("digits in a name", person("王5")),
+        ("an external code already in use", person("周七").set(Field::ExternalCode, generate::external_code(1))),
+    ];
+    for (what, input) in attempts {
+        match clerk.create(input) {
+            Err(Error::Invalid { field, rule, message }) => {
+                println!("  {what}: field '{field}', rule {rule}: {message}")
+            }
+            Err(e @ Error::DuplicateExternalCode { .. }) => println!("  {what}: {e}"),
+            Err(e) => return Err(e.into()),
+            Ok(v) => return Err(Failure(format!("creating a customer with {what} succeeded (id {})", v.id))),
+        }
+    }
+    let after = store.counts()?.customers;
+    println!("Nothing was stored: the store still holds {after} customers.");
+    if after != before {
+        return Err(Failure("a refused create changed the store".into()));
+    }
+    Ok(())
+}
+
+/// A minimal individual customer called `name`.
+fn person(name: &str) -> CustomerInput {
+    CustomerInput::individual().set(Field::Name, name)
+}
+
+/// Prints the outcome of a request that the policy must refuse.
+fn expect_denied<T>(what: &str, result: custodian::Result<T>) -> TourResult {
+    match result {
+        Err(Error::Denied { rule, reason }) => {
+            println!("  {what}: denied by rule {rule}\n    ({reason})");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+        Ok(_) => Err(Failure(format!("{what} was allowed, but the policy should deny it"))),
+    }
+}
+
+/// Prints a section heading.
+fn heading(title: &str) {
+    println!("\n== {title} ==");
+}
+
+/// One line per customer: id, external code, name, organisation, mobile.
+fn print_rows(views: &[CustomerView]) {
+    for v in views {
+        println!(
+            "  {:>5}  {:<8}  {}  {}  {}",
+            v.id.to_string(),
+            v.text(&Field::ExternalCode),
+            pad(v.text(&Field::Name), 8),
+            pad(v.text(&Field::Organisation), 34),
+            v.text(&Field::Mobile)
+        );
+    }
+}
+
+/// Every visible personal or classification field: name, level, plain or masked, value.
+fn print_fields(view: &CustomerView) {
+    for (field, shown) in view.iter() {
+        if matches!(field, Field::Status | Field::CreatedAt | Field::UpdatedAt | Field::Version) {
+            continue;
+        }
+        let level = view.level(field).map_or_else(String::new, |l| l.to_string());
+        let how = if shown.is_masked() { "masked" } else { "plain " };
+        println!("  {:<13} {level}  {how}  {}", field.name(), shown.text());
+    }
+}
+
+/// Pads `s` with spaces to `columns` terminal columns (CJK characters take two).
+fn pad(s: &str, columns: usize) -> String {
+    let width: usize = s.chars().map(|c| if is_wide(c) { 2 } else { 1 }).sum();
+    format!("{s}{}", " ".repeat(columns.saturating_sub(width)))
+}
+
+/// Whether a character takes two terminal columns (CJK and full-width forms).
+fn is_wide(c: char) -> bool {
+    matches!(c as u32,
+        0x1100..=0x115F | 0x2E80..=0x303E | 0x3041..=0x33FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF
+        | 0xA000..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60
+        | 0xFFE0..=0xFFE6)
+}
