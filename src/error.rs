@@ -27,6 +27,14 @@ pub enum Error {
         /// Human-readable explanation; never contains the rejected value.
         message: String,
     },
+    /// One input of a batch was rejected, so the whole batch was: nothing was stored.
+    #[error("input {index} of the batch was rejected, so nothing was stored: {source}")]
+    InBatch {
+        /// Position of the rejected input (0-based).
+        index: usize,
+        /// Why it was rejected.
+        source: Box<Error>,
+    },
     /// A field name that the store's catalogue does not know.
     #[error("unknown field '{0}'")]
     UnknownField(String),
@@ -127,6 +135,7 @@ impl Error {
         match self {
             Error::Invalid { .. } => 10,
             Error::UnknownField(_) => 11,
+            Error::InBatch { .. } => 12,
             Error::CustomerNotFound(_) => 20,
             Error::ExternalCodeNotFound(_) => 21,
             Error::DuplicateExternalCode { .. } => 22,

@@ -345,3 +345,27 @@ fn debug_output_never_shows_values() {
     let patch = CustomerPatch::new().set(Field::Mobile, "13812345678");
     assert!(!format!("{patch:?}").contains("13812345678"));
 }
+
+#[test]
+fn create_many_stores_all_or_nothing() {
+    for (name, store, _guard) in stores() {
+        let s = admin(&store);
+        let ids = s.create_many((0..20).map(sample)).unwrap();
+        assert_eq!(ids.len(), 20, "{name}");
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{name}");
+        let bad = (20..30).map(|i| if i == 27 { sample(i).set(Field::Email, "broken@") } else { sample(i) });
+        match s.create_many(bad).unwrap_err() {
+            Error::InBatch { index, source } => {
+                assert_eq!(index, 7, "{name}");
+                assert!(matches!(*source, Error::Invalid { rule: "email_syntax", .. }), "{name}: {source}");
+            }
+            other => panic!("{name}: expected InBatch, got {other:?}"),
+        }
+        let counts = store.counts().unwrap();
+        assert_eq!((counts.customers, counts.data_keys), (20, 20), "{name}: nothing of the failed batch stayed");
+        let err = service(&store).create_many(vec![sample(40)]).map(drop);
+        assert!(err.is_ok(), "{name}: customer service may create");
+        let err = marketing(&store).create_many(vec![sample(41)]).unwrap_err();
+        assert!(matches!(err, Error::Denied { .. }), "{name}");
+    }
+}

@@ -394,15 +394,21 @@ impl Transaction for SqliteTx<'_> {
     ) -> Result<()> {
         // One ordered join, grouped by customer: the fields of a customer are
         // consecutive rows. The field list is bound as parameters.
-        let field_filter = if fields.is_empty() {
-            "0".to_owned()
+        // With no fields requested the field table is not joined at all: a
+        // constant-false join condition would make SQLite scan it per customer.
+        let (field_columns, field_join) = if fields.is_empty() {
+            ("NULL, NULL", String::new())
         } else {
-            format!("f.field IN ({})", vec!["?"; fields.len()].join(", "))
+            let placeholders = vec!["?"; fields.len()].join(", ");
+            (
+                "f.field, f.sealed",
+                format!("LEFT JOIN data.customer_fields f ON f.customer_id = c.id AND f.field IN ({placeholders})"),
+            )
         };
         let sql = format!(
-            "SELECT {HEADER_COLUMNS}, f.field, f.sealed, k.key_id, k.wrapped
+            "SELECT {HEADER_COLUMNS}, {field_columns}, k.key_id, k.wrapped
              FROM data.customers c
-             LEFT JOIN data.customer_fields f ON f.customer_id = c.id AND {field_filter}
+             {field_join}
              LEFT JOIN main.data_keys k ON k.customer_id = c.id
              ORDER BY c.id"
         );

@@ -89,47 +89,76 @@ impl Session {
     /// Creates a customer and returns it as this session sees it.
     pub fn create(&self, input: CustomerInput) -> Result<CustomerView> {
         self.run(Action::Create, TxMode::Write, |store, tx, plan| {
-            let mut values = Values::new();
-            for (field, raw) in &input.values {
-                if let Some(v) = self.accept(plan, field, raw)? {
-                    values.insert(field.clone(), v);
-                }
-            }
-            check_record(|f| values.get(f).map(|v| v.as_str().to_owned()))?;
-            if let Some(code) = values.get(&Field::ExternalCode) {
-                if let Some(existing) = tx.find_external_code(code)? {
-                    return Err(Error::DuplicateExternalCode { code: code.as_str().to_owned(), existing });
-                }
-            }
-            let id = tx.next_customer_id()?;
-            let key = DataKey::generate()?;
-            tx.put_data_key(id, &WrappedKey { key_id: key.id, wrapped: store.wrapper.wrap_data_key(id, &key)? })?;
-            let now = store.clock.now_millis();
-            let mut row = CustomerRow {
-                header: CustomerHeader {
-                    id,
-                    kind: String::new(),
-                    external_code: None,
-                    category: None,
-                    source: None,
-                    tier: None,
-                    status: STATUS_ACTIVE.into(),
-                    created_at: now,
-                    updated_at: now,
-                    version: 1,
-                    key_id: key.id,
-                },
-                sealed: Default::default(),
-                blind: Default::default(),
-            };
-            store.header_from(&mut row.header, &values);
-            let cipher = FieldCipher::new(id, &key);
-            for (field, value) in values.iter().filter(|(f, _)| f.storage() == Storage::Sealed) {
-                store.seal_field(&mut row, &cipher, field, Some(value))?;
-            }
-            tx.insert_customer(&row)?;
+            let (row, key) = self.insert_new(store, tx, plan, &input)?;
             store.render_with(&row.header, &row.sealed, Some(&key), plan)
         })
+    }
+
+    /// Creates many customers in one transaction: all of them, or none.
+    /// A rejected input fails the whole batch with [`Error::InBatch`], which
+    /// names its position. Much faster than one `create` per customer for
+    /// imports, since the batch commits once.
+    pub fn create_many(&self, inputs: impl IntoIterator<Item = CustomerInput>) -> Result<Vec<CustomerId>> {
+        self.run(Action::Create, TxMode::Write, |store, tx, plan| {
+            let mut ids = Vec::new();
+            for (index, input) in inputs.into_iter().enumerate() {
+                let (row, _) = self
+                    .insert_new(store, tx, plan, &input)
+                    .map_err(|e| Error::InBatch { index, source: Box::new(e) })?;
+                ids.push(row.header.id);
+            }
+            Ok(ids)
+        })
+    }
+
+    /// Validates, seals and inserts one new customer inside `tx`.
+    fn insert_new(
+        &self,
+        store: &StoreInner,
+        tx: &mut dyn Transaction,
+        plan: &FieldPlan,
+        input: &CustomerInput,
+    ) -> Result<(CustomerRow, DataKey)> {
+        let mut values = Values::new();
+        for (field, raw) in &input.values {
+            if let Some(v) = self.accept(plan, field, raw)? {
+                values.insert(field.clone(), v);
+            }
+        }
+        check_record(|f| values.get(f).map(|v| v.as_str().to_owned()))?;
+        if let Some(code) = values.get(&Field::ExternalCode) {
+            if let Some(existing) = tx.find_external_code(code)? {
+                return Err(Error::DuplicateExternalCode { code: code.as_str().to_owned(), existing });
+            }
+        }
+        let id = tx.next_customer_id()?;
+        let key = DataKey::generate()?;
+        tx.put_data_key(id, &WrappedKey { key_id: key.id, wrapped: store.wrapper.wrap_data_key(id, &key)? })?;
+        let now = store.clock.now_millis();
+        let mut row = CustomerRow {
+            header: CustomerHeader {
+                id,
+                kind: String::new(),
+                external_code: None,
+                category: None,
+                source: None,
+                tier: None,
+                status: STATUS_ACTIVE.into(),
+                created_at: now,
+                updated_at: now,
+                version: 1,
+                key_id: key.id,
+            },
+            sealed: Default::default(),
+            blind: Default::default(),
+        };
+        store.header_from(&mut row.header, &values);
+        let cipher = FieldCipher::new(id, &key);
+        for (field, value) in values.iter().filter(|(f, _)| f.storage() == Storage::Sealed) {
+            store.seal_field(&mut row, &cipher, field, Some(value))?;
+        }
+        tx.insert_customer(&row)?;
+        Ok((row, key))
     }
 
     /// Reads a customer by id.
