@@ -25,7 +25,17 @@ pub const KEY_LEN: usize = 32;
 const TAG_LEN: usize = 16;
 const WRAP_VERSION: u8 = 1;
 
-/// A 32-byte master key. Zeroed on drop; neither `Debug` nor `Clone`.
+/// A 32-byte master key. Zeroed on drop; neither `Debug` nor `Clone`:
+///
+/// ```compile_fail
+/// fn printable<T: std::fmt::Debug>() {}
+/// printable::<custodian::MasterKey>();
+/// ```
+///
+/// ```compile_fail
+/// fn copyable<T: Clone>() {}
+/// copyable::<custodian::KeySource>();
+/// ```
 pub struct MasterKey(Zeroizing<[u8; KEY_LEN]>);
 
 impl MasterKey {

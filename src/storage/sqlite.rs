@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
 
 use super::schema::{DATA, KEYS};
@@ -214,6 +215,24 @@ fn read_header(r: &rusqlite::Row<'_>) -> rusqlite::Result<CustomerHeader> {
     })
 }
 
+/// The header columns in table order (`?1` to `?11` in the statements above).
+fn header_params(h: &CustomerHeader) -> [Value; 11] {
+    let text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::Text);
+    [
+        Value::Integer(h.id.0),
+        Value::Text(h.kind.clone()),
+        text(&h.external_code),
+        text(&h.category),
+        text(&h.source),
+        text(&h.tier),
+        Value::Text(h.status.clone()),
+        Value::Integer(h.created_at),
+        Value::Integer(h.updated_at),
+        Value::Integer(h.version as i64),
+        Value::Integer(h.key_id as i64),
+    ]
+}
+
 impl SqliteTx<'_> {
     fn conn(&self) -> &Connection {
         self.conn.as_ref().expect("connection present until commit or drop")
@@ -292,19 +311,7 @@ impl Transaction for SqliteTx<'_> {
                 "INSERT INTO data.customers (id, kind, external_code, category, source, tier, status, created_at, updated_at, version, key_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?
-            .execute(params![
-                h.id.0,
-                h.kind,
-                h.external_code,
-                h.category,
-                h.source,
-                h.tier,
-                h.status,
-                h.created_at,
-                h.updated_at,
-                h.version as i64,
-                h.key_id as i64
-            ])?;
+            .execute(params_from_iter(header_params(h)))?;
         self.write_children(row)
     }
 
@@ -316,20 +323,7 @@ impl Transaction for SqliteTx<'_> {
                 "UPDATE data.customers SET kind = ?2, external_code = ?3, category = ?4, source = ?5, tier = ?6, status = ?7,
                  created_at = ?8, updated_at = ?9, version = ?10, key_id = ?11 WHERE id = ?1 AND version = ?12",
             )?
-            .execute(params![
-                h.id.0,
-                h.kind,
-                h.external_code,
-                h.category,
-                h.source,
-                h.tier,
-                h.status,
-                h.created_at,
-                h.updated_at,
-                h.version as i64,
-                h.key_id as i64,
-                expected_version as i64
-            ])?;
+            .execute(params_from_iter(header_params(h).into_iter().chain([Value::Integer(expected_version as i64)])))?;
         if changed == 0 {
             return Ok(false);
         }
