@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod audit;
 pub mod clock;
 pub mod collate;
 pub mod crypto;
@@ -38,6 +39,7 @@ pub mod storage;
 mod store;
 
 pub use access::{Action, Decision, Policy, Principal, Purpose, Role};
+pub use audit::{AuditEntry, AuditQuery, AuditVerification, Checkpoint, Outcome};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use crypto::{KeySource, MasterKey};
 pub use error::{Error, Result};
@@ -46,4 +48,4 @@ pub use model::{
     Withheld,
 };
 pub use storage::{Durability, MemoryBackend, SqliteBackend, SqliteOptions};
-pub use store::{CreateOptions, Filter, ListQuery, MAX_PAGE, SearchQuery, Session, Store, StoreCounts};
+pub use store::{CheckpointSink, CreateOptions, Filter, ListQuery, MAX_PAGE, SearchQuery, Session, Store, StoreCounts};

@@ -4,25 +4,28 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use common::*;
 use custodian::model::CustomerId;
 use custodian::storage::{
-    Backend, CustomerRow, MemoryBackend, Scan, ScannedCustomer, SqliteBackend, SqliteOptions, Transaction, TxMode,
-    WrappedKey,
+    AuditFilter, AuditRecord, Backend, CustomerRow, MemoryBackend, Scan, ScannedCustomer, SqliteBackend, SqliteOptions,
+    StoredCheckpoint, Transaction, TxMode, WrappedKey,
 };
 use custodian::{CreateOptions, CustomerPatch, Error, Field, Result, Store};
 
-/// Fails the operation whose number reaches the countdown; -1 disarms it.
+/// Fails the operation whose number reaches the countdown (-1 disarms it),
+/// and every audit append while `audit_fails` is set.
 struct Failing {
     inner: Arc<dyn Backend>,
     countdown: Arc<AtomicI64>,
+    audit_fails: Arc<AtomicBool>,
 }
 
 struct FailingTx<'a> {
     inner: Box<dyn Transaction + 'a>,
     countdown: Arc<AtomicI64>,
+    audit_fails: Arc<AtomicBool>,
 }
 
 fn tick(countdown: &AtomicI64) -> Result<()> {
@@ -38,7 +41,11 @@ fn tick(countdown: &AtomicI64) -> Result<()> {
 impl Backend for Failing {
     fn begin(&self, mode: TxMode) -> Result<Box<dyn Transaction + '_>> {
         tick(&self.countdown)?;
-        Ok(Box::new(FailingTx { inner: self.inner.begin(mode)?, countdown: self.countdown.clone() }))
+        Ok(Box::new(FailingTx {
+            inner: self.inner.begin(mode)?,
+            countdown: self.countdown.clone(),
+            audit_fails: self.audit_fails.clone(),
+        }))
     }
     fn prepare(&self, create: bool) -> Result<bool> {
         self.inner.prepare(create)
@@ -75,6 +82,22 @@ impl Transaction for FailingTx<'_> {
         get_data_key(&mut self, customer: CustomerId) -> Result<Option<WrappedKey>>;
         delete_data_key(&mut self, customer: CustomerId) -> Result<bool>;
         count_data_keys(&mut self) -> Result<u64>;
+        audit_head(&mut self) -> Result<Option<(u64, Vec<u8>)>>;
+        put_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<()>;
+        checkpoints(&mut self) -> Result<Vec<StoredCheckpoint>>;
+    }
+
+    fn append_audit(&mut self, record: &AuditRecord) -> Result<()> {
+        tick(&self.countdown)?;
+        if self.audit_fails.load(Ordering::SeqCst) {
+            return Err(Error::Storage("injected audit failure".into()));
+        }
+        self.inner.append_audit(record)
+    }
+
+    fn scan_audit(&mut self, filter: &AuditFilter, visit: &mut dyn FnMut(AuditRecord) -> Result<Scan>) -> Result<()> {
+        tick(&self.countdown)?;
+        self.inner.scan_audit(filter, visit)
     }
 
     fn scan_customers(
@@ -115,7 +138,8 @@ fn snapshot(backend: &dyn Backend) -> (Vec<(CustomerRow, Option<WrappedKey>)>, u
 /// succeeds; after every failure the store must be unchanged.
 fn every_fault(inner: Arc<dyn Backend>, label: &str, op: impl Fn(&Store) -> Result<()>) -> usize {
     let countdown = Arc::new(AtomicI64::new(-1));
-    let store = Store::open(Failing { inner: inner.clone(), countdown: countdown.clone() }, key()).unwrap();
+    let failing = Failing { inner: inner.clone(), countdown: countdown.clone(), audit_fails: Default::default() };
+    let store = Store::open(failing, key()).unwrap();
     let mut n = 0;
     loop {
         let before = snapshot(inner.as_ref());
@@ -134,6 +158,11 @@ fn every_fault(inner: Arc<dyn Backend>, label: &str, op: impl Fn(&Store) -> Resu
             Ok(()) => return n as usize,
         }
     }
+}
+
+/// An administrator session whose opening may itself hit an injected fault.
+fn open_admin(store: &Store) -> Result<custodian::Session> {
+    store.session(&principal("admin", custodian::Role::Administrator), custodian::Purpose::Service)
 }
 
 fn seeded(inner: &Arc<dyn Backend>) {
@@ -169,25 +198,26 @@ fn backends() -> Vec<(&'static str, Arc<dyn Backend>, Option<tempfile::TempDir>)
 fn every_failed_call_leaves_the_store_unchanged() {
     for (name, inner, _guard) in backends() {
         seeded(&inner);
-        let create_points =
-            every_fault(inner.clone(), &format!("{name} create"), |store| admin(store).create(sample(100)).map(drop));
+        let create_points = every_fault(inner.clone(), &format!("{name} create"), |store| {
+            open_admin(store)?.create(sample(100)).map(drop)
+        });
         assert!(create_points >= 5, "{name}: create has {create_points} storage operations");
 
         let update_points = every_fault(inner.clone(), &format!("{name} update"), |store| {
-            let s = admin(store);
+            let s = open_admin(store)?;
             let v = s.get(CustomerId(1))?;
             s.update(v.id, v.version, CustomerPatch::new().set(Field::Mobile, "13711112222").clear(Field::Notes))
                 .map(drop)
         });
         assert!(update_points >= 4, "{name}");
 
-        every_fault(inner.clone(), &format!("{name} delete"), |store| admin(store).delete(CustomerId(2)));
+        every_fault(inner.clone(), &format!("{name} delete"), |store| open_admin(store)?.delete(CustomerId(2)));
         // Reads change nothing either way, but must fail cleanly.
         every_fault(inner.clone(), &format!("{name} list"), |store| {
-            admin(store).list(&custodian::ListQuery::default()).map(drop)
+            open_admin(store)?.list(&custodian::ListQuery::default()).map(drop)
         });
         every_fault(inner.clone(), &format!("{name} lookup"), |store| {
-            admin(store).find_by_mobile("13711112222").map(drop)
+            open_admin(store)?.find_by_mobile("13711112222").map(drop)
         });
         let final_state = snapshot(inner.as_ref());
         assert_eq!(final_state.1, 5, "{name}: 5 seeded + 1 created - 1 deleted");
@@ -216,5 +246,43 @@ fn failed_validation_and_conflicts_change_nothing() {
             assert!(r.is_err(), "{name}: attempt {i} should fail");
         }
         assert_eq!(snapshot(inner.as_ref()), before, "{name}");
+    }
+}
+
+#[test]
+fn a_failed_audit_append_fails_the_call_and_returns_no_plaintext() {
+    for (name, inner, _guard) in backends() {
+        seeded(&inner);
+        let audit_fails = Arc::new(AtomicBool::new(false));
+        let failing =
+            Failing { inner: inner.clone(), countdown: Arc::new(AtomicI64::new(-1)), audit_fails: audit_fails.clone() };
+        let store = Store::open(failing, key()).unwrap();
+        let s = admin(&store);
+        let before = snapshot(inner.as_ref());
+        audit_fails.store(true, Ordering::SeqCst);
+
+        let injected = |r: Result<()>| matches!(r, Err(Error::Storage(m)) if m == "injected audit failure");
+        assert!(injected(s.create(sample(90)).map(drop)), "{name}: create");
+        assert!(injected(s.create_many(vec![sample(91)]).map(drop)), "{name}: create_many");
+        assert!(
+            injected(s.update(CustomerId(1), 1, CustomerPatch::new().set(Field::Title, "总监")).map(drop)),
+            "{name}"
+        );
+        assert!(injected(s.delete(CustomerId(2))), "{name}: delete");
+        // Reads return an error, not the customer: plaintext only leaves after the entry commits.
+        assert!(injected(s.get(CustomerId(1)).map(drop)), "{name}: get");
+        assert!(injected(s.find_by_mobile("13900000001").map(drop)), "{name}: lookup");
+        assert!(injected(s.list(&custodian::ListQuery::default()).map(drop)), "{name}: list");
+        assert!(injected(s.search(&custodian::SearchQuery::new("发票")).map(drop)), "{name}: search");
+        // Not even a session can be opened without its audit entry.
+        assert!(matches!(
+            store.session(&principal("x", custodian::Role::Administrator), custodian::Purpose::Service),
+            Err(Error::Storage(_))
+        ));
+        assert_eq!(snapshot(inner.as_ref()), before, "{name}: nothing changed");
+
+        audit_fails.store(false, Ordering::SeqCst);
+        assert_eq!(s.get(CustomerId(1)).unwrap().version, 1, "{name}: works again once the log can be written");
+        assert!(store.verify_audit(None).unwrap().is_intact(), "{name}");
     }
 }

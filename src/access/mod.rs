@@ -154,6 +154,8 @@ pub enum Action {
     Update,
     /// Delete a record.
     Delete,
+    /// Read the audit log (who did what to whom).
+    Audit,
 }
 
 impl Action {
@@ -164,6 +166,7 @@ impl Action {
             Action::Create => "create",
             Action::Update => "update",
             Action::Delete => "delete",
+            Action::Audit => "audit",
         }
     }
 }
@@ -227,6 +230,8 @@ pub mod rules {
     pub const NEEDS_PLAIN_ACCESS: &str = "builtin.needs_plain_access";
     /// Writing a field the role may not see.
     pub const WRITE_NOT_PERMITTED: &str = "builtin.write_not_permitted";
+    /// Only auditors and administrators read the audit log.
+    pub const AUDIT_REQUIRES_AUDITOR: &str = "builtin.audit_requires_auditor";
     /// Keyword search never covers L1 fields.
     pub const SEARCH_EXCLUDES_L1: &str = "builtin.search_excludes_l1";
 }
@@ -289,8 +294,12 @@ fn rank(d: Decision) -> u8 {
 /// Whether `role` may perform `action` at all for `purpose`.
 fn role_permits(role: Role, purpose: &Purpose, action: Action) -> Result<()> {
     let deny = |rule, reason: String| Err(Error::Denied { rule, reason });
+    if action == Action::Audit && !matches!(role, Role::Administrator | Role::Auditor) {
+        return deny(rules::AUDIT_REQUIRES_AUDITOR, format!("the {role} role may not read the audit log"));
+    }
     match role {
         Role::Administrator => Ok(()),
+        Role::Auditor if action == Action::Audit => Ok(()),
         Role::Auditor => {
             deny(rules::AUDITOR_NO_CUSTOMER_DATA, "the auditor role has no access to customer data".into())
         }

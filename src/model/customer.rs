@@ -8,7 +8,8 @@ use zeroize::Zeroize;
 use super::field::{Field, Level};
 
 /// A customer's id: assigned by the store, never reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct CustomerId(pub i64);
 
 impl fmt::Display for CustomerId {

@@ -6,7 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 
-use super::{Backend, CustomerRow, Scan, ScannedCustomer, Transaction, TxMode, WrappedKey};
+use super::{
+    AuditFilter, AuditRecord, Backend, CustomerRow, Scan, ScannedCustomer, StoredCheckpoint, Transaction, TxMode,
+    WrappedKey,
+};
 use crate::error::{Error, Result};
 use crate::model::CustomerId;
 
@@ -20,6 +23,9 @@ struct State {
     external_codes: BTreeMap<String, CustomerId>,
     blind: BTreeSet<(String, Vec<u8>, CustomerId)>,
     data_keys: BTreeMap<CustomerId, WrappedKey>,
+    audit: BTreeMap<u64, AuditRecord>,
+    audit_head: Option<(u64, Vec<u8>)>,
+    checkpoints: BTreeMap<u64, StoredCheckpoint>,
 }
 
 /// Keeps everything in memory; nothing survives the value.
@@ -197,6 +203,44 @@ impl Transaction for MemoryTx<'_> {
 
     fn count_data_keys(&mut self) -> Result<u64> {
         Ok(self.state().data_keys.len() as u64)
+    }
+
+    fn audit_head(&mut self) -> Result<Option<(u64, Vec<u8>)>> {
+        Ok(self.state().audit_head.clone())
+    }
+
+    fn append_audit(&mut self, record: &AuditRecord) -> Result<()> {
+        let state = self.state_mut()?;
+        if state.audit.contains_key(&record.seq) {
+            return Err(Error::Storage(format!("UNIQUE constraint failed: audit_entries.seq ({})", record.seq)));
+        }
+        state.audit.insert(record.seq, record.clone());
+        state.audit_head = Some((record.seq, record.mac.clone()));
+        Ok(())
+    }
+
+    fn scan_audit(&mut self, filter: &AuditFilter, visit: &mut dyn FnMut(AuditRecord) -> Result<Scan>) -> Result<()> {
+        for record in self.state().audit.range(filter.after_seq.saturating_add(1)..).map(|(_, r)| r) {
+            let wanted = filter.customer.is_none_or(|c| record.customers.contains(&c))
+                && filter.principal.as_ref().is_none_or(|p| *p == record.principal)
+                && filter.from_time.is_none_or(|t| record.time >= t)
+                && filter.to_time.is_none_or(|t| record.time < t)
+                && filter.outcome.as_ref().is_none_or(|o| *o == record.outcome)
+                && filter.value_hash.as_ref().is_none_or(|h| record.value_hash.as_ref() == Some(h));
+            if wanted && visit(record.clone())? == Scan::Stop {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn put_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<()> {
+        self.state_mut()?.checkpoints.insert(checkpoint.size, checkpoint.clone());
+        Ok(())
+    }
+
+    fn checkpoints(&mut self) -> Result<Vec<StoredCheckpoint>> {
+        Ok(self.state().checkpoints.values().cloned().collect())
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {

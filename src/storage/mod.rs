@@ -103,6 +103,62 @@ pub enum Scan {
     Stop,
 }
 
+/// An audit entry as stored. The body is the canonical encoding the chain
+/// MAC covers; the other columns repeat what queries filter on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Sequence number, gapless from 1.
+    pub seq: u64,
+    /// Time of the entry, Unix milliseconds.
+    pub time: i64,
+    /// The acting principal's id.
+    pub principal: String,
+    /// What was done (`customer.get`, `session.open`, ...).
+    pub action: String,
+    /// `allowed`, `masked`, `denied` or `failed`.
+    pub outcome: String,
+    /// The customers the entry concerns, ascending.
+    pub customers: Vec<CustomerId>,
+    /// Keyed hash of a looked-up value, if the call searched by one.
+    pub value_hash: Option<Vec<u8>>,
+    /// The canonical entry body.
+    pub body: Vec<u8>,
+    /// HMAC(key, seq ‖ body ‖ previous MAC).
+    pub mac: Vec<u8>,
+}
+
+/// Which audit entries a scan visits. Empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only entries that concern this customer.
+    pub customer: Option<CustomerId>,
+    /// Only entries of this principal.
+    pub principal: Option<String>,
+    /// Only entries at or after this time (Unix ms).
+    pub from_time: Option<i64>,
+    /// Only entries before this time (Unix ms).
+    pub to_time: Option<i64>,
+    /// Only entries with this outcome.
+    pub outcome: Option<String>,
+    /// Only entries that looked up a value with this keyed hash.
+    pub value_hash: Option<Vec<u8>>,
+    /// Only entries with a sequence number greater than this.
+    pub after_seq: u64,
+}
+
+/// A signed checkpoint of the audit chain as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// Number of entries the checkpoint covers (the last seq).
+    pub size: u64,
+    /// The MAC of entry `size`.
+    pub head_mac: Vec<u8>,
+    /// When it was made, Unix ms.
+    pub time: i64,
+    /// Ed25519 signature over the checkpoint text.
+    pub signature: Vec<u8>,
+}
+
 /// A storage backend: a source of transactions. Must be shareable between threads.
 pub trait Backend: Send + Sync {
     /// Begins a transaction. Write transactions wait (up to the backend's
@@ -159,6 +215,20 @@ pub trait Transaction {
     fn delete_data_key(&mut self, customer: CustomerId) -> Result<bool>;
     /// Number of data keys in the key store.
     fn count_data_keys(&mut self) -> Result<u64>;
+
+    /// The last audit entry's sequence number and MAC, as recorded by the
+    /// last append (kept apart from the entries, so a deleted tail shows).
+    fn audit_head(&mut self) -> Result<Option<(u64, Vec<u8>)>>;
+    /// Appends an audit entry (its customers indexed) and records it as the head.
+    fn append_audit(&mut self, record: &AuditRecord) -> Result<()>;
+    /// Visits audit entries matching `filter` in sequence order. The
+    /// `customers` of each record are read from the customer index, not the
+    /// body, so verification can compare the two.
+    fn scan_audit(&mut self, filter: &AuditFilter, visit: &mut dyn FnMut(AuditRecord) -> Result<Scan>) -> Result<()>;
+    /// Stores a signed checkpoint.
+    fn put_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<()>;
+    /// Every stored checkpoint, by size.
+    fn checkpoints(&mut self) -> Result<Vec<StoredCheckpoint>>;
 
     /// Commits every change made through this transaction, atomically.
     fn commit(self: Box<Self>) -> Result<()>;

@@ -33,9 +33,10 @@ pub(super) const KEYS: Component = Component {
 pub(super) const DATA: Component = Component {
     name: "data",
     schema: "data",
-    migrations: &[(
-        1,
-        "CREATE TABLE {db}.meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
+    migrations: &[
+        (
+            1,
+            "CREATE TABLE {db}.meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
          CREATE TABLE {db}.counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
          INSERT INTO {db}.counters (name, value) VALUES ('customer_id', 0);
          CREATE TABLE {db}.customers (
@@ -64,7 +65,42 @@ pub(super) const DATA: Component = Component {
              PRIMARY KEY (field, digest, customer_id)
          ) STRICT, WITHOUT ROWID;
          CREATE INDEX {db}.blind_index_by_customer ON blind_index (customer_id);",
-    )],
+        ),
+        (
+            2,
+            "CREATE TABLE {db}.audit_entries (
+                 seq INTEGER PRIMARY KEY,
+                 time INTEGER NOT NULL,
+                 principal TEXT NOT NULL,
+                 action TEXT NOT NULL,
+                 outcome TEXT NOT NULL,
+                 value_hash BLOB,
+                 body BLOB NOT NULL,
+                 mac BLOB NOT NULL
+             ) STRICT;
+             CREATE INDEX {db}.audit_by_time ON audit_entries (time);
+             CREATE INDEX {db}.audit_by_principal ON audit_entries (principal, seq);
+             CREATE INDEX {db}.audit_by_outcome ON audit_entries (outcome, seq);
+             CREATE INDEX {db}.audit_by_value ON audit_entries (value_hash) WHERE value_hash IS NOT NULL;
+             CREATE TABLE {db}.audit_customers (
+                 seq INTEGER NOT NULL,
+                 customer_id INTEGER NOT NULL,
+                 PRIMARY KEY (seq, customer_id)
+             ) STRICT, WITHOUT ROWID;
+             CREATE INDEX {db}.audit_customers_by_customer ON audit_customers (customer_id, seq);
+             CREATE TABLE {db}.audit_head (
+                 id INTEGER PRIMARY KEY CHECK (id = 1),
+                 seq INTEGER NOT NULL,
+                 mac BLOB NOT NULL
+             ) STRICT;
+             CREATE TABLE {db}.audit_checkpoints (
+                 size INTEGER PRIMARY KEY,
+                 head_mac BLOB NOT NULL,
+                 time INTEGER NOT NULL,
+                 signature BLOB NOT NULL
+             ) STRICT;",
+        ),
+    ],
 };
 
 impl Component {

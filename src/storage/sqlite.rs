@@ -18,7 +18,10 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
 
 use super::schema::{DATA, KEYS};
-use super::{Backend, CustomerHeader, CustomerRow, Scan, ScannedCustomer, Transaction, TxMode, WrappedKey};
+use super::{
+    AuditFilter, AuditRecord, Backend, CustomerHeader, CustomerRow, Scan, ScannedCustomer, StoredCheckpoint,
+    Transaction, TxMode, WrappedKey,
+};
 use crate::error::{Error, Result};
 use crate::model::CustomerId;
 
@@ -465,6 +468,129 @@ impl Transaction for SqliteTx<'_> {
     fn count_data_keys(&mut self) -> Result<u64> {
         let n: i64 = self.conn().prepare_cached("SELECT count(*) FROM main.data_keys")?.query_row([], |r| r.get(0))?;
         Ok(n as u64)
+    }
+
+    fn audit_head(&mut self) -> Result<Option<(u64, Vec<u8>)>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT seq, mac FROM data.audit_head WHERE id = 1")?
+            .query_row([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+            .optional()?)
+    }
+
+    fn append_audit(&mut self, record: &AuditRecord) -> Result<()> {
+        let conn = self.writable()?;
+        let seq = record.seq as i64;
+        conn.prepare_cached(
+            "INSERT INTO data.audit_entries (seq, time, principal, action, outcome, value_hash, body, mac)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            seq,
+            record.time,
+            record.principal,
+            record.action,
+            record.outcome,
+            record.value_hash,
+            record.body,
+            record.mac
+        ])?;
+        let mut index = conn.prepare_cached("INSERT INTO data.audit_customers (seq, customer_id) VALUES (?1, ?2)")?;
+        for customer in &record.customers {
+            index.execute([seq, customer.0])?;
+        }
+        conn.prepare_cached(
+            "INSERT INTO data.audit_head (id, seq, mac) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, mac = excluded.mac",
+        )?
+        .execute(params![seq, record.mac])?;
+        Ok(())
+    }
+
+    fn scan_audit(&mut self, filter: &AuditFilter, visit: &mut dyn FnMut(AuditRecord) -> Result<Scan>) -> Result<()> {
+        let mut conditions = vec!["e.seq > ?".to_owned()];
+        let mut values: Vec<Value> = vec![Value::Integer(filter.after_seq as i64)];
+        let mut add = |condition: &str, value: Value| {
+            conditions.push(condition.to_owned());
+            values.push(value);
+        };
+        if let Some(customer) = filter.customer {
+            add("e.seq IN (SELECT seq FROM data.audit_customers WHERE customer_id = ?)", Value::Integer(customer.0));
+        }
+        if let Some(principal) = &filter.principal {
+            add("e.principal = ?", Value::Text(principal.clone()));
+        }
+        if let Some(from) = filter.from_time {
+            add("e.time >= ?", Value::Integer(from));
+        }
+        if let Some(to) = filter.to_time {
+            add("e.time < ?", Value::Integer(to));
+        }
+        if let Some(outcome) = &filter.outcome {
+            add("e.outcome = ?", Value::Text(outcome.clone()));
+        }
+        if let Some(hash) = &filter.value_hash {
+            add("e.value_hash = ?", Value::Blob(hash.clone()));
+        }
+        let sql = format!(
+            "SELECT e.seq, e.time, e.principal, e.action, e.outcome, e.value_hash, e.body, e.mac,
+                    (SELECT group_concat(a.customer_id) FROM data.audit_customers a WHERE a.seq = e.seq)
+             FROM data.audit_entries e WHERE {} ORDER BY e.seq",
+            conditions.join(" AND ")
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let mut rows = stmt.query(params_from_iter(values))?;
+        while let Some(r) = rows.next()? {
+            let customers = match r.get::<_, Option<String>>(8)? {
+                None => Vec::new(),
+                Some(list) => list
+                    .split(',')
+                    .map(|id| id.parse().map(CustomerId))
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|_| Error::Corrupt("the audit customer index holds a non-integer".into()))?,
+            };
+            let record = AuditRecord {
+                seq: r.get::<_, i64>(0)? as u64,
+                time: r.get(1)?,
+                principal: r.get(2)?,
+                action: r.get(3)?,
+                outcome: r.get(4)?,
+                value_hash: r.get(5)?,
+                body: r.get(6)?,
+                mac: r.get(7)?,
+                customers,
+            };
+            if visit(record)? == Scan::Stop {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn put_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<()> {
+        self.writable()?
+            .prepare_cached(
+                "INSERT INTO data.audit_checkpoints (size, head_mac, time, signature) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (size) DO UPDATE SET head_mac = excluded.head_mac, time = excluded.time,
+                 signature = excluded.signature",
+            )?
+            .execute(params![checkpoint.size as i64, checkpoint.head_mac, checkpoint.time, checkpoint.signature])?;
+        Ok(())
+    }
+
+    fn checkpoints(&mut self) -> Result<Vec<StoredCheckpoint>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT size, head_mac, time, signature FROM data.audit_checkpoints ORDER BY size")?
+            .query_map([], |r| {
+                Ok(StoredCheckpoint {
+                    size: r.get::<_, i64>(0)? as u64,
+                    head_mac: r.get(1)?,
+                    time: r.get(2)?,
+                    signature: r.get(3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?)
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {

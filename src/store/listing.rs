@@ -8,13 +8,16 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use super::session::Session;
+use zeroize::Zeroizing;
+
+use super::session::{Call, Session, read_view};
 use crate::access::{Action, Decision, rules};
+use crate::audit::hex;
 use crate::crypto::FieldCipher;
 use crate::error::{Error, Result};
 use crate::model::validate::normalise;
 use crate::model::{CustomerId, Field, Level, Page, Storage};
-use crate::storage::{CustomerHeader, Scan, TxMode};
+use crate::storage::{CustomerHeader, Scan};
 
 /// Largest page a listing or search returns.
 pub const MAX_PAGE: u32 = 1000;
@@ -69,6 +72,23 @@ impl SearchQuery {
     pub fn new(keyword: impl Into<String>) -> Self {
         SearchQuery { keyword: keyword.into(), offset: 0, limit: 50 }
     }
+}
+
+/// Normalises a search keyword (trimmed, lower-cased), 1-64 characters.
+pub(crate) fn normalise_keyword(raw: &str) -> Result<String> {
+    let keyword = raw.trim().to_lowercase();
+    let chars = keyword.chars().count();
+    if chars == 0 || chars > 64 {
+        return Err(Error::invalid("keyword", "keyword_length", "a search keyword has 1 to 64 characters"));
+    }
+    if keyword.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "keyword",
+            "control_character",
+            "a search keyword cannot contain control characters",
+        ));
+    }
+    Ok(keyword)
 }
 
 /// A candidate row in a sort: empty values last, then value, then id.
@@ -139,12 +159,12 @@ impl Session {
     /// field needs plaintext access to it (sorting by a masked field would
     /// reveal its order).
     pub fn list(&self, query: &ListQuery) -> Result<Page> {
-        check_page(query.limit)?;
-        let today = self.store().clock.now_millis().div_euclid(86_400_000);
-        let filter = query.filter.normalised(self, today)?;
-        let sort = query.sort.clone();
-        self.store().catalogue.check_field(&sort)?;
-        self.run(Action::Read, TxMode::Read, |store, tx, plan| {
+        self.run(Call::new(Action::Read, "customer.list"), |store, tx, plan, trail| {
+            check_page(query.limit)?;
+            let today = store.clock.now_millis().div_euclid(86_400_000);
+            let filter = query.filter.normalised(self, today)?;
+            let sort = query.sort.clone();
+            store.catalogue.check_field(&sort)?;
             if plan.decision(&sort) != Decision::Allow {
                 return Err(Error::Denied {
                     rule: rules::NEEDS_PLAIN_ACCESS,
@@ -204,9 +224,9 @@ impl Session {
             let ranked = heap.into_sorted_vec();
             let mut items = Vec::with_capacity(query.limit as usize);
             for r in ranked.into_iter().skip(usize::try_from(query.offset).unwrap_or(usize::MAX)) {
-                let row = tx.get_customer(r.id)?.ok_or(Error::CustomerNotFound(r.id))?;
-                let key = tx.get_data_key(r.id)?;
-                items.push(store.render(&row.header, &row.sealed, key.as_ref(), plan)?);
+                let view = read_view(store, tx, plan, r.id)?;
+                trail.saw(&view, plan);
+                items.push(view);
             }
             Ok(Page { items, total })
         })
@@ -217,20 +237,10 @@ impl Session {
     /// plaintext are searched, never L1 fields, and never the fixed-choice
     /// fields (kind, gender, tier), which [`ListQuery::filter`] covers.
     pub fn search(&self, query: &SearchQuery) -> Result<Page> {
-        check_page(query.limit)?;
-        let keyword = query.keyword.trim().to_lowercase();
-        let chars = keyword.chars().count();
-        if chars == 0 || chars > 64 {
-            return Err(Error::invalid("keyword", "keyword_length", "a search keyword has 1 to 64 characters"));
-        }
-        if keyword.chars().any(char::is_control) {
-            return Err(Error::invalid(
-                "keyword",
-                "control_character",
-                "a search keyword cannot contain control characters",
-            ));
-        }
-        self.run(Action::Read, TxMode::Read, |store, tx, plan| {
+        self.run(Call::new(Action::Read, "customer.search"), |store, tx, plan, trail| {
+            check_page(query.limit)?;
+            let keyword = Zeroizing::new(normalise_keyword(&query.keyword)?);
+            trail.lookup = Some(("keyword".into(), hex(&store.audit.value_hash("keyword", &keyword))));
             let searchable: Vec<Field> = store
                 .catalogue
                 .fields()
@@ -260,8 +270,9 @@ impl Session {
             let mut page_ids: Vec<CustomerId> = Vec::new();
             tx.scan_customers(&sealed_refs, &mut |c| {
                 let plain = super::codec::header_values(&c.header);
-                let mut hit =
-                    plain_fields.iter().any(|f| plain.get(*f).is_some_and(|v| v.to_lowercase().contains(&keyword)));
+                let mut hit = plain_fields
+                    .iter()
+                    .any(|f| plain.get(*f).is_some_and(|v| v.to_lowercase().contains(keyword.as_str())));
                 if !hit && !c.sealed.is_empty() {
                     if c.key.is_none() {
                         return Ok(Scan::Continue);
@@ -270,7 +281,7 @@ impl Session {
                     let cipher = FieldCipher::new(c.header.id, &key);
                     for (name, sealed) in &c.sealed {
                         let field = Field::parse(name)?;
-                        if cipher.open(&field, sealed)?.to_lowercase().contains(&keyword) {
+                        if cipher.open(&field, sealed)?.to_lowercase().contains(keyword.as_str()) {
                             hit = true;
                             break;
                         }
@@ -286,9 +297,9 @@ impl Session {
             })?;
             let mut items = Vec::with_capacity(page_ids.len());
             for id in page_ids {
-                let row = tx.get_customer(id)?.ok_or(Error::CustomerNotFound(id))?;
-                let key = tx.get_data_key(id)?;
-                items.push(store.render(&row.header, &row.sealed, key.as_ref(), plan)?);
+                let view = read_view(store, tx, plan, id)?;
+                trail.saw(&view, plan);
+                items.push(view);
             }
             Ok(Page { items, total })
         })

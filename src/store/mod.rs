@@ -7,6 +7,7 @@
 //! one storage transaction: decide → read/write ciphertext → decrypt and
 //! mask → commit → return.
 
+mod audit_queries;
 mod codec;
 mod listing;
 mod session;
@@ -18,6 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::access::{Policy, Principal, Purpose};
+use crate::audit::{AuditLog, AuditVerification, Checkpoint, Outcome};
 use crate::clock::{Clock, SystemClock};
 use crate::collate::{Collation, PinyinCollation};
 use crate::crypto::{
@@ -58,9 +60,30 @@ pub(crate) struct StoreInner {
     pub(crate) policy: Policy,
     pub(crate) collation: Box<dyn Collation>,
     pub(crate) clock: Arc<dyn Clock>,
-    /// Kept for subkeys that later parts of the store derive (audit keys).
-    #[allow(dead_code)]
-    pub(crate) root: Secret,
+    pub(crate) audit: AuditLog,
+    pub(crate) checkpoint_sink: Option<CheckpointSink>,
+}
+
+/// Receives every checkpoint the store signs, after the entry it covers has
+/// committed: keep it somewhere the database's owner cannot rewrite.
+pub type CheckpointSink = Arc<dyn Fn(&Checkpoint) + Send + Sync>;
+
+impl StoreInner {
+    /// Hands a freshly committed checkpoint to the sink.
+    pub(crate) fn publish(&self, checkpoint: Option<Checkpoint>) {
+        if let (Some(cp), Some(sink)) = (checkpoint, &self.checkpoint_sink) {
+            sink(&cp);
+        }
+    }
+
+    /// Appends one audit entry in a transaction of its own.
+    pub(crate) fn append_alone(&self, entry: crate::audit::AuditEntry) -> Result<()> {
+        let mut tx = self.backend.begin(TxMode::Write)?;
+        let checkpoint = self.audit.append(tx.as_mut(), entry)?;
+        tx.commit()?;
+        self.publish(checkpoint);
+        Ok(())
+    }
 }
 
 /// A customer-information store. `Send + Sync`: share it between threads
@@ -105,7 +128,7 @@ impl Store {
         tx.meta_put(META_STORE_ID, store_id.as_bytes())?;
         tx.meta_put(META_CATALOGUE, &serde_json::to_vec(&options.catalogue).expect("catalogue serialises"))?;
         tx.commit()?;
-        Self::assemble(Box::new(backend), wrapper, root, options.catalogue)
+        Self::assemble(Box::new(backend), wrapper, root, options.catalogue, store_id)
     }
 
     /// Opens an existing store on `backend` with its master key or passphrase.
@@ -148,7 +171,7 @@ impl Store {
         };
         let wrapper = KeyWrapper::new(&master)?;
         let root = wrapper.unwrap_root(&store_id, &wrapped_root)?;
-        Self::assemble(Box::new(backend), wrapper, root, catalogue)
+        Self::assemble(Box::new(backend), wrapper, root, catalogue, store_id)
     }
 
     /// Creates a store in directory `dir` on SQLite (`customers.db` and `keys.db`).
@@ -166,8 +189,17 @@ impl Store {
         Self::create(MemoryBackend::new(), key, options)
     }
 
-    fn assemble(backend: Box<dyn Backend>, wrapper: KeyWrapper, root: Secret, catalogue: Catalogue) -> Result<Store> {
+    fn assemble(
+        backend: Box<dyn Backend>,
+        wrapper: KeyWrapper,
+        root: Secret,
+        catalogue: Catalogue,
+        store_id: String,
+    ) -> Result<Store> {
+        // Everything the store needs from the root secret is derived here;
+        // the root itself is dropped (and zeroed) at the end of this call.
         let blind = BlindIndexer::new(&root)?;
+        let audit = AuditLog::new(&root, store_id)?;
         let inner = StoreInner {
             backend,
             wrapper,
@@ -176,7 +208,8 @@ impl Store {
             policy: Policy,
             collation: Box::new(PinyinCollation::new()),
             clock: Arc::new(SystemClock),
-            root,
+            audit,
+            checkpoint_sink: None,
         };
         Ok(Store { inner: Arc::new(inner) })
     }
@@ -195,14 +228,64 @@ impl Store {
         Ok(self)
     }
 
+    /// Sets how often the audit log is checkpointed (every `every` entries;
+    /// 0 turns periodic checkpoints off) and where checkpoints go. Only
+    /// possible before the store is shared or a session is opened.
+    pub fn with_checkpoints(mut self, every: u64, sink: Option<CheckpointSink>) -> Result<Store> {
+        let inner = Arc::get_mut(&mut self.inner).ok_or_else(|| {
+            Error::invalid(
+                "checkpoints",
+                "store_shared",
+                "checkpointing can only be configured before the store is cloned or a session is opened",
+            )
+        })?;
+        inner.audit.checkpoint_every = every;
+        inner.checkpoint_sink = sink;
+        Ok(self)
+    }
+
+    /// Verifies the whole audit chain, optionally against a trusted
+    /// checkpoint kept outside the database. Reveals no customer data, so it
+    /// needs no session. Fails only if the storage fails; tampering is
+    /// reported in [`AuditVerification::problem`].
+    pub fn verify_audit(&self, trusted: Option<&Checkpoint>) -> Result<AuditVerification> {
+        let mut tx = self.inner.backend.begin(TxMode::Read)?;
+        crate::audit::verify(&self.inner.audit, tx.as_mut(), trusted)
+    }
+
+    /// Signs a checkpoint of the audit log as it is now (also handed to the sink).
+    pub fn audit_checkpoint(&self) -> Result<Checkpoint> {
+        let mut tx = self.inner.backend.begin(TxMode::Read)?;
+        let (size, head) = tx.audit_head()?.unwrap_or((0, crate::audit::GENESIS.to_vec()));
+        drop(tx);
+        let checkpoint = self.inner.audit.sign(size, head, self.inner.clock.now_millis())?;
+        self.inner.publish(Some(checkpoint.clone()));
+        Ok(checkpoint)
+    }
+
+    /// The Ed25519 public key that verifies this store's checkpoints
+    /// ([`Checkpoint::verify_signature`]); safe to publish.
+    pub fn audit_public_key(&self) -> Result<Vec<u8>> {
+        self.inner.audit.public_key()
+    }
+
     /// The store's field catalogue.
     pub fn catalogue(&self) -> &Catalogue {
         &self.inner.catalogue
     }
 
     /// Opens a session for `principal` acting for `purpose`. Every call on it
-    /// is checked against the policy.
+    /// is checked against the policy and audited; opening it is audited too
+    /// (`session.open`), and fails if that entry cannot be written.
     pub fn session(&self, principal: &Principal, purpose: Purpose) -> Result<Session> {
+        let entry = crate::audit::blank_entry(
+            self.inner.clock.now_millis(),
+            principal.id(),
+            purpose.name(),
+            "session.open",
+            Outcome::Allowed,
+        );
+        self.inner.append_alone(entry)?;
         Ok(Session::new(self.inner.clone(), principal.clone(), purpose))
     }
 

@@ -7,6 +7,7 @@ use zeroize::Zeroizing;
 use super::StoreInner;
 use super::codec::Values;
 use crate::access::{Action, Decision, FieldPlan, Principal, Purpose, rules};
+use crate::audit::{AuditEntry, Outcome, Trail, hex};
 use crate::crypto::{DataKey, FieldCipher};
 use crate::error::{Error, Result};
 use crate::model::validate::{check_record, normalise, normalise_lookup};
@@ -20,8 +21,9 @@ const MILLIS_PER_DAY: i64 = 86_400_000;
 /// A principal acting for a purpose: the only road to customer plaintext.
 ///
 /// Each call decides what the principal may do, runs in one storage
-/// transaction, and returns plaintext only after that transaction has
-/// committed. A failed call changes nothing.
+/// transaction together with its audit entry, and returns plaintext only
+/// after that transaction has committed. A failed call changes nothing but
+/// the audit log, which records it too.
 pub struct Session {
     store: Arc<StoreInner>,
     principal: Principal,
@@ -49,21 +51,82 @@ impl Session {
         &self.purpose
     }
 
-    /// Runs one call: decide, then `op` inside a transaction, then commit.
-    /// The result (which may hold plaintext) is returned only after commit.
+    /// Runs one call: decide, then `op` and the call's audit entry inside one
+    /// write transaction, then commit. The result (which may hold plaintext)
+    /// is returned only after the commit; if the audit entry cannot be
+    /// written, the call fails and its changes roll back (fail closed). A
+    /// denied or failed call is recorded in a transaction of its own.
     pub(super) fn run<T>(
         &self,
-        action: Action,
-        mode: TxMode,
-        op: impl FnOnce(&StoreInner, &mut dyn Transaction, &FieldPlan) -> Result<T>,
+        call: Call,
+        op: impl FnOnce(&StoreInner, &mut dyn Transaction, &FieldPlan, &mut Trail) -> Result<T>,
     ) -> Result<T> {
-        let plan = self.store.policy.plan(&self.principal, &self.purpose, action, &self.store.catalogue)?;
-        let mut tx = self.store.backend.begin(mode)?;
-        let out = op(&self.store, tx.as_mut(), &plan)?;
-        tx.commit()?;
-        Ok(out)
+        let mut trail = Trail::about(call.subject);
+        let plan = match self.store.policy.plan(&self.principal, &self.purpose, call.action, &self.store.catalogue) {
+            Ok(plan) => plan,
+            Err(e) => return Err(self.record_failure(&call, trail, e)),
+        };
+        let mut tx = self.store.backend.begin(TxMode::Write)?;
+        match op(&self.store, tx.as_mut(), &plan, &mut trail) {
+            Ok(out) => {
+                let outcome = if trail.masked_by.is_some() { Outcome::Masked } else { Outcome::Allowed };
+                let rule = trail.masked_by.map(str::to_owned);
+                let entry = AuditEntry { rule, ..self.entry(&call, trail, outcome) };
+                let checkpoint = self.store.audit.append(tx.as_mut(), entry)?;
+                tx.commit()?;
+                self.store.publish(checkpoint);
+                Ok(out)
+            }
+            Err(e) => {
+                drop(tx);
+                Err(self.record_failure(&call, trail, e))
+            }
+        }
     }
 
+    /// The audit entry of a call (sequence number assigned on append).
+    fn entry(&self, call: &Call, trail: Trail, outcome: Outcome) -> AuditEntry {
+        let mut entry = crate::audit::blank_entry(
+            self.store.clock.now_millis(),
+            self.principal.id(),
+            self.purpose.name(),
+            call.name,
+            outcome,
+        );
+        entry.customers = trail.customers.into_iter().collect();
+        entry.fields = trail.fields.into_iter().collect();
+        entry.changed = trail.changed;
+        if let Some((field, hash)) = trail.lookup {
+            entry.lookup_field = Some(field);
+            entry.lookup_hash = Some(hash);
+        }
+        entry
+    }
+
+    /// Records a denied or failed call in its own transaction and hands the
+    /// error back. If even that cannot be written, the caller still gets the
+    /// original error; nothing was returned or changed either way.
+    fn record_failure(&self, call: &Call, trail: Trail, error: Error) -> Error {
+        let (outcome, rule) = match &error {
+            Error::Denied { rule, .. } => (Outcome::Denied, Some((*rule).to_owned())),
+            Error::Invalid { rule, .. } => (Outcome::Failed, Some((*rule).to_owned())),
+            Error::InBatch { source, .. } => match source.as_ref() {
+                Error::Invalid { rule, .. } => (Outcome::Failed, Some((*rule).to_owned())),
+                Error::Denied { rule, .. } => (Outcome::Denied, Some((*rule).to_owned())),
+                _ => (Outcome::Failed, None),
+            },
+            _ => (Outcome::Failed, None),
+        };
+        // Error messages never carry personal values, so the reason can be kept.
+        let entry = AuditEntry {
+            rule,
+            reason: Some(error.to_string()),
+            error_code: Some(error.code()),
+            ..self.entry(call, trail, outcome)
+        };
+        let _ = self.store.append_alone(entry);
+        error
+    }
     pub(super) fn store(&self) -> &StoreInner {
         &self.store
     }
@@ -88,23 +151,29 @@ impl Session {
 
     /// Creates a customer and returns it as this session sees it.
     pub fn create(&self, input: CustomerInput) -> Result<CustomerView> {
-        self.run(Action::Create, TxMode::Write, |store, tx, plan| {
+        self.run(Call::new(Action::Create, "customer.create"), |store, tx, plan, trail| {
+            trail.wrote(input.fields(), false);
             let (row, key) = self.insert_new(store, tx, plan, &input)?;
-            store.render_with(&row.header, &row.sealed, Some(&key), plan)
+            trail.touched(row.header.id);
+            let view = store.render_with(&row.header, &row.sealed, Some(&key), plan)?;
+            trail.saw(&view, plan);
+            Ok(view)
         })
     }
 
     /// Creates many customers in one transaction: all of them, or none.
     /// A rejected input fails the whole batch with [`Error::InBatch`], which
     /// names its position. Much faster than one `create` per customer for
-    /// imports, since the batch commits once.
+    /// imports, since the batch commits once. One audit entry lists them all.
     pub fn create_many(&self, inputs: impl IntoIterator<Item = CustomerInput>) -> Result<Vec<CustomerId>> {
-        self.run(Action::Create, TxMode::Write, |store, tx, plan| {
+        self.run(Call::new(Action::Create, "customer.create_many"), |store, tx, plan, trail| {
             let mut ids = Vec::new();
             for (index, input) in inputs.into_iter().enumerate() {
+                trail.wrote(input.fields(), false);
                 let (row, _) = self
                     .insert_new(store, tx, plan, &input)
                     .map_err(|e| Error::InBatch { index, source: Box::new(e) })?;
+                trail.touched(row.header.id);
                 ids.push(row.header.id);
             }
             Ok(ids)
@@ -163,21 +232,21 @@ impl Session {
 
     /// Reads a customer by id.
     pub fn get(&self, id: CustomerId) -> Result<CustomerView> {
-        self.run(Action::Read, TxMode::Read, |store, tx, plan| {
-            let row = tx.get_customer(id)?.ok_or(Error::CustomerNotFound(id))?;
-            let key = tx.get_data_key(id)?;
-            store.render(&row.header, &row.sealed, key.as_ref(), plan)
+        self.run(Call::about(Action::Read, "customer.get", id), |store, tx, plan, trail| {
+            let view = read_view(store, tx, plan, id)?;
+            trail.saw(&view, plan);
+            Ok(view)
         })
     }
 
     /// Reads a customer by its external code (编号).
     pub fn get_by_external_code(&self, code: &str) -> Result<CustomerView> {
-        self.run(Action::Read, TxMode::Read, |store, tx, plan| {
+        self.run(Call::new(Action::Read, "customer.get"), |store, tx, plan, trail| {
             let code = normalise_lookup(&Field::ExternalCode, code, &store.catalogue, self.today_days())?;
             let id = tx.find_external_code(&code)?.ok_or_else(|| Error::ExternalCodeNotFound(code.clone()))?;
-            let row = tx.get_customer(id)?.ok_or(Error::CustomerNotFound(id))?;
-            let key = tx.get_data_key(id)?;
-            store.render(&row.header, &row.sealed, key.as_ref(), plan)
+            let view = read_view(store, tx, plan, id)?;
+            trail.saw(&view, plan);
+            Ok(view)
         })
     }
 
@@ -185,10 +254,11 @@ impl Session {
     /// `expected_version`; otherwise fails with [`Error::VersionConflict`] and
     /// changes nothing. Returns the customer's new state.
     pub fn update(&self, id: CustomerId, expected_version: u64, patch: CustomerPatch) -> Result<CustomerView> {
-        if patch.is_empty() {
-            return Err(Error::invalid("patch", "empty_patch", "the patch changes no field"));
-        }
-        self.run(Action::Update, TxMode::Write, |store, tx, plan| {
+        self.run(Call::about(Action::Update, "customer.update", id), |store, tx, plan, trail| {
+            if patch.is_empty() {
+                return Err(Error::invalid("patch", "empty_patch", "the patch changes no field"));
+            }
+            trail.wrote(patch.changes.keys(), true);
             let mut row = tx.get_customer(id)?.ok_or(Error::CustomerNotFound(id))?;
             if row.header.version != expected_version {
                 return Err(Error::VersionConflict {
@@ -200,20 +270,11 @@ impl Session {
             let wrapped = tx.get_data_key(id)?;
             let key = store.data_key(id, wrapped.as_ref())?;
             let mut values = store.unseal_all(&row, &key)?;
-            let mut changed: Vec<&Field> = Vec::new();
             for (field, raw) in &patch.changes {
-                let new = match raw {
-                    Some(raw) => self.accept(plan, field, raw)?,
-                    None => {
-                        self.accept(plan, field, "")?;
-                        None
-                    }
-                };
-                match new {
+                match self.accept(plan, field, raw.as_deref().unwrap_or(""))? {
                     Some(v) => values.insert(field.clone(), v),
                     None => values.remove(field),
                 };
-                changed.push(field);
             }
             check_record(|f| values.get(f).map(|v| v.as_str().to_owned()))?;
             if let Some(code) = values.get(&Field::ExternalCode) {
@@ -223,7 +284,7 @@ impl Session {
             }
             store.header_from(&mut row.header, &values);
             let cipher = FieldCipher::new(id, &key);
-            for field in changed.into_iter().filter(|f| f.storage() == Storage::Sealed) {
+            for field in patch.changes.keys().filter(|f| f.storage() == Storage::Sealed) {
                 store.seal_field(&mut row, &cipher, field, values.get(field).map(|v| v.as_str()))?;
             }
             row.header.version = expected_version + 1;
@@ -232,13 +293,15 @@ impl Session {
                 let actual = tx.get_customer(id)?.map_or(0, |r| r.header.version);
                 return Err(Error::VersionConflict { customer: id, expected: expected_version, actual });
             }
-            store.render_with(&row.header, &row.sealed, Some(&key), plan)
+            let view = store.render_with(&row.header, &row.sealed, Some(&key), plan)?;
+            trail.saw(&view, plan);
+            Ok(view)
         })
     }
 
     /// Deletes customer `id`: its row, sealed fields, blind-index entries and data key.
     pub fn delete(&self, id: CustomerId) -> Result<()> {
-        self.run(Action::Delete, TxMode::Write, |_, tx, _| {
+        self.run(Call::about(Action::Delete, "customer.delete", id), |_, tx, _, _| {
             if !tx.delete_customer(id)? {
                 return Err(Error::CustomerNotFound(id));
             }
@@ -263,33 +326,65 @@ impl Session {
     }
 
     /// Exact lookup through a blind index (mobile, e-mail or ID number). The
-    /// session must be allowed to see the field, plain or masked.
+    /// session must be allowed to see the field, plain or masked. The audit
+    /// entry keeps a keyed hash of the value, never the value.
     pub fn find(&self, field: Field, value: &str) -> Result<Vec<CustomerView>> {
-        if !field.has_blind_index() {
-            return Err(Error::invalid(
-                field.name(),
-                "not_indexed",
-                "exact lookup exists for mobile, email and id_number only",
-            ));
-        }
-        let value = Zeroizing::new(normalise_lookup(&field, value, &self.store.catalogue, self.today_days())?);
-        let digest = self.store.blind.digest(&field, &value).expect("field has a blind index");
-        self.run(Action::Read, TxMode::Read, |store, tx, plan| {
+        self.run(Call::new(Action::Read, "customer.lookup"), |store, tx, plan, trail| {
+            if !field.has_blind_index() {
+                return Err(Error::invalid(
+                    field.name(),
+                    "not_indexed",
+                    "exact lookup exists for mobile, email and id_number only",
+                ));
+            }
+            let value = Zeroizing::new(normalise_lookup(&field, value, &store.catalogue, self.today_days())?);
+            trail.lookup = Some((field.name().into_owned(), hex(&store.audit.value_hash(&field.name(), &value))));
             if let Decision::Deny(rule) = plan.decision(&field) {
                 return Err(Error::Denied {
                     rule,
                     reason: format!("principal '{}' may not look up by '{field}'", self.principal.id()),
                 });
             }
+            let digest = store.blind.digest(&field, &value).expect("field has a blind index");
             let mut views = Vec::new();
             for id in tx.find_blind(&field.name(), &digest)? {
-                let row = tx.get_customer(id)?.ok_or(Error::CustomerNotFound(id))?;
-                let key = tx.get_data_key(id)?;
-                views.push(store.render(&row.header, &row.sealed, key.as_ref(), plan)?);
+                let view = read_view(store, tx, plan, id)?;
+                trail.saw(&view, plan);
+                views.push(view);
             }
             Ok(views)
         })
     }
+}
+
+/// One audited call: what the policy decides on, what the audit entry
+/// calls it, and the customer it names, if any.
+pub(super) struct Call {
+    pub(super) action: Action,
+    pub(super) name: &'static str,
+    pub(super) subject: Option<CustomerId>,
+}
+
+impl Call {
+    pub(super) fn new(action: Action, name: &'static str) -> Self {
+        Call { action, name, subject: None }
+    }
+
+    pub(super) fn about(action: Action, name: &'static str, subject: CustomerId) -> Self {
+        Call { action, name, subject: Some(subject) }
+    }
+}
+
+/// Reads and renders one customer under `plan`.
+pub(super) fn read_view(
+    store: &StoreInner,
+    tx: &mut dyn Transaction,
+    plan: &FieldPlan,
+    id: CustomerId,
+) -> Result<CustomerView> {
+    let row = tx.get_customer(id)?.ok_or(Error::CustomerNotFound(id))?;
+    let key = tx.get_data_key(id)?;
+    store.render(&row.header, &row.sealed, key.as_ref(), plan)
 }
 
 /// The rule id reported when a write hits a field the session cannot see.

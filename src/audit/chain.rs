@@ -1,0 +1,152 @@
+//! Appending to the chain: sequence numbers, MACs, checkpoints.
+
+use ring::hmac;
+use ring::signature::{Ed25519KeyPair, KeyPair};
+
+use super::checkpoint::Checkpoint;
+use super::{AuditEntry, Outcome};
+use crate::crypto::Secret;
+use crate::error::{Error, Result};
+use crate::storage::{AuditRecord, StoredCheckpoint, Transaction};
+
+/// Default number of entries between two signed checkpoints.
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
+
+/// The audit keys and settings of one store.
+pub(crate) struct AuditLog {
+    mac_key: Secret,
+    value_key: Secret,
+    signing_seed: Secret,
+    pub(crate) store_id: String,
+    pub(crate) checkpoint_every: u64,
+}
+
+/// The MAC of entry `seq` with `body`, chained to the previous entry's MAC.
+pub(crate) fn entry_mac(key: &hmac::Key, seq: u64, body: &[u8], previous: &[u8]) -> hmac::Tag {
+    let mut ctx = hmac::Context::with_key(key);
+    ctx.update(b"custodian/v1/audit-entry\0");
+    ctx.update(&seq.to_be_bytes());
+    ctx.update(&(body.len() as u64).to_be_bytes());
+    ctx.update(body);
+    ctx.update(previous);
+    ctx.sign()
+}
+
+/// The "previous MAC" of the first entry.
+pub(crate) const GENESIS: [u8; 32] = [0; 32];
+
+impl AuditLog {
+    pub(crate) fn new(root: &Secret, store_id: String) -> Result<Self> {
+        Ok(AuditLog {
+            mac_key: root.derive(b"custodian/v1/audit/mac")?,
+            value_key: root.derive(b"custodian/v1/audit/value-hash")?,
+            signing_seed: root.derive(b"custodian/v1/audit/checkpoint-signing")?,
+            store_id,
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+        })
+    }
+
+    pub(crate) fn mac_key(&self) -> hmac::Key {
+        hmac::Key::new(hmac::HMAC_SHA256, self.mac_key.bytes())
+    }
+
+    /// Keyed hash of a normalised value, for finding entries by value
+    /// without storing it. A different key from the blind indexes, so the
+    /// log cannot be joined to the customer tables without the key.
+    pub(crate) fn value_hash(&self, field: &str, normalised: &str) -> Vec<u8> {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, self.value_key.bytes());
+        let mut ctx = hmac::Context::with_key(&key);
+        ctx.update(field.as_bytes());
+        ctx.update(b"\0");
+        ctx.update(normalised.as_bytes());
+        ctx.sign().as_ref().to_vec()
+    }
+
+    fn signing_key(&self) -> Result<Ed25519KeyPair> {
+        Ed25519KeyPair::from_seed_unchecked(self.signing_seed.bytes()).map_err(|_| Error::Crypto("Ed25519 key"))
+    }
+
+    /// The Ed25519 public key that verifies this store's checkpoints.
+    pub(crate) fn public_key(&self) -> Result<Vec<u8>> {
+        Ok(self.signing_key()?.public_key().as_ref().to_vec())
+    }
+
+    /// Appends `entry` (its `seq` is assigned here) inside `tx`. Returns the
+    /// checkpoint made if this entry completes an interval; the caller hands
+    /// it to the sink only after the transaction commits.
+    pub(crate) fn append(&self, tx: &mut dyn Transaction, mut entry: AuditEntry) -> Result<Option<Checkpoint>> {
+        let (previous_seq, previous_mac) = tx.audit_head()?.unwrap_or((0, GENESIS.to_vec()));
+        entry.seq = previous_seq + 1;
+        entry.customers.sort();
+        entry.customers.dedup();
+        let body = serde_json::to_vec(&entry).map_err(|e| Error::Storage(format!("audit entry encoding: {e}")))?;
+        let mac = entry_mac(&self.mac_key(), entry.seq, &body, &previous_mac).as_ref().to_vec();
+        let value_hash = entry.lookup_hash.as_deref().map(hex_decode).transpose()?;
+        let record = AuditRecord {
+            seq: entry.seq,
+            time: entry.time,
+            principal: entry.principal,
+            action: entry.action,
+            outcome: entry.outcome.name().to_owned(),
+            customers: entry.customers,
+            value_hash,
+            body,
+            mac: mac.clone(),
+        };
+        tx.append_audit(&record)?;
+        if self.checkpoint_every == 0 || record.seq % self.checkpoint_every != 0 {
+            return Ok(None);
+        }
+        let checkpoint = self.sign(record.seq, mac, record.time)?;
+        tx.put_checkpoint(&StoredCheckpoint {
+            size: checkpoint.size,
+            head_mac: checkpoint.head_mac.clone(),
+            time: checkpoint.time,
+            signature: checkpoint.signature.clone(),
+        })?;
+        Ok(Some(checkpoint))
+    }
+
+    /// Signs a checkpoint of the chain at `size` entries.
+    pub(crate) fn sign(&self, size: u64, head_mac: Vec<u8>, time: i64) -> Result<Checkpoint> {
+        let mut checkpoint =
+            Checkpoint { store_id: self.store_id.clone(), size, head_mac, time, signature: Vec::new() };
+        checkpoint.signature = self.signing_key()?.sign(checkpoint.signed_text().as_bytes()).as_ref().to_vec();
+        Ok(checkpoint)
+    }
+}
+
+/// An entry with everything but sequence number, ready to append.
+pub(crate) fn blank_entry(time: i64, principal: &str, purpose: &str, action: &str, outcome: Outcome) -> AuditEntry {
+    AuditEntry {
+        seq: 0,
+        time,
+        principal: principal.to_owned(),
+        purpose: purpose.to_owned(),
+        action: action.to_owned(),
+        customers: Vec::new(),
+        fields: Vec::new(),
+        changed: Vec::new(),
+        outcome,
+        rule: None,
+        reason: None,
+        error_code: None,
+        lookup_field: None,
+        lookup_hash: None,
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(crate) fn hex_decode(text: &str) -> Result<Vec<u8>> {
+    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::invalid("hex", "hex_syntax", "expected an even number of hexadecimal digits"));
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).map_err(|_| unreachable_hex())).collect()
+}
+
+fn unreachable_hex() -> Error {
+    Error::invalid("hex", "hex_syntax", "expected hexadecimal digits")
+}

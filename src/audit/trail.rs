@@ -1,0 +1,55 @@
+//! What a session call collects for its audit entry while it runs.
+
+use std::collections::BTreeSet;
+
+use crate::access::{Decision, FieldPlan};
+use crate::model::{CustomerId, CustomerView, Field};
+
+/// The facts of one call that go into its audit entry.
+#[derive(Debug, Default)]
+pub(crate) struct Trail {
+    pub(crate) customers: BTreeSet<CustomerId>,
+    pub(crate) fields: BTreeSet<String>,
+    pub(crate) changed: Vec<String>,
+    /// The first masking rule that applied to a value returned.
+    pub(crate) masked_by: Option<&'static str>,
+    /// The looked-up field and the keyed hash (hex) of the value.
+    pub(crate) lookup: Option<(String, String)>,
+}
+
+impl Trail {
+    pub(crate) fn about(subject: Option<CustomerId>) -> Self {
+        Trail { customers: subject.into_iter().collect(), ..Default::default() }
+    }
+
+    /// Records a customer returned to the caller and the fields it revealed.
+    pub(crate) fn saw(&mut self, view: &CustomerView, plan: &FieldPlan) {
+        self.customers.insert(view.id);
+        for (field, shown) in view.iter() {
+            if !self.fields.contains(field.name().as_ref()) {
+                self.fields.insert(field.name().into_owned());
+            }
+            if shown.is_masked() && self.masked_by.is_none() {
+                if let Decision::Mask(rule) = plan.decision(field) {
+                    self.masked_by = Some(rule);
+                }
+            }
+        }
+    }
+
+    /// Records a customer touched without being returned (created in a batch, deleted).
+    pub(crate) fn touched(&mut self, id: CustomerId) {
+        self.customers.insert(id);
+    }
+
+    /// Records the fields a write set or changed.
+    pub(crate) fn wrote<'a>(&mut self, fields: impl IntoIterator<Item = &'a Field>, changed: bool) {
+        for field in fields {
+            let name = field.name().into_owned();
+            if changed && !self.changed.contains(&name) {
+                self.changed.push(name.clone());
+            }
+            self.fields.insert(name);
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Verification of the audit chain: finds the first bad entry and says what is wrong.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::chain::{AuditLog, GENESIS, entry_mac, hex};
+use super::{AuditEntry, Checkpoint};
+use crate::error::Result;
+use crate::storage::{AuditFilter, Scan, Transaction};
+
+/// What is wrong with the log at [`AuditProblem::seq`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// The entry's content does not match its MAC (edited), or a query
+    /// column disagrees with the MACed content.
+    Altered,
+    /// The entry with this sequence number is missing (deleted).
+    Missing,
+    /// The entry in this position carries another sequence number (entries reordered).
+    Reordered,
+    /// The customer index of the entry disagrees with its content (an
+    /// access hidden from, or added to, "who saw this customer" queries).
+    IndexMismatch,
+    /// The log ends before this entry, but the store's own head record
+    /// (or a stored checkpoint) says it went further: the tail was deleted.
+    TailDeleted,
+    /// The log, its head record and its checkpoints agree, but a trusted
+    /// checkpoint shows the log was longer: the database was rolled back to
+    /// an older copy.
+    RolledBack,
+    /// The log differs from a (trusted or stored) checkpoint at this size: a
+    /// different history was substituted.
+    Forked,
+    /// A checkpoint's signature does not verify, or it belongs to another store.
+    BadCheckpoint,
+    /// The head record is missing or disagrees with the last entry.
+    HeadMismatch,
+}
+
+impl ProblemKind {
+    fn describe(self) -> &'static str {
+        match self {
+            ProblemKind::Altered => "entry altered",
+            ProblemKind::Missing => "entry deleted",
+            ProblemKind::Reordered => "entries reordered",
+            ProblemKind::IndexMismatch => "customer index altered",
+            ProblemKind::TailDeleted => "tail deleted",
+            ProblemKind::RolledBack => "database rolled back to an older copy",
+            ProblemKind::Forked => "history differs from a checkpoint",
+            ProblemKind::BadCheckpoint => "invalid checkpoint",
+            ProblemKind::HeadMismatch => "head record disagrees with the log",
+        }
+    }
+}
+
+/// The first problem found in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditProblem {
+    /// The first bad sequence number.
+    pub seq: u64,
+    /// What is wrong.
+    pub kind: ProblemKind,
+    /// Details.
+    pub detail: String,
+}
+
+impl fmt::Display for AuditProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "first bad entry {}: {}: {}", self.seq, self.kind.describe(), self.detail)
+    }
+}
+
+/// The result of [`crate::Store::verify_audit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditVerification {
+    /// Entries checked (up to the first problem).
+    pub entries: u64,
+    /// Stored checkpoints whose signature and MAC were checked.
+    pub checkpoints: u64,
+    /// Whether a trusted checkpoint was checked against the log.
+    pub trusted_checked: bool,
+    /// The first problem, if any.
+    pub problem: Option<AuditProblem>,
+}
+
+impl AuditVerification {
+    /// Whether the log verified with no problem.
+    pub fn is_intact(&self) -> bool {
+        self.problem.is_none()
+    }
+}
+
+fn problem(seq: u64, kind: ProblemKind, detail: impl Into<String>) -> Option<AuditProblem> {
+    Some(AuditProblem { seq, kind, detail: detail.into() })
+}
+
+/// Walks the whole chain inside `tx`.
+pub(crate) fn verify(
+    log: &AuditLog,
+    tx: &mut dyn Transaction,
+    trusted: Option<&Checkpoint>,
+) -> Result<AuditVerification> {
+    let public_key = log.public_key()?;
+    let mut report = AuditVerification { entries: 0, checkpoints: 0, trusted_checked: false, problem: None };
+    if let Some(cp) = trusted {
+        if cp.store_id != log.store_id || cp.verify_signature(&public_key).is_err() {
+            report.problem = problem(
+                cp.size,
+                ProblemKind::BadCheckpoint,
+                "the trusted checkpoint's signature does not verify for this store",
+            );
+            return Ok(report);
+        }
+    }
+    let mut stored: BTreeMap<u64, Checkpoint> = BTreeMap::new();
+    for s in tx.checkpoints()? {
+        let cp = Checkpoint {
+            store_id: log.store_id.clone(),
+            size: s.size,
+            head_mac: s.head_mac,
+            time: s.time,
+            signature: s.signature,
+        };
+        if cp.verify_signature(&public_key).is_err() {
+            report.problem =
+                problem(cp.size, ProblemKind::BadCheckpoint, "a stored checkpoint's signature does not verify");
+            return Ok(report);
+        }
+        stored.insert(cp.size, cp);
+    }
+
+    let key = log.mac_key();
+    let mut previous = GENESIS.to_vec();
+    let mut expected = 1u64;
+    let mut found: Option<AuditProblem> = None;
+    tx.scan_audit(&AuditFilter::default(), &mut |record| {
+        let seq = record.seq;
+        if seq != expected {
+            found = problem(
+                expected,
+                ProblemKind::Missing,
+                format!("the log jumps from entry {} to entry {seq}", expected - 1),
+            );
+            return Ok(Scan::Stop);
+        }
+        let entry: AuditEntry = match serde_json::from_slice(&record.body) {
+            Ok(entry) => entry,
+            Err(_) => {
+                found = problem(seq, ProblemKind::Altered, "the entry body is not a valid entry");
+                return Ok(Scan::Stop);
+            }
+        };
+        if entry.seq != seq {
+            found = problem(seq, ProblemKind::Reordered, format!("the entry in position {seq} is entry {}", entry.seq));
+            return Ok(Scan::Stop);
+        }
+        let mac = entry_mac(&key, seq, &record.body, &previous);
+        if mac.as_ref() != record.mac.as_slice() {
+            found = problem(seq, ProblemKind::Altered, "the entry does not match its MAC");
+            return Ok(Scan::Stop);
+        }
+        let columns_agree = record.time == entry.time
+            && record.principal == entry.principal
+            && record.action == entry.action
+            && record.outcome == entry.outcome.name()
+            && record.value_hash.as_deref().map(hex) == entry.lookup_hash;
+        if !columns_agree {
+            found = problem(seq, ProblemKind::Altered, "a query column disagrees with the MACed entry");
+            return Ok(Scan::Stop);
+        }
+        if record.customers != entry.customers {
+            found = problem(seq, ProblemKind::IndexMismatch, "the customer index does not list the entry's customers");
+            return Ok(Scan::Stop);
+        }
+        for (cp, whose) in [(trusted.filter(|cp| cp.size == seq), "the trusted"), (stored.get(&seq), "a stored")] {
+            if let Some(cp) = cp {
+                if cp.head_mac != mac.as_ref() {
+                    found = problem(
+                        seq,
+                        ProblemKind::Forked,
+                        format!("entry {seq} differs from {whose} checkpoint of size {seq}"),
+                    );
+                    return Ok(Scan::Stop);
+                }
+            }
+        }
+        if trusted.is_some_and(|cp| cp.size == seq) {
+            report.trusted_checked = true;
+        }
+        report.checkpoints += u64::from(stored.contains_key(&seq));
+        previous = mac.as_ref().to_vec();
+        expected += 1;
+        report.entries += 1;
+        Ok(Scan::Continue)
+    })?;
+    if found.is_some() {
+        report.problem = found;
+        return Ok(report);
+    }
+
+    let last = expected - 1;
+    let head = tx.audit_head()?;
+    let head_seq = head.as_ref().map_or(0, |(seq, _)| *seq);
+    let furthest_stored = stored.keys().next_back().copied().unwrap_or(0);
+    report.problem = if head_seq > last || furthest_stored > last {
+        problem(
+            last + 1,
+            ProblemKind::TailDeleted,
+            format!("the log ends at entry {last}, but the store recorded {} entries", head_seq.max(furthest_stored)),
+        )
+    } else if head_seq < last || head.as_ref().is_some_and(|(_, mac)| *mac != previous) {
+        problem(
+            head_seq + 1,
+            ProblemKind::HeadMismatch,
+            format!("the head record says {head_seq} entries, the log has {last}"),
+        )
+    } else if let Some(cp) = trusted.filter(|cp| cp.size > last) {
+        problem(
+            last + 1,
+            ProblemKind::RolledBack,
+            format!("the log ends at entry {last}, but a trusted checkpoint covers {} entries", cp.size),
+        )
+    } else {
+        None
+    };
+    Ok(report)
+}
