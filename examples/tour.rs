@@ -13,7 +13,10 @@
 //!
 //! Sections: pinyin-sorted listing, lookup by mobile, the masked
 //! customer-service view, the marketing view, denied requests, a lost update
-//! refused by its stale version, keyword search, and validation errors.
+//! refused by its stale version, keyword search, validation errors, and the
+//! audit log. On a reopened store the audit chain is verified first (against
+//! the checkpoint the previous run kept in `audit-checkpoint.txt`); a broken
+//! chain is reported with its first bad entry and the tour exits non-zero.
 
 #[path = "support/generate.rs"]
 mod generate;
@@ -21,9 +24,12 @@ mod generate;
 use std::path::Path;
 use std::time::Instant;
 
+use std::sync::Arc;
+
+use custodian::audit::{AuditQuery, Outcome};
 use custodian::{
-    CreateOptions, CustomerInput, CustomerPatch, CustomerView, Error, Field, Filter, KeySource, ListQuery, Principal,
-    Purpose, Role, SearchQuery, Session, Shown, Store,
+    Checkpoint, CreateOptions, CustomerInput, CustomerPatch, CustomerView, Error, Field, Filter, KeySource, ListQuery,
+    Principal, Purpose, Role, SearchQuery, Session, Shown, Store,
 };
 
 /// Where the demo store lives, relative to the current directory.
@@ -36,6 +42,11 @@ const DEMO_PASSPHRASE: &str = "correct horse battery staple";
 const KDF_ITERATIONS: u32 = 100_000;
 /// How many customers the demo store is filled with.
 const DEMO_CUSTOMERS: usize = 1000;
+/// File in the demo directory where the latest audit checkpoint is kept. A
+/// real deployment keeps it somewhere the database's owner cannot rewrite.
+const CHECKPOINT_FILE: &str = "audit-checkpoint.txt";
+/// Audit entries between two checkpoints in the demo.
+const CHECKPOINT_EVERY: u64 = 100;
 /// Seed of the generator: the same seed always yields the same customers.
 const SEED: u64 = 20_240_601;
 
@@ -99,6 +110,7 @@ fn run() -> TourResult {
     stale_version(&store, &admin)?;
     keyword_search(&clerk, &marketer)?;
     validation_errors(&store, &clerk)?;
+    audit_log(&store, &clerk, &id_holder)?;
     Ok(())
 }
 
@@ -109,6 +121,8 @@ fn open_or_create(passphrase: &str) -> TourResult<Store> {
         let t = Instant::now();
         let store = Store::open_at(dir, KeySource::passphrase(passphrase)?)?;
         let opened = t.elapsed();
+        verify_before_anything_else(&store)?;
+        let store = keep_checkpoints(store)?;
         let counts = store.counts()?;
         println!(
             "Reopened the existing store in ./{DEMO_DIR} in {opened:.0?} (key derivation included): {} customers, {} data keys.",
@@ -124,15 +138,13 @@ fn open_or_create(passphrase: &str) -> TourResult<Store> {
 
     let t = Instant::now();
     let options = CreateOptions { kdf_iterations: KDF_ITERATIONS, ..Default::default() };
-    let store = Store::create_at(dir, KeySource::passphrase(passphrase)?, options)?;
+    let store = keep_checkpoints(Store::create_at(dir, KeySource::passphrase(passphrase)?, options)?)?;
     println!("Created a new store in ./{DEMO_DIR} (customers.db + keys.db) in {:.0?}.", t.elapsed());
 
     let admin = store.session(&Principal::new("admin", [Role::Administrator])?, Purpose::Service)?;
     let mut rng = fastrand::Rng::with_seed(SEED);
     let t = Instant::now();
-    for input in generate::customers(&mut rng, DEMO_CUSTOMERS) {
-        admin.create(input)?;
-    }
+    admin.create_many(generate::customers(&mut rng, DEMO_CUSTOMERS))?;
     let took = t.elapsed();
     let counts = store.counts()?;
     println!(
@@ -141,6 +153,115 @@ fn open_or_create(passphrase: &str) -> TourResult<Store> {
     );
     println!("store.counts(): {} customers, {} data keys (one per customer).", counts.customers, counts.data_keys);
     Ok(store)
+}
+
+/// Verifies the audit chain of a reopened store, against the checkpoint the
+/// last run kept if there is one. A broken chain stops the tour.
+fn verify_before_anything_else(store: &Store) -> TourResult {
+    let path = Path::new(DEMO_DIR).join(CHECKPOINT_FILE);
+    let trusted = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(Checkpoint::parse(&text)?),
+        Err(_) => None,
+    };
+    let t = Instant::now();
+    let report = store.verify_audit(trusted.as_ref())?;
+    if let Some(problem) = &report.problem {
+        return Err(Failure(format!("the audit log of ./{DEMO_DIR} does not verify: {problem}")));
+    }
+    let against = match &trusted {
+        Some(cp) => format!(", consistent with the checkpoint of {} entries kept in {CHECKPOINT_FILE}", cp.size),
+        None => String::new(),
+    };
+    println!(
+        "Audit chain verified before anything else: {} entries and {} stored checkpoints intact in {:.0?}{against}.",
+        report.entries,
+        report.checkpoints,
+        t.elapsed()
+    );
+    Ok(())
+}
+
+/// Checkpoints every CHECKPOINT_EVERY entries, the latest kept in a file beside the database.
+fn keep_checkpoints(store: Store) -> TourResult<Store> {
+    let path = Path::new(DEMO_DIR).join(CHECKPOINT_FILE);
+    let sink = Arc::new(move |cp: &Checkpoint| {
+        if let Err(e) = std::fs::write(&path, cp.to_text()) {
+            eprintln!("warning: could not keep the audit checkpoint in {}: {e}", path.display());
+        }
+    });
+    Ok(store.with_checkpoints(CHECKPOINT_EVERY, Some(sink))?)
+}
+
+/// i. The audit log: recent entries, "who saw this customer", denials, a
+/// lookup found by its hashed value, and a checkpoint.
+fn audit_log(store: &Store, clerk: &Session, customer: &CustomerView) -> TourResult {
+    heading("i. The audit log");
+    let auditor = store.session(&Principal::new("auditor-01", [Role::Auditor])?, Purpose::Compliance)?;
+    let everything = auditor.audit_entries(&AuditQuery { limit: 10_000, ..Default::default() })?;
+    let latest_seq = everything.last().map_or(0, |e| e.seq);
+    println!(
+        "The log holds {latest_seq} entries; the latest 6 (values never appear, only ids, field names and rules):"
+    );
+    for e in everything.iter().rev().take(6).rev() {
+        print_entry(e);
+    }
+
+    let report = auditor.customer_access_report(customer.id)?;
+    println!("\nWho saw customer {} ({} calls returned or changed its data); the latest 5:", customer.id, report.len());
+    for e in report.iter().rev().take(5).rev() {
+        print_entry(e);
+    }
+
+    let denials =
+        auditor.audit_entries(&AuditQuery { outcome: Some(Outcome::Denied), limit: 10_000, ..Default::default() })?;
+    println!("\nDenials in the log: {}; the latest 3:", denials.len());
+    for e in denials.iter().rev().take(3).rev() {
+        print_entry(e);
+    }
+
+    let mobile = customer.text(&Field::Mobile).to_owned();
+    clerk.find_by_mobile(&mobile)?;
+    let lookups = auditor.audit_entries(&AuditQuery {
+        lookup: Some((Field::Mobile, mobile.clone())),
+        limit: 10_000,
+        ..Default::default()
+    })?;
+    println!(
+        "\nclerk-07 looked up mobile {mobile}. Who looked it up? The log keeps only a keyed hash ({}...); searching by it finds {} lookup(s).",
+        &auditor.audit_hash("mobile", &mobile)?[..16],
+        lookups.len()
+    );
+
+    let checkpoint = store.audit_checkpoint()?;
+    let report = store.verify_audit(Some(&checkpoint))?;
+    println!(
+        "\nSigned checkpoint (Ed25519) kept in ./{DEMO_DIR}/{CHECKPOINT_FILE}:\n{}Verification against it: {}.",
+        indent(&checkpoint.to_text()),
+        match &report.problem {
+            None => format!("intact, {} entries", report.entries),
+            Some(p) => p.to_string(),
+        }
+    );
+    Ok(())
+}
+
+fn print_entry(e: &custodian::AuditEntry) {
+    let customers: Vec<String> = e.customers.iter().take(4).map(|c| c.to_string()).collect();
+    let more = if e.customers.len() > 4 { format!(" +{}", e.customers.len() - 4) } else { String::new() };
+    let rule = e.rule.as_deref().map(|r| format!(" [{r}]")).unwrap_or_default();
+    println!(
+        "  #{:<5} {} {:<13} {:<22} {:<8}{rule} customers [{}{more}]",
+        e.seq,
+        custodian::model::format_utc_millis(e.time),
+        e.principal,
+        e.action,
+        e.outcome.name(),
+        customers.join(", ")
+    );
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}\n")).collect()
 }
 
 /// a. Sorted, paged listing in pinyin order, and a filtered count.

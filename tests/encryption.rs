@@ -72,7 +72,21 @@ fn canary_values_never_reach_the_files() {
         s.get(c.id).unwrap();
         s.find_by_mobile(&format!("1390077{i:04}")).unwrap();
     }
+    // The search keyword and every looked-up value are canaries too: the
+    // audit log (in the same database file) must keep only keyed hashes.
     s.search(&custodian::SearchQuery { keyword: "紫色".into(), offset: 0, limit: 5 }).unwrap();
+    canaries.push("紫色".to_owned());
+    s.find_by_email("canary.mail1@example.org").unwrap();
+    s.find_by_id_number(&id_number("110105", "19851224", 102)).unwrap();
+    let audited: i64 = rusqlite::Connection::open(path.join(DATA_FILE))
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM audit_entries WHERE action IN ('customer.lookup', 'customer.search')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(audited, 6, "the lookups and the search were audited (and so examined below)");
 
     let check = |when: &str| {
         let files = all_bytes(&path);
