@@ -1,0 +1,158 @@
+//! The cost of the audit log on a read: an audited `Session::get` against
+//! the same call on a backend that discards audit writes, and against plain
+//! rusqlite reading the same columns in plaintext by primary key.
+//!
+//! ```text
+//! cargo bench --bench audit
+//! ```
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use custodian::model::CustomerId;
+use custodian::storage::{
+    AuditFilter, AuditRecord, Backend, CustomerRow, Scan, ScannedCustomer, SqliteBackend, SqliteOptions,
+    StoredCheckpoint, Transaction, TxMode, WrappedKey,
+};
+use custodian::{CreateOptions, CustomerInput, Field, KeySource, Principal, Purpose, Result, Role, Store};
+
+const CUSTOMERS: i64 = 10_000;
+
+fn customer(i: i64) -> CustomerInput {
+    CustomerInput::individual()
+        .set(Field::ExternalCode, format!("KH{i:06}"))
+        .set(Field::Name, "王小明")
+        .set(Field::Organisation, "星辰科技有限公司")
+        .set(Field::Mobile, format!("138{i:08}"))
+        .set(Field::Email, format!("c{i}@example.com"))
+        .set(Field::Notes, "客户要求每月寄送对账单")
+        .set(Field::Tier, "A")
+}
+
+/// Forwards everything but throws audit entries away: the same read path
+/// with the audit log's storage work removed (the entry is still built and
+/// MACed, which is a small part of its cost).
+struct DiscardAudit(SqliteBackend);
+
+struct DiscardTx<'a>(Box<dyn Transaction + 'a>);
+
+impl Backend for DiscardAudit {
+    fn begin(&self, mode: TxMode) -> Result<Box<dyn Transaction + '_>> {
+        Ok(Box::new(DiscardTx(self.0.begin(mode)?)))
+    }
+    fn prepare(&self, create: bool) -> Result<bool> {
+        self.0.prepare(create)
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+}
+
+macro_rules! forward {
+    ($($name:ident(&mut self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*) => {
+        $(fn $name(&mut self $(, $arg: $ty)*) -> $ret { self.0.$name($($arg),*) })*
+    };
+}
+
+impl Transaction for DiscardTx<'_> {
+    forward! {
+        meta_get(&mut self, name: &str) -> Result<Option<Vec<u8>>>;
+        meta_put(&mut self, name: &str, value: &[u8]) -> Result<()>;
+        key_meta_get(&mut self, name: &str) -> Result<Option<Vec<u8>>>;
+        key_meta_put(&mut self, name: &str, value: &[u8]) -> Result<()>;
+        next_customer_id(&mut self) -> Result<CustomerId>;
+        insert_customer(&mut self, row: &CustomerRow) -> Result<()>;
+        replace_customer(&mut self, row: &CustomerRow, expected_version: u64) -> Result<bool>;
+        delete_customer(&mut self, id: CustomerId) -> Result<bool>;
+        get_customer(&mut self, id: CustomerId) -> Result<Option<CustomerRow>>;
+        find_external_code(&mut self, code: &str) -> Result<Option<CustomerId>>;
+        find_blind(&mut self, field: &str, digest: &[u8]) -> Result<Vec<CustomerId>>;
+        count_customers(&mut self) -> Result<u64>;
+        put_data_key(&mut self, customer: CustomerId, key: &WrappedKey) -> Result<()>;
+        get_data_key(&mut self, customer: CustomerId) -> Result<Option<WrappedKey>>;
+        delete_data_key(&mut self, customer: CustomerId) -> Result<bool>;
+        count_data_keys(&mut self) -> Result<u64>;
+        put_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<()>;
+        checkpoints(&mut self) -> Result<Vec<StoredCheckpoint>>;
+    }
+    fn scan_customers(
+        &mut self,
+        fields: &[&str],
+        visit: &mut dyn FnMut(ScannedCustomer) -> Result<Scan>,
+    ) -> Result<()> {
+        self.0.scan_customers(fields, visit)
+    }
+    fn audit_head(&mut self) -> Result<Option<(u64, Vec<u8>)>> {
+        Ok(None)
+    }
+    fn append_audit(&mut self, _: &AuditRecord) -> Result<()> {
+        Ok(())
+    }
+    fn scan_audit(&mut self, filter: &AuditFilter, visit: &mut dyn FnMut(AuditRecord) -> Result<Scan>) -> Result<()> {
+        self.0.scan_audit(filter, visit)
+    }
+    fn commit(self: Box<Self>) -> Result<()> {
+        self.0.commit()
+    }
+}
+
+fn reads(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = || KeySource::key_bytes(&[9u8; 32]).unwrap();
+    let admin = Principal::new("bench", [Role::Administrator]).unwrap();
+    let path = dir.path().join("store");
+    {
+        let store = Store::create_at(&path, key(), CreateOptions::default()).unwrap();
+        store.session(&admin, Purpose::Service).unwrap().create_many((0..CUSTOMERS).map(customer)).unwrap();
+    }
+    let audited = Store::open_at(&path, key()).unwrap();
+    let discarding = Store::open(DiscardAudit(SqliteBackend::new(&path, SqliteOptions::default())), key()).unwrap();
+
+    let plain = rusqlite::Connection::open(dir.path().join("plain.db")).unwrap();
+    plain
+        .execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+             CREATE TABLE customers (id INTEGER PRIMARY KEY, code TEXT, name TEXT, organisation TEXT,
+                                     mobile TEXT, email TEXT, notes TEXT, tier TEXT);",
+        )
+        .unwrap();
+    let tx = plain.unchecked_transaction().unwrap();
+    for i in 1..=CUSTOMERS {
+        tx.execute(
+            "INSERT INTO customers VALUES (?1, ?2, '王小明', '星辰科技有限公司', ?3, ?4, '客户要求每月寄送对账单', 'A')",
+            (i, format!("KH{i:06}"), format!("138{i:08}"), format!("c{i}@example.com")),
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+
+    let mut group = c.benchmark_group("read_by_id");
+    let mut n = 0i64;
+    let mut next = move || {
+        n = n % CUSTOMERS + 1;
+        n
+    };
+    let session = audited.session(&admin, Purpose::Service).unwrap();
+    group.bench_function("custodian_audited", |b| b.iter(|| black_box(session.get(CustomerId(next())).unwrap())));
+    let session = discarding.session(&admin, Purpose::Service).unwrap();
+    group.bench_function("custodian_audit_discarded", |b| {
+        b.iter(|| black_box(session.get(CustomerId(next())).unwrap()))
+    });
+    group.bench_function("plain_rusqlite", |b| {
+        let mut stmt = plain.prepare_cached("SELECT * FROM customers WHERE id = ?1").unwrap();
+        b.iter(|| {
+            let row: (i64, String, String, String, String, String, String, String) = stmt
+                .query_row([next()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+                })
+                .unwrap();
+            black_box(row)
+        })
+    });
+    group.finish();
+    let verified = audited.verify_audit(None).unwrap();
+    assert!(verified.is_intact(), "the benchmark's own log verifies");
+}
+
+criterion_group!(benches, reads);
+criterion_main!(benches);
