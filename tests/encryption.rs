@@ -115,18 +115,11 @@ fn a_ciphertext_moved_to_another_row_or_column_fails_to_decrypt() {
     let a = admin(&store).create(sample(1)).unwrap().id;
     let b = admin(&store).create(sample(2)).unwrap().id;
     let conn = rusqlite::Connection::open(path.join(DATA_FILE)).unwrap();
-    let blob = |id: i64, field: &str| -> Vec<u8> {
-        conn.query_row("SELECT sealed FROM customer_fields WHERE customer_id = ?1 AND field = ?2", (id, field), |r| {
-            r.get(0)
-        })
-        .unwrap()
-    };
+    let blob = |id: i64, field: &str| -> Vec<u8> { sealed_fields(&conn, id).remove(field).unwrap() };
     let put = |id: i64, field: &str, value: &[u8]| {
-        conn.execute(
-            "UPDATE customer_fields SET sealed = ?3 WHERE customer_id = ?1 AND field = ?2",
-            (id, field, value),
-        )
-        .unwrap();
+        let mut fields = sealed_fields(&conn, id);
+        fields.insert(field.to_owned(), value.to_vec());
+        conn.execute("UPDATE customers SET sealed = ?2 WHERE id = ?1", (id, pack(&fields))).unwrap();
     };
 
     // A's mobile copied into B's row.
@@ -234,4 +227,31 @@ fn a_file_that_is_not_a_store_is_reported() {
     std::fs::write(path.join(KEYS_FILE), vec![0x42u8; 8192]).unwrap();
     let err = Store::open_at(&path, key()).unwrap_err();
     assert!(matches!(err, Error::Corrupt(_)), "{err}");
+}
+
+/// The sealed fields of a customer row, unpacked from the documented column
+/// format: per field, name length (1 byte), name, value length (4 bytes BE), value.
+fn sealed_fields(conn: &rusqlite::Connection, id: i64) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let packed: Vec<u8> = conn.query_row("SELECT sealed FROM customers WHERE id = ?1", [id], |r| r.get(0)).unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    let mut rest = packed.as_slice();
+    while let Some((&n, tail)) = rest.split_first() {
+        let n = usize::from(n);
+        let name = String::from_utf8(tail[..n].to_vec()).unwrap();
+        let len = u32::from_be_bytes(tail[n..n + 4].try_into().unwrap()) as usize;
+        out.insert(name, tail[n + 4..n + 4 + len].to_vec());
+        rest = &tail[n + 4 + len..];
+    }
+    out
+}
+
+fn pack(fields: &std::collections::BTreeMap<String, Vec<u8>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, value) in fields {
+        out.push(name.len() as u8);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&(value.len() as u32).to_be_bytes());
+        out.extend_from_slice(value);
+    }
+    out
 }

@@ -109,6 +109,9 @@ impl Transaction for MemoryTx<'_> {
     }
 
     fn insert_customer(&mut self, row: &CustomerRow) -> Result<()> {
+        if let Some(unknown) = row.blind.keys().find(|f| !super::BLIND_INDEXED.contains(&f.as_str())) {
+            return Err(Error::Storage(format!("no blind index for field '{unknown}'")));
+        }
         let state = self.state_mut()?;
         let id = row.header.id;
         if state.customers.contains_key(&id) {

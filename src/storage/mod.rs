@@ -24,6 +24,9 @@ use std::collections::BTreeMap;
 use crate::error::Result;
 use crate::model::CustomerId;
 
+/// The fields that carry a blind index; a backend may refuse any other.
+pub const BLIND_INDEXED: [&str; 3] = ["mobile", "email", "id_number"];
+
 /// Whether a transaction may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxMode {
@@ -69,7 +72,7 @@ pub struct CustomerRow {
     pub header: CustomerHeader,
     /// Sealed field values, by field name.
     pub sealed: BTreeMap<String, Vec<u8>>,
-    /// Blind-index digests, by field name.
+    /// Blind-index digests, by field name (only the fields in [`BLIND_INDEXED`]).
     pub blind: BTreeMap<String, Vec<u8>>,
 }
 

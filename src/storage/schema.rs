@@ -50,21 +50,15 @@ pub(super) const DATA: Component = Component {
              created_at INTEGER NOT NULL,
              updated_at INTEGER NOT NULL,
              version INTEGER NOT NULL,
-             key_id INTEGER NOT NULL
-         ) STRICT;
-         CREATE TABLE {db}.customer_fields (
-             customer_id INTEGER NOT NULL REFERENCES customers(id),
-             field TEXT NOT NULL,
+             key_id INTEGER NOT NULL,
              sealed BLOB NOT NULL,
-             PRIMARY KEY (customer_id, field)
-         ) STRICT, WITHOUT ROWID;
-         CREATE TABLE {db}.blind_index (
-             field TEXT NOT NULL,
-             digest BLOB NOT NULL,
-             customer_id INTEGER NOT NULL REFERENCES customers(id),
-             PRIMARY KEY (field, digest, customer_id)
-         ) STRICT, WITHOUT ROWID;
-         CREATE INDEX {db}.blind_index_by_customer ON blind_index (customer_id);",
+             mobile_index BLOB,
+             email_index BLOB,
+             id_number_index BLOB
+         ) STRICT;
+         CREATE INDEX {db}.customers_by_mobile ON customers (mobile_index) WHERE mobile_index IS NOT NULL;
+         CREATE INDEX {db}.customers_by_email ON customers (email_index) WHERE email_index IS NOT NULL;
+         CREATE INDEX {db}.customers_by_id_number ON customers (id_number_index) WHERE id_number_index IS NOT NULL;",
         ),
         (
             2,

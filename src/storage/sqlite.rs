@@ -10,6 +10,7 @@
 //! (unreadable, i.e. still erased) — never a readable customer without the
 //! changes that came with it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -218,10 +219,11 @@ fn read_header(r: &rusqlite::Row<'_>) -> rusqlite::Result<CustomerHeader> {
     })
 }
 
-/// The header columns in table order (`?1` to `?11` in the statements above).
-fn header_params(h: &CustomerHeader) -> [Value; 11] {
+/// The columns of a customer row in table order (`?1` to `?15` in the statements below).
+fn row_params(row: &CustomerRow) -> Result<Vec<Value>> {
+    let h = &row.header;
     let text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::Text);
-    [
+    let mut values = vec![
         Value::Integer(h.id.0),
         Value::Text(h.kind.clone()),
         text(&h.external_code),
@@ -233,7 +235,54 @@ fn header_params(h: &CustomerHeader) -> [Value; 11] {
         Value::Integer(h.updated_at),
         Value::Integer(h.version as i64),
         Value::Integer(h.key_id as i64),
-    ]
+        Value::Blob(pack_sealed(&row.sealed)),
+    ];
+    for (field, _) in BLIND_COLUMNS {
+        values.push(row.blind.get(field).map_or(Value::Null, |d| Value::Blob(d.clone())));
+    }
+    if let Some(unknown) = row.blind.keys().find(|f| !super::BLIND_INDEXED.contains(&f.as_str())) {
+        return Err(Error::Storage(format!("no blind index for field '{unknown}'")));
+    }
+    Ok(values)
+}
+
+/// Fields with a blind index ([`super::BLIND_INDEXED`]), and the column that holds it.
+const BLIND_COLUMNS: [(&str, &str); 3] =
+    [("mobile", "mobile_index"), ("email", "email_index"), ("id_number", "id_number_index")];
+
+/// Sealed fields packed into one column: for each field, its name's length
+/// (1 byte), the name, the value's length (4 bytes, big-endian), the value.
+fn pack_sealed(sealed: &BTreeMap<String, Vec<u8>>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(sealed.iter().map(|(k, v)| 5 + k.len() + v.len()).sum());
+    for (name, value) in sealed {
+        out.push(u8::try_from(name.len()).expect("field names are short"));
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&(value.len() as u32).to_be_bytes());
+        out.extend_from_slice(value);
+    }
+    out
+}
+
+/// Unpacks the fields of `packed` that `wanted` accepts.
+fn unpack_sealed(id: CustomerId, packed: &[u8], wanted: impl Fn(&str) -> bool) -> Result<BTreeMap<String, Vec<u8>>> {
+    let corrupt = || Error::Corrupt(format!("the sealed fields of customer {id} are malformed"));
+    let mut out = BTreeMap::new();
+    let mut rest = packed;
+    while let Some((&name_len, tail)) = rest.split_first() {
+        let name_len = usize::from(name_len);
+        if tail.len() < name_len + 4 {
+            return Err(corrupt());
+        }
+        let name = std::str::from_utf8(&tail[..name_len]).map_err(|_| corrupt())?;
+        let value_len = u32::from_be_bytes(tail[name_len..name_len + 4].try_into().expect("4 bytes")) as usize;
+        let value_start = name_len + 4;
+        let value = tail.get(value_start..value_start + value_len).ok_or_else(corrupt)?;
+        if wanted(name) {
+            out.insert(name.to_owned(), value.to_vec());
+        }
+        rest = &tail[value_start + value_len..];
+    }
+    Ok(out)
 }
 
 impl SqliteTx<'_> {
@@ -246,29 +295,6 @@ impl SqliteTx<'_> {
             return Err(Error::Storage("write attempted in a read transaction".into()));
         }
         Ok(self.conn())
-    }
-
-    fn write_children(&self, row: &CustomerRow) -> Result<()> {
-        let conn = self.conn();
-        let id = row.header.id.0;
-        let mut put_field =
-            conn.prepare_cached("INSERT INTO data.customer_fields (customer_id, field, sealed) VALUES (?1, ?2, ?3)")?;
-        for (field, sealed) in &row.sealed {
-            put_field.execute(params![id, field, sealed])?;
-        }
-        let mut put_blind =
-            conn.prepare_cached("INSERT INTO data.blind_index (field, digest, customer_id) VALUES (?1, ?2, ?3)")?;
-        for (field, digest) in &row.blind {
-            put_blind.execute(params![field, digest, id])?;
-        }
-        Ok(())
-    }
-
-    fn delete_children(&self, id: CustomerId) -> Result<()> {
-        let conn = self.conn();
-        conn.prepare_cached("DELETE FROM data.customer_fields WHERE customer_id = ?1")?.execute([id.0])?;
-        conn.prepare_cached("DELETE FROM data.blind_index WHERE customer_id = ?1")?.execute([id.0])?;
-        Ok(())
     }
 
     fn get_blob(&self, sql: &str, name: &str) -> Result<Option<Vec<u8>>> {
@@ -308,55 +334,55 @@ impl Transaction for SqliteTx<'_> {
     }
 
     fn insert_customer(&mut self, row: &CustomerRow) -> Result<()> {
-        let h = &row.header;
+        let values = row_params(row)?;
         self.writable()?
             .prepare_cached(
-                "INSERT INTO data.customers (id, kind, external_code, category, source, tier, status, created_at, updated_at, version, key_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO data.customers (id, kind, external_code, category, source, tier, status, created_at,
+                 updated_at, version, key_id, sealed, mobile_index, email_index, id_number_index)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?
-            .execute(params_from_iter(header_params(h)))?;
-        self.write_children(row)
+            .execute(params_from_iter(values))?;
+        Ok(())
     }
 
     fn replace_customer(&mut self, row: &CustomerRow, expected_version: u64) -> Result<bool> {
-        let h = &row.header;
+        let values = row_params(row)?;
         let changed = self
             .writable()?
             .prepare_cached(
-                "UPDATE data.customers SET kind = ?2, external_code = ?3, category = ?4, source = ?5, tier = ?6, status = ?7,
-                 created_at = ?8, updated_at = ?9, version = ?10, key_id = ?11 WHERE id = ?1 AND version = ?12",
+                "UPDATE data.customers SET kind = ?2, external_code = ?3, category = ?4, source = ?5, tier = ?6,
+                 status = ?7, created_at = ?8, updated_at = ?9, version = ?10, key_id = ?11, sealed = ?12,
+                 mobile_index = ?13, email_index = ?14, id_number_index = ?15
+                 WHERE id = ?1 AND version = ?16",
             )?
-            .execute(params_from_iter(header_params(h).into_iter().chain([Value::Integer(expected_version as i64)])))?;
-        if changed == 0 {
-            return Ok(false);
-        }
-        self.delete_children(h.id)?;
-        self.write_children(row)?;
-        Ok(true)
+            .execute(params_from_iter(values.into_iter().chain([Value::Integer(expected_version as i64)])))?;
+        Ok(changed > 0)
     }
 
     fn delete_customer(&mut self, id: CustomerId) -> Result<bool> {
-        self.writable()?;
-        self.delete_children(id)?;
-        let n = self.conn().prepare_cached("DELETE FROM data.customers WHERE id = ?1")?.execute([id.0])?;
+        let n = self.writable()?.prepare_cached("DELETE FROM data.customers WHERE id = ?1")?.execute([id.0])?;
         Ok(n > 0)
     }
 
     fn get_customer(&mut self, id: CustomerId) -> Result<Option<CustomerRow>> {
-        let conn = self.conn();
-        let header = conn
-            .prepare_cached(&format!("SELECT {HEADER_COLUMNS} FROM data.customers c WHERE c.id = ?1"))?
-            .query_row([id.0], read_header)
+        let row = self
+            .conn()
+            .prepare_cached(&format!(
+                "SELECT {HEADER_COLUMNS}, c.sealed, c.mobile_index, c.email_index, c.id_number_index
+                 FROM data.customers c WHERE c.id = ?1"
+            ))?
+            .query_row([id.0], |r| {
+                let blind: Vec<Option<Vec<u8>>> = vec![r.get(12)?, r.get(13)?, r.get(14)?];
+                Ok((read_header(r)?, r.get::<_, Vec<u8>>(11)?, blind))
+            })
             .optional()?;
-        let Some(header) = header else { return Ok(None) };
-        let sealed = conn
-            .prepare_cached("SELECT field, sealed FROM data.customer_fields WHERE customer_id = ?1")?
-            .query_map([id.0], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        let blind = conn
-            .prepare_cached("SELECT field, digest FROM data.blind_index WHERE customer_id = ?1")?
-            .query_map([id.0], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
+        let Some((header, packed, blind)) = row else { return Ok(None) };
+        let sealed = unpack_sealed(id, &packed, |_| true)?;
+        let blind = BLIND_COLUMNS
+            .iter()
+            .zip(blind)
+            .filter_map(|((field, _), digest)| digest.map(|d| ((*field).to_owned(), d)))
+            .collect();
         Ok(Some(CustomerRow { header, sealed, blind }))
     }
 
@@ -370,12 +396,14 @@ impl Transaction for SqliteTx<'_> {
     }
 
     fn find_blind(&mut self, field: &str, digest: &[u8]) -> Result<Vec<CustomerId>> {
+        // The column name comes from a fixed list, never from the caller.
+        let Some((_, column)) = BLIND_COLUMNS.iter().find(|(name, _)| *name == field) else {
+            return Ok(Vec::new());
+        };
         Ok(self
             .conn()
-            .prepare_cached(
-                "SELECT customer_id FROM data.blind_index WHERE field = ?1 AND digest = ?2 ORDER BY customer_id",
-            )?
-            .query_map(params![field, digest], |r| r.get(0).map(CustomerId))?
+            .prepare_cached(&format!("SELECT id FROM data.customers WHERE {column} = ?1 ORDER BY id"))?
+            .query_map([digest], |r| r.get(0).map(CustomerId))?
             .collect::<rusqlite::Result<_>>()?)
     }
 
@@ -389,52 +417,29 @@ impl Transaction for SqliteTx<'_> {
         fields: &[&str],
         visit: &mut dyn FnMut(ScannedCustomer) -> Result<Scan>,
     ) -> Result<()> {
-        // One ordered join, grouped by customer: the fields of a customer are
-        // consecutive rows. The field list is bound as parameters.
-        // With no fields requested the field table is not joined at all: a
-        // constant-false join condition would make SQLite scan it per customer.
-        let (field_columns, field_join) = if fields.is_empty() {
-            ("NULL, NULL", String::new())
-        } else {
-            let placeholders = vec!["?"; fields.len()].join(", ");
-            (
-                "f.field, f.sealed",
-                format!("LEFT JOIN data.customer_fields f ON f.customer_id = c.id AND f.field IN ({placeholders})"),
-            )
-        };
         let sql = format!(
-            "SELECT {HEADER_COLUMNS}, {field_columns}, k.key_id, k.wrapped
+            "SELECT {HEADER_COLUMNS}, {}, k.key_id, k.wrapped
              FROM data.customers c
-             {field_join}
              LEFT JOIN main.data_keys k ON k.customer_id = c.id
-             ORDER BY c.id"
+             ORDER BY c.id",
+            // Unsealed-only scans do not read the sealed column at all.
+            if fields.is_empty() { "NULL" } else { "c.sealed" }
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
-        let mut rows = stmt.query(params_from_iter(fields.iter()))?;
-        let mut current: Option<ScannedCustomer> = None;
+        let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            let id = CustomerId(r.get(0)?);
-            if current.as_ref().is_some_and(|c| c.header.id != id)
-                && visit(current.take().expect("checked"))? == Scan::Stop
-            {
-                return Ok(());
-            }
-            let entry = match &mut current {
-                Some(c) => c,
-                None => {
-                    let key = match r.get::<_, Option<i64>>(13)? {
-                        Some(key_id) => Some(WrappedKey { key_id: key_id as u64, wrapped: r.get(14)? }),
-                        None => None,
-                    };
-                    current.insert(ScannedCustomer { header: read_header(r)?, sealed: Default::default(), key })
-                }
+            let header = read_header(r)?;
+            let sealed = match r.get_ref(11)?.as_blob_or_null().map_err(rusqlite::Error::from)? {
+                Some(packed) => unpack_sealed(header.id, packed, |name| fields.contains(&name))?,
+                None => BTreeMap::new(),
             };
-            if let Some(field) = r.get::<_, Option<String>>(11)? {
-                entry.sealed.insert(field, r.get(12)?);
+            let key = match r.get::<_, Option<i64>>(12)? {
+                Some(key_id) => Some(WrappedKey { key_id: key_id as u64, wrapped: r.get(13)? }),
+                None => None,
+            };
+            if visit(ScannedCustomer { header, sealed, key })? == Scan::Stop {
+                break;
             }
-        }
-        if let Some(last) = current {
-            visit(last)?;
         }
         Ok(())
     }
