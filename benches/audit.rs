@@ -60,7 +60,7 @@ impl Transaction for DiscardTx<'_> {
         meta_put(&mut self, name: &str, value: &[u8]) -> Result<()>;
         key_meta_get(&mut self, name: &str) -> Result<Option<Vec<u8>>>;
         key_meta_put(&mut self, name: &str, value: &[u8]) -> Result<()>;
-        next_customer_id(&mut self) -> Result<CustomerId>;
+        reserve_customer_ids(&mut self, count: u32) -> Result<CustomerId>;
         insert_customer(&mut self, row: &CustomerRow) -> Result<()>;
         replace_customer(&mut self, row: &CustomerRow, expected_version: u64) -> Result<bool>;
         delete_customer(&mut self, id: CustomerId) -> Result<bool>;

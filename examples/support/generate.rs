@@ -24,8 +24,6 @@
 // Each example uses a different subset of this module.
 #![allow(dead_code)]
 
-use std::collections::HashSet;
-
 use custodian::model::id_check_character;
 use custodian::{CustomerInput, Field};
 
@@ -347,14 +345,12 @@ impl Profile {
 }
 
 /// An endless, deterministic stream of [`Profile`]s numbered from a start
-/// value; mobile numbers never repeat within one generator.
+/// value; mobile numbers never repeat (see [`mobile`]).
 pub struct Generator<'a> {
     /// The source of randomness.
     rng: &'a mut fastrand::Rng,
     /// Number of the next profile.
     next_number: usize,
-    /// Mobile numbers handed out so far.
-    mobiles: HashSet<String>,
 }
 
 impl<'a> Generator<'a> {
@@ -365,7 +361,7 @@ impl<'a> Generator<'a> {
 
     /// A generator whose first profile is number `first`.
     pub fn starting_at(rng: &'a mut fastrand::Rng, first: usize) -> Self {
-        Generator { rng, next_number: first, mobiles: HashSet::new() }
+        Generator { rng, next_number: first }
     }
 
     /// The next profile.
@@ -381,12 +377,7 @@ impl<'a> Generator<'a> {
         let home = pick(rng, DISTRICTS);
         let workplace = pick(rng, DISTRICTS);
         let organisation = organisation_name(rng, category, &workplace);
-        let mobile = loop {
-            let candidate = mobile(rng);
-            if self.mobiles.insert(candidate.clone()) {
-                break candidate;
-            }
-        };
+        let mobile = mobile(number);
         let email = (rng.u32(0..10) != 0).then(|| email(rng, &pinyin));
         let address = format!(
             "{}{}{}{}号{}栋{}室",
@@ -476,14 +467,20 @@ pub fn person_name(rng: &mut fastrand::Rng, male: bool) -> (String, String) {
     (name, format!("{surname_py}.{given_py}"))
 }
 
-/// A unique-looking mainland mobile number: a real 3-digit prefix (13x-19x) and 8 random digits.
-pub fn mobile(rng: &mut fastrand::Rng) -> String {
+/// The mainland mobile number of profile `number`: a real 3-digit prefix
+/// (13x-19x) and 8 scrambled digits. Distinct numbers give distinct mobiles
+/// (the scramble is a bijection), so uniqueness costs no memory even for
+/// millions of profiles.
+pub fn mobile(number: usize) -> String {
     const PREFIXES: &[&str] = &[
         "130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "153", "155", "156", "157",
         "158", "159", "166", "173", "177", "180", "181", "182", "183", "185", "186", "187", "188", "189", "191", "198",
         "199",
     ];
-    format!("{}{:08}", pick(rng, PREFIXES), rng.u32(0..100_000_000))
+    let slot = (number / PREFIXES.len()) as u64;
+    // 48,271 is coprime to 10^8, so this permutes 0..10^8.
+    let digits = (slot * 48_271 + 12_345) % 100_000_000;
+    format!("{}{digits:08}", PREFIXES[number % PREFIXES.len()])
 }
 
 /// An e-mail address made from a pinyin name, e.g. `wang.fang88@example.cn`.

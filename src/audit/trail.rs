@@ -45,11 +45,13 @@ impl Trail {
     /// Records the fields a write set or changed.
     pub(crate) fn wrote<'a>(&mut self, fields: impl IntoIterator<Item = &'a Field>, changed: bool) {
         for field in fields {
-            let name = field.name().into_owned();
-            if changed && !self.changed.contains(&name) {
-                self.changed.push(name.clone());
+            let name = field.name();
+            if changed && !self.changed.iter().any(|c| *c == name) {
+                self.changed.push(name.clone().into_owned());
             }
-            self.fields.insert(name);
+            if !self.fields.contains(name.as_ref()) {
+                self.fields.insert(name.into_owned());
+            }
         }
     }
 }

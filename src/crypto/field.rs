@@ -8,35 +8,41 @@
 use ring::hmac;
 use zeroize::Zeroizing;
 
+use ring::aead::LessSafeKey;
+
 use super::keys::{DataKey, Secret, aead_key, open, seal_into};
 use crate::error::{Error, Result};
 use crate::model::{CustomerId, Field};
 
 const FIELD_VERSION: u8 = 1;
+/// Length of a blind-index digest (truncated HMAC-SHA256).
+const BLIND_DIGEST_LEN: usize = 16;
 const HEADER_LEN: usize = 1 + 8;
 
 fn field_aad(customer: CustomerId, key_id: u64, field: &str) -> Vec<u8> {
     [b"custodian/v1/field\0".as_slice(), &customer.0.to_be_bytes(), &key_id.to_be_bytes(), field.as_bytes()].concat()
 }
 
-/// Seals and opens the fields of one customer.
-pub(crate) struct FieldCipher<'k> {
+/// Seals and opens the fields of one customer. The AES key schedule is
+/// built once per customer and dropped with the cipher.
+pub(crate) struct FieldCipher {
     customer: CustomerId,
-    key: &'k DataKey,
+    key_id: u64,
+    aead: LessSafeKey,
 }
 
-impl<'k> FieldCipher<'k> {
-    pub(crate) fn new(customer: CustomerId, key: &'k DataKey) -> Self {
-        FieldCipher { customer, key }
+impl FieldCipher {
+    pub(crate) fn new(customer: CustomerId, key: &DataKey) -> Self {
+        FieldCipher { customer, key_id: key.id, aead: aead_key(key.secret.bytes()) }
     }
 
     /// Encrypts `plaintext` as the value of `field`.
     pub(crate) fn seal(&self, field: &Field, plaintext: &str) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(HEADER_LEN + 12 + plaintext.len() + 16);
         out.push(FIELD_VERSION);
-        out.extend_from_slice(&self.key.id.to_be_bytes());
-        let aad = field_aad(self.customer, self.key.id, &field.name());
-        seal_into(&aead_key(self.key.secret.bytes()), &aad, plaintext.as_bytes(), &mut out)?;
+        out.extend_from_slice(&self.key_id.to_be_bytes());
+        let aad = field_aad(self.customer, self.key_id, &field.name());
+        seal_into(&self.aead, &aad, plaintext.as_bytes(), &mut out)?;
         Ok(out)
     }
 
@@ -47,11 +53,11 @@ impl<'k> FieldCipher<'k> {
             return Err(fail("unknown ciphertext format"));
         }
         let key_id = u64::from_be_bytes(sealed[1..HEADER_LEN].try_into().expect("8 bytes"));
-        if key_id != self.key.id {
+        if key_id != self.key_id {
             return Err(fail("ciphertext was made under another data key"));
         }
         let aad = field_aad(self.customer, key_id, &field.name());
-        let plain = open(&aead_key(self.key.secret.bytes()), &aad, &sealed[HEADER_LEN..]).ok_or_else(|| {
+        let plain = open(&self.aead, &aad, &sealed[HEADER_LEN..]).ok_or_else(|| {
             fail("authentication failed: the ciphertext was altered or belongs to another customer or field")
         })?;
         let text = std::str::from_utf8(&plain).map_err(|_| fail("plaintext is not UTF-8"))?;
@@ -86,6 +92,8 @@ impl BlindIndexer {
             _ => return None,
         };
         let key = hmac::Key::new(hmac::HMAC_SHA256, secret.bytes());
-        Some(hmac::sign(&key, normalised.as_bytes()).as_ref().to_vec())
+        // 128 bits identify a value among any number of customers a store
+        // will hold, and keep the lookup indexes half the size.
+        Some(hmac::sign(&key, normalised.as_bytes()).as_ref()[..BLIND_DIGEST_LEN].to_vec())
     }
 }

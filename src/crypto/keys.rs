@@ -12,7 +12,6 @@
 //!   in the key store, bound (AAD) to the customer id and key id.
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use ring::rand::{SecureRandom, SystemRandom};
 use ring::{hkdf, pbkdf2};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -127,7 +126,7 @@ pub(crate) struct Secret(Zeroizing<[u8; KEY_LEN]>);
 impl Secret {
     pub(crate) fn random() -> Result<Self> {
         let mut s = Zeroizing::new([0u8; KEY_LEN]);
-        SystemRandom::new().fill(s.as_mut()).map_err(|_| Error::Crypto("system random number generator failed"))?;
+        super::random::fill(s.as_mut())?;
         Ok(Secret(s))
     }
 
@@ -159,7 +158,7 @@ fn derive(ikm: &[u8], info: &[u8]) -> Result<Secret> {
 
 pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut b = [0u8; N];
-    SystemRandom::new().fill(&mut b).map_err(|_| Error::Crypto("system random number generator failed"))?;
+    super::random::fill(&mut b)?;
     Ok(b)
 }
 

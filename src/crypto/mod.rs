@@ -3,6 +3,7 @@
 
 mod field;
 mod keys;
+mod random;
 
 pub(crate) use field::{BlindIndexer, FieldCipher};
 pub use keys::{DEFAULT_KDF_ITERATIONS, KEY_LEN, KdfParams, KeySource, MIN_KDF_ITERATIONS, MasterKey};

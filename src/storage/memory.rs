@@ -102,10 +102,11 @@ impl Transaction for MemoryTx<'_> {
         Ok(())
     }
 
-    fn next_customer_id(&mut self) -> Result<CustomerId> {
+    fn reserve_customer_ids(&mut self, count: u32) -> Result<CustomerId> {
         let state = self.state_mut()?;
-        state.last_customer_id += 1;
-        Ok(CustomerId(state.last_customer_id))
+        let first = state.last_customer_id + 1;
+        state.last_customer_id += i64::from(count.max(1));
+        Ok(CustomerId(first))
     }
 
     fn insert_customer(&mut self, row: &CustomerRow) -> Result<()> {

@@ -188,8 +188,13 @@ pub trait Transaction {
     /// Writes a key-store metadata value.
     fn key_meta_put(&mut self, name: &str, value: &[u8]) -> Result<()>;
 
-    /// Allocates the next customer id; ids are never reused, even after deletion.
-    fn next_customer_id(&mut self) -> Result<CustomerId>;
+    /// Reserves `count` consecutive customer ids and returns the first. Ids
+    /// are never reused, even after deletion (unused reserved ids are skipped).
+    fn reserve_customer_ids(&mut self, count: u32) -> Result<CustomerId>;
+    /// Allocates the next customer id.
+    fn next_customer_id(&mut self) -> Result<CustomerId> {
+        self.reserve_customer_ids(1)
+    }
     /// Inserts a new customer row. The external code must be free (checked by the caller).
     fn insert_customer(&mut self, row: &CustomerRow) -> Result<()>;
     /// Replaces a customer row if its stored version is `expected_version`;

@@ -36,7 +36,7 @@ impl StoreInner {
     pub(crate) fn seal_field(
         &self,
         row: &mut CustomerRow,
-        cipher: &FieldCipher<'_>,
+        cipher: &FieldCipher,
         field: &Field,
         value: Option<&str>,
     ) -> Result<()> {
@@ -100,6 +100,7 @@ impl StoreInner {
             .filter_map(|name| Field::parse(name).ok())
             .filter(|f| matches!(f, Field::Custom(key) if self.catalogue.custom_attributes().all(|(k, _)| k != key)));
         let fields: Vec<Field> = self.catalogue.fields().chain(undeclared).collect();
+        let cipher = data_key.map(|k| FieldCipher::new(header.id, k));
         for field in fields {
             let decision = plan.decision(&field);
             if let Decision::Deny(rule) = decision {
@@ -108,8 +109,8 @@ impl StoreInner {
             }
             let value: Option<Zeroizing<String>> = match field.storage() {
                 Storage::Plain => plain.get(&field).cloned(),
-                Storage::Sealed => match (sealed.get(field.name().as_ref()), data_key) {
-                    (Some(bytes), Some(k)) => Some(FieldCipher::new(header.id, k).open(&field, bytes)?),
+                Storage::Sealed => match (sealed.get(field.name().as_ref()), &cipher) {
+                    (Some(bytes), Some(cipher)) => Some(cipher.open(&field, bytes)?),
                     _ => None,
                 },
             };

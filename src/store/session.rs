@@ -153,7 +153,7 @@ impl Session {
     pub fn create(&self, input: CustomerInput) -> Result<CustomerView> {
         self.run(Call::new(Action::Create, "customer.create"), |store, tx, plan, trail| {
             trail.wrote(input.fields(), false);
-            let (row, key) = self.insert_new(store, tx, plan, &input)?;
+            let (row, key) = self.insert_new(store, tx, plan, &input, &mut IdBlock::new(1))?;
             trail.touched(row.header.id);
             let view = store.render_with(&row.header, &row.sealed, Some(&key), plan)?;
             trail.saw(&view, plan);
@@ -168,10 +168,11 @@ impl Session {
     pub fn create_many(&self, inputs: impl IntoIterator<Item = CustomerInput>) -> Result<Vec<CustomerId>> {
         self.run(Call::new(Action::Create, "customer.create_many"), |store, tx, plan, trail| {
             let mut ids = Vec::new();
+            let mut block = IdBlock::new(256);
             for (index, input) in inputs.into_iter().enumerate() {
                 trail.wrote(input.fields(), false);
                 let (row, _) = self
-                    .insert_new(store, tx, plan, &input)
+                    .insert_new(store, tx, plan, &input, &mut block)
                     .map_err(|e| Error::InBatch { index, source: Box::new(e) })?;
                 trail.touched(row.header.id);
                 ids.push(row.header.id);
@@ -187,6 +188,7 @@ impl Session {
         tx: &mut dyn Transaction,
         plan: &FieldPlan,
         input: &CustomerInput,
+        ids: &mut IdBlock,
     ) -> Result<(CustomerRow, DataKey)> {
         let mut values = Values::new();
         for (field, raw) in &input.values {
@@ -200,7 +202,7 @@ impl Session {
                 return Err(Error::DuplicateExternalCode { code: code.as_str().to_owned(), existing });
             }
         }
-        let id = tx.next_customer_id()?;
+        let id = ids.take(tx)?;
         let key = DataKey::generate()?;
         tx.put_data_key(id, &WrappedKey { key_id: key.id, wrapped: store.wrapper.wrap_data_key(id, &key)? })?;
         let now = store.clock.now_millis();
@@ -354,6 +356,29 @@ impl Session {
             }
             Ok(views)
         })
+    }
+}
+
+/// Customer ids reserved from the store a block at a time, so a batch does
+/// not update the id counter once per customer.
+struct IdBlock {
+    size: u32,
+    next: i64,
+    end: i64,
+}
+
+impl IdBlock {
+    fn new(size: u32) -> Self {
+        IdBlock { size, next: 0, end: 0 }
+    }
+
+    fn take(&mut self, tx: &mut dyn Transaction) -> Result<CustomerId> {
+        if self.next == self.end {
+            self.next = tx.reserve_customer_ids(self.size)?.0;
+            self.end = self.next + i64::from(self.size);
+        }
+        self.next += 1;
+        Ok(CustomerId(self.next - 1))
     }
 }
 

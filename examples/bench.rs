@@ -1,0 +1,342 @@
+//! Measures custodian against plain rusqlite doing the same work, in one run.
+//!
+//! ```text
+//! cargo run --release --example bench -- [--n N] [--reads R] [--json] [--only PHASES]
+//! ```
+//!
+//! `--only insert,reads,sort,search,verify` runs just those phases after the
+//! insert (for profiling one phase); the default is all of them.
+//!
+//! Builds a fresh store of N generated customers (default 100,000) and, side
+//! by side, a plain SQLite table of the same rows in plaintext (indexes on
+//! mobile and e-mail, one transaction), then measures bulk insert, audited
+//! point reads by id and by mobile against plain indexed SELECTs, the first
+//! pinyin-sorted page (cold and warm), keyword search, audit verification
+//! and peak memory. Durability is the default (`synchronous=NORMAL`, WAL) on
+//! both sides. With `--json` every figure is one line
+//! `{"metric": "...", "value": ..., "unit": "..."}`.
+
+#[path = "support/generate.rs"]
+mod generate;
+
+use std::time::{Duration, Instant};
+
+use custodian::{
+    CreateOptions, CustomerId, Field, KeySource, ListQuery, Principal, Purpose, Role, SearchQuery, Session, Store,
+};
+
+/// Customers per `create_many` call (one transaction and one audit entry each).
+const BATCH: usize = 10_000;
+const SEED: u64 = 7;
+
+struct Args {
+    n: usize,
+    reads: usize,
+    json: bool,
+    only: Option<Vec<String>>,
+}
+
+impl Args {
+    fn runs(&self, phase: &str) -> bool {
+        self.only.as_ref().is_none_or(|p| p.iter().any(|x| x == phase))
+    }
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args { n: 100_000, reads: 20_000, json: false, only: None };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut number = |name: &str| -> Result<usize, String> {
+            it.next()
+                .and_then(|v| v.replace('_', "").parse().ok())
+                .filter(|v| *v > 0)
+                .ok_or_else(|| format!("{name} needs a positive number"))
+        };
+        match arg.as_str() {
+            "--n" => args.n = number("--n")?,
+            "--reads" => args.reads = number("--reads")?,
+            "--json" => args.json = true,
+            "--only" => {
+                let phases = it.next().ok_or("--only needs a list of phases")?;
+                args.only = Some(phases.split(',').map(str::to_owned).collect());
+            }
+            other => return Err(format!("unknown argument '{other}' (use --n N, --reads R, --json)")),
+        }
+    }
+    Ok(args)
+}
+
+/// Prints one figure, as a JSON line or a table row.
+struct Report {
+    json: bool,
+}
+
+impl Report {
+    fn metric(&self, metric: &str, value: f64, unit: &str) {
+        if self.json {
+            println!("{{\"metric\": \"{metric}\", \"value\": {value:.3}, \"unit\": \"{unit}\"}}");
+        } else {
+            println!("  {metric:<40} {value:>14.2} {unit}");
+        }
+    }
+
+    fn text(&self, metric: &str, value: &str) {
+        if self.json {
+            println!("{{\"metric\": \"{metric}\", \"value\": \"{value}\", \"unit\": \"\"}}");
+        } else {
+            println!("  {metric:<40} {value:>14}");
+        }
+    }
+
+    fn section(&self, title: &str) {
+        if !self.json {
+            println!("\n{title}");
+        }
+    }
+}
+
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// Times `op` once per item; returns (operations per second, median µs).
+fn timed<T>(items: &[T], mut op: impl FnMut(&T)) -> (f64, f64) {
+    let mut samples = Vec::with_capacity(items.len());
+    let started = Instant::now();
+    for item in items {
+        let t = Instant::now();
+        op(item);
+        samples.push(t.elapsed());
+    }
+    let total = started.elapsed();
+    (items.len() as f64 / total.as_secs_f64(), micros(median(&mut samples)))
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+const PLAIN_SCHEMA: &str = "
+    PRAGMA journal_mode = WAL;
+    PRAGMA synchronous = NORMAL;
+    CREATE TABLE customers (
+        id INTEGER PRIMARY KEY, kind TEXT NOT NULL, external_code TEXT, name TEXT, organisation TEXT,
+        category TEXT, title TEXT, mobile TEXT, email TEXT, notes TEXT, address TEXT, gender TEXT,
+        birth_date TEXT, id_number TEXT, source TEXT, tier TEXT, tags TEXT,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, version INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX customers_by_mobile ON customers (mobile);
+    CREATE INDEX customers_by_email ON customers (email);";
+
+fn plain_insert(tx: &rusqlite::Transaction<'_>, id: usize, p: &generate::Profile) -> rusqlite::Result<()> {
+    let kind = if p.organisation_kind { "organisation" } else { "individual" };
+    tx.prepare_cached(
+        "INSERT INTO customers VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18, 1)",
+    )?
+    .execute(rusqlite::params![
+        id as i64,
+        kind,
+        p.external_code,
+        p.name,
+        p.organisation,
+        p.category,
+        p.title,
+        p.mobile,
+        p.email,
+        p.notes,
+        p.address,
+        p.gender,
+        p.birth_date,
+        p.id_number,
+        p.source,
+        p.tier,
+        p.tags,
+        1_700_000_000_000i64
+    ])?;
+    Ok(())
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(&args) {
+        eprintln!("bench failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let report = Report { json: args.json };
+    let dir = tempfile::tempdir()?;
+    let key = || KeySource::key_bytes(&[42u8; 32]);
+    let admin = Principal::new("bench", [Role::Administrator])?;
+    let path = dir.path().join("custodian");
+    let store = Store::create_at(&path, key()?, CreateOptions::default())?;
+    let session = store.session(&admin, Purpose::Service)?;
+
+    let mut plain = rusqlite::Connection::open(dir.path().join("plain.db"))?;
+    plain.execute_batch(PLAIN_SCHEMA)?;
+
+    report.section(&format!(
+        "Bulk insert of {} customers (custodian: batches of {BATCH}; plain: one transaction)",
+        args.n
+    ));
+    report.text("durability", "synchronous=NORMAL, WAL (both)");
+    report.metric("customers", args.n as f64, "rows");
+    let mut rng = fastrand::Rng::with_seed(SEED);
+    let mut generator = generate::Generator::new(&mut rng);
+    let sample_every = (args.n / args.reads.max(1)).max(1);
+    let mut mobiles: Vec<String> = Vec::new();
+    let (mut custodian_time, mut plain_time) = (Duration::ZERO, Duration::ZERO);
+    let plain_tx = plain.transaction()?;
+    let mut done = 0;
+    while done < args.n {
+        let size = BATCH.min(args.n - done);
+        let profiles: Vec<generate::Profile> = (0..size).map(|_| generator.profile()).collect();
+        for (i, p) in profiles.iter().enumerate() {
+            if (done + i) % sample_every == 0 {
+                mobiles.push(p.mobile.clone());
+            }
+        }
+        let t = Instant::now();
+        session.create_many(profiles.iter().map(generate::Profile::to_input))?;
+        custodian_time += t.elapsed();
+        let t = Instant::now();
+        for (i, p) in profiles.iter().enumerate() {
+            plain_insert(&plain_tx, done + i + 1, p)?;
+        }
+        plain_time += t.elapsed();
+        done += size;
+    }
+    let t = Instant::now();
+    plain_tx.commit()?;
+    plain_time += t.elapsed();
+    let custodian_rate = args.n as f64 / custodian_time.as_secs_f64();
+    let plain_rate = args.n as f64 / plain_time.as_secs_f64();
+    report.metric("insert_rate_custodian", custodian_rate, "customers/s");
+    report.metric("insert_rate_plain", plain_rate, "customers/s");
+    report.metric("insert_ratio_vs_plain", custodian_rate / plain_rate, "ratio");
+
+    if args.runs("reads") {
+        reads(&report, args, &session, &plain, &mobiles)?;
+    }
+    drop(session);
+    drop(store);
+    let store = Store::open_at(&path, key()?)?;
+    let session = store.session(&admin, Purpose::Service)?;
+    if args.runs("sort") {
+        sorted_page(&report, args, &session)?;
+    }
+    if args.runs("search") {
+        keyword_search(&report, &session);
+    }
+    if args.runs("verify") {
+        verify(&report, &store)?;
+    }
+    report.section("Memory");
+    if let Some(peak) = peak_rss_mib() {
+        report.metric("peak_rss", peak, "MiB");
+    }
+    Ok(())
+}
+
+fn reads(
+    report: &Report,
+    args: &Args,
+    session: &Session,
+    plain: &rusqlite::Connection,
+    mobiles: &[String],
+) -> Result<(), Box<dyn std::error::Error>> {
+    report.section(&format!("Point reads, single thread, {} each (custodian: audited session calls)", args.reads));
+    let mut rng = fastrand::Rng::with_seed(SEED + 1);
+    let ids: Vec<i64> = (0..args.reads).map(|_| rng.i64(1..=args.n as i64)).collect();
+    let (rate, med) = timed(&ids, |id| {
+        session.get(CustomerId(*id)).expect("read by id");
+    });
+    let mut plain_by_id = plain.prepare_cached("SELECT * FROM customers WHERE id = ?1")?;
+    let (plain_rate, plain_med) = timed(&ids, |id| {
+        let row: (i64, String) = plain_by_id.query_row([id], |r| Ok((r.get(0)?, r.get(3)?))).expect("plain read by id");
+        std::hint::black_box(row);
+    });
+    report.metric("read_by_id_custodian", rate, "reads/s");
+    report.metric("read_by_id_custodian_median", med, "us");
+    report.metric("read_by_id_plain", plain_rate, "reads/s");
+    report.metric("read_by_id_plain_median", plain_med, "us");
+    report.metric("read_by_id_ratio_vs_plain", rate / plain_rate, "ratio");
+
+    let (rate, med) = timed(mobiles, |m| {
+        assert_eq!(session.find_by_mobile(m).expect("read by mobile").len(), 1);
+    });
+    let mut plain_by_mobile = plain.prepare_cached("SELECT * FROM customers WHERE mobile = ?1")?;
+    let (plain_rate, plain_med) = timed(mobiles, |m| {
+        let row: (i64, String) =
+            plain_by_mobile.query_row([m], |r| Ok((r.get(0)?, r.get(3)?))).expect("plain read by mobile");
+        std::hint::black_box(row);
+    });
+    report.metric("read_by_mobile_custodian", rate, "reads/s");
+    report.metric("read_by_mobile_custodian_median", med, "us");
+    report.metric("read_by_mobile_plain", plain_rate, "reads/s");
+    report.metric("read_by_mobile_plain_median", plain_med, "us");
+    report.metric("read_by_mobile_ratio_vs_plain", rate / plain_rate, "ratio");
+    Ok(())
+}
+
+fn sorted_page(report: &Report, args: &Args, session: &Session) -> Result<(), Box<dyn std::error::Error>> {
+    report.section("First page (50) sorted by name in pinyin order, on a freshly opened store");
+    let query = ListQuery { sort: Field::Name, limit: 50, ..Default::default() };
+    let t = Instant::now();
+    let page = session.list(&query)?;
+    report.metric("sorted_page_cold", t.elapsed().as_secs_f64() * 1e3, "ms");
+    assert_eq!(page.items.len(), 50.min(args.n));
+    let mut warm: Vec<Duration> = (0..20)
+        .map(|_| {
+            let t = Instant::now();
+            session.list(&query).expect("list");
+            t.elapsed()
+        })
+        .collect();
+    report.metric("sorted_page_warm_median", median(&mut warm).as_secs_f64() * 1e3, "ms");
+    Ok(())
+}
+
+fn keyword_search(report: &Report, session: &Session) {
+    report.section("Keyword search over the text of every customer");
+    let mut searches: Vec<Duration> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(search(session, "发票"));
+            t.elapsed()
+        })
+        .collect();
+    report.metric("keyword_search_matches", search(session, "发票") as f64, "customers");
+    report.metric("keyword_search_median", median(&mut searches).as_secs_f64() * 1e3, "ms");
+}
+
+fn verify(report: &Report, store: &Store) -> Result<(), Box<dyn std::error::Error>> {
+    report.section("Audit chain verification");
+    let t = Instant::now();
+    let verified = store.verify_audit(None)?;
+    let took = t.elapsed();
+    if let Some(problem) = verified.problem {
+        return Err(format!("the benchmark's audit log does not verify: {problem}").into());
+    }
+    report.metric("audit_entries", verified.entries as f64, "entries");
+    report.metric("audit_verify_rate", verified.entries as f64 / took.as_secs_f64(), "entries/s");
+    Ok(())
+}
+
+fn search(session: &Session, keyword: &str) -> u64 {
+    session.search(&SearchQuery { keyword: keyword.into(), offset: 0, limit: 50 }).expect("search").total
+}
