@@ -11,7 +11,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use custodian::model::CustomerId;
 use custodian::storage::{
-    AuditFilter, AuditRecord, Backend, CustomerRow, Scan, ScannedCustomer, SqliteBackend, SqliteOptions,
+    AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, Scan, ScannedCustomer, SqliteBackend, SqliteOptions,
     StoredCheckpoint, Transaction, TxMode, WrappedKey,
 };
 use custodian::{CreateOptions, CustomerInput, Field, KeySource, Principal, Purpose, Result, Role, Store};
@@ -82,7 +82,7 @@ impl Transaction for DiscardTx<'_> {
     ) -> Result<()> {
         self.0.scan_customers(fields, visit)
     }
-    fn audit_head(&mut self) -> Result<Option<(u64, Vec<u8>)>> {
+    fn audit_head(&mut self) -> Result<Option<AuditHead>> {
         Ok(None)
     }
     fn append_audit(&mut self, _: &AuditRecord) -> Result<()> {

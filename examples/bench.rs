@@ -199,6 +199,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut generator = generate::Generator::new(&mut rng);
     let sample_every = (args.n / args.reads.max(1)).max(1);
     let mut mobiles: Vec<String> = Vec::new();
+    let mut ids: Vec<i64> = Vec::new();
     let (mut custodian_time, mut plain_time) = (Duration::ZERO, Duration::ZERO);
     let plain_tx = plain.transaction()?;
     let mut done = 0;
@@ -211,8 +212,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         let t = Instant::now();
-        session.create_many(profiles.iter().map(generate::Profile::to_input))?;
+        let created = session.create_many(profiles.iter().map(generate::Profile::to_input))?;
         custodian_time += t.elapsed();
+        ids.extend(created.iter().map(|id| id.0));
         let t = Instant::now();
         for (i, p) in profiles.iter().enumerate() {
             plain_insert(&plain_tx, done + i + 1, p)?;
@@ -230,7 +232,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     report.metric("insert_ratio_vs_plain", custodian_rate / plain_rate, "ratio");
 
     if args.runs("reads") {
-        reads(&report, args, &session, &plain, &mobiles)?;
+        reads(&report, args, &session, &plain, &ids, &mobiles)?;
     }
     drop(session);
     drop(store);
@@ -257,16 +259,20 @@ fn reads(
     args: &Args,
     session: &Session,
     plain: &rusqlite::Connection,
+    created: &[i64],
     mobiles: &[String],
 ) -> Result<(), Box<dyn std::error::Error>> {
     report.section(&format!("Point reads, single thread, {} each (custodian: audited session calls)", args.reads));
     let mut rng = fastrand::Rng::with_seed(SEED + 1);
-    let ids: Vec<i64> = (0..args.reads).map(|_| rng.i64(1..=args.n as i64)).collect();
+    // The same positions in both tables: plain row k holds custodian's k-th customer.
+    let picks: Vec<usize> = (0..args.reads).map(|_| rng.usize(0..created.len())).collect();
+    let ids: Vec<i64> = picks.iter().map(|k| created[*k]).collect();
+    let plain_ids: Vec<i64> = picks.iter().map(|k| *k as i64 + 1).collect();
     let (rate, med) = timed(&ids, |id| {
         session.get(CustomerId(*id)).expect("read by id");
     });
     let mut plain_by_id = plain.prepare_cached("SELECT * FROM customers WHERE id = ?1")?;
-    let (plain_rate, plain_med) = timed(&ids, |id| {
+    let (plain_rate, plain_med) = timed(&plain_ids, |id| {
         let row: (i64, String) = plain_by_id.query_row([id], |r| Ok((r.get(0)?, r.get(3)?))).expect("plain read by id");
         std::hint::black_box(row);
     });

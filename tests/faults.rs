@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use common::*;
 use custodian::model::CustomerId;
 use custodian::storage::{
-    AuditFilter, AuditRecord, Backend, CustomerRow, MemoryBackend, Scan, ScannedCustomer, SqliteBackend, SqliteOptions,
-    StoredCheckpoint, Transaction, TxMode, WrappedKey,
+    AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, MemoryBackend, Scan, ScannedCustomer, SqliteBackend,
+    SqliteOptions, StoredCheckpoint, Transaction, TxMode, WrappedKey,
 };
 use custodian::{CreateOptions, CustomerPatch, Error, Field, Result, Store};
 
@@ -82,7 +82,7 @@ impl Transaction for FailingTx<'_> {
         get_data_key(&mut self, customer: CustomerId) -> Result<Option<WrappedKey>>;
         delete_data_key(&mut self, customer: CustomerId) -> Result<bool>;
         count_data_keys(&mut self) -> Result<u64>;
-        audit_head(&mut self) -> Result<Option<(u64, Vec<u8>)>>;
+        audit_head(&mut self) -> Result<Option<AuditHead>>;
         put_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<()>;
         checkpoints(&mut self) -> Result<Vec<StoredCheckpoint>>;
     }

@@ -75,12 +75,16 @@ impl AuditLog {
     /// checkpoint made if this entry completes an interval; the caller hands
     /// it to the sink only after the transaction commits.
     pub(crate) fn append(&self, tx: &mut dyn Transaction, mut entry: AuditEntry) -> Result<Option<Checkpoint>> {
-        let (previous_seq, previous_mac) = tx.audit_head()?.unwrap_or((0, GENESIS.to_vec()));
+        let head = tx.audit_head()?;
+        let (previous_seq, previous_mac) = head.as_ref().map_or((0, &GENESIS[..]), |h| (h.seq, h.mac.as_slice()));
         entry.seq = previous_seq + 1;
+        // Entry times never go backwards (a clock stepped back is held at the
+        // last entry's time), so time windows map to sequence ranges.
+        entry.time = entry.time.max(head.as_ref().map_or(i64::MIN, |h| h.time));
         entry.customers.sort();
         entry.customers.dedup();
         let body = serde_json::to_vec(&entry).map_err(|e| Error::Storage(format!("audit entry encoding: {e}")))?;
-        let mac = entry_mac(&self.mac_key(), entry.seq, &body, &previous_mac).as_ref().to_vec();
+        let mac = entry_mac(&self.mac_key(), entry.seq, &body, previous_mac).as_ref().to_vec();
         let value_hash = entry.lookup_hash.as_deref().map(hex_decode).transpose()?;
         let record = AuditRecord {
             seq: entry.seq,

@@ -201,7 +201,7 @@ pub(crate) fn verify(
 
     let last = expected - 1;
     let head = tx.audit_head()?;
-    let head_seq = head.as_ref().map_or(0, |(seq, _)| *seq);
+    let head_seq = head.as_ref().map_or(0, |h| h.seq);
     let furthest_stored = stored.keys().next_back().copied().unwrap_or(0);
     report.problem = if head_seq > last || furthest_stored > last {
         problem(
@@ -209,7 +209,7 @@ pub(crate) fn verify(
             ProblemKind::TailDeleted,
             format!("the log ends at entry {last}, but the store recorded {} entries", head_seq.max(furthest_stored)),
         )
-    } else if head_seq < last || head.as_ref().is_some_and(|(_, mac)| *mac != previous) {
+    } else if head_seq < last || head.as_ref().is_some_and(|h| h.mac != previous) {
         problem(
             head_seq + 1,
             ProblemKind::HeadMismatch,

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    AuditFilter, AuditRecord, Backend, CustomerRow, Scan, ScannedCustomer, StoredCheckpoint, Transaction, TxMode,
-    WrappedKey,
+    AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, Scan, ScannedCustomer, StoredCheckpoint, Transaction,
+    TxMode, WrappedKey,
 };
 use crate::error::{Error, Result};
 use crate::model::CustomerId;
@@ -24,7 +24,7 @@ struct State {
     blind: BTreeSet<(String, Vec<u8>, CustomerId)>,
     data_keys: BTreeMap<CustomerId, WrappedKey>,
     audit: BTreeMap<u64, AuditRecord>,
-    audit_head: Option<(u64, Vec<u8>)>,
+    audit_head: Option<AuditHead>,
     checkpoints: BTreeMap<u64, StoredCheckpoint>,
 }
 
@@ -50,7 +50,7 @@ impl MemoryBackend {
 impl Backend for MemoryBackend {
     fn begin(&self, mode: TxMode) -> Result<Box<dyn Transaction + '_>> {
         let guard = self.lock();
-        let working = (mode == TxMode::Write).then(|| guard.clone());
+        let working = (mode != TxMode::Read).then(|| guard.clone());
         Ok(Box::new(MemoryTx { guard, working }))
     }
 
@@ -209,7 +209,7 @@ impl Transaction for MemoryTx<'_> {
         Ok(self.state().data_keys.len() as u64)
     }
 
-    fn audit_head(&mut self) -> Result<Option<(u64, Vec<u8>)>> {
+    fn audit_head(&mut self) -> Result<Option<AuditHead>> {
         Ok(self.state().audit_head.clone())
     }
 
@@ -219,7 +219,7 @@ impl Transaction for MemoryTx<'_> {
             return Err(Error::Storage(format!("UNIQUE constraint failed: audit_entries.seq ({})", record.seq)));
         }
         state.audit.insert(record.seq, record.clone());
-        state.audit_head = Some((record.seq, record.mac.clone()));
+        state.audit_head = Some(AuditHead { seq: record.seq, mac: record.mac.clone(), time: record.time });
         Ok(())
     }
 

@@ -35,6 +35,10 @@ pub enum TxMode {
     /// Read and write: takes the write lock at begin, so two writers never
     /// interleave and a version check inside it is race-free.
     Write,
+    /// Like `Write`, but only the customer data (and audit log) may be
+    /// written; the key store is only read, and not locked for writing. For
+    /// calls that change no key: reads (which append audit entries) and updates.
+    WriteData,
 }
 
 /// The plaintext columns of a customer row (classification and bookkeeping only).
@@ -128,6 +132,19 @@ pub struct AuditRecord {
     pub body: Vec<u8>,
     /// HMAC(key, seq ‖ body ‖ previous MAC).
     pub mac: Vec<u8>,
+}
+
+/// The last audit entry as recorded by the store: its sequence number, MAC
+/// and time. Entry times never go backwards, so a time window is a range of
+/// sequence numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditHead {
+    /// Sequence number of the last entry.
+    pub seq: u64,
+    /// Its MAC.
+    pub mac: Vec<u8>,
+    /// Its time, Unix ms.
+    pub time: i64,
 }
 
 /// Which audit entries a scan visits. Empty fields match everything.
@@ -226,7 +243,7 @@ pub trait Transaction {
 
     /// The last audit entry's sequence number and MAC, as recorded by the
     /// last append (kept apart from the entries, so a deleted tail shows).
-    fn audit_head(&mut self) -> Result<Option<(u64, Vec<u8>)>>;
+    fn audit_head(&mut self) -> Result<Option<AuditHead>>;
     /// Appends an audit entry (its customers indexed) and records it as the head.
     fn append_audit(&mut self, record: &AuditRecord) -> Result<()>;
     /// Visits audit entries matching `filter` in sequence order. The

@@ -72,9 +72,7 @@ pub(super) const DATA: Component = Component {
                  body BLOB NOT NULL,
                  mac BLOB NOT NULL
              ) STRICT;
-             CREATE INDEX {db}.audit_by_time ON audit_entries (time);
              CREATE INDEX {db}.audit_by_principal ON audit_entries (principal, seq);
-             CREATE INDEX {db}.audit_by_outcome ON audit_entries (outcome, seq);
              CREATE INDEX {db}.audit_by_value ON audit_entries (value_hash) WHERE value_hash IS NOT NULL;
              CREATE TABLE {db}.audit_customers (
                  seq INTEGER NOT NULL,
@@ -85,7 +83,8 @@ pub(super) const DATA: Component = Component {
              CREATE TABLE {db}.audit_head (
                  id INTEGER PRIMARY KEY CHECK (id = 1),
                  seq INTEGER NOT NULL,
-                 mac BLOB NOT NULL
+                 mac BLOB NOT NULL,
+                 time INTEGER NOT NULL
              ) STRICT;
              CREATE TABLE {db}.audit_checkpoints (
                  size INTEGER PRIMARY KEY,

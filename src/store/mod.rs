@@ -78,7 +78,7 @@ impl StoreInner {
 
     /// Appends one audit entry in a transaction of its own.
     pub(crate) fn append_alone(&self, entry: crate::audit::AuditEntry) -> Result<()> {
-        let mut tx = self.backend.begin(TxMode::Write)?;
+        let mut tx = self.backend.begin(TxMode::WriteData)?;
         let checkpoint = self.audit.append(tx.as_mut(), entry)?;
         tx.commit()?;
         self.publish(checkpoint);
@@ -256,7 +256,7 @@ impl Store {
     /// Signs a checkpoint of the audit log as it is now (also handed to the sink).
     pub fn audit_checkpoint(&self) -> Result<Checkpoint> {
         let mut tx = self.inner.backend.begin(TxMode::Read)?;
-        let (size, head) = tx.audit_head()?.unwrap_or((0, crate::audit::GENESIS.to_vec()));
+        let (size, head) = tx.audit_head()?.map_or((0, crate::audit::GENESIS.to_vec()), |h| (h.seq, h.mac));
         drop(tx);
         let checkpoint = self.inner.audit.sign(size, head, self.inner.clock.now_millis())?;
         self.inner.publish(Some(checkpoint.clone()));

@@ -66,7 +66,10 @@ impl Session {
             Ok(plan) => plan,
             Err(e) => return Err(self.record_failure(&call, trail, e)),
         };
-        let mut tx = self.store.backend.begin(TxMode::Write)?;
+        // Only calls that create or destroy data keys lock the key store.
+        let mode =
+            if matches!(call.action, Action::Create | Action::Delete) { TxMode::Write } else { TxMode::WriteData };
+        let mut tx = self.store.backend.begin(mode)?;
         match op(&self.store, tx.as_mut(), &plan, &mut trail) {
             Ok(out) => {
                 let outcome = if trail.masked_by.is_some() { Outcome::Masked } else { Outcome::Allowed };
@@ -167,9 +170,12 @@ impl Session {
     /// imports, since the batch commits once. One audit entry lists them all.
     pub fn create_many(&self, inputs: impl IntoIterator<Item = CustomerInput>) -> Result<Vec<CustomerId>> {
         self.run(Call::new(Action::Create, "customer.create_many"), |store, tx, plan, trail| {
+            let inputs = inputs.into_iter();
+            // Reserve as many ids as the input says it holds, so an exact-size
+            // batch leaves no gap in the id sequence.
+            let mut block = IdBlock::new(u32::try_from(inputs.size_hint().0).unwrap_or(u32::MAX).clamp(1, 65_536));
             let mut ids = Vec::new();
-            let mut block = IdBlock::new(256);
-            for (index, input) in inputs.into_iter().enumerate() {
+            for (index, input) in inputs.enumerate() {
                 trail.wrote(input.fields(), false);
                 let (row, _) = self
                     .insert_new(store, tx, plan, &input, &mut block)
@@ -376,6 +382,8 @@ impl IdBlock {
         if self.next == self.end {
             self.next = tx.reserve_customer_ids(self.size)?.0;
             self.end = self.next + i64::from(self.size);
+            // Later blocks (for inputs longer than announced) stay small.
+            self.size = self.size.min(256);
         }
         self.next += 1;
         Ok(CustomerId(self.next - 1))
