@@ -11,8 +11,8 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use custodian::model::CustomerId;
 use custodian::storage::{
-    AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, Scan, ScannedCustomer, SqliteBackend, SqliteOptions,
-    StoredCheckpoint, Transaction, TxMode, WrappedKey,
+    AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, IndexLink, Scan, ScannedCustomer, SqliteBackend,
+    SqliteOptions, StoredCheckpoint, Transaction, TxMode, WrappedKey,
 };
 use custodian::{CreateOptions, CustomerInput, Field, KeySource, Principal, Purpose, Result, Role, Store};
 
@@ -90,6 +90,9 @@ impl Transaction for DiscardTx<'_> {
     }
     fn scan_audit(&mut self, filter: &AuditFilter, visit: &mut dyn FnMut(AuditRecord) -> Result<Scan>) -> Result<()> {
         self.0.scan_audit(filter, visit)
+    }
+    fn scan_audit_index(&mut self, visit: &mut dyn FnMut(IndexLink<'_>) -> Result<()>) -> Result<u64> {
+        self.0.scan_audit_index(visit)
     }
     fn commit(self: Box<Self>) -> Result<()> {
         self.0.commit()

@@ -263,8 +263,18 @@ fn reordered_entries_are_reported() {
 fn a_hidden_access_in_the_customer_index_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let (path, store) = fresh(&dir, "index", 10);
-    db(&path).execute("DELETE FROM audit_customers WHERE seq = 8", []).unwrap();
+    // The query indexes are brought up to date by audit queries.
+    all_entries(&store);
+    let conn = db(&path);
+    conn.execute("DELETE FROM audit_customers WHERE seq = 8", []).unwrap();
     assert_eq!(problem(&store, None), (8, ProblemKind::IndexMismatch));
+    conn.execute("INSERT INTO audit_customers (customer_id, seq) VALUES (1, 8)", []).unwrap();
+    assert!(store.verify_audit(None).unwrap().is_intact(), "restored");
+    conn.execute("INSERT INTO audit_customers (customer_id, seq) VALUES (77, 6)", []).unwrap();
+    assert_eq!(problem(&store, None), (6, ProblemKind::IndexMismatch), "an access that never happened");
+    conn.execute("DELETE FROM audit_customers WHERE customer_id = 77", []).unwrap();
+    conn.execute("UPDATE audit_principals SET principal = 'nobody' WHERE seq = 3", []).unwrap();
+    assert_eq!(problem(&store, None), (3, ProblemKind::IndexMismatch), "an entry hidden from its principal");
 }
 
 #[test]

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use common::*;
 use custodian::model::CustomerId;
 use custodian::storage::{
-    AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, MemoryBackend, Scan, ScannedCustomer, SqliteBackend,
-    SqliteOptions, StoredCheckpoint, Transaction, TxMode, WrappedKey,
+    AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, IndexLink, MemoryBackend, Scan, ScannedCustomer,
+    SqliteBackend, SqliteOptions, StoredCheckpoint, Transaction, TxMode, WrappedKey,
 };
 use custodian::{CreateOptions, CustomerPatch, Error, Field, Result, Store};
 
@@ -98,6 +98,11 @@ impl Transaction for FailingTx<'_> {
     fn scan_audit(&mut self, filter: &AuditFilter, visit: &mut dyn FnMut(AuditRecord) -> Result<Scan>) -> Result<()> {
         tick(&self.countdown)?;
         self.inner.scan_audit(filter, visit)
+    }
+
+    fn scan_audit_index(&mut self, visit: &mut dyn FnMut(IndexLink<'_>) -> Result<()>) -> Result<u64> {
+        tick(&self.countdown)?;
+        self.inner.scan_audit_index(visit)
     }
 
     fn scan_customers(

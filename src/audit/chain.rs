@@ -21,13 +21,27 @@ pub(crate) struct AuditLog {
     pub(crate) checkpoint_every: u64,
 }
 
-/// The MAC of entry `seq` with `body`, chained to the previous entry's MAC.
-pub(crate) fn entry_mac(key: &hmac::Key, seq: u64, body: &[u8], previous: &[u8]) -> hmac::Tag {
+/// The MAC of a stored entry, chained to the previous entry's MAC. It
+/// covers every column queries read (time, principal, action, outcome,
+/// looked-up value hash, customers) as well as the full body, each
+/// length-prefixed, so no column can be edited without breaking the chain
+/// and verification never has to decode a body.
+pub(crate) fn entry_mac(key: &hmac::Key, record: &AuditRecord, previous: &[u8]) -> hmac::Tag {
     let mut ctx = hmac::Context::with_key(key);
-    ctx.update(b"custodian/v1/audit-entry\0");
-    ctx.update(&seq.to_be_bytes());
-    ctx.update(&(body.len() as u64).to_be_bytes());
-    ctx.update(body);
+    let mut field = |bytes: &[u8]| {
+        ctx.update(&(bytes.len() as u64).to_be_bytes());
+        ctx.update(bytes);
+    };
+    field(b"custodian/v1/audit-entry");
+    field(&record.seq.to_be_bytes());
+    field(&record.time.to_be_bytes());
+    field(record.principal.as_bytes());
+    field(record.action.as_bytes());
+    field(record.outcome.as_bytes());
+    field(record.value_hash.as_deref().unwrap_or(b"\xff"));
+    let customers: Vec<u8> = record.customers.iter().flat_map(|c| c.0.to_be_bytes()).collect();
+    field(&customers);
+    field(&record.body);
     ctx.update(previous);
     ctx.sign()
 }
@@ -84,9 +98,8 @@ impl AuditLog {
         entry.customers.sort();
         entry.customers.dedup();
         let body = serde_json::to_vec(&entry).map_err(|e| Error::Storage(format!("audit entry encoding: {e}")))?;
-        let mac = entry_mac(&self.mac_key(), entry.seq, &body, previous_mac).as_ref().to_vec();
         let value_hash = entry.lookup_hash.as_deref().map(hex_decode).transpose()?;
-        let record = AuditRecord {
+        let mut record = AuditRecord {
             seq: entry.seq,
             time: entry.time,
             principal: entry.principal,
@@ -95,8 +108,10 @@ impl AuditLog {
             customers: entry.customers,
             value_hash,
             body,
-            mac: mac.clone(),
+            mac: Vec::new(),
         };
+        let mac = entry_mac(&self.mac_key(), &record, previous_mac).as_ref().to_vec();
+        record.mac = mac.clone();
         tx.append_audit(&record)?;
         if self.checkpoint_every == 0 || record.seq % self.checkpoint_every != 0 {
             return Ok(None);

@@ -166,6 +166,17 @@ pub struct AuditFilter {
     pub after_seq: u64,
 }
 
+/// One link of a derived audit index: entry `seq` concerns this key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexLink<'a> {
+    /// Entry `seq` concerns this customer.
+    Customer(CustomerId, u64),
+    /// Entry `seq` was made by this principal.
+    Principal(&'a str, u64),
+    /// Entry `seq` looked up a value with this keyed hash.
+    Value(&'a [u8], u64),
+}
+
 /// A signed checkpoint of the audit chain as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCheckpoint {
@@ -246,10 +257,14 @@ pub trait Transaction {
     fn audit_head(&mut self) -> Result<Option<AuditHead>>;
     /// Appends an audit entry (its customers indexed) and records it as the head.
     fn append_audit(&mut self, record: &AuditRecord) -> Result<()>;
-    /// Visits audit entries matching `filter` in sequence order. The
-    /// `customers` of each record are read from the customer index, not the
-    /// body, so verification can compare the two.
+    /// Visits audit entries matching `filter` in sequence order. A backend
+    /// may answer through derived indexes (by customer, principal and value);
+    /// in a writable transaction it first brings them up to date.
     fn scan_audit(&mut self, filter: &AuditFilter, visit: &mut dyn FnMut(AuditRecord) -> Result<Scan>) -> Result<()>;
+    /// How far the derived audit indexes reach (entries `1..=n` are indexed),
+    /// and every link in them, for verification. A backend without derived
+    /// indexes reports 0 and no links.
+    fn scan_audit_index(&mut self, visit: &mut dyn FnMut(IndexLink<'_>) -> Result<()>) -> Result<u64>;
     /// Stores a signed checkpoint.
     fn put_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<()>;
     /// Every stored checkpoint, by size.

@@ -69,23 +69,32 @@ pub(super) const DATA: Component = Component {
                  action TEXT NOT NULL,
                  outcome TEXT NOT NULL,
                  value_hash BLOB,
+                 customers BLOB NOT NULL,
                  body BLOB NOT NULL,
                  mac BLOB NOT NULL
              ) STRICT;
-             CREATE INDEX {db}.audit_by_principal ON audit_entries (principal, seq);
-             CREATE INDEX {db}.audit_by_value ON audit_entries (value_hash) WHERE value_hash IS NOT NULL;
-             CREATE TABLE {db}.audit_customers (
-                 seq INTEGER NOT NULL,
-                 customer_id INTEGER NOT NULL,
-                 PRIMARY KEY (seq, customer_id)
-             ) STRICT, WITHOUT ROWID;
-             CREATE INDEX {db}.audit_customers_by_customer ON audit_customers (customer_id, seq);
              CREATE TABLE {db}.audit_head (
                  id INTEGER PRIMARY KEY CHECK (id = 1),
                  seq INTEGER NOT NULL,
                  mac BLOB NOT NULL,
-                 time INTEGER NOT NULL
+                 time INTEGER NOT NULL,
+                 indexed_through INTEGER NOT NULL DEFAULT 0
              ) STRICT;
+             CREATE TABLE {db}.audit_customers (
+                 customer_id INTEGER NOT NULL,
+                 seq INTEGER NOT NULL,
+                 PRIMARY KEY (customer_id, seq)
+             ) STRICT, WITHOUT ROWID;
+             CREATE TABLE {db}.audit_principals (
+                 principal TEXT NOT NULL,
+                 seq INTEGER NOT NULL,
+                 PRIMARY KEY (principal, seq)
+             ) STRICT, WITHOUT ROWID;
+             CREATE TABLE {db}.audit_values (
+                 value_hash BLOB NOT NULL,
+                 seq INTEGER NOT NULL,
+                 PRIMARY KEY (value_hash, seq)
+             ) STRICT, WITHOUT ROWID;
              CREATE TABLE {db}.audit_checkpoints (
                  size INTEGER PRIMARY KEY,
                  head_mac BLOB NOT NULL,

@@ -20,8 +20,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_ite
 
 use super::schema::{DATA, KEYS};
 use super::{
-    AuditFilter, AuditHead, AuditRecord, Backend, CustomerHeader, CustomerRow, Scan, ScannedCustomer, StoredCheckpoint,
-    Transaction, TxMode, WrappedKey,
+    AuditFilter, AuditHead, AuditRecord, Backend, CustomerHeader, CustomerRow, IndexLink, Scan, ScannedCustomer,
+    StoredCheckpoint, Transaction, TxMode, WrappedKey,
 };
 use crate::error::{Error, Result};
 use crate::model::CustomerId;
@@ -335,10 +335,18 @@ impl SqliteTx<'_> {
     }
 }
 
-/// An audit record from the first eight columns of an `audit_entries` row.
-fn audit_record(r: &rusqlite::Row<'_>, customers: Vec<CustomerId>) -> Result<AuditRecord> {
+/// An audit record from an `audit_entries` row (seq, time, principal,
+/// action, outcome, value_hash, body, mac, customers).
+fn audit_record(r: &rusqlite::Row<'_>) -> Result<AuditRecord> {
+    let seq = r.get::<_, i64>(0)? as u64;
+    let packed = r.get_ref(8)?.as_blob().map_err(rusqlite::Error::from)?;
+    if packed.len() % 8 != 0 {
+        return Err(Error::Corrupt(format!("the customer list of audit entry {seq} is malformed")));
+    }
+    let customers =
+        packed.chunks_exact(8).map(|c| CustomerId(i64::from_be_bytes(c.try_into().expect("8 bytes")))).collect();
     Ok(AuditRecord {
-        seq: r.get::<_, i64>(0)? as u64,
+        seq,
         time: r.get(1)?,
         principal: r.get(2)?,
         action: r.get(3)?,
@@ -348,6 +356,11 @@ fn audit_record(r: &rusqlite::Row<'_>, customers: Vec<CustomerId>) -> Result<Aud
         mac: r.get(7)?,
         customers,
     })
+}
+
+/// Customer ids as consecutive 8-byte big-endian integers.
+fn pack_ids(ids: &[CustomerId]) -> Vec<u8> {
+    ids.iter().flat_map(|id| id.0.to_be_bytes()).collect()
 }
 
 impl SqliteTx<'_> {
@@ -374,44 +387,48 @@ impl SqliteTx<'_> {
         Ok(lo)
     }
 
-    /// Every entry after `after_seq`, with its customers read by walking the
-    /// customer index in (seq, customer) order alongside: one pass over each.
-    fn scan_audit_all(&self, after_seq: u64, visit: &mut dyn FnMut(AuditRecord) -> Result<Scan>) -> Result<()> {
-        let mut entries = self.conn().prepare_cached(
-            "SELECT seq, time, principal, action, outcome, value_hash, body, mac
+    fn indexed_through(&self) -> Result<u64> {
+        let n: Option<i64> = self
+            .conn()
+            .prepare_cached("SELECT indexed_through FROM data.audit_head WHERE id = 1")?
+            .query_row([], |r| r.get(0))
+            .optional()?;
+        Ok(n.unwrap_or(0) as u64)
+    }
+
+    /// Adds the entries appended since the last audit query to the derived
+    /// indexes (by customer, principal and looked-up value).
+    fn catch_up_audit_index(&self) -> Result<u64> {
+        let from = self.indexed_through()?;
+        let conn = self.writable()?;
+        let mut entries = conn.prepare_cached(
+            "SELECT seq, time, principal, action, outcome, value_hash, body, mac, customers
              FROM data.audit_entries WHERE seq > ?1 ORDER BY seq",
         )?;
-        let mut index = self.conn().prepare_cached(
-            "SELECT seq, customer_id FROM data.audit_customers WHERE seq > ?1 ORDER BY seq, customer_id",
-        )?;
-        let mut rows = entries.query([after_seq as i64])?;
-        let mut links = index.query([after_seq as i64])?;
-        let mut pending: Option<(i64, i64)> = match links.next()? {
-            Some(l) => Some((l.get(0)?, l.get(1)?)),
-            None => None,
-        };
+        let mut by_customer =
+            conn.prepare_cached("INSERT INTO data.audit_customers (customer_id, seq) VALUES (?1, ?2)")?;
+        let mut by_principal =
+            conn.prepare_cached("INSERT INTO data.audit_principals (principal, seq) VALUES (?1, ?2)")?;
+        let mut by_value = conn.prepare_cached("INSERT INTO data.audit_values (value_hash, seq) VALUES (?1, ?2)")?;
+        let mut rows = entries.query([from as i64])?;
+        let mut last = from;
         while let Some(r) = rows.next()? {
-            let seq: i64 = r.get(0)?;
-            let mut customers = Vec::new();
-            // Index rows of entries that do not exist are passed over: the
-            // missing entry itself is what verification reports.
-            while let Some((link_seq, customer)) = pending {
-                if link_seq > seq {
-                    break;
-                }
-                if link_seq == seq {
-                    customers.push(CustomerId(customer));
-                }
-                pending = match links.next()? {
-                    Some(l) => Some((l.get(0)?, l.get(1)?)),
-                    None => None,
-                };
+            let record = audit_record(r)?;
+            let seq = record.seq as i64;
+            for customer in &record.customers {
+                by_customer.execute([customer.0, seq])?;
             }
-            if visit(audit_record(r, customers)?)? == Scan::Stop {
-                break;
+            by_principal.execute(params![record.principal, seq])?;
+            if let Some(hash) = &record.value_hash {
+                by_value.execute(params![hash, seq])?;
             }
+            last = record.seq;
         }
-        Ok(())
+        if last > from {
+            conn.prepare_cached("UPDATE data.audit_head SET indexed_through = ?1 WHERE id = 1")?
+                .execute([last as i64])?;
+        }
+        Ok(last)
     }
 }
 
@@ -602,11 +619,13 @@ impl Transaction for SqliteTx<'_> {
     }
 
     fn append_audit(&mut self, record: &AuditRecord) -> Result<()> {
+        // Two pages change per entry: the log's last page and the head. The
+        // query indexes are brought up to date later, by the next audit query.
         let conn = self.writable()?;
         let seq = record.seq as i64;
         conn.prepare_cached(
-            "INSERT INTO data.audit_entries (seq, time, principal, action, outcome, value_hash, body, mac)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO data.audit_entries (seq, time, principal, action, outcome, value_hash, customers, body, mac)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
         .execute(params![
             seq,
@@ -615,13 +634,10 @@ impl Transaction for SqliteTx<'_> {
             record.action,
             record.outcome,
             record.value_hash,
+            pack_ids(&record.customers),
             record.body,
             record.mac
         ])?;
-        let mut index = conn.prepare_cached("INSERT INTO data.audit_customers (seq, customer_id) VALUES (?1, ?2)")?;
-        for customer in &record.customers {
-            index.execute([seq, customer.0])?;
-        }
         conn.prepare_cached(
             "INSERT INTO data.audit_head (id, seq, mac, time) VALUES (1, ?1, ?2, ?3)
              ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, mac = excluded.mac, time = excluded.time",
@@ -631,10 +647,7 @@ impl Transaction for SqliteTx<'_> {
     }
 
     fn scan_audit(&mut self, filter: &AuditFilter, visit: &mut dyn FnMut(AuditRecord) -> Result<Scan>) -> Result<()> {
-        let unfiltered = AuditFilter { after_seq: filter.after_seq, ..Default::default() } == *filter;
-        if unfiltered {
-            return self.scan_audit_all(filter.after_seq, visit);
-        }
+        let indexed = if self.mode == TxMode::Read { self.indexed_through()? } else { self.catch_up_audit_index()? };
         let mut conditions = vec!["e.seq > ?".to_owned()];
         let mut values: Vec<Value> = vec![Value::Integer(filter.after_seq as i64)];
         // Entry times never decrease, so a time window is a sequence range:
@@ -647,16 +660,33 @@ impl Transaction for SqliteTx<'_> {
             conditions.push("e.seq < ?".to_owned());
             values.push(Value::Integer(self.first_seq_at_or_after(to)?));
         }
+        // The derived indexes answer for the entries they cover; newer ones
+        // (only possible in a read-only transaction) are filtered directly.
+        let through = Value::Integer(indexed as i64);
+        if let Some(customer) = filter.customer {
+            conditions.push(
+                "(e.seq IN (SELECT seq FROM data.audit_customers WHERE customer_id = ?) OR e.seq > ?)".to_owned(),
+            );
+            values.extend([Value::Integer(customer.0), through.clone()]);
+        }
+        if let Some(principal) = &filter.principal {
+            conditions.push(
+                "(e.seq IN (SELECT seq FROM data.audit_principals WHERE principal = ?) OR e.seq > ?) AND e.principal = ?"
+                    .to_owned(),
+            );
+            values.extend([Value::Text(principal.clone()), through.clone(), Value::Text(principal.clone())]);
+        }
+        if let Some(hash) = &filter.value_hash {
+            conditions.push(
+                "(e.seq IN (SELECT seq FROM data.audit_values WHERE value_hash = ?) OR e.seq > ?) AND e.value_hash = ?"
+                    .to_owned(),
+            );
+            values.extend([Value::Blob(hash.clone()), through, Value::Blob(hash.clone())]);
+        }
         let mut add = |condition: &str, value: Value| {
             conditions.push(condition.to_owned());
             values.push(value);
         };
-        if let Some(customer) = filter.customer {
-            add("e.seq IN (SELECT seq FROM data.audit_customers WHERE customer_id = ?)", Value::Integer(customer.0));
-        }
-        if let Some(principal) = &filter.principal {
-            add("e.principal = ?", Value::Text(principal.clone()));
-        }
         if let Some(from) = filter.from_time {
             add("e.time >= ?", Value::Integer(from));
         }
@@ -666,31 +696,50 @@ impl Transaction for SqliteTx<'_> {
         if let Some(outcome) = &filter.outcome {
             add("e.outcome = ?", Value::Text(outcome.clone()));
         }
-        if let Some(hash) = &filter.value_hash {
-            add("e.value_hash = ? AND e.value_hash IS NOT NULL", Value::Blob(hash.clone()));
-        }
         let sql = format!(
-            "SELECT e.seq, e.time, e.principal, e.action, e.outcome, e.value_hash, e.body, e.mac,
-                    (SELECT group_concat(a.customer_id) FROM data.audit_customers a WHERE a.seq = e.seq)
+            "SELECT e.seq, e.time, e.principal, e.action, e.outcome, e.value_hash, e.body, e.mac, e.customers
              FROM data.audit_entries e WHERE {} ORDER BY e.seq",
             conditions.join(" AND ")
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let mut rows = stmt.query(params_from_iter(values))?;
         while let Some(r) = rows.next()? {
-            let customers = match r.get::<_, Option<String>>(8)? {
-                None => Vec::new(),
-                Some(list) => list
-                    .split(',')
-                    .map(|id| id.parse().map(CustomerId))
-                    .collect::<std::result::Result<_, _>>()
-                    .map_err(|_| Error::Corrupt("the audit customer index holds a non-integer".into()))?,
-            };
-            if visit(audit_record(r, customers)?)? == Scan::Stop {
+            let record = audit_record(r)?;
+            if filter.customer.is_some_and(|c| !record.customers.contains(&c)) {
+                continue;
+            }
+            if visit(record)? == Scan::Stop {
                 break;
             }
         }
         Ok(())
+    }
+
+    fn scan_audit_index(&mut self, visit: &mut dyn FnMut(IndexLink<'_>) -> Result<()>) -> Result<u64> {
+        let indexed = self.indexed_through()?;
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT customer_id, seq FROM data.audit_customers")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            visit(IndexLink::Customer(CustomerId(r.get(0)?), r.get::<_, i64>(1)? as u64))?;
+        }
+        let mut stmt = conn.prepare_cached("SELECT principal, seq FROM data.audit_principals")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            visit(IndexLink::Principal(
+                r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?,
+                r.get::<_, i64>(1)? as u64,
+            ))?;
+        }
+        let mut stmt = conn.prepare_cached("SELECT value_hash, seq FROM data.audit_values")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            visit(IndexLink::Value(
+                r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?,
+                r.get::<_, i64>(1)? as u64,
+            ))?;
+        }
+        Ok(indexed)
     }
 
     fn put_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<()> {
