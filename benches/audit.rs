@@ -68,6 +68,7 @@ impl Transaction for DiscardTx<'_> {
         find_external_code(&mut self, code: &str) -> Result<Option<CustomerId>>;
         find_blind(&mut self, field: &str, digest: &[u8]) -> Result<Vec<CustomerId>>;
         count_customers(&mut self) -> Result<u64>;
+        customers_generation(&mut self) -> Result<u64>;
         put_data_key(&mut self, customer: CustomerId, key: &WrappedKey) -> Result<()>;
         get_data_key(&mut self, customer: CustomerId) -> Result<Option<WrappedKey>>;
         delete_data_key(&mut self, customer: CustomerId) -> Result<bool>;

@@ -369,3 +369,26 @@ fn create_many_stores_all_or_nothing() {
         assert!(matches!(err, Error::Denied { .. }), "{name}");
     }
 }
+
+#[test]
+fn a_cached_sort_order_follows_every_change_from_any_handle() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let store = Store::create_at(&path, key(), CreateOptions::default()).unwrap();
+    let s = admin(&store);
+    let zhang = s.create(sample(1).set(Field::Name, "张三")).unwrap();
+    s.create(sample(2).set(Field::Name, "李四")).unwrap();
+    let names = |s: &custodian::Session| -> Vec<String> {
+        s.list(&ListQuery::default()).unwrap().items.iter().map(|v| v.text(&Field::Name).to_owned()).collect()
+    };
+    assert_eq!(names(&s), ["李四", "张三"]);
+    assert_eq!(names(&s), ["李四", "张三"], "served from the cached order");
+    s.update(zhang.id, 1, CustomerPatch::new().set(Field::Name, "阿三")).unwrap();
+    assert_eq!(names(&s), ["阿三", "李四"], "an update invalidates the order");
+    // Another handle (as another process would) adds and deletes customers.
+    let other = Store::open_at(&path, key()).unwrap();
+    let ba = admin(&other).create(sample(3).set(Field::Name, "白五")).unwrap();
+    assert_eq!(names(&s), ["阿三", "白五", "李四"]);
+    admin(&other).delete(ba.id).unwrap();
+    assert_eq!(names(&s), ["阿三", "李四"]);
+}

@@ -19,6 +19,7 @@ struct State {
     meta: BTreeMap<String, Vec<u8>>,
     key_meta: BTreeMap<String, Vec<u8>>,
     last_customer_id: i64,
+    generation: u64,
     customers: BTreeMap<CustomerId, CustomerRow>,
     external_codes: BTreeMap<String, CustomerId>,
     blind: BTreeSet<(String, Vec<u8>, CustomerId)>,
@@ -114,6 +115,7 @@ impl Transaction for MemoryTx<'_> {
             return Err(Error::Storage(format!("no blind index for field '{unknown}'")));
         }
         let state = self.state_mut()?;
+        state.generation += 1;
         let id = row.header.id;
         if state.customers.contains_key(&id) {
             return Err(Error::Storage(format!("UNIQUE constraint failed: customers.id ({id})")));
@@ -149,7 +151,9 @@ impl Transaction for MemoryTx<'_> {
     }
 
     fn delete_customer(&mut self, id: CustomerId) -> Result<bool> {
-        Ok(remove_row(self.state_mut()?, id))
+        let state = self.state_mut()?;
+        state.generation += 1;
+        Ok(remove_row(state, id))
     }
 
     fn get_customer(&mut self, id: CustomerId) -> Result<Option<CustomerRow>> {
@@ -169,6 +173,10 @@ impl Transaction for MemoryTx<'_> {
             .take_while(|(f, d, _)| f == field && d == digest)
             .map(|(_, _, id)| *id)
             .collect())
+    }
+
+    fn customers_generation(&mut self) -> Result<u64> {
+        Ok(self.state().generation)
     }
 
     fn count_customers(&mut self) -> Result<u64> {

@@ -238,6 +238,9 @@ pub trait Transaction {
     fn find_blind(&mut self, field: &str, digest: &[u8]) -> Result<Vec<CustomerId>>;
     /// Number of customers.
     fn count_customers(&mut self) -> Result<u64>;
+    /// A number that changes whenever any customer row is inserted, replaced
+    /// or deleted (by any connection or process), for caches to check.
+    fn customers_generation(&mut self) -> Result<u64>;
     /// Visits every customer in id order with the named sealed fields and its
     /// wrapped key, without loading them all at once.
     fn scan_customers(&mut self, fields: &[&str], visit: &mut dyn FnMut(ScannedCustomer) -> Result<Scan>)

@@ -38,7 +38,7 @@ pub(super) const DATA: Component = Component {
             1,
             "CREATE TABLE {db}.meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
          CREATE TABLE {db}.counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
-         INSERT INTO {db}.counters (name, value) VALUES ('customer_id', 0);
+         INSERT INTO {db}.counters (name, value) VALUES ('customer_id', 0), ('generation', 0);
          CREATE TABLE {db}.customers (
              id INTEGER PRIMARY KEY,
              kind TEXT NOT NULL,

@@ -118,7 +118,7 @@ impl SqliteBackend {
         conn.execute_batch(
             "PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF;
              PRAGMA main.cache_size = -4096; PRAGMA data.cache_size = -16384;
-             PRAGMA main.mmap_size = 268435456; PRAGMA data.mmap_size = 268435456;
+             PRAGMA main.mmap_size = 67108864; PRAGMA data.mmap_size = 67108864;
              PRAGMA wal_autocheckpoint = 4000;",
         )?;
         Ok(conn)
@@ -165,7 +165,7 @@ impl Backend for SqliteBackend {
                 conn.query_row("SELECT count(*) FROM main.sqlite_master", [], |_| Ok(()))?;
             }
         }
-        Ok(Box::new(SqliteTx { backend: self, conn: Some(conn), mode }))
+        Ok(Box::new(SqliteTx { backend: self, conn: Some(conn), mode, bumped: false }))
     }
 
     fn prepare(&self, create: bool) -> Result<bool> {
@@ -211,6 +211,8 @@ struct SqliteTx<'a> {
     backend: &'a SqliteBackend,
     conn: Option<Connection>,
     mode: TxMode,
+    /// Whether this transaction has already bumped the customers generation.
+    bumped: bool,
 }
 
 impl Drop for SqliteTx<'_> {
@@ -320,6 +322,17 @@ impl SqliteTx<'_> {
             return Err(Error::Storage("write attempted in a read transaction".into()));
         }
         Ok(self.conn())
+    }
+
+    /// Marks the customers as changed, once per transaction.
+    fn bump_generation(&mut self) -> Result<()> {
+        if !self.bumped {
+            self.writable()?
+                .prepare_cached("UPDATE data.counters SET value = value + 1 WHERE name = 'generation'")?
+                .execute([])?;
+            self.bumped = true;
+        }
+        Ok(())
     }
 
     /// The connection, for a write to the key store.
@@ -465,6 +478,7 @@ impl Transaction for SqliteTx<'_> {
 
     fn insert_customer(&mut self, row: &CustomerRow) -> Result<()> {
         let values = row_params(row)?;
+        self.bump_generation()?;
         self.writable()?
             .prepare_cached(
                 "INSERT INTO data.customers (id, kind, external_code, category, source, tier, status, created_at,
@@ -477,6 +491,7 @@ impl Transaction for SqliteTx<'_> {
 
     fn replace_customer(&mut self, row: &CustomerRow, expected_version: u64) -> Result<bool> {
         let values = row_params(row)?;
+        self.bump_generation()?;
         let changed = self
             .writable()?
             .prepare_cached(
@@ -490,6 +505,7 @@ impl Transaction for SqliteTx<'_> {
     }
 
     fn delete_customer(&mut self, id: CustomerId) -> Result<bool> {
+        self.bump_generation()?;
         let n = self.writable()?.prepare_cached("DELETE FROM data.customers WHERE id = ?1")?.execute([id.0])?;
         Ok(n > 0)
     }
@@ -530,16 +546,25 @@ impl Transaction for SqliteTx<'_> {
         let Some((_, column)) = BLIND_COLUMNS.iter().find(|(name, _)| *name == field) else {
             return Ok(Vec::new());
         };
-        Ok(self
+        // The explicit IS NOT NULL matches the partial index's condition, so
+        // the plan does not depend on the bound value and the statement is
+        // not re-prepared for every new digest. Matches are few: they are
+        // sorted here rather than by a sorter in SQLite.
+        let mut ids: Vec<CustomerId> = self
             .conn()
-            // The explicit IS NOT NULL matches the partial index's condition,
-            // so the plan does not depend on the bound value and the
-            // statement is not re-prepared for every new digest.
-            .prepare_cached(&format!(
-                "SELECT id FROM data.customers WHERE {column} = ?1 AND {column} IS NOT NULL ORDER BY id"
-            ))?
+            .prepare_cached(&format!("SELECT id FROM data.customers WHERE {column} = ?1 AND {column} IS NOT NULL"))?
             .query_map([digest], |r| r.get(0).map(CustomerId))?
-            .collect::<rusqlite::Result<_>>()?)
+            .collect::<rusqlite::Result<_>>()?;
+        ids.sort();
+        Ok(ids)
+    }
+
+    fn customers_generation(&mut self) -> Result<u64> {
+        let n: i64 = self
+            .conn()
+            .prepare_cached("SELECT value FROM data.counters WHERE name = 'generation'")?
+            .query_row([], |r| r.get(0))?;
+        Ok(n as u64)
     }
 
     fn count_customers(&mut self) -> Result<u64> {

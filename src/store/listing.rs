@@ -10,14 +10,18 @@ use std::collections::BinaryHeap;
 
 use zeroize::Zeroizing;
 
+use std::sync::Arc;
+
+use super::StoreInner;
 use super::session::{Call, Session, read_view};
+use super::sort_cache::SortOrder;
 use crate::access::{Action, Decision, rules};
 use crate::audit::hex;
 use crate::crypto::FieldCipher;
 use crate::error::{Error, Result};
 use crate::model::validate::normalise;
 use crate::model::{CustomerId, Field, Level, Page, Storage};
-use crate::storage::{CustomerHeader, Scan};
+use crate::storage::{CustomerHeader, Scan, ScannedCustomer};
 
 /// Largest page a listing or search returns.
 pub const MAX_PAGE: u32 = 1000;
@@ -127,7 +131,44 @@ fn check_page(limit: u32) -> Result<()> {
     Ok(())
 }
 
+/// A customer's sort key for one field.
+enum Keyed {
+    Value(Vec<u8>),
+    Missing,
+    /// The customer's data key is gone (crypto-shredded): it is not listed.
+    Shredded,
+}
+
+fn sort_key(store: &StoreInner, sort: &Field, sort_name: &str, c: &ScannedCustomer) -> Result<Keyed> {
+    let h = &c.header;
+    let text = |s: &Option<String>| s.as_ref().map_or(Keyed::Missing, |s| Keyed::Value(store.collation.sort_key(s)));
+    Ok(match sort {
+        Field::CreatedAt => Keyed::Value(int_key(h.created_at)),
+        Field::UpdatedAt => Keyed::Value(int_key(h.updated_at)),
+        Field::Version => Keyed::Value(int_key(h.version as i64)),
+        Field::Kind => Keyed::Value(store.collation.sort_key(&h.kind)),
+        Field::Status => Keyed::Value(store.collation.sort_key(&h.status)),
+        Field::ExternalCode => text(&h.external_code),
+        Field::Category => text(&h.category),
+        Field::Source => text(&h.source),
+        Field::Tier => text(&h.tier),
+        _ => match (c.sealed.get(sort_name), &c.key) {
+            (None, _) => Keyed::Missing,
+            (Some(_), None) => Keyed::Shredded,
+            (Some(sealed), Some(_)) => {
+                let key = store.data_key(h.id, c.key.as_ref())?;
+                let value = FieldCipher::new(h.id, &key).open(sort, sealed)?;
+                Keyed::Value(store.collation.sort_key(&value))
+            }
+        },
+    })
+}
+
 impl Filter {
+    fn is_empty(&self) -> bool {
+        self.kind.is_none() && self.category.is_none() && self.tier.is_none() && self.source.is_none()
+    }
+
     fn matches(&self, h: &CustomerHeader) -> bool {
         let eq = |want: &Option<String>, have: Option<&String>| want.as_ref().is_none_or(|w| have == Some(w));
         eq(&self.kind, Some(&h.kind))
@@ -174,57 +215,58 @@ impl Session {
                     ),
                 });
             }
-            let keep = usize::try_from(query.offset.saturating_add(u64::from(query.limit))).unwrap_or(usize::MAX);
             let sort_name = sort.name().into_owned();
             let sealed_fields: Vec<&str> =
                 if sort.storage() == Storage::Sealed { vec![sort_name.as_str()] } else { vec![] };
-            let mut heap: BinaryHeap<Ranked> = BinaryHeap::new();
-            let mut total = 0u64;
-            tx.scan_customers(&sealed_fields, &mut |c| {
-                if !filter.matches(&c.header) {
-                    return Ok(Scan::Continue);
-                }
-                let h = &c.header;
-                let text = |s: &Option<String>| s.as_ref().map(|s| store.collation.sort_key(s));
-                let key: Option<Vec<u8>> = match &sort {
-                    Field::CreatedAt => Some(int_key(h.created_at)),
-                    Field::UpdatedAt => Some(int_key(h.updated_at)),
-                    Field::Version => Some(int_key(h.version as i64)),
-                    Field::Kind => Some(store.collation.sort_key(&h.kind)),
-                    Field::Status => Some(store.collation.sort_key(&h.status)),
-                    Field::ExternalCode => text(&h.external_code),
-                    Field::Category => text(&h.category),
-                    Field::Source => text(&h.source),
-                    Field::Tier => text(&h.tier),
-                    _ => match c.sealed.get(&sort_name) {
-                        None => None,
-                        Some(sealed) => {
-                            // A customer whose key is gone has been shredded: it is not listed.
-                            if c.key.is_none() {
-                                return Ok(Scan::Continue);
+            let offset = usize::try_from(query.offset).unwrap_or(usize::MAX);
+            let limit = query.limit as usize;
+            let (ids, total) = if filter.is_empty() {
+                // Every customer: the cached order, or a full sort that is then cached.
+                let generation = tx.customers_generation()?;
+                let order = match store.sort_cache.get(&sort_name, generation) {
+                    Some(order) => order,
+                    None => {
+                        let (mut keyed, mut missing) = (Vec::new(), Vec::new());
+                        tx.scan_customers(&sealed_fields, &mut |c| {
+                            match sort_key(store, &sort, &sort_name, &c)? {
+                                Keyed::Value(key) => keyed.push((key, c.header.id)),
+                                Keyed::Missing => missing.push(c.header.id),
+                                Keyed::Shredded => {}
                             }
-                            let key = store.data_key(h.id, c.key.as_ref())?;
-                            let value = FieldCipher::new(h.id, &key).open(&sort, sealed)?;
-                            Some(store.collation.sort_key(&value))
-                        }
-                    },
+                            Ok(Scan::Continue)
+                        })?;
+                        let order = Arc::new(SortOrder::new(generation, keyed, missing));
+                        store.sort_cache.put(&sort_name, order.clone());
+                        order
+                    }
                 };
-                total += 1;
-                heap.push(Ranked {
-                    missing: key.is_none(),
-                    key: key.unwrap_or_default(),
-                    descending: query.descending,
-                    id: h.id,
-                });
-                if heap.len() > keep {
-                    heap.pop();
-                }
-                Ok(Scan::Continue)
-            })?;
-            let ranked = heap.into_sorted_vec();
-            let mut items = Vec::with_capacity(query.limit as usize);
-            for r in ranked.into_iter().skip(usize::try_from(query.offset).unwrap_or(usize::MAX)) {
-                let view = read_view(store, tx, plan, r.id)?;
+                (order.page(query.descending, offset, limit), order.len() as u64)
+            } else {
+                // A filtered listing keeps only the best offset + limit candidates.
+                let keep = offset.saturating_add(limit);
+                let mut heap: BinaryHeap<Ranked> = BinaryHeap::new();
+                let mut total = 0u64;
+                tx.scan_customers(&sealed_fields, &mut |c| {
+                    if !filter.matches(&c.header) {
+                        return Ok(Scan::Continue);
+                    }
+                    let (missing, key) = match sort_key(store, &sort, &sort_name, &c)? {
+                        Keyed::Value(key) => (false, key),
+                        Keyed::Missing => (true, Vec::new()),
+                        Keyed::Shredded => return Ok(Scan::Continue),
+                    };
+                    total += 1;
+                    heap.push(Ranked { missing, key, descending: query.descending, id: c.header.id });
+                    if heap.len() > keep {
+                        heap.pop();
+                    }
+                    Ok(Scan::Continue)
+                })?;
+                (heap.into_sorted_vec().into_iter().skip(offset).map(|r| r.id).collect(), total)
+            };
+            let mut items = Vec::with_capacity(ids.len());
+            for id in ids {
+                let view = read_view(store, tx, plan, id)?;
                 trail.saw(&view, plan);
                 items.push(view);
             }

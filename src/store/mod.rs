@@ -11,6 +11,7 @@ mod audit_queries;
 mod codec;
 mod listing;
 mod session;
+mod sort_cache;
 
 pub use listing::{Filter, ListQuery, MAX_PAGE, SearchQuery};
 pub use session::Session;
@@ -62,6 +63,7 @@ pub(crate) struct StoreInner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) audit: AuditLog,
     pub(crate) checkpoint_sink: Option<CheckpointSink>,
+    pub(crate) sort_cache: sort_cache::SortCache,
 }
 
 /// Receives every checkpoint the store signs, after the entry it covers has
@@ -210,6 +212,7 @@ impl Store {
             clock: Arc::new(SystemClock),
             audit,
             checkpoint_sink: None,
+            sort_cache: Default::default(),
         };
         Ok(Store { inner: Arc::new(inner) })
     }
