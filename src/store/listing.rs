@@ -95,6 +95,23 @@ pub(crate) fn normalise_keyword(raw: &str) -> Result<String> {
     Ok(keyword)
 }
 
+/// Whether `text`, case-folded, contains `keyword` (already folded). Most
+/// text needs no folding (Chinese has no case; much ASCII is lower case), so
+/// a folded copy is made only when the text has upper-case letters.
+fn contains_folded(text: &str, keyword: &str) -> bool {
+    if text.is_ascii() {
+        let (t, k) = (text.as_bytes(), keyword.as_bytes());
+        return k.len() <= t.len() && t.windows(k.len()).any(|w| w.eq_ignore_ascii_case(k));
+    }
+    if !text.chars().any(char::is_uppercase) {
+        return text.contains(keyword);
+    }
+    Zeroizing::new(text.to_lowercase()).contains(keyword)
+}
+
+/// Customers handed from the storage scan to the matching worker at a time.
+const SEARCH_CHUNK: usize = 2048;
+
 /// A candidate row in a sort: empty values last, then value, then id.
 #[derive(PartialEq, Eq)]
 struct Ranked {
@@ -306,36 +323,74 @@ impl Session {
                 searchable.iter().filter(|f| f.storage() == Storage::Sealed).map(|f| f.name().into_owned()).collect();
             let sealed_refs: Vec<&str> = sealed_names.iter().map(String::as_str).collect();
             let plain_fields: Vec<&Field> = searchable.iter().filter(|f| f.storage() == Storage::Plain).collect();
-            let skip = query.offset;
-            let keep = u64::from(query.limit);
-            let mut total = 0u64;
-            let mut page_ids: Vec<CustomerId> = Vec::new();
-            tx.scan_customers(&sealed_refs, &mut |c| {
-                let plain = super::codec::header_values(&c.header);
-                let mut hit = plain_fields
-                    .iter()
-                    .any(|f| plain.get(*f).is_some_and(|v| v.to_lowercase().contains(keyword.as_str())));
-                if !hit && !c.sealed.is_empty() {
-                    if c.key.is_none() {
-                        return Ok(Scan::Continue);
+            let contains = |text: &str| contains_folded(text, &keyword);
+            // Whether one customer matches; a shredded customer (no key) never does.
+            let matches = |c: &ScannedCustomer| -> Result<bool> {
+                let h = &c.header;
+                let plain_hit = plain_fields.iter().any(|f| {
+                    let value = match f {
+                        Field::ExternalCode => &h.external_code,
+                        Field::Category => &h.category,
+                        Field::Source => &h.source,
+                        _ => &None,
+                    };
+                    value.as_deref().is_some_and(contains)
+                });
+                if plain_hit {
+                    return Ok(true);
+                }
+                if c.sealed.is_empty() || c.key.is_none() {
+                    return Ok(false);
+                }
+                let key = store.data_key(c.header.id, c.key.as_ref())?;
+                let cipher = FieldCipher::new(c.header.id, &key);
+                for (name, sealed) in &c.sealed {
+                    if contains(&cipher.open(&Field::parse(name)?, sealed)?) {
+                        return Ok(true);
                     }
-                    let key = store.data_key(c.header.id, c.key.as_ref())?;
-                    let cipher = FieldCipher::new(c.header.id, &key);
-                    for (name, sealed) in &c.sealed {
-                        let field = Field::parse(name)?;
-                        if cipher.open(&field, sealed)?.to_lowercase().contains(keyword.as_str()) {
-                            hit = true;
-                            break;
+                }
+                Ok(false)
+            };
+            let (skip, keep) = (query.offset, u64::from(query.limit));
+            // A pipeline: this thread reads customers from storage in chunks
+            // while a worker decrypts and matches the previous chunk, counting
+            // matches in id order.
+            let (total, page_ids) = std::thread::scope(|scope| -> Result<(u64, Vec<CustomerId>)> {
+                let (send, receive) = std::sync::mpsc::sync_channel::<Vec<ScannedCustomer>>(2);
+                let matches = &matches;
+                let worker = scope.spawn(move || -> Result<(u64, Vec<CustomerId>)> {
+                    let (mut total, mut page_ids) = (0u64, Vec::new());
+                    for chunk in receive {
+                        for c in &chunk {
+                            if matches(c)? {
+                                if total >= skip && total < skip.saturating_add(keep) {
+                                    page_ids.push(c.header.id);
+                                }
+                                total += 1;
+                            }
                         }
                     }
-                }
-                if hit {
-                    if total >= skip && total < skip + keep {
-                        page_ids.push(c.header.id);
+                    Ok((total, page_ids))
+                });
+                let mut chunk: Vec<ScannedCustomer> = Vec::with_capacity(SEARCH_CHUNK);
+                let scanned = tx.scan_customers(&sealed_refs, &mut |c| {
+                    chunk.push(c);
+                    if chunk.len() == SEARCH_CHUNK {
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(SEARCH_CHUNK));
+                        // A closed channel means the worker stopped on an error, reported below.
+                        if send.send(full).is_err() {
+                            return Ok(Scan::Stop);
+                        }
                     }
-                    total += 1;
+                    Ok(Scan::Continue)
+                });
+                if !chunk.is_empty() {
+                    let _ = send.send(chunk);
                 }
-                Ok(Scan::Continue)
+                drop(send);
+                let counted = worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                scanned?;
+                counted
             })?;
             let mut items = Vec::with_capacity(page_ids.len());
             for id in page_ids {
