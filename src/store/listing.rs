@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use super::StoreInner;
 use super::session::{Call, Session, read_view};
-use super::sort_cache::SortOrder;
+use super::sort_cache::{KeyArena, SortOrder};
 use crate::access::{Action, Decision, rules};
 use crate::audit::hex;
 use crate::crypto::FieldCipher;
@@ -243,10 +243,10 @@ impl Session {
                 let order = match store.sort_cache.get(&sort_name, generation) {
                     Some(order) => order,
                     None => {
-                        let (mut keyed, mut missing) = (Vec::new(), Vec::new());
+                        let (mut keyed, mut missing) = (KeyArena::default(), Vec::new());
                         tx.scan_customers(&sealed_fields, &mut |c| {
                             match sort_key(store, &sort, &sort_name, &c)? {
-                                Keyed::Value(key) => keyed.push((key, c.header.id)),
+                                Keyed::Value(key) => keyed.push(&key, c.header.id),
                                 Keyed::Missing => missing.push(c.header.id),
                                 Keyed::Shredded => {}
                             }

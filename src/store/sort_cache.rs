@@ -25,13 +25,16 @@ pub(crate) struct SortOrder {
 }
 
 impl SortOrder {
-    /// Builds the order from (sort key, id) pairs and the ids without a value.
-    pub(crate) fn new(generation: u64, mut keyed: Vec<(Vec<u8>, CustomerId)>, mut missing: Vec<CustomerId>) -> Self {
-        keyed.sort_unstable();
+    /// Builds the order from the sort keys of the customers with a value
+    /// and the ids of those without.
+    pub(crate) fn new(generation: u64, keyed: KeyArena, mut missing: Vec<CustomerId>) -> Self {
+        let KeyArena { bytes, mut entries } = keyed;
+        let key = |e: &(u32, u32, CustomerId)| &bytes[e.0 as usize..(e.0 + e.1) as usize];
+        entries.sort_unstable_by(|a, b| key(a).cmp(key(b)).then(a.2.cmp(&b.2)));
         missing.sort_unstable();
-        let tied = keyed.iter().enumerate().map(|(i, (k, _))| i > 0 && keyed[i - 1].0 == *k).collect();
-        let present = keyed.len();
-        let order = keyed.into_iter().map(|(_, id)| id).chain(missing).collect();
+        let tied = entries.iter().enumerate().map(|(i, e)| i > 0 && key(&entries[i - 1]) == key(e)).collect();
+        let present = entries.len();
+        let order = entries.into_iter().map(|(_, _, id)| id).chain(missing).collect();
         SortOrder { generation, order, tied, present }
     }
 
@@ -70,6 +73,24 @@ impl SortOrder {
     }
 }
 
+/// Sort keys packed into one buffer while an order is built: a million keys
+/// as separate vectors would cost as much again in allocation headers.
+#[derive(Default)]
+pub(crate) struct KeyArena {
+    bytes: Vec<u8>,
+    /// (offset, length, customer) per key.
+    entries: Vec<(u32, u32, CustomerId)>,
+}
+
+impl KeyArena {
+    /// Adds a customer's sort key.
+    pub(crate) fn push(&mut self, key: &[u8], id: CustomerId) {
+        let offset = u32::try_from(self.bytes.len()).expect("sort keys of one field stay under 4 GiB");
+        self.bytes.extend_from_slice(key);
+        self.entries.push((offset, key.len() as u32, id));
+    }
+}
+
 /// Orders by sort field name.
 #[derive(Default)]
 pub(crate) struct SortCache {
@@ -100,8 +121,10 @@ mod tests {
 
     #[test]
     fn pages_in_both_directions_keep_ties_by_id_and_missing_last() {
-        let keyed =
-            vec![(b"b".to_vec(), CustomerId(3)), (b"a".to_vec(), CustomerId(5)), (b"b".to_vec(), CustomerId(1))];
+        let mut keyed = KeyArena::default();
+        keyed.push(b"b", CustomerId(3));
+        keyed.push(b"a", CustomerId(5));
+        keyed.push(b"b", CustomerId(1));
         let order = SortOrder::new(7, keyed, ids(&[9, 4]));
         assert_eq!(order.page(false, 0, 10), ids(&[5, 1, 3, 4, 9]));
         assert_eq!(order.page(true, 0, 10), ids(&[1, 3, 5, 4, 9]));
