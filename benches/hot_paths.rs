@@ -1,9 +1,15 @@
-//! The cost of the audit log on a read: an audited `Session::get` against
-//! the same call on a backend that discards audit writes, and against plain
-//! rusqlite reading the same columns in plaintext by primary key.
+//! Criterion benches of the hot paths, to find regressions:
+//!
+//! - `read_by_id`: an audited `Session::get`, the same call on a backend that
+//!   discards audit writes (the cost of the audit log), and plain rusqlite
+//!   reading the same columns in plaintext by primary key;
+//! - `lookup`: an audited exact lookup by mobile number (blind index);
+//! - `list`: the first page of 50 sorted by name from the cached order;
+//! - `write`: creating a batch of 100 customers, and one update;
+//! - `audit`: verifying the whole chain.
 //!
 //! ```text
-//! cargo bench --bench audit
+//! cargo bench --bench hot_paths
 //! ```
 
 use std::hint::black_box;
@@ -14,7 +20,9 @@ use custodian::storage::{
     AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, IndexLink, Scan, ScannedCustomer, SqliteBackend,
     SqliteOptions, StoredCheckpoint, Transaction, TxMode, WrappedKey,
 };
-use custodian::{CreateOptions, CustomerInput, Field, KeySource, Principal, Purpose, Result, Role, Store};
+use custodian::{
+    CreateOptions, CustomerInput, CustomerPatch, Field, KeySource, ListQuery, Principal, Purpose, Result, Role, Store,
+};
 
 const CUSTOMERS: i64 = 10_000;
 
@@ -154,8 +162,52 @@ fn reads(c: &mut Criterion) {
         })
     });
     group.finish();
-    let verified = audited.verify_audit(None).unwrap();
-    assert!(verified.is_intact(), "the benchmark's own log verifies");
+
+    let session = audited.session(&admin, Purpose::Service).unwrap();
+    let mut group = c.benchmark_group("lookup");
+    group.bench_function("by_mobile_audited", |b| {
+        b.iter(|| black_box(session.find_by_mobile(&format!("138{:08}", next() - 1)).unwrap()))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("list");
+    let query = ListQuery { sort: Field::Name, limit: 50, ..Default::default() };
+    session.list(&query).unwrap();
+    group.bench_function("first_page_by_name_cached", |b| b.iter(|| black_box(session.list(&query).unwrap())));
+    group.finish();
+
+    let mut group = c.benchmark_group("write");
+    group.sample_size(20);
+    let mut fresh = CUSTOMERS;
+    group.bench_function("create_batch_of_100", |b| {
+        b.iter(|| {
+            let inputs: Vec<CustomerInput> = (0..100)
+                .map(|_| {
+                    fresh += 1;
+                    customer(fresh)
+                })
+                .collect();
+            black_box(session.create_many(inputs).unwrap())
+        })
+    });
+    group.bench_function("update_one_field", |b| {
+        b.iter(|| {
+            let v = session.get(CustomerId(1)).unwrap();
+            black_box(session.update(v.id, v.version, CustomerPatch::new().set(Field::Title, "经理")).unwrap())
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("audit");
+    group.sample_size(10);
+    group.bench_function("verify_chain", |b| {
+        b.iter(|| {
+            let verified = audited.verify_audit(None).unwrap();
+            assert!(verified.is_intact(), "the benchmark's own log verifies");
+            black_box(verified.entries)
+        })
+    });
+    group.finish();
 }
 
 criterion_group!(benches, reads);
