@@ -270,3 +270,42 @@ fn hostile_strings_are_data() {
         assert_eq!(tx.count_customers().unwrap(), 1, "{name}");
     });
 }
+
+#[test]
+fn data_only_transactions_write_data_but_not_keys() {
+    each(|name, b| {
+        let mut tx = b.begin(TxMode::WriteData).unwrap();
+        tx.meta_put("m", b"v").unwrap();
+        tx.insert_customer(&row(1, None, &[], &[])).unwrap();
+        assert!(tx.put_data_key(CustomerId(1), &WrappedKey { key_id: 1, wrapped: vec![1] }).is_err(), "{name}");
+        assert!(tx.delete_data_key(CustomerId(1)).is_err(), "{name}");
+        assert!(tx.key_meta_put("k", b"v").is_err(), "{name}");
+        tx.commit().unwrap();
+        let mut tx = b.begin(TxMode::Read).unwrap();
+        assert_eq!(tx.count_customers().unwrap(), 1, "{name}: the data write committed");
+    });
+}
+
+#[test]
+fn the_customers_generation_moves_on_every_change() {
+    each(|name, b| {
+        let generation = |b: &dyn Backend| b.begin(TxMode::Read).unwrap().customers_generation().unwrap();
+        let start = generation(b);
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        tx.insert_customer(&row(1, None, &[], &[])).unwrap();
+        tx.commit().unwrap();
+        let after_insert = generation(b);
+        assert!(after_insert > start, "{name}");
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        let mut changed = row(1, None, &[], &[]);
+        changed.header.version = 2;
+        assert!(tx.replace_customer(&changed, 1).unwrap());
+        tx.commit().unwrap();
+        let after_replace = generation(b);
+        assert!(after_replace > after_insert, "{name}");
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        tx.delete_customer(CustomerId(1)).unwrap();
+        drop(tx);
+        assert_eq!(generation(b), after_replace, "{name}: a rolled-back change leaves it");
+    });
+}

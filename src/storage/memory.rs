@@ -52,7 +52,7 @@ impl Backend for MemoryBackend {
     fn begin(&self, mode: TxMode) -> Result<Box<dyn Transaction + '_>> {
         let guard = self.lock();
         let working = (mode != TxMode::Read).then(|| guard.clone());
-        Ok(Box::new(MemoryTx { guard, working }))
+        Ok(Box::new(MemoryTx { guard, working, mode }))
     }
 
     fn prepare(&self, create: bool) -> Result<bool> {
@@ -72,11 +72,20 @@ impl Backend for MemoryBackend {
 struct MemoryTx<'a> {
     guard: MutexGuard<'a, State>,
     working: Option<State>,
+    mode: TxMode,
 }
 
 impl MemoryTx<'_> {
     fn state(&self) -> &State {
         self.working.as_ref().unwrap_or(&self.guard)
+    }
+
+    /// The state, for a write to the key store (only in `TxMode::Write`).
+    fn keys_mut(&mut self) -> Result<&mut State> {
+        if self.mode != TxMode::Write {
+            return Err(Error::Storage("key store write attempted in a transaction that does not lock it".into()));
+        }
+        self.state_mut()
     }
 
     fn state_mut(&mut self) -> Result<&mut State> {
@@ -99,7 +108,7 @@ impl Transaction for MemoryTx<'_> {
     }
 
     fn key_meta_put(&mut self, name: &str, value: &[u8]) -> Result<()> {
-        self.state_mut()?.key_meta.insert(name.to_owned(), value.to_vec());
+        self.keys_mut()?.key_meta.insert(name.to_owned(), value.to_vec());
         Ok(())
     }
 
@@ -201,7 +210,7 @@ impl Transaction for MemoryTx<'_> {
     }
 
     fn put_data_key(&mut self, customer: CustomerId, key: &WrappedKey) -> Result<()> {
-        self.state_mut()?.data_keys.insert(customer, key.clone());
+        self.keys_mut()?.data_keys.insert(customer, key.clone());
         Ok(())
     }
 
@@ -210,7 +219,7 @@ impl Transaction for MemoryTx<'_> {
     }
 
     fn delete_data_key(&mut self, customer: CustomerId) -> Result<bool> {
-        Ok(self.state_mut()?.data_keys.remove(&customer).is_some())
+        Ok(self.keys_mut()?.data_keys.remove(&customer).is_some())
     }
 
     fn count_data_keys(&mut self) -> Result<u64> {
