@@ -365,3 +365,20 @@ fn copy_store(from: &Path, to: &Path) {
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
 }
+
+#[test]
+fn a_failed_batch_names_no_customer_it_rolled_back() {
+    let store = memory_store();
+    let a = admin(&store);
+    let bad = (0..3).map(|i| if i == 2 { sample(i).set(Field::Email, "broken") } else { sample(i) });
+    assert!(a.create_many(bad).is_err());
+    let created = a.create(sample(7)).unwrap().id;
+    let entries = all_entries(&store);
+    let failed = entries.iter().find(|e| e.action == "customer.create_many").unwrap();
+    assert_eq!(failed.outcome, Outcome::Failed);
+    assert!(failed.customers.is_empty(), "the rolled-back ids are reused: {:?}", failed.customers);
+    assert_eq!(failed.rule.as_deref(), Some("email_syntax"));
+    let auditor = store.session(&principal("aud", Role::Auditor), Purpose::Compliance).unwrap();
+    let about_new = auditor.audit_entries(&AuditQuery { customer: Some(created), ..Default::default() }).unwrap();
+    assert!(about_new.iter().all(|e| e.action != "customer.create_many"));
+}

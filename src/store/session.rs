@@ -109,7 +109,12 @@ impl Session {
     /// Records a denied or failed call in its own transaction and hands the
     /// error back. If even that cannot be written, the caller still gets the
     /// original error; nothing was returned or changed either way.
-    fn record_failure(&self, call: &Call, trail: Trail, error: Error) -> Error {
+    fn record_failure(&self, call: &Call, mut trail: Trail, error: Error) -> Error {
+        if call.action == Action::Create {
+            // The ids a failed create had taken were rolled back with it and
+            // will be given to other customers: they must not be named.
+            trail.customers.clear();
+        }
         let (outcome, rule) = match &error {
             Error::Denied { rule, .. } => (Outcome::Denied, Some((*rule).to_owned())),
             Error::Invalid { rule, .. } => (Outcome::Failed, Some((*rule).to_owned())),
@@ -130,6 +135,7 @@ impl Session {
         let _ = self.store.append_alone(entry);
         error
     }
+
     pub(super) fn store(&self) -> &StoreInner {
         &self.store
     }
