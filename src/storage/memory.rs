@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, IndexLink, Scan, ScannedCustomer, StoredCheckpoint,
-    Transaction, TxMode, WrappedKey,
+    AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, IndexLink, Scan, ScannedCustomer, SealedFields,
+    StoredCheckpoint, Transaction, TxMode, WrappedKey,
 };
 use crate::error::{Error, Result};
 use crate::model::CustomerId;
@@ -199,8 +199,9 @@ impl Transaction for MemoryTx<'_> {
     ) -> Result<()> {
         let state = self.state();
         for (id, row) in &state.customers {
-            let sealed =
+            let wanted: BTreeMap<String, Vec<u8>> =
                 fields.iter().filter_map(|f| row.sealed.get(*f).map(|v| ((*f).to_owned(), v.clone()))).collect();
+            let sealed = SealedFields::pack(&wanted);
             let scanned = ScannedCustomer { header: row.header.clone(), sealed, key: state.data_keys.get(id).cloned() };
             if visit(scanned)? == Scan::Stop {
                 break;

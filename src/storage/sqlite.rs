@@ -10,7 +10,6 @@
 //! (unreadable, i.e. still erased) — never a readable customer without the
 //! changes that came with it.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -21,7 +20,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_ite
 use super::schema::{DATA, KEYS};
 use super::{
     AuditFilter, AuditHead, AuditRecord, Backend, CustomerHeader, CustomerRow, IndexLink, Scan, ScannedCustomer,
-    StoredCheckpoint, Transaction, TxMode, WrappedKey,
+    SealedFields, StoredCheckpoint, Transaction, TxMode, WrappedKey,
 };
 use crate::error::{Error, Result};
 use crate::model::CustomerId;
@@ -261,7 +260,7 @@ fn row_params(row: &CustomerRow) -> Result<Vec<Value>> {
         Value::Integer(h.updated_at),
         Value::Integer(h.version as i64),
         Value::Integer(h.key_id as i64),
-        Value::Blob(pack_sealed(&row.sealed)),
+        Value::Blob(SealedFields::pack(&row.sealed).packed().to_vec()),
     ];
     for (field, _) in BLIND_COLUMNS {
         values.push(row.blind.get(field).map_or(Value::Null, |d| Value::Blob(d.clone())));
@@ -275,41 +274,6 @@ fn row_params(row: &CustomerRow) -> Result<Vec<Value>> {
 /// Fields with a blind index ([`super::BLIND_INDEXED`]), and the column that holds it.
 const BLIND_COLUMNS: [(&str, &str); 3] =
     [("mobile", "mobile_index"), ("email", "email_index"), ("id_number", "id_number_index")];
-
-/// Sealed fields packed into one column: for each field, its name's length
-/// (1 byte), the name, the value's length (4 bytes, big-endian), the value.
-fn pack_sealed(sealed: &BTreeMap<String, Vec<u8>>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(sealed.iter().map(|(k, v)| 5 + k.len() + v.len()).sum());
-    for (name, value) in sealed {
-        out.push(u8::try_from(name.len()).expect("field names are short"));
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(&(value.len() as u32).to_be_bytes());
-        out.extend_from_slice(value);
-    }
-    out
-}
-
-/// Unpacks the fields of `packed` that `wanted` accepts.
-fn unpack_sealed(id: CustomerId, packed: &[u8], wanted: impl Fn(&str) -> bool) -> Result<BTreeMap<String, Vec<u8>>> {
-    let corrupt = || Error::Corrupt(format!("the sealed fields of customer {id} are malformed"));
-    let mut out = BTreeMap::new();
-    let mut rest = packed;
-    while let Some((&name_len, tail)) = rest.split_first() {
-        let name_len = usize::from(name_len);
-        if tail.len() < name_len + 4 {
-            return Err(corrupt());
-        }
-        let name = std::str::from_utf8(&tail[..name_len]).map_err(|_| corrupt())?;
-        let value_len = u32::from_be_bytes(tail[name_len..name_len + 4].try_into().expect("4 bytes")) as usize;
-        let value_start = name_len + 4;
-        let value = tail.get(value_start..value_start + value_len).ok_or_else(corrupt)?;
-        if wanted(name) {
-            out.insert(name.to_owned(), value.to_vec());
-        }
-        rest = &tail[value_start + value_len..];
-    }
-    Ok(out)
-}
 
 impl SqliteTx<'_> {
     fn conn(&self) -> &Connection {
@@ -523,7 +487,7 @@ impl Transaction for SqliteTx<'_> {
             })
             .optional()?;
         let Some((header, packed, blind)) = row else { return Ok(None) };
-        let sealed = unpack_sealed(id, &packed, |_| true)?;
+        let sealed = SealedFields::from_packed(id, packed)?.to_map();
         let blind = BLIND_COLUMNS
             .iter()
             .zip(blind)
@@ -590,8 +554,8 @@ impl Transaction for SqliteTx<'_> {
         while let Some(r) = rows.next()? {
             let header = read_header(r)?;
             let sealed = match r.get_ref(11)?.as_blob_or_null().map_err(rusqlite::Error::from)? {
-                Some(packed) => unpack_sealed(header.id, packed, |name| fields.contains(&name))?,
-                None => BTreeMap::new(),
+                Some(packed) => SealedFields::from_packed(header.id, packed.to_vec())?,
+                None => SealedFields::default(),
             };
             let key = match r.get::<_, Option<i64>>(12)? {
                 Some(key_id) => Some(WrappedKey { key_id: key_id as u64, wrapped: r.get(13)? }),

@@ -112,6 +112,73 @@ fn contains_folded(text: &str, keyword: &str) -> bool {
 /// Customers handed from the storage scan to the matching worker at a time.
 const SEARCH_CHUNK: usize = 2048;
 
+/// Every customer `matches` accepts, in id order. This thread reads
+/// customers from storage in chunks while workers on the other cores decrypt
+/// and match earlier chunks (decryption is most of a search's work).
+fn match_while_scanning(
+    tx: &mut dyn crate::storage::Transaction,
+    fields: &[&str],
+    matches: &(dyn Fn(&ScannedCustomer) -> Result<bool> + Sync),
+) -> Result<Vec<CustomerId>> {
+    // One core scans; the others match (measured: more workers than spare
+    // cores only adds contention).
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).saturating_sub(1).clamp(1, 4);
+    let (send, receive) = std::sync::mpsc::sync_channel::<(usize, Vec<ScannedCustomer>)>(workers * 2);
+    let receive = std::sync::Mutex::new(receive);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                let receive = &receive;
+                scope.spawn(move || {
+                    let mut done: Vec<(usize, Result<Vec<CustomerId>>)> = Vec::new();
+                    loop {
+                        let next = receive.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok((index, chunk)) = next else { break };
+                        // After an error the worker keeps draining, so the scan never blocks.
+                        let failed = done.iter().any(|(_, r)| r.is_err());
+                        let ids = if failed {
+                            Ok(Vec::new())
+                        } else {
+                            chunk
+                                .iter()
+                                .filter_map(|c| matches(c).map(|hit| hit.then_some(c.header.id)).transpose())
+                                .collect()
+                        };
+                        done.push((index, ids));
+                    }
+                    done
+                })
+            })
+            .collect();
+        let mut chunk: Vec<ScannedCustomer> = Vec::with_capacity(SEARCH_CHUNK);
+        let mut index = 0;
+        let scanned = tx.scan_customers(fields, &mut |c| {
+            chunk.push(c);
+            if chunk.len() == SEARCH_CHUNK {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(SEARCH_CHUNK));
+                send.send((index, full)).map_err(|_| Error::Storage("search workers stopped".into()))?;
+                index += 1;
+            }
+            Ok(Scan::Continue)
+        });
+        if !chunk.is_empty() {
+            let _ = send.send((index, chunk));
+        }
+        drop(send);
+        let mut results: Vec<(usize, Result<Vec<CustomerId>>)> = Vec::new();
+        for handle in handles {
+            results.extend(handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        }
+        scanned?;
+        results.sort_by_key(|(i, _)| *i);
+        let mut matched = Vec::new();
+        for (_, ids) in results {
+            matched.extend(ids?);
+        }
+        Ok(matched)
+    })
+}
+
 /// A candidate row in a sort: empty values last, then value, then id.
 #[derive(PartialEq, Eq)]
 struct Ranked {
@@ -344,7 +411,7 @@ impl Session {
                 }
                 let key = store.data_key(c.header.id, c.key.as_ref())?;
                 let cipher = FieldCipher::new(c.header.id, &key);
-                for (name, sealed) in &c.sealed {
+                for (name, sealed) in c.sealed.iter().filter(|(name, _)| sealed_refs.contains(name)) {
                     if contains(&cipher.open(&Field::parse(name)?, sealed)?) {
                         return Ok(true);
                     }
@@ -352,46 +419,10 @@ impl Session {
                 Ok(false)
             };
             let (skip, keep) = (query.offset, u64::from(query.limit));
-            // A pipeline: this thread reads customers from storage in chunks
-            // while a worker decrypts and matches the previous chunk, counting
-            // matches in id order.
-            let (total, page_ids) = std::thread::scope(|scope| -> Result<(u64, Vec<CustomerId>)> {
-                let (send, receive) = std::sync::mpsc::sync_channel::<Vec<ScannedCustomer>>(2);
-                let matches = &matches;
-                let worker = scope.spawn(move || -> Result<(u64, Vec<CustomerId>)> {
-                    let (mut total, mut page_ids) = (0u64, Vec::new());
-                    for chunk in receive {
-                        for c in &chunk {
-                            if matches(c)? {
-                                if total >= skip && total < skip.saturating_add(keep) {
-                                    page_ids.push(c.header.id);
-                                }
-                                total += 1;
-                            }
-                        }
-                    }
-                    Ok((total, page_ids))
-                });
-                let mut chunk: Vec<ScannedCustomer> = Vec::with_capacity(SEARCH_CHUNK);
-                let scanned = tx.scan_customers(&sealed_refs, &mut |c| {
-                    chunk.push(c);
-                    if chunk.len() == SEARCH_CHUNK {
-                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(SEARCH_CHUNK));
-                        // A closed channel means the worker stopped on an error, reported below.
-                        if send.send(full).is_err() {
-                            return Ok(Scan::Stop);
-                        }
-                    }
-                    Ok(Scan::Continue)
-                });
-                if !chunk.is_empty() {
-                    let _ = send.send(chunk);
-                }
-                drop(send);
-                let counted = worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                scanned?;
-                counted
-            })?;
+            let (skip, keep) = (usize::try_from(skip).unwrap_or(usize::MAX), usize::try_from(keep).unwrap_or(0));
+            let matched = match_while_scanning(tx, &sealed_refs, &matches)?;
+            let total = matched.len() as u64;
+            let page_ids: Vec<CustomerId> = matched.into_iter().skip(skip).take(keep).collect();
             let mut items = Vec::with_capacity(page_ids.len());
             for id in page_ids {
                 let view = read_view(store, tx, plan, id)?;
