@@ -4,6 +4,7 @@
 //! not per field per row. Default deny: whatever no rule allows is denied,
 //! and every `Mask` or `Deny` carries a stable rule id.
 
+pub mod credentials;
 mod mask;
 
 pub use mask::mask;
