@@ -184,7 +184,8 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let admin = Principal::new("bench", [Role::Administrator])?;
     let path = dir.path().join("custodian");
     let store = Store::create_at(&path, key()?, CreateOptions::default())?;
-    let session = store.session(&admin, Purpose::Service)?;
+    let mfa = custodian::AuthContext::with_mfa(0);
+    let session = store.authenticated_session(&admin, Purpose::Service, mfa)?;
 
     let mut plain = rusqlite::Connection::open(dir.path().join("plain.db"))?;
     plain.execute_batch(PLAIN_SCHEMA)?;
@@ -237,7 +238,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     drop(session);
     drop(store);
     let store = Store::open_at(&path, key()?)?;
-    let session = store.session(&admin, Purpose::Service)?;
+    let session = store.authenticated_session(&admin, Purpose::Service, mfa)?;
     if args.runs("sort") {
         sorted_page(&report, args, &session)?;
     }

@@ -38,7 +38,7 @@ pub mod model;
 pub mod storage;
 mod store;
 
-pub use access::{Action, Decision, Policy, Principal, Purpose, Role};
+pub use access::{Action, AuthContext, Decision, Policy, Principal, Purpose, Role};
 pub use audit::{AuditEntry, AuditQuery, AuditVerification, Checkpoint, Outcome};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use crypto::{KeySource, MasterKey};

@@ -392,3 +392,30 @@ fn a_cached_sort_order_follows_every_change_from_any_handle() {
     admin(&other).delete(ba.id).unwrap();
     assert_eq!(names(&s), ["阿三", "李四"]);
 }
+
+#[test]
+fn l1_plaintext_needs_a_second_factor_for_every_role() {
+    for (name, store, _guard) in stores() {
+        let id = admin(&store).create(sample(1)).unwrap().id;
+        let single = store.session(&principal("admin2", Role::Administrator), Purpose::Service).unwrap();
+        let v = single.get(id).unwrap();
+        assert!(
+            v.get(&Field::IdNumber).unwrap().is_masked(),
+            "{name}: L1 masked without MFA, even for an administrator"
+        );
+        assert!(v.get(&Field::BirthDate).unwrap().is_masked(), "{name}");
+        assert!(matches!(v.get(&Field::Mobile), Some(Shown::Plain(_))), "{name}: L2 unaffected");
+        let err = single.list(&ListQuery { sort: Field::IdNumber, ..Default::default() }).unwrap_err();
+        assert!(matches!(err, Error::Denied { rule: rules::NEEDS_PLAIN_ACCESS, .. }), "{name}");
+        let with_mfa = admin(&store).get(id).unwrap();
+        assert!(matches!(with_mfa.get(&Field::IdNumber), Some(Shown::Plain(_))), "{name}: plaintext with MFA");
+        assert!(with_mfa.get(&Field::IdNumber).is_some());
+
+        let auditor = store.session(&principal("aud", Role::Auditor), Purpose::Compliance).unwrap();
+        let entries = auditor.audit_entries(&custodian::AuditQuery::default()).unwrap();
+        let masked = entries.iter().find(|e| e.principal == "admin2" && e.action == "customer.get").unwrap();
+        assert_eq!(masked.rule.as_deref(), Some(rules::L1_REQUIRES_MFA), "{name}");
+        assert!(!masked.mfa, "{name}");
+        assert!(entries.iter().any(|e| e.principal == "admin" && e.action == "customer.get" && e.mfa), "{name}");
+    }
+}

@@ -40,7 +40,8 @@ fn vault_with(catalogue: Catalogue) -> Vault {
         .with_clock(Arc::new(ManualClock::new(TODAY * MILLIS_PER_DAY + 12 * 3_600_000)))
         .expect("clock");
     let admin = Principal::new("admin", [Role::Administrator]).expect("principal");
-    let session = store.session(&admin, Purpose::Service).expect("session");
+    let session =
+        store.authenticated_session(&admin, Purpose::Service, custodian::AuthContext::with_mfa(0)).expect("session");
     Vault { store, session }
 }
 

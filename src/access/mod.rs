@@ -231,6 +231,8 @@ pub mod rules {
     pub const NEEDS_PLAIN_ACCESS: &str = "builtin.needs_plain_access";
     /// Writing a field the role may not see.
     pub const WRITE_NOT_PERMITTED: &str = "builtin.write_not_permitted";
+    /// L1 plaintext needs a session authenticated with a second factor.
+    pub const L1_REQUIRES_MFA: &str = "builtin.l1_requires_mfa";
     /// Only auditors and administrators read the audit log.
     pub const AUDIT_REQUIRES_AUDITOR: &str = "builtin.audit_requires_auditor";
     /// Keyword search never covers L1 fields.
@@ -248,6 +250,7 @@ impl Policy {
         &self,
         principal: &Principal,
         purpose: &Purpose,
+        auth: &AuthContext,
         action: Action,
         catalogue: &Catalogue,
     ) -> Result<FieldPlan> {
@@ -272,7 +275,37 @@ impl Policy {
                 reason: format!("principal '{}' holds no role that allows {}", principal.id(), action.name()),
             }));
         }
+        // L1 plaintext needs a second factor, whatever the role.
+        if !auth.mfa {
+            for (field, decision) in best.iter_mut() {
+                if *decision == Decision::Allow && catalogue.level(field) == Level::L1 {
+                    *decision = Decision::Mask(rules::L1_REQUIRES_MFA);
+                }
+            }
+        }
         Ok(FieldPlan { decisions: best, undeclared_custom })
+    }
+}
+
+/// How a session's principal authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AuthContext {
+    /// Whether a second factor was verified. Without it, L1 values are at
+    /// most masked, for every role.
+    pub mfa: bool,
+    /// When the principal authenticated (Unix ms), if the host says.
+    pub authenticated_at: Option<i64>,
+}
+
+impl AuthContext {
+    /// One factor only (or the host does not say): L1 values are masked.
+    pub fn single_factor() -> Self {
+        AuthContext { mfa: false, authenticated_at: None }
+    }
+
+    /// Authenticated with a second factor at `at` (Unix ms).
+    pub fn with_mfa(at: i64) -> Self {
+        AuthContext { mfa: true, authenticated_at: Some(at) }
     }
 }
 

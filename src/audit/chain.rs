@@ -142,6 +142,7 @@ pub(crate) fn blank_entry(time: i64, principal: &str, purpose: &str, action: &st
         time,
         principal: principal.to_owned(),
         purpose: purpose.to_owned(),
+        mfa: false,
         action: action.to_owned(),
         customers: Vec::new(),
         fields: Vec::new(),

@@ -67,6 +67,8 @@ pub struct AuditEntry {
     pub principal: String,
     /// The session's purpose.
     pub purpose: String,
+    /// Whether the session's principal authenticated with a second factor.
+    pub mfa: bool,
     /// What was done: `session.open`, `customer.create`, `customer.get`,
     /// `customer.lookup`, `customer.list`, `customer.search`, `audit.query`, ...
     pub action: String,

@@ -19,7 +19,7 @@ pub use session::Session;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::access::{Policy, Principal, Purpose};
+use crate::access::{AuthContext, Policy, Principal, Purpose};
 use crate::audit::{AuditLog, AuditVerification, Checkpoint, Outcome};
 use crate::clock::{Clock, SystemClock};
 use crate::collate::{Collation, PinyinCollation};
@@ -277,19 +277,27 @@ impl Store {
         &self.inner.catalogue
     }
 
-    /// Opens a session for `principal` acting for `purpose`. Every call on it
-    /// is checked against the policy and audited; opening it is audited too
+    /// Opens a session for `principal` acting for `purpose`, authenticated
+    /// with one factor: L1 values are at most masked. Every call on it is
+    /// checked against the policy and audited; opening it is audited too
     /// (`session.open`), and fails if that entry cannot be written.
     pub fn session(&self, principal: &Principal, purpose: Purpose) -> Result<Session> {
-        let entry = crate::audit::blank_entry(
+        self.authenticated_session(principal, purpose, AuthContext::single_factor())
+    }
+
+    /// Opens a session whose principal authenticated as `auth` says (for
+    /// example with a second factor, which L1 plaintext requires).
+    pub fn authenticated_session(&self, principal: &Principal, purpose: Purpose, auth: AuthContext) -> Result<Session> {
+        let mut entry = crate::audit::blank_entry(
             self.inner.clock.now_millis(),
             principal.id(),
             purpose.name(),
             "session.open",
             Outcome::Allowed,
         );
+        entry.mfa = auth.mfa;
         self.inner.append_alone(entry)?;
-        Ok(Session::new(self.inner.clone(), principal.clone(), purpose))
+        Ok(Session::new(self.inner.clone(), principal.clone(), purpose, auth))
     }
 
     /// Number of customers and of data keys, for integrity checks and tests.

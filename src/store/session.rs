@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 
 use super::StoreInner;
 use super::codec::Values;
-use crate::access::{Action, Decision, FieldPlan, Principal, Purpose, rules};
+use crate::access::{Action, AuthContext, Decision, FieldPlan, Principal, Purpose, rules};
 use crate::audit::{AuditEntry, Outcome, Trail, hex};
 use crate::crypto::{DataKey, FieldCipher};
 use crate::error::{Error, Result};
@@ -28,6 +28,7 @@ pub struct Session {
     store: Arc<StoreInner>,
     principal: Principal,
     purpose: Purpose,
+    auth: AuthContext,
 }
 
 impl std::fmt::Debug for Session {
@@ -37,8 +38,13 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub(crate) fn new(store: Arc<StoreInner>, principal: Principal, purpose: Purpose) -> Self {
-        Session { store, principal, purpose }
+    pub(crate) fn new(store: Arc<StoreInner>, principal: Principal, purpose: Purpose, auth: AuthContext) -> Self {
+        Session { store, principal, purpose, auth }
+    }
+
+    /// How the session's principal authenticated.
+    pub fn auth(&self) -> &AuthContext {
+        &self.auth
     }
 
     /// The session's principal.
@@ -62,7 +68,13 @@ impl Session {
         op: impl FnOnce(&StoreInner, &mut dyn Transaction, &FieldPlan, &mut Trail) -> Result<T>,
     ) -> Result<T> {
         let mut trail = Trail::about(call.subject);
-        let plan = match self.store.policy.plan(&self.principal, &self.purpose, call.action, &self.store.catalogue) {
+        let plan = match self.store.policy.plan(
+            &self.principal,
+            &self.purpose,
+            &self.auth,
+            call.action,
+            &self.store.catalogue,
+        ) {
             Ok(plan) => plan,
             Err(e) => return Err(self.record_failure(&call, trail, e)),
         };
@@ -96,6 +108,7 @@ impl Session {
             call.name,
             outcome,
         );
+        entry.mfa = self.auth.mfa;
         entry.customers = trail.customers.into_iter().collect();
         entry.fields = trail.fields.into_iter().collect();
         entry.changed = trail.changed;

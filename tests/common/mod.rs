@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use custodian::{CreateOptions, CustomerInput, Field, KeySource, Principal, Purpose, Role, Session, Store};
+use custodian::{
+    AuthContext, CreateOptions, CustomerInput, Field, KeySource, Principal, Purpose, Role, Session, Store,
+};
 
 /// A fixed 32-byte test master key.
 pub const KEY: [u8; 32] = [7u8; 32];
@@ -16,9 +18,12 @@ pub fn principal(id: &str, role: Role) -> Principal {
     Principal::new(id, [role]).expect("valid principal")
 }
 
-/// An administrator session for the service purpose.
+/// An administrator session for the service purpose, authenticated with a
+/// second factor (so it sees L1 values in plaintext).
 pub fn admin(store: &Store) -> Session {
-    store.session(&principal("admin", Role::Administrator), Purpose::Service).expect("session")
+    store
+        .authenticated_session(&principal("admin", Role::Administrator), Purpose::Service, AuthContext::with_mfa(0))
+        .expect("session")
 }
 
 /// A customer-service session.
