@@ -1,0 +1,41 @@
+//! Shared by the storage wrappers of the tests and benches: forwards every
+//! `Transaction` method a wrapper does not intercept to its inner
+//! transaction, calling the wrapper's `before()` hook first.
+
+/// Expands to the forwarding methods inside an `impl Transaction for W`,
+/// where `W` has a field `inner: Box<dyn Transaction>` and a method
+/// `fn before(&self) -> Result<()>`.
+#[macro_export]
+macro_rules! forward_transaction {
+    () => {
+        $crate::forward_transaction! {
+            @methods
+            meta_get(name: &str) -> Result<Option<Vec<u8>>>;
+            meta_put(name: &str, value: &[u8]) -> Result<()>;
+            key_meta_get(name: &str) -> Result<Option<Vec<u8>>>;
+            key_meta_put(name: &str, value: &[u8]) -> Result<()>;
+            reserve_customer_ids(count: u32) -> Result<CustomerId>;
+            insert_customer(row: &CustomerRow) -> Result<()>;
+            replace_customer(row: &CustomerRow, expected_version: u64) -> Result<bool>;
+            delete_customer(id: CustomerId) -> Result<bool>;
+            get_customer(id: CustomerId) -> Result<Option<CustomerRow>>;
+            find_external_code(code: &str) -> Result<Option<CustomerId>>;
+            find_blind(field: &str, digest: &[u8]) -> Result<Vec<CustomerId>>;
+            count_customers() -> Result<u64>;
+            customers_generation() -> Result<u64>;
+            put_data_key(customer: CustomerId, key: &WrappedKey) -> Result<()>;
+            get_data_key(customer: CustomerId) -> Result<Option<WrappedKey>>;
+            delete_data_key(customer: CustomerId) -> Result<bool>;
+            count_data_keys() -> Result<u64>;
+            put_checkpoint(checkpoint: &StoredCheckpoint) -> Result<()>;
+            checkpoints() -> Result<Vec<StoredCheckpoint>>;
+            scan_audit_index(visit: &mut dyn FnMut(IndexLink<'_>) -> Result<()>) -> Result<u64>;
+        }
+    };
+    (@methods $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        $(fn $name(&mut self $(, $arg: $ty)*) -> $ret {
+            self.before()?;
+            self.inner.$name($($arg),*)
+        })*
+    };
+}
