@@ -18,6 +18,7 @@ use std::hint::black_box;
 mod forward;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use custodian::consent::{Channel, ConsentRecord};
 use custodian::model::CustomerId;
 use custodian::storage::{
     AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, IndexLink, Scan, ScannedCustomer, SqliteBackend,

@@ -27,9 +27,10 @@ use std::time::Instant;
 use std::sync::Arc;
 
 use custodian::audit::{AuditQuery, Outcome};
+use custodian::consent::{Channel, ConsentChange};
 use custodian::{
-    Checkpoint, CreateOptions, CustomerInput, CustomerPatch, CustomerView, Error, Field, Filter, KeySource, ListQuery,
-    Principal, Purpose, Role, SearchQuery, Session, Shown, Store,
+    AuthContext, Checkpoint, CreateOptions, CustomerInput, CustomerPatch, CustomerView, Error, Field, Filter,
+    KeySource, ListQuery, Principal, Purpose, Role, SearchQuery, Session, Shown, Store,
 };
 
 /// Where the demo store lives, relative to the current directory.
@@ -100,12 +101,16 @@ fn run() -> TourResult {
 
     let admin = Principal::new("admin", [Role::Administrator])?;
     let clerk = store.session(&Principal::new("clerk-07", [Role::CustomerService])?, Purpose::Service)?;
-    let marketer = store.session(&Principal::new("marketing-02", [Role::Marketing])?, Purpose::Marketing)?;
+    let marketer = store.marketing_session(
+        &Principal::new("marketing-02", [Role::Marketing])?,
+        Channel::Sms,
+        AuthContext::single_factor(),
+    )?;
 
     listing(&clerk)?;
     lookup_by_mobile(&clerk)?;
     let id_holder = masked_service_view(&clerk)?;
-    marketing_view(&marketer, &id_holder)?;
+    marketing_view(&clerk, &marketer, &id_holder)?;
     denials(&store, &clerk, &id_holder)?;
     stale_version(&store, &admin)?;
     keyword_search(&clerk, &marketer)?;
@@ -327,11 +332,26 @@ fn masked_service_view(clerk: &Session) -> TourResult<CustomerView> {
     Ok(view)
 }
 
-/// d. Marketing sees contact and classification fields only.
-fn marketing_view(marketer: &Session, customer: &CustomerView) -> TourResult {
-    heading("d. Marketing: contact and classification fields only");
+/// d. Marketing sees only consenting customers, and of them contact and
+/// classification fields only; a withdrawal takes effect at once.
+fn marketing_view(clerk: &Session, marketer: &Session, customer: &CustomerView) -> TourResult {
+    heading("d. Marketing: consent first, then contact and classification fields only");
+    let consent = |granted: bool| ConsentChange {
+        purpose: Purpose::Marketing,
+        channel: Channel::Sms,
+        granted,
+        source: "counter".into(),
+        policy_version: "2026-01".into(),
+    };
+    clerk.record_consent(customer.id, &consent(false))?;
+    expect_denied("marketing-02 (SMS) reads a customer without SMS marketing consent", marketer.get(customer.id))?;
+    clerk.record_consent(customer.id, &consent(true))?;
+    let visible = marketer.list(&ListQuery { limit: 1, ..Default::default() })?.total;
+    println!(
+        "clerk-07 records the customer's SMS marketing consent (counter, policy 2026-01); marketing-02 now lists {visible} consenting customer(s)."
+    );
     let view = marketer.get(customer.id)?;
-    println!("marketing-02 (purpose marketing) reads the same customer {}:", view.id);
+    println!("marketing-02 (purpose marketing, SMS) reads the same customer {}:", view.id);
     print_fields(&view);
     let mut by_rule: Vec<(&str, Vec<String>)> = Vec::new();
     for w in view.withheld() {
@@ -343,6 +363,8 @@ fn marketing_view(marketer: &Session, customer: &CustomerView) -> TourResult {
     for (rule, fields) in by_rule {
         println!("  withheld by {rule}: {}", fields.join(", "));
     }
+    clerk.record_consent(customer.id, &consent(false))?;
+    expect_denied("after the customer withdraws, marketing-02's very next read", marketer.get(customer.id))?;
     Ok(())
 }
 

@@ -32,6 +32,7 @@ pub mod access;
 pub mod audit;
 pub mod clock;
 pub mod collate;
+pub mod consent;
 pub mod crypto;
 mod error;
 pub mod model;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use common::*;
+use custodian::consent::{Channel, ConsentRecord};
 use custodian::model::CustomerId;
 use custodian::storage::{
     AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, IndexLink, MemoryBackend, Scan, ScannedCustomer,

@@ -131,6 +131,7 @@ fn customer_service_sees_l1_masked_and_cannot_delete() {
 fn marketing_sees_contact_fields_only_and_writes_nothing() {
     for (name, store, _guard) in stores() {
         let id = admin(&store).create(sample(1)).unwrap().id;
+        consent_to_sms(&store, id);
         let m = marketing(&store);
         let v = m.get(id).unwrap();
         for f in [Field::Name, Field::Mobile, Field::Email, Field::Category, Field::Tier, Field::ExternalCode] {

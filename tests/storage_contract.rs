@@ -331,3 +331,38 @@ fn sealed_fields_pack_and_refuse_malformed_buffers() {
         assert_eq!(SealedFields::from_packed(CustomerId(1), truncated).is_ok(), whole_fields, "cut at {cut}");
     }
 }
+
+#[test]
+fn consent_records_keep_history_and_the_latest_decides() {
+    use custodian::consent::{Channel, ConsentRecord};
+    each(|name, b| {
+        let record = |customer: i64, channel: Channel, granted: bool| ConsentRecord {
+            customer: CustomerId(customer),
+            purpose: "marketing".into(),
+            channel,
+            granted,
+            at: 1,
+            source: "counter".into(),
+            policy_version: "v1".into(),
+            recorded_by: "clerk".into(),
+        };
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        for id in [1, 2, 3] {
+            tx.insert_customer(&row(id, None, &[], &[])).unwrap();
+        }
+        tx.append_consent(&record(1, Channel::Sms, true)).unwrap();
+        tx.append_consent(&record(2, Channel::Sms, true)).unwrap();
+        tx.append_consent(&record(2, Channel::Sms, false)).unwrap();
+        tx.append_consent(&record(3, Channel::Email, true)).unwrap();
+        tx.commit().unwrap();
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        assert_eq!(tx.consenting("marketing", Channel::Sms).unwrap(), vec![CustomerId(1)], "{name}");
+        assert_eq!(tx.consenting("marketing", Channel::Email).unwrap(), vec![CustomerId(3)], "{name}");
+        assert_eq!(tx.consenting("analytics", Channel::Sms).unwrap(), vec![], "{name}");
+        let history = tx.consents_of(CustomerId(2)).unwrap();
+        assert_eq!(history.iter().map(|c| c.granted).collect::<Vec<_>>(), vec![true, false], "{name}");
+        tx.delete_customer(CustomerId(1)).unwrap();
+        assert!(tx.consents_of(CustomerId(1)).unwrap().is_empty(), "{name}: deleted with the customer");
+        assert_eq!(tx.consenting("marketing", Channel::Sms).unwrap(), vec![], "{name}");
+    });
+}

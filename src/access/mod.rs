@@ -231,6 +231,9 @@ pub mod rules {
     pub const NEEDS_PLAIN_ACCESS: &str = "builtin.needs_plain_access";
     /// Writing a field the role may not see.
     pub const WRITE_NOT_PERMITTED: &str = "builtin.write_not_permitted";
+    /// A marketing session sees only customers who currently consent to
+    /// marketing on its channel.
+    pub const MARKETING_CONSENT_REQUIRED: &str = "consent.marketing_required";
     /// L1 plaintext needs a session authenticated with a second factor.
     pub const L1_REQUIRES_MFA: &str = "builtin.l1_requires_mfa";
     /// Only auditors and administrators read the audit log.

@@ -10,6 +10,7 @@ use super::{
     AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, IndexLink, Scan, ScannedCustomer, SealedFields,
     StoredCheckpoint, Transaction, TxMode, WrappedKey,
 };
+use crate::consent::{Channel, ConsentRecord};
 use crate::error::{Error, Result};
 use crate::model::CustomerId;
 
@@ -27,6 +28,7 @@ struct State {
     audit: BTreeMap<u64, AuditRecord>,
     audit_head: Option<AuditHead>,
     checkpoints: BTreeMap<u64, StoredCheckpoint>,
+    consents: Vec<ConsentRecord>,
 }
 
 /// Keeps everything in memory; nothing survives the value.
@@ -270,6 +272,23 @@ impl Transaction for MemoryTx<'_> {
         Ok(self.state().checkpoints.values().cloned().collect())
     }
 
+    fn append_consent(&mut self, record: &ConsentRecord) -> Result<()> {
+        self.state_mut()?.consents.push(record.clone());
+        Ok(())
+    }
+
+    fn consents_of(&mut self, customer: CustomerId) -> Result<Vec<ConsentRecord>> {
+        Ok(self.state().consents.iter().filter(|c| c.customer == customer).cloned().collect())
+    }
+
+    fn consenting(&mut self, purpose: &str, channel: Channel) -> Result<Vec<CustomerId>> {
+        let mut latest: BTreeMap<CustomerId, bool> = BTreeMap::new();
+        for c in self.state().consents.iter().filter(|c| c.purpose == purpose && c.channel == channel) {
+            latest.insert(c.customer, c.granted);
+        }
+        Ok(latest.into_iter().filter(|(_, granted)| *granted).map(|(id, _)| id).collect())
+    }
+
     fn commit(mut self: Box<Self>) -> Result<()> {
         if let Some(working) = self.working.take() {
             *self.guard = working;
@@ -280,6 +299,7 @@ impl Transaction for MemoryTx<'_> {
 
 fn remove_row(state: &mut State, id: CustomerId) -> bool {
     let Some(row) = state.customers.remove(&id) else { return false };
+    state.consents.retain(|c| c.customer != id);
     if let Some(code) = &row.header.external_code {
         state.external_codes.remove(code);
     }

@@ -21,6 +21,7 @@ pub use sqlite::{DATA_FILE, Durability, KEYS_FILE, SqliteBackend, SqliteOptions}
 
 use std::collections::BTreeMap;
 
+use crate::consent::{Channel, ConsentRecord};
 use crate::error::Result;
 use crate::model::CustomerId;
 
@@ -312,7 +313,8 @@ pub trait Transaction {
     /// Replaces a customer row if its stored version is `expected_version`;
     /// returns `false` (changing nothing) otherwise.
     fn replace_customer(&mut self, row: &CustomerRow, expected_version: u64) -> Result<bool>;
-    /// Deletes a customer row with its sealed fields and blind-index entries; returns whether it existed.
+    /// Deletes a customer row with its sealed fields, blind-index entries and
+    /// consent records; returns whether it existed.
     fn delete_customer(&mut self, id: CustomerId) -> Result<bool>;
     /// Reads a whole customer row.
     fn get_customer(&mut self, id: CustomerId) -> Result<Option<CustomerRow>>;
@@ -357,6 +359,13 @@ pub trait Transaction {
     fn put_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<()>;
     /// Every stored checkpoint, by size.
     fn checkpoints(&mut self) -> Result<Vec<StoredCheckpoint>>;
+
+    /// Appends a consent record.
+    fn append_consent(&mut self, record: &ConsentRecord) -> Result<()>;
+    /// A customer's consent records, oldest first.
+    fn consents_of(&mut self, customer: CustomerId) -> Result<Vec<ConsentRecord>>;
+    /// The customers whose latest record for (`purpose`, `channel`) grants consent, ascending.
+    fn consenting(&mut self, purpose: &str, channel: Channel) -> Result<Vec<CustomerId>>;
 
     /// Commits every change made through this transaction, atomically.
     fn commit(self: Box<Self>) -> Result<()>;

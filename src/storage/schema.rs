@@ -102,6 +102,22 @@ pub(super) const DATA: Component = Component {
                  signature BLOB NOT NULL
              ) STRICT;",
         ),
+        (
+            3,
+            "CREATE TABLE {db}.consent_events (
+                 seq INTEGER PRIMARY KEY,
+                 customer_id INTEGER NOT NULL,
+                 purpose TEXT NOT NULL,
+                 channel TEXT NOT NULL,
+                 granted INTEGER NOT NULL,
+                 at INTEGER NOT NULL,
+                 source TEXT NOT NULL,
+                 policy_version TEXT NOT NULL,
+                 recorded_by TEXT NOT NULL
+             ) STRICT;
+             CREATE INDEX {db}.consent_by_customer ON consent_events (customer_id, purpose, channel, seq);
+             CREATE INDEX {db}.consent_by_purpose ON consent_events (purpose, channel, customer_id, seq);",
+        ),
     ],
 };
 

@@ -22,6 +22,7 @@ use super::{
     AuditFilter, AuditHead, AuditRecord, Backend, CustomerHeader, CustomerRow, IndexLink, Scan, ScannedCustomer,
     SealedFields, StoredCheckpoint, Transaction, TxMode, WrappedKey,
 };
+use crate::consent::{Channel, ConsentRecord};
 use crate::error::{Error, Result};
 use crate::model::CustomerId;
 
@@ -470,6 +471,7 @@ impl Transaction for SqliteTx<'_> {
 
     fn delete_customer(&mut self, id: CustomerId) -> Result<bool> {
         self.bump_generation()?;
+        self.writable()?.prepare_cached("DELETE FROM data.consent_events WHERE customer_id = ?1")?.execute([id.0])?;
         let n = self.writable()?.prepare_cached("DELETE FROM data.customers WHERE id = ?1")?.execute([id.0])?;
         Ok(n > 0)
     }
@@ -754,6 +756,63 @@ impl Transaction for SqliteTx<'_> {
                     signature: r.get(3)?,
                 })
             })?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn append_consent(&mut self, record: &ConsentRecord) -> Result<()> {
+        self.writable()?
+            .prepare_cached(
+                "INSERT INTO data.consent_events (customer_id, purpose, channel, granted, at, source, policy_version, recorded_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                record.customer.0,
+                record.purpose,
+                record.channel.name(),
+                record.granted,
+                record.at,
+                record.source,
+                record.policy_version,
+                record.recorded_by
+            ])?;
+        Ok(())
+    }
+
+    fn consents_of(&mut self, customer: CustomerId) -> Result<Vec<ConsentRecord>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT customer_id, purpose, channel, granted, at, source, policy_version, recorded_by
+             FROM data.consent_events WHERE customer_id = ?1 ORDER BY seq",
+        )?;
+        let mut rows = stmt.query([customer.0])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(ConsentRecord {
+                customer: CustomerId(r.get(0)?),
+                purpose: r.get(1)?,
+                channel: Channel::parse(&r.get::<_, String>(2)?)
+                    .map_err(|_| Error::Corrupt("a consent record names an unknown channel".into()))?,
+                granted: r.get(3)?,
+                at: r.get(4)?,
+                source: r.get(5)?,
+                policy_version: r.get(6)?,
+                recorded_by: r.get(7)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn consenting(&mut self, purpose: &str, channel: Channel) -> Result<Vec<CustomerId>> {
+        // The latest record per customer decides.
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT customer_id FROM data.consent_events e
+                 WHERE purpose = ?1 AND channel = ?2 AND granted = 1
+                   AND seq = (SELECT max(seq) FROM data.consent_events l
+                              WHERE l.customer_id = e.customer_id AND l.purpose = ?1 AND l.channel = ?2)
+                 ORDER BY customer_id",
+            )?
+            .query_map(params![purpose, channel.name()], |r| r.get(0).map(CustomerId))?
             .collect::<rusqlite::Result<_>>()?)
     }
 

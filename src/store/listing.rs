@@ -304,6 +304,9 @@ impl Session {
                 if sort.storage() == Storage::Sealed { vec![sort_name.as_str()] } else { vec![] };
             let offset = usize::try_from(query.offset).unwrap_or(usize::MAX);
             let limit = query.limit as usize;
+            // A marketing session lists only customers who consent on its channel.
+            let scope = self.consent_scope(tx)?;
+            let in_scope = |id: CustomerId| scope.as_ref().is_none_or(|s| s.contains(&id));
             let (ids, total) = if filter.is_empty() {
                 // Every customer: the cached order, or a full sort that is then cached.
                 let generation = tx.customers_generation()?;
@@ -324,14 +327,20 @@ impl Session {
                         order
                     }
                 };
-                (order.page(query.descending, offset, limit), order.len() as u64)
+                match &scope {
+                    None => (order.page(query.descending, offset, limit), order.len() as u64),
+                    Some(_) => {
+                        let (ids, total) = order.page_where(query.descending, offset, limit, in_scope);
+                        (ids, total as u64)
+                    }
+                }
             } else {
                 // A filtered listing keeps only the best offset + limit candidates.
                 let keep = offset.saturating_add(limit);
                 let mut heap: BinaryHeap<Ranked> = BinaryHeap::new();
                 let mut total = 0u64;
                 tx.scan_customers(&sealed_fields, &mut |c| {
-                    if !filter.matches(&c.header) {
+                    if !filter.matches(&c.header) || !in_scope(c.header.id) {
                         return Ok(Scan::Continue);
                     }
                     let (missing, key) = match sort_key(store, &sort, &sort_name, &c)? {
@@ -391,9 +400,14 @@ impl Session {
             let sealed_refs: Vec<&str> = sealed_names.iter().map(String::as_str).collect();
             let plain_fields: Vec<&Field> = searchable.iter().filter(|f| f.storage() == Storage::Plain).collect();
             let contains = |text: &str| contains_folded(text, &keyword);
-            // Whether one customer matches; a shredded customer (no key) never does.
+            let scope = self.consent_scope(tx)?;
+            // Whether one customer matches; a shredded customer (no key), or
+            // one a marketing session may not see, never does.
             let matches = |c: &ScannedCustomer| -> Result<bool> {
                 let h = &c.header;
+                if scope.as_ref().is_some_and(|s| !s.contains(&h.id)) {
+                    return Ok(false);
+                }
                 let plain_hit = plain_fields.iter().any(|f| {
                     let value = match f {
                         Field::ExternalCode => &h.external_code,

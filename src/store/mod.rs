@@ -23,6 +23,7 @@ use crate::access::{AuthContext, Policy, Principal, Purpose};
 use crate::audit::{AuditLog, AuditVerification, Checkpoint, Outcome};
 use crate::clock::{Clock, SystemClock};
 use crate::collate::{Collation, PinyinCollation};
+use crate::consent::Channel;
 use crate::crypto::{
     BlindIndexer, DEFAULT_KDF_ITERATIONS, KdfParams, KeySource, KeyWrapper, MasterKey, Secret, random_bytes,
 };
@@ -288,6 +289,25 @@ impl Store {
     /// Opens a session whose principal authenticated as `auth` says (for
     /// example with a second factor, which L1 plaintext requires).
     pub fn authenticated_session(&self, principal: &Principal, purpose: Purpose, auth: AuthContext) -> Result<Session> {
+        self.open_session(principal, purpose, auth, None)
+    }
+
+    /// Opens a marketing session for contacting customers by `channel`. It
+    /// sees only customers who currently consent to marketing on that
+    /// channel: others are absent from its lists, lookups and searches, and
+    /// a direct read of one is denied. (A marketing session opened without a
+    /// channel sees no customer.)
+    pub fn marketing_session(&self, principal: &Principal, channel: Channel, auth: AuthContext) -> Result<Session> {
+        self.open_session(principal, Purpose::Marketing, auth, Some(channel))
+    }
+
+    fn open_session(
+        &self,
+        principal: &Principal,
+        purpose: Purpose,
+        auth: AuthContext,
+        channel: Option<Channel>,
+    ) -> Result<Session> {
         let mut entry = crate::audit::blank_entry(
             self.inner.clock.now_millis(),
             principal.id(),
@@ -297,7 +317,7 @@ impl Store {
         );
         entry.mfa = auth.mfa;
         self.inner.append_alone(entry)?;
-        Ok(Session::new(self.inner.clone(), principal.clone(), purpose, auth))
+        Ok(Session::new(self.inner.clone(), principal.clone(), purpose, auth, channel))
     }
 
     /// Number of customers and of data keys, for integrity checks and tests.

@@ -1,5 +1,6 @@
 //! The session: one principal, one purpose, every call one transaction.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use zeroize::Zeroizing;
@@ -8,6 +9,7 @@ use super::StoreInner;
 use super::codec::Values;
 use crate::access::{Action, AuthContext, Decision, FieldPlan, Principal, Purpose, rules};
 use crate::audit::{AuditEntry, Outcome, Trail, hex};
+use crate::consent::{Channel, ConsentChange, ConsentRecord, check_change};
 use crate::crypto::{DataKey, FieldCipher};
 use crate::error::{Error, Result};
 use crate::model::validate::{check_record, normalise, normalise_lookup};
@@ -29,6 +31,8 @@ pub struct Session {
     principal: Principal,
     purpose: Purpose,
     auth: AuthContext,
+    /// The contact channel of a marketing session.
+    channel: Option<Channel>,
 }
 
 impl std::fmt::Debug for Session {
@@ -38,8 +42,80 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub(crate) fn new(store: Arc<StoreInner>, principal: Principal, purpose: Purpose, auth: AuthContext) -> Self {
-        Session { store, principal, purpose, auth }
+    pub(crate) fn new(
+        store: Arc<StoreInner>,
+        principal: Principal,
+        purpose: Purpose,
+        auth: AuthContext,
+        channel: Option<Channel>,
+    ) -> Self {
+        Session { store, principal, purpose, auth, channel }
+    }
+
+    /// For a marketing session, the customers it may see: those whose latest
+    /// consent to marketing on the session's channel is a grant. `None` for
+    /// every other purpose (service for an existing contract needs no
+    /// marketing consent).
+    pub(super) fn consent_scope(&self, tx: &mut dyn Transaction) -> Result<Option<HashSet<CustomerId>>> {
+        if self.purpose != Purpose::Marketing {
+            return Ok(None);
+        }
+        let Some(channel) = self.channel else { return Ok(Some(HashSet::new())) };
+        Ok(Some(tx.consenting(Purpose::Marketing.name(), channel)?.into_iter().collect()))
+    }
+
+    /// Refuses a direct read of a customer a marketing session may not see.
+    fn check_consent(&self, tx: &mut dyn Transaction, id: CustomerId) -> Result<()> {
+        if self.purpose != Purpose::Marketing {
+            return Ok(());
+        }
+        let consents = match self.channel {
+            Some(channel) => tx
+                .consents_of(id)?
+                .into_iter()
+                .rev()
+                .find(|c| c.purpose == Purpose::Marketing.name() && c.channel == channel)
+                .is_some_and(|c| c.granted),
+            None => false,
+        };
+        if consents {
+            return Ok(());
+        }
+        let channel = self.channel.map_or("(no channel named)".to_owned(), |c| c.name().to_owned());
+        Err(Error::Denied {
+            rule: rules::MARKETING_CONSENT_REQUIRED,
+            reason: format!("customer {id} has no current consent to marketing by {channel}"),
+        })
+    }
+
+    /// Records a consent being given or withdrawn for customer `id`. It
+    /// takes effect on the very next call of any session.
+    pub fn record_consent(&self, id: CustomerId, change: &ConsentChange) -> Result<ConsentRecord> {
+        self.run(Call::about(Action::Update, "consent.record", id), |store, tx, _, trail| {
+            check_change(change)?;
+            tx.get_customer(id)?.ok_or(Error::CustomerNotFound(id))?;
+            let record = ConsentRecord {
+                customer: id,
+                purpose: change.purpose.name().to_owned(),
+                channel: change.channel,
+                granted: change.granted,
+                at: store.clock.now_millis(),
+                source: change.source.clone(),
+                policy_version: change.policy_version.clone(),
+                recorded_by: self.principal.id().to_owned(),
+            };
+            tx.append_consent(&record)?;
+            trail.changed.push(format!("consent.{}.{}", record.purpose, record.channel));
+            Ok(record)
+        })
+    }
+
+    /// Customer `id`'s consent records, oldest first.
+    pub fn consents(&self, id: CustomerId) -> Result<Vec<ConsentRecord>> {
+        self.run(Call::about(Action::Read, "consent.read", id), |_, tx, _, _| {
+            tx.get_customer(id)?.ok_or(Error::CustomerNotFound(id))?;
+            tx.consents_of(id)
+        })
     }
 
     /// How the session's principal authenticated.
@@ -260,6 +336,7 @@ impl Session {
     /// Reads a customer by id.
     pub fn get(&self, id: CustomerId) -> Result<CustomerView> {
         self.run(Call::about(Action::Read, "customer.get", id), |store, tx, plan, trail| {
+            self.check_consent(tx, id)?;
             let view = read_view(store, tx, plan, id)?;
             trail.saw(&view, plan);
             Ok(view)
@@ -271,6 +348,8 @@ impl Session {
         self.run(Call::new(Action::Read, "customer.get"), |store, tx, plan, trail| {
             let code = normalise_lookup(&Field::ExternalCode, code, &store.catalogue, self.today_days())?;
             let id = tx.find_external_code(&code)?.ok_or_else(|| Error::ExternalCodeNotFound(code.clone()))?;
+            trail.touched(id);
+            self.check_consent(tx, id)?;
             let view = read_view(store, tx, plan, id)?;
             trail.saw(&view, plan);
             Ok(view)
@@ -373,8 +452,13 @@ impl Session {
                 });
             }
             let digest = store.blind.digest(&field, &value).expect("field has a blind index");
+            let scope = self.consent_scope(tx)?;
             let mut views = Vec::new();
             for id in tx.find_blind(&field.name(), &digest)? {
+                // Customers a marketing session may not see are simply absent.
+                if scope.as_ref().is_some_and(|s| !s.contains(&id)) {
+                    continue;
+                }
                 let view = read_view(store, tx, plan, id)?;
                 trail.saw(&view, plan);
                 views.push(view);

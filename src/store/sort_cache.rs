@@ -43,6 +43,21 @@ impl SortOrder {
         self.order.len()
     }
 
+    /// Every id in order, keeping only those `keep` accepts; returns one page
+    /// of them and how many there are in all.
+    pub(crate) fn page_where(
+        &self,
+        descending: bool,
+        offset: usize,
+        limit: usize,
+        keep: impl Fn(CustomerId) -> bool,
+    ) -> (Vec<CustomerId>, usize) {
+        let all = self.page(descending, 0, self.order.len());
+        let kept: Vec<CustomerId> = all.into_iter().filter(|id| keep(*id)).collect();
+        let total = kept.len();
+        (kept.into_iter().skip(offset).take(limit).collect(), total)
+    }
+
     /// The ids of one page. Descending reverses the values but keeps ties by
     /// ascending id, and customers without a value last, as the unsorted path does.
     pub(crate) fn page(&self, descending: bool, offset: usize, limit: usize) -> Vec<CustomerId> {

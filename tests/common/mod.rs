@@ -31,9 +31,28 @@ pub fn service(store: &Store) -> Session {
     store.session(&principal("clerk", Role::CustomerService), Purpose::Service).expect("session")
 }
 
-/// A marketing session.
+/// A marketing session for contact by SMS (it sees only customers who
+/// consent to that; see [`consent_to_sms`]).
 pub fn marketing(store: &Store) -> Session {
-    store.session(&principal("marketer", Role::Marketing), Purpose::Marketing).expect("session")
+    store
+        .marketing_session(
+            &principal("marketer", Role::Marketing),
+            custodian::consent::Channel::Sms,
+            AuthContext::single_factor(),
+        )
+        .expect("session")
+}
+
+/// Records customer `id`'s consent to marketing by SMS (through customer service).
+pub fn consent_to_sms(store: &Store, id: custodian::CustomerId) {
+    let change = custodian::consent::ConsentChange {
+        purpose: Purpose::Marketing,
+        channel: custodian::consent::Channel::Sms,
+        granted: true,
+        source: "counter".into(),
+        policy_version: "v1".into(),
+    };
+    service(store).record_consent(id, &change).expect("consent");
 }
 
 /// A fresh in-memory store.

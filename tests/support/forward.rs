@@ -30,6 +30,9 @@ macro_rules! forward_transaction {
             put_checkpoint(checkpoint: &StoredCheckpoint) -> Result<()>;
             checkpoints() -> Result<Vec<StoredCheckpoint>>;
             scan_audit_index(visit: &mut dyn FnMut(IndexLink<'_>) -> Result<()>) -> Result<u64>;
+            append_consent(record: &ConsentRecord) -> Result<()>;
+            consents_of(customer: CustomerId) -> Result<Vec<ConsentRecord>>;
+            consenting(purpose: &str, channel: Channel) -> Result<Vec<CustomerId>>;
         }
     };
     (@methods $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
