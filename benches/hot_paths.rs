@@ -21,11 +21,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use custodian::consent::{Channel, ConsentRecord};
 use custodian::model::CustomerId;
 use custodian::storage::{
-    AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, IndexLink, Scan, ScannedCustomer, SqliteBackend,
-    SqliteOptions, StoredCheckpoint, Transaction, TxMode, WrappedKey,
+    AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, DirectoryKind, IndexLink, Scan, ScannedCustomer,
+    SqliteBackend, SqliteOptions, StoredCheckpoint, Transaction, TxMode, WrappedKey,
 };
 use custodian::{
-    CreateOptions, CustomerInput, CustomerPatch, Field, KeySource, ListQuery, Principal, Purpose, Result, Role, Store,
+    CreateOptions, CustomerInput, CustomerPatch, Field, KeySource, ListQuery, NewPrincipal, Purpose, Result, Store,
 };
 
 const CUSTOMERS: i64 = 10_000;
@@ -94,11 +94,12 @@ impl Transaction for DiscardTx<'_> {
 fn reads(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let key = || KeySource::key_bytes(&[9u8; 32]).unwrap();
-    let admin = Principal::new("bench", [Role::Administrator]).unwrap();
+    let admin = "bench";
     let path = dir.path().join("store");
     {
         let store = Store::create_at(&path, key(), CreateOptions::default()).unwrap();
-        store.session(&admin, Purpose::Service).unwrap().create_many((0..CUSTOMERS).map(customer)).unwrap();
+        store.bootstrap_administrator(&NewPrincipal::system(admin, "benchmark")).unwrap();
+        store.session(admin, Purpose::Service).unwrap().create_many((0..CUSTOMERS).map(customer)).unwrap();
     }
     let audited = Store::open_at(&path, key()).unwrap();
     let discarding = Store::open(DiscardAudit(SqliteBackend::new(&path, SqliteOptions::default())), key()).unwrap();
@@ -127,9 +128,9 @@ fn reads(c: &mut Criterion) {
         n = n % CUSTOMERS + 1;
         n
     };
-    let session = audited.session(&admin, Purpose::Service).unwrap();
+    let session = audited.session(admin, Purpose::Service).unwrap();
     group.bench_function("custodian_audited", |b| b.iter(|| black_box(session.get(CustomerId(next())).unwrap())));
-    let session = discarding.session(&admin, Purpose::Service).unwrap();
+    let session = discarding.session(admin, Purpose::Service).unwrap();
     group.bench_function("custodian_audit_discarded", |b| {
         b.iter(|| black_box(session.get(CustomerId(next())).unwrap()))
     });
@@ -146,7 +147,7 @@ fn reads(c: &mut Criterion) {
     });
     group.finish();
 
-    let session = audited.session(&admin, Purpose::Service).unwrap();
+    let session = audited.session(admin, Purpose::Service).unwrap();
     let mut group = c.benchmark_group("lookup");
     group.bench_function("by_mobile_audited", |b| {
         b.iter(|| black_box(session.find_by_mobile(&format!("138{:08}", next() - 1)).unwrap()))

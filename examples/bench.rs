@@ -22,7 +22,7 @@ mod generate;
 use std::time::{Duration, Instant};
 
 use custodian::{
-    CreateOptions, CustomerId, Field, KeySource, ListQuery, Principal, Purpose, Role, SearchQuery, Session, Store,
+    CreateOptions, CustomerId, Field, KeySource, ListQuery, NewPrincipal, Purpose, SearchQuery, Session, Store,
 };
 
 /// Customers per `create_many` call (one transaction and one audit entry each).
@@ -181,11 +181,12 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let report = Report { json: args.json };
     let dir = tempfile::tempdir()?;
     let key = || KeySource::key_bytes(&[42u8; 32]);
-    let admin = Principal::new("bench", [Role::Administrator])?;
+    let admin = "bench";
     let path = dir.path().join("custodian");
     let store = Store::create_at(&path, key()?, CreateOptions::default())?;
+    store.bootstrap_administrator(&NewPrincipal::system(admin, "benchmark"))?;
     let mfa = custodian::AuthContext::with_mfa(0);
-    let session = store.authenticated_session(&admin, Purpose::Service, mfa)?;
+    let session = store.authenticated_session(admin, Purpose::Service, mfa)?;
 
     let mut plain = rusqlite::Connection::open(dir.path().join("plain.db"))?;
     plain.execute_batch(PLAIN_SCHEMA)?;
@@ -238,7 +239,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     drop(session);
     drop(store);
     let store = Store::open_at(&path, key()?)?;
-    let session = store.authenticated_session(&admin, Purpose::Service, mfa)?;
+    let session = store.authenticated_session(admin, Purpose::Service, mfa)?;
     if args.runs("sort") {
         sorted_page(&report, args, &session)?;
     }

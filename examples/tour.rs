@@ -30,7 +30,7 @@ use custodian::audit::{AuditQuery, Outcome};
 use custodian::consent::{Channel, ConsentChange};
 use custodian::{
     AuthContext, Checkpoint, CreateOptions, CustomerInput, CustomerPatch, CustomerView, Error, Field, Filter,
-    KeySource, ListQuery, Principal, Purpose, Role, SearchQuery, Session, Shown, Store,
+    KeySource, ListQuery, NewPrincipal, Purpose, Role, SearchQuery, Session, Shown, Store,
 };
 
 /// Where the demo store lives, relative to the current directory.
@@ -99,24 +99,52 @@ fn run() -> TourResult {
     heading("The store");
     let store = open_or_create(&passphrase)?;
 
-    let admin = Principal::new("admin", [Role::Administrator])?;
-    let clerk = store.session(&Principal::new("clerk-07", [Role::CustomerService])?, Purpose::Service)?;
-    let marketer = store.marketing_session(
-        &Principal::new("marketing-02", [Role::Marketing])?,
-        Channel::Sms,
-        AuthContext::single_factor(),
-    )?;
+    staff(&store)?;
+    let admin = "admin";
+    let clerk = store.session("clerk-07", Purpose::Service)?;
+    let marketer = store.marketing_session("marketing-02", Channel::Sms, AuthContext::single_factor())?;
 
     listing(&clerk)?;
     lookup_by_mobile(&clerk)?;
     let id_holder = masked_service_view(&clerk)?;
     marketing_view(&clerk, &marketer, &id_holder)?;
     denials(&store, &clerk, &id_holder)?;
-    stale_version(&store, &admin)?;
+    stale_version(&store, admin)?;
     keyword_search(&clerk, &marketer)?;
     validation_errors(&store, &clerk)?;
     audit_log(&store, &clerk, &id_holder)?;
     Ok(())
+}
+
+/// The demo's staff and their roles.
+const STAFF: [(&str, &str, Role); 6] = [
+    ("clerk-07", "客服 李娜", Role::CustomerService),
+    ("clerk-a", "客服 王强", Role::CustomerService),
+    ("clerk-b", "客服 赵敏", Role::CustomerService),
+    ("marketing-02", "市场部 陈晨", Role::Marketing),
+    ("auditor-01", "审计 周洁", Role::Auditor),
+    ("tech-03", "运维 孙浩", Role::Technician),
+];
+
+/// Registers the demo's administrator and staff, if they are not yet.
+fn staff(store: &Store) -> TourResult {
+    match store.bootstrap_administrator(&NewPrincipal::staff("admin", "系统管理员")) {
+        Ok(_) => println!("Bootstrapped the first administrator, 'admin'."),
+        Err(Error::Denied { .. }) => return Ok(()), // already provisioned
+        Err(e) => return Err(e.into()),
+    }
+    let admin = store.authenticated_session("admin", Purpose::Maintenance, AuthContext::with_mfa(now_ms()))?;
+    for (id, name, role) in STAFF {
+        admin.register_principal(&NewPrincipal::staff(id, name))?;
+        admin.grant_role(id, role, None)?;
+    }
+    println!("Registered {} staff principals with their roles.", STAFF.len());
+    Ok(())
+}
+
+/// Now, Unix ms.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Opens `./custodian-demo`, or creates and fills it if it does not exist.
@@ -146,7 +174,8 @@ fn open_or_create(passphrase: &str) -> TourResult<Store> {
     let store = keep_checkpoints(Store::create_at(dir, KeySource::passphrase(passphrase)?, options)?)?;
     println!("Created a new store in ./{DEMO_DIR} (customers.db + keys.db) in {:.0?}.", t.elapsed());
 
-    let admin = store.session(&Principal::new("admin", [Role::Administrator])?, Purpose::Service)?;
+    staff(&store)?;
+    let admin = store.session("admin", Purpose::Service)?;
     let mut rng = fastrand::Rng::with_seed(SEED);
     let t = Instant::now();
     admin.create_many(generate::customers(&mut rng, DEMO_CUSTOMERS))?;
@@ -201,7 +230,7 @@ fn keep_checkpoints(store: Store) -> TourResult<Store> {
 /// lookup found by its hashed value, and a checkpoint.
 fn audit_log(store: &Store, clerk: &Session, customer: &CustomerView) -> TourResult {
     heading("i. The audit log");
-    let auditor = store.session(&Principal::new("auditor-01", [Role::Auditor])?, Purpose::Compliance)?;
+    let auditor = store.session("auditor-01", Purpose::Compliance)?;
     let everything = auditor.audit_entries(&AuditQuery { limit: 10_000, ..Default::default() })?;
     let latest_seq = everything.last().map_or(0, |e| e.seq);
     println!(
@@ -371,10 +400,10 @@ fn marketing_view(clerk: &Session, marketer: &Session, customer: &CustomerView) 
 /// e. Requests the policy refuses.
 fn denials(store: &Store, clerk: &Session, customer: &CustomerView) -> TourResult {
     heading("e. Denied requests");
-    let auditor = store.session(&Principal::new("auditor-01", [Role::Auditor])?, Purpose::Compliance)?;
+    let auditor = store.session("auditor-01", Purpose::Compliance)?;
     expect_denied("auditor-01 get", auditor.get(customer.id))?;
     expect_denied("clerk-07 delete", clerk.delete(customer.id))?;
-    let wrong_purpose = store.session(&Principal::new("marketing-02", [Role::Marketing])?, Purpose::Service)?;
+    let wrong_purpose = store.session("marketing-02", Purpose::Service)?;
     expect_denied("marketing-02 for purpose service: list", wrong_purpose.list(&ListQuery::default()))?;
     let still_there = clerk.get(customer.id)?;
     println!("Customer {} is still there (version {}).", still_there.id, still_there.version);
@@ -382,10 +411,10 @@ fn denials(store: &Store, clerk: &Session, customer: &CustomerView) -> TourResul
 }
 
 /// f. Optimistic concurrency: an update based on a stale version is refused.
-fn stale_version(store: &Store, admin: &Principal) -> TourResult {
+fn stale_version(store: &Store, admin: &str) -> TourResult {
     heading("f. A lost update refused");
-    let clerk_a = store.session(&Principal::new("clerk-a", [Role::CustomerService])?, Purpose::Service)?;
-    let clerk_b = store.session(&Principal::new("clerk-b", [Role::CustomerService])?, Purpose::Service)?;
+    let clerk_a = store.session("clerk-a", Purpose::Service)?;
+    let clerk_b = store.session("clerk-b", Purpose::Service)?;
     let code = generate::external_code(7);
     let seen_by_a = clerk_a.get_by_external_code(&code)?;
     let seen_by_b = clerk_b.get(seen_by_a.id)?;

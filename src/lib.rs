@@ -7,12 +7,17 @@
 //! purpose and is checked against the [`Policy`].
 //!
 //! ```
-//! use custodian::{CreateOptions, CustomerInput, Field, KeySource, Principal, Purpose, Role, Store};
+//! use custodian::{AuthContext, CreateOptions, CustomerInput, Field, KeySource, NewPrincipal, Purpose, Role, Store};
 //!
 //! # fn main() -> custodian::Result<()> {
 //! let store = Store::in_memory(KeySource::key_bytes(&[7u8; 32])?, CreateOptions::default())?;
-//! let clerk = Principal::new("clerk-01", [Role::CustomerService])?;
-//! let session = store.session(&clerk, Purpose::Service)?;
+//! // The host registers its first administrator, who registers staff.
+//! store.bootstrap_administrator(&NewPrincipal::staff("admin", "Administrator"))?;
+//! let admin = store.authenticated_session("admin", Purpose::Maintenance, AuthContext::with_mfa(0))?;
+//! admin.register_principal(&NewPrincipal::staff("clerk-01", "李娜"))?;
+//! admin.grant_role("clerk-01", Role::CustomerService, None)?;
+//!
+//! let session = store.session("clerk-01", Purpose::Service)?;
 //! let created = session.create(
 //!     CustomerInput::individual()
 //!         .set(Field::Name, "王五")
@@ -39,7 +44,9 @@ pub mod model;
 pub mod storage;
 mod store;
 
-pub use access::{Action, AuthContext, Decision, Policy, Principal, Purpose, Role};
+pub use access::{
+    Action, AuthContext, Decision, NewPrincipal, Policy, Principal, Purpose, Role, RoleDefinition, RoleRule,
+};
 pub use audit::{AuditEntry, AuditQuery, AuditVerification, Checkpoint, Outcome};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use crypto::{KeySource, MasterKey};
@@ -49,4 +56,6 @@ pub use model::{
     Withheld,
 };
 pub use storage::{Durability, MemoryBackend, SqliteBackend, SqliteOptions};
-pub use store::{CheckpointSink, CreateOptions, Filter, ListQuery, MAX_PAGE, SearchQuery, Session, Store, StoreCounts};
+pub use store::{
+    CheckpointSink, CreateOptions, Filter, ListQuery, LoginPolicy, MAX_PAGE, SearchQuery, Session, Store, StoreCounts,
+};

@@ -22,6 +22,7 @@ fn store_with_sink(path: &Path, every: u64) -> (Store, Arc<Mutex<Vec<Checkpoint>
         .unwrap()
         .with_checkpoints(every, Some(Arc::new(move |cp: &Checkpoint| sink.lock().unwrap().push(cp.clone()))))
         .unwrap();
+    provision(&store);
     (store, seen)
 }
 
@@ -38,8 +39,11 @@ fn activity(store: &Store, n: usize) {
     }
 }
 
+/// Entries [`provision`] wrote before a test's own.
+const S: u64 = SETUP_ENTRIES;
+
 fn all_entries(store: &Store) -> Vec<custodian::AuditEntry> {
-    let auditor = store.session(&principal("auditor", Role::Auditor), Purpose::Compliance).unwrap();
+    let auditor = store.session("auditor", Purpose::Compliance).unwrap();
     auditor.audit_entries(&AuditQuery { limit: 10_000, ..Default::default() }).unwrap()
 }
 
@@ -67,9 +71,9 @@ fn an_untouched_log_verifies_on_both_backends() {
         activity(&store, 30);
         let report = store.verify_audit(None).unwrap();
         assert!(report.is_intact(), "{name}: {:?}", report.problem);
-        assert_eq!(report.entries, 33, "{name}: open, failed read, create, 30 reads");
+        assert_eq!(report.entries, S + 33, "{name}: setup, open, failed read, create, 30 reads");
         let cp = store.audit_checkpoint().unwrap();
-        assert_eq!(cp.size, 33);
+        assert_eq!(cp.size, S + 33);
         let report = store.verify_audit(Some(&cp)).unwrap();
         assert!(report.is_intact() && report.trusted_checked, "{name}");
     }
@@ -86,11 +90,11 @@ fn every_call_writes_one_entry_without_values() {
         let page = a.list(&ListQuery { limit: 10, ..Default::default() }).unwrap();
         assert_eq!(page.items.len(), 2);
         a.search(&SearchQuery::new("发票")).unwrap();
-        let auditor_session = store.session(&principal("aud", Role::Auditor), Purpose::Compliance).unwrap();
+        let auditor_session = store.session("auditor", Purpose::Compliance).unwrap();
         assert!(auditor_session.get(created.id).is_err());
         assert!(a.get(CustomerId(404)).is_err());
 
-        let entries = all_entries(&store);
+        let entries: Vec<_> = all_entries(&store).into_iter().filter(|e| e.seq > S).collect();
         let actions: Vec<(&str, &str, Outcome)> =
             entries.iter().map(|e| (e.principal.as_str(), e.action.as_str(), e.outcome)).collect();
         assert_eq!(
@@ -104,15 +108,15 @@ fn every_call_writes_one_entry_without_values() {
                 ("admin", "customer.lookup", Outcome::Allowed),
                 ("admin", "customer.list", Outcome::Allowed),
                 ("admin", "customer.search", Outcome::Allowed),
-                ("aud", "session.open", Outcome::Allowed),
-                ("aud", "customer.get", Outcome::Denied),
+                ("auditor", "session.open", Outcome::Allowed),
+                ("auditor", "customer.get", Outcome::Denied),
                 ("admin", "customer.get", Outcome::Failed),
                 ("auditor", "session.open", Outcome::Allowed),
             ],
             "{name}"
         );
         let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
-        assert_eq!(seqs, (1..=12).collect::<Vec<_>>(), "{name}: gapless");
+        assert_eq!(seqs, (S + 1..=S + 12).collect::<Vec<_>>(), "{name}: gapless");
         let masked = &entries[4];
         assert_eq!(masked.rule.as_deref(), Some(custodian::access::rules::SERVICE_L1_MASK), "{name}");
         assert!(masked.fields.contains(&"id_number".to_owned()) && masked.customers == vec![created.id], "{name}");
@@ -131,7 +135,7 @@ fn every_call_writes_one_entry_without_values() {
             .audit_entries(&AuditQuery { lookup: Some((Field::Mobile, "139 0000 0001".into())), ..Default::default() })
             .unwrap();
         assert_eq!(by_value.len(), 1, "{name}");
-        assert_eq!(by_value[0].seq, 6, "{name}");
+        assert_eq!(by_value[0].seq, S + 6, "{name}");
         let text = format!("{entries:?}");
         for value in ["13900000001", "王五", "发票", "user1@example.com", "310101"] {
             assert!(!text.contains(value), "{name}: '{value}' leaked into the audit log");
@@ -155,13 +159,15 @@ fn audit_queries_need_an_auditor_and_are_audited() {
 fn who_saw_this_customer_and_the_incident_list() {
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let store = Store::in_memory(key(), CreateOptions::default()).unwrap().with_clock(clock.clone()).unwrap();
+    provision(&store);
     let a = admin(&store);
     let one = a.create(sample(1)).unwrap().id;
     let two = a.create(sample(2)).unwrap().id;
     let three = a.create(sample(3)).unwrap().id;
+    let rogue_id = principal(&store, "rogue", Role::CustomerService);
     clock.advance(60_000);
     let window_start = clock.now_millis();
-    let rogue = store.session(&principal("rogue", Role::CustomerService), Purpose::Service).unwrap();
+    let rogue = store.session(rogue_id, Purpose::Service).unwrap();
     rogue.get(one).unwrap();
     rogue.find_by_mobile("13900000002").unwrap();
     rogue.get(one).unwrap();
@@ -170,7 +176,7 @@ fn who_saw_this_customer_and_the_incident_list() {
     let window_end = clock.now_millis();
     rogue.get(three).unwrap();
 
-    let auditor = store.session(&principal("aud", Role::Auditor), Purpose::Compliance).unwrap();
+    let auditor = store.session("auditor", Purpose::Compliance).unwrap();
     let report = auditor.customer_access_report(one).unwrap();
     let who: Vec<(&str, &str)> = report.iter().map(|e| (e.principal.as_str(), e.action.as_str())).collect();
     assert_eq!(who, vec![("admin", "customer.create"), ("rogue", "customer.get"), ("rogue", "customer.get")]);
@@ -199,9 +205,9 @@ fn who_saw_this_customer_and_the_incident_list() {
 fn checkpoints_reach_the_sink_and_verify_outside() {
     let dir = tempfile::tempdir().unwrap();
     let (store, seen) = store_with_sink(&dir.path().join("s"), 10);
-    activity(&store, 40);
+    activity(&store, 40); // S + 42 entries
     let checkpoints = seen.lock().unwrap().clone();
-    assert_eq!(checkpoints.iter().map(|c| c.size).collect::<Vec<_>>(), vec![10, 20, 30, 40]);
+    assert_eq!(checkpoints.iter().map(|c| c.size).collect::<Vec<_>>(), vec![10, 20, 30, 40, 50]);
     let public_key = store.audit_public_key().unwrap();
     for cp in &checkpoints {
         let parsed = Checkpoint::parse(&cp.to_text()).unwrap();
@@ -211,9 +217,9 @@ fn checkpoints_reach_the_sink_and_verify_outside() {
     let forged = checkpoints[0].to_text().replace("size 10", "size 11");
     assert!(Checkpoint::parse(&forged).unwrap().verify_signature(&public_key).is_err());
     assert!(matches!(Checkpoint::parse("not a checkpoint"), Err(Error::Invalid { rule: "checkpoint_syntax", .. })));
-    let report = store.verify_audit(Some(&checkpoints[3])).unwrap();
+    let report = store.verify_audit(Some(&checkpoints[4])).unwrap();
     assert!(report.is_intact() && report.trusted_checked);
-    assert_eq!(report.checkpoints, 4);
+    assert_eq!(report.checkpoints, 5);
 }
 
 #[test]
@@ -221,10 +227,12 @@ fn an_edited_entry_is_reported_at_its_sequence_number() {
     let dir = tempfile::tempdir().unwrap();
     let (path, store) = fresh(&dir, "edit", 10);
     let conn = db(&path);
-    let body: Vec<u8> = conn.query_row("SELECT body FROM audit_entries WHERE seq = 5", [], |r| r.get(0)).unwrap();
+    let seq = S + 5;
+    let body: Vec<u8> =
+        conn.query_row("SELECT body FROM audit_entries WHERE seq = ?1", [seq as i64], |r| r.get(0)).unwrap();
     let edited = String::from_utf8(body).unwrap().replace("customer.get", "customer.gex");
-    conn.execute("UPDATE audit_entries SET body = ?1 WHERE seq = 5", [edited.into_bytes()]).unwrap();
-    assert_eq!(problem(&store, None), (5, ProblemKind::Altered));
+    conn.execute("UPDATE audit_entries SET body = ?1 WHERE seq = ?2", (edited.into_bytes(), seq as i64)).unwrap();
+    assert_eq!(problem(&store, None), (seq, ProblemKind::Altered));
 }
 
 #[test]
@@ -266,12 +274,12 @@ fn a_hidden_access_in_the_customer_index_is_reported() {
     // The query indexes are brought up to date by audit queries.
     all_entries(&store);
     let conn = db(&path);
-    conn.execute("DELETE FROM audit_customers WHERE seq = 8", []).unwrap();
-    assert_eq!(problem(&store, None), (8, ProblemKind::IndexMismatch));
-    conn.execute("INSERT INTO audit_customers (customer_id, seq) VALUES (1, 8)", []).unwrap();
+    conn.execute("DELETE FROM audit_customers WHERE seq = ?1", [(S + 8) as i64]).unwrap();
+    assert_eq!(problem(&store, None), (S + 8, ProblemKind::IndexMismatch));
+    conn.execute("INSERT INTO audit_customers (customer_id, seq) VALUES (1, ?1)", [(S + 8) as i64]).unwrap();
     assert!(store.verify_audit(None).unwrap().is_intact(), "restored");
-    conn.execute("INSERT INTO audit_customers (customer_id, seq) VALUES (77, 6)", []).unwrap();
-    assert_eq!(problem(&store, None), (6, ProblemKind::IndexMismatch), "an access that never happened");
+    conn.execute("INSERT INTO audit_customers (customer_id, seq) VALUES (77, ?1)", [(S + 6) as i64]).unwrap();
+    assert_eq!(problem(&store, None), (S + 6, ProblemKind::IndexMismatch), "an access that never happened");
     conn.execute("DELETE FROM audit_customers WHERE customer_id = 77", []).unwrap();
     conn.execute("UPDATE audit_principals SET principal = 'nobody' WHERE seq = 3", []).unwrap();
     assert_eq!(problem(&store, None), (3, ProblemKind::IndexMismatch), "an entry hidden from its principal");
@@ -282,20 +290,22 @@ fn a_deleted_tail_is_reported_with_and_without_a_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tail");
     let (store, seen) = store_with_sink(&path, 10);
-    activity(&store, 23); // 26 entries: checkpoints at 10 and 20
+    activity(&store, 23); // S + 26 = 39 entries: checkpoints at 10, 20 and 30
     let trusted = seen.lock().unwrap().last().cloned().unwrap();
-    assert_eq!(trusted.size, 20);
+    assert_eq!(trusted.size, 30);
     let conn = db(&path);
-    conn.execute("DELETE FROM audit_entries WHERE seq >= 16", []).unwrap();
-    conn.execute("DELETE FROM audit_customers WHERE seq >= 16", []).unwrap();
-    assert_eq!(problem(&store, Some(&trusted)), (16, ProblemKind::TailDeleted));
+    let cut = S + 16;
+    conn.execute("DELETE FROM audit_entries WHERE seq >= ?1", [cut as i64]).unwrap();
+    conn.execute("DELETE FROM audit_customers WHERE seq >= ?1", [cut as i64]).unwrap();
+    assert_eq!(problem(&store, Some(&trusted)), (cut, ProblemKind::TailDeleted));
     // A careful attacker also rewrites the head record and the stored
     // checkpoints; only the trusted outside checkpoint still shows it.
-    conn.execute("DELETE FROM audit_checkpoints WHERE size > 15", []).unwrap();
-    let mac: Vec<u8> = conn.query_row("SELECT mac FROM audit_entries WHERE seq = 15", [], |r| r.get(0)).unwrap();
-    conn.execute("UPDATE audit_head SET seq = 15, mac = ?1", [mac]).unwrap();
+    conn.execute("DELETE FROM audit_checkpoints WHERE size >= ?1", [cut as i64]).unwrap();
+    let mac: Vec<u8> =
+        conn.query_row("SELECT mac FROM audit_entries WHERE seq = ?1", [(cut - 1) as i64], |r| r.get(0)).unwrap();
+    conn.execute("UPDATE audit_head SET seq = ?1, mac = ?2", ((cut - 1) as i64, mac)).unwrap();
     assert!(store.verify_audit(None).unwrap().is_intact(), "without an outside checkpoint a clean cut is invisible");
-    assert_eq!(problem(&store, Some(&trusted)), (16, ProblemKind::RolledBack));
+    assert_eq!(problem(&store, Some(&trusted)), (cut, ProblemKind::RolledBack));
 }
 
 #[test]
@@ -304,22 +314,22 @@ fn a_database_rolled_back_to_an_older_copy_is_reported() {
     let path = dir.path().join("live");
     let copy = dir.path().join("copy");
     let (store, seen) = store_with_sink(&path, 10);
-    activity(&store, 10); // 13 entries
+    activity(&store, 10); // S + 13 = 26 entries
     drop(store);
     copy_store(&path, &copy);
     let store = Store::open_at(&path, key()).unwrap().with_checkpoints(10, Some(sink_into(seen.clone()))).unwrap();
-    activity(&store, 20); // +22 entries: 35, checkpoints at 20 and 30
+    activity(&store, 20); // +22 entries: 48, checkpoints at 30 and 40
     let trusted = seen.lock().unwrap().last().cloned().unwrap();
-    assert_eq!(trusted.size, 30);
+    assert_eq!(trusted.size, 40);
     drop(store);
     copy_store(&copy, &path);
     let store = Store::open_at(&path, key()).unwrap();
     assert!(store.verify_audit(None).unwrap().is_intact(), "the old copy is consistent in itself");
-    assert_eq!(problem(&store, Some(&trusted)), (14, ProblemKind::RolledBack));
+    assert_eq!(problem(&store, Some(&trusted)), (S + 14, ProblemKind::RolledBack));
 
     // Rolled back and then written on: the history forks at the checkpoint.
     activity(&store, 30);
-    assert_eq!(problem(&store, Some(&trusted)), (30, ProblemKind::Forked));
+    assert_eq!(problem(&store, Some(&trusted)), (40, ProblemKind::Forked));
 }
 
 #[test]
@@ -330,6 +340,7 @@ fn a_forged_checkpoint_is_refused() {
     cp.size += 1;
     assert_eq!(problem(&store, Some(&cp)), (cp.size, ProblemKind::BadCheckpoint));
     let other = Store::in_memory(key(), CreateOptions::default()).unwrap();
+    provision(&other);
     activity(&other, 5);
     let foreign = other.audit_checkpoint().unwrap();
     assert_eq!(problem(&store, Some(&foreign)).1, ProblemKind::BadCheckpoint);
@@ -349,7 +360,7 @@ fn concurrent_sessions_keep_the_sequence_gapless() {
     });
     let report = store.verify_audit(None).unwrap();
     assert!(report.is_intact(), "{:?}", report.problem);
-    assert_eq!(report.entries, 2 + 4 * 52, "open and create, then per thread: open, 51 reads");
+    assert_eq!(report.entries, S + 2 + 4 * 52, "setup, open and create, then per thread: open, 51 reads");
 }
 
 fn sink_into(seen: Arc<Mutex<Vec<Checkpoint>>>) -> custodian::CheckpointSink {
@@ -378,7 +389,7 @@ fn a_failed_batch_names_no_customer_it_rolled_back() {
     assert_eq!(failed.outcome, Outcome::Failed);
     assert!(failed.customers.is_empty(), "the rolled-back ids are reused: {:?}", failed.customers);
     assert_eq!(failed.rule.as_deref(), Some("email_syntax"));
-    let auditor = store.session(&principal("aud", Role::Auditor), Purpose::Compliance).unwrap();
+    let auditor = store.session("auditor", Purpose::Compliance).unwrap();
     let about_new = auditor.audit_entries(&AuditQuery { customer: Some(created), ..Default::default() }).unwrap();
     assert!(about_new.iter().all(|e| e.action != "customer.create_many"));
 }

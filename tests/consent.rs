@@ -19,7 +19,7 @@ fn change(channel: Channel, granted: bool) -> ConsentChange {
 }
 
 fn marketer(store: &Store, channel: Channel) -> Session {
-    store.marketing_session(&principal("marketer", Role::Marketing), channel, AuthContext::single_factor()).unwrap()
+    store.marketing_session("marketer", channel, AuthContext::single_factor()).unwrap()
 }
 
 fn listed(s: &Session) -> Vec<CustomerId> {
@@ -70,7 +70,7 @@ fn marketing_sees_only_consenting_customers_and_withdrawal_is_immediate() {
         // Service for an existing contract needs no marketing consent.
         assert_eq!(listed(&clerk).len(), 4, "{name}");
         // A marketing session that names no channel sees nobody.
-        let no_channel = store.session(&principal("m2", Role::Marketing), Purpose::Marketing).unwrap();
+        let no_channel = store.session(principal(&store, "m2", Role::Marketing), Purpose::Marketing).unwrap();
         assert!(listed(&no_channel).is_empty(), "{name}");
         assert!(no_channel.get(ids[0]).is_err(), "{name}");
     }
@@ -101,7 +101,7 @@ fn consent_records_keep_their_history_and_are_audited() {
         let m = marketer(&store, Channel::Sms);
         assert!(matches!(m.record_consent(id, &change(Channel::Sms, true)), Err(Error::Denied { .. })), "{name}");
 
-        let auditor = store.session(&principal("aud", Role::Auditor), Purpose::Compliance).unwrap();
+        let auditor = store.session("auditor", Purpose::Compliance).unwrap();
         let entries =
             auditor.audit_entries(&custodian::AuditQuery { customer: Some(id), ..Default::default() }).unwrap();
         let recorded: Vec<_> = entries

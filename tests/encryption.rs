@@ -60,6 +60,7 @@ fn canary_values_never_reach_the_files() {
     let catalogue =
         Catalogue::default().with_custom("loyalty", CustomAttribute { level: Level::L1, max_chars: 64 }).unwrap();
     let store = Store::create_at(&path, key(), CreateOptions { catalogue, ..Default::default() }).unwrap();
+    provision(&store);
     let s = admin(&store);
     let mut canaries = vec!["1985-12-24".to_owned(), "19851224".to_owned()];
     for i in 0..3 {
@@ -112,6 +113,7 @@ fn a_ciphertext_moved_to_another_row_or_column_fails_to_decrypt() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
     let store = Store::create_at(&path, key(), CreateOptions::default()).unwrap();
+    provision(&store);
     let a = admin(&store).create(sample(1)).unwrap().id;
     let b = admin(&store).create(sample(2)).unwrap().id;
     let conn = rusqlite::Connection::open(path.join(DATA_FILE)).unwrap();
@@ -164,6 +166,7 @@ fn a_wrong_key_or_passphrase_is_refused_on_open() {
     let pw = dir.path().join("pw");
     let options = CreateOptions { kdf_iterations: 1_000, ..Default::default() };
     let store = Store::create_at(&pw, KeySource::passphrase("Passphrase-CANARY-42").unwrap(), options).unwrap();
+    provision(&store);
     let id = admin(&store).create(sample(1)).unwrap().id;
     drop(store);
     let err = Store::open_at(&pw, KeySource::passphrase("Passphrase-CANARY-43").unwrap()).unwrap_err();
@@ -185,6 +188,7 @@ fn create_refuses_an_existing_store_and_open_a_missing_one() {
     assert!(matches!(Store::open_at(&path, key()), Err(Error::NotAStore(_))));
     assert!(!path.exists(), "a failed open leaves nothing behind");
     let store = Store::create_at(&path, key(), CreateOptions::default()).unwrap();
+    provision(&store);
     let id = admin(&store).create(sample(1)).unwrap().id;
     drop(store);
     assert!(matches!(Store::create_at(&path, key(), CreateOptions::default()), Err(Error::AlreadyExists(_))));
@@ -210,6 +214,7 @@ fn the_data_file_alone_decrypts_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
     let store = Store::create_at(&path, key(), CreateOptions::default()).unwrap();
+    provision(&store);
     let id = admin(&store).create(sample(1)).unwrap().id;
     drop(store);
     std::fs::remove_file(path.join(KEYS_FILE)).unwrap();

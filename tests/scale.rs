@@ -37,6 +37,7 @@ fn memory_kib() -> Option<(u64, u64)> {
 fn a_hundred_thousand_customers() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create_at(dir.path().join("s"), key(), CreateOptions::default()).unwrap();
+    provision(&store);
     let s = admin(&store);
     for start in (0..N).step_by(10_000) {
         s.create_many((start..start + 10_000).map(customer)).unwrap();

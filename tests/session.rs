@@ -158,16 +158,16 @@ fn marketing_sees_contact_fields_only_and_writes_nothing() {
 fn auditors_and_wrong_purposes_are_denied_with_a_rule() {
     for (name, store, _guard) in stores() {
         let id = admin(&store).create(sample(1)).unwrap().id;
-        let auditor = store.session(&principal("aud", Role::Auditor), Purpose::Compliance).unwrap();
+        let auditor = store.session("auditor", Purpose::Compliance).unwrap();
         let err = auditor.get(id).unwrap_err();
         assert!(matches!(err, Error::Denied { rule: rules::AUDITOR_NO_CUSTOMER_DATA, .. }), "{name}: {err}");
         assert!(auditor.list(&ListQuery::default()).is_err(), "{name}");
-        let cs_marketing = store.session(&principal("clerk", Role::CustomerService), Purpose::Marketing).unwrap();
+        let cs_marketing = store.session("clerk", Purpose::Marketing).unwrap();
         let err = cs_marketing.get(id).unwrap_err();
         assert!(matches!(err, Error::Denied { rule: rules::PURPOSE_NOT_PERMITTED, .. }), "{name}: {err}");
         assert!(err.to_string().contains("marketing"), "{name}: the reason names the purpose");
-        let nobody = store.session(&custodian::Principal::new("nobody", []).unwrap(), Purpose::Service).unwrap();
-        assert!(matches!(nobody.get(id), Err(Error::Denied { rule: rules::DEFAULT_DENY, .. })), "{name}");
+        let nobody = store.session("nobody", Purpose::Service).unwrap();
+        assert!(matches!(nobody.get(id), Err(Error::Denied { rule: rules::NO_CURRENT_GRANT, .. })), "{name}");
     }
 }
 
@@ -175,6 +175,7 @@ fn auditors_and_wrong_purposes_are_denied_with_a_rule() {
 fn a_catalogue_override_changes_what_roles_see() {
     let catalogue = Catalogue::default().with_level(Field::Mobile, Level::L1).unwrap();
     let store = Store::in_memory(key(), CreateOptions { catalogue, ..Default::default() }).unwrap();
+    provision(&store);
     let id = admin(&store).create(sample(1)).unwrap().id;
     let v = service(&store).get(id).unwrap();
     assert_eq!(v.get(&Field::Mobile), Some(&Shown::Masked("139****0001".into())));
@@ -301,6 +302,7 @@ fn custom_attributes_are_sealed_and_readable() {
         .with_custom("loyalty_no", custodian::CustomAttribute { level: Level::L1, max_chars: 20 })
         .unwrap();
     let store = Store::in_memory(key(), CreateOptions { catalogue, ..Default::default() }).unwrap();
+    provision(&store);
     let f = Field::Custom("loyalty_no".into());
     let id = admin(&store).create(sample(1).set(f.clone(), "LY-123456")).unwrap().id;
     assert_eq!(admin(&store).get(id).unwrap().text(&f), "LY-123456");
@@ -376,6 +378,7 @@ fn a_cached_sort_order_follows_every_change_from_any_handle() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s");
     let store = Store::create_at(&path, key(), CreateOptions::default()).unwrap();
+    provision(&store);
     let s = admin(&store);
     let zhang = s.create(sample(1).set(Field::Name, "张三")).unwrap();
     s.create(sample(2).set(Field::Name, "李四")).unwrap();
@@ -398,7 +401,7 @@ fn a_cached_sort_order_follows_every_change_from_any_handle() {
 fn l1_plaintext_needs_a_second_factor_for_every_role() {
     for (name, store, _guard) in stores() {
         let id = admin(&store).create(sample(1)).unwrap().id;
-        let single = store.session(&principal("admin2", Role::Administrator), Purpose::Service).unwrap();
+        let single = store.session(principal(&store, "admin2", Role::Administrator), Purpose::Service).unwrap();
         let v = single.get(id).unwrap();
         assert!(
             v.get(&Field::IdNumber).unwrap().is_masked(),
@@ -412,7 +415,7 @@ fn l1_plaintext_needs_a_second_factor_for_every_role() {
         assert!(matches!(with_mfa.get(&Field::IdNumber), Some(Shown::Plain(_))), "{name}: plaintext with MFA");
         assert!(with_mfa.get(&Field::IdNumber).is_some());
 
-        let auditor = store.session(&principal("aud", Role::Auditor), Purpose::Compliance).unwrap();
+        let auditor = store.session("auditor", Purpose::Compliance).unwrap();
         let entries = auditor.audit_entries(&custodian::AuditQuery::default()).unwrap();
         let masked = entries.iter().find(|e| e.principal == "admin2" && e.action == "customer.get").unwrap();
         assert_eq!(masked.rule.as_deref(), Some(rules::L1_REQUIRES_MFA), "{name}");

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use custodian::model::{id_check_character, normalise};
 use custodian::{
     Catalogue, CreateOptions, CustomAttribute, CustomerId, CustomerInput, CustomerPatch, CustomerView, Error, Field,
-    KeySource, Level, ManualClock, Principal, Purpose, Role, Session, Store,
+    KeySource, Level, ManualClock, Purpose, Session, Store,
 };
 
 /// The day every test runs on, in days since 1970-01-01: 2024-10-04.
@@ -39,9 +39,9 @@ fn vault_with(catalogue: Catalogue) -> Vault {
         .expect("in-memory store")
         .with_clock(Arc::new(ManualClock::new(TODAY * MILLIS_PER_DAY + 12 * 3_600_000)))
         .expect("clock");
-    let admin = Principal::new("admin", [Role::Administrator]).expect("principal");
+    store.bootstrap_administrator(&custodian::NewPrincipal::staff("admin", "admin")).expect("bootstrap");
     let session =
-        store.authenticated_session(&admin, Purpose::Service, custodian::AuthContext::with_mfa(0)).expect("session");
+        store.authenticated_session("admin", Purpose::Service, custodian::AuthContext::with_mfa(0)).expect("session");
     Vault { store, session }
 }
 

@@ -115,6 +115,21 @@ impl Totp {
         &self.secret
     }
 
+    /// The HMAC algorithm.
+    pub fn algorithm(&self) -> TotpAlgorithm {
+        self.algorithm
+    }
+
+    /// The number of digits of a code.
+    pub fn digits(&self) -> u32 {
+        self.digits
+    }
+
+    /// The time step, in seconds.
+    pub fn step_seconds(&self) -> u64 {
+        self.step_seconds
+    }
+
     /// The time step containing `unix_seconds`.
     pub fn step_at(&self, unix_seconds: u64) -> u64 {
         unix_seconds / self.step_seconds

@@ -6,56 +6,25 @@
 
 pub mod credentials;
 mod mask;
+mod policy;
+mod principal;
+mod review;
+mod role;
 
 pub use mask::mask;
+pub use policy::{Policy, Request};
+pub(crate) use principal::check_text;
+pub use principal::{Grant, NewPrincipal, Principal, PrincipalKind, PrincipalStatus, check_principal_id};
+pub use review::{AccessReview, GrantReview, PrincipalReview};
+pub use role::{BUILTIN_ROLES, Effect, Role, RoleDefinition, RoleRule, WithoutMfa};
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
-use crate::model::{Catalogue, Field, Level, Storage};
-
-/// A built-in role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum Role {
-    /// Everything, on every level, for any purpose.
-    Administrator,
-    /// Customer service: L2/L3 in plaintext, L1 masked; may create and
-    /// update (writing L1 values it may not read back), not delete.
-    CustomerService,
-    /// Marketing: reads contact fields (name, mobile, e-mail) and
-    /// classification attributes; writes nothing.
-    Marketing,
-    /// Auditor: reviews the audit log; no access to customer data.
-    Auditor,
-}
-
-impl Role {
-    /// Stable name of the role.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Administrator => "administrator",
-            Role::CustomerService => "customer_service",
-            Role::Marketing => "marketing",
-            Role::Auditor => "auditor",
-        }
-    }
-
-    /// Parses a role name.
-    pub fn parse(name: &str) -> Result<Role> {
-        [Role::Administrator, Role::CustomerService, Role::Marketing, Role::Auditor]
-            .into_iter()
-            .find(|r| r.name() == name)
-            .ok_or_else(|| Error::invalid("role", "unknown_role", format!("unknown role '{name}'")))
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use crate::model::Field;
 
 /// Why a session is using customer data. Every session declares one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -113,51 +82,39 @@ impl fmt::Display for Purpose {
     }
 }
 
-/// A member of staff or a system that uses the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    id: String,
-    roles: Vec<Role>,
-}
-
-impl Principal {
-    /// A principal `id` (1-64 printable characters) holding `roles`.
-    pub fn new(id: &str, roles: impl IntoIterator<Item = Role>) -> Result<Self> {
-        let id = id.trim();
-        if id.is_empty() || id.chars().count() > 64 || id.chars().any(char::is_control) {
-            return Err(Error::invalid("principal", "principal_id", "a principal id is 1-64 printable characters"));
-        }
-        let mut roles: Vec<Role> = roles.into_iter().collect();
-        roles.sort();
-        roles.dedup();
-        Ok(Principal { id: id.to_owned(), roles })
-    }
-
-    /// The principal's id.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// The principal's roles.
-    pub fn roles(&self) -> &[Role] {
-        &self.roles
-    }
-}
-
 /// What a request does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Action {
-    /// Read records (get, lookup, list, search).
+    /// Read records (get, lookup, list, search, consents).
     Read,
     /// Create a record.
     Create,
-    /// Change a record.
+    /// Change a record (and record consent).
     Update,
     /// Delete a record.
     Delete,
-    /// Read the audit log (who did what to whom).
+    /// Export everything held about a customer (data-subject access).
+    Export,
+    /// Erase a customer irrecoverably (data-subject erasure).
+    Erase,
+    /// Manage principals, grants, roles and credentials.
+    Manage,
+    /// Read the audit log and review grants.
     Audit,
 }
+
+/// Every action, in a fixed order.
+pub const ALL_ACTIONS: [Action; 8] = [
+    Action::Read,
+    Action::Create,
+    Action::Update,
+    Action::Delete,
+    Action::Export,
+    Action::Erase,
+    Action::Manage,
+    Action::Audit,
+];
 
 impl Action {
     /// Stable name of the action.
@@ -167,8 +124,27 @@ impl Action {
             Action::Create => "create",
             Action::Update => "update",
             Action::Delete => "delete",
+            Action::Export => "export",
+            Action::Erase => "erase",
+            Action::Manage => "manage",
             Action::Audit => "audit",
         }
+    }
+
+    /// Parses an action name.
+    pub fn parse(name: &str) -> Result<Action> {
+        ALL_ACTIONS.into_iter().find(|a| a.name() == name).ok_or_else(|| {
+            Error::invalid(
+                "action",
+                "unknown_action",
+                "must be one of: read, create, update, delete, export, erase, manage, audit",
+            )
+        })
+    }
+
+    /// Whether the action touches customer data (and so needs field rules).
+    pub fn is_data_action(self) -> bool {
+        !matches!(self, Action::Manage | Action::Audit)
     }
 }
 
@@ -186,9 +162,11 @@ pub enum Decision {
 /// The per-field decisions for one request, made once.
 #[derive(Debug, Clone)]
 pub struct FieldPlan {
-    decisions: BTreeMap<Field, Decision>,
+    pub(crate) decisions: BTreeMap<Field, Decision>,
     /// For custom attributes an open catalogue does not declare (level L2).
-    undeclared_custom: Decision,
+    pub(crate) undeclared_custom: Decision,
+    /// The roles that permitted the request (their grants count as used).
+    pub(crate) used_roles: Vec<Role>,
 }
 
 impl FieldPlan {
@@ -207,7 +185,8 @@ impl FieldPlan {
     }
 }
 
-/// Stable rule ids. They appear in errors and (later) audit entries.
+/// Stable rule ids of the built-in policy. They appear in errors and audit
+/// entries; rules of defined roles carry their own ids.
 pub mod rules {
     /// Nothing allowed this.
     pub const DEFAULT_DENY: &str = "default.deny";
@@ -238,56 +217,34 @@ pub mod rules {
     pub const L1_REQUIRES_MFA: &str = "builtin.l1_requires_mfa";
     /// Only auditors and administrators read the audit log.
     pub const AUDIT_REQUIRES_AUDITOR: &str = "builtin.audit_requires_auditor";
+    /// The role does not allow this action at all.
+    pub const ACTION_NOT_GRANTED: &str = "builtin.action_not_granted";
+    /// Only administrators (or roles defined with `manage`) change principals, grants and roles.
+    pub const MANAGE_REQUIRES_ADMINISTRATOR: &str = "builtin.manage_requires_administrator";
+    /// Analysts see classification attributes only, never personal fields.
+    pub const ANALYST_CLASSIFICATION_ONLY: &str = "builtin.analyst.classification_only";
+    /// The principal holds a role that is not defined (any more).
+    pub const ROLE_UNDEFINED: &str = "role.undefined";
+    /// The principal is not registered in the store.
+    pub const PRINCIPAL_UNKNOWN: &str = "principal.unknown";
+    /// The principal was revoked (departure).
+    pub const PRINCIPAL_REVOKED: &str = "principal.revoked";
+    /// Every grant of the principal has expired or been removed.
+    pub const NO_CURRENT_GRANT: &str = "principal.no_current_grant";
+    /// A rule needs a second factor the session does not have.
+    pub const CONTEXT_MFA_REQUIRED: &str = "context.mfa_required";
+    /// A rule needs a context attribute the session does not carry.
+    pub const CONTEXT_MISSING: &str = "context.missing_attribute";
+    /// A rule needs a more recent authentication.
+    pub const AUTH_TOO_OLD: &str = "context.authentication_too_old";
+    /// A login attempt failed (wrong id, password or one-time code).
+    pub const LOGIN_FAILED: &str = "login.failed";
+    /// The principal is locked after repeated failed logins.
+    pub const LOGIN_LOCKED: &str = "login.locked";
+    /// Bootstrapping is only possible while no active administrator exists.
+    pub const BOOTSTRAP_CLOSED: &str = "principal.bootstrap_closed";
     /// Keyword search never covers L1 fields.
     pub const SEARCH_EXCLUDES_L1: &str = "builtin.search_excludes_l1";
-}
-
-/// The built-in policy: one rule set per role, combined across a principal's
-/// roles by taking the most permissive outcome per field.
-#[derive(Debug, Default, Clone)]
-pub struct Policy;
-
-impl Policy {
-    /// Decides `action` for every field of `catalogue`, or denies the whole request.
-    pub fn plan(
-        &self,
-        principal: &Principal,
-        purpose: &Purpose,
-        auth: &AuthContext,
-        action: Action,
-        catalogue: &Catalogue,
-    ) -> Result<FieldPlan> {
-        let mut denial: Option<Error> = None;
-        let mut best: BTreeMap<Field, Decision> = BTreeMap::new();
-        let mut undeclared_custom = Decision::Deny(rules::DEFAULT_DENY);
-        let undeclared = Field::Custom(String::new());
-        for role in principal.roles() {
-            if let Err(e) = role_permits(*role, purpose, action) {
-                denial.get_or_insert(e);
-                continue;
-            }
-            for field in catalogue.fields() {
-                let decision = role_field_decision(*role, &field, catalogue.level(&field));
-                combine(best.entry(field).or_insert(Decision::Deny(rules::DEFAULT_DENY)), decision);
-            }
-            combine(&mut undeclared_custom, role_field_decision(*role, &undeclared, Level::L2));
-        }
-        if best.is_empty() {
-            return Err(denial.unwrap_or_else(|| Error::Denied {
-                rule: rules::DEFAULT_DENY,
-                reason: format!("principal '{}' holds no role that allows {}", principal.id(), action.name()),
-            }));
-        }
-        // L1 plaintext needs a second factor, whatever the role.
-        if !auth.mfa {
-            for (field, decision) in best.iter_mut() {
-                if *decision == Decision::Allow && catalogue.level(field) == Level::L1 {
-                    *decision = Decision::Mask(rules::L1_REQUIRES_MFA);
-                }
-            }
-        }
-        Ok(FieldPlan { decisions: best, undeclared_custom })
-    }
 }
 
 /// How a session's principal authenticated.
@@ -309,81 +266,5 @@ impl AuthContext {
     /// Authenticated with a second factor at `at` (Unix ms).
     pub fn with_mfa(at: i64) -> Self {
         AuthContext { mfa: true, authenticated_at: Some(at) }
-    }
-}
-
-/// Keeps the most permissive of two roles' decisions; among denials, the
-/// role's own rule rather than the default.
-fn combine(slot: &mut Decision, decision: Decision) {
-    if rank(decision) > rank(*slot) || *slot == Decision::Deny(rules::DEFAULT_DENY) {
-        *slot = decision;
-    }
-}
-
-fn rank(d: Decision) -> u8 {
-    match d {
-        Decision::Deny(_) => 0,
-        Decision::Mask(_) => 1,
-        Decision::Allow => 2,
-    }
-}
-
-/// Whether `role` may perform `action` at all for `purpose`.
-fn role_permits(role: Role, purpose: &Purpose, action: Action) -> Result<()> {
-    let deny = |rule, reason: String| Err(Error::Denied { rule, reason });
-    if action == Action::Audit && !matches!(role, Role::Administrator | Role::Auditor) {
-        return deny(rules::AUDIT_REQUIRES_AUDITOR, format!("the {role} role may not read the audit log"));
-    }
-    match role {
-        Role::Administrator => Ok(()),
-        Role::Auditor if action == Action::Audit => Ok(()),
-        Role::Auditor => {
-            deny(rules::AUDITOR_NO_CUSTOMER_DATA, "the auditor role has no access to customer data".into())
-        }
-        Role::CustomerService => {
-            if !matches!(purpose, Purpose::Service) {
-                return deny(
-                    rules::PURPOSE_NOT_PERMITTED,
-                    format!("customer service may act only for purpose 'service', not '{purpose}'"),
-                );
-            }
-            if action == Action::Delete {
-                return deny(rules::SERVICE_NO_DELETE, "customer service may not delete customers".into());
-            }
-            Ok(())
-        }
-        Role::Marketing => {
-            if !matches!(purpose, Purpose::Marketing) {
-                return deny(
-                    rules::PURPOSE_NOT_PERMITTED,
-                    format!("marketing may act only for purpose 'marketing', not '{purpose}'"),
-                );
-            }
-            if action != Action::Read {
-                return deny(rules::MARKETING_READ_ONLY, format!("marketing may not {} customers", action.name()));
-            }
-            Ok(())
-        }
-    }
-}
-
-/// What `role` sees of a field at `level`.
-fn role_field_decision(role: Role, field: &Field, level: Level) -> Decision {
-    match role {
-        Role::Administrator => Decision::Allow,
-        Role::Auditor => Decision::Deny(rules::AUDITOR_NO_CUSTOMER_DATA),
-        Role::CustomerService => match level {
-            Level::L1 => Decision::Mask(rules::SERVICE_L1_MASK),
-            Level::L2 | Level::L3 => Decision::Allow,
-        },
-        Role::Marketing => {
-            let contact = matches!(field, Field::Name | Field::Mobile | Field::Email);
-            let classification = field.storage() == Storage::Plain;
-            match (contact || classification, level) {
-                (false, _) => Decision::Deny(rules::MARKETING_CONTACT_ONLY),
-                (true, Level::L1) => Decision::Mask(rules::MARKETING_L1_MASK),
-                (true, _) => Decision::Allow,
-            }
-        }
     }
 }

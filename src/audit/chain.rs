@@ -153,6 +153,7 @@ pub(crate) fn blank_entry(time: i64, principal: &str, purpose: &str, action: &st
         error_code: None,
         lookup_field: None,
         lookup_hash: None,
+        target: None,
     }
 }
 

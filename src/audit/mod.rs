@@ -90,6 +90,9 @@ pub struct AuditEntry {
     pub lookup_field: Option<String>,
     /// Keyed hash (hex) of the looked-up value; compare with [`crate::Session::audit_hash`].
     pub lookup_hash: Option<String>,
+    /// The principal (or `role:<name>`) a management or login call concerns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// Which audit entries to return. Empty fields match everything.

@@ -7,4 +7,4 @@ mod random;
 
 pub(crate) use field::{BlindIndexer, FieldCipher};
 pub use keys::{DEFAULT_KDF_ITERATIONS, KEY_LEN, KdfParams, KeySource, MIN_KDF_ITERATIONS, MasterKey};
-pub(crate) use keys::{DataKey, KeyWrapper, Secret, random_bytes};
+pub(crate) use keys::{DataKey, KeyWrapper, Secret, aead_key, open, random_bytes, seal_into};

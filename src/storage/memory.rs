@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, IndexLink, Scan, ScannedCustomer, SealedFields,
-    StoredCheckpoint, Transaction, TxMode, WrappedKey,
+    AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, DirectoryKind, IndexLink, Scan, ScannedCustomer,
+    SealedFields, StoredCheckpoint, Transaction, TxMode, WrappedKey,
 };
 use crate::consent::{Channel, ConsentRecord};
 use crate::error::{Error, Result};
@@ -29,6 +29,7 @@ struct State {
     audit_head: Option<AuditHead>,
     checkpoints: BTreeMap<u64, StoredCheckpoint>,
     consents: Vec<ConsentRecord>,
+    directory: BTreeMap<(DirectoryKind, String), Vec<u8>>,
 }
 
 /// Keeps everything in memory; nothing survives the value.
@@ -287,6 +288,29 @@ impl Transaction for MemoryTx<'_> {
             latest.insert(c.customer, c.granted);
         }
         Ok(latest.into_iter().filter(|(_, granted)| *granted).map(|(id, _)| id).collect())
+    }
+
+    fn directory_get(&mut self, kind: DirectoryKind, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.state().directory.get(&(kind, key.to_owned())).cloned())
+    }
+
+    fn directory_put(&mut self, kind: DirectoryKind, key: &str, value: &[u8]) -> Result<()> {
+        self.state_mut()?.directory.insert((kind, key.to_owned()), value.to_vec());
+        Ok(())
+    }
+
+    fn directory_delete(&mut self, kind: DirectoryKind, key: &str) -> Result<bool> {
+        Ok(self.state_mut()?.directory.remove(&(kind, key.to_owned())).is_some())
+    }
+
+    fn directory_list(&mut self, kind: DirectoryKind) -> Result<Vec<(String, Vec<u8>)>> {
+        Ok(self
+            .state()
+            .directory
+            .iter()
+            .filter(|((k, _), _)| *k == kind)
+            .map(|((_, key), value)| (key.clone(), value.clone()))
+            .collect())
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {

@@ -275,6 +275,31 @@ pub struct StoredCheckpoint {
     pub signature: Vec<u8>,
 }
 
+/// The kinds of record in the access directory (principals and their
+/// grants, defined roles, login credentials). The store encodes them; a
+/// backend keeps them as opaque values by kind and key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DirectoryKind {
+    /// A principal with its grants, keyed by principal id.
+    Principal,
+    /// A defined role, keyed by role name.
+    Role,
+    /// A principal's login credentials (password hash, sealed TOTP secret,
+    /// failure count), keyed by principal id.
+    Credential,
+}
+
+impl DirectoryKind {
+    /// Stable name, as stored.
+    pub fn name(self) -> &'static str {
+        match self {
+            DirectoryKind::Principal => "principal",
+            DirectoryKind::Role => "role",
+            DirectoryKind::Credential => "credential",
+        }
+    }
+}
+
 /// A storage backend: a source of transactions. Must be shareable between threads.
 pub trait Backend: Send + Sync {
     /// Begins a transaction. Write transactions wait (up to the backend's
@@ -366,6 +391,15 @@ pub trait Transaction {
     fn consents_of(&mut self, customer: CustomerId) -> Result<Vec<ConsentRecord>>;
     /// The customers whose latest record for (`purpose`, `channel`) grants consent, ascending.
     fn consenting(&mut self, purpose: &str, channel: Channel) -> Result<Vec<CustomerId>>;
+
+    /// Reads an access-directory record.
+    fn directory_get(&mut self, kind: DirectoryKind, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Writes (inserts or replaces) an access-directory record.
+    fn directory_put(&mut self, kind: DirectoryKind, key: &str, value: &[u8]) -> Result<()>;
+    /// Deletes an access-directory record; returns whether it existed.
+    fn directory_delete(&mut self, kind: DirectoryKind, key: &str) -> Result<bool>;
+    /// Every record of `kind`, by key.
+    fn directory_list(&mut self, kind: DirectoryKind) -> Result<Vec<(String, Vec<u8>)>>;
 
     /// Commits every change made through this transaction, atomically.
     fn commit(self: Box<Self>) -> Result<()>;

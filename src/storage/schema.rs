@@ -118,6 +118,15 @@ pub(super) const DATA: Component = Component {
              CREATE INDEX {db}.consent_by_customer ON consent_events (customer_id, purpose, channel, seq);
              CREATE INDEX {db}.consent_by_purpose ON consent_events (purpose, channel, customer_id, seq);",
         ),
+        (
+            4,
+            "CREATE TABLE {db}.directory (
+                 kind TEXT NOT NULL,
+                 key TEXT NOT NULL,
+                 value BLOB NOT NULL,
+                 PRIMARY KEY (kind, key)
+             ) STRICT, WITHOUT ROWID;",
+        ),
     ],
 };
 

@@ -19,8 +19,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_ite
 
 use super::schema::{DATA, KEYS};
 use super::{
-    AuditFilter, AuditHead, AuditRecord, Backend, CustomerHeader, CustomerRow, IndexLink, Scan, ScannedCustomer,
-    SealedFields, StoredCheckpoint, Transaction, TxMode, WrappedKey,
+    AuditFilter, AuditHead, AuditRecord, Backend, CustomerHeader, CustomerRow, DirectoryKind, IndexLink, Scan,
+    ScannedCustomer, SealedFields, StoredCheckpoint, Transaction, TxMode, WrappedKey,
 };
 use crate::consent::{Channel, ConsentRecord};
 use crate::error::{Error, Result};
@@ -813,6 +813,37 @@ impl Transaction for SqliteTx<'_> {
                  ORDER BY customer_id",
             )?
             .query_map(params![purpose, channel.name()], |r| r.get(0).map(CustomerId))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn directory_get(&mut self, kind: DirectoryKind, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT value FROM data.directory WHERE kind = ?1 AND key = ?2")?
+            .query_row(params![kind.name(), key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn directory_put(&mut self, kind: DirectoryKind, key: &str, value: &[u8]) -> Result<()> {
+        self.writable()?
+            .prepare_cached("INSERT OR REPLACE INTO data.directory (kind, key, value) VALUES (?1, ?2, ?3)")?
+            .execute(params![kind.name(), key, value])?;
+        Ok(())
+    }
+
+    fn directory_delete(&mut self, kind: DirectoryKind, key: &str) -> Result<bool> {
+        let removed = self
+            .writable()?
+            .prepare_cached("DELETE FROM data.directory WHERE kind = ?1 AND key = ?2")?
+            .execute(params![kind.name(), key])?;
+        Ok(removed > 0)
+    }
+
+    fn directory_list(&mut self, kind: DirectoryKind) -> Result<Vec<(String, Vec<u8>)>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT key, value FROM data.directory WHERE kind = ?1 ORDER BY key")?
+            .query_map([kind.name()], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?)
     }
 

@@ -295,7 +295,7 @@ impl Session {
                     rule: rules::NEEDS_PLAIN_ACCESS,
                     reason: format!(
                         "sorting by '{sort}' needs plaintext access to it, which principal '{}' lacks",
-                        self.principal().id()
+                        self.principal_id()
                     ),
                 });
             }

@@ -9,9 +9,13 @@
 
 mod audit_queries;
 mod codec;
+mod directory;
 mod listing;
+mod login;
 mod session;
 mod sort_cache;
+
+pub use login::LoginPolicy;
 
 pub use listing::{Filter, ListQuery, MAX_PAGE, SearchQuery};
 pub use session::Session;
@@ -19,7 +23,7 @@ pub use session::Session;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::access::{AuthContext, Policy, Principal, Purpose};
+use crate::access::{AuthContext, Policy, Purpose};
 use crate::audit::{AuditLog, AuditVerification, Checkpoint, Outcome};
 use crate::clock::{Clock, SystemClock};
 use crate::collate::{Collation, PinyinCollation};
@@ -65,6 +69,9 @@ pub(crate) struct StoreInner {
     pub(crate) audit: AuditLog,
     pub(crate) checkpoint_sink: Option<CheckpointSink>,
     pub(crate) sort_cache: sort_cache::SortCache,
+    /// Seals principals' TOTP secrets (derived from the root secret).
+    pub(crate) credential_key: Secret,
+    pub(crate) login_policy: LoginPolicy,
 }
 
 /// Receives every checkpoint the store signs, after the entry it covers has
@@ -203,6 +210,7 @@ impl Store {
         // the root itself is dropped (and zeroed) at the end of this call.
         let blind = BlindIndexer::new(&root)?;
         let audit = AuditLog::new(&root, store_id)?;
+        let credential_key = root.derive(b"custodian/v1/principal-credentials")?;
         let inner = StoreInner {
             backend,
             wrapper,
@@ -214,6 +222,8 @@ impl Store {
             audit,
             checkpoint_sink: None,
             sort_cache: Default::default(),
+            credential_key,
+            login_policy: LoginPolicy::default(),
         };
         Ok(Store { inner: Arc::new(inner) })
     }
@@ -278,18 +288,22 @@ impl Store {
         &self.inner.catalogue
     }
 
-    /// Opens a session for `principal` acting for `purpose`, authenticated
-    /// with one factor: L1 values are at most masked. Every call on it is
-    /// checked against the policy and audited; opening it is audited too
-    /// (`session.open`), and fails if that entry cannot be written.
-    pub fn session(&self, principal: &Principal, purpose: Purpose) -> Result<Session> {
-        self.authenticated_session(principal, purpose, AuthContext::single_factor())
+    /// Opens a session for the registered principal `principal_id` acting
+    /// for `purpose`, authenticated with one factor: L1 values are at most
+    /// masked. The principal must be registered and active; its grants are
+    /// looked up again on every call, so a revocation or a change of roles
+    /// takes effect on the next call. Every call is checked against the
+    /// policy and audited; opening is audited too (`session.open`), and
+    /// fails if that entry cannot be written.
+    pub fn session(&self, principal_id: &str, purpose: Purpose) -> Result<Session> {
+        self.authenticated_session(principal_id, purpose, AuthContext::single_factor())
     }
 
-    /// Opens a session whose principal authenticated as `auth` says (for
-    /// example with a second factor, which L1 plaintext requires).
-    pub fn authenticated_session(&self, principal: &Principal, purpose: Purpose, auth: AuthContext) -> Result<Session> {
-        self.open_session(principal, purpose, auth, None)
+    /// Opens a session whose principal the host authenticated as `auth`
+    /// says (for example with a second factor, which L1 plaintext
+    /// requires). Hosts without a login of their own use [`Store::login`].
+    pub fn authenticated_session(&self, principal_id: &str, purpose: Purpose, auth: AuthContext) -> Result<Session> {
+        self.open_session(principal_id, purpose, auth, None)
     }
 
     /// Opens a marketing session for contacting customers by `channel`. It
@@ -297,27 +311,50 @@ impl Store {
     /// channel: others are absent from its lists, lookups and searches, and
     /// a direct read of one is denied. (A marketing session opened without a
     /// channel sees no customer.)
-    pub fn marketing_session(&self, principal: &Principal, channel: Channel, auth: AuthContext) -> Result<Session> {
-        self.open_session(principal, Purpose::Marketing, auth, Some(channel))
+    pub fn marketing_session(&self, principal_id: &str, channel: Channel, auth: AuthContext) -> Result<Session> {
+        self.open_session(principal_id, Purpose::Marketing, auth, Some(channel))
     }
 
-    fn open_session(
+    /// Opens a session after checking that the principal is registered and
+    /// active; the opening (or its refusal) is audited.
+    pub(crate) fn open_session(
         &self,
-        principal: &Principal,
+        principal_id: &str,
         purpose: Purpose,
         auth: AuthContext,
         channel: Option<Channel>,
     ) -> Result<Session> {
+        crate::access::check_principal_id(principal_id)?;
         let mut entry = crate::audit::blank_entry(
             self.inner.clock.now_millis(),
-            principal.id(),
+            principal_id,
             purpose.name(),
             "session.open",
             Outcome::Allowed,
         );
         entry.mfa = auth.mfa;
-        self.inner.append_alone(entry)?;
-        Ok(Session::new(self.inner.clone(), principal.clone(), purpose, auth, channel))
+        let mut tx = self.inner.backend.begin(TxMode::WriteData)?;
+        if let Err(e) = directory::active_principal(tx.as_mut(), principal_id) {
+            drop(tx);
+            let rule = match &e {
+                Error::Denied { rule, .. } => Some((*rule).to_owned()),
+                _ => None,
+            };
+            let outcome = if rule.is_some() { Outcome::Denied } else { Outcome::Failed };
+            let entry = crate::audit::AuditEntry {
+                outcome,
+                rule,
+                reason: Some(e.to_string()),
+                error_code: Some(e.code()),
+                ..entry
+            };
+            let _ = self.inner.append_alone(entry);
+            return Err(e);
+        }
+        let checkpoint = self.inner.audit.append(tx.as_mut(), entry)?;
+        tx.commit()?;
+        self.inner.publish(checkpoint);
+        Ok(Session::new(self.inner.clone(), principal_id.to_owned(), purpose, auth, channel))
     }
 
     /// Number of customers and of data keys, for integrity checks and tests.

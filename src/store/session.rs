@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 
 use super::StoreInner;
 use super::codec::Values;
-use crate::access::{Action, AuthContext, Decision, FieldPlan, Principal, Purpose, rules};
+use crate::access::{Action, AuthContext, Decision, FieldPlan, Purpose, rules};
 use crate::audit::{AuditEntry, Outcome, Trail, hex};
 use crate::consent::{Channel, ConsentChange, ConsentRecord, check_change};
 use crate::crypto::{DataKey, FieldCipher};
@@ -28,7 +28,8 @@ const MILLIS_PER_DAY: i64 = 86_400_000;
 /// the audit log, which records it too.
 pub struct Session {
     store: Arc<StoreInner>,
-    principal: Principal,
+    /// The acting principal's id; its grants are looked up on every call.
+    principal_id: String,
     purpose: Purpose,
     auth: AuthContext,
     /// The contact channel of a marketing session.
@@ -37,19 +38,19 @@ pub struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("principal", &self.principal.id()).field("purpose", &self.purpose).finish()
+        f.debug_struct("Session").field("principal", &self.principal_id).field("purpose", &self.purpose).finish()
     }
 }
 
 impl Session {
     pub(crate) fn new(
         store: Arc<StoreInner>,
-        principal: Principal,
+        principal_id: String,
         purpose: Purpose,
         auth: AuthContext,
         channel: Option<Channel>,
     ) -> Self {
-        Session { store, principal, purpose, auth, channel }
+        Session { store, principal_id, purpose, auth, channel }
     }
 
     /// For a marketing session, the customers it may see: those whose latest
@@ -102,7 +103,7 @@ impl Session {
                 at: store.clock.now_millis(),
                 source: change.source.clone(),
                 policy_version: change.policy_version.clone(),
-                recorded_by: self.principal.id().to_owned(),
+                recorded_by: self.principal_id.clone(),
             };
             tx.append_consent(&record)?;
             trail.changed.push(format!("consent.{}.{}", record.purpose, record.channel));
@@ -123,9 +124,21 @@ impl Session {
         &self.auth
     }
 
-    /// The session's principal.
-    pub fn principal(&self) -> &Principal {
-        &self.principal
+    /// The id of the session's principal.
+    pub fn principal_id(&self) -> &str {
+        &self.principal_id
+    }
+
+    /// Whether the session's principal may currently perform `action` for
+    /// the session's purpose (as of now: grants are looked up again). Not
+    /// audited: it reveals nothing but the principal's own permissions.
+    pub fn can(&self, action: Action) -> Result<bool> {
+        let mut tx = self.store.backend.begin(TxMode::Read)?;
+        match self.store.authorise(tx.as_mut(), &self.principal_id, &self.purpose, &self.auth, action, false) {
+            Ok(_) => Ok(true),
+            Err(Error::Denied { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// The session's purpose.
@@ -144,20 +157,24 @@ impl Session {
         op: impl FnOnce(&StoreInner, &mut dyn Transaction, &FieldPlan, &mut Trail) -> Result<T>,
     ) -> Result<T> {
         let mut trail = Trail::about(call.subject);
-        let plan = match self.store.policy.plan(
-            &self.principal,
-            &self.purpose,
-            &self.auth,
-            call.action,
-            &self.store.catalogue,
-        ) {
-            Ok(plan) => plan,
-            Err(e) => return Err(self.record_failure(&call, trail, e)),
-        };
         // Only calls that create or destroy data keys lock the key store.
-        let mode =
-            if matches!(call.action, Action::Create | Action::Delete) { TxMode::Write } else { TxMode::WriteData };
+        let mode = if matches!(call.action, Action::Create | Action::Delete | Action::Erase) {
+            TxMode::Write
+        } else {
+            TxMode::WriteData
+        };
         let mut tx = self.store.backend.begin(mode)?;
+        // The principal and its grants are read inside the call's own
+        // transaction: a revocation committed before it is always seen.
+        let decided =
+            self.store.authorise(tx.as_mut(), &self.principal_id, &self.purpose, &self.auth, call.action, true);
+        let plan = match decided {
+            Ok(plan) => plan,
+            Err(e) => {
+                drop(tx);
+                return Err(self.record_failure(&call, trail, e));
+            }
+        };
         match op(&self.store, tx.as_mut(), &plan, &mut trail) {
             Ok(out) => {
                 let outcome = if trail.masked_by.is_some() { Outcome::Masked } else { Outcome::Allowed };
@@ -179,12 +196,13 @@ impl Session {
     fn entry(&self, call: &Call, trail: Trail, outcome: Outcome) -> AuditEntry {
         let mut entry = crate::audit::blank_entry(
             self.store.clock.now_millis(),
-            self.principal.id(),
+            &self.principal_id,
             self.purpose.name(),
             call.name,
             outcome,
         );
         entry.mfa = self.auth.mfa;
+        entry.target = call.target.clone();
         entry.customers = trail.customers.into_iter().collect();
         entry.fields = trail.fields.into_iter().collect();
         entry.changed = trail.changed;
@@ -241,7 +259,7 @@ impl Session {
         if let Decision::Deny(rule) = plan.decision(field) {
             return Err(Error::Denied {
                 rule: write_rule(rule),
-                reason: format!("principal '{}' may not write field '{field}'", self.principal.id()),
+                reason: format!("principal '{}' may not write field '{field}'", self.principal_id),
             });
         }
         Ok(normalise(field, raw, &self.store.catalogue, self.today_days())?.map(Zeroizing::new))
@@ -448,7 +466,7 @@ impl Session {
             if let Decision::Deny(rule) = plan.decision(&field) {
                 return Err(Error::Denied {
                     rule,
-                    reason: format!("principal '{}' may not look up by '{field}'", self.principal.id()),
+                    reason: format!("principal '{}' may not look up by '{field}'", self.principal_id),
                 });
             }
             let digest = store.blind.digest(&field, &value).expect("field has a blind index");
@@ -499,15 +517,25 @@ pub(super) struct Call {
     pub(super) action: Action,
     pub(super) name: &'static str,
     pub(super) subject: Option<CustomerId>,
+    /// The principal or role a management call concerns.
+    pub(super) target: Option<String>,
 }
 
 impl Call {
     pub(super) fn new(action: Action, name: &'static str) -> Self {
-        Call { action, name, subject: None }
+        Call { action, name, subject: None, target: None }
     }
 
     pub(super) fn about(action: Action, name: &'static str, subject: CustomerId) -> Self {
-        Call { action, name, subject: Some(subject) }
+        Call { action, name, subject: Some(subject), target: None }
+    }
+
+    /// Names the principal (or `role:<name>`) the call concerns.
+    pub(super) fn targeting(mut self, target: &str) -> Self {
+        // Principal ids are checked before they are stored; a hostile one
+        // still cannot grow an audit entry without bound.
+        self.target = Some(target.chars().take(80).collect());
+        self
     }
 }
 

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use custodian::{
-    AuthContext, CreateOptions, CustomerInput, Field, KeySource, Principal, Purpose, Role, Session, Store,
+    AuthContext, CreateOptions, CustomerInput, Field, KeySource, NewPrincipal, Purpose, Role, Session, Store,
 };
 
 /// A fixed 32-byte test master key.
@@ -13,33 +13,63 @@ pub fn key() -> KeySource {
     KeySource::key_bytes(&KEY).expect("32 bytes")
 }
 
-/// A principal holding one role.
-pub fn principal(id: &str, role: Role) -> Principal {
-    Principal::new(id, [role]).expect("valid principal")
+/// The principals every test store is provisioned with, and their roles
+/// (`nobody` holds none).
+pub const STANDARD_PRINCIPALS: [(&str, Option<Role>); 6] = [
+    ("clerk", Some(Role::CustomerService)),
+    ("marketer", Some(Role::Marketing)),
+    ("auditor", Some(Role::Auditor)),
+    ("technician", Some(Role::Technician)),
+    ("analyst", Some(Role::Analyst)),
+    ("nobody", None),
+];
+
+/// Audit entries that [`provision`] writes: the bootstrap, the
+/// administrator's session, and a registration and a grant per principal.
+pub const SETUP_ENTRIES: u64 = 2 + 2 * 5 + 1;
+
+/// Registers the administrator `admin` and the [`STANDARD_PRINCIPALS`].
+pub fn provision(store: &Store) {
+    store.bootstrap_administrator(&NewPrincipal::staff("admin", "Test administrator")).expect("bootstrap");
+    let admin = store.authenticated_session("admin", Purpose::Maintenance, AuthContext::with_mfa(0)).expect("session");
+    for (id, role) in STANDARD_PRINCIPALS {
+        admin.register_principal(&NewPrincipal::staff(id, id)).expect("register");
+        if let Some(role) = role {
+            admin.grant_role(id, role, None).expect("grant");
+        }
+    }
+}
+
+/// Registers principal `id` holding `role` (on top of the standard ones),
+/// and returns its id.
+pub fn principal<'a>(store: &Store, id: &'a str, role: Role) -> &'a str {
+    let admin = store.authenticated_session("admin", Purpose::Maintenance, AuthContext::with_mfa(0)).expect("session");
+    admin.register_principal(&NewPrincipal::staff(id, id)).expect("register");
+    admin.grant_role(id, role, None).expect("grant");
+    id
 }
 
 /// An administrator session for the service purpose, authenticated with a
 /// second factor (so it sees L1 values in plaintext).
 pub fn admin(store: &Store) -> Session {
-    store
-        .authenticated_session(&principal("admin", Role::Administrator), Purpose::Service, AuthContext::with_mfa(0))
-        .expect("session")
+    store.authenticated_session("admin", Purpose::Service, AuthContext::with_mfa(0)).expect("session")
 }
 
 /// A customer-service session.
 pub fn service(store: &Store) -> Session {
-    store.session(&principal("clerk", Role::CustomerService), Purpose::Service).expect("session")
+    store.session("clerk", Purpose::Service).expect("session")
+}
+
+/// An auditor session (compliance purpose).
+pub fn auditor(store: &Store) -> Session {
+    store.session("auditor", Purpose::Compliance).expect("session")
 }
 
 /// A marketing session for contact by SMS (it sees only customers who
 /// consent to that; see [`consent_to_sms`]).
 pub fn marketing(store: &Store) -> Session {
     store
-        .marketing_session(
-            &principal("marketer", Role::Marketing),
-            custodian::consent::Channel::Sms,
-            AuthContext::single_factor(),
-        )
+        .marketing_session("marketer", custodian::consent::Channel::Sms, AuthContext::single_factor())
         .expect("session")
 }
 
@@ -55,9 +85,11 @@ pub fn consent_to_sms(store: &Store, id: custodian::CustomerId) {
     service(store).record_consent(id, &change).expect("consent");
 }
 
-/// A fresh in-memory store.
+/// A fresh in-memory store, provisioned with the standard principals.
 pub fn memory_store() -> Store {
-    Store::in_memory(key(), CreateOptions::default()).expect("in-memory store")
+    let store = Store::in_memory(key(), CreateOptions::default()).expect("in-memory store");
+    provision(&store);
+    store
 }
 
 /// A valid GB 11643 ID number for a region, birth date (YYYYMMDD) and sequence.
@@ -87,10 +119,11 @@ pub fn sample(i: u32) -> CustomerInput {
         .set(Field::Tags, "vip,老客户")
 }
 
-/// A store on each backend: in memory, and SQLite in a temporary directory
-/// (kept alive by the returned guard).
+/// A store on each backend, provisioned with the standard principals: in
+/// memory, and SQLite in a temporary directory (kept alive by the guard).
 pub fn stores() -> Vec<(&'static str, Store, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().expect("tempdir");
     let sqlite = Store::create_at(dir.path().join("store"), key(), CreateOptions::default()).expect("sqlite store");
+    provision(&sqlite);
     vec![("memory", memory_store(), None), ("sqlite", sqlite, Some(dir))]
 }

@@ -33,6 +33,10 @@ macro_rules! forward_transaction {
             append_consent(record: &ConsentRecord) -> Result<()>;
             consents_of(customer: CustomerId) -> Result<Vec<ConsentRecord>>;
             consenting(purpose: &str, channel: Channel) -> Result<Vec<CustomerId>>;
+            directory_get(kind: DirectoryKind, key: &str) -> Result<Option<Vec<u8>>>;
+            directory_put(kind: DirectoryKind, key: &str, value: &[u8]) -> Result<()>;
+            directory_delete(kind: DirectoryKind, key: &str) -> Result<bool>;
+            directory_list(kind: DirectoryKind) -> Result<Vec<(String, Vec<u8>)>>;
         }
     };
     (@methods $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
