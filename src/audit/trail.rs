@@ -1,6 +1,6 @@
 //! What a session call collects for its audit entry while it runs.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::access::{Decision, FieldPlan};
 use crate::model::{CustomerId, CustomerView, Field};
@@ -13,6 +13,8 @@ pub(crate) struct Trail {
     pub(crate) changed: Vec<String>,
     /// The first masking rule that applied to a value returned.
     pub(crate) masked_by: Option<&'static str>,
+    /// Every rule that masked or withheld a returned field, with the fields.
+    pub(crate) explained: BTreeMap<(&'static str, &'static str), BTreeSet<String>>,
     /// The looked-up field and the keyed hash (hex) of the value.
     pub(crate) lookup: Option<(String, String)>,
 }
@@ -29,12 +31,36 @@ impl Trail {
             if !self.fields.contains(field.name().as_ref()) {
                 self.fields.insert(field.name().into_owned());
             }
-            if shown.is_masked() && self.masked_by.is_none() {
+            if shown.is_masked() {
                 if let Decision::Mask(rule) = plan.decision(field) {
-                    self.masked_by = Some(rule);
+                    self.masked_by.get_or_insert(rule);
+                    self.explain("masked", rule, field);
                 }
             }
         }
+        for withheld in view.withheld() {
+            self.explain("withheld", withheld.rule, &withheld.field);
+        }
+    }
+
+    fn explain(&mut self, what: &'static str, rule: &'static str, field: &Field) {
+        let fields = self.explained.entry((what, rule)).or_default();
+        if !fields.contains(field.name().as_ref()) {
+            fields.insert(field.name().into_owned());
+        }
+    }
+
+    /// Why values were masked or withheld, rule by rule (`masked by
+    /// builtin.l1_requires_mfa: birth_date, id_number`), or `None`.
+    pub(crate) fn explanation(&self) -> Option<String> {
+        let parts: Vec<String> = self
+            .explained
+            .iter()
+            .map(|((what, rule), fields)| {
+                format!("{what} by {rule}: {}", fields.iter().cloned().collect::<Vec<_>>().join(", "))
+            })
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
     }
 
     /// Records a customer touched without being returned (created in a batch, deleted).

@@ -179,7 +179,8 @@ impl Session {
             Ok(out) => {
                 let outcome = if trail.masked_by.is_some() { Outcome::Masked } else { Outcome::Allowed };
                 let rule = trail.masked_by.map(str::to_owned);
-                let entry = AuditEntry { rule, ..self.entry(&call, trail, outcome) };
+                let reason = trail.explanation();
+                let entry = AuditEntry { rule, reason, ..self.entry(&call, trail, outcome) };
                 let checkpoint = self.store.audit.append(tx.as_mut(), entry)?;
                 tx.commit()?;
                 self.store.publish(checkpoint);
