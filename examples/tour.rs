@@ -12,9 +12,11 @@
 //! fixed demo passphrase.
 //!
 //! Sections: pinyin-sorted listing, lookup by mobile, the masked
-//! customer-service view, the marketing view, denied requests, a lost update
-//! refused by its stale version, keyword search, validation errors, and the
-//! audit log. On a reopened store the audit chain is verified first (against
+//! customer-service view, the marketing view with consent given and
+//! withdrawn, denied requests, a lost update refused by its stale version,
+//! keyword search, validation errors, the audit log, and access governance
+//! (a technician with and without MFA, login lockout, a defined role,
+//! revocation in an open session, the access review). On a reopened store the audit chain is verified first (against
 //! the checkpoint the previous run kept in `audit-checkpoint.txt`); a broken
 //! chain is reported with its first bad entry and the tour exits non-zero.
 
@@ -26,11 +28,13 @@ use std::time::Instant;
 
 use std::sync::Arc;
 
+use custodian::access::Effect;
 use custodian::audit::{AuditQuery, Outcome};
 use custodian::consent::{Channel, ConsentChange};
 use custodian::{
-    AuthContext, Checkpoint, CreateOptions, CustomerInput, CustomerPatch, CustomerView, Error, Field, Filter,
-    KeySource, ListQuery, NewPrincipal, Purpose, Role, SearchQuery, Session, Shown, Store,
+    Action, AuthContext, Checkpoint, CreateOptions, CustomerInput, CustomerPatch, CustomerView, Error, Field, Filter,
+    KeySource, Level, ListQuery, NewPrincipal, Purpose, Role, RoleDefinition, RoleRule, SearchQuery, Session, Shown,
+    Store,
 };
 
 /// Where the demo store lives, relative to the current directory.
@@ -113,6 +117,7 @@ fn run() -> TourResult {
     keyword_search(&clerk, &marketer)?;
     validation_errors(&store, &clerk)?;
     audit_log(&store, &clerk, &id_holder)?;
+    access_governance(&store, &id_holder)?;
     Ok(())
 }
 
@@ -522,6 +527,98 @@ fn expect_denied<T>(what: &str, result: custodian::Result<T>) -> TourResult {
         Err(e) => Err(e.into()),
         Ok(_) => Err(Failure(format!("{what} was allowed, but the policy should deny it"))),
     }
+}
+
+/// j. Access governance: login with and without a second factor, lockout,
+/// a defined role, revocation in an open session, and the access review.
+fn access_governance(store: &Store, customer: &CustomerView) -> TourResult {
+    heading("j. Access governance");
+    let admin = store.authenticated_session("admin", Purpose::Maintenance, AuthContext::with_mfa(now_ms()))?;
+
+    // The legacy console has no login of its own: the store keeps a salted
+    // PBKDF2 password hash and a sealed TOTP secret per principal.
+    admin.set_password("tech-03", "运维-demo-password-2026")?;
+    let totp = admin.enrol_totp("tech-03")?;
+    println!("admin sets tech-03's password and enrols a TOTP authenticator (RFC 6238, 6 digits / 30 s).");
+    let single = store.login("tech-03", "运维-demo-password-2026", None, Purpose::Maintenance);
+    match single {
+        Ok(_) => return Err(Failure("a password alone opened a session although TOTP is enrolled".into())),
+        Err(Error::Denied { rule, .. }) => println!("  password only, TOTP enrolled: refused ({rule})"),
+        Err(e) => return Err(e.into()),
+    }
+    let code = format!("{:06}", totp.code_at((now_ms() / 1000) as u64));
+    let tech = store.login("tech-03", "运维-demo-password-2026", Some(&code), Purpose::Maintenance)?;
+    let without_mfa = store.session("tech-03", Purpose::Maintenance)?.get(customer.id)?;
+    let with_mfa = tech.get(customer.id)?;
+    println!("tech-03 (technician, purpose maintenance) reads customer {}:", customer.id);
+    println!("  single-factor session: id_number {}", without_mfa.text(&Field::IdNumber));
+    println!("  password + TOTP login (MFA):     id_number {}", with_mfa.text(&Field::IdNumber));
+
+    for attempt in 1..=5 {
+        let _ = store.login("tech-03", &format!("guess-{attempt}-wrong"), Some("000000"), Purpose::Maintenance);
+    }
+    expect_denied(
+        "after 5 wrong passwords, tech-03 with the right password and code",
+        store.login("tech-03", "运维-demo-password-2026", Some(&code), Purpose::Maintenance),
+    )?;
+    admin.unlock_principal("tech-03")?;
+    println!("  admin lifts the lock (principal.unlock, audited).");
+
+    // A role the organisation defines: second-line support sees contact
+    // data, and ID numbers masked by its own rule.
+    admin.define_role(&RoleDefinition::new(
+        "support_lead",
+        "二线支持: 联系信息可见, 身份证号打码",
+        [
+            RoleRule::new(
+                "support_lead.contact",
+                [Action::Read],
+                [Purpose::Service],
+                [Level::L2, Level::L3],
+                Effect::Allow,
+            ),
+            RoleRule::new("support_lead.id_masked", [Action::Read], [Purpose::Service], [Level::L1], Effect::Mask),
+        ],
+    ))?;
+    let contractor = format!("contractor-{}", now_ms());
+    admin.register_principal(&NewPrincipal::staff(&contractor, "外包 临时"))?;
+    admin.grant_role(&contractor, Role::Custom("support_lead".into()), Some(now_ms() + 3_600_000))?;
+    let session = store.session(&contractor, Purpose::Service)?;
+    let view = session.get(customer.id)?;
+    println!(
+        "{contractor} holds the defined role support_lead (expires in 1 h): name {}, id_number {}",
+        view.text(&Field::Name),
+        view.text(&Field::IdNumber)
+    );
+    admin.revoke_principal(&contractor, "contract ended")?;
+    expect_denied(
+        &format!("{contractor}'s open session, on its next call after revocation"),
+        session.get(customer.id),
+    )?;
+
+    // The access review an auditor runs regularly.
+    let review = store.session("auditor-01", Purpose::Compliance)?.access_review(30)?;
+    println!("Access review by auditor-01 (grants unused for 30 days are flagged):");
+    for p in review.principals.iter().filter(|p| p.active) {
+        for g in &p.grants {
+            let last =
+                g.last_used.map_or("never".to_owned(), |t| format!("{} s ago", (review.generated_at - t) / 1000));
+            let expiry = g
+                .expires_at
+                .map_or(String::new(), |t| format!(", expires in {} min", (t - review.generated_at) / 60_000));
+            let flag = if g.expired {
+                "  [expired]"
+            } else if g.stale {
+                "  [stale]"
+            } else {
+                ""
+            };
+            println!("  {:<28} {:<18} last used {last}{expiry}{flag}", p.id, g.role.name());
+        }
+    }
+    let revoked = review.principals.iter().filter(|p| !p.active).count();
+    println!("  ({revoked} revoked principal(s) listed without grants)");
+    Ok(())
 }
 
 /// Prints a section heading.
