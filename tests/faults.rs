@@ -105,8 +105,11 @@ impl Transaction for FailingTx<'_> {
     }
 }
 
-/// Everything the backend holds, as comparable data.
-fn snapshot(backend: &dyn Backend) -> (Vec<(CustomerRow, Option<WrappedKey>)>, u64, u64) {
+/// Everything the backend holds (customers with their keys, counts, and the
+/// access directory), as comparable data.
+type Snapshot = (Vec<(CustomerRow, Option<WrappedKey>)>, u64, u64, Vec<(String, Vec<u8>)>);
+
+fn snapshot(backend: &dyn Backend) -> Snapshot {
     let mut tx = backend.begin(TxMode::Read).unwrap();
     let mut ids = Vec::new();
     tx.scan_customers(&[], &mut |c| {
@@ -116,7 +119,12 @@ fn snapshot(backend: &dyn Backend) -> (Vec<(CustomerRow, Option<WrappedKey>)>, u
     .unwrap();
     let rows =
         ids.into_iter().map(|id| (tx.get_customer(id).unwrap().unwrap(), tx.get_data_key(id).unwrap())).collect();
-    (rows, tx.count_customers().unwrap(), tx.count_data_keys().unwrap())
+    let mut directory = Vec::new();
+    for kind in [DirectoryKind::Principal, DirectoryKind::Role, DirectoryKind::Credential] {
+        directory
+            .extend(tx.directory_list(kind).unwrap().into_iter().map(|(k, v)| (format!("{}:{k}", kind.name()), v)));
+    }
+    (rows, tx.count_customers().unwrap(), tx.count_data_keys().unwrap(), directory)
 }
 
 /// Runs `op` with the Nth operation failing, for N = 0, 1, ... until it
@@ -145,15 +153,22 @@ fn every_fault(inner: Arc<dyn Backend>, label: &str, op: impl Fn(&Store) -> Resu
     }
 }
 
+/// The password `seeded` gives the clerk.
+const PASSWORD: &str = "clerk password 2026";
+
 /// An administrator session whose opening may itself hit an injected fault.
 fn open_admin(store: &Store) -> Result<custodian::Session> {
     store.session("admin", custodian::Purpose::Service)
 }
 
 fn seeded(inner: &Arc<dyn Backend>) {
-    let store = Store::create(SharedBackend(inner.clone()), key(), CreateOptions::default()).unwrap();
+    let store = Store::create(SharedBackend(inner.clone()), key(), CreateOptions::default())
+        .unwrap()
+        .with_login_policy(custodian::LoginPolicy { password_iterations: 1_000, ..Default::default() })
+        .unwrap();
     provision(&store);
     let s = admin(&store);
+    s.set_password("clerk", PASSWORD).unwrap();
     for i in 0..5 {
         s.create(sample(i)).unwrap();
     }
@@ -204,6 +219,22 @@ fn every_failed_call_leaves_the_store_unchanged() {
         });
         every_fault(inner.clone(), &format!("{name} lookup"), |store| {
             open_admin(store)?.find_by_mobile("13711112222").map(drop)
+        });
+        // Management and login write the access directory and the log together.
+        every_fault(inner.clone(), &format!("{name} grant"), |store| {
+            open_admin(store)?.grant_role("nobody", custodian::Role::Marketing, None).map(drop)
+        });
+        every_fault(inner.clone(), &format!("{name} revoke role"), |store| {
+            open_admin(store)?.revoke_role("nobody", &custodian::Role::Marketing).map(drop)
+        });
+        every_fault(inner.clone(), &format!("{name} failed login"), |store| {
+            match store.login("clerk", "not the password", None, custodian::Purpose::Service) {
+                Err(Error::Denied { .. }) => Ok(()),
+                other => other.map(drop),
+            }
+        });
+        every_fault(inner.clone(), &format!("{name} login"), |store| {
+            store.login("clerk", PASSWORD, None, custodian::Purpose::Service).map(drop)
         });
         let final_state = snapshot(inner.as_ref());
         assert_eq!(final_state.1, 5, "{name}: 5 seeded + 1 created - 1 deleted");

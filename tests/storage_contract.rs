@@ -366,3 +366,38 @@ fn consent_records_keep_history_and_the_latest_decides() {
         assert_eq!(tx.consenting("marketing", Channel::Sms).unwrap(), vec![], "{name}");
     });
 }
+
+#[test]
+fn the_access_directory_keeps_records_by_kind_and_key() {
+    use custodian::storage::DirectoryKind;
+    each(|name, b| {
+        let mut tx = b.begin(TxMode::WriteData).unwrap();
+        tx.directory_put(DirectoryKind::Principal, "clerk", b"one").unwrap();
+        tx.directory_put(DirectoryKind::Principal, "admin", b"two").unwrap();
+        tx.directory_put(DirectoryKind::Credential, "clerk", b"secret").unwrap();
+        tx.directory_put(DirectoryKind::Principal, "clerk", b"three").unwrap();
+        tx.commit().unwrap();
+
+        let mut tx = b.begin(TxMode::Read).unwrap();
+        assert_eq!(
+            tx.directory_get(DirectoryKind::Principal, "clerk").unwrap().as_deref(),
+            Some(&b"three"[..]),
+            "{name}: replaced"
+        );
+        assert_eq!(tx.directory_get(DirectoryKind::Role, "clerk").unwrap(), None, "{name}: kinds are apart");
+        let listed: Vec<String> =
+            tx.directory_list(DirectoryKind::Principal).unwrap().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(listed, vec!["admin".to_owned(), "clerk".to_owned()], "{name}: listed by key");
+        assert!(tx.directory_put(DirectoryKind::Role, "x", b"y").is_err(), "{name}: a read transaction cannot write");
+        drop(tx);
+
+        let mut tx = b.begin(TxMode::WriteData).unwrap();
+        assert!(tx.directory_delete(DirectoryKind::Credential, "clerk").unwrap(), "{name}");
+        assert!(!tx.directory_delete(DirectoryKind::Credential, "clerk").unwrap(), "{name}: already gone");
+        tx.directory_put(DirectoryKind::Role, "support_lead", b"rules").unwrap();
+        drop(tx); // rolled back
+        let mut tx = b.begin(TxMode::Read).unwrap();
+        assert!(tx.directory_get(DirectoryKind::Credential, "clerk").unwrap().is_some(), "{name}: rollback kept it");
+        assert!(tx.directory_list(DirectoryKind::Role).unwrap().is_empty(), "{name}: rollback dropped the role");
+    });
+}
