@@ -142,18 +142,7 @@ fn defined_roles_in_the_table() {
         )],
     )
     .denying_l1_without_mfa();
-    let fresh = RoleDefinition::new(
-        "fresh_login",
-        "needs a recent authentication",
-        [RoleRule::new(
-            "fresh.read",
-            [Action::Read],
-            [Purpose::Service],
-            [Level::L3],
-            custodian::access::Effect::Allow,
-        )
-        .with_max_auth_age(300)],
-    );
+    let fresh = fresh_login_role();
     let defs = [support.clone(), strict.clone(), fresh.clone()];
     let role = |name: &str| Role::Custom(name.into());
     let masked = m("support.id_masked");
@@ -179,20 +168,16 @@ fn defined_roles_in_the_table() {
     assert_eq!(decide(&[], &defs, &Purpose::Service, false, true), [d(rules::DEFAULT_DENY); 4]);
 }
 
+/// A role whose one rule needs an authentication at most 300 s old.
+fn fresh_login_role() -> RoleDefinition {
+    let rule =
+        RoleRule::new("fresh.read", [Action::Read], [Purpose::Service], [Level::L3], custodian::access::Effect::Allow);
+    RoleDefinition::new("fresh_login", "needs a recent authentication", [rule.with_max_auth_age(300)])
+}
+
 #[test]
 fn context_age_is_checked_against_the_request_time() {
-    let fresh = RoleDefinition::new(
-        "fresh_login",
-        "needs a recent authentication",
-        [RoleRule::new(
-            "fresh.read",
-            [Action::Read],
-            [Purpose::Service],
-            [Level::L3],
-            custodian::access::Effect::Allow,
-        )
-        .with_max_auth_age(300)],
-    );
+    let fresh = fresh_login_role();
     let roles = [Role::Custom("fresh_login".into())];
     let catalogue = Catalogue::default();
     let at = |auth: AuthContext, now: i64| {

@@ -63,6 +63,37 @@ pub(crate) fn active_principal(tx: &mut dyn Transaction, id: &str) -> Result<Pri
     Ok(principal)
 }
 
+/// Registers `new` as an active principal with `grants`, made by `by` at
+/// `now`. Ids are checked, and never reused (not even a revoked one's).
+pub(crate) fn register(
+    tx: &mut dyn Transaction,
+    new: &NewPrincipal,
+    now: i64,
+    by: &str,
+    grants: Vec<Grant>,
+) -> Result<Principal> {
+    check_principal_id(&new.id)?;
+    check_text("display_name", &new.display_name, 64)?;
+    if load::<Principal>(tx, DirectoryKind::Principal, &new.id)?.is_some() {
+        return Err(Error::invalid(
+            "principal",
+            "principal_exists",
+            format!("principal '{}' is already registered (revoked ids are never reused)", new.id),
+        ));
+    }
+    let principal = Principal {
+        id: new.id.clone(),
+        display_name: new.display_name.clone(),
+        kind: new.kind,
+        status: PrincipalStatus::Active,
+        created_at: now,
+        created_by: by.to_owned(),
+        grants,
+    };
+    save(tx, DirectoryKind::Principal, &principal.id, &principal)?;
+    Ok(principal)
+}
+
 /// The definitions of the defined roles among `roles`.
 fn definitions_for(tx: &mut dyn Transaction, roles: &[Role]) -> Result<Vec<RoleDefinition>> {
     let mut out = Vec::new();
@@ -122,26 +153,7 @@ impl Session {
     /// Registers a new principal (with no grant yet). Needs `manage`.
     pub fn register_principal(&self, new: &NewPrincipal) -> Result<Principal> {
         self.run(Call::new(Action::Manage, "principal.register").targeting(&new.id), |store, tx, _, _| {
-            check_principal_id(&new.id)?;
-            check_text("display_name", &new.display_name, 64)?;
-            if load::<Principal>(tx, DirectoryKind::Principal, &new.id)?.is_some() {
-                return Err(Error::invalid(
-                    "principal",
-                    "principal_exists",
-                    format!("principal '{}' is already registered (revoked ids are never reused)", new.id),
-                ));
-            }
-            let principal = Principal {
-                id: new.id.clone(),
-                display_name: new.display_name.clone(),
-                kind: new.kind,
-                status: PrincipalStatus::Active,
-                created_at: store.clock.now_millis(),
-                created_by: self.principal_id().to_owned(),
-                grants: Vec::new(),
-            };
-            save(tx, DirectoryKind::Principal, &principal.id, &principal)?;
-            Ok(principal)
+            register(tx, new, store.clock.now_millis(), self.principal_id(), Vec::new())
         })
     }
 

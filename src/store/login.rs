@@ -11,18 +11,20 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::directory::{active_principal, load, load_all, save};
+use super::directory::{active_principal, load, load_all, register, save};
 use super::session::{Call, Session};
 use super::{Store, StoreInner};
 use crate::access::credentials::{PASSWORD_ITERATIONS, PasswordHash, Totp, TotpAlgorithm};
 use crate::access::{
-    Action, AuthContext, Grant, NewPrincipal, Principal, PrincipalStatus, Purpose, Role, check_principal_id,
-    check_text, rules,
+    Action, AuthContext, Grant, NewPrincipal, Principal, Purpose, Role, check_principal_id, check_text, rules,
 };
 use crate::audit::{AuditEntry, Outcome, blank_entry};
 use crate::crypto::{aead_key, open, seal_into};
 use crate::error::{Error, Result};
 use crate::storage::{DirectoryKind, Transaction, TxMode};
+
+/// Who registered the first administrator, as principal records say.
+const BOOTSTRAP: &str = "(bootstrap)";
 
 /// How logins are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,30 +157,14 @@ impl Store {
                     reason: format!("principal '{}' is already an active administrator", admin.id),
                 });
             }
-            if principals.iter().any(|p| p.id == new.id) {
-                return Err(Error::invalid(
-                    "principal",
-                    "principal_exists",
-                    format!("principal '{}' is already registered (revoked ids are never reused)", new.id),
-                ));
-            }
-            let principal = Principal {
-                id: new.id.clone(),
-                display_name: new.display_name.clone(),
-                kind: new.kind,
-                status: PrincipalStatus::Active,
-                created_at: now,
-                created_by: "(bootstrap)".into(),
-                grants: vec![Grant {
-                    role: Role::Administrator,
-                    granted_at: now,
-                    granted_by: "(bootstrap)".into(),
-                    expires_at: None,
-                    last_used: None,
-                }],
+            let grant = Grant {
+                role: Role::Administrator,
+                granted_at: now,
+                granted_by: BOOTSTRAP.into(),
+                expires_at: None,
+                last_used: None,
             };
-            save(tx.as_mut(), DirectoryKind::Principal, &principal.id, &principal)?;
-            Ok(principal)
+            register(tx.as_mut(), new, now, BOOTSTRAP, vec![grant])
         })();
         match attempt {
             Ok(principal) => {
