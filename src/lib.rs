@@ -57,5 +57,6 @@ pub use model::{
 };
 pub use storage::{Durability, MemoryBackend, SqliteBackend, SqliteOptions};
 pub use store::{
-    CheckpointSink, CreateOptions, Filter, ListQuery, LoginPolicy, MAX_PAGE, SearchQuery, Session, Store, StoreCounts,
+    CheckpointSink, CreateOptions, Filter, ImportProblem, ImportReport, ImportRow, ImportedCustomer, ListQuery,
+    LoginPolicy, MAX_PAGE, SearchQuery, Session, Store, StoreCounts,
 };

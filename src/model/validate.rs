@@ -35,7 +35,7 @@ pub fn max_chars(field: &Field, catalogue: &Catalogue) -> usize {
 
 /// Longest raw input accepted before normalisation, in bytes. Anything longer
 /// is refused before any work is done on it (a 1 MB "name" costs nothing).
-const MAX_RAW_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_RAW_BYTES: usize = 64 * 1024;
 
 /// Maximum number of tags on one customer.
 pub const MAX_TAGS: usize = 20;

@@ -10,11 +10,13 @@
 mod audit_queries;
 mod codec;
 mod directory;
+mod import;
 mod listing;
 mod login;
 mod session;
 mod sort_cache;
 
+pub use import::{ImportProblem, ImportReport, ImportRow, ImportedCustomer};
 pub use login::LoginPolicy;
 
 pub use listing::{Filter, ListQuery, MAX_PAGE, SearchQuery};

@@ -16,8 +16,11 @@ use crate::model::validate::{check_record, normalise, normalise_lookup};
 use crate::model::{CustomerId, CustomerInput, CustomerPatch, CustomerView, Field, Storage};
 use crate::storage::{CustomerHeader, CustomerRow, Transaction, TxMode, WrappedKey};
 
-/// Status of a newly created customer.
-const STATUS_ACTIVE: &str = "active";
+/// Status of a newly created customer whose every value passed validation.
+pub(crate) const STATUS_ACTIVE: &str = "active";
+/// Status of an imported customer with values that failed validation: kept
+/// as entered until corrected and verified.
+pub(crate) const STATUS_UNVERIFIED: &str = "unverified";
 const MILLIS_PER_DAY: i64 = 86_400_000;
 
 /// A principal acting for a purpose: the only road to customer plaintext.
@@ -248,13 +251,13 @@ impl Session {
         &self.store
     }
 
-    fn today_days(&self) -> i64 {
+    pub(super) fn today_days(&self) -> i64 {
         self.store.clock.now_millis().div_euclid(MILLIS_PER_DAY)
     }
 
     /// Validates and normalises one written value, and checks the plan lets
     /// this session write the field (plain or masked access).
-    fn accept(&self, plan: &FieldPlan, field: &Field, raw: &str) -> Result<Option<Zeroizing<String>>> {
+    pub(super) fn accept(&self, plan: &FieldPlan, field: &Field, raw: &str) -> Result<Option<Zeroizing<String>>> {
         // An unknown field is a catalogue error, whoever asks.
         self.store.catalogue.check_field(field)?;
         if let Decision::Deny(rule) = plan.decision(field) {
@@ -322,6 +325,19 @@ impl Session {
                 return Err(Error::DuplicateExternalCode { code: code.as_str().to_owned(), existing });
             }
         }
+        self.insert_values(store, tx, &values, STATUS_ACTIVE, ids)
+    }
+
+    /// Seals and inserts a new customer holding `values` (already checked,
+    /// and the external code free) with `status`.
+    pub(super) fn insert_values(
+        &self,
+        store: &StoreInner,
+        tx: &mut dyn Transaction,
+        values: &Values,
+        status: &str,
+        ids: &mut IdBlock,
+    ) -> Result<(CustomerRow, DataKey)> {
         let id = ids.take(tx)?;
         let key = DataKey::generate()?;
         tx.put_data_key(id, &WrappedKey { key_id: key.id, wrapped: store.wrapper.wrap_data_key(id, &key)? })?;
@@ -334,7 +350,7 @@ impl Session {
                 category: None,
                 source: None,
                 tier: None,
-                status: STATUS_ACTIVE.into(),
+                status: status.into(),
                 created_at: now,
                 updated_at: now,
                 version: 1,
@@ -343,7 +359,7 @@ impl Session {
             sealed: Default::default(),
             blind: Default::default(),
         };
-        store.header_from(&mut row.header, &values);
+        store.header_from(&mut row.header, values);
         let cipher = FieldCipher::new(id, &key);
         for (field, value) in values.iter().filter(|(f, _)| f.storage() == Storage::Sealed) {
             store.seal_field(&mut row, &cipher, field, Some(value))?;
@@ -408,6 +424,11 @@ impl Session {
                 }
             }
             store.header_from(&mut row.header, &values);
+            if row.header.status == STATUS_UNVERIFIED && super::import::now_valid(store, &values, self.today_days()) {
+                // The correction made every value valid: the customer is verified.
+                row.header.status = STATUS_ACTIVE.into();
+                trail.changed.push(Field::Status.name().into_owned());
+            }
             let cipher = FieldCipher::new(id, &key);
             for field in patch.changes.keys().filter(|f| f.storage() == Storage::Sealed) {
                 store.seal_field(&mut row, &cipher, field, values.get(field).map(|v| v.as_str()))?;
@@ -489,14 +510,14 @@ impl Session {
 
 /// Customer ids reserved from the store a block at a time, so a batch does
 /// not update the id counter once per customer.
-struct IdBlock {
+pub(super) struct IdBlock {
     size: u32,
     next: i64,
     end: i64,
 }
 
 impl IdBlock {
-    fn new(size: u32) -> Self {
+    pub(super) fn new(size: u32) -> Self {
         IdBlock { size, next: 0, end: 0 }
     }
 

@@ -1,0 +1,233 @@
+//! Importing records from outside (the prototype's saved file, CSV) and
+//! verifying them afterwards (录入 → 审核).
+//!
+//! An import is one transaction: every row is stored or none is. A row whose
+//! values fail validation is not lost: it is stored as entered, with status
+//! `unverified`, and the report names each problem (field, rule, message;
+//! never the value). A duplicate external code or mobile number is reported
+//! too. An unverified customer becomes `active` once its values pass
+//! validation: on the update that corrects them, or by [`Session::verify`].
+
+use std::collections::HashMap;
+
+use zeroize::Zeroizing;
+
+use super::StoreInner;
+use super::codec::Values;
+use super::session::{Call, IdBlock, STATUS_ACTIVE, STATUS_UNVERIFIED, Session};
+use crate::access::Action;
+use crate::error::{Error, Result};
+use crate::model::validate::{MAX_RAW_BYTES, check_record, normalise};
+use crate::model::{CustomerId, CustomerInput, CustomerView, Field};
+
+/// One row to import: its position in the source (record slot, CSV line)
+/// and its values as entered.
+#[derive(Debug)]
+pub struct ImportRow {
+    /// Where the row came from, for the report (a slot or line number).
+    pub row: usize,
+    /// The values as entered.
+    pub input: CustomerInput,
+}
+
+/// Something wrong with one imported row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportProblem {
+    /// The field concerned (or `record`).
+    pub field: String,
+    /// Stable rule id (`mobile_format`, `required`, `duplicate_code`, ...).
+    pub rule: &'static str,
+    /// What is wrong; never the value itself.
+    pub message: String,
+}
+
+/// What became of one imported row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedCustomer {
+    /// The row's position in the source.
+    pub row: usize,
+    /// The customer it became.
+    pub customer: CustomerId,
+    /// Whether every value passed validation (status `active`); otherwise
+    /// the customer is `unverified` until corrected.
+    pub verified: bool,
+    /// Everything reported about the row (validation failures, duplicates).
+    pub problems: Vec<ImportProblem>,
+}
+
+/// The result of an import: one line per row, in source order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Every imported row.
+    pub customers: Vec<ImportedCustomer>,
+}
+
+impl ImportReport {
+    /// Rows imported as verified customers.
+    pub fn verified(&self) -> usize {
+        self.customers.iter().filter(|c| c.verified).count()
+    }
+
+    /// Rows imported but left unverified.
+    pub fn unverified(&self) -> usize {
+        self.customers.len() - self.verified()
+    }
+
+    /// Rows with anything reported (unverified ones and duplicates).
+    pub fn with_problems(&self) -> impl Iterator<Item = &ImportedCustomer> {
+        self.customers.iter().filter(|c| !c.problems.is_empty())
+    }
+}
+
+fn problem(e: &Error) -> Option<ImportProblem> {
+    match e {
+        Error::Invalid { field, rule, message } => {
+            Some(ImportProblem { field: field.clone(), rule, message: message.clone() })
+        }
+        Error::UnknownField(field) => {
+            Some(ImportProblem { field: field.clone(), rule: "unknown_field", message: "not in the catalogue".into() })
+        }
+        _ => None,
+    }
+}
+
+impl Session {
+    /// Imports `rows` in one transaction: all of them or, if storage fails
+    /// or the session may not create customers, none. Rows that fail
+    /// validation are imported as `unverified` with their values as entered;
+    /// duplicate external codes (the later row is imported without the
+    /// code) and mobile numbers are reported. One audit entry names every
+    /// customer created.
+    pub fn import(&self, rows: impl IntoIterator<Item = ImportRow>) -> Result<ImportReport> {
+        self.run(Call::new(Action::Create, "customer.import"), |store, tx, plan, trail| {
+            let rows: Vec<ImportRow> = rows.into_iter().collect();
+            let mut ids = IdBlock::new(u32::try_from(rows.len()).unwrap_or(u32::MAX).clamp(1, 65_536));
+            let mut codes: HashMap<String, (usize, CustomerId)> = HashMap::new();
+            let mut mobiles: HashMap<Vec<u8>, (usize, CustomerId)> = HashMap::new();
+            let mut report = ImportReport::default();
+            for ImportRow { row, input } in rows {
+                trail.wrote(input.fields(), false);
+                let mut problems = Vec::new();
+                let mut values = Values::new();
+                let mut valid = Values::new();
+                for (field, raw) in &input.values {
+                    match self.accept(plan, field, raw) {
+                        Ok(Some(v)) => {
+                            valid.insert(field.clone(), v.clone());
+                            values.insert(field.clone(), v);
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            let Some(p) = problem(&e) else { return Err(e) };
+                            if raw.len() > MAX_RAW_BYTES || !field.is_writable() || matches!(e, Error::UnknownField(_))
+                            {
+                                // Not storable as entered: reported and left out.
+                                problems.push(ImportProblem { message: format!("{}; left out", p.message), ..p });
+                                continue;
+                            }
+                            problems.push(p);
+                            values.insert(field.clone(), Zeroizing::new(raw.trim().to_owned()));
+                        }
+                    }
+                }
+                if let Err(e) = check_record(|f| valid.get(f).map(|v| v.as_str().to_owned())) {
+                    problems.extend(problem(&e));
+                }
+                let code = values.get(&Field::ExternalCode).map(|c| c.as_str().to_owned());
+                if let Some(code) = &code {
+                    let holder = match codes.get(code) {
+                        Some((earlier, id)) => Some(format!("row {earlier} (customer {id})")),
+                        None => tx.find_external_code(code)?.map(|id| format!("customer {id}")),
+                    };
+                    if let Some(holder) = holder {
+                        problems.push(ImportProblem {
+                            field: Field::ExternalCode.name().into_owned(),
+                            rule: "duplicate_code",
+                            message: format!("code '{code}' already belongs to {holder}; imported without it"),
+                        });
+                        values.remove(&Field::ExternalCode);
+                    }
+                }
+                let mobile_digest = valid.get(&Field::Mobile).and_then(|m| store.blind.digest(&Field::Mobile, m));
+                let mut duplicate_mobile = None;
+                if let Some(digest) = &mobile_digest {
+                    duplicate_mobile = match mobiles.get(digest) {
+                        Some((earlier, id)) => Some(format!("row {earlier} (customer {id})")),
+                        None => tx.find_blind("mobile", digest)?.first().map(|id| format!("customer {id}")),
+                    };
+                }
+                let status = if problems.is_empty() { STATUS_ACTIVE } else { STATUS_UNVERIFIED };
+                let (created, _) = self.insert_values(store, tx, &values, status, &mut ids)?;
+                let id = created.header.id;
+                trail.touched(id);
+                if let Some(holder) = duplicate_mobile {
+                    problems.push(ImportProblem {
+                        field: Field::Mobile.name().into_owned(),
+                        rule: "duplicate_mobile",
+                        message: format!("the same mobile number as {holder}"),
+                    });
+                }
+                if let (Some(code), true) = (code, values.contains_key(&Field::ExternalCode)) {
+                    codes.insert(code, (row, id));
+                }
+                if let Some(digest) = mobile_digest {
+                    mobiles.entry(digest).or_insert((row, id));
+                }
+                report.customers.push(ImportedCustomer {
+                    row,
+                    customer: id,
+                    verified: status == STATUS_ACTIVE,
+                    problems,
+                });
+            }
+            Ok(report)
+        })
+    }
+
+    /// Verifies customer `id` (审核): if every stored value passes
+    /// validation, an `unverified` customer becomes `active`; otherwise the
+    /// first failing value's field and rule are reported and nothing
+    /// changes. `expected_version` guards against lost updates.
+    pub fn verify(&self, id: CustomerId, expected_version: u64) -> Result<CustomerView> {
+        self.run(Call::about(Action::Update, "customer.verify", id), |store, tx, plan, trail| {
+            let mut row = tx.get_customer(id)?.ok_or(Error::CustomerNotFound(id))?;
+            if row.header.version != expected_version {
+                return Err(Error::VersionConflict {
+                    customer: id,
+                    expected: expected_version,
+                    actual: row.header.version,
+                });
+            }
+            let key = store.data_key(id, tx.get_data_key(id)?.as_ref())?;
+            let values = store.unseal_all(&row, &key)?;
+            check_values(store, &values, self.today_days())?;
+            if row.header.status == STATUS_UNVERIFIED {
+                row.header.status = STATUS_ACTIVE.into();
+                row.header.version = expected_version + 1;
+                row.header.updated_at = store.clock.now_millis().max(row.header.updated_at);
+                trail.changed.push(Field::Status.name().into_owned());
+                if !tx.replace_customer(&row, expected_version)? {
+                    let actual = tx.get_customer(id)?.map_or(0, |r| r.header.version);
+                    return Err(Error::VersionConflict { customer: id, expected: expected_version, actual });
+                }
+            }
+            let view = store.render_with(&row.header, &row.sealed, Some(&key), plan)?;
+            trail.saw(&view, plan);
+            Ok(view)
+        })
+    }
+}
+
+/// Checks every writable stored value as validation would on entry, and the
+/// record as a whole.
+pub(super) fn check_values(store: &StoreInner, values: &Values, today_days: i64) -> Result<()> {
+    for (field, value) in values.iter().filter(|(f, _)| f.is_writable()) {
+        normalise(field, value, &store.catalogue, today_days)?;
+    }
+    check_record(|f| values.get(f).map(|v| v.as_str().to_owned()))
+}
+
+/// Whether an `unverified` row's values now all pass: used by updates.
+pub(super) fn now_valid(store: &StoreInner, values: &Values, today_days: i64) -> bool {
+    check_values(store, values, today_days).is_ok()
+}
