@@ -40,6 +40,8 @@ pub mod collate;
 pub mod consent;
 pub mod crypto;
 mod error;
+pub mod ffi;
+pub mod import;
 pub mod model;
 pub mod storage;
 mod store;

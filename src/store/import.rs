@@ -184,6 +184,18 @@ impl Session {
         })
     }
 
+    /// Imports the prototype's saved file (all or nothing: a file that is not
+    /// one, or whose last record is truncated, imports nothing). Each used
+    /// slot becomes a customer; the report's `row` is its slot.
+    pub fn import_khzl(&self, bytes: &[u8]) -> Result<ImportReport> {
+        let records = match crate::import::khzl::parse(bytes) {
+            Ok(records) => records,
+            // A refused file is audited like any refused call.
+            Err(e) => return self.run(Call::new(Action::Create, "customer.import"), |_, _, _, _| Err(e)),
+        };
+        self.import(records.iter().map(|r| ImportRow { row: r.slot, input: r.to_input() }))
+    }
+
     /// Verifies customer `id` (审核): if every stored value passes
     /// validation, an `unverified` customer becomes `active`; otherwise the
     /// first failing value's field and rule are reported and nothing

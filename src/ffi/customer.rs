@@ -1,0 +1,663 @@
+//! Customers through C: typed field codes, an input builder for creates and
+//! updates, customer views with typed accessors (no JSON library needed),
+//! lists, and the legacy-file import with its report.
+
+use std::ffi::c_char;
+
+use zeroize::Zeroize;
+
+use super::boundary::{Outcome, c_string, free_handle, into_handle, object, object_mut, out_ptr, text, write};
+use super::session::{cust_session, with_session};
+use super::status::{Failure, copy_out, cust_status};
+use crate::model::{CustomerId, CustomerInput, CustomerPatch, CustomerView, Field};
+use crate::{ImportReport, ListQuery, SearchQuery};
+
+/// A customer field, by code. The first eight are the prototype's
+/// `khzl` arrays (编号 姓名 单位 类别 职务 手机 邮箱 备注).
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum cust_field {
+    /// 编号: external customer code.
+    ExternalCode = 0,
+    /// 姓名: name.
+    Name = 1,
+    /// 单位: organisation.
+    Organisation = 2,
+    /// 类别: category.
+    Category = 3,
+    /// 职务: job title.
+    Title = 4,
+    /// 手机: mobile number.
+    Mobile = 5,
+    /// 邮箱: e-mail.
+    Email = 6,
+    /// 备注: notes.
+    Notes = 7,
+    /// Address.
+    Address = 8,
+    /// Gender.
+    Gender = 9,
+    /// Birth date (`YYYY-MM-DD`), L1.
+    BirthDate = 10,
+    /// National ID number, L1.
+    IdNumber = 11,
+    /// Source channel.
+    Source = 12,
+    /// Value tier (A/B/C).
+    Tier = 13,
+    /// Tags, comma-separated.
+    Tags = 14,
+    /// `individual` or `organisation` (read-only after creation).
+    Kind = 15,
+    /// Record status: `active` or `unverified` (read-only).
+    Status = 16,
+    /// Creation time, Unix ms (read-only).
+    CreatedAt = 17,
+    /// Last change, Unix ms (read-only).
+    UpdatedAt = 18,
+    /// Version (read-only).
+    Version = 19,
+}
+
+const FIELDS: [(cust_field, Field); 20] = [
+    (cust_field::ExternalCode, Field::ExternalCode),
+    (cust_field::Name, Field::Name),
+    (cust_field::Organisation, Field::Organisation),
+    (cust_field::Category, Field::Category),
+    (cust_field::Title, Field::Title),
+    (cust_field::Mobile, Field::Mobile),
+    (cust_field::Email, Field::Email),
+    (cust_field::Notes, Field::Notes),
+    (cust_field::Address, Field::Address),
+    (cust_field::Gender, Field::Gender),
+    (cust_field::BirthDate, Field::BirthDate),
+    (cust_field::IdNumber, Field::IdNumber),
+    (cust_field::Source, Field::Source),
+    (cust_field::Tier, Field::Tier),
+    (cust_field::Tags, Field::Tags),
+    (cust_field::Kind, Field::Kind),
+    (cust_field::Status, Field::Status),
+    (cust_field::CreatedAt, Field::CreatedAt),
+    (cust_field::UpdatedAt, Field::UpdatedAt),
+    (cust_field::Version, Field::Version),
+];
+
+/// The field for a code passed from C (any number: unknown ones are refused).
+fn field_of(code: u32) -> Outcome<Field> {
+    FIELDS
+        .iter()
+        .find(|(c, _)| *c as u32 == code)
+        .map(|(_, f)| f.clone())
+        .ok_or_else(|| Failure::new(cust_status::InvalidArgument, format!("unknown field code {code}")))
+}
+
+/// The kind of a new customer.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum cust_kind {
+    /// A person.
+    Individual = 0,
+    /// An organisation (needs an organisation name).
+    Organisation = 1,
+}
+
+/// How a field of a customer view is shown to the session.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum cust_shown {
+    /// The customer has no value for the field.
+    Absent = 0,
+    /// The value itself.
+    Plain = 1,
+    /// A masked rendering (`138****5678`): the value exists, the session may not see it.
+    Masked = 2,
+    /// The session may not see the field at all.
+    Withheld = 3,
+}
+
+/// Values for a create (all set fields) or an update (set and cleared fields).
+pub struct cust_input {
+    kind: cust_kind,
+    values: Vec<(Field, Option<String>)>,
+}
+
+impl Drop for cust_input {
+    fn drop(&mut self) {
+        for (_, value) in &mut self.values {
+            if let Some(v) = value {
+                v.zeroize();
+            }
+        }
+    }
+}
+
+/// One customer as a session saw it.
+pub struct cust_customer {
+    view: CustomerView,
+}
+
+/// A page of customers, with the listing's total.
+pub struct cust_list {
+    items: Vec<cust_customer>,
+    total: u64,
+}
+
+/// What an import did, row by row.
+pub struct cust_import_report {
+    report: ImportReport,
+}
+
+/// Creates an empty input for a customer of `kind` (`CUST_KIND_INDIVIDUAL`
+/// or `CUST_KIND_ORGANISATION`); free it with `cust_input_free`.
+///
+/// # Safety
+/// `out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_input_new(kind: u32, out: *mut *mut cust_input) -> cust_status {
+    super::plain(|| {
+        let out = out_ptr(out, "out")?;
+        let kind = match kind {
+            0 => cust_kind::Individual,
+            1 => cust_kind::Organisation,
+            other => return Err(Failure::new(cust_status::InvalidArgument, format!("unknown kind code {other}"))),
+        };
+        // SAFETY: checked.
+        unsafe { write(out, into_handle(cust_input { kind, values: Vec::new() })) };
+        Ok(())
+    })
+}
+
+/// Sets `field` to `value` in `input`; a NULL `value` clears the field (in
+/// an update). Setting a field twice keeps the last value. Values are
+/// validated when the input is used, not here.
+///
+/// # Safety
+/// `input` must be a valid handle; `value` NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_input_set(input: *mut cust_input, field: u32, value: *const c_char) -> cust_status {
+    super::plain(|| {
+        // SAFETY: the caller promises a valid handle or NULL, and a string or NULL.
+        let input = unsafe { object_mut(input, "input") }?;
+        let field = field_of(field)?;
+        let value = unsafe { super::boundary::optional_text(value, "value") }?.map(str::to_owned);
+        input.values.retain(|(f, _)| *f != field);
+        input.values.push((field, value));
+        Ok(())
+    })
+}
+
+/// Frees an input (NULL is ignored), zeroing its values.
+///
+/// # Safety
+/// `input` must be NULL or a handle not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_input_free(input: *mut cust_input) {
+    // SAFETY: forwarded caller guarantee.
+    unsafe { free_handle(input) }
+}
+
+fn hand_out(out: *mut *mut cust_customer, view: CustomerView) {
+    // SAFETY: every caller checked `out`.
+    unsafe { write(out, into_handle(cust_customer { view })) };
+}
+
+fn hand_out_list(out: *mut *mut cust_list, items: Vec<CustomerView>, total: u64) {
+    let items = items.into_iter().map(|view| cust_customer { view }).collect();
+    // SAFETY: every caller checked `out`.
+    unsafe { write(out, into_handle(cust_list { items, total })) };
+}
+
+/// Creates a customer from `input`; `*out` receives it as the session sees it.
+///
+/// # Safety
+/// `session` and `input` must be valid handles; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_customer_create(
+    session: *const cust_session,
+    input: *const cust_input,
+    out: *mut *mut cust_customer,
+) -> cust_status {
+    with_session(session, |s| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller promises a valid handle or NULL.
+        let input = unsafe { object(input, "input") }?;
+        let mut customer = match input.kind {
+            cust_kind::Individual => CustomerInput::individual(),
+            cust_kind::Organisation => CustomerInput::organisation(),
+        };
+        for (field, value) in &input.values {
+            if let Some(value) = value {
+                customer.insert(field.clone(), value.clone());
+            }
+        }
+        hand_out(out, s.create(customer)?);
+        Ok(())
+    })
+}
+
+/// Reads customer `id`.
+///
+/// # Safety
+/// `session` must be a valid handle; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_customer_get(
+    session: *const cust_session,
+    id: i64,
+    out: *mut *mut cust_customer,
+) -> cust_status {
+    with_session(session, |s| {
+        let out = out_ptr(out, "out")?;
+        hand_out(out, s.get(CustomerId(id))?);
+        Ok(())
+    })
+}
+
+/// Reads the customer with external code (编号) `code`.
+///
+/// # Safety
+/// `session` must be a valid handle; `code` a NUL-terminated string; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_customer_get_by_code(
+    session: *const cust_session,
+    code: *const c_char,
+    out: *mut *mut cust_customer,
+) -> cust_status {
+    with_session(session, |s| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller promises a NUL-terminated string or NULL.
+        let code = unsafe { text(code, "code") }?;
+        hand_out(out, s.get_by_external_code(code)?);
+        Ok(())
+    })
+}
+
+/// Applies the fields set (or cleared) in `patch` to customer `id` if its
+/// version is still `expected_version`; otherwise
+/// `CUST_STATUS_VERSION_CONFLICT` and nothing changes. `*out` receives the
+/// new state.
+///
+/// # Safety
+/// `session` and `patch` must be valid handles; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_customer_update(
+    session: *const cust_session,
+    id: i64,
+    expected_version: u64,
+    patch: *const cust_input,
+    out: *mut *mut cust_customer,
+) -> cust_status {
+    with_session(session, |s| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller promises a valid handle or NULL.
+        let input = unsafe { object(patch, "patch") }?;
+        let mut changes = CustomerPatch::new();
+        for (field, value) in &input.values {
+            changes = match value {
+                Some(v) => changes.set(field.clone(), v.clone()),
+                None => changes.clear(field.clone()),
+            };
+        }
+        hand_out(out, s.update(CustomerId(id), expected_version, changes)?);
+        Ok(())
+    })
+}
+
+/// Deletes customer `id` with its data key.
+///
+/// # Safety
+/// `session` must be a valid handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_customer_delete(session: *const cust_session, id: i64) -> cust_status {
+    with_session(session, |s| Ok(s.delete(CustomerId(id))?))
+}
+
+/// Exact lookup by `field` (`CUST_FIELD_MOBILE`, `_EMAIL` or `_ID_NUMBER`),
+/// in any accepted format.
+///
+/// # Safety
+/// `session` must be a valid handle; `value` a NUL-terminated string; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_customer_find(
+    session: *const cust_session,
+    field: u32,
+    value: *const c_char,
+    out: *mut *mut cust_list,
+) -> cust_status {
+    with_session(session, |s| {
+        let out = out_ptr(out, "out")?;
+        let field = field_of(field)?;
+        // SAFETY: the caller promises a NUL-terminated string or NULL.
+        let value = unsafe { text(value, "value") }?;
+        let found = s.find(field, value)?;
+        let total = found.len() as u64;
+        hand_out_list(out, found, total);
+        Ok(())
+    })
+}
+
+/// Lists customers sorted by `sort` (text in pinyin order, empty values
+/// last, ties by id), ascending or `descending`, skipping `offset` and
+/// returning at most `limit` (1..=1000).
+///
+/// # Safety
+/// `session` must be a valid handle; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_customer_list(
+    session: *const cust_session,
+    sort: u32,
+    descending: bool,
+    offset: u64,
+    limit: u32,
+    out: *mut *mut cust_list,
+) -> cust_status {
+    with_session(session, |s| {
+        let out = out_ptr(out, "out")?;
+        let query = ListQuery { sort: field_of(sort)?, descending, offset, limit, ..Default::default() };
+        let page = s.list(&query)?;
+        hand_out_list(out, page.items, page.total);
+        Ok(())
+    })
+}
+
+/// Keyword search (case-insensitive, over the text the session may read in
+/// plaintext, never L1), paged like `cust_customer_list`.
+///
+/// # Safety
+/// `session` must be a valid handle; `keyword` a NUL-terminated string; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_customer_search(
+    session: *const cust_session,
+    keyword: *const c_char,
+    offset: u64,
+    limit: u32,
+    out: *mut *mut cust_list,
+) -> cust_status {
+    with_session(session, |s| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller promises a NUL-terminated string or NULL.
+        let keyword = unsafe { text(keyword, "keyword") }?;
+        let page = s.search(&SearchQuery { keyword: keyword.to_owned(), offset, limit })?;
+        hand_out_list(out, page.items, page.total);
+        Ok(())
+    })
+}
+
+/// The customer's id (0 for NULL).
+///
+/// # Safety
+/// `customer` must be NULL or a valid handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_customer_id(customer: *const cust_customer) -> i64 {
+    // SAFETY: the caller promises a valid handle or NULL.
+    unsafe { customer.as_ref() }.map_or(0, |c| c.view.id.0)
+}
+
+/// The customer's version, for `cust_customer_update` (0 for NULL).
+///
+/// # Safety
+/// `customer` must be NULL or a valid handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_customer_version(customer: *const cust_customer) -> u64 {
+    // SAFETY: the caller promises a valid handle or NULL.
+    unsafe { customer.as_ref() }.map_or(0, |c| c.view.version)
+}
+
+/// Copies `field`'s text as the session sees it into `buf` with `snprintf`
+/// semantics (see `cust_last_error`): the value, its masked rendering, or
+/// `""` when the customer has no value or the session may not see the
+/// field. `*shown` (if not NULL) receives which of these it is (a
+/// `cust_shown`), even when the buffer is too small.
+///
+/// # Safety
+/// `customer` must be a valid handle; `buf` NULL or `len` writable bytes;
+/// `needed` and `shown` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_customer_field(
+    customer: *const cust_customer,
+    field: u32,
+    buf: *mut c_char,
+    len: usize,
+    needed: *mut usize,
+    shown: *mut u32,
+) -> cust_status {
+    let mut status = cust_status::Ok;
+    let guarded = super::plain(|| {
+        // SAFETY: the caller promises a valid handle or NULL.
+        let customer = unsafe { object(customer, "customer") }?;
+        let field = field_of(field)?;
+        let (state, value) = match customer.view.get(&field) {
+            Some(s) if s.is_masked() => (cust_shown::Masked, s.text()),
+            Some(s) => (cust_shown::Plain, s.text()),
+            None if customer.view.withheld().iter().any(|w| w.field == field) => (cust_shown::Withheld, ""),
+            None => (cust_shown::Absent, ""),
+        };
+        if !shown.is_null() {
+            // SAFETY: non-NULL and writable, as the caller promises.
+            unsafe { write(shown, state as u32) };
+        }
+        // SAFETY: forwarded caller guarantees.
+        status = unsafe { copy_out(value, buf, len, needed) };
+        if status != cust_status::Ok {
+            return Err(Failure::new(status, format!("the buffer holds {len} bytes; field '{field}' needs more")));
+        }
+        Ok(())
+    });
+    if guarded == cust_status::Ok { status } else { guarded }
+}
+
+/// The customer as JSON (`{"id":..,"version":..,"fields":{..},"masked":[..],"withheld":[..]}`)
+/// in `*out`; free it with `cust_string_free`.
+///
+/// # Safety
+/// `customer` must be a valid handle; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_customer_to_json(customer: *const cust_customer, out: *mut *mut c_char) -> cust_status {
+    super::plain(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller promises a valid handle or NULL.
+        let customer = unsafe { object(customer, "customer") }?;
+        let json = c_string(view_json(&customer.view).to_string())?;
+        // SAFETY: checked.
+        unsafe { write(out, json) };
+        Ok(())
+    })
+}
+
+/// The JSON form of a view.
+pub(crate) fn view_json(view: &CustomerView) -> serde_json::Value {
+    let fields: serde_json::Map<String, serde_json::Value> =
+        view.iter().map(|(f, s)| (f.name().into_owned(), serde_json::Value::String(s.text().to_owned()))).collect();
+    let masked: Vec<String> = view.iter().filter(|(_, s)| s.is_masked()).map(|(f, _)| f.name().into_owned()).collect();
+    let withheld: Vec<String> = view.withheld().iter().map(|w| w.field.name().into_owned()).collect();
+    serde_json::json!({ "id": view.id.0, "version": view.version, "fields": fields, "masked": masked, "withheld": withheld })
+}
+
+/// Frees a customer (NULL is ignored).
+///
+/// # Safety
+/// `customer` must be NULL or a handle not freed before (and not one
+/// borrowed from a list).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_customer_free(customer: *mut cust_customer) {
+    // SAFETY: forwarded caller guarantee.
+    unsafe { free_handle(customer) }
+}
+
+/// Customers on this page (0 for NULL).
+///
+/// # Safety
+/// `list` must be NULL or a valid handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_list_len(list: *const cust_list) -> usize {
+    // SAFETY: the caller promises a valid handle or NULL.
+    unsafe { list.as_ref() }.map_or(0, |l| l.items.len())
+}
+
+/// Customers the whole listing holds (0 for NULL).
+///
+/// # Safety
+/// `list` must be NULL or a valid handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_list_total(list: *const cust_list) -> u64 {
+    // SAFETY: the caller promises a valid handle or NULL.
+    unsafe { list.as_ref() }.map_or(0, |l| l.total)
+}
+
+/// Borrows the customer at `index` of the page. The pointer stays valid
+/// until the list is freed; do not free it on its own.
+///
+/// # Safety
+/// `list` must be a valid handle; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_list_get(
+    list: *const cust_list,
+    index: usize,
+    out: *mut *const cust_customer,
+) -> cust_status {
+    super::plain(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller promises a valid handle or NULL.
+        let list = unsafe { object(list, "list") }?;
+        let item = list.items.get(index).ok_or_else(|| {
+            Failure::new(
+                cust_status::InvalidArgument,
+                format!("index {index} is past the page of {}", list.items.len()),
+            )
+        })?;
+        // SAFETY: checked.
+        unsafe { write(out, item as *const cust_customer) };
+        Ok(())
+    })
+}
+
+/// Frees a list and every customer on it (NULL is ignored).
+///
+/// # Safety
+/// `list` must be NULL or a handle not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_list_free(list: *mut cust_list) {
+    // SAFETY: forwarded caller guarantee.
+    unsafe { free_handle(list) }
+}
+
+/// Imports the prototype's saved file held in `bytes` (`len` bytes): all of
+/// it or, if it is not such a file or its last record is truncated, nothing
+/// (`CUST_STATUS_INVALID`, the reason in the message). Records that fail
+/// validation are imported as `unverified`; `*out` reports every row.
+///
+/// # Safety
+/// `session` must be a valid handle; `bytes` hold `len` bytes; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_import_khzl(
+    session: *const cust_session,
+    bytes: *const u8,
+    len: usize,
+    out: *mut *mut cust_import_report,
+) -> cust_status {
+    with_session(session, |s| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller promises `len` readable bytes.
+        let data = unsafe { super::boundary::bytes(bytes, len, "bytes") }?;
+        let report = s.import_khzl(data)?;
+        // SAFETY: checked.
+        unsafe { write(out, into_handle(cust_import_report { report })) };
+        Ok(())
+    })
+}
+
+/// Rows the import created customers for (0 for NULL).
+///
+/// # Safety
+/// `report` must be NULL or a valid handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_import_report_len(report: *const cust_import_report) -> usize {
+    // SAFETY: the caller promises a valid handle or NULL.
+    unsafe { report.as_ref() }.map_or(0, |r| r.report.customers.len())
+}
+
+/// Row `index` of the report: the record's slot in the file, the customer
+/// id it became, whether it is verified, and how many problems it has.
+/// Any output pointer may be NULL.
+///
+/// # Safety
+/// `report` must be a valid handle; the outputs NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_import_report_row(
+    report: *const cust_import_report,
+    index: usize,
+    slot: *mut usize,
+    customer: *mut i64,
+    verified: *mut bool,
+    problems: *mut usize,
+) -> cust_status {
+    super::plain(|| {
+        // SAFETY: the caller promises a valid handle or NULL.
+        let report = unsafe { object(report, "report") }?;
+        let row = report.report.customers.get(index).ok_or_else(|| {
+            Failure::new(
+                cust_status::InvalidArgument,
+                format!("row {index} is past the report's {}", report.report.customers.len()),
+            )
+        })?;
+        // SAFETY: each output is NULL or writable, as the caller promises.
+        unsafe {
+            if !slot.is_null() {
+                write(slot, row.row);
+            }
+            if !customer.is_null() {
+                write(customer, row.customer.0);
+            }
+            if !verified.is_null() {
+                write(verified, row.verified);
+            }
+            if !problems.is_null() {
+                write(problems, row.problems.len());
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Problem `problem` of row `index` as text (`field: message (rule)`), with
+/// `snprintf` semantics. It never contains the rejected value.
+///
+/// # Safety
+/// `report` must be a valid handle; `buf` NULL or `len` writable bytes; `needed` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_import_report_problem(
+    report: *const cust_import_report,
+    index: usize,
+    problem: usize,
+    buf: *mut c_char,
+    len: usize,
+    needed: *mut usize,
+) -> cust_status {
+    let mut status = cust_status::Ok;
+    let guarded = super::plain(|| {
+        // SAFETY: the caller promises a valid handle or NULL.
+        let report = unsafe { object(report, "report") }?;
+        let p = report.report.customers.get(index).and_then(|row| row.problems.get(problem)).ok_or_else(|| {
+            Failure::new(cust_status::InvalidArgument, format!("no problem {problem} in row {index}"))
+        })?;
+        // SAFETY: forwarded caller guarantees.
+        status = unsafe { copy_out(&format!("{}: {} ({})", p.field, p.message, p.rule), buf, len, needed) };
+        if status != cust_status::Ok {
+            return Err(Failure::new(status, format!("the buffer holds {len} bytes; the problem text needs more")));
+        }
+        Ok(())
+    });
+    if guarded == cust_status::Ok { status } else { guarded }
+}
+
+/// Frees an import report (NULL is ignored).
+///
+/// # Safety
+/// `report` must be NULL or a handle not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_import_report_free(report: *mut cust_import_report) {
+    // SAFETY: forwarded caller guarantee.
+    unsafe { free_handle(report) }
+}

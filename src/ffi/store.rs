@@ -1,0 +1,220 @@
+//! `cust_store`: creating, opening and closing a store; bootstrapping its
+//! first administrator; verifying its audit chain.
+
+use std::ffi::c_char;
+
+use super::boundary::{
+    Outcome, c_string, free_handle, guard, into_handle, object, optional_text, out_ptr, text, write,
+};
+use super::status::{Failure, LastError, copy_out, cust_status};
+use crate::{Checkpoint, CreateOptions, KeySource, NewPrincipal, Store};
+
+/// An open store. Close it with `cust_store_close`; sessions opened on it
+/// keep it alive until they are closed too.
+pub struct cust_store {
+    pub(crate) store: Store,
+    pub(crate) last_error: LastError,
+}
+
+/// Runs `body` on the store behind `store`, recording failures on it.
+pub(crate) fn with_store(store: *const cust_store, body: impl FnOnce(&cust_store) -> Outcome) -> cust_status {
+    // SAFETY: a caller of an exported function promises a valid or NULL handle.
+    let handle = unsafe { store.as_ref() };
+    guard(handle.map(|h| &h.last_error), || body(handle.ok_or_else(|| super::boundary::null("store"))?))
+}
+
+fn key_source(key: *const u8, key_len: usize) -> Outcome<KeySource> {
+    // SAFETY: the caller promises `key_len` readable bytes at `key`.
+    let bytes = unsafe { super::boundary::bytes(key, key_len, "key") }?;
+    Ok(KeySource::key_bytes(bytes)?)
+}
+
+unsafe fn passphrase_source(passphrase: *const c_char) -> Outcome<KeySource> {
+    // SAFETY: forwarded caller guarantee.
+    Ok(KeySource::passphrase(unsafe { text(passphrase, "passphrase") }?)?)
+}
+
+fn open_common(
+    dir: *const c_char,
+    out: *mut *mut cust_store,
+    make: impl FnOnce(&str) -> Outcome<Store>,
+) -> cust_status {
+    guard(None, || {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller promises a NUL-terminated string or NULL.
+        let dir = unsafe { text(dir, "dir") }?;
+        let store = make(dir)?;
+        // SAFETY: `out` was checked.
+        unsafe { write(out, into_handle(cust_store { store, last_error: LastError::default() })) };
+        Ok(())
+    })
+}
+
+/// Creates a new store in directory `dir` (`customers.db` and `keys.db`)
+/// under the 32-byte master key `key`. Fails with
+/// `CUST_STATUS_ALREADY_EXISTS` if one is there.
+///
+/// # Safety
+/// `dir` must be a NUL-terminated string, `key` hold `key_len` bytes, `out` be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_create(
+    dir: *const c_char,
+    key: *const u8,
+    key_len: usize,
+    out: *mut *mut cust_store,
+) -> cust_status {
+    open_common(dir, out, |dir| Ok(Store::create_at(dir, key_source(key, key_len)?, CreateOptions::default())?))
+}
+
+/// Creates a new store in `dir` whose master key is derived from
+/// `passphrase` (PBKDF2-HMAC-SHA256, `kdf_iterations`, 0 for the default
+/// 600,000; at least 100,000).
+///
+/// # Safety
+/// `dir` and `passphrase` must be NUL-terminated strings, `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_create_passphrase(
+    dir: *const c_char,
+    passphrase: *const c_char,
+    kdf_iterations: u32,
+    out: *mut *mut cust_store,
+) -> cust_status {
+    open_common(dir, out, |dir| {
+        // SAFETY: forwarded caller guarantee.
+        let key = unsafe { passphrase_source(passphrase) }?;
+        let mut options = CreateOptions::default();
+        if kdf_iterations != 0 {
+            options.kdf_iterations = kdf_iterations;
+        }
+        Ok(Store::create_at(dir, key, options)?)
+    })
+}
+
+/// Opens the store in `dir` with its 32-byte master key. A wrong key gives
+/// `CUST_STATUS_WRONG_KEY`.
+///
+/// # Safety
+/// `dir` must be a NUL-terminated string, `key` hold `key_len` bytes, `out` be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_open(
+    dir: *const c_char,
+    key: *const u8,
+    key_len: usize,
+    out: *mut *mut cust_store,
+) -> cust_status {
+    open_common(dir, out, |dir| Ok(Store::open_at(dir, key_source(key, key_len)?)?))
+}
+
+/// Opens the store in `dir` with its passphrase.
+///
+/// # Safety
+/// `dir` and `passphrase` must be NUL-terminated strings, `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_open_passphrase(
+    dir: *const c_char,
+    passphrase: *const c_char,
+    out: *mut *mut cust_store,
+) -> cust_status {
+    // SAFETY: forwarded caller guarantee.
+    open_common(dir, out, |dir| Ok(Store::open_at(dir, unsafe { passphrase_source(passphrase) }?)?))
+}
+
+/// Closes a store handle (NULL is ignored). Sessions still open keep the
+/// store itself alive until they are closed.
+///
+/// # Safety
+/// `store` must be NULL or a handle from `cust_store_create`/`_open` not closed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_close(store: *mut cust_store) {
+    // SAFETY: forwarded caller guarantee.
+    unsafe { free_handle(store) }
+}
+
+/// Registers the store's first administrator `id` (allowed only while no
+/// active administrator exists; audited).
+///
+/// # Safety
+/// `store` must be a valid handle; `id` and `display_name` NUL-terminated strings.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_bootstrap_admin(
+    store: *const cust_store,
+    id: *const c_char,
+    display_name: *const c_char,
+) -> cust_status {
+    with_store(store, |s| {
+        // SAFETY: the caller promises NUL-terminated strings or NULL.
+        let (id, name) = unsafe { (text(id, "id")?, text(display_name, "display_name")?) };
+        s.store.bootstrap_administrator(&NewPrincipal::staff(id, name))?;
+        Ok(())
+    })
+}
+
+/// Verifies the whole audit chain, against `trusted_checkpoint` (the text
+/// of a checkpoint kept outside the database) if not NULL. On success
+/// `*entries` (if not NULL) receives the number of entries checked. A broken
+/// chain returns `CUST_STATUS_AUDIT_BROKEN`, and the message names the
+/// first bad entry and what is wrong with it.
+///
+/// # Safety
+/// `store` must be a valid handle; `trusted_checkpoint` NULL or a
+/// NUL-terminated string; `entries` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_verify_audit(
+    store: *const cust_store,
+    trusted_checkpoint: *const c_char,
+    entries: *mut u64,
+) -> cust_status {
+    with_store(store, |s| {
+        // SAFETY: the caller promises a NUL-terminated string or NULL.
+        let trusted = match unsafe { optional_text(trusted_checkpoint, "trusted_checkpoint") }? {
+            Some(text) => Some(Checkpoint::parse(text)?),
+            None => None,
+        };
+        let report = s.store.verify_audit(trusted.as_ref())?;
+        if let Some(problem) = report.problem {
+            return Err(Failure::new(cust_status::AuditBroken, problem.to_string()));
+        }
+        if !entries.is_null() {
+            // SAFETY: non-NULL and writable, as the caller promises.
+            unsafe { write(entries, report.entries) };
+        }
+        Ok(())
+    })
+}
+
+/// Signs a checkpoint of the audit log as it is now and returns its text in
+/// `*out` (free with `cust_string_free`). Keep it where the database's
+/// owner cannot rewrite it, and pass it to `cust_store_verify_audit` later.
+///
+/// # Safety
+/// `store` must be a valid handle and `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_checkpoint(store: *const cust_store, out: *mut *mut c_char) -> cust_status {
+    with_store(store, |s| {
+        let out = out_ptr(out, "out")?;
+        let text = c_string(s.store.audit_checkpoint()?.to_text())?;
+        // SAFETY: `out` was checked.
+        unsafe { write(out, text) };
+        Ok(())
+    })
+}
+
+/// Copies the last error message recorded on `store` (snprintf semantics,
+/// as `cust_last_error`).
+///
+/// # Safety
+/// `store` must be a valid handle; `buf` NULL or `len` writable bytes; `needed` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_last_error(
+    store: *const cust_store,
+    buf: *mut c_char,
+    len: usize,
+    needed: *mut usize,
+) -> cust_status {
+    // SAFETY: the caller promises a valid handle or NULL.
+    match unsafe { object(store, "store") } {
+        // SAFETY: forwarded caller guarantees.
+        Ok(s) => unsafe { copy_out(&s.last_error.get(), buf, len, needed) },
+        Err(_) => cust_status::NullArgument,
+    }
+}
