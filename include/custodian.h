@@ -703,6 +703,19 @@ cust_status cust_store_open_passphrase(const char *dir,
 // `store` must be NULL or a handle from `cust_store_create`/`_open` not closed before.
 void cust_store_close(struct cust_store *store);
 
+// Sets how logins are checked: `max_failures` consecutive failures lock a
+// principal for `lockout_secs`; passwords set from now on use
+// `password_iterations` PBKDF2 iterations (at least 1,000; 0 keeps the
+// default 600,000). Only possible before any session is opened on the
+// store (`CUST_STATUS_INVALID` otherwise).
+//
+// # Safety
+// `store` must be a valid handle not used by another thread during the call.
+cust_status cust_store_set_login_policy(struct cust_store *store,
+                                        uint32_t max_failures,
+                                        uint64_t lockout_secs,
+                                        uint32_t password_iterations);
+
 // Registers the store's first administrator `id` (allowed only while no
 // active administrator exists; audited).
 //

@@ -130,6 +130,37 @@ pub unsafe extern "C" fn cust_store_close(store: *mut cust_store) {
     unsafe { free_handle(store) }
 }
 
+/// Sets how logins are checked: `max_failures` consecutive failures lock a
+/// principal for `lockout_secs`; passwords set from now on use
+/// `password_iterations` PBKDF2 iterations (at least 1,000; 0 keeps the
+/// default 600,000). Only possible before any session is opened on the
+/// store (`CUST_STATUS_INVALID` otherwise).
+///
+/// # Safety
+/// `store` must be a valid handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_set_login_policy(
+    store: *mut cust_store,
+    max_failures: u32,
+    lockout_secs: u64,
+    password_iterations: u32,
+) -> cust_status {
+    // SAFETY: the caller promises a valid handle or NULL, used by this thread only.
+    let handle = unsafe { store.as_mut() };
+    let Some(handle) = handle else {
+        return guard(None, || Err(super::boundary::null("store")));
+    };
+    let cust_store { store: inner, last_error } = handle;
+    guard(Some(last_error), || {
+        let mut policy = crate::LoginPolicy { max_failures, lockout_secs, ..Default::default() };
+        if password_iterations != 0 {
+            policy.password_iterations = password_iterations;
+        }
+        inner.set_login_policy(policy)?;
+        Ok(())
+    })
+}
+
 /// Registers the store's first administrator `id` (allowed only while no
 /// active administrator exists; audited).
 ///

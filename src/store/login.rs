@@ -118,6 +118,12 @@ impl Store {
     /// Replaces the login policy. Only possible before the store is shared
     /// or a session is opened.
     pub fn with_login_policy(mut self, policy: LoginPolicy) -> Result<Store> {
+        self.set_login_policy(policy)?;
+        Ok(self)
+    }
+
+    /// [`Store::with_login_policy`] in place.
+    pub fn set_login_policy(&mut self, policy: LoginPolicy) -> Result<()> {
         if policy.max_failures == 0 || policy.password_iterations < 1_000 {
             return Err(Error::invalid(
                 "login_policy",
@@ -133,7 +139,7 @@ impl Store {
             )
         })?;
         inner.login_policy = policy;
-        Ok(self)
+        Ok(())
     }
 
     /// Registers the first administrator of a store. Allowed only while no

@@ -1,0 +1,567 @@
+/* Every function of the C API: the happy path, NULL arguments, invalid
+ * UTF-8, zero-length and too-small buffers, out-of-range codes, outputs left
+ * unchanged on error, a wrong key, and two threads on one store.
+ *
+ * Usage: test_api <empty-directory>
+ * Driven by tests/c_abi.rs, also under valgrind and with ASan/UBSan. */
+#include "custodian.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int checks = 0;
+static int failures = 0;
+
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        checks++;                                                              \
+        if (!(cond)) {                                                         \
+            failures++;                                                        \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,   \
+                    #cond);                                                    \
+        }                                                                      \
+    } while (0)
+
+#define CHECK_STATUS(call, want)                                               \
+    do {                                                                       \
+        cust_status got_ = (call);                                             \
+        checks++;                                                              \
+        if (got_ != (want)) {                                                  \
+            char msg_[512];                                                    \
+            cust_last_error(msg_, sizeof msg_, NULL);                          \
+            failures++;                                                        \
+            fprintf(stderr, "%s:%d: %s returned %u (%s), wanted %u: %s\n",     \
+                    __FILE__, __LINE__, #call, (unsigned)got_,                 \
+                    cust_status_str(got_), (unsigned)(want), msg_);            \
+        }                                                                      \
+    } while (0)
+
+#define OK(call) CHECK_STATUS(call, CUST_STATUS_OK)
+
+static const uint8_t KEY[32] = {7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+                                7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7};
+static const uint8_t WRONG_KEY[32] = {8};
+static const char BAD_UTF8[] = {'\xff', '\xfe', 'a', 0};
+/* A sentinel every failed call must leave in its output. */
+#define SENTINEL ((void *)0x5e17)
+
+static void path_in(char *out, size_t len, const char *dir, const char *name) {
+    snprintf(out, len, "%s/%s", dir, name);
+}
+
+static void test_basics(void) {
+    char buf[64];
+    size_t needed = 0;
+    CHECK(strcmp(cust_version(), CUST_VERSION_STRING) == 0);
+    CHECK(strcmp(cust_status_str(CUST_STATUS_OK), "ok") == 0);
+    CHECK(strcmp(cust_status_str(CUST_STATUS_DENIED), "access denied") == 0);
+    CHECK(strcmp(cust_status_str(9999), "unknown status") == 0);
+    CHECK(strcmp(cust_status_str(CUST_STATUS_NULL_ARGUMENT), "a required argument was NULL") == 0);
+
+    /* The last error: a size query with len 0, a short buffer, a full copy. */
+    CHECK_STATUS(cust_input_new(0, NULL), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_last_error(NULL, 0, &needed), CUST_STATUS_BUFFER_TOO_SMALL);
+    CHECK(needed == strlen("argument 'out' is NULL") + 1);
+    CHECK_STATUS(cust_last_error(buf, 5, &needed), CUST_STATUS_BUFFER_TOO_SMALL);
+    CHECK(strcmp(buf, "argu") == 0);
+    OK(cust_last_error(buf, sizeof buf, NULL));
+    CHECK(strcmp(buf, "argument 'out' is NULL") == 0);
+    CHECK_STATUS(cust_last_error(NULL, 10, NULL), CUST_STATUS_NULL_ARGUMENT);
+
+    /* Out-of-range codes. */
+    cust_input *input = SENTINEL;
+    CHECK_STATUS(cust_input_new(7, &input), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK(input == SENTINEL);
+    OK(cust_input_new(CUST_KIND_INDIVIDUAL, &input));
+    CHECK_STATUS(cust_input_set(input, 999, "x"), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(cust_input_set(input, CUST_FIELD_NAME, BAD_UTF8), CUST_STATUS_INVALID_UTF8);
+    CHECK_STATUS(cust_input_set(NULL, CUST_FIELD_NAME, "x"), CUST_STATUS_NULL_ARGUMENT);
+    cust_input_free(input);
+    cust_input_free(NULL);
+
+    /* cust_memzero and the free functions accept NULL. */
+    char secret[8] = "secret!";
+    cust_memzero((uint8_t *)secret, sizeof secret);
+    CHECK(secret[0] == 0 && secret[6] == 0);
+    cust_memzero(NULL, 4);
+    cust_string_free(NULL);
+    cust_bytes_free(NULL, 0);
+    cust_store_close(NULL);
+    cust_session_close(NULL);
+    cust_customer_free(NULL);
+    cust_list_free(NULL);
+    cust_import_report_free(NULL);
+    CHECK(cust_customer_id(NULL) == 0 && cust_customer_version(NULL) == 0);
+    CHECK(cust_list_len(NULL) == 0 && cust_list_total(NULL) == 0);
+    CHECK(cust_import_report_len(NULL) == 0);
+}
+
+static void test_store_lifecycle(const char *dir) {
+    char path[512], other[512];
+    cust_store *store = SENTINEL;
+    path_in(path, sizeof path, dir, "lifecycle");
+    path_in(other, sizeof other, dir, "pass");
+
+    CHECK_STATUS(cust_store_create(NULL, KEY, 32, &store), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_store_create(path, NULL, 32, &store), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_store_create(path, KEY, 0, &store), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_store_create(path, KEY, 31, &store), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_store_create(BAD_UTF8, KEY, 32, &store), CUST_STATUS_INVALID_UTF8);
+    CHECK_STATUS(cust_store_create(path, KEY, 32, NULL), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_store_open(path, KEY, 32, &store), CUST_STATUS_NOT_A_STORE);
+    CHECK(store == SENTINEL);
+
+    OK(cust_store_create(path, KEY, 32, &store));
+    CHECK(store != SENTINEL && store != NULL);
+    cust_store *again = SENTINEL;
+    CHECK_STATUS(cust_store_create(path, KEY, 32, &again), CUST_STATUS_ALREADY_EXISTS);
+    CHECK(again == SENTINEL);
+    cust_store_close(store);
+
+    store = SENTINEL;
+    CHECK_STATUS(cust_store_open(path, WRONG_KEY, 32, &store), CUST_STATUS_WRONG_KEY);
+    CHECK(store == SENTINEL);
+    char msg[256];
+    OK(cust_last_error(msg, sizeof msg, NULL));
+    CHECK(strstr(msg, "wrong master key") != NULL);
+    OK(cust_store_open(path, KEY, 32, &store));
+    uint64_t entries = 0;
+    OK(cust_store_verify_audit(store, NULL, &entries));
+    char *checkpoint = SENTINEL;
+    OK(cust_store_checkpoint(store, &checkpoint));
+    CHECK(checkpoint != SENTINEL && strstr(checkpoint, "custodian") != NULL);
+    OK(cust_store_verify_audit(store, checkpoint, NULL));
+    CHECK_STATUS(cust_store_verify_audit(store, "not a checkpoint", NULL), CUST_STATUS_INVALID);
+    OK(cust_store_last_error(store, msg, sizeof msg, NULL));
+    CHECK(strstr(msg, "checkpoint") != NULL);
+    CHECK_STATUS(cust_store_last_error(NULL, msg, sizeof msg, NULL), CUST_STATUS_NULL_ARGUMENT);
+    cust_string_free(checkpoint);
+    CHECK_STATUS(cust_store_checkpoint(store, NULL), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_store_verify_audit(NULL, NULL, NULL), CUST_STATUS_NULL_ARGUMENT);
+    cust_store_close(store);
+
+    /* A passphrase store (a low iteration count keeps the test fast). */
+    store = SENTINEL;
+    CHECK_STATUS(cust_store_create_passphrase(other, "short", 1000, &store), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_store_create_passphrase(other, NULL, 1000, &store), CUST_STATUS_NULL_ARGUMENT);
+    OK(cust_store_create_passphrase(other, "a long passphrase 2026", 1000, &store));
+    cust_store_close(store);
+    store = SENTINEL;
+    CHECK_STATUS(cust_store_open_passphrase(other, "another long passphrase", &store), CUST_STATUS_WRONG_KEY);
+    CHECK(store == SENTINEL);
+    OK(cust_store_open_passphrase(other, "a long passphrase 2026", &store));
+    cust_store_close(store);
+}
+
+/* Opens a fresh store with an administrator, a clerk and a marketer. */
+static cust_store *provisioned(const char *dir, const char *name) {
+    char path[512];
+    cust_store *store = NULL;
+    cust_session *admin = NULL;
+    path_in(path, sizeof path, dir, name);
+    OK(cust_store_create(path, KEY, 32, &store));
+    OK(cust_store_set_login_policy(store, 3, 600, 1000));
+    CHECK_STATUS(cust_store_bootstrap_admin(store, NULL, "x"), CUST_STATUS_NULL_ARGUMENT);
+    OK(cust_store_bootstrap_admin(store, "admin", "Administrator"));
+    CHECK_STATUS(cust_store_bootstrap_admin(store, "second", "x"), CUST_STATUS_DENIED);
+    OK(cust_session_open(store, "admin", "maintenance", true, 0, &admin));
+    OK(cust_principal_register(admin, "clerk", "李娜", false));
+    OK(cust_principal_grant(admin, "clerk", "customer_service", 0));
+    OK(cust_principal_register(admin, "marketer", "陈晨", false));
+    OK(cust_principal_grant(admin, "marketer", "marketing", 0));
+    cust_session_close(admin);
+    CHECK_STATUS(cust_store_set_login_policy(store, 3, 600, 1000), CUST_STATUS_OK);
+    return store;
+}
+
+static cust_input *person(const char *code, const char *name, const char *mobile) {
+    cust_input *input = NULL;
+    OK(cust_input_new(CUST_KIND_INDIVIDUAL, &input));
+    OK(cust_input_set(input, CUST_FIELD_EXTERNAL_CODE, code));
+    OK(cust_input_set(input, CUST_FIELD_NAME, name));
+    OK(cust_input_set(input, CUST_FIELD_MOBILE, mobile));
+    return input;
+}
+
+static void test_customers(const char *dir) {
+    cust_store *store = provisioned(dir, "customers");
+    cust_session *admin = NULL, *clerk = SENTINEL;
+    char text[512];
+    size_t needed = 0;
+    uint32_t shown = 99;
+
+    CHECK_STATUS(cust_session_open(store, "ghost", "service", false, 0, &clerk), CUST_STATUS_DENIED);
+    CHECK_STATUS(cust_session_open(store, "clerk", "no such purpose!", false, 0, &clerk), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_session_open(store, BAD_UTF8, "service", false, 0, &clerk), CUST_STATUS_INVALID_UTF8);
+    CHECK_STATUS(cust_session_open(NULL, "clerk", "service", false, 0, &clerk), CUST_STATUS_NULL_ARGUMENT);
+    CHECK(clerk == SENTINEL);
+    OK(cust_session_open(store, "clerk", "service", false, 0, &clerk));
+    OK(cust_session_open(store, "admin", "service", true, 1700000000000, &admin));
+    bool mfa = false;
+    OK(cust_session_mfa(admin, &mfa));
+    CHECK(mfa);
+    CHECK_STATUS(cust_session_mfa(admin, NULL), CUST_STATUS_NULL_ARGUMENT);
+
+    /* Create: a bad mobile is refused with the field and rule, nothing stored. */
+    cust_input *bad = person("KH001", "王五", "12345");
+    cust_customer *customer = SENTINEL;
+    CHECK_STATUS(cust_customer_create(clerk, bad, &customer), CUST_STATUS_INVALID);
+    CHECK(customer == SENTINEL);
+    OK(cust_session_last_error(clerk, text, sizeof text, NULL));
+    CHECK(strstr(text, "mobile") != NULL && strstr(text, "12345") == NULL);
+    cust_input_free(bad);
+    CHECK_STATUS(cust_customer_create(clerk, NULL, &customer), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_customer_create(NULL, NULL, &customer), CUST_STATUS_NULL_ARGUMENT);
+
+    cust_input *input = person("KH001", "王五", "+86 138-1234-5678");
+    OK(cust_input_set(input, CUST_FIELD_ID_NUMBER, "11010519491231002X"));
+    OK(cust_input_set(input, CUST_FIELD_EMAIL, "Wang.Wu@Example.com"));
+    CHECK_STATUS(cust_customer_create(clerk, input, NULL), CUST_STATUS_NULL_ARGUMENT);
+    OK(cust_customer_create(clerk, input, &customer));
+    cust_input_free(input);
+    int64_t id = cust_customer_id(customer);
+    CHECK(id > 0 && cust_customer_version(customer) == 1);
+
+    /* Typed accessors: plain, masked, absent; buffers too small or empty. */
+    OK(cust_customer_field(customer, CUST_FIELD_NAME, text, sizeof text, &needed, &shown));
+    CHECK(strcmp(text, "王五") == 0 && shown == CUST_SHOWN_PLAIN && needed == strlen("王五") + 1);
+    OK(cust_customer_field(customer, CUST_FIELD_MOBILE, text, sizeof text, NULL, NULL));
+    CHECK(strcmp(text, "13812345678") == 0);
+    OK(cust_customer_field(customer, CUST_FIELD_ID_NUMBER, text, sizeof text, NULL, &shown));
+    CHECK(strcmp(text, "1101**********002X") == 0 && shown == CUST_SHOWN_MASKED);
+    OK(cust_customer_field(customer, CUST_FIELD_ADDRESS, text, sizeof text, NULL, &shown));
+    CHECK(text[0] == 0 && shown == CUST_SHOWN_ABSENT);
+    CHECK_STATUS(cust_customer_field(customer, CUST_FIELD_EMAIL, text, 4, &needed, NULL), CUST_STATUS_BUFFER_TOO_SMALL);
+    CHECK(needed == strlen("wang.wu@example.com") + 1 && strlen(text) == 3);
+    CHECK_STATUS(cust_customer_field(customer, CUST_FIELD_EMAIL, NULL, 0, &needed, NULL), CUST_STATUS_BUFFER_TOO_SMALL);
+    CHECK_STATUS(cust_customer_field(customer, 12345, text, sizeof text, NULL, NULL), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(cust_customer_field(NULL, CUST_FIELD_NAME, text, sizeof text, NULL, NULL), CUST_STATUS_NULL_ARGUMENT);
+    char *json = SENTINEL;
+    OK(cust_customer_to_json(customer, &json));
+    CHECK(strstr(json, "\"name\":\"王五\"") != NULL && strstr(json, "\"masked\":[") != NULL);
+    cust_string_free(json);
+    CHECK_STATUS(cust_customer_to_json(customer, NULL), CUST_STATUS_NULL_ARGUMENT);
+    cust_customer_free(customer);
+
+    /* Reads, lookups, listing and search. */
+    OK(cust_customer_get(admin, id, &customer));
+    OK(cust_customer_field(customer, CUST_FIELD_ID_NUMBER, text, sizeof text, NULL, &shown));
+    CHECK(strcmp(text, "11010519491231002X") == 0 && shown == CUST_SHOWN_PLAIN);
+    cust_customer_free(customer);
+    customer = SENTINEL;
+    CHECK_STATUS(cust_customer_get(clerk, 424242, &customer), CUST_STATUS_NOT_FOUND);
+    CHECK_STATUS(cust_customer_get_by_code(clerk, "NOPE", &customer), CUST_STATUS_CODE_NOT_FOUND);
+    CHECK_STATUS(cust_customer_get_by_code(clerk, BAD_UTF8, &customer), CUST_STATUS_INVALID_UTF8);
+    CHECK(customer == SENTINEL);
+    OK(cust_customer_get_by_code(clerk, "KH001", &customer));
+    CHECK(cust_customer_id(customer) == id);
+    cust_customer_free(customer);
+
+    cust_input *second = person("KH002", "李四", "13900000002");
+    OK(cust_customer_create(clerk, second, &customer));
+    cust_customer_free(customer);
+    cust_input_free(second);
+
+    cust_list *list = SENTINEL;
+    CHECK_STATUS(cust_customer_find(clerk, CUST_FIELD_NAME, "王五", &list), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_customer_find(clerk, CUST_FIELD_MOBILE, "' OR 1=1 --", &list), CUST_STATUS_INVALID);
+    CHECK(list == SENTINEL);
+    OK(cust_customer_find(clerk, CUST_FIELD_MOBILE, "138 1234 5678", &list));
+    CHECK(cust_list_len(list) == 1);
+    cust_list_free(list);
+    OK(cust_customer_list(clerk, CUST_FIELD_NAME, false, 0, 10, &list));
+    CHECK(cust_list_len(list) == 2 && cust_list_total(list) == 2);
+    const cust_customer *first = NULL;
+    OK(cust_list_get(list, 0, &first));
+    OK(cust_customer_field(first, CUST_FIELD_NAME, text, sizeof text, NULL, NULL));
+    CHECK(strcmp(text, "李四") == 0); /* pinyin: li before wang */
+    const cust_customer *past = SENTINEL;
+    CHECK_STATUS(cust_list_get(list, 2, &past), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK(past == SENTINEL);
+    CHECK_STATUS(cust_list_get(list, 0, NULL), CUST_STATUS_NULL_ARGUMENT);
+    cust_list_free(list);
+    CHECK_STATUS(cust_customer_list(clerk, CUST_FIELD_NAME, true, 0, 0, &list), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_customer_list(clerk, 77, true, 0, 10, &list), CUST_STATUS_INVALID_ARGUMENT);
+    OK(cust_customer_list(clerk, CUST_FIELD_NAME, true, 0, 10, &list));
+    OK(cust_list_get(list, 0, &first));
+    OK(cust_customer_field(first, CUST_FIELD_NAME, text, sizeof text, NULL, NULL));
+    CHECK(strcmp(text, "王五") == 0);
+    cust_list_free(list);
+    OK(cust_customer_search(clerk, "李", 0, 10, &list));
+    CHECK(cust_list_len(list) == 1);
+    cust_list_free(list);
+    CHECK_STATUS(cust_customer_search(clerk, "", 0, 10, &list), CUST_STATUS_INVALID);
+
+    /* Update with a version; a stale version is refused and changes nothing. */
+    cust_input *patch = NULL;
+    OK(cust_input_new(CUST_KIND_INDIVIDUAL, &patch));
+    OK(cust_input_set(patch, CUST_FIELD_TITLE, "经理"));
+    OK(cust_input_set(patch, CUST_FIELD_EMAIL, NULL)); /* clear */
+    OK(cust_customer_update(clerk, id, 1, patch, &customer));
+    CHECK(cust_customer_version(customer) == 2);
+    OK(cust_customer_field(customer, CUST_FIELD_EMAIL, text, sizeof text, NULL, &shown));
+    CHECK(shown == CUST_SHOWN_ABSENT);
+    cust_customer_free(customer);
+    customer = SENTINEL;
+    CHECK_STATUS(cust_customer_update(clerk, id, 1, patch, &customer), CUST_STATUS_VERSION_CONFLICT);
+    CHECK(customer == SENTINEL);
+    OK(cust_session_last_error(clerk, text, sizeof text, NULL));
+    CHECK(strstr(text, "expected version 1, current version 2") != NULL);
+    CHECK_STATUS(cust_customer_update(clerk, id, 2, NULL, &customer), CUST_STATUS_NULL_ARGUMENT);
+    cust_input_free(patch);
+    OK(cust_customer_verify(admin, id, 2));
+
+    /* Delete: customer service may not; the administrator may. */
+    CHECK_STATUS(cust_customer_delete(clerk, id), CUST_STATUS_DENIED);
+    OK(cust_session_last_error(clerk, text, sizeof text, NULL));
+    CHECK(strstr(text, "builtin.customer_service.no_delete") != NULL);
+    OK(cust_customer_delete(admin, id));
+    CHECK_STATUS(cust_customer_delete(admin, id), CUST_STATUS_NOT_FOUND);
+    CHECK_STATUS(cust_session_last_error(NULL, text, sizeof text, NULL), CUST_STATUS_NULL_ARGUMENT);
+
+    cust_session_close(clerk);
+    cust_session_close(admin);
+    cust_store_close(store);
+}
+
+static void test_principals_consent_audit(const char *dir) {
+    cust_store *store = provisioned(dir, "governance");
+    cust_session *admin = NULL, *clerk = NULL, *marketer = NULL, *login = SENTINEL;
+    cust_customer *customer = NULL;
+    char text[256];
+
+    OK(cust_session_open(store, "admin", "maintenance", true, 0, &admin));
+    CHECK_STATUS(cust_principal_register(admin, "clerk", "dup", false), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_principal_register(admin, NULL, "x", false), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_principal_grant(admin, "clerk", "no_such_role", 0), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_principal_grant(admin, "clerk", "Not A Role", 0), CUST_STATUS_INVALID);
+    OK(cust_principal_register(admin, "kiosk", "Counter kiosk", true));
+    OK(cust_principal_grant(admin, "kiosk", "customer_service", 0));
+    OK(cust_principal_set_password(admin, "kiosk", "kiosk password 2026"));
+    CHECK_STATUS(cust_principal_set_password(admin, "kiosk", "short"), CUST_STATUS_INVALID);
+
+    /* Login: password only (no TOTP enrolled) gives a single-factor session. */
+    CHECK_STATUS(cust_session_login(store, "kiosk", "wrong password!", NULL, "service", &login), CUST_STATUS_DENIED);
+    CHECK(login == SENTINEL);
+    OK(cust_last_error(text, sizeof text, NULL));
+    CHECK(strstr(text, "login.failed") != NULL);
+    OK(cust_session_login(store, "kiosk", "kiosk password 2026", NULL, "service", &login));
+    bool mfa = true;
+    OK(cust_session_mfa(login, &mfa));
+    CHECK(!mfa);
+    cust_session_close(login);
+    login = SENTINEL;
+    for (int i = 0; i < 3; i++) {
+        CHECK_STATUS(cust_session_login(store, "kiosk", "wrong password!", NULL, "service", &login), CUST_STATUS_DENIED);
+    }
+    CHECK_STATUS(cust_session_login(store, "kiosk", "kiosk password 2026", NULL, "service", &login), CUST_STATUS_DENIED);
+    OK(cust_last_error(text, sizeof text, NULL));
+    CHECK(strstr(text, "login.locked") != NULL);
+    OK(cust_principal_unlock(admin, "kiosk"));
+    OK(cust_session_login(store, "kiosk", "kiosk password 2026", NULL, "service", &login));
+    CHECK_STATUS(cust_session_login(store, "kiosk", "x", BAD_UTF8, "service", &login), CUST_STATUS_INVALID_UTF8);
+
+    uint8_t *secret = SENTINEL;
+    size_t secret_len = 0;
+    CHECK_STATUS(cust_principal_enrol_totp(admin, "kiosk", NULL, &secret_len), CUST_STATUS_NULL_ARGUMENT);
+    OK(cust_principal_enrol_totp(admin, "kiosk", &secret, &secret_len));
+    CHECK(secret != SENTINEL && secret_len == 20);
+    cust_bytes_free(secret, secret_len);
+
+    /* Consent and the marketing session. */
+    OK(cust_session_open(store, "clerk", "service", false, 0, &clerk));
+    cust_input *input = person("KH100", "赵敏", "13700000001");
+    OK(cust_customer_create(clerk, input, &customer));
+    cust_input_free(input);
+    int64_t id = cust_customer_id(customer);
+    cust_customer_free(customer);
+    OK(cust_session_open_marketing(store, "marketer", "sms", false, 0, &marketer));
+    CHECK_STATUS(cust_session_open_marketing(store, "marketer", "pigeon", false, 0, &login), CUST_STATUS_INVALID);
+    customer = SENTINEL;
+    CHECK_STATUS(cust_customer_get(marketer, id, &customer), CUST_STATUS_DENIED);
+    CHECK(customer == SENTINEL);
+    CHECK_STATUS(cust_consent_record(clerk, id, "marketing", "sms", true, "counter", NULL), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_consent_record(clerk, id, "marketing", "sms", true, "counter; DROP TABLE", "v1"), CUST_STATUS_INVALID);
+    OK(cust_consent_record(clerk, id, "marketing", "sms", true, "counter", "v1"));
+    OK(cust_customer_get(marketer, id, &customer));
+    cust_customer_free(customer);
+    OK(cust_consent_record(clerk, id, "marketing", "sms", false, "call", "v1"));
+    CHECK_STATUS(cust_customer_get(marketer, id, &customer), CUST_STATUS_DENIED);
+    char *json = NULL;
+    OK(cust_consent_list_json(clerk, id, &json));
+    CHECK(strstr(json, "\"granted\":true") != NULL && strstr(json, "\"granted\":false") != NULL);
+    cust_string_free(json);
+
+    /* Roles, revocation, access review and the audit log. */
+    OK(cust_role_define_json(admin,
+                             "{\"name\":\"support_lead\",\"description\":\"second line\",\"rules\":[{\"id\":"
+                             "\"support.read\",\"actions\":[\"read\"],\"purposes\":[\"service\"],\"levels\":[\"L2\",\"L3\"],"
+                             "\"fields\":[],\"effect\":\"allow\"}]}"));
+    CHECK_STATUS(cust_role_define_json(admin, "{not json"), CUST_STATUS_INVALID);
+    OK(cust_principal_grant(admin, "kiosk", "support_lead", 4102444800000));
+    OK(cust_principal_revoke_role(admin, "kiosk", "support_lead"));
+    CHECK_STATUS(cust_principal_revoke_role(admin, "kiosk", "support_lead"), CUST_STATUS_INVALID);
+    OK(cust_principal_revoke(admin, "kiosk", "left the company"));
+    cust_list *list = NULL;
+    CHECK_STATUS(cust_customer_list(login, CUST_FIELD_NAME, false, 0, 10, &list), CUST_STATUS_DENIED);
+    OK(cust_session_last_error(login, text, sizeof text, NULL));
+    CHECK(strstr(text, "principal.revoked") != NULL);
+    cust_session_close(login);
+
+    CHECK_STATUS(cust_access_review_json(clerk, 30, &json), CUST_STATUS_DENIED);
+    OK(cust_access_review_json(admin, 30, &json));
+    CHECK(strstr(json, "\"id\":\"clerk\"") != NULL && strstr(json, "\"stale_after_days\":30") != NULL);
+    cust_string_free(json);
+    CHECK_STATUS(cust_audit_query_json(clerk, 0, NULL, 0, 0, 0, &json), CUST_STATUS_DENIED);
+    OK(cust_audit_query_json(admin, id, NULL, 0, 0, 100, &json));
+    CHECK(strstr(json, "customer.create") != NULL && strstr(json, "13700000001") == NULL);
+    cust_string_free(json);
+    OK(cust_audit_query_json(admin, 0, "kiosk", 0, 0, 0, &json));
+    CHECK(strstr(json, "principal.login") != NULL);
+    cust_string_free(json);
+    uint64_t entries = 0;
+    OK(cust_store_verify_audit(store, NULL, &entries));
+    CHECK(entries > 20);
+
+    cust_session_close(marketer);
+    cust_session_close(clerk);
+    cust_session_close(admin);
+    cust_store_close(store);
+}
+
+/* A legacy khzl file: GBK text, NUL padding, an empty slot, a bad mobile. */
+static void put(uint8_t *record, size_t offset, const char *bytes, size_t len) {
+    memcpy(record + offset, bytes, len);
+}
+
+static void test_legacy_import(const char *dir) {
+    cust_store *store = provisioned(dir, "legacy");
+    cust_session *admin = NULL;
+    cust_import_report *report = SENTINEL;
+    uint8_t file[3 * 220];
+    char text[256];
+    memset(file, 0, sizeof file);
+    /* bh, xm (王五 in GBK), sj */
+    put(file, 0, "KH01", 4);
+    put(file, 10, "\xcd\xf5\xce\xe5", 4);
+    put(file, 10 + 15 + 40 + 15 + 15, "13800000001", 11);
+    put(file + 220, 0, "-1", 2);
+    put(file + 440, 0, "KH02", 4);
+    put(file + 440, 10, "\xc0\xee\xcb\xc4", 4); /* 李四 */
+    put(file + 440, 10 + 15 + 40 + 15 + 15, "12345", 5);
+
+    OK(cust_session_open(store, "admin", "service", true, 0, &admin));
+    CHECK_STATUS(cust_import_khzl(admin, file, sizeof file - 7, &report), CUST_STATUS_INVALID);
+    CHECK(report == SENTINEL);
+    OK(cust_session_last_error(admin, text, sizeof text, NULL));
+    CHECK(strstr(text, "truncated") != NULL);
+    CHECK_STATUS(cust_import_khzl(admin, NULL, 220, &report), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_import_khzl(admin, NULL, 0, &report), CUST_STATUS_INVALID); /* empty file */
+    cust_list *list = NULL;
+    OK(cust_customer_list(admin, CUST_FIELD_NAME, false, 0, 10, &list));
+    CHECK(cust_list_total(list) == 0);
+    cust_list_free(list);
+
+    OK(cust_import_khzl(admin, file, sizeof file, &report));
+    CHECK(cust_import_report_len(report) == 2);
+    size_t slot = 0, problems = 0;
+    int64_t customer_id = 0;
+    bool verified = false;
+    OK(cust_import_report_row(report, 0, &slot, &customer_id, &verified, &problems));
+    CHECK(slot == 0 && verified && problems == 0 && customer_id > 0);
+    OK(cust_import_report_row(report, 1, &slot, NULL, &verified, &problems));
+    CHECK(slot == 2 && !verified && problems == 1);
+    OK(cust_import_report_problem(report, 1, 0, text, sizeof text, NULL));
+    CHECK(strstr(text, "mobile") != NULL && strstr(text, "12345") == NULL);
+    CHECK_STATUS(cust_import_report_problem(report, 1, 1, text, sizeof text, NULL), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(cust_import_report_row(report, 2, NULL, NULL, NULL, NULL), CUST_STATUS_INVALID_ARGUMENT);
+    cust_import_report_free(report);
+
+    OK(cust_customer_list(admin, CUST_FIELD_NAME, false, 0, 10, &list));
+    CHECK(cust_list_total(list) == 2);
+    const cust_customer *first = NULL;
+    OK(cust_list_get(list, 0, &first));
+    OK(cust_customer_field(first, CUST_FIELD_NAME, text, sizeof text, NULL, NULL));
+    CHECK(strcmp(text, "李四") == 0);
+    OK(cust_customer_field(first, CUST_FIELD_STATUS, text, sizeof text, NULL, NULL));
+    CHECK(strcmp(text, "unverified") == 0);
+    cust_list_free(list);
+    cust_session_close(admin);
+    cust_store_close(store);
+}
+
+/* Two threads on one store handle, each with its own session. */
+struct worker {
+    cust_store *store;
+    int index;
+    int failures;
+};
+
+static void *work(void *arg) {
+    struct worker *w = arg;
+    cust_session *session = NULL;
+    if (cust_session_open(w->store, "clerk", "service", false, 0, &session) != CUST_STATUS_OK) {
+        w->failures++;
+        return NULL;
+    }
+    for (int i = 0; i < 20; i++) {
+        char code[32], mobile[32];
+        snprintf(code, sizeof code, "T%d-%02d", w->index, i);
+        snprintf(mobile, sizeof mobile, "1370%d%06d", w->index, i);
+        cust_input *input = person(code, "线程客户", mobile);
+        cust_customer *customer = NULL;
+        if (cust_customer_create(session, input, &customer) != CUST_STATUS_OK) {
+            w->failures++;
+        } else {
+            cust_customer *again = NULL;
+            if (cust_customer_get(session, cust_customer_id(customer), &again) != CUST_STATUS_OK) {
+                w->failures++;
+            }
+            cust_customer_free(again);
+        }
+        cust_customer_free(customer);
+        cust_input_free(input);
+    }
+    cust_session_close(session);
+    return NULL;
+}
+
+static void test_threads(const char *dir) {
+    cust_store *store = provisioned(dir, "threads");
+    pthread_t threads[2];
+    struct worker workers[2] = {{store, 1, 0}, {store, 2, 0}};
+    for (int i = 0; i < 2; i++) {
+        CHECK(pthread_create(&threads[i], NULL, work, &workers[i]) == 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        CHECK(pthread_join(threads[i], NULL) == 0);
+        CHECK(workers[i].failures == 0);
+    }
+    uint64_t entries = 0;
+    OK(cust_store_verify_audit(store, NULL, &entries));
+    cust_session *admin = NULL;
+    cust_list *list = NULL;
+    OK(cust_session_open(store, "admin", "service", true, 0, &admin));
+    OK(cust_customer_list(admin, CUST_FIELD_EXTERNAL_CODE, false, 0, 100, &list));
+    CHECK(cust_list_total(list) == 40);
+    cust_list_free(list);
+    cust_session_close(admin);
+    cust_store_close(store);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s <empty-directory>\n", argv[0]);
+        return 2;
+    }
+    test_basics();
+    test_store_lifecycle(argv[1]);
+    test_customers(argv[1]);
+    test_principals_consent_audit(argv[1]);
+    test_legacy_import(argv[1]);
+    test_threads(argv[1]);
+    printf("C API checks: %d passed, %d failed\n", checks - failures, failures);
+    return failures == 0 ? 0 : 1;
+}
