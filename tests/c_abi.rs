@@ -8,54 +8,12 @@
 //! valgrind missing is a failure when `CI` is set (`.ci/run` installs it),
 //! and a loudly skipped check otherwise.
 
-use std::path::{Path, PathBuf};
+#[path = "support/c_build.rs"]
+mod c_build;
+
 use std::process::Command;
 
-/// The link line for the static library, as the README documents it.
-pub const STATIC_LINK_LIBS: [&str; 6] = ["-lpthread", "-ldl", "-lm", "-lrt", "-lutil", "-lgcc_s"];
-
-const C_FLAGS: [&str; 5] = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror"];
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The directory cargo put this run's library artifacts in (`target/<profile>`).
-fn artifact_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf();
-    assert!(
-        dir.join("libcustodian.a").exists(),
-        "{} has no libcustodian.a: the crate's staticlib output is missing",
-        dir.display()
-    );
-    dir
-}
-
-fn run(command: &mut Command, what: &str) -> String {
-    let output = command.output().unwrap_or_else(|e| panic!("{what}: cannot run {command:?}: {e}"));
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{what} failed ({}):\n{stdout}\n{stderr}", output.status);
-    print!("{stdout}");
-    stdout
-}
-
-/// Compiles `source` against the static library with `extra` flags.
-fn compile(source: &str, out: &Path, extra: &[&str]) {
-    let lib = artifact_dir().join("libcustodian.a");
-    let mut gcc = Command::new("gcc");
-    gcc.args(C_FLAGS)
-        .args(extra)
-        .arg("-I")
-        .arg(root().join("include"))
-        .arg(root().join("tests/c").join(source))
-        .arg(&lib)
-        .args(STATIC_LINK_LIBS)
-        .arg("-o")
-        .arg(out);
-    run(&mut gcc, &format!("compiling {source}"));
-}
+use c_build::{C_FLAGS, artifact_dir, compile, root, run};
 
 fn valgrind_available() -> bool {
     Command::new("valgrind").arg("--version").output().is_ok_and(|o| o.status.success())
@@ -65,7 +23,7 @@ fn valgrind_available() -> bool {
 fn the_c_api_test_passes_linked_statically() {
     let dir = tempfile::tempdir().unwrap();
     let exe = dir.path().join("test_api");
-    compile("test_api.c", &exe, &["-O1", "-g"]);
+    compile("tests/c/test_api.c", &exe, &["-O1", "-g"]);
     let work = dir.path().join("work");
     std::fs::create_dir(&work).unwrap();
     let out = run(Command::new(&exe).arg(&work), "test_api");
@@ -81,7 +39,7 @@ fn the_c_api_test_passes_under_valgrind() {
     }
     let dir = tempfile::tempdir().unwrap();
     let exe = dir.path().join("test_api");
-    compile("test_api.c", &exe, &["-O0", "-g"]);
+    compile("tests/c/test_api.c", &exe, &["-O0", "-g"]);
     let work = dir.path().join("work");
     std::fs::create_dir(&work).unwrap();
     run(
@@ -106,7 +64,7 @@ fn the_c_api_test_passes_with_address_and_undefined_sanitizers() {
     let dir = tempfile::tempdir().unwrap();
     let exe = dir.path().join("test_api_asan");
     compile(
-        "test_api.c",
+        "tests/c/test_api.c",
         &exe,
         &["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=all"],
     );
