@@ -80,3 +80,83 @@ fn an_import_the_session_may_not_make_stores_nothing() {
     assert!(report.customers[0].problems[0].message.ends_with("left out"));
     assert_eq!(admin(&store).get(report.customers[0].customer).unwrap().get(&Field::Notes), None);
 }
+
+mod khzl_files {
+    use custodian::import::khzl::{self, LegacyRecord, RECORD_LEN};
+    use custodian::{Error, Field};
+
+    fn record(slot: usize, name: &str, notes: &str) -> LegacyRecord {
+        LegacyRecord::new(
+            slot,
+            ["KH01", name, "星辰科技有限公司", "零售", "经理", "13800000001", "a@example.com", notes],
+        )
+    }
+
+    fn rule(e: Error) -> &'static str {
+        match e {
+            Error::Invalid { rule, .. } => rule,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn written_files_read_back_and_empty_slots_are_skipped() {
+        let bytes = khzl::write(&[record(0, "王五", "需要发票")], 2).unwrap();
+        assert_eq!(bytes.len(), 3 * RECORD_LEN);
+        let read = khzl::parse(&bytes).unwrap();
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].get(&Field::Name), Some("王五"));
+        assert_eq!(read[0].get(&Field::Notes), Some("需要发票"));
+        assert_eq!(read[0].slot, 0);
+        // GBK on disk: 王五 is CD F5 CE E5.
+        assert_eq!(&bytes[10..14], [0xcd, 0xf5, 0xce, 0xe5]);
+    }
+
+    #[test]
+    fn full_arrays_and_leftover_bytes_after_the_nul() {
+        let mut bytes = khzl::write(&[record(0, "王五", "")], 0).unwrap();
+        bytes[0..10].copy_from_slice(b"KH12345678"); // bh full, no NUL
+        bytes[14] = 0;
+        bytes[15..25].copy_from_slice(b"garbage!!!"); // left over after xm's NUL
+        let read = khzl::parse(&bytes).unwrap();
+        assert_eq!(read[0].get(&Field::ExternalCode), Some("KH12345678"));
+        assert_eq!(read[0].get(&Field::Name), Some("王五"));
+    }
+
+    #[test]
+    fn files_that_are_not_legacy_files_import_nothing() {
+        assert_eq!(rule(khzl::parse(&[]).unwrap_err()), "khzl_empty");
+        let bytes = khzl::write(&[record(0, "王五", ""), record(1, "张三", "")], 0).unwrap();
+        let err = khzl::parse(&bytes[..bytes.len() - 7]).unwrap_err();
+        assert!(err.to_string().contains("truncated") && err.to_string().contains("nothing was imported"));
+        assert_eq!(rule(err), "khzl_length");
+        let mut binary = vec![0x89u8; RECORD_LEN];
+        binary[0] = 0x01;
+        assert_eq!(rule(khzl::parse(&binary).unwrap_err()), "khzl_not_legacy");
+        let mut no_number = bytes.clone();
+        no_number[0..10].fill(0);
+        let err = khzl::parse(&no_number).unwrap_err();
+        assert!(err.to_string().contains("record 0"), "{err}");
+        assert_eq!(rule(err), "khzl_not_legacy");
+    }
+
+    #[test]
+    fn writing_refuses_what_the_format_cannot_hold() {
+        assert_eq!(rule(khzl::write(&[record(0, "王五", "😀")], 0).unwrap_err()), "khzl_not_gbk");
+        assert_eq!(rule(khzl::write(&[record(0, "王五", &"长".repeat(41))], 0).unwrap_err()), "khzl_too_long");
+        // Exactly full (80 bytes = 40 GBK characters) is allowed.
+        let bytes = khzl::write(&[record(0, "王五", &"长".repeat(40))], 0).unwrap();
+        assert_eq!(khzl::parse(&bytes).unwrap()[0].get(&Field::Notes).unwrap().chars().count(), 40);
+    }
+
+    #[test]
+    fn debug_output_and_errors_hold_no_personal_values() {
+        let canary = record(0, "金丝雀", "CANARY-NOTE");
+        let debug = format!("{canary:?}");
+        assert!(!debug.contains("金丝雀") && !debug.contains("CANARY") && !debug.contains("13800000001"), "{debug}");
+        let mut bytes = khzl::write(&[canary], 0).unwrap();
+        bytes[145] = 0x07; // a control character inside bz (which starts at byte 140)
+        let err = khzl::parse(&bytes).unwrap_err().to_string();
+        assert!(!err.contains("CANARY") && err.contains("bz"), "{err}");
+    }
+}
