@@ -275,6 +275,16 @@ cust_status cust_customer_create(const struct cust_session *session,
                                  const struct cust_input *input,
                                  struct cust_customer **out);
 
+// Creates a customer from JSON: `{"kind": "individual"|"organisation",
+// "fields": {"name": "王五", "mobile": "13812345678", "custom.loyalty_no": "..."}}`
+// (field names as in the Rust API; `kind` defaults to individual).
+//
+// # Safety
+// `session` must be a valid handle; `json` NUL-terminated; `out` writable.
+cust_status cust_customer_create_json(const struct cust_session *session,
+                                      const char *json,
+                                      struct cust_customer **out);
+
 // Reads customer `id`.
 //
 // # Safety

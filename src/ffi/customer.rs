@@ -238,6 +238,40 @@ pub unsafe extern "C" fn cust_customer_create(
     })
 }
 
+/// Creates a customer from JSON: `{"kind": "individual"|"organisation",
+/// "fields": {"name": "王五", "mobile": "13812345678", "custom.loyalty_no": "..."}}`
+/// (field names as in the Rust API; `kind` defaults to individual).
+///
+/// # Safety
+/// `session` must be a valid handle; `json` NUL-terminated; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_customer_create_json(
+    session: *const cust_session,
+    json: *const c_char,
+    out: *mut *mut cust_customer,
+) -> cust_status {
+    with_session(session, |s| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller promises a NUL-terminated string or NULL.
+        let json = unsafe { text(json, "json") }?;
+        let invalid = |why: String| Failure::new(cust_status::Invalid, format!("invalid customer JSON: {why}"));
+        let value: serde_json::Value = serde_json::from_str(json).map_err(|e| invalid(e.to_string()))?;
+        let mut input = match value.get("kind").and_then(|k| k.as_str()).unwrap_or("individual") {
+            "individual" => CustomerInput::individual(),
+            "organisation" => CustomerInput::organisation(),
+            other => return Err(invalid(format!("unknown kind '{other}'"))),
+        };
+        let fields =
+            value.get("fields").and_then(|f| f.as_object()).ok_or_else(|| invalid("no \"fields\" object".into()))?;
+        for (name, v) in fields {
+            let text = v.as_str().ok_or_else(|| invalid(format!("field '{name}' is not a string")))?;
+            input.insert(Field::parse(name)?, text.to_owned());
+        }
+        hand_out(out, s.create(input)?);
+        Ok(())
+    })
+}
+
 /// Reads customer `id`.
 ///
 /// # Safety

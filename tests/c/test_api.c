@@ -259,10 +259,13 @@ static void test_customers(const char *dir) {
     CHECK(cust_customer_id(customer) == id);
     cust_customer_free(customer);
 
-    cust_input *second = person("KH002", "李四", "13900000002");
-    OK(cust_customer_create(clerk, second, &customer));
+    OK(cust_customer_create_json(clerk, "{\"fields\":{\"external_code\":\"KH002\",\"name\":\"李四\",\"mobile\":\"13900000002\"}}", &customer));
     cust_customer_free(customer);
-    cust_input_free(second);
+    customer = SENTINEL;
+    CHECK_STATUS(cust_customer_create_json(clerk, "{\"fields\":{\"no_such_field\":\"x\"}}", &customer), CUST_STATUS_UNKNOWN_FIELD);
+    CHECK_STATUS(cust_customer_create_json(clerk, "[1,2", &customer), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_customer_create_json(clerk, "{\"kind\":\"robot\",\"fields\":{}}", &customer), CUST_STATUS_INVALID);
+    CHECK(customer == SENTINEL);
 
     cust_list *list = SENTINEL;
     CHECK_STATUS(cust_customer_find(clerk, CUST_FIELD_NAME, "王五", &list), CUST_STATUS_INVALID);

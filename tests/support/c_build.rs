@@ -15,16 +15,32 @@ pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The directory cargo put this run's library artifacts in (`target/<profile>`).
+/// The directory holding this run's `libcustodian.a` and `libcustodian.so`.
+///
+/// `cargo test` builds the library only as an rlib for the tests, so the C
+/// libraries are built here, once per test binary, from the same sources and
+/// profile: `cargo build --lib` into a target directory of their own (the
+/// outer `cargo test` holds the lock on its own one while tests run).
 pub fn artifact_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf();
-    assert!(
-        dir.join("libcustodian.a").exists(),
-        "{} has no libcustodian.a: the crate's staticlib output is missing",
-        dir.display()
-    );
-    dir
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test executable path");
+            let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+            let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
+            let target = profile_dir.parent().expect("target directory").join("c-abi");
+            let mut cargo = Command::new(env!("CARGO"));
+            cargo.current_dir(root()).args(["build", "--lib", "--locked", "--target-dir"]).arg(&target);
+            if profile == "release" {
+                cargo.arg("--release");
+            }
+            let status = cargo.status().expect("run cargo build --lib");
+            assert!(status.success(), "cargo build --lib for the C tests failed");
+            let dir = target.join(if profile == "release" { "release" } else { "debug" });
+            assert!(dir.join("libcustodian.a").exists(), "{} has no libcustodian.a", dir.display());
+            dir
+        })
+        .clone()
 }
 
 /// Runs `command`, failing the test with its output if it fails; returns stdout.
