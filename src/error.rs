@@ -65,6 +65,17 @@ pub enum Error {
         /// The version currently stored.
         actual: u64,
     },
+    /// The customer is under a legal hold: it cannot be erased or destroyed
+    /// until the hold is lifted.
+    #[error(
+        "customer {customer} is under a legal hold ({reason}); it cannot be erased or destroyed until the hold is lifted"
+    )]
+    LegalHold {
+        /// The held customer.
+        customer: CustomerId,
+        /// The hold's reason (a case or request reference).
+        reason: String,
+    },
     /// The policy refused the operation.
     #[error("access denied by rule {rule}: {reason}")]
     Denied {
@@ -140,6 +151,7 @@ impl Error {
             Error::ExternalCodeNotFound(_) => 21,
             Error::DuplicateExternalCode { .. } => 22,
             Error::VersionConflict { .. } => 23,
+            Error::LegalHold { .. } => 24,
             Error::Denied { .. } => 30,
             Error::WrongKey => 40,
             Error::Decrypt { .. } => 41,

@@ -43,6 +43,7 @@ mod error;
 pub mod ffi;
 pub mod import;
 pub mod model;
+pub mod retention;
 pub mod storage;
 mod store;
 
@@ -59,6 +60,6 @@ pub use model::{
 };
 pub use storage::{Durability, MemoryBackend, SqliteBackend, SqliteOptions};
 pub use store::{
-    CheckpointSink, CreateOptions, Filter, ImportProblem, ImportReport, ImportRow, ImportedCustomer, ListQuery,
-    LoginPolicy, MAX_PAGE, SearchQuery, Session, Store, StoreCounts,
+    CheckpointSink, CreateOptions, CustomerExport, Filter, ImportProblem, ImportReport, ImportRow, ImportedCustomer,
+    ListQuery, LoginPolicy, MAX_PAGE, SearchQuery, Session, Store, StoreCounts,
 };

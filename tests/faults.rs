@@ -124,6 +124,7 @@ fn snapshot(backend: &dyn Backend) -> Snapshot {
         directory
             .extend(tx.directory_list(kind).unwrap().into_iter().map(|(k, v)| (format!("{}:{k}", kind.name()), v)));
     }
+    directory.extend(tx.erasure_ledger().unwrap().into_iter().map(|h| ("erasure_ledger".to_owned(), h)));
     (rows, tx.count_customers().unwrap(), tx.count_data_keys().unwrap(), directory)
 }
 
@@ -236,8 +237,14 @@ fn every_failed_call_leaves_the_store_unchanged() {
         every_fault(inner.clone(), &format!("{name} login"), |store| {
             store.login("clerk", PASSWORD, None, custodian::Purpose::Service).map(drop)
         });
+        // An erasure deletes the row and the key and writes the ledger together, or nothing.
+        every_fault(inner.clone(), &format!("{name} erase"), |store| {
+            store
+                .authenticated_session("admin", custodian::Purpose::Compliance, custodian::AuthContext::with_mfa(0))?
+                .erase(CustomerId(3), "dsr-1")
+        });
         let final_state = snapshot(inner.as_ref());
-        assert_eq!(final_state.1, 5, "{name}: 5 seeded + 1 created - 1 deleted");
+        assert_eq!(final_state.1, 4, "{name}: 5 seeded + 1 created - 1 deleted - 1 erased");
         assert_eq!(final_state.1, final_state.2, "{name}: one data key per customer");
     }
 }

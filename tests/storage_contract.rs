@@ -401,3 +401,19 @@ fn the_access_directory_keeps_records_by_kind_and_key() {
         assert!(tx.directory_list(DirectoryKind::Role).unwrap().is_empty(), "{name}: rollback dropped the role");
     });
 }
+
+#[test]
+fn the_erasure_ledger_lives_in_the_key_store() {
+    each(|name, b| {
+        let mut tx = b.begin(TxMode::WriteData).unwrap();
+        assert!(tx.record_erasure(b"hash-1", 5).is_err(), "{name}: a data-only transaction cannot write the key store");
+        drop(tx);
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        tx.record_erasure(b"hash-2", 5).unwrap();
+        tx.record_erasure(b"hash-1", 6).unwrap();
+        tx.record_erasure(b"hash-1", 7).unwrap(); // idempotent
+        tx.commit().unwrap();
+        let mut tx = b.begin(TxMode::Read).unwrap();
+        assert_eq!(tx.erasure_ledger().unwrap(), vec![b"hash-1".to_vec(), b"hash-2".to_vec()], "{name}");
+    });
+}

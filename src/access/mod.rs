@@ -241,6 +241,8 @@ pub mod rules {
     pub const LOGIN_FAILED: &str = "login.failed";
     /// The principal is locked after repeated failed logins.
     pub const LOGIN_LOCKED: &str = "login.locked";
+    /// The customer restricted processing: only compliance may use it.
+    pub const SUBJECT_RESTRICTED: &str = "subject.restricted";
     /// Bootstrapping is only possible while no active administrator exists.
     pub const BOOTSTRAP_CLOSED: &str = "principal.bootstrap_closed";
     /// Keyword search never covers L1 fields.

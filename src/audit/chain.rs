@@ -154,6 +154,7 @@ pub(crate) fn blank_entry(time: i64, principal: &str, purpose: &str, action: &st
         lookup_field: None,
         lookup_hash: None,
         target: None,
+        destruction: None,
     }
 }
 

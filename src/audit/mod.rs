@@ -93,6 +93,11 @@ pub struct AuditEntry {
     /// The principal (or `role:<name>`) a management or login call concerns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// For a destruction (erasure, retention sweep): how and why. With the
+    /// entry's time, principal, customers and fields it is the destruction
+    /// record the regulations ask for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destruction: Option<crate::retention::Destruction>,
 }
 
 /// Which audit entries to return. Empty fields match everything.

@@ -35,6 +35,8 @@ pub enum cust_status {
     DuplicateCode = 22,
     /// The record was changed by someone else since it was read.
     VersionConflict = 23,
+    /// The customer is under a legal hold and cannot be erased.
+    LegalHold = 24,
     /// The policy refused the operation (rule and reason in the message).
     Denied = 30,
     /// The master key or passphrase does not open this store.
@@ -76,7 +78,7 @@ pub enum cust_status {
 }
 
 /// Every status, for `cust_status_str` and tests.
-pub(crate) const ALL_STATUSES: [cust_status; 27] = [
+pub(crate) const ALL_STATUSES: [cust_status; 28] = [
     cust_status::Ok,
     cust_status::Invalid,
     cust_status::UnknownField,
@@ -85,6 +87,7 @@ pub(crate) const ALL_STATUSES: [cust_status; 27] = [
     cust_status::CodeNotFound,
     cust_status::DuplicateCode,
     cust_status::VersionConflict,
+    cust_status::LegalHold,
     cust_status::Denied,
     cust_status::WrongKey,
     cust_status::Decrypt,
@@ -124,6 +127,7 @@ impl cust_status {
             cust_status::CodeNotFound => b"no customer has this external code\0",
             cust_status::DuplicateCode => b"external code already in use\0",
             cust_status::VersionConflict => b"changed by someone else since it was read\0",
+            cust_status::LegalHold => b"under a legal hold\0",
             cust_status::Denied => b"access denied\0",
             cust_status::WrongKey => b"wrong master key or passphrase\0",
             cust_status::Decrypt => b"a ciphertext failed to decrypt\0",

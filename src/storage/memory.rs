@@ -30,6 +30,7 @@ struct State {
     checkpoints: BTreeMap<u64, StoredCheckpoint>,
     consents: Vec<ConsentRecord>,
     directory: BTreeMap<(DirectoryKind, String), Vec<u8>>,
+    erasure_ledger: BTreeMap<Vec<u8>, i64>,
 }
 
 /// Keeps everything in memory; nothing survives the value.
@@ -288,6 +289,15 @@ impl Transaction for MemoryTx<'_> {
             latest.insert(c.customer, c.granted);
         }
         Ok(latest.into_iter().filter(|(_, granted)| *granted).map(|(id, _)| id).collect())
+    }
+
+    fn record_erasure(&mut self, hash: &[u8], at: i64) -> Result<()> {
+        self.keys_mut()?.erasure_ledger.entry(hash.to_vec()).or_insert(at);
+        Ok(())
+    }
+
+    fn erasure_ledger(&mut self) -> Result<Vec<Vec<u8>>> {
+        Ok(self.state().erasure_ledger.keys().cloned().collect())
     }
 
     fn directory_get(&mut self, kind: DirectoryKind, key: &str) -> Result<Option<Vec<u8>>> {

@@ -287,6 +287,12 @@ pub enum DirectoryKind {
     /// A principal's login credentials (password hash, sealed TOTP secret,
     /// failure count), keyed by principal id.
     Credential,
+    /// A legal hold on a customer, keyed by customer id.
+    Hold,
+    /// A restriction of processing on a customer, keyed by customer id.
+    Restriction,
+    /// A retention policy, keyed by policy id.
+    RetentionPolicy,
 }
 
 impl DirectoryKind {
@@ -296,6 +302,9 @@ impl DirectoryKind {
             DirectoryKind::Principal => "principal",
             DirectoryKind::Role => "role",
             DirectoryKind::Credential => "credential",
+            DirectoryKind::Hold => "hold",
+            DirectoryKind::Restriction => "restriction",
+            DirectoryKind::RetentionPolicy => "retention_policy",
         }
     }
 }
@@ -391,6 +400,12 @@ pub trait Transaction {
     fn consents_of(&mut self, customer: CustomerId) -> Result<Vec<ConsentRecord>>;
     /// The customers whose latest record for (`purpose`, `channel`) grants consent, ascending.
     fn consenting(&mut self, purpose: &str, channel: Channel) -> Result<Vec<CustomerId>>;
+
+    /// Records in the key store's erasure ledger that the customer with this
+    /// keyed hash was erased at `at` (Unix ms). Idempotent.
+    fn record_erasure(&mut self, hash: &[u8], at: i64) -> Result<()>;
+    /// Every keyed hash in the erasure ledger.
+    fn erasure_ledger(&mut self) -> Result<Vec<Vec<u8>>>;
 
     /// Reads an access-directory record.
     fn directory_get(&mut self, kind: DirectoryKind, key: &str) -> Result<Option<Vec<u8>>>;

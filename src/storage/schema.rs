@@ -19,15 +19,24 @@ pub(super) struct Component {
 pub(super) const KEYS: Component = Component {
     name: "keys",
     schema: "main",
-    migrations: &[(
-        1,
-        "CREATE TABLE {db}.meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
+    migrations: &[
+        (
+            1,
+            "CREATE TABLE {db}.meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
          CREATE TABLE {db}.data_keys (
              customer_id INTEGER PRIMARY KEY,
              key_id INTEGER NOT NULL,
              wrapped BLOB NOT NULL
          ) STRICT;",
-    )],
+        ),
+        (
+            2,
+            "CREATE TABLE {db}.erasure_ledger (
+                 hash BLOB PRIMARY KEY,
+                 at INTEGER NOT NULL
+             ) STRICT, WITHOUT ROWID;",
+        ),
+    ],
 };
 
 pub(super) const DATA: Component = Component {

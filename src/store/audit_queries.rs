@@ -67,7 +67,7 @@ impl Session {
                 value_hash: value_hash.as_deref().map(crate::audit::hex_decode).transpose()?,
                 after_seq: query.after_seq,
             };
-            collect(tx, &filter, limit, |_| true)
+            collect_entries(tx, &filter, limit, |_| true)
         })
     }
 
@@ -76,7 +76,7 @@ impl Session {
     pub fn customer_access_report(&self, id: CustomerId) -> Result<Vec<AuditEntry>> {
         self.run(Call::about(Action::Audit, "audit.access_report", id), |_, tx, _, _| {
             let filter = AuditFilter { customer: Some(id), ..Default::default() };
-            collect(tx, &filter, usize::MAX, |e| {
+            collect_entries(tx, &filter, usize::MAX, |e| {
                 matches!(e.outcome, Outcome::Allowed | Outcome::Masked) && e.action.starts_with("customer.")
             })
         })
@@ -127,7 +127,8 @@ fn decode(body: &[u8]) -> Result<AuditEntry> {
     serde_json::from_slice(body).map_err(|e| Error::Corrupt(format!("an audit entry is unreadable: {e}")))
 }
 
-fn collect(
+/// The decoded entries `filter` selects (those `keep` accepts), at most `limit`.
+pub(super) fn collect_entries(
     tx: &mut dyn Transaction,
     filter: &AuditFilter,
     limit: usize,

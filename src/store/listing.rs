@@ -306,7 +306,7 @@ impl Session {
             let limit = query.limit as usize;
             // A marketing session lists only customers who consent on its channel.
             let scope = self.consent_scope(tx)?;
-            let in_scope = |id: CustomerId| scope.as_ref().is_none_or(|s| s.contains(&id));
+            let in_scope = |id: CustomerId| scope.admits(id);
             let (ids, total) = if filter.is_empty() {
                 // Every customer: the cached order, or a full sort that is then cached.
                 let generation = tx.customers_generation()?;
@@ -327,12 +327,11 @@ impl Session {
                         order
                     }
                 };
-                match &scope {
-                    None => (order.page(query.descending, offset, limit), order.len() as u64),
-                    Some(_) => {
-                        let (ids, total) = order.page_where(query.descending, offset, limit, in_scope);
-                        (ids, total as u64)
-                    }
+                if scope.admits_everyone() {
+                    (order.page(query.descending, offset, limit), order.len() as u64)
+                } else {
+                    let (ids, total) = order.page_where(query.descending, offset, limit, in_scope);
+                    (ids, total as u64)
                 }
             } else {
                 // A filtered listing keeps only the best offset + limit candidates.
@@ -405,7 +404,7 @@ impl Session {
             // one a marketing session may not see, never does.
             let matches = |c: &ScannedCustomer| -> Result<bool> {
                 let h = &c.header;
-                if scope.as_ref().is_some_and(|s| !s.contains(&h.id)) {
+                if !scope.admits(h.id) {
                     return Ok(false);
                 }
                 let plain_hit = plain_fields.iter().any(|f| {

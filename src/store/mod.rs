@@ -11,12 +11,14 @@ mod audit_queries;
 mod codec;
 mod directory;
 mod import;
+mod lifecycle;
 mod listing;
 mod login;
 mod session;
 mod sort_cache;
 
 pub use import::{ImportProblem, ImportReport, ImportRow, ImportedCustomer};
+pub use lifecycle::CustomerExport;
 pub use login::LoginPolicy;
 
 pub use listing::{Filter, ListQuery, MAX_PAGE, SearchQuery};
@@ -357,6 +359,40 @@ impl Store {
         tx.commit()?;
         self.inner.publish(checkpoint);
         Ok(Session::new(self.inner.clone(), principal_id.to_owned(), purpose, auth, channel))
+    }
+
+    /// Replays the key store's erasure ledger against the customer data:
+    /// every customer whose id the ledger lists is deleted again (with its
+    /// blind-index entries and consents). Run after restoring customer data
+    /// from a backup, so that no erased customer comes back. Returns how many
+    /// customers it removed; each removal is audited (`retention.replay`).
+    pub fn replay_erasure_ledger(&self) -> Result<u64> {
+        let inner = &self.inner;
+        let mut tx = inner.backend.begin(TxMode::Write)?;
+        let ledger: std::collections::HashSet<Vec<u8>> = tx.erasure_ledger()?.into_iter().collect();
+        let mut erased = Vec::new();
+        tx.scan_customers(&[], &mut |c| {
+            if ledger.contains(&inner.ledger_hash(c.header.id)) {
+                erased.push(c.header.id);
+            }
+            Ok(crate::storage::Scan::Continue)
+        })?;
+        for id in &erased {
+            tx.delete_customer(*id)?;
+            tx.delete_data_key(*id)?;
+        }
+        let mut entry = crate::audit::blank_entry(
+            inner.clock.now_millis(),
+            "(store)",
+            Purpose::Compliance.name(),
+            "retention.replay",
+            Outcome::Allowed,
+        );
+        entry.customers = erased.clone();
+        let checkpoint = inner.audit.append(tx.as_mut(), entry)?;
+        tx.commit()?;
+        inner.publish(checkpoint);
+        Ok(erased.len() as u64)
     }
 
     /// Number of customers and of data keys, for integrity checks and tests.

@@ -60,12 +60,14 @@ impl Session {
     /// consent to marketing on the session's channel is a grant. `None` for
     /// every other purpose (service for an existing contract needs no
     /// marketing consent).
-    pub(super) fn consent_scope(&self, tx: &mut dyn Transaction) -> Result<Option<HashSet<CustomerId>>> {
+    pub(super) fn consent_scope(&self, tx: &mut dyn Transaction) -> Result<Scope> {
+        let restricted = self.restricted(tx)?;
         if self.purpose != Purpose::Marketing {
-            return Ok(None);
+            return Ok(Scope { allowed: None, restricted });
         }
-        let Some(channel) = self.channel else { return Ok(Some(HashSet::new())) };
-        Ok(Some(tx.consenting(Purpose::Marketing.name(), channel)?.into_iter().collect()))
+        let Some(channel) = self.channel else { return Ok(Scope { allowed: Some(HashSet::new()), restricted }) };
+        let allowed = Some(tx.consenting(Purpose::Marketing.name(), channel)?.into_iter().collect());
+        Ok(Scope { allowed, restricted })
     }
 
     /// Refuses a direct read of a customer a marketing session may not see.
@@ -171,6 +173,11 @@ impl Session {
         // transaction: a revocation committed before it is always seen.
         let decided =
             self.store.authorise(tx.as_mut(), &self.principal_id, &self.purpose, &self.auth, call.action, true);
+        // A customer who restricted processing is refused to every purpose but compliance.
+        let decided = match (decided, call.subject) {
+            (Ok(plan), Some(id)) => self.check_restriction(tx.as_mut(), id).map(|()| plan),
+            (decided, _) => decided,
+        };
         let plan = match decided {
             Ok(plan) => plan,
             Err(e) => {
@@ -207,6 +214,10 @@ impl Session {
         );
         entry.mfa = self.auth.mfa;
         entry.target = call.target.clone();
+        // A refused or failed destruction destroyed nothing: no destruction record.
+        if matches!(outcome, Outcome::Allowed | Outcome::Masked) {
+            entry.destruction = call.destruction.clone();
+        }
         entry.customers = trail.customers.into_iter().collect();
         entry.fields = trail.fields.into_iter().collect();
         entry.changed = trail.changed;
@@ -384,6 +395,7 @@ impl Session {
             let code = normalise_lookup(&Field::ExternalCode, code, &store.catalogue, self.today_days())?;
             let id = tx.find_external_code(&code)?.ok_or_else(|| Error::ExternalCodeNotFound(code.clone()))?;
             trail.touched(id);
+            self.check_restriction(tx, id)?;
             self.check_consent(tx, id)?;
             let view = read_view(store, tx, plan, id)?;
             trail.saw(&view, plan);
@@ -395,7 +407,18 @@ impl Session {
     /// `expected_version`; otherwise fails with [`Error::VersionConflict`] and
     /// changes nothing. Returns the customer's new state.
     pub fn update(&self, id: CustomerId, expected_version: u64, patch: CustomerPatch) -> Result<CustomerView> {
-        self.run(Call::about(Action::Update, "customer.update", id), |store, tx, plan, trail| {
+        self.update_as(Call::about(Action::Update, "customer.update", id), id, expected_version, patch)
+    }
+
+    /// An update recorded as `call`.
+    pub(super) fn update_as(
+        &self,
+        call: Call,
+        id: CustomerId,
+        expected_version: u64,
+        patch: CustomerPatch,
+    ) -> Result<CustomerView> {
+        self.run(call, |store, tx, plan, trail| {
             if patch.is_empty() {
                 return Err(Error::invalid("patch", "empty_patch", "the patch changes no field"));
             }
@@ -496,7 +519,7 @@ impl Session {
             let mut views = Vec::new();
             for id in tx.find_blind(&field.name(), &digest)? {
                 // Customers a marketing session may not see are simply absent.
-                if scope.as_ref().is_some_and(|s| !s.contains(&id)) {
+                if !scope.admits(id) {
                     continue;
                 }
                 let view = read_view(store, tx, plan, id)?;
@@ -505,6 +528,26 @@ impl Session {
             }
             Ok(views)
         })
+    }
+}
+
+/// Which customers a session may find in lists, lookups and searches: for a
+/// marketing session only consenting ones; for any purpose but compliance
+/// none that restricted processing.
+pub(super) struct Scope {
+    allowed: Option<HashSet<CustomerId>>,
+    restricted: HashSet<CustomerId>,
+}
+
+impl Scope {
+    /// Whether the session may see customer `id`.
+    pub(super) fn admits(&self, id: CustomerId) -> bool {
+        self.allowed.as_ref().is_none_or(|a| a.contains(&id)) && !self.restricted.contains(&id)
+    }
+
+    /// Whether it admits every customer (no filtering needed).
+    pub(super) fn admits_everyone(&self) -> bool {
+        self.allowed.is_none() && self.restricted.is_empty()
     }
 }
 
@@ -541,15 +584,17 @@ pub(super) struct Call {
     pub(super) subject: Option<CustomerId>,
     /// The principal or role a management call concerns.
     pub(super) target: Option<String>,
+    /// For a destruction: its method and reason (the destruction record).
+    pub(super) destruction: Option<crate::retention::Destruction>,
 }
 
 impl Call {
     pub(super) fn new(action: Action, name: &'static str) -> Self {
-        Call { action, name, subject: None, target: None }
+        Call { action, name, subject: None, target: None, destruction: None }
     }
 
     pub(super) fn about(action: Action, name: &'static str, subject: CustomerId) -> Self {
-        Call { action, name, subject: Some(subject), target: None }
+        Call { action, name, subject: Some(subject), target: None, destruction: None }
     }
 
     /// Names the principal (or `role:<name>`) the call concerns.

@@ -554,6 +554,95 @@ static void test_threads(const char *dir) {
     cust_store_close(store);
 }
 
+/* Every function that takes a handle refuses NULL for it, and every output
+ * pointer refuses NULL, with CUST_STATUS_NULL_ARGUMENT. */
+static void test_null_everywhere(const char *dir) {
+    const cust_status N = CUST_STATUS_NULL_ARGUMENT;
+    char buf[16];
+    void *out = NULL;
+    size_t size_out = 0;
+    bool flag = false;
+    cust_store *store = provisioned(dir, "nulls");
+    cust_session *s = NULL;
+    OK(cust_session_open(store, "admin", "service", true, 0, &s));
+
+    CHECK_STATUS(cust_store_set_login_policy(NULL, 1, 1, 1000), N);
+    CHECK_STATUS(cust_store_bootstrap_admin(NULL, "a", "b"), N);
+    CHECK_STATUS(cust_store_bootstrap_admin(store, "a", NULL), N);
+    CHECK_STATUS(cust_store_checkpoint(NULL, (char **)&out), N);
+    CHECK_STATUS(cust_session_open(store, NULL, "service", false, 0, (cust_session **)&out), N);
+    CHECK_STATUS(cust_session_open(store, "admin", NULL, false, 0, (cust_session **)&out), N);
+    CHECK_STATUS(cust_session_open(store, "admin", "service", false, 0, NULL), N);
+    CHECK_STATUS(cust_session_open_marketing(NULL, "m", "sms", false, 0, (cust_session **)&out), N);
+    CHECK_STATUS(cust_session_open_marketing(store, "marketer", NULL, false, 0, (cust_session **)&out), N);
+    CHECK_STATUS(cust_session_open_marketing(store, "marketer", "sms", false, 0, NULL), N);
+    CHECK_STATUS(cust_session_login(NULL, "a", "b", NULL, "service", (cust_session **)&out), N);
+    CHECK_STATUS(cust_session_login(store, "a", NULL, NULL, "service", (cust_session **)&out), N);
+    CHECK_STATUS(cust_session_login(store, "a", "b", NULL, NULL, (cust_session **)&out), N);
+    CHECK_STATUS(cust_session_login(store, "a", "b", NULL, "service", NULL), N);
+    CHECK_STATUS(cust_session_mfa(NULL, &flag), N);
+    CHECK_STATUS(cust_session_last_error(NULL, buf, sizeof buf, NULL), N);
+
+    CHECK_STATUS(cust_customer_create(s, NULL, (cust_customer **)&out), N);
+    CHECK_STATUS(cust_customer_create_json(NULL, "{}", (cust_customer **)&out), N);
+    CHECK_STATUS(cust_customer_create_json(s, NULL, (cust_customer **)&out), N);
+    CHECK_STATUS(cust_customer_create_json(s, "{}", NULL), N);
+    CHECK_STATUS(cust_customer_get(NULL, 1, (cust_customer **)&out), N);
+    CHECK_STATUS(cust_customer_get(s, 1, NULL), N);
+    CHECK_STATUS(cust_customer_get_by_code(NULL, "KH1", (cust_customer **)&out), N);
+    CHECK_STATUS(cust_customer_get_by_code(s, NULL, (cust_customer **)&out), N);
+    CHECK_STATUS(cust_customer_get_by_code(s, "KH1", NULL), N);
+    CHECK_STATUS(cust_customer_update(NULL, 1, 1, NULL, (cust_customer **)&out), N);
+    CHECK_STATUS(cust_customer_delete(NULL, 1), N);
+    CHECK_STATUS(cust_customer_verify(NULL, 1, 1), N);
+    CHECK_STATUS(cust_customer_find(NULL, CUST_FIELD_MOBILE, "1", (cust_list **)&out), N);
+    CHECK_STATUS(cust_customer_find(s, CUST_FIELD_MOBILE, NULL, (cust_list **)&out), N);
+    CHECK_STATUS(cust_customer_find(s, CUST_FIELD_MOBILE, "13800000001", NULL), N);
+    CHECK_STATUS(cust_customer_list(NULL, CUST_FIELD_NAME, false, 0, 10, (cust_list **)&out), N);
+    CHECK_STATUS(cust_customer_list(s, CUST_FIELD_NAME, false, 0, 10, NULL), N);
+    CHECK_STATUS(cust_customer_search(NULL, "a", 0, 10, (cust_list **)&out), N);
+    CHECK_STATUS(cust_customer_search(s, NULL, 0, 10, (cust_list **)&out), N);
+    CHECK_STATUS(cust_customer_search(s, "a", 0, 10, NULL), N);
+    CHECK_STATUS(cust_customer_to_json(NULL, (char **)&out), N);
+    CHECK_STATUS(cust_list_get(NULL, 0, (const cust_customer **)&out), N);
+    CHECK_STATUS(cust_import_khzl(NULL, (const uint8_t *)"x", 1, (cust_import_report **)&out), N);
+    CHECK_STATUS(cust_import_khzl(s, (const uint8_t *)"x", 1, NULL), N);
+    CHECK_STATUS(cust_import_report_row(NULL, 0, NULL, NULL, NULL, NULL), N);
+    CHECK_STATUS(cust_import_report_problem(NULL, 0, 0, buf, sizeof buf, NULL), N);
+
+    CHECK_STATUS(cust_principal_register(NULL, "a", "b", false), N);
+    CHECK_STATUS(cust_principal_register(s, "a", NULL, false), N);
+    CHECK_STATUS(cust_principal_grant(NULL, "a", "auditor", 0), N);
+    CHECK_STATUS(cust_principal_grant(s, NULL, "auditor", 0), N);
+    CHECK_STATUS(cust_principal_grant(s, "clerk", NULL, 0), N);
+    CHECK_STATUS(cust_principal_revoke_role(NULL, "a", "auditor"), N);
+    CHECK_STATUS(cust_principal_revoke_role(s, "clerk", NULL), N);
+    CHECK_STATUS(cust_principal_revoke(NULL, "a", "b"), N);
+    CHECK_STATUS(cust_principal_revoke(s, "clerk", NULL), N);
+    CHECK_STATUS(cust_principal_set_password(NULL, "a", "b"), N);
+    CHECK_STATUS(cust_principal_set_password(s, "clerk", NULL), N);
+    CHECK_STATUS(cust_principal_enrol_totp(NULL, "a", (uint8_t **)&out, &size_out), N);
+    CHECK_STATUS(cust_principal_enrol_totp(s, NULL, (uint8_t **)&out, &size_out), N);
+    CHECK_STATUS(cust_principal_unlock(NULL, "a"), N);
+    CHECK_STATUS(cust_principal_unlock(s, NULL), N);
+    CHECK_STATUS(cust_role_define_json(NULL, "{}"), N);
+    CHECK_STATUS(cust_role_define_json(s, NULL), N);
+    CHECK_STATUS(cust_access_review_json(NULL, 30, (char **)&out), N);
+    CHECK_STATUS(cust_access_review_json(s, 30, NULL), N);
+    CHECK_STATUS(cust_consent_record(NULL, 1, "marketing", "sms", true, "counter", "v1"), N);
+    CHECK_STATUS(cust_consent_record(s, 1, NULL, "sms", true, "counter", "v1"), N);
+    CHECK_STATUS(cust_consent_record(s, 1, "marketing", NULL, true, "counter", "v1"), N);
+    CHECK_STATUS(cust_consent_record(s, 1, "marketing", "sms", true, NULL, "v1"), N);
+    CHECK_STATUS(cust_consent_list_json(NULL, 1, (char **)&out), N);
+    CHECK_STATUS(cust_consent_list_json(s, 1, NULL), N);
+    CHECK_STATUS(cust_audit_query_json(NULL, 0, NULL, 0, 0, 0, (char **)&out), N);
+    CHECK_STATUS(cust_audit_query_json(s, 0, NULL, 0, 0, 0, NULL), N);
+    CHECK(out == NULL);
+
+    cust_session_close(s);
+    cust_store_close(store);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s <empty-directory>\n", argv[0]);
@@ -565,6 +654,7 @@ int main(int argc, char **argv) {
     test_principals_consent_audit(argv[1]);
     test_legacy_import(argv[1]);
     test_threads(argv[1]);
+    test_null_everywhere(argv[1]);
     printf("C API checks: %d passed, %d failed\n", checks - failures, failures);
     return failures == 0 ? 0 : 1;
 }

@@ -33,6 +33,8 @@ macro_rules! forward_transaction {
             append_consent(record: &ConsentRecord) -> Result<()>;
             consents_of(customer: CustomerId) -> Result<Vec<ConsentRecord>>;
             consenting(purpose: &str, channel: Channel) -> Result<Vec<CustomerId>>;
+            record_erasure(hash: &[u8], at: i64) -> Result<()>;
+            erasure_ledger() -> Result<Vec<Vec<u8>>>;
             directory_get(kind: DirectoryKind, key: &str) -> Result<Option<Vec<u8>>>;
             directory_put(kind: DirectoryKind, key: &str, value: &[u8]) -> Result<()>;
             directory_delete(kind: DirectoryKind, key: &str) -> Result<bool>;

@@ -1,0 +1,333 @@
+//! Data-subject requests (export, rectify, restrict, erase), legal holds,
+//! retention policies and the sweep that destroys what is due.
+//!
+//! Every destruction is one audited call whose entry carries a
+//! [`Destruction`] (method and reason): with the entry's time, principal,
+//! customers and fields, that is the destruction record. Erasure destroys
+//! the customer's data key and deletes its rows, blind-index entries and
+//! consents (SQLite runs with `secure_delete`), and writes a keyed hash of
+//! its id into the key store's erasure ledger, which a restore replays.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use super::StoreInner;
+use super::audit_queries::collect_entries;
+use super::directory::{load, load_all, save};
+use super::session::{Call, Session, read_view};
+use crate::access::{Action, Purpose, rules};
+use crate::audit::AuditEntry;
+use crate::consent::ConsentRecord;
+use crate::error::{Error, Result};
+use crate::model::{CustomerId, CustomerPatch, CustomerView};
+use crate::retention::{Destruction, DestructionMethod, Marker, RetentionPolicy, RetentionRule, SweepReport};
+use crate::storage::{AuditFilter, DirectoryKind, Scan, Transaction};
+
+const MILLIS_PER_DAY: i64 = 86_400_000;
+/// Status of a customer whose personal fields were destroyed.
+const STATUS_ANONYMISED: &str = "anonymised";
+
+/// Everything held about one customer, for handing to the customer.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerExport {
+    /// When the export was made (Unix ms).
+    pub exported_at: i64,
+    /// The customer's id.
+    pub customer: CustomerId,
+    /// Every field as the exporting session sees it (an export session
+    /// should be a compliance session with MFA, which sees every value).
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    /// Fields shown masked or withheld from the exporting session.
+    pub not_shown: Vec<String>,
+    /// The consent history, oldest first.
+    pub consents: Vec<ConsentRecord>,
+    /// Every audit entry about the customer, oldest first: who did what, when, why.
+    pub access_history: Vec<AuditEntry>,
+    /// The active restriction of processing, if any.
+    pub restriction: Option<Marker>,
+    /// The active legal hold, if any.
+    pub legal_hold: Option<Marker>,
+}
+
+fn key_of(id: CustomerId) -> String {
+    id.0.to_string()
+}
+
+impl StoreInner {
+    /// The keyed hash of a customer id in the erasure ledger.
+    pub(crate) fn ledger_hash(&self, id: CustomerId) -> Vec<u8> {
+        self.audit.value_hash("erasure_ledger", &key_of(id))
+    }
+
+    /// Destroys customer `id` by `method` inside `tx` and records it in the
+    /// erasure ledger. Refuses a customer under a legal hold.
+    fn destroy(&self, tx: &mut dyn Transaction, id: CustomerId, method: DestructionMethod) -> Result<()> {
+        if let Some(hold) = load::<Marker>(tx, DirectoryKind::Hold, &key_of(id))? {
+            return Err(Error::LegalHold { customer: id, reason: hold.reason });
+        }
+        let row = tx.get_customer(id)?.ok_or(Error::CustomerNotFound(id))?;
+        tx.delete_customer(id)?;
+        tx.delete_data_key(id)?;
+        if method == DestructionMethod::Anonymise {
+            // The row comes back with its classification attributes only,
+            // under no key: nothing in it identifies anyone.
+            let mut kept = row;
+            kept.sealed.clear();
+            kept.blind.clear();
+            kept.header.external_code = None;
+            kept.header.status = STATUS_ANONYMISED.into();
+            kept.header.version += 1;
+            kept.header.updated_at = self.clock.now_millis().max(kept.header.updated_at);
+            tx.insert_customer(&kept)?;
+        }
+        tx.directory_delete(DirectoryKind::Restriction, &key_of(id))?;
+        tx.record_erasure(&self.ledger_hash(id), self.clock.now_millis())?;
+        Ok(())
+    }
+}
+
+impl Session {
+    /// Everything held about customer `id` — fields, consents, every audit
+    /// entry about it — for handing to the customer (serialise it with
+    /// serde_json). Needs the `export` action; the export is audited.
+    pub fn export_customer(&self, id: CustomerId) -> Result<CustomerExport> {
+        self.run(Call::about(Action::Export, "customer.export", id), |store, tx, plan, trail| {
+            let view = read_view(store, tx, plan, id)?;
+            trail.saw(&view, plan);
+            let fields = view
+                .iter()
+                .filter(|(_, s)| !s.is_masked())
+                .map(|(f, s)| (f.name().into_owned(), serde_json::Value::String(s.text().to_owned())))
+                .collect();
+            let not_shown = view
+                .iter()
+                .filter(|(_, s)| s.is_masked())
+                .map(|(f, _)| f.name().into_owned())
+                .chain(view.withheld().iter().map(|w| w.field.name().into_owned()))
+                .collect();
+            let filter = AuditFilter { customer: Some(id), ..Default::default() };
+            Ok(CustomerExport {
+                exported_at: store.clock.now_millis(),
+                customer: id,
+                fields,
+                not_shown,
+                consents: tx.consents_of(id)?,
+                access_history: collect_entries(tx, &filter, usize::MAX, |_| true)?,
+                restriction: load(tx, DirectoryKind::Restriction, &key_of(id))?,
+                legal_hold: load(tx, DirectoryKind::Hold, &key_of(id))?,
+            })
+        })
+    }
+
+    /// Rectifies customer `id` at the customer's request `request`: the
+    /// patch is applied like an update (with the expected version), and the
+    /// audit entry (`customer.rectify`) names the request and the fields
+    /// changed, never their values.
+    pub fn rectify(
+        &self,
+        id: CustomerId,
+        expected_version: u64,
+        patch: CustomerPatch,
+        request: &str,
+    ) -> Result<CustomerView> {
+        check_reference("request", request)?;
+        self.update_as(
+            Call::about(Action::Update, "customer.rectify", id).targeting(&format!("request:{request}")),
+            id,
+            expected_version,
+            patch,
+        )
+    }
+
+    /// Restricts processing of customer `id` (the customer's objection):
+    /// until lifted, only compliance sessions may use it; every other
+    /// purpose is denied it and no longer finds it in lists, lookups or searches.
+    pub fn restrict(&self, id: CustomerId, reason: &str) -> Result<()> {
+        self.place_marker(DirectoryKind::Restriction, Call::about(Action::Update, "customer.restrict", id), id, reason)
+    }
+
+    /// Lifts a restriction of processing.
+    pub fn lift_restriction(&self, id: CustomerId) -> Result<()> {
+        self.remove_marker(DirectoryKind::Restriction, Call::about(Action::Update, "customer.lift_restriction", id), id)
+    }
+
+    /// Places a legal hold on customer `id`: no erasure or retention sweep
+    /// destroys it until the hold is lifted. Needs the `erase` action.
+    pub fn place_hold(&self, id: CustomerId, reason: &str) -> Result<()> {
+        self.place_marker(DirectoryKind::Hold, Call::about(Action::Erase, "customer.hold", id), id, reason)
+    }
+
+    /// Lifts a legal hold.
+    pub fn lift_hold(&self, id: CustomerId) -> Result<()> {
+        self.remove_marker(DirectoryKind::Hold, Call::about(Action::Erase, "customer.lift_hold", id), id)
+    }
+
+    /// Erases customer `id` at the customer's request `request`
+    /// (crypto-shredding): its data key is destroyed, its rows, blind-index
+    /// entries and consents deleted, and its id recorded (as a keyed hash)
+    /// in the erasure ledger so that no restored backup brings it back. A
+    /// customer under a legal hold is refused with [`Error::LegalHold`].
+    /// Needs the `erase` action; the audit entry is the destruction record.
+    pub fn erase(&self, id: CustomerId, request: &str) -> Result<()> {
+        check_reference("request", request)?;
+        let mut call = Call::about(Action::Erase, "customer.erase", id);
+        call.destruction =
+            Some(Destruction { method: DestructionMethod::CryptoShred, reason: format!("request:{request}") });
+        self.run(call, |store, tx, _, _| store.destroy(tx, id, DestructionMethod::CryptoShred))
+    }
+
+    /// Defines (or replaces) a retention policy. Needs `manage`.
+    pub fn define_retention_policy(&self, policy: &RetentionPolicy) -> Result<()> {
+        self.run(
+            Call::new(Action::Manage, "retention.define").targeting(&format!("policy:{}", policy.id)),
+            |_, tx, _, _| {
+                policy.validate()?;
+                save(tx, DirectoryKind::RetentionPolicy, &policy.id, policy)
+            },
+        )
+    }
+
+    /// The retention policies, by id.
+    pub fn retention_policies(&self) -> Result<Vec<RetentionPolicy>> {
+        self.run(Call::new(Action::Audit, "retention.read"), |_, tx, _, _| load_all(tx, DirectoryKind::RetentionPolicy))
+    }
+
+    /// Destroys every customer a retention policy says is due at the store
+    /// clock's now (inject a clock with [`crate::Store::with_clock`] to
+    /// judge another day). Each destruction is its own audited call with a
+    /// destruction record; customers under a legal hold are skipped and
+    /// reported. Needs the `erase` action.
+    pub fn sweep(&self) -> Result<SweepReport> {
+        let (now, due) = self.run(Call::new(Action::Erase, "retention.sweep"), |store, tx, _, _| {
+            let now = store.clock.now_millis();
+            let policies: Vec<RetentionPolicy> = load_all(tx, DirectoryKind::RetentionPolicy)?;
+            let mut due: Vec<(CustomerId, RetentionPolicy)> = Vec::new();
+            for policy in policies {
+                for id in due_under(tx, &policy, now)? {
+                    if !due.iter().any(|(d, _)| *d == id) {
+                        due.push((id, policy.clone()));
+                    }
+                }
+            }
+            Ok((now, due))
+        })?;
+        let mut report = SweepReport { now, ..Default::default() };
+        for (id, policy) in due {
+            let mut call = Call::about(Action::Erase, "retention.destroy", id);
+            call.destruction = Some(Destruction { method: policy.method, reason: format!("policy:{}", policy.id) });
+            match self.run(call, |store, tx, _, _| store.destroy(tx, id, policy.method)) {
+                Ok(()) => report.destroyed.push((id, policy.id.clone(), policy.method)),
+                Err(Error::LegalHold { .. }) => report.held.push((id, policy.id.clone())),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(report)
+    }
+
+    fn place_marker(&self, kind: DirectoryKind, call: Call, id: CustomerId, reason: &str) -> Result<()> {
+        check_reference("reason", reason)?;
+        self.run(call, |store, tx, _, trail| {
+            tx.get_customer(id)?.ok_or(Error::CustomerNotFound(id))?;
+            trail.changed.push(kind.name().to_owned());
+            let marker = Marker {
+                customer: id,
+                reason: reason.to_owned(),
+                at: store.clock.now_millis(),
+                by: self.principal_id().to_owned(),
+            };
+            save(tx, kind, &key_of(id), &marker)
+        })
+    }
+
+    fn remove_marker(&self, kind: DirectoryKind, call: Call, id: CustomerId) -> Result<()> {
+        self.run(call, |_, tx, _, trail| {
+            if !tx.directory_delete(kind, &key_of(id))? {
+                return Err(Error::invalid(kind.name(), "not_placed", format!("customer {id} has no {}", kind.name())));
+            }
+            trail.changed.push(kind.name().to_owned());
+            Ok(())
+        })
+    }
+
+    /// Customers under a restriction of processing, for sessions that must not see them.
+    pub(super) fn restricted(&self, tx: &mut dyn Transaction) -> Result<HashSet<CustomerId>> {
+        if self.purpose() == &Purpose::Compliance {
+            return Ok(HashSet::new());
+        }
+        Ok(tx
+            .directory_list(DirectoryKind::Restriction)?
+            .into_iter()
+            .filter_map(|(key, _)| key.parse().ok().map(CustomerId))
+            .collect())
+    }
+
+    /// Refuses a call about a restricted customer for any purpose but compliance.
+    pub(super) fn check_restriction(&self, tx: &mut dyn Transaction, id: CustomerId) -> Result<()> {
+        if self.purpose() == &Purpose::Compliance {
+            return Ok(());
+        }
+        match load::<Marker>(tx, DirectoryKind::Restriction, &key_of(id))? {
+            None => Ok(()),
+            Some(marker) => Err(Error::Denied {
+                rule: rules::SUBJECT_RESTRICTED,
+                reason: format!(
+                    "customer {id} has restricted processing since {} ({}); only compliance may use it",
+                    marker.at, marker.reason
+                ),
+            }),
+        }
+    }
+}
+
+/// The customers `policy` says are due at `now`.
+fn due_under(tx: &mut dyn Transaction, policy: &RetentionPolicy, now: i64) -> Result<Vec<CustomerId>> {
+    let mut due = Vec::new();
+    match &policy.rule {
+        RetentionRule::InactiveFor { days } => {
+            let cutoff = now - i64::from(*days) * MILLIS_PER_DAY;
+            tx.scan_customers(&[], &mut |c| {
+                if c.header.updated_at <= cutoff && c.header.status != STATUS_ANONYMISED {
+                    due.push(c.header.id);
+                }
+                Ok(Scan::Continue)
+            })?;
+        }
+        RetentionRule::WithdrawnMarketingConsent { category } => {
+            let mut candidates = Vec::new();
+            tx.scan_customers(&[], &mut |c| {
+                if c.header.category.as_deref() == Some(category.as_str()) && c.header.status != STATUS_ANONYMISED {
+                    candidates.push(c.header.id);
+                }
+                Ok(Scan::Continue)
+            })?;
+            for id in candidates {
+                let consents = tx.consents_of(id)?;
+                let marketing: Vec<&ConsentRecord> =
+                    consents.iter().filter(|c| c.purpose == Purpose::Marketing.name()).collect();
+                let mut channels: Vec<_> = marketing.iter().map(|c| c.channel).collect();
+                channels.dedup();
+                let all_withdrawn = !marketing.is_empty()
+                    && channels
+                        .iter()
+                        .all(|ch| marketing.iter().rev().find(|c| c.channel == *ch).is_some_and(|c| !c.granted));
+                if all_withdrawn {
+                    due.push(id);
+                }
+            }
+        }
+    }
+    Ok(due)
+}
+
+/// A request id, hold reason or restriction reason: 1-64 printable characters.
+fn check_reference(field: &str, value: &str) -> Result<()> {
+    if value.trim().is_empty() || value.chars().count() > 64 || value.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            field,
+            "reference",
+            "1-64 printable characters (a request, case or ticket reference)",
+        ));
+    }
+    Ok(())
+}
