@@ -60,6 +60,6 @@ pub use model::{
 };
 pub use storage::{Durability, MemoryBackend, SqliteBackend, SqliteOptions};
 pub use store::{
-    CheckpointSink, CreateOptions, CustomerExport, Filter, ImportProblem, ImportReport, ImportRow, ImportedCustomer,
-    ListQuery, LoginPolicy, MAX_PAGE, SearchQuery, Session, Store, StoreCounts,
+    BackupVerification, CheckpointSink, CreateOptions, CustomerExport, Filter, ImportProblem, ImportReport, ImportRow,
+    ImportedCustomer, ListQuery, LoginPolicy, MAX_PAGE, RestoreReport, SearchQuery, Session, Store, StoreCounts,
 };

@@ -307,3 +307,44 @@ fn a_failed_audit_append_fails_the_call_and_returns_no_plaintext() {
         assert!(store.verify_audit(None).unwrap().is_intact(), "{name}");
     }
 }
+
+#[test]
+fn a_master_key_rotation_killed_midway_loses_nothing() {
+    for (name, inner, _guard) in backends() {
+        seeded(&inner);
+        let new_key = || custodian::KeySource::key_bytes(&[9u8; 32]).unwrap();
+        let mut n = 0;
+        loop {
+            let countdown = Arc::new(AtomicI64::new(-1));
+            let failing =
+                Failing { inner: inner.clone(), countdown: countdown.clone(), audit_fails: Default::default() };
+            let mut store = Store::open(failing, key()).unwrap();
+            let before = snapshot(inner.as_ref());
+            countdown.store(n, Ordering::SeqCst);
+            let result = store.rotate_master_key(new_key());
+            countdown.store(-1, Ordering::SeqCst);
+            drop(store);
+            match result {
+                Err(e) => {
+                    assert!(matches!(&e, Error::Storage(m) if m == "injected fault"), "{name}: fault {n}: {e:?}");
+                    assert_eq!(snapshot(inner.as_ref()), before, "{name}: fault {n} changed the store");
+                    // Still the old key, and every customer decrypts.
+                    let store = Store::open(SharedBackend(inner.clone()), key()).unwrap();
+                    for id in 1..=5 {
+                        admin(&store).get(CustomerId(id)).unwrap();
+                    }
+                    n += 1;
+                }
+                Ok(()) => {
+                    assert!(matches!(Store::open(SharedBackend(inner.clone()), key()), Err(Error::WrongKey)), "{name}");
+                    let store = Store::open(SharedBackend(inner.clone()), new_key()).unwrap();
+                    for id in 1..=5 {
+                        admin(&store).get(CustomerId(id)).unwrap();
+                    }
+                    assert!(n >= 8, "{name}: the rotation has {n} storage operations");
+                    break;
+                }
+            }
+        }
+    }
+}

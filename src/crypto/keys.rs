@@ -89,6 +89,14 @@ impl KeySource {
         }
         Ok(KeySource::Passphrase(Zeroizing::new(p.to_vec())))
     }
+
+    /// A second copy, for a call that opens two stores with one key (restore).
+    pub(crate) fn duplicate(&self) -> KeySource {
+        match self {
+            KeySource::Key(master) => KeySource::Key(MasterKey(master.0.clone())),
+            KeySource::Passphrase(p) => KeySource::Passphrase(p.clone()),
+        }
+    }
 }
 
 /// Stored parameters of the passphrase KDF (not secret).

@@ -227,6 +227,10 @@ impl Transaction for MemoryTx<'_> {
         Ok(self.keys_mut()?.data_keys.remove(&customer).is_some())
     }
 
+    fn data_keys(&mut self) -> Result<Vec<(CustomerId, WrappedKey)>> {
+        Ok(self.state().data_keys.iter().map(|(id, key)| (*id, key.clone())).collect())
+    }
+
     fn count_data_keys(&mut self) -> Result<u64> {
         Ok(self.state().data_keys.len() as u64)
     }

@@ -309,6 +309,15 @@ impl DirectoryKind {
     }
 }
 
+/// Which half of a store a backup copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackupPart {
+    /// The customer database (customers, audit log, consents, directory).
+    Data,
+    /// The key store (wrapped root secret, data keys, erasure ledger).
+    Keys,
+}
+
 /// A storage backend: a source of transactions. Must be shareable between threads.
 pub trait Backend: Send + Sync {
     /// Begins a transaction. Write transactions wait (up to the backend's
@@ -321,6 +330,20 @@ pub trait Backend: Send + Sync {
 
     /// A short description for messages (e.g. the directory).
     fn describe(&self) -> String;
+
+    /// Copies the customer database or the key store (`part`) into a new
+    /// file at `to` while the store stays in use, as one consistent
+    /// snapshot. Backends without files refuse.
+    fn backup(&self, part: BackupPart, to: &std::path::Path) -> Result<()> {
+        let _ = (part, to);
+        Err(crate::Error::Storage(format!("{} cannot make file backups", self.describe())))
+    }
+
+    /// Runs the backend's own integrity check (SQLite: `PRAGMA
+    /// integrity_check` on both files); `Err(Corrupt)` names what is wrong.
+    fn integrity_check(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// One storage transaction. Dropping it without `commit` rolls back every
@@ -373,6 +396,8 @@ pub trait Transaction {
     fn get_data_key(&mut self, customer: CustomerId) -> Result<Option<WrappedKey>>;
     /// Deletes a customer's data key; returns whether it existed.
     fn delete_data_key(&mut self, customer: CustomerId) -> Result<bool>;
+    /// Every data key in the key store, by customer id.
+    fn data_keys(&mut self) -> Result<Vec<(CustomerId, WrappedKey)>>;
     /// Number of data keys in the key store.
     fn count_data_keys(&mut self) -> Result<u64>;
 

@@ -19,8 +19,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_ite
 
 use super::schema::{DATA, KEYS};
 use super::{
-    AuditFilter, AuditHead, AuditRecord, Backend, CustomerHeader, CustomerRow, DirectoryKind, IndexLink, Scan,
-    ScannedCustomer, SealedFields, StoredCheckpoint, Transaction, TxMode, WrappedKey,
+    AuditFilter, AuditHead, AuditRecord, Backend, BackupPart, CustomerHeader, CustomerRow, DirectoryKind, IndexLink,
+    Scan, ScannedCustomer, SealedFields, StoredCheckpoint, Transaction, TxMode, WrappedKey,
 };
 use crate::consent::{Channel, ConsentRecord};
 use crate::error::{Error, Result};
@@ -207,6 +207,38 @@ impl Backend for SqliteBackend {
 
     fn describe(&self) -> String {
         self.data_path.parent().map_or_else(|| self.data_path.display().to_string(), |p| p.display().to_string())
+    }
+
+    fn backup(&self, part: BackupPart, to: &Path) -> Result<()> {
+        if to.exists() {
+            return Err(Error::AlreadyExists(to.display().to_string()));
+        }
+        let conn = self.take_connection()?;
+        let name = match part {
+            BackupPart::Data => "data",
+            BackupPart::Keys => "main",
+        };
+        // SQLite's online backup copies a consistent snapshot page by page;
+        // writers in other connections go on meanwhile.
+        let copied = conn.backup(name, to, None::<fn(rusqlite::backup::Progress)>);
+        self.give_back(conn);
+        copied.map_err(|e| {
+            let _ = std::fs::remove_file(to);
+            Error::from(e)
+        })
+    }
+
+    fn integrity_check(&self) -> Result<()> {
+        let conn = self.take_connection()?;
+        for schema in ["main", "data"] {
+            let verdict: String = conn.query_row(&format!("PRAGMA {schema}.integrity_check(1)"), [], |r| r.get(0))?;
+            if verdict != "ok" {
+                self.give_back(conn);
+                return Err(Error::Corrupt(format!("integrity check of {schema}: {verdict}")));
+            }
+        }
+        self.give_back(conn);
+        Ok(())
     }
 }
 
@@ -597,6 +629,16 @@ impl Transaction for SqliteTx<'_> {
             .prepare_cached("DELETE FROM main.data_keys WHERE customer_id = ?1")?
             .execute([customer.0])?;
         Ok(n > 0)
+    }
+
+    fn data_keys(&mut self) -> Result<Vec<(CustomerId, WrappedKey)>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT customer_id, key_id, wrapped FROM main.data_keys ORDER BY customer_id")?
+            .query_map([], |r| {
+                Ok((CustomerId(r.get(0)?), WrappedKey { key_id: r.get::<_, i64>(1)? as u64, wrapped: r.get(2)? }))
+            })?
+            .collect::<rusqlite::Result<_>>()?)
     }
 
     fn count_data_keys(&mut self) -> Result<u64> {

@@ -8,6 +8,7 @@
 //! mask → commit → return.
 
 mod audit_queries;
+mod backup;
 mod codec;
 mod directory;
 mod import;
@@ -17,6 +18,7 @@ mod login;
 mod session;
 mod sort_cache;
 
+pub use backup::{BackupVerification, RestoreReport};
 pub use import::{ImportProblem, ImportReport, ImportRow, ImportedCustomer};
 pub use lifecycle::CustomerExport;
 pub use login::LoginPolicy;
@@ -57,9 +59,9 @@ impl Default for CreateOptions {
 /// Metadata names.
 const META_STORE_ID: &str = "store_id";
 const META_CATALOGUE: &str = "catalogue";
-const KEY_META_STORE_ID: &str = "store_id";
-const KEY_META_ROOT: &str = "root";
-const KEY_META_KDF: &str = "kdf";
+pub(crate) const KEY_META_STORE_ID: &str = "store_id";
+pub(crate) const KEY_META_ROOT: &str = "root";
+pub(crate) const KEY_META_KDF: &str = "kdf";
 
 /// What every session of a store shares.
 pub(crate) struct StoreInner {
@@ -166,7 +168,8 @@ impl Store {
         let wrapped_root = tx
             .key_meta_get(KEY_META_ROOT)?
             .ok_or_else(|| Error::Corrupt("the wrapped root secret is missing".into()))?;
-        let kdf = tx.key_meta_get(KEY_META_KDF)?;
+        // An empty KDF record: the key was rotated to raw key bytes.
+        let kdf = tx.key_meta_get(KEY_META_KDF)?.filter(|k| !k.is_empty());
         drop(tx);
         let master = match (key, kdf) {
             (KeySource::Key(master), _) => master,

@@ -26,6 +26,7 @@ macro_rules! forward_transaction {
             put_data_key(customer: CustomerId, key: &WrappedKey) -> Result<()>;
             get_data_key(customer: CustomerId) -> Result<Option<WrappedKey>>;
             delete_data_key(customer: CustomerId) -> Result<bool>;
+            data_keys() -> Result<Vec<(CustomerId, WrappedKey)>>;
             count_data_keys() -> Result<u64>;
             put_checkpoint(checkpoint: &StoredCheckpoint) -> Result<()>;
             checkpoints() -> Result<Vec<StoredCheckpoint>>;

@@ -1,0 +1,138 @@
+//! Online backups (data and key store apart), their verification, restores
+//! that replay the erasure ledger, and master-key rotation.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use custodian::storage::{DATA_FILE, KEYS_FILE};
+use custodian::{AuthContext, CreateOptions, CustomerId, Error, KeySource, Purpose, Store};
+
+fn new_key() -> KeySource {
+    KeySource::key_bytes(&[9u8; 32]).unwrap()
+}
+
+fn sqlite_store(dir: &Path) -> Store {
+    let store = Store::create_at(dir, key(), CreateOptions::default()).unwrap();
+    provision(&store);
+    store
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn an_online_backup_verifies_while_sessions_keep_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir.path().join("live"));
+    let a = admin(&store);
+    a.create_many((0..200).map(sample)).unwrap();
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let s = admin(&store);
+            for i in 200..260 {
+                s.create(sample(i)).unwrap();
+            }
+        });
+        store.backup_to(dir.path().join("backup")).unwrap();
+        writer.join().unwrap();
+    });
+    let verified = Store::verify_backup(dir.path().join("backup"), key()).unwrap();
+    assert!((200..=260).contains(&verified.customers), "{verified:?}");
+    assert_eq!(verified.sampled, 25);
+    assert!(verified.audit_entries > 0);
+    assert!(matches!(store.backup_to(dir.path().join("backup")), Err(Error::AlreadyExists(_))));
+    // A wrong key, and a damaged copy, are refused with their own errors.
+    assert!(matches!(Store::verify_backup(dir.path().join("backup"), new_key()), Err(Error::WrongKey)));
+    let damaged = dir.path().join("damaged");
+    std::fs::create_dir(&damaged).unwrap();
+    std::fs::copy(dir.path().join("backup").join(KEYS_FILE), damaged.join(KEYS_FILE)).unwrap();
+    let data = std::fs::read(dir.path().join("backup").join(DATA_FILE)).unwrap();
+    std::fs::write(damaged.join(DATA_FILE), &data[..data.len() / 2]).unwrap();
+    let err = Store::verify_backup(&damaged, key()).unwrap_err();
+    assert!(matches!(err, Error::Corrupt(_) | Error::NotAStore(_)), "{err}");
+    assert!(Store::open_at(dir.path().join("nowhere"), key()).is_err());
+}
+
+#[test]
+fn a_restored_older_backup_does_not_bring_an_erased_customer_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live");
+    let store = sqlite_store(&live);
+    let a = admin(&store);
+    let keep = a.create(sample(1)).unwrap().id;
+    let gone = a.create(sample(2)).unwrap().id;
+    store.backup_to(dir.path().join("before")).unwrap();
+    let sealed: Vec<u8> = rusqlite::Connection::open(live.join(DATA_FILE))
+        .unwrap()
+        .query_row("SELECT sealed FROM customers WHERE id = ?1", [gone.0], |r| r.get(0))
+        .unwrap();
+    let compliance = store.authenticated_session("admin", Purpose::Compliance, AuthContext::with_mfa(0)).unwrap();
+    compliance.erase(gone, "dsr-9").unwrap();
+    drop((a, compliance));
+    store.backup_to(dir.path().join("after")).unwrap();
+    drop(store);
+
+    // A backup taken after the erasure holds none of its ciphertext.
+    for file in [DATA_FILE, KEYS_FILE] {
+        let bytes = std::fs::read(dir.path().join("after").join(file)).unwrap();
+        assert!(!contains(&bytes, &sealed), "{file} of the later backup holds the erased ciphertext");
+    }
+
+    // Restoring the earlier backup keeps the live key store and replays its ledger.
+    let report = Store::restore(dir.path().join("before"), &live, key()).unwrap();
+    assert!(!report.keys_restored);
+    assert_eq!(report.removed_by_ledger, 1);
+    let store = Store::open_at(&live, key()).unwrap();
+    assert!(matches!(admin(&store).get(gone), Err(Error::CustomerNotFound(_))));
+    assert_eq!(admin(&store).get(keep).unwrap().id, keep);
+
+    // Into an empty directory the key store comes from the backup too.
+    let fresh = dir.path().join("fresh");
+    let report = Store::restore(dir.path().join("after"), &fresh, key()).unwrap();
+    assert!(report.keys_restored);
+    assert_eq!(Store::open_at(&fresh, key()).unwrap().counts().unwrap().customers, 1);
+}
+
+#[test]
+fn rotating_the_master_key_rewraps_without_reencrypting() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let mut store = sqlite_store(&path);
+    let ids: Vec<CustomerId> = admin(&store).create_many((0..20).map(sample)).unwrap();
+    let sealed_before: Vec<u8> = rusqlite::Connection::open(path.join(DATA_FILE))
+        .unwrap()
+        .query_row("SELECT sealed FROM customers WHERE id = ?1", [ids[3].0], |r| r.get(0))
+        .unwrap();
+    {
+        let _open = admin(&store);
+        assert!(matches!(store.rotate_master_key(new_key()), Err(Error::Invalid { rule: "store_shared", .. })));
+    }
+    store.rotate_master_key(new_key()).unwrap();
+    assert_eq!(admin(&store).get(ids[3]).unwrap().id, ids[3], "the live store works on with the new key");
+    drop(store);
+    assert!(matches!(Store::open_at(&path, key()), Err(Error::WrongKey)), "the old key stops working");
+    let store = Store::open_at(&path, new_key()).unwrap();
+    let a = admin(&store);
+    for id in &ids {
+        assert_eq!(a.get(*id).unwrap().text(&custodian::Field::Name), "王五");
+    }
+    let sealed_after: Vec<u8> = rusqlite::Connection::open(path.join(DATA_FILE))
+        .unwrap()
+        .query_row("SELECT sealed FROM customers WHERE id = ?1", [ids[3].0], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sealed_before, sealed_after, "data is not re-encrypted");
+    drop(a);
+    // To a passphrase and back to key bytes.
+    let mut store = store;
+    store.rotate_master_key(KeySource::passphrase("a rotated passphrase").unwrap()).unwrap();
+    drop(store);
+    let mut store = Store::open_at(&path, KeySource::passphrase("a rotated passphrase").unwrap()).unwrap();
+    store.rotate_master_key(key()).unwrap();
+    drop(store);
+    let store = Store::open_at(&path, key()).unwrap();
+    assert_eq!(store.counts().unwrap().data_keys, 20);
+    assert!(store.verify_audit(None).unwrap().is_intact());
+}
