@@ -38,6 +38,8 @@ enum cust_status
   CUST_STATUS_DUPLICATE_CODE = 22,
   // The record was changed by someone else since it was read.
   CUST_STATUS_VERSION_CONFLICT = 23,
+  // The customer is under a legal hold and cannot be erased.
+  CUST_STATUS_LEGAL_HOLD = 24,
   // The policy refused the operation (rule and reason in the message).
   CUST_STATUS_DENIED = 30,
   // The master key or passphrase does not open this store.
@@ -600,6 +602,120 @@ cust_status cust_audit_query_json(const struct cust_session *session,
 cust_status cust_customer_verify(const struct cust_session *session,
                                  int64_t id,
                                  uint64_t expected_version);
+
+// Everything held about customer `id` (fields, consents, every audit entry
+// about it) as JSON in `*out`, for handing to the customer. Needs the
+// `export` action; use a compliance session with MFA to include L1 values.
+//
+// # Safety
+// `session` must be a valid handle; `out` writable.
+cust_status cust_customer_export_json(const struct cust_session *session, int64_t id, char **out);
+
+// Rectifies customer `id` at the customer's request `request` (applied
+// like `cust_customer_update`; the audit entry names the request and the
+// fields changed, never their values).
+//
+// # Safety
+// `session` and `patch` must be valid handles; `request` NUL-terminated; `out` writable.
+cust_status cust_customer_rectify(const struct cust_session *session,
+                                  int64_t id,
+                                  uint64_t expected_version,
+                                  const struct cust_input *patch,
+                                  const char *request,
+                                  struct cust_customer **out);
+
+// Restricts processing of customer `id` (the customer's objection,
+// `reason` a reference): until lifted, only compliance sessions may use it.
+//
+// # Safety
+// `session` must be a valid handle; `reason` NUL-terminated.
+cust_status cust_customer_restrict(const struct cust_session *session,
+                                   int64_t id,
+                                   const char *reason);
+
+// Lifts a restriction of processing.
+//
+// # Safety
+// `session` must be a valid handle.
+cust_status cust_customer_lift_restriction(const struct cust_session *session, int64_t id);
+
+// Places a legal hold on customer `id` (`reason`: a case reference): no
+// erasure or sweep destroys it until lifted.
+//
+// # Safety
+// `session` must be a valid handle; `reason` NUL-terminated.
+cust_status cust_customer_place_hold(const struct cust_session *session,
+                                     int64_t id,
+                                     const char *reason);
+
+// Lifts a legal hold.
+//
+// # Safety
+// `session` must be a valid handle.
+cust_status cust_customer_lift_hold(const struct cust_session *session, int64_t id);
+
+// Erases customer `id` at the customer's request `reason` (a request
+// reference) by crypto-shredding; a customer under a legal hold gives
+// `CUST_STATUS_LEGAL_HOLD`. The audit entry is the destruction record.
+//
+// # Safety
+// `session` must be a valid handle; `reason` NUL-terminated.
+cust_status cust_customer_erase(const struct cust_session *session, int64_t id, const char *reason);
+
+// Defines (or replaces) a retention policy from JSON: `{"id":
+// "inactive-3y", "rule": {"rule": "inactive_for", "days": 1095}, "method":
+// "crypto_shred"|"anonymise"}` or `{"rule": "withdrawn_marketing_consent",
+// "category": "lead"}`.
+//
+// # Safety
+// `session` must be a valid handle; `json` NUL-terminated.
+cust_status cust_retention_define_json(const struct cust_session *session, const char *json);
+
+// Destroys every customer a retention policy says is due now; the report
+// (destroyed customers with policy and method, and those skipped under a
+// legal hold) as JSON in `*out`.
+//
+// # Safety
+// `session` must be a valid handle; `out` writable.
+cust_status cust_retention_sweep_json(const struct cust_session *session, char **out);
+
+// Backs the live store up into the new directory `dir` (customer data and
+// key store in separate files, online).
+//
+// # Safety
+// `store` must be a valid handle; `dir` NUL-terminated.
+cust_status cust_store_backup(const struct cust_store *store, const char *dir);
+
+// Verifies the backup in `dir` with the 32-byte master key: it opens,
+// passes the integrity check, its audit chain verifies and a sample
+// decrypts. `*customers` (if not NULL) receives how many it holds.
+//
+// # Safety
+// `dir` NUL-terminated; `key` `key_len` readable bytes; `customers` NULL or writable.
+cust_status cust_backup_verify(const char *dir,
+                               const uint8_t *key,
+                               size_t key_len,
+                               uint64_t *customers);
+
+// Restores the backup in `backup_dir` into the (closed) store directory
+// `store_dir`, keeping the store's own key store and replaying its erasure
+// ledger; the report as JSON in `*out` if `out` is not NULL.
+//
+// # Safety
+// The strings NUL-terminated; `key` `key_len` readable bytes; `out` NULL or writable.
+cust_status cust_store_restore(const char *backup_dir,
+                               const char *store_dir,
+                               const uint8_t *key,
+                               size_t key_len,
+                               char **out);
+
+// Rewraps every data key under the new 32-byte master key `new_key`
+// (no data is re-encrypted; all or nothing). No session may be open on the store.
+//
+// # Safety
+// `store` must be a valid handle not used by another thread during the call;
+// `new_key` `key_len` readable bytes.
+cust_status cust_store_rotate_key(struct cust_store *store, const uint8_t *new_key, size_t key_len);
 
 // Opens a session for registered principal `principal` acting for
 // `purpose` (`service`, `marketing`, `analytics`, `maintenance`,

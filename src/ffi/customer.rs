@@ -124,6 +124,18 @@ pub struct cust_input {
     values: Vec<(Field, Option<String>)>,
 }
 
+/// The patch an input describes: its set fields set, its cleared fields cleared.
+pub(crate) fn patch_of(input: &cust_input) -> CustomerPatch {
+    let mut changes = CustomerPatch::new();
+    for (field, value) in &input.values {
+        changes = match value {
+            Some(v) => changes.set(field.clone(), v.clone()),
+            None => changes.clear(field.clone()),
+        };
+    }
+    changes
+}
+
 impl Drop for cust_input {
     fn drop(&mut self) {
         for (_, value) in &mut self.values {
@@ -199,7 +211,8 @@ pub unsafe extern "C" fn cust_input_free(input: *mut cust_input) {
     unsafe { free_handle(input) }
 }
 
-fn hand_out(out: *mut *mut cust_customer, view: CustomerView) {
+/// Hands a view to C through a checked `out`.
+pub(crate) fn hand_out(out: *mut *mut cust_customer, view: CustomerView) {
     // SAFETY: every caller checked `out`.
     unsafe { write(out, into_handle(cust_customer { view })) };
 }
@@ -327,14 +340,7 @@ pub unsafe extern "C" fn cust_customer_update(
         let out = out_ptr(out, "out")?;
         // SAFETY: the caller promises a valid handle or NULL.
         let input = unsafe { object(patch, "patch") }?;
-        let mut changes = CustomerPatch::new();
-        for (field, value) in &input.values {
-            changes = match value {
-                Some(v) => changes.set(field.clone(), v.clone()),
-                None => changes.clear(field.clone()),
-            };
-        }
-        hand_out(out, s.update(CustomerId(id), expected_version, changes)?);
+        hand_out(out, s.update(CustomerId(id), expected_version, patch_of(input))?);
         Ok(())
     })
 }

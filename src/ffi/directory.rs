@@ -13,7 +13,7 @@ use crate::model::CustomerId;
 use crate::{NewPrincipal, Purpose, Role, RoleDefinition};
 
 /// Writes `value` as JSON into `*out` (checked by the caller).
-fn json_out(out: *mut *mut c_char, value: &impl serde::Serialize) -> Outcome {
+pub(crate) fn json_out(out: *mut *mut c_char, value: &impl serde::Serialize) -> Outcome {
     let json = serde_json::to_string(value).map_err(|e| Failure::new(cust_status::Internal, format!("JSON: {e}")))?;
     // SAFETY: every caller checked `out`.
     unsafe { write(out, c_string(json)?) };

@@ -25,6 +25,7 @@
 mod boundary;
 mod customer;
 mod directory;
+mod lifecycle;
 mod session;
 mod status;
 mod store;

@@ -23,7 +23,8 @@ pub(crate) fn with_store(store: *const cust_store, body: impl FnOnce(&cust_store
     guard(handle.map(|h| &h.last_error), || body(handle.ok_or_else(|| super::boundary::null("store"))?))
 }
 
-fn key_source(key: *const u8, key_len: usize) -> Outcome<KeySource> {
+/// A raw-key source from a C byte argument.
+pub(crate) fn key_source(key: *const u8, key_len: usize) -> Outcome<KeySource> {
     // SAFETY: the caller promises `key_len` readable bytes at `key`.
     let bytes = unsafe { super::boundary::bytes(key, key_len, "key") }?;
     Ok(KeySource::key_bytes(bytes)?)

@@ -554,6 +554,115 @@ static void test_threads(const char *dir) {
     cust_store_close(store);
 }
 
+/* Data-subject requests, holds, retention, backup, restore, rotation. */
+static void test_lifecycle(const char *dir) {
+    const cust_status N = CUST_STATUS_NULL_ARGUMENT;
+    char path[512], backup[512], restored[512], text[512];
+    static const uint8_t NEW_KEY[32] = {9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
+                                        9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9};
+    cust_store *store = provisioned(dir, "lifecycle-store");
+    cust_session *compliance = NULL, *clerk = NULL;
+    cust_customer *customer = NULL;
+    char *json = NULL;
+    path_in(path, sizeof path, dir, "lifecycle-store");
+    path_in(backup, sizeof backup, dir, "lifecycle-backup");
+    path_in(restored, sizeof restored, dir, "lifecycle-restored");
+
+    OK(cust_session_open(store, "admin", "compliance", true, 0, &compliance));
+    OK(cust_session_open(store, "clerk", "service", false, 0, &clerk));
+    cust_input *input = person("KH500", "周洁", "13600000001");
+    OK(cust_customer_create(clerk, input, &customer));
+    int64_t id = cust_customer_id(customer);
+    cust_customer_free(customer);
+    cust_input_free(input);
+    input = person("KH501", "吴昊", "13600000002");
+    OK(cust_customer_create(clerk, input, &customer));
+    int64_t other = cust_customer_id(customer);
+    cust_customer_free(customer);
+    cust_input_free(input);
+
+    /* Export, rectify, restrict. */
+    CHECK_STATUS(cust_customer_export_json(clerk, id, &json), CUST_STATUS_DENIED);
+    OK(cust_customer_export_json(compliance, id, &json));
+    CHECK(strstr(json, "\"access_history\"") != NULL && strstr(json, "customer.create") != NULL);
+    cust_string_free(json);
+    CHECK_STATUS(cust_customer_export_json(NULL, id, &json), N);
+    CHECK_STATUS(cust_customer_export_json(compliance, id, NULL), N);
+    cust_input *patch = NULL;
+    OK(cust_input_new(CUST_KIND_INDIVIDUAL, &patch));
+    OK(cust_input_set(patch, CUST_FIELD_EMAIL, "zhou.jie@example.com"));
+    OK(cust_customer_rectify(compliance, id, 1, patch, "dsr-1", &customer));
+    CHECK(cust_customer_version(customer) == 2);
+    cust_customer_free(customer);
+    CHECK_STATUS(cust_customer_rectify(compliance, id, 1, patch, "dsr-1", &customer), CUST_STATUS_VERSION_CONFLICT);
+    CHECK_STATUS(cust_customer_rectify(compliance, id, 2, patch, NULL, &customer), N);
+    CHECK_STATUS(cust_customer_rectify(compliance, id, 2, NULL, "dsr-1", &customer), N);
+    cust_input_free(patch);
+    OK(cust_customer_restrict(compliance, id, "objection-1"));
+    CHECK_STATUS(cust_customer_get(clerk, id, &customer), CUST_STATUS_DENIED);
+    OK(cust_session_last_error(clerk, text, sizeof text, NULL));
+    CHECK(strstr(text, "subject.restricted") != NULL);
+    OK(cust_customer_lift_restriction(compliance, id));
+    CHECK_STATUS(cust_customer_lift_restriction(compliance, id), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_customer_restrict(NULL, id, "x"), N);
+    CHECK_STATUS(cust_customer_restrict(compliance, id, NULL), N);
+
+    /* A backup before the erasure. */
+    OK(cust_store_backup(store, backup));
+    CHECK_STATUS(cust_store_backup(store, backup), CUST_STATUS_ALREADY_EXISTS);
+    CHECK_STATUS(cust_store_backup(NULL, backup), N);
+    uint64_t customers = 0;
+    OK(cust_backup_verify(backup, KEY, 32, &customers));
+    CHECK(customers == 2);
+    CHECK_STATUS(cust_backup_verify(backup, WRONG_KEY, 32, NULL), CUST_STATUS_WRONG_KEY);
+    CHECK_STATUS(cust_backup_verify(NULL, KEY, 32, NULL), N);
+
+    /* Hold, erase, retention. */
+    OK(cust_customer_place_hold(compliance, id, "case-1"));
+    CHECK_STATUS(cust_customer_erase(compliance, id, "dsr-2"), CUST_STATUS_LEGAL_HOLD);
+    OK(cust_customer_lift_hold(compliance, id));
+    CHECK_STATUS(cust_customer_erase(clerk, id, "dsr-2"), CUST_STATUS_DENIED);
+    OK(cust_customer_erase(compliance, id, "dsr-2"));
+    CHECK_STATUS(cust_customer_get(compliance, id, &customer), CUST_STATUS_NOT_FOUND);
+    CHECK_STATUS(cust_customer_erase(compliance, id, NULL), N);
+    CHECK_STATUS(cust_customer_place_hold(NULL, id, "x"), N);
+    CHECK_STATUS(cust_customer_lift_hold(NULL, id), N);
+    OK(cust_retention_define_json(compliance, "{\"id\":\"all-now\",\"rule\":{\"rule\":\"inactive_for\",\"days\":3650},\"method\":\"crypto_shred\"}"));
+    CHECK_STATUS(cust_retention_define_json(compliance, "{\"id\":\"x\"}"), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_retention_define_json(compliance, NULL), N);
+    OK(cust_retention_sweep_json(compliance, &json));
+    CHECK(strstr(json, "\"destroyed\":[]") != NULL); /* nothing is ten years old */
+    cust_string_free(json);
+    CHECK_STATUS(cust_retention_sweep_json(compliance, NULL), N);
+    CHECK_STATUS(cust_retention_sweep_json(NULL, &json), N);
+
+    /* Rotation needs every session closed. */
+    CHECK_STATUS(cust_store_rotate_key(store, NEW_KEY, 32), CUST_STATUS_INVALID);
+    cust_session_close(clerk);
+    cust_session_close(compliance);
+    CHECK_STATUS(cust_store_rotate_key(store, NEW_KEY, 31), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_store_rotate_key(NULL, NEW_KEY, 32), N);
+    OK(cust_store_rotate_key(store, NEW_KEY, 32));
+    cust_store_close(store);
+    store = SENTINEL;
+    CHECK_STATUS(cust_store_open(path, KEY, 32, &store), CUST_STATUS_WRONG_KEY);
+    OK(cust_store_open(path, NEW_KEY, 32, &store));
+    cust_store_close(store);
+
+    /* Restoring the older backup (taken under the old key) into a new directory. */
+    OK(cust_store_restore(backup, restored, KEY, 32, &json));
+    CHECK(strstr(json, "\"keys_restored\":true") != NULL);
+    cust_string_free(json);
+    CHECK_STATUS(cust_store_restore(NULL, restored, KEY, 32, NULL), N);
+    OK(cust_store_open(restored, KEY, 32, &store));
+    cust_session *admin = NULL;
+    OK(cust_session_open(store, "admin", "service", true, 0, &admin));
+    OK(cust_customer_get(admin, other, &customer));
+    cust_customer_free(customer);
+    cust_session_close(admin);
+    cust_store_close(store);
+}
+
 /* Every function that takes a handle refuses NULL for it, and every output
  * pointer refuses NULL, with CUST_STATUS_NULL_ARGUMENT. */
 static void test_null_everywhere(const char *dir) {
@@ -655,6 +764,7 @@ int main(int argc, char **argv) {
     test_legacy_import(argv[1]);
     test_threads(argv[1]);
     test_null_everywhere(argv[1]);
+    test_lifecycle(argv[1]);
     printf("C API checks: %d passed, %d failed\n", checks - failures, failures);
     return failures == 0 ? 0 : 1;
 }

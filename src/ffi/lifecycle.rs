@@ -1,0 +1,243 @@
+//! The data lifecycle through C: data-subject requests, legal holds,
+//! retention, backups, restore and master-key rotation. Reports come out
+//! as JSON strings.
+
+use std::ffi::c_char;
+
+use super::boundary::{out_ptr, text, write};
+use super::customer::{cust_customer, cust_input, patch_of};
+use super::directory::json_out;
+use super::session::{cust_session, with_session};
+use super::status::{Failure, LastError, cust_status};
+use super::store::{cust_store, key_source, with_store};
+use crate::Store;
+use crate::model::CustomerId;
+use crate::retention::RetentionPolicy;
+
+/// Everything held about customer `id` (fields, consents, every audit entry
+/// about it) as JSON in `*out`, for handing to the customer. Needs the
+/// `export` action; use a compliance session with MFA to include L1 values.
+///
+/// # Safety
+/// `session` must be a valid handle; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_customer_export_json(
+    session: *const cust_session,
+    id: i64,
+    out: *mut *mut c_char,
+) -> cust_status {
+    with_session(session, |s| {
+        let out = out_ptr(out, "out")?;
+        json_out(out, &s.export_customer(CustomerId(id))?)
+    })
+}
+
+/// Rectifies customer `id` at the customer's request `request` (applied
+/// like `cust_customer_update`; the audit entry names the request and the
+/// fields changed, never their values).
+///
+/// # Safety
+/// `session` and `patch` must be valid handles; `request` NUL-terminated; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_customer_rectify(
+    session: *const cust_session,
+    id: i64,
+    expected_version: u64,
+    patch: *const cust_input,
+    request: *const c_char,
+    out: *mut *mut cust_customer,
+) -> cust_status {
+    with_session(session, |s| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller promises a valid handle or NULL and a string or NULL.
+        let (input, request) = unsafe { (super::boundary::object(patch, "patch")?, text(request, "request")?) };
+        let view = s.rectify(CustomerId(id), expected_version, patch_of(input), request)?;
+        super::customer::hand_out(out, view);
+        Ok(())
+    })
+}
+
+/// Restricts processing of customer `id` (the customer's objection,
+/// `reason` a reference): until lifted, only compliance sessions may use it.
+///
+/// # Safety
+/// `session` must be a valid handle; `reason` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_customer_restrict(
+    session: *const cust_session,
+    id: i64,
+    reason: *const c_char,
+) -> cust_status {
+    // SAFETY: the caller promises a NUL-terminated string or NULL.
+    with_session(session, |s| Ok(s.restrict(CustomerId(id), unsafe { text(reason, "reason") }?)?))
+}
+
+/// Lifts a restriction of processing.
+///
+/// # Safety
+/// `session` must be a valid handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_customer_lift_restriction(session: *const cust_session, id: i64) -> cust_status {
+    with_session(session, |s| Ok(s.lift_restriction(CustomerId(id))?))
+}
+
+/// Places a legal hold on customer `id` (`reason`: a case reference): no
+/// erasure or sweep destroys it until lifted.
+///
+/// # Safety
+/// `session` must be a valid handle; `reason` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_customer_place_hold(
+    session: *const cust_session,
+    id: i64,
+    reason: *const c_char,
+) -> cust_status {
+    // SAFETY: the caller promises a NUL-terminated string or NULL.
+    with_session(session, |s| Ok(s.place_hold(CustomerId(id), unsafe { text(reason, "reason") }?)?))
+}
+
+/// Lifts a legal hold.
+///
+/// # Safety
+/// `session` must be a valid handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_customer_lift_hold(session: *const cust_session, id: i64) -> cust_status {
+    with_session(session, |s| Ok(s.lift_hold(CustomerId(id))?))
+}
+
+/// Erases customer `id` at the customer's request `reason` (a request
+/// reference) by crypto-shredding; a customer under a legal hold gives
+/// `CUST_STATUS_LEGAL_HOLD`. The audit entry is the destruction record.
+///
+/// # Safety
+/// `session` must be a valid handle; `reason` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_customer_erase(
+    session: *const cust_session,
+    id: i64,
+    reason: *const c_char,
+) -> cust_status {
+    // SAFETY: the caller promises a NUL-terminated string or NULL.
+    with_session(session, |s| Ok(s.erase(CustomerId(id), unsafe { text(reason, "reason") }?)?))
+}
+
+/// Defines (or replaces) a retention policy from JSON: `{"id":
+/// "inactive-3y", "rule": {"rule": "inactive_for", "days": 1095}, "method":
+/// "crypto_shred"|"anonymise"}` or `{"rule": "withdrawn_marketing_consent",
+/// "category": "lead"}`.
+///
+/// # Safety
+/// `session` must be a valid handle; `json` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_retention_define_json(session: *const cust_session, json: *const c_char) -> cust_status {
+    with_session(session, |s| {
+        // SAFETY: the caller promises a NUL-terminated string or NULL.
+        let json = unsafe { text(json, "json") }?;
+        let policy: RetentionPolicy = serde_json::from_str(json)
+            .map_err(|e| Failure::new(cust_status::Invalid, format!("invalid retention policy JSON: {e}")))?;
+        Ok(s.define_retention_policy(&policy)?)
+    })
+}
+
+/// Destroys every customer a retention policy says is due now; the report
+/// (destroyed customers with policy and method, and those skipped under a
+/// legal hold) as JSON in `*out`.
+///
+/// # Safety
+/// `session` must be a valid handle; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_retention_sweep_json(session: *const cust_session, out: *mut *mut c_char) -> cust_status {
+    with_session(session, |s| {
+        let out = out_ptr(out, "out")?;
+        json_out(out, &s.sweep()?)
+    })
+}
+
+/// Backs the live store up into the new directory `dir` (customer data and
+/// key store in separate files, online).
+///
+/// # Safety
+/// `store` must be a valid handle; `dir` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_backup(store: *const cust_store, dir: *const c_char) -> cust_status {
+    with_store(store, |s| {
+        // SAFETY: the caller promises a NUL-terminated string or NULL.
+        Ok(s.store.backup_to(unsafe { text(dir, "dir") }?)?)
+    })
+}
+
+/// Verifies the backup in `dir` with the 32-byte master key: it opens,
+/// passes the integrity check, its audit chain verifies and a sample
+/// decrypts. `*customers` (if not NULL) receives how many it holds.
+///
+/// # Safety
+/// `dir` NUL-terminated; `key` `key_len` readable bytes; `customers` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_backup_verify(
+    dir: *const c_char,
+    key: *const u8,
+    key_len: usize,
+    customers: *mut u64,
+) -> cust_status {
+    super::plain(|| {
+        // SAFETY: the caller promises a NUL-terminated string or NULL.
+        let dir = unsafe { text(dir, "dir") }?;
+        let verified = Store::verify_backup(dir, key_source(key, key_len)?)?;
+        if !customers.is_null() {
+            // SAFETY: non-NULL and writable, as the caller promises.
+            unsafe { write(customers, verified.customers) };
+        }
+        Ok(())
+    })
+}
+
+/// Restores the backup in `backup_dir` into the (closed) store directory
+/// `store_dir`, keeping the store's own key store and replaying its erasure
+/// ledger; the report as JSON in `*out` if `out` is not NULL.
+///
+/// # Safety
+/// The strings NUL-terminated; `key` `key_len` readable bytes; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_restore(
+    backup_dir: *const c_char,
+    store_dir: *const c_char,
+    key: *const u8,
+    key_len: usize,
+    out: *mut *mut c_char,
+) -> cust_status {
+    super::plain(|| {
+        // SAFETY: the caller promises NUL-terminated strings or NULL.
+        let (backup, target) = unsafe { (text(backup_dir, "backup_dir")?, text(store_dir, "store_dir")?) };
+        let report = Store::restore(backup, target, key_source(key, key_len)?)?;
+        if !out.is_null() {
+            let json = serde_json::json!({
+                "customers": report.verified.customers,
+                "keys_restored": report.keys_restored,
+                "removed_by_ledger": report.removed_by_ledger,
+            });
+            json_out(out, &json)?;
+        }
+        Ok(())
+    })
+}
+
+/// Rewraps every data key under the new 32-byte master key `new_key`
+/// (no data is re-encrypted; all or nothing). No session may be open on the store.
+///
+/// # Safety
+/// `store` must be a valid handle not used by another thread during the call;
+/// `new_key` `key_len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_rotate_key(
+    store: *mut cust_store,
+    new_key: *const u8,
+    key_len: usize,
+) -> cust_status {
+    // SAFETY: the caller promises a valid handle or NULL, used by this thread only.
+    let Some(handle) = (unsafe { store.as_mut() }) else {
+        return super::plain(|| Err(super::boundary::null("store")));
+    };
+    let cust_store { store, last_error } = handle;
+    let last_error: &LastError = last_error;
+    super::boundary::guard(Some(last_error), || Ok(store.rotate_master_key(key_source(new_key, key_len)?)?))
+}
