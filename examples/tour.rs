@@ -14,9 +14,12 @@
 //! Sections: pinyin-sorted listing, lookup by mobile, the masked
 //! customer-service view, the marketing view with consent given and
 //! withdrawn, denied requests, a lost update refused by its stale version,
-//! keyword search, validation errors, the audit log, and access governance
+//! keyword search, validation errors, the audit log, access governance
 //! (a technician with and without MFA, login lockout, a defined role,
-//! revocation in an open session, the access review). On a reopened store the audit chain is verified first (against
+//! revocation in an open session, the access review), and the data
+//! lifecycle (an export, an erasure under and after a legal hold with its
+//! destruction record, a backup verified and restored without the erased
+//! customer, a retention sweep on a simulated clock). On a reopened store the audit chain is verified first (against
 //! the checkpoint the previous run kept in `audit-checkpoint.txt`); a broken
 //! chain is reported with its first bad entry and the tour exits non-zero.
 
@@ -31,6 +34,7 @@ use std::sync::Arc;
 use custodian::access::Effect;
 use custodian::audit::{AuditQuery, Outcome};
 use custodian::consent::{Channel, ConsentChange};
+use custodian::retention::{DestructionMethod, RetentionPolicy, RetentionRule};
 use custodian::{
     Action, AuthContext, Checkpoint, CreateOptions, CustomerInput, CustomerPatch, CustomerView, Error, Field, Filter,
     KeySource, Level, ListQuery, NewPrincipal, Purpose, Role, RoleDefinition, RoleRule, SearchQuery, Session, Shown,
@@ -118,6 +122,7 @@ fn run() -> TourResult {
     validation_errors(&store, &clerk)?;
     audit_log(&store, &clerk, &id_holder)?;
     access_governance(&store, &id_holder)?;
+    data_lifecycle(&store)?;
     Ok(())
 }
 
@@ -619,6 +624,126 @@ fn access_governance(store: &Store, customer: &CustomerView) -> TourResult {
     let revoked = review.principals.iter().filter(|p| !p.active).count();
     println!("  ({revoked} revoked principal(s) listed without grants)");
     Ok(())
+}
+
+/// k. The data lifecycle: a customer's export, its erasure, a backup that
+/// does not bring it back, and a retention sweep with destruction records.
+fn data_lifecycle(store: &Store) -> TourResult {
+    heading("k. Data lifecycle: export, erasure, backup and restore, retention");
+    let compliance = store.authenticated_session("admin", Purpose::Compliance, AuthContext::with_mfa(now_ms()))?;
+    // The customer who asks: the last one in external-code order (each run
+    // erases another; the sections above use the first ones).
+    let page =
+        compliance.list(&ListQuery { sort: Field::ExternalCode, descending: true, limit: 1, ..Default::default() })?;
+    let Some(subject) = page.items.first() else {
+        println!("(no customer left to demonstrate with)");
+        return Ok(());
+    };
+    let id = subject.id;
+    let export = compliance.export_customer(id)?;
+    println!(
+        "Export for customer {id} ({}): {} fields, {} consent records, {} audit entries about it ({} bytes of JSON). Its access history begins:",
+        subject.text(&Field::ExternalCode),
+        export.fields.len(),
+        export.consents.len(),
+        export.access_history.len(),
+        serde_json::to_string(&export).map_or(0, |j| j.len())
+    );
+    for e in export.access_history.iter().take(4) {
+        println!("  #{:<5} {:<14} {:<18} {}", e.seq, e.principal, e.action, e.outcome.name());
+    }
+
+    let dir = Path::new(DEMO_DIR);
+    let stamp = now_ms();
+    let before = dir.join(format!("backup-{stamp}-before"));
+    store.backup_to(&before)?;
+    compliance.place_hold(id, "tour-case-1")?;
+    match compliance.erase(id, "tour-dsr") {
+        Err(Error::LegalHold { reason, .. }) => println!("Erasure refused while a legal hold ({reason}) is in place."),
+        other => return Err(Failure(format!("erasure under a legal hold was not refused: {other:?}"))),
+    }
+    compliance.lift_hold(id)?;
+    compliance.erase(id, "tour-dsr")?;
+    let record = store
+        .session("auditor-01", Purpose::Compliance)?
+        .audit_entries(&AuditQuery { customer: Some(id), outcome: Some(Outcome::Allowed), ..Default::default() })?
+        .into_iter()
+        .rev()
+        .find(|e| e.destruction.is_some())
+        .ok_or_else(|| Failure("no destruction record".into()))?;
+    let d = record.destruction.as_ref().expect("found by it");
+    println!(
+        "Erased customer {id}: destruction record #{} at {} (Unix ms) by {}, method {}, reason {}, scope: customers {}.",
+        record.seq,
+        record.time,
+        record.principal,
+        d.method.name(),
+        d.reason,
+        record.customers.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+    );
+
+    // Restore the backup taken before the erasure next to a copy of the live
+    // key store: the erasure ledger keeps the customer gone.
+    let after = dir.join(format!("backup-{stamp}-after"));
+    store.backup_to(&after)?;
+    let verified = Store::verify_backup(&before, demo_key()?)?;
+    println!(
+        "Backup taken before the erasure verifies: {} customers, {} audit entries chained, {} decrypted in full.",
+        verified.customers, verified.audit_entries, verified.sampled
+    );
+    let check = dir.join(format!("restore-{stamp}"));
+    std::fs::create_dir_all(&check).map_err(|e| Failure(format!("cannot create {}: {e}", check.display())))?;
+    std::fs::copy(after.join(custodian::storage::KEYS_FILE), check.join(custodian::storage::KEYS_FILE))
+        .map_err(|e| Failure(format!("cannot copy the key store: {e}")))?;
+    let report = Store::restore(&before, &check, demo_key()?)?;
+    let restored = Store::open_at(&check, demo_key()?)?;
+    let back = restored.authenticated_session("admin", Purpose::Compliance, AuthContext::with_mfa(now_ms()))?.get(id);
+    println!(
+        "Restored it with the live key store: the ledger removed {} customer(s); customer {id} after the restore: {}.",
+        report.removed_by_ledger,
+        match back {
+            Err(Error::CustomerNotFound(_)) => "not found".to_owned(),
+            Ok(_) => return Err(Failure("an erased customer came back from a backup".into())),
+            Err(e) => format!("{e}"),
+        }
+    );
+    drop(restored);
+    for old in [before, after, check] {
+        let _ = std::fs::remove_dir_all(old);
+    }
+
+    // Retention on a simulated clock, in a small store of its own.
+    let clock = Arc::new(custodian::ManualClock::new(now_ms()));
+    let demo =
+        Store::in_memory(KeySource::key_bytes(&[3u8; 32])?, CreateOptions::default())?.with_clock(clock.clone())?;
+    demo.bootstrap_administrator(&NewPrincipal::staff("dpo", "数据保护官"))?;
+    let dpo = demo.authenticated_session("dpo", Purpose::Compliance, AuthContext::with_mfa(now_ms()))?;
+    let ids = dpo.create_many((0..3).map(|i| person(["老客户甲", "老客户乙", "新客户丙"][i])))?;
+    dpo.define_retention_policy(&RetentionPolicy {
+        id: "inactive-3y".into(),
+        rule: RetentionRule::InactiveFor { days: 3 * 365 },
+        method: DestructionMethod::CryptoShred,
+    })?;
+    dpo.place_hold(ids[1], "litigation-2029-4")?;
+    clock.advance(2 * 365 * 86_400_000);
+    let v = dpo.get(ids[2])?;
+    dpo.update(ids[2], v.version, CustomerPatch::new().set(Field::Title, "经理"))?;
+    clock.advance(366 * 86_400_000);
+    let report = dpo.sweep()?;
+    println!(
+        "Retention sweep three years and a day later (policy inactive-3y): destroyed {:?}, held back {:?} (legal hold), kept {} (changed a year ago).",
+        report.destroyed.iter().map(|(id, _, _)| id.0).collect::<Vec<_>>(),
+        report.held.iter().map(|(id, _)| id.0).collect::<Vec<_>>(),
+        ids[2]
+    );
+    Ok(())
+}
+
+/// The demo store's key source again (for opening backups).
+fn demo_key() -> TourResult<KeySource> {
+    let passphrase =
+        std::env::var(PASSPHRASE_VAR).ok().filter(|p| !p.is_empty()).unwrap_or_else(|| DEMO_PASSPHRASE.to_owned());
+    Ok(KeySource::passphrase(passphrase)?)
 }
 
 /// Prints a section heading.
