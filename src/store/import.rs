@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use super::StoreInner;
 use super::codec::Values;
-use super::session::{Call, IdBlock, STATUS_ACTIVE, STATUS_UNVERIFIED, Session};
+use super::session::{Call, IdBlock, STATUS_ACTIVE, STATUS_UNVERIFIED, Session, replace_versioned};
 use crate::access::Action;
 use crate::error::{Error, Result};
 use crate::model::validate::{MAX_RAW_BYTES, check_record, normalise};
@@ -215,13 +215,8 @@ impl Session {
             check_values(store, &values, self.today_days())?;
             if row.header.status == STATUS_UNVERIFIED {
                 row.header.status = STATUS_ACTIVE.into();
-                row.header.version = expected_version + 1;
-                row.header.updated_at = store.clock.now_millis().max(row.header.updated_at);
                 trail.changed.push(Field::Status.name().into_owned());
-                if !tx.replace_customer(&row, expected_version)? {
-                    let actual = tx.get_customer(id)?.map_or(0, |r| r.header.version);
-                    return Err(Error::VersionConflict { customer: id, expected: expected_version, actual });
-                }
+                replace_versioned(store, tx, &mut row, expected_version)?;
             }
             let view = store.render_with(&row.header, &row.sealed, Some(&key), plan)?;
             trail.saw(&view, plan);

@@ -456,12 +456,7 @@ impl Session {
             for field in patch.changes.keys().filter(|f| f.storage() == Storage::Sealed) {
                 store.seal_field(&mut row, &cipher, field, values.get(field).map(|v| v.as_str()))?;
             }
-            row.header.version = expected_version + 1;
-            row.header.updated_at = store.clock.now_millis().max(row.header.updated_at);
-            if !tx.replace_customer(&row, expected_version)? {
-                let actual = tx.get_customer(id)?.map_or(0, |r| r.header.version);
-                return Err(Error::VersionConflict { customer: id, expected: expected_version, actual });
-            }
+            replace_versioned(store, tx, &mut row, expected_version)?;
             let view = store.render_with(&row.header, &row.sealed, Some(&key), plan)?;
             trail.saw(&view, plan);
             Ok(view)
@@ -604,6 +599,23 @@ impl Call {
         self.target = Some(target.chars().take(80).collect());
         self
     }
+}
+
+/// Stores `row` as the next version after `expected_version`, or fails with
+/// [`Error::VersionConflict`] if someone else changed it meanwhile.
+pub(super) fn replace_versioned(
+    store: &StoreInner,
+    tx: &mut dyn Transaction,
+    row: &mut CustomerRow,
+    expected_version: u64,
+) -> Result<()> {
+    row.header.version = expected_version + 1;
+    row.header.updated_at = store.clock.now_millis().max(row.header.updated_at);
+    if !tx.replace_customer(row, expected_version)? {
+        let actual = tx.get_customer(row.header.id)?.map_or(0, |r| r.header.version);
+        return Err(Error::VersionConflict { customer: row.header.id, expected: expected_version, actual });
+    }
+    Ok(())
 }
 
 /// Reads and renders one customer under `plan`.
