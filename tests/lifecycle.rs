@@ -47,14 +47,16 @@ fn erasure_destroys_the_key_and_survives_a_restored_backup() {
     let gone = a.create(sample(2)).unwrap().id;
     consent_to_sms(&store, gone);
     // The erased customer's ciphertext and wrapped key, as they sit on disk.
-    let (sealed, wrapped) = {
+    let (sealed, wrapped, blind) = {
         let conn = rusqlite::Connection::open(path.join(DATA_FILE)).unwrap();
+        let blind: Vec<u8> =
+            conn.query_row("SELECT mobile_index FROM customers WHERE id = ?1", [gone.0], |r| r.get(0)).unwrap();
         let sealed: Vec<u8> =
             conn.query_row("SELECT sealed FROM customers WHERE id = ?1", [gone.0], |r| r.get(0)).unwrap();
         let keys = rusqlite::Connection::open(path.join(KEYS_FILE)).unwrap();
         let wrapped: Vec<u8> =
             keys.query_row("SELECT wrapped FROM data_keys WHERE customer_id = ?1", [gone.0], |r| r.get(0)).unwrap();
-        (sealed, wrapped)
+        (sealed, wrapped, blind)
     };
     drop(a);
     drop(store);
@@ -98,6 +100,10 @@ fn erasure_destroys_the_key_and_survives_a_restored_backup() {
     for (name, bytes) in file_bytes(&path) {
         assert!(!contains(&bytes, &sealed), "{name} still holds the erased ciphertext");
         assert!(!contains(&bytes, &wrapped), "{name} still holds the erased data key");
+        assert!(!contains(&bytes, &blind), "{name} still holds the erased blind index");
+        for value in ["13900000002", "user2@example.com", "第2位客户"] {
+            assert!(!contains(&bytes, value.as_bytes()), "{name} holds the value '{value}'");
+        }
     }
 
     // Restore the old customer data: the ledger brings no one back.
