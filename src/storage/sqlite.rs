@@ -94,6 +94,10 @@ impl SqliteBackend {
         }
         let conn = Connection::open_with_flags(&self.keys_path, flags)?;
         conn.busy_timeout(self.options.busy_timeout)?;
+        // Every statement this backend runs stays prepared: rusqlite's
+        // default cache (16) is smaller than the set one session call uses,
+        // and re-preparing costs more than the statement itself.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let data = self.data_path.to_str().ok_or_else(|| Error::Storage("store path is not valid UTF-8".into()))?;
         conn.execute("ATTACH DATABASE ?1 AS data", [data])?;
         let sync = match self.options.durability {
@@ -263,6 +267,9 @@ impl Drop for SqliteTx<'_> {
 }
 
 const HEADER_COLUMNS: &str = "c.id, c.kind, c.external_code, c.category, c.source, c.tier, c.status, c.created_at, c.updated_at, c.version, c.key_id";
+
+/// Prepared statements kept per connection (the backend has about 60).
+const STATEMENT_CACHE: usize = 128;
 
 fn read_header(r: &rusqlite::Row<'_>) -> rusqlite::Result<CustomerHeader> {
     Ok(CustomerHeader {
