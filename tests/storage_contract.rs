@@ -417,3 +417,32 @@ fn the_erasure_ledger_lives_in_the_key_store() {
         assert_eq!(tx.erasure_ledger().unwrap(), vec![b"hash-1".to_vec(), b"hash-2".to_vec()], "{name}");
     });
 }
+
+#[test]
+fn the_directory_generation_moves_on_every_change_but_bookkeeping() {
+    use custodian::storage::DirectoryKind;
+    each(|name, b| {
+        let generation = |b: &dyn Backend| b.begin(TxMode::Read).unwrap().directory_generation().unwrap();
+        let start = generation(b);
+        let mut tx = b.begin(TxMode::WriteData).unwrap();
+        tx.directory_put(DirectoryKind::Principal, "p", b"1").unwrap();
+        tx.commit().unwrap();
+        let after_put = generation(b);
+        assert!(after_put > start, "{name}: a put moves it");
+        let mut tx = b.begin(TxMode::WriteData).unwrap();
+        tx.directory_touch(DirectoryKind::Principal, "p", b"2").unwrap();
+        tx.commit().unwrap();
+        assert_eq!(generation(b), after_put, "{name}: a touch does not");
+        let mut tx = b.begin(TxMode::Read).unwrap();
+        assert_eq!(tx.directory_get(DirectoryKind::Principal, "p").unwrap().as_deref(), Some(&b"2"[..]), "{name}");
+        drop(tx);
+        let mut tx = b.begin(TxMode::WriteData).unwrap();
+        assert!(!tx.directory_delete(DirectoryKind::Role, "none").unwrap());
+        tx.commit().unwrap();
+        assert_eq!(generation(b), after_put, "{name}: deleting nothing does not");
+        let mut tx = b.begin(TxMode::WriteData).unwrap();
+        assert!(tx.directory_delete(DirectoryKind::Principal, "p").unwrap());
+        tx.commit().unwrap();
+        assert!(generation(b) > after_put, "{name}: a delete moves it");
+    });
+}

@@ -31,6 +31,7 @@ struct State {
     consents: Vec<ConsentRecord>,
     directory: BTreeMap<(DirectoryKind, String), Vec<u8>>,
     erasure_ledger: BTreeMap<Vec<u8>, i64>,
+    directory_generation: u64,
 }
 
 /// Keeps everything in memory; nothing survives the value.
@@ -309,12 +310,28 @@ impl Transaction for MemoryTx<'_> {
     }
 
     fn directory_put(&mut self, kind: DirectoryKind, key: &str, value: &[u8]) -> Result<()> {
+        let state = self.state_mut()?;
+        state.directory.insert((kind, key.to_owned()), value.to_vec());
+        state.directory_generation += 1;
+        Ok(())
+    }
+
+    fn directory_touch(&mut self, kind: DirectoryKind, key: &str, value: &[u8]) -> Result<()> {
         self.state_mut()?.directory.insert((kind, key.to_owned()), value.to_vec());
         Ok(())
     }
 
+    fn directory_generation(&mut self) -> Result<u64> {
+        Ok(self.state().directory_generation)
+    }
+
     fn directory_delete(&mut self, kind: DirectoryKind, key: &str) -> Result<bool> {
-        Ok(self.state_mut()?.directory.remove(&(kind, key.to_owned())).is_some())
+        let state = self.state_mut()?;
+        let removed = state.directory.remove(&(kind, key.to_owned())).is_some();
+        if removed {
+            state.directory_generation += 1;
+        }
+        Ok(removed)
     }
 
     fn directory_list(&mut self, kind: DirectoryKind) -> Result<Vec<(String, Vec<u8>)>> {

@@ -434,9 +434,18 @@ pub trait Transaction {
 
     /// Reads an access-directory record.
     fn directory_get(&mut self, kind: DirectoryKind, key: &str) -> Result<Option<Vec<u8>>>;
-    /// Writes (inserts or replaces) an access-directory record.
+    /// Writes (inserts or replaces) an access-directory record and moves the
+    /// directory generation on.
     fn directory_put(&mut self, kind: DirectoryKind, key: &str, value: &[u8]) -> Result<()>;
-    /// Deletes an access-directory record; returns whether it existed.
+    /// Writes a record without moving the generation on: for bookkeeping
+    /// that changes no decision (a grant's last use).
+    fn directory_touch(&mut self, kind: DirectoryKind, key: &str, value: &[u8]) -> Result<()>;
+    /// A number that changes whenever any directory record is put or
+    /// deleted (by any connection or process), so sessions can cache what
+    /// they resolved from the directory and still see every change at once.
+    fn directory_generation(&mut self) -> Result<u64>;
+    /// Deletes an access-directory record (moving the generation on);
+    /// returns whether it existed.
     fn directory_delete(&mut self, kind: DirectoryKind, key: &str) -> Result<bool>;
     /// Every record of `kind`, by key.
     fn directory_list(&mut self, kind: DirectoryKind) -> Result<Vec<(String, Vec<u8>)>>;

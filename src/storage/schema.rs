@@ -136,6 +136,7 @@ pub(super) const DATA: Component = Component {
                  PRIMARY KEY (kind, key)
              ) STRICT, WITHOUT ROWID;",
         ),
+        (5, "INSERT OR IGNORE INTO {db}.counters (name, value) VALUES ('directory', 0);"),
     ],
 };
 

@@ -342,6 +342,13 @@ impl SqliteTx<'_> {
         Ok(())
     }
 
+    fn bump_directory_generation(&mut self) -> Result<()> {
+        self.writable()?
+            .prepare_cached("UPDATE data.counters SET value = value + 1 WHERE name = 'directory'")?
+            .execute([])?;
+        Ok(())
+    }
+
     /// The connection, for a write to the key store.
     fn keys_writable(&self) -> Result<&Connection> {
         if self.mode != TxMode::Write {
@@ -892,10 +899,23 @@ impl Transaction for SqliteTx<'_> {
     }
 
     fn directory_put(&mut self, kind: DirectoryKind, key: &str, value: &[u8]) -> Result<()> {
+        self.directory_touch(kind, key, value)?;
+        self.bump_directory_generation()
+    }
+
+    fn directory_touch(&mut self, kind: DirectoryKind, key: &str, value: &[u8]) -> Result<()> {
         self.writable()?
             .prepare_cached("INSERT OR REPLACE INTO data.directory (kind, key, value) VALUES (?1, ?2, ?3)")?
             .execute(params![kind.name(), key, value])?;
         Ok(())
+    }
+
+    fn directory_generation(&mut self) -> Result<u64> {
+        let n: i64 = self
+            .conn()
+            .prepare_cached("SELECT value FROM data.counters WHERE name = 'directory'")?
+            .query_row([], |r| r.get(0))?;
+        Ok(n as u64)
     }
 
     fn directory_delete(&mut self, kind: DirectoryKind, key: &str) -> Result<bool> {
@@ -903,6 +923,9 @@ impl Transaction for SqliteTx<'_> {
             .writable()?
             .prepare_cached("DELETE FROM data.directory WHERE kind = ?1 AND key = ?2")?
             .execute(params![kind.name(), key])?;
+        if removed > 0 {
+            self.bump_directory_generation()?;
+        }
         Ok(removed > 0)
     }
 

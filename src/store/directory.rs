@@ -6,6 +6,9 @@
 //! (register, grant, revoke, define roles, review) are session calls with
 //! the `manage` action (the review: `audit`), audited like any other.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -15,6 +18,7 @@ use crate::access::{
     check_principal_id, check_text, rules,
 };
 use crate::error::{Error, Result};
+use crate::model::CustomerId;
 use crate::storage::{DirectoryKind, Transaction};
 
 use super::StoreInner;
@@ -107,43 +111,86 @@ fn definitions_for(tx: &mut dyn Transaction, roles: &[Role]) -> Result<Vec<RoleD
     Ok(out)
 }
 
-impl StoreInner {
-    /// Resolves the acting principal and decides `request`'s action inside
-    /// `tx`: the principal must be registered and active and hold at least
-    /// one current grant. With `record_use`, records the use of the grants
-    /// that permitted it (which needs a writable transaction).
-    pub(crate) fn authorise(
-        &self,
-        tx: &mut dyn Transaction,
-        principal_id: &str,
-        purpose: &crate::access::Purpose,
-        auth: &crate::access::AuthContext,
-        action: Action,
-        record_use: bool,
-    ) -> Result<FieldPlan> {
-        let now = self.clock.now_millis();
-        let mut principal = active_principal(tx, principal_id)?;
-        let roles = principal.current_roles(now);
+/// What a session resolved from the access directory at one directory
+/// generation: its principal (with grants), the definitions of its defined
+/// roles, and the customers under a restriction of processing. Reused until
+/// any directory record changes, so a call costs one counter read instead of
+/// several lookups, and still sees every revocation at once.
+pub(crate) struct Resolved {
+    generation: u64,
+    principal: Principal,
+    definitions: Vec<RoleDefinition>,
+    pub(crate) restricted: Arc<HashSet<CustomerId>>,
+}
+
+impl Session {
+    /// The directory state this session acts under, reloaded whenever the
+    /// directory generation has moved (in any connection or process).
+    pub(crate) fn resolved(&self, tx: &mut dyn Transaction) -> Result<Arc<Resolved>> {
+        let generation = tx.directory_generation()?;
+        if let Some(cached) = self.cached_resolution().filter(|r| r.generation == generation) {
+            return Ok(cached);
+        }
+        let principal = active_principal(tx, self.principal_id())?;
+        let held: Vec<Role> = principal.grants.iter().map(|g| g.role.clone()).collect();
+        let definitions = definitions_for(tx, &held)?;
+        let restricted = tx
+            .directory_list(DirectoryKind::Restriction)?
+            .into_iter()
+            .filter_map(|(key, _)| key.parse().ok().map(CustomerId))
+            .collect();
+        let resolved = Arc::new(Resolved { generation, principal, definitions, restricted: Arc::new(restricted) });
+        self.cache_resolution(resolved.clone());
+        Ok(resolved)
+    }
+
+    /// Decides `action` for this session inside `tx`: the principal must be
+    /// registered and active and hold at least one current grant. With
+    /// `record_use`, records the use of the grants that permitted it (at
+    /// most once a minute; a writable transaction).
+    pub(crate) fn authorise(&self, tx: &mut dyn Transaction, action: Action, record_use: bool) -> Result<FieldPlan> {
+        let store = self.store();
+        let now = store.clock.now_millis();
+        let resolved = self.resolved(tx)?;
+        let principal_id = self.principal_id();
+        let roles = resolved.principal.current_roles(now);
         if roles.is_empty() {
             return Err(Error::Denied {
                 rule: rules::NO_CURRENT_GRANT,
                 reason: format!("principal '{principal_id}' holds no current grant (none, or all expired)"),
             });
         }
-        let definitions = definitions_for(tx, &roles)?;
-        let request =
-            Request { principal: principal_id, roles: &roles, definitions: &definitions, purpose, auth, action, now };
-        let plan = self.policy.plan(&request, &self.catalogue)?;
+        let request = Request {
+            principal: principal_id,
+            roles: &roles,
+            definitions: &resolved.definitions,
+            purpose: self.purpose(),
+            auth: self.auth(),
+            action,
+            now,
+        };
+        let plan = store.policy.plan(&request, &store.catalogue)?;
         // Record which grants this call relied on, for access reviews.
-        let mut touched = false;
-        for grant in principal.grants.iter_mut().filter(|g| g.is_current(now) && plan.used_roles.contains(&g.role)) {
-            if grant.last_used.is_none_or(|t| now - t >= LAST_USED_RESOLUTION_MS) {
+        let stale = |g: &Grant| {
+            g.is_current(now)
+                && plan.used_roles.contains(&g.role)
+                && g.last_used.is_none_or(|t| now - t >= LAST_USED_RESOLUTION_MS)
+        };
+        if record_use && resolved.principal.grants.iter().any(stale) {
+            let mut principal = resolved.principal.clone();
+            for grant in principal.grants.iter_mut().filter(|g| stale(g)) {
                 grant.last_used = Some(now);
-                touched = true;
             }
-        }
-        if touched && record_use {
-            save(tx, DirectoryKind::Principal, principal_id, &principal)?;
+            let bytes =
+                serde_json::to_vec(&principal).map_err(|e| Error::Storage(format!("principal encoding: {e}")))?;
+            // Bookkeeping only: the generation stays, so caches stay valid.
+            tx.directory_touch(DirectoryKind::Principal, principal_id, &bytes)?;
+            self.cache_resolution(Arc::new(Resolved {
+                generation: resolved.generation,
+                principal,
+                definitions: resolved.definitions.clone(),
+                restricted: resolved.restricted.clone(),
+            }));
         }
         Ok(plan)
     }

@@ -9,6 +9,7 @@
 //! its id into the key store's erasure ledger, which a restore replays.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -251,20 +252,16 @@ impl Session {
     }
 
     /// Customers under a restriction of processing, for sessions that must not see them.
-    pub(super) fn restricted(&self, tx: &mut dyn Transaction) -> Result<HashSet<CustomerId>> {
+    pub(super) fn restricted(&self, tx: &mut dyn Transaction) -> Result<Arc<HashSet<CustomerId>>> {
         if self.purpose() == &Purpose::Compliance {
-            return Ok(HashSet::new());
+            return Ok(Arc::default());
         }
-        Ok(tx
-            .directory_list(DirectoryKind::Restriction)?
-            .into_iter()
-            .filter_map(|(key, _)| key.parse().ok().map(CustomerId))
-            .collect())
+        Ok(self.resolved(tx)?.restricted.clone())
     }
 
     /// Refuses a call about a restricted customer for any purpose but compliance.
     pub(super) fn check_restriction(&self, tx: &mut dyn Transaction, id: CustomerId) -> Result<()> {
-        if self.purpose() == &Purpose::Compliance {
+        if self.purpose() == &Purpose::Compliance || !self.resolved(tx)?.restricted.contains(&id) {
             return Ok(());
         }
         match load::<Marker>(tx, DirectoryKind::Restriction, &key_of(id))? {

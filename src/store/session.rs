@@ -37,6 +37,8 @@ pub struct Session {
     auth: AuthContext,
     /// The contact channel of a marketing session.
     channel: Option<Channel>,
+    /// What the session last resolved from the access directory.
+    resolved: std::sync::Mutex<Option<Arc<super::directory::Resolved>>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -53,7 +55,15 @@ impl Session {
         auth: AuthContext,
         channel: Option<Channel>,
     ) -> Self {
-        Session { store, principal_id, purpose, auth, channel }
+        Session { store, principal_id, purpose, auth, channel, resolved: Default::default() }
+    }
+
+    pub(super) fn cached_resolution(&self) -> Option<Arc<super::directory::Resolved>> {
+        self.resolved.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(super) fn cache_resolution(&self, resolved: Arc<super::directory::Resolved>) {
+        *self.resolved.lock().unwrap_or_else(|p| p.into_inner()) = Some(resolved);
     }
 
     /// For a marketing session, the customers it may see: those whose latest
@@ -139,7 +149,7 @@ impl Session {
     /// audited: it reveals nothing but the principal's own permissions.
     pub fn can(&self, action: Action) -> Result<bool> {
         let mut tx = self.store.backend.begin(TxMode::Read)?;
-        match self.store.authorise(tx.as_mut(), &self.principal_id, &self.purpose, &self.auth, action, false) {
+        match self.authorise(tx.as_mut(), action, false) {
             Ok(_) => Ok(true),
             Err(Error::Denied { .. }) => Ok(false),
             Err(e) => Err(e),
@@ -171,8 +181,7 @@ impl Session {
         let mut tx = self.store.backend.begin(mode)?;
         // The principal and its grants are read inside the call's own
         // transaction: a revocation committed before it is always seen.
-        let decided =
-            self.store.authorise(tx.as_mut(), &self.principal_id, &self.purpose, &self.auth, call.action, true);
+        let decided = self.authorise(tx.as_mut(), call.action, true);
         // A customer who restricted processing is refused to every purpose but compliance.
         let decided = match (decided, call.subject) {
             (Ok(plan), Some(id)) => self.check_restriction(tx.as_mut(), id).map(|()| plan),
@@ -531,7 +540,7 @@ impl Session {
 /// none that restricted processing.
 pub(super) struct Scope {
     allowed: Option<HashSet<CustomerId>>,
-    restricted: HashSet<CustomerId>,
+    restricted: Arc<HashSet<CustomerId>>,
 }
 
 impl Scope {

@@ -38,6 +38,8 @@ macro_rules! forward_transaction {
             erasure_ledger() -> Result<Vec<Vec<u8>>>;
             directory_get(kind: DirectoryKind, key: &str) -> Result<Option<Vec<u8>>>;
             directory_put(kind: DirectoryKind, key: &str, value: &[u8]) -> Result<()>;
+            directory_touch(kind: DirectoryKind, key: &str, value: &[u8]) -> Result<()>;
+            directory_generation() -> Result<u64>;
             directory_delete(kind: DirectoryKind, key: &str) -> Result<bool>;
             directory_list(kind: DirectoryKind) -> Result<Vec<(String, Vec<u8>)>>;
         }
