@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use super::StoreInner;
 use super::codec::Values;
-use super::session::{Call, IdBlock, STATUS_ACTIVE, STATUS_UNVERIFIED, Session, replace_versioned};
+use super::session::{Call, IdBlock, STATUS_ACTIVE, STATUS_UNVERIFIED, Session, replace_versioned, row_at_version};
 use crate::access::Action;
 use crate::error::{Error, Result};
 use crate::model::validate::{MAX_RAW_BYTES, check_record, normalise};
@@ -202,14 +202,7 @@ impl Session {
     /// changes. `expected_version` guards against lost updates.
     pub fn verify(&self, id: CustomerId, expected_version: u64) -> Result<CustomerView> {
         self.run(Call::about(Action::Update, "customer.verify", id), |store, tx, plan, trail| {
-            let mut row = tx.get_customer(id)?.ok_or(Error::CustomerNotFound(id))?;
-            if row.header.version != expected_version {
-                return Err(Error::VersionConflict {
-                    customer: id,
-                    expected: expected_version,
-                    actual: row.header.version,
-                });
-            }
+            let mut row = row_at_version(tx, id, expected_version)?;
             let key = store.data_key(id, tx.get_data_key(id)?.as_ref())?;
             let values = store.unseal_all(&row, &key)?;
             check_values(store, &values, self.today_days())?;

@@ -432,14 +432,7 @@ impl Session {
                 return Err(Error::invalid("patch", "empty_patch", "the patch changes no field"));
             }
             trail.wrote(patch.changes.keys(), true);
-            let mut row = tx.get_customer(id)?.ok_or(Error::CustomerNotFound(id))?;
-            if row.header.version != expected_version {
-                return Err(Error::VersionConflict {
-                    customer: id,
-                    expected: expected_version,
-                    actual: row.header.version,
-                });
-            }
+            let mut row = row_at_version(tx, id, expected_version)?;
             let wrapped = tx.get_data_key(id)?;
             let key = store.data_key(id, wrapped.as_ref())?;
             let mut values = store.unseal_all(&row, &key)?;
@@ -608,6 +601,16 @@ impl Call {
         self.target = Some(target.chars().take(80).collect());
         self
     }
+}
+
+/// Customer `id`'s row, if it is still at `expected_version`; otherwise
+/// [`Error::VersionConflict`] (or not found).
+pub(super) fn row_at_version(tx: &mut dyn Transaction, id: CustomerId, expected_version: u64) -> Result<CustomerRow> {
+    let row = tx.get_customer(id)?.ok_or(Error::CustomerNotFound(id))?;
+    if row.header.version != expected_version {
+        return Err(Error::VersionConflict { customer: id, expected: expected_version, actual: row.header.version });
+    }
+    Ok(row)
 }
 
 /// Stores `row` as the next version after `expected_version`, or fails with
