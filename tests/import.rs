@@ -133,6 +133,10 @@ mod khzl_files {
         let mut binary = vec![0x89u8; RECORD_LEN];
         binary[0] = 0x01;
         assert_eq!(rule(khzl::parse(&binary).unwrap_err()), "khzl_not_legacy");
+        // A GB18030 four-byte sequence decodes, but CP936 never wrote one.
+        let mut four_byte = bytes.clone();
+        four_byte[10..14].copy_from_slice(&[0x81, 0x30, 0x8b, 0x38]); // U+0100 in GB18030
+        assert_eq!(rule(khzl::parse(&four_byte).unwrap_err()), "khzl_not_legacy");
         let mut no_number = bytes.clone();
         no_number[0..10].fill(0);
         let err = khzl::parse(&no_number).unwrap_err();

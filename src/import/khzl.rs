@@ -104,12 +104,18 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<LegacyRecord>> {
             let array = &raw[offset..offset + size];
             offset += size;
             let text = array.split(|b| *b == 0).next().unwrap_or_default();
-            let decoded = GBK.decode_without_bom_handling_and_without_replacement(text).ok_or_else(|| {
-                refuse(
-                    "khzl_not_legacy",
-                    format!("record {slot}, array {name}: the text is not valid GBK; nothing was imported"),
-                )
-            })?;
+            // encoding_rs's GBK decoder also accepts GB18030's four-byte
+            // sequences, which CP936 (the prototype's code page) never wrote:
+            // the text must encode back to exactly the bytes it came from.
+            let decoded = GBK
+                .decode_without_bom_handling_and_without_replacement(text)
+                .filter(|d| GBK.encode(d).0.as_ref() == text)
+                .ok_or_else(|| {
+                    refuse(
+                        "khzl_not_legacy",
+                        format!("record {slot}, array {name}: the text is not valid GBK; nothing was imported"),
+                    )
+                })?;
             if decoded.chars().any(char::is_control) {
                 return Err(refuse(
                     "khzl_not_legacy",
