@@ -27,6 +27,18 @@ pub enum Error {
         /// Human-readable explanation; never contains the rejected value.
         message: String,
     },
+    /// An argument lies outside the range its documentation gives (a page
+    /// limit, a key length, a lookup on a field without an index, an
+    /// unknown code): a mistake in the calling program, not in the data.
+    #[error("argument '{argument}' is out of range: {message} (rule {rule})")]
+    InvalidArgument {
+        /// The parameter that was out of range.
+        argument: String,
+        /// Stable identifier of the violated rule, e.g. `page_limit`.
+        rule: &'static str,
+        /// What the range is; never contains a personal value.
+        message: String,
+    },
     /// One input of a batch was rejected, so the whole batch was: nothing was stored.
     #[error("input {index} of the batch was rejected, so nothing was stored: {source}")]
     InBatch {
@@ -147,6 +159,7 @@ impl Error {
             Error::Invalid { .. } => 10,
             Error::UnknownField(_) => 11,
             Error::InBatch { .. } => 12,
+            Error::InvalidArgument { .. } => 103,
             Error::CustomerNotFound(_) => 20,
             Error::ExternalCodeNotFound(_) => 21,
             Error::DuplicateExternalCode { .. } => 22,

@@ -60,6 +60,7 @@ pub use model::{
 };
 pub use storage::{Durability, MemoryBackend, SqliteBackend, SqliteOptions};
 pub use store::{
-    BackupVerification, CheckpointSink, CreateOptions, CustomerExport, Filter, ImportProblem, ImportReport, ImportRow,
-    ImportedCustomer, ListQuery, LoginPolicy, MAX_PAGE, RestoreReport, SearchQuery, Session, Store, StoreCounts,
+    BackupVerification, CheckpointPolicy, CheckpointSink, CreateOptions, CustomerExport, Filter, ImportProblem,
+    ImportReport, ImportRow, ImportedCustomer, ListQuery, LoginPolicy, MAX_PAGE, RestoreOptions, RestoreReport,
+    SearchQuery, Session, Store, StoreCounts,
 };

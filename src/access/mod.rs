@@ -170,6 +170,16 @@ pub struct FieldPlan {
 }
 
 impl FieldPlan {
+    /// A plan that shows and writes nothing: what calls the host makes on
+    /// its own authority run under (they read no customer value).
+    pub(crate) fn nothing() -> FieldPlan {
+        FieldPlan {
+            decisions: BTreeMap::new(),
+            undeclared_custom: Decision::Deny(rules::DEFAULT_DENY),
+            used_roles: Vec::new(),
+        }
+    }
+
     /// The decision for `field` (denied by default if the plan does not name it).
     pub fn decision(&self, field: &Field) -> Decision {
         match (self.decisions.get(field), field) {

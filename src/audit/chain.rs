@@ -7,10 +7,16 @@ use super::checkpoint::Checkpoint;
 use super::{AuditEntry, Outcome};
 use crate::crypto::Secret;
 use crate::error::{Error, Result};
-use crate::storage::{AuditRecord, StoredCheckpoint, Transaction};
+use crate::storage::{AuditFilter, AuditRecord, Scan, StoredCheckpoint, Transaction};
 
-/// Default number of entries between two signed checkpoints.
+/// Default number of entries after which a signed checkpoint falls due.
 pub const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
+
+/// Default number of seconds after the last checkpoint at which the next
+/// falls due (on the next entry: an idle store makes none). A tail deleted
+/// after the last outside checkpoint cannot be detected, so this bounds that
+/// window in time as [`DEFAULT_CHECKPOINT_EVERY`] bounds it in entries.
+pub const DEFAULT_CHECKPOINT_SECS: u64 = 60;
 
 /// The audit keys and settings of one store.
 pub(crate) struct AuditLog {
@@ -18,7 +24,10 @@ pub(crate) struct AuditLog {
     value_key: Secret,
     signing_seed: Secret,
     pub(crate) store_id: String,
+    /// A checkpoint falls due this many entries after the last (0: never by count)...
     pub(crate) checkpoint_every: u64,
+    /// ...or on the first entry this many milliseconds after it (0: never by time).
+    pub(crate) checkpoint_after_millis: i64,
 }
 
 /// The MAC of a stored entry, chained to the previous entry's MAC. It
@@ -57,6 +66,7 @@ impl AuditLog {
             signing_seed: root.derive(b"custodian/v1/audit/checkpoint-signing")?,
             store_id,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+            checkpoint_after_millis: DEFAULT_CHECKPOINT_SECS as i64 * 1000,
         })
     }
 
@@ -113,7 +123,7 @@ impl AuditLog {
         let mac = entry_mac(&self.mac_key(), &record, previous_mac).as_ref().to_vec();
         record.mac = mac.clone();
         tx.append_audit(&record)?;
-        if self.checkpoint_every == 0 || record.seq % self.checkpoint_every != 0 {
+        if !self.checkpoint_due(tx, record.seq, record.time)? {
             return Ok(None);
         }
         let checkpoint = self.sign(record.seq, mac, record.time)?;
@@ -126,6 +136,24 @@ impl AuditLog {
         Ok(Some(checkpoint))
     }
 
+    /// Whether entry `seq`, made at `time`, is due for a checkpoint: `N`
+    /// entries or `T` ms after the last stored one, whichever comes first.
+    fn checkpoint_due(&self, tx: &mut dyn Transaction, seq: u64, time: i64) -> Result<bool> {
+        if self.checkpoint_every == 0 && self.checkpoint_after_millis <= 0 {
+            return Ok(false);
+        }
+        let (last_size, last_time) = match tx.last_checkpoint()? {
+            Some(last) => (last.size, last.time),
+            // None yet: count from the start, and time from the first entry.
+            None if seq == 1 => (0, time),
+            None => (0, first_entry_time(tx)?.unwrap_or(time)),
+        };
+        let by_count = self.checkpoint_every > 0 && seq.saturating_sub(last_size) >= self.checkpoint_every;
+        let by_time =
+            self.checkpoint_after_millis > 0 && time.saturating_sub(last_time) >= self.checkpoint_after_millis;
+        Ok(by_count || by_time)
+    }
+
     /// Signs a checkpoint of the chain at `size` entries.
     pub(crate) fn sign(&self, size: u64, head_mac: Vec<u8>, time: i64) -> Result<Checkpoint> {
         let mut checkpoint =
@@ -133,6 +161,16 @@ impl AuditLog {
         checkpoint.signature = self.signing_key()?.sign(checkpoint.signed_text().as_bytes()).as_ref().to_vec();
         Ok(checkpoint)
     }
+}
+
+/// The time of the log's first entry (only asked while no checkpoint exists).
+fn first_entry_time(tx: &mut dyn Transaction) -> Result<Option<i64>> {
+    let mut first = None;
+    tx.scan_audit(&AuditFilter::default(), &mut |record| {
+        first = Some(record.time);
+        Ok(Scan::Stop)
+    })?;
+    Ok(first)
 }
 
 /// An entry with everything but sequence number, ready to append.

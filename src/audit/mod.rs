@@ -7,9 +7,9 @@
 //! ([`crate::Session::audit_hash`]).
 //!
 //! Entries form a keyed chain: `mac(n) = HMAC(K, seq ‖ body ‖ mac(n-1))`,
-//! with gapless sequence numbers assigned inside the transaction. Every N
-//! entries the store signs a [`Checkpoint`] (Ed25519) and hands it to a
-//! caller-supplied sink, so a copy lives outside the database: only an
+//! with gapless sequence numbers assigned inside the transaction. N entries
+//! or T seconds after the last checkpoint, whichever comes first, the store
+//! signs a [`Checkpoint`] (Ed25519) and hands it to a caller-supplied sink, so a copy lives outside the database: only an
 //! outside checkpoint can reveal a deleted tail or a database rolled back to
 //! an older copy. [`crate::Store::verify_audit`] walks the chain and reports
 //! the first bad sequence number and what is wrong with it.
@@ -19,8 +19,8 @@ mod checkpoint;
 mod trail;
 mod verify;
 
-pub use chain::DEFAULT_CHECKPOINT_EVERY;
 pub(crate) use chain::{AuditLog, GENESIS, blank_entry, hex, hex_decode};
+pub use chain::{DEFAULT_CHECKPOINT_EVERY, DEFAULT_CHECKPOINT_SECS};
 pub use checkpoint::Checkpoint;
 pub(crate) use trail::Trail;
 pub(crate) use verify::verify;

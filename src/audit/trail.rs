@@ -17,6 +17,15 @@ pub(crate) struct Trail {
     pub(crate) explained: BTreeMap<(&'static str, &'static str), BTreeSet<String>>,
     /// The looked-up field and the keyed hash (hex) of the value.
     pub(crate) lookup: Option<(String, String)>,
+    /// Whether a second factor was verified, when the call itself decides
+    /// it (a login); otherwise the caller's.
+    pub(crate) mfa: Option<bool>,
+    /// The audited reason, when it must say more than the caller is told
+    /// (a failed login's exact cause).
+    pub(crate) reason: Option<String>,
+    /// Set with a refusal whose writes must persist with its entry (a
+    /// failed login's counter); any other failure rolls back.
+    pub(crate) keep_refusal: bool,
 }
 
 impl Trail {

@@ -279,6 +279,10 @@ impl Transaction for MemoryTx<'_> {
         Ok(self.state().checkpoints.values().cloned().collect())
     }
 
+    fn last_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>> {
+        Ok(self.state().checkpoints.values().next_back().cloned())
+    }
+
     fn append_consent(&mut self, record: &ConsentRecord) -> Result<()> {
         self.state_mut()?.consents.push(record.clone());
         Ok(())

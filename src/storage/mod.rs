@@ -418,6 +418,9 @@ pub trait Transaction {
     fn put_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<()>;
     /// Every stored checkpoint, by size.
     fn checkpoints(&mut self) -> Result<Vec<StoredCheckpoint>>;
+    /// The stored checkpoint of the greatest size, if any (the next one
+    /// falls due counting from it).
+    fn last_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>>;
 
     /// Appends a consent record.
     fn append_consent(&mut self, record: &ConsentRecord) -> Result<()>;

@@ -818,6 +818,23 @@ impl Transaction for SqliteTx<'_> {
             .collect::<rusqlite::Result<_>>()?)
     }
 
+    fn last_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT size, head_mac, time, signature FROM data.audit_checkpoints ORDER BY size DESC LIMIT 1",
+            )?
+            .query_row([], |r| {
+                Ok(StoredCheckpoint {
+                    size: r.get::<_, i64>(0)? as u64,
+                    head_mac: r.get(1)?,
+                    time: r.get(2)?,
+                    signature: r.get(3)?,
+                })
+            })
+            .optional()?)
+    }
+
     fn append_consent(&mut self, record: &ConsentRecord) -> Result<()> {
         self.writable()?
             .prepare_cached(

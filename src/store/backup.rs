@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use super::{KEY_META_KDF, KEY_META_ROOT, KEY_META_STORE_ID, Store, StoreInner};
-use crate::access::Purpose;
-use crate::audit::{Outcome, blank_entry};
+use super::engine::{self, Call, Caller};
+use super::{CheckpointPolicy, KEY_META_KDF, KEY_META_ROOT, KEY_META_STORE_ID, Store, StoreInner};
+use crate::access::{Action, Purpose};
 use crate::crypto::{DEFAULT_KDF_ITERATIONS, FieldCipher, KdfParams, KeySource, KeyWrapper};
 use crate::error::{Error, Result};
 use crate::model::Field;
@@ -34,17 +34,34 @@ pub struct RestoreReport {
     pub removed_by_ledger: u64,
 }
 
+/// How a restore is carried out.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct RestoreOptions {
+    /// When the restored store's audit entries are checkpointed, and which
+    /// sink receives them (give the host's usual sink, so the restore's own
+    /// entries are anchored outside like every other).
+    pub checkpoints: CheckpointPolicy,
+}
+
+impl std::fmt::Debug for RestoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestoreOptions").field("checkpoints", &self.checkpoints).finish()
+    }
+}
+
+impl RestoreOptions {
+    /// Sets the checkpoint policy and sink of the restored store.
+    pub fn checkpoints(mut self, policy: CheckpointPolicy) -> Self {
+        self.checkpoints = policy;
+        self
+    }
+}
+
 /// Customers decrypted in full by a verification.
 const SAMPLE: u64 = 25;
 
 impl StoreInner {
-    /// Appends one store-level audit entry (no session) in its own transaction.
-    fn audit_store_event(&self, action: &str) -> Result<()> {
-        let entry =
-            blank_entry(self.clock.now_millis(), "(store)", Purpose::Maintenance.name(), action, Outcome::Allowed);
-        self.append_alone(entry)
-    }
-
     /// Decrypts every sealed field of up to `limit` customers.
     fn decrypt_sample(&self, limit: u64) -> Result<u64> {
         let mut tx = self.backend.begin(TxMode::Read)?;
@@ -82,10 +99,17 @@ impl Store {
         if dir.exists() {
             return Err(Error::AlreadyExists(dir.display().to_string()));
         }
-        std::fs::create_dir_all(dir).map_err(|e| Error::Storage(format!("cannot create {}: {e}", dir.display())))?;
-        self.inner.backend.backup(BackupPart::Data, &dir.join(DATA_FILE))?;
-        self.inner.backend.backup(BackupPart::Keys, &dir.join(KEYS_FILE))?;
-        self.inner.audit_store_event("store.backup")
+        let backend = &self.inner.backend;
+        // The copy is taken before the audited transaction begins: holding
+        // the write lock for its length would stall every writer.
+        let copy = || {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::Storage(format!("cannot create {}: {e}", dir.display())))?;
+            backend.backup(BackupPart::Data, &dir.join(DATA_FILE))?;
+            backend.backup(BackupPart::Keys, &dir.join(KEYS_FILE))
+        };
+        let call = Call::new(Action::Export, "store.backup");
+        engine::run_after(&self.inner, Caller::store(Purpose::Maintenance), call, copy, |(), _, _, _, _| Ok(()))
     }
 
     /// Verifies the backup in `dir` with the master key: it opens, passes
@@ -109,6 +133,17 @@ impl Store {
     /// restored from the backup only if missing. The ledger is then
     /// replayed: no customer erased since the backup comes back.
     pub fn restore(backup: impl AsRef<Path>, store_dir: impl AsRef<Path>, key: KeySource) -> Result<RestoreReport> {
+        Self::restore_with(backup, store_dir, key, &RestoreOptions::default())
+    }
+
+    /// [`Store::restore`] with options: where the checkpoints of the
+    /// restore's own audit entries go.
+    pub fn restore_with(
+        backup: impl AsRef<Path>,
+        store_dir: impl AsRef<Path>,
+        key: KeySource,
+        options: &RestoreOptions,
+    ) -> Result<RestoreReport> {
         let (backup, store_dir) = (backup.as_ref(), store_dir.as_ref());
         let verified = Store::verify_backup(backup, key.duplicate())?;
         std::fs::create_dir_all(store_dir)
@@ -125,9 +160,10 @@ impl Store {
             std::fs::copy(backup.join(file), store_dir.join(file))
                 .map_err(|e| Error::Storage(format!("cannot restore {file}: {e}")))?;
         }
-        let store = Store::open_at(store_dir, key)?;
+        let store = Store::open_at(store_dir, key)?.with_checkpoint_policy(options.checkpoints.clone())?;
         let removed_by_ledger = store.replay_erasure_ledger()?;
-        store.inner.audit_store_event("store.restore")?;
+        let call = Call::new(Action::Manage, "store.restore");
+        engine::run(&store.inner, Caller::store(Purpose::Maintenance), call, |_, _, _, _| Ok(()))?;
         Ok(RestoreReport { verified, keys_restored, removed_by_ledger })
     }
 
@@ -152,35 +188,29 @@ impl Store {
             }
         };
         let rewrapper = KeyWrapper::new(&master)?;
-        let mut tx = inner.backend.begin(TxMode::Write)?;
-        let store_id = String::from_utf8(tx.key_meta_get(KEY_META_STORE_ID)?.unwrap_or_default())
-            .map_err(|_| Error::Corrupt("the key store's store id is not UTF-8".into()))?;
-        let wrapped_root = tx
-            .key_meta_get(KEY_META_ROOT)?
-            .ok_or_else(|| Error::Corrupt("the wrapped root secret is missing".into()))?;
-        let root = inner.wrapper.unwrap_root(&store_id, &wrapped_root)?;
-        tx.key_meta_put(KEY_META_ROOT, &rewrapper.wrap_root(&store_id, &root)?)?;
-        let kdf_bytes = match &kdf {
-            Some(params) => serde_json::to_vec(params).expect("KDF parameters serialise"),
-            None => Vec::new(), // a raw key: no KDF
-        };
-        tx.key_meta_put(KEY_META_KDF, &kdf_bytes)?;
-        for (customer, wrapped) in tx.data_keys()? {
-            let key = inner.wrapper.unwrap_data_key(customer, wrapped.key_id, &wrapped.wrapped)?;
-            let rewrapped = WrappedKey { key_id: wrapped.key_id, wrapped: rewrapper.wrap_data_key(customer, &key)? };
-            tx.put_data_key(customer, &rewrapped)?;
-        }
-        let entry = blank_entry(
-            inner.clock.now_millis(),
-            "(store)",
-            Purpose::Maintenance.name(),
-            "store.rotate_master_key",
-            Outcome::Allowed,
-        );
-        let checkpoint = inner.audit.append(tx.as_mut(), entry)?;
-        tx.commit()?;
+        let call = Call::new(Action::Manage, "store.rotate_master_key").writing_keys();
+        engine::run(inner, Caller::store(Purpose::Maintenance), call, |inner, tx, _, _| {
+            let store_id = String::from_utf8(tx.key_meta_get(KEY_META_STORE_ID)?.unwrap_or_default())
+                .map_err(|_| Error::Corrupt("the key store's store id is not UTF-8".into()))?;
+            let wrapped_root = tx
+                .key_meta_get(KEY_META_ROOT)?
+                .ok_or_else(|| Error::Corrupt("the wrapped root secret is missing".into()))?;
+            let root = inner.wrapper.unwrap_root(&store_id, &wrapped_root)?;
+            tx.key_meta_put(KEY_META_ROOT, &rewrapper.wrap_root(&store_id, &root)?)?;
+            let kdf_bytes = match &kdf {
+                Some(params) => serde_json::to_vec(params).expect("KDF parameters serialise"),
+                None => Vec::new(), // a raw key: no KDF
+            };
+            tx.key_meta_put(KEY_META_KDF, &kdf_bytes)?;
+            for (customer, wrapped) in tx.data_keys()? {
+                let key = inner.wrapper.unwrap_data_key(customer, wrapped.key_id, &wrapped.wrapped)?;
+                let rewrapped =
+                    WrappedKey { key_id: wrapped.key_id, wrapped: rewrapper.wrap_data_key(customer, &key)? };
+                tx.put_data_key(customer, &rewrapped)?;
+            }
+            Ok(())
+        })?;
         inner.wrapper = rewrapper;
-        inner.publish(checkpoint);
         Ok(())
     }
 }

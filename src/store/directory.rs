@@ -412,7 +412,7 @@ impl Session {
     /// Runs a read-only directory call that either `audit` or `manage` permits.
     fn run_either<T>(&self, call: Call, op: impl FnOnce(&StoreInner, &mut dyn Transaction) -> Result<T>) -> Result<T> {
         let manage = self.can(Action::Manage)?;
-        let call = if manage { Call { action: Action::Manage, ..call } } else { call };
+        let call = if manage { call.decided_as(Action::Manage) } else { call };
         self.run(call, |store, tx, _, _| op(store, tx))
     }
 }

@@ -172,9 +172,8 @@ impl Session {
     /// Needs the `erase` action; the audit entry is the destruction record.
     pub fn erase(&self, id: CustomerId, request: &str) -> Result<()> {
         check_reference("request", request)?;
-        let mut call = Call::about(Action::Erase, "customer.erase", id);
-        call.destruction =
-            Some(Destruction { method: DestructionMethod::CryptoShred, reason: format!("request:{request}") });
+        let call = Call::about(Action::Erase, "customer.erase", id)
+            .destroying(Destruction { method: DestructionMethod::CryptoShred, reason: format!("request:{request}") });
         self.run(call, |store, tx, _, _| store.destroy(tx, id, DestructionMethod::CryptoShred))
     }
 
@@ -215,8 +214,8 @@ impl Session {
         })?;
         let mut report = SweepReport { now, ..Default::default() };
         for (id, policy) in due {
-            let mut call = Call::about(Action::Erase, "retention.destroy", id);
-            call.destruction = Some(Destruction { method: policy.method, reason: format!("policy:{}", policy.id) });
+            let call = Call::about(Action::Erase, "retention.destroy", id)
+                .destroying(Destruction { method: policy.method, reason: format!("policy:{}", policy.id) });
             match self.run(call, |store, tx, _, _| store.destroy(tx, id, policy.method)) {
                 Ok(()) => report.destroyed.push((id, policy.id.clone(), policy.method)),
                 Err(Error::LegalHold { .. }) => report.held.push((id, policy.id.clone())),

@@ -12,13 +12,13 @@
 use serde::{Deserialize, Serialize};
 
 use super::directory::{active_principal, load, load_all, register, save};
-use super::session::{Call, Session};
+use super::engine::{self, Call, Caller};
+use super::session::Session;
 use super::{Store, StoreInner};
 use crate::access::credentials::{PASSWORD_ITERATIONS, PasswordHash, Totp, TotpAlgorithm};
 use crate::access::{
     Action, AuthContext, Grant, NewPrincipal, Principal, Purpose, Role, check_principal_id, check_text, rules,
 };
-use crate::audit::{AuditEntry, Outcome, blank_entry};
 use crate::crypto::{aead_key, open, seal_into};
 use crate::error::{Error, Result};
 use crate::storage::{DirectoryKind, Transaction, TxMode};
@@ -149,13 +149,11 @@ impl Store {
     pub fn bootstrap_administrator(&self, new: &NewPrincipal) -> Result<Principal> {
         check_principal_id(&new.id)?;
         check_text("display_name", &new.display_name, 64)?;
-        let inner = &self.inner;
-        let now = inner.clock.now_millis();
-        let mut entry = blank_entry(now, &new.id, Purpose::Maintenance.name(), "principal.bootstrap", Outcome::Allowed);
-        entry.target = Some(new.id.clone());
-        let mut tx = inner.backend.begin(TxMode::WriteData)?;
-        let attempt = (|| {
-            let principals: Vec<Principal> = load_all(tx.as_mut(), DirectoryKind::Principal)?;
+        let caller = Caller::Host { principal: &new.id, purpose: Purpose::Maintenance, mfa: false };
+        let call = Call::new(Action::Manage, "principal.bootstrap").targeting(&new.id);
+        engine::run(&self.inner, caller, call, |store, tx, _, trail| {
+            let now = store.clock.now_millis();
+            let principals: Vec<Principal> = load_all(tx, DirectoryKind::Principal)?;
             let admin = principals.iter().find(|p| p.current_roles(now).contains(&Role::Administrator));
             if let Some(admin) = admin {
                 return Err(Error::Denied {
@@ -170,22 +168,10 @@ impl Store {
                 expires_at: None,
                 last_used: None,
             };
-            register(tx.as_mut(), new, now, BOOTSTRAP, vec![grant])
-        })();
-        match attempt {
-            Ok(principal) => {
-                entry.changed.push("grant.administrator".into());
-                let checkpoint = inner.audit.append(tx.as_mut(), entry)?;
-                tx.commit()?;
-                inner.publish(checkpoint);
-                Ok(principal)
-            }
-            Err(e) => {
-                drop(tx);
-                let _ = inner.append_alone(failure_entry(entry, &e));
-                Err(e)
-            }
-        }
+            let principal = register(tx, new, now, BOOTSTRAP, vec![grant])?;
+            trail.changed.push("grant.administrator".into());
+            Ok(principal)
+        })
     }
 
     /// Logs principal `principal_id` in with its password and, if it has a
@@ -203,90 +189,73 @@ impl Store {
     pub fn login(&self, principal_id: &str, password: &str, code: Option<&str>, purpose: Purpose) -> Result<Session> {
         check_principal_id(principal_id)?;
         let inner = &self.inner;
+        let caller = Caller::Host { principal: principal_id, purpose: purpose.clone(), mfa: false };
+        let call = Call::new(Action::Read, "principal.login").targeting(principal_id);
         // The slow hash is checked outside any write transaction, so a login
         // never holds the write lock for the length of PBKDF2.
-        let mut tx = inner.backend.begin(TxMode::Read)?;
-        let credentials: Option<Credentials> = load(tx.as_mut(), DirectoryKind::Credential, principal_id)?;
-        drop(tx);
-        let password_ok =
-            credentials.as_ref().and_then(|c| c.password.as_ref()).is_some_and(|hash| hash.verify(password));
-
-        let now = inner.clock.now_millis();
-        let mut entry = blank_entry(now, principal_id, purpose.name(), "principal.login", Outcome::Allowed);
-        entry.target = Some(principal_id.to_owned());
-        let mut tx = inner.backend.begin(TxMode::WriteData)?;
-        let principal = match active_principal(tx.as_mut(), principal_id) {
-            Ok(p) => p,
-            Err(e) => {
-                drop(tx);
+        let check_password = || {
+            let mut tx = inner.backend.begin(TxMode::Read)?;
+            let credentials: Option<Credentials> = load(tx.as_mut(), DirectoryKind::Credential, principal_id)?;
+            Ok(credentials.as_ref().and_then(|c| c.password.as_ref()).is_some_and(|hash| hash.verify(password)))
+        };
+        let (id, auth) = engine::run_after(inner, caller, call, check_password, |password_ok, store, tx, _, trail| {
+            let now = store.clock.now_millis();
+            let principal = active_principal(tx, principal_id).map_err(|e| {
+                trail.reason = Some(format!("refused: principal '{principal_id}' is unknown or revoked"));
                 // An unknown id is reported like any other failure.
-                let shown = if matches!(&e, Error::Denied { rule, .. } if *rule == rules::PRINCIPAL_UNKNOWN) {
+                if matches!(&e, Error::Denied { rule, .. } if *rule == rules::PRINCIPAL_UNKNOWN) {
                     login_failed()
                 } else {
                     e
-                };
-                let audited = AuditEntry {
-                    reason: Some(format!("refused: principal '{principal_id}' is unknown or revoked")),
-                    ..failure_entry(entry, &shown)
-                };
-                let _ = inner.append_alone(audited);
-                return Err(shown);
-            }
-        };
-        // Re-read inside the write transaction: counters are updated atomically.
-        let mut credentials: Credentials =
-            load(tx.as_mut(), DirectoryKind::Credential, &principal.id)?.unwrap_or_default();
-        if let Some(until) = credentials.locked_until.filter(|until| now < *until) {
-            let e = Error::Denied {
-                rule: rules::LOGIN_LOCKED,
-                reason: format!(
-                    "principal '{principal_id}' is locked after repeated failed logins until {until} (Unix ms)"
-                ),
-            };
-            drop(tx);
-            let _ = inner.append_alone(failure_entry(entry, &e));
-            return Err(e);
-        }
-        let verdict = check_factors(inner, &principal.id, &credentials, password_ok, code, now);
-        match verdict {
-            Ok((mfa, step)) => {
-                credentials.failures = 0;
-                credentials.locked_until = None;
-                if step.is_some() {
-                    credentials.last_totp_step = step;
                 }
-                save(tx.as_mut(), DirectoryKind::Credential, &principal.id, &credentials)?;
-                entry.mfa = mfa;
-                let checkpoint = inner.audit.append(tx.as_mut(), entry)?;
-                tx.commit()?;
-                inner.publish(checkpoint);
-                let auth = if mfa {
-                    AuthContext::with_mfa(now)
-                } else {
-                    AuthContext { mfa: false, authenticated_at: Some(now) }
-                };
-                Ok(Session::new(self.inner.clone(), principal.id, purpose, auth, None))
+            })?;
+            // Re-read inside the write transaction: counters are updated atomically.
+            let mut credentials: Credentials = load(tx, DirectoryKind::Credential, &principal.id)?.unwrap_or_default();
+            if let Some(until) = credentials.locked_until.filter(|until| now < *until) {
+                return Err(Error::Denied {
+                    rule: rules::LOGIN_LOCKED,
+                    reason: format!(
+                        "principal '{principal_id}' is locked after repeated failed logins until {until} (Unix ms)"
+                    ),
+                });
             }
-            Err(failure) => {
-                credentials.failures += 1;
-                let mut reason = failure.describe().to_owned();
-                if credentials.failures >= inner.login_policy.max_failures {
-                    let until = now.saturating_add(inner.login_policy.lockout_secs.saturating_mul(1000) as i64);
-                    credentials.locked_until = Some(until);
-                    reason.push_str(&format!(
-                        "; {} consecutive failures: locked until {until} (Unix ms)",
-                        credentials.failures
-                    ));
+            match check_factors(store, &principal.id, &credentials, password_ok, code, now) {
+                Ok((mfa, step)) => {
                     credentials.failures = 0;
+                    credentials.locked_until = None;
+                    if step.is_some() {
+                        credentials.last_totp_step = step;
+                    }
+                    save(tx, DirectoryKind::Credential, &principal.id, &credentials)?;
+                    trail.mfa = Some(mfa);
+                    let auth = if mfa {
+                        AuthContext::with_mfa(now)
+                    } else {
+                        AuthContext { mfa: false, authenticated_at: Some(now) }
+                    };
+                    Ok((principal.id, auth))
                 }
-                let shown = login_failed();
-                save(tx.as_mut(), DirectoryKind::Credential, &principal.id, &credentials)?;
-                let audited = AuditEntry { reason: Some(reason), ..failure_entry(entry, &shown) };
-                inner.audit.append(tx.as_mut(), audited)?;
-                tx.commit()?;
-                Err(shown)
+                Err(failure) => {
+                    credentials.failures += 1;
+                    let mut reason = failure.describe().to_owned();
+                    if credentials.failures >= store.login_policy.max_failures {
+                        let until = now.saturating_add(store.login_policy.lockout_secs.saturating_mul(1000) as i64);
+                        credentials.locked_until = Some(until);
+                        reason.push_str(&format!(
+                            "; {} consecutive failures: locked until {until} (Unix ms)",
+                            credentials.failures
+                        ));
+                        credentials.failures = 0;
+                    }
+                    save(tx, DirectoryKind::Credential, &principal.id, &credentials)?;
+                    // The failure count persists with the refusal's entry.
+                    trail.reason = Some(reason);
+                    trail.keep_refusal = true;
+                    Err(login_failed())
+                }
             }
-        }
+        })?;
+        Ok(Session::new(self.inner.clone(), id, purpose, auth, None))
     }
 }
 
@@ -320,16 +289,6 @@ fn check_factors(
 
 fn login_failed() -> Error {
     Error::Denied { rule: rules::LOGIN_FAILED, reason: "the principal id, password or one-time code is wrong".into() }
-}
-
-/// `entry` turned into the record of a refusal or failure.
-fn failure_entry(entry: AuditEntry, e: &Error) -> AuditEntry {
-    let (outcome, rule) = match e {
-        Error::Denied { rule, .. } => (Outcome::Denied, Some((*rule).to_owned())),
-        Error::Invalid { rule, .. } => (Outcome::Failed, Some((*rule).to_owned())),
-        _ => (Outcome::Failed, None),
-    };
-    AuditEntry { outcome, rule, reason: Some(e.to_string()), error_code: Some(e.code()), ..entry }
 }
 
 impl Session {

@@ -11,6 +11,7 @@ mod audit_queries;
 mod backup;
 mod codec;
 mod directory;
+mod engine;
 mod import;
 mod lifecycle;
 mod listing;
@@ -18,7 +19,7 @@ mod login;
 mod session;
 mod sort_cache;
 
-pub use backup::{BackupVerification, RestoreReport};
+pub use backup::{BackupVerification, RestoreOptions, RestoreReport};
 pub use import::{ImportProblem, ImportReport, ImportRow, ImportedCustomer};
 pub use lifecycle::CustomerExport;
 pub use login::LoginPolicy;
@@ -29,8 +30,8 @@ pub use session::Session;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::access::{AuthContext, Policy, Purpose};
-use crate::audit::{AuditLog, AuditVerification, Checkpoint, Outcome};
+use crate::access::{Action, AuthContext, Policy, Purpose};
+use crate::audit::{AuditLog, AuditVerification, Checkpoint};
 use crate::clock::{Clock, SystemClock};
 use crate::collate::{Collation, PinyinCollation};
 use crate::consent::Channel;
@@ -40,6 +41,7 @@ use crate::crypto::{
 use crate::error::{Error, Result};
 use crate::model::Catalogue;
 use crate::storage::{Backend, MemoryBackend, SqliteBackend, SqliteOptions, TxMode};
+use engine::{Call, Caller};
 
 /// Settings fixed when a store is created.
 #[derive(Debug, Clone)]
@@ -84,21 +86,60 @@ pub(crate) struct StoreInner {
 /// committed: keep it somewhere the database's owner cannot rewrite.
 pub type CheckpointSink = Arc<dyn Fn(&Checkpoint) + Send + Sync>;
 
-impl StoreInner {
-    /// Hands a freshly committed checkpoint to the sink.
-    pub(crate) fn publish(&self, checkpoint: Option<Checkpoint>) {
-        if let (Some(cp), Some(sink)) = (checkpoint, &self.checkpoint_sink) {
-            sink(&cp);
+/// When signed checkpoints of the audit log fall due, and which sink
+/// receives them: after `every_entries` entries or on the first entry
+/// `every_secs` seconds after the last checkpoint, whichever comes first
+/// (0 turns a rule off). An idle store makes none.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct CheckpointPolicy {
+    /// Entries after the last checkpoint at which the next falls due
+    /// (default [`crate::audit::DEFAULT_CHECKPOINT_EVERY`]).
+    pub every_entries: u64,
+    /// Seconds after the last checkpoint at which the next falls due
+    /// (default [`crate::audit::DEFAULT_CHECKPOINT_SECS`]).
+    pub every_secs: u64,
+    /// Receives each checkpoint after the entry it covers has committed.
+    pub sink: Option<CheckpointSink>,
+}
+
+impl Default for CheckpointPolicy {
+    fn default() -> Self {
+        CheckpointPolicy {
+            every_entries: crate::audit::DEFAULT_CHECKPOINT_EVERY,
+            every_secs: crate::audit::DEFAULT_CHECKPOINT_SECS,
+            sink: None,
         }
     }
+}
 
-    /// Appends one audit entry in a transaction of its own.
-    pub(crate) fn append_alone(&self, entry: crate::audit::AuditEntry) -> Result<()> {
-        let mut tx = self.backend.begin(TxMode::WriteData)?;
-        let checkpoint = self.audit.append(tx.as_mut(), entry)?;
-        tx.commit()?;
-        self.publish(checkpoint);
-        Ok(())
+impl std::fmt::Debug for CheckpointPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckpointPolicy")
+            .field("every_entries", &self.every_entries)
+            .field("every_secs", &self.every_secs)
+            .field("sink", &self.sink.as_ref().map(|_| "(host sink)"))
+            .finish()
+    }
+}
+
+impl CheckpointPolicy {
+    /// Sets the count rule (0: never by count).
+    pub fn every_entries(mut self, entries: u64) -> Self {
+        self.every_entries = entries;
+        self
+    }
+
+    /// Sets the time rule (0: never by time).
+    pub fn every_secs(mut self, secs: u64) -> Self {
+        self.every_secs = secs;
+        self
+    }
+
+    /// Sets the sink that receives the checkpoints.
+    pub fn sink(mut self, sink: CheckpointSink) -> Self {
+        self.sink = Some(sink);
+        self
     }
 }
 
@@ -249,10 +290,21 @@ impl Store {
         Ok(self)
     }
 
-    /// Sets how often the audit log is checkpointed (every `every` entries;
-    /// 0 turns periodic checkpoints off) and where checkpoints go. Only
-    /// possible before the store is shared or a session is opened.
-    pub fn with_checkpoints(mut self, every: u64, sink: Option<CheckpointSink>) -> Result<Store> {
+    /// Sets after how many entries a checkpoint of the audit log falls due
+    /// (`every`; 0: never by count) and where checkpoints go, keeping the
+    /// time rule ([`DEFAULT_CHECKPOINT_SECS`]). Only possible before the
+    /// store is shared or a session is opened.
+    ///
+    /// [`DEFAULT_CHECKPOINT_SECS`]: crate::audit::DEFAULT_CHECKPOINT_SECS
+    pub fn with_checkpoints(self, every: u64, sink: Option<CheckpointSink>) -> Result<Store> {
+        let mut policy = CheckpointPolicy::default().every_entries(every);
+        policy.sink = sink;
+        self.with_checkpoint_policy(policy)
+    }
+
+    /// Sets when checkpoints of the audit log fall due and where they go.
+    /// Only possible before the store is shared or a session is opened.
+    pub fn with_checkpoint_policy(mut self, policy: CheckpointPolicy) -> Result<Store> {
         let inner = Arc::get_mut(&mut self.inner).ok_or_else(|| {
             Error::invalid(
                 "checkpoints",
@@ -260,8 +312,9 @@ impl Store {
                 "checkpointing can only be configured before the store is cloned or a session is opened",
             )
         })?;
-        inner.audit.checkpoint_every = every;
-        inner.checkpoint_sink = sink;
+        inner.audit.checkpoint_every = policy.every_entries;
+        inner.audit.checkpoint_after_millis = i64::try_from(policy.every_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        inner.checkpoint_sink = policy.sink;
         Ok(self)
     }
 
@@ -280,7 +333,7 @@ impl Store {
         let (size, head) = tx.audit_head()?.map_or((0, crate::audit::GENESIS.to_vec()), |h| (h.seq, h.mac));
         drop(tx);
         let checkpoint = self.inner.audit.sign(size, head, self.inner.clock.now_millis())?;
-        self.inner.publish(Some(checkpoint.clone()));
+        engine::publish(&self.inner, Some(checkpoint.clone()));
         Ok(checkpoint)
     }
 
@@ -332,35 +385,10 @@ impl Store {
         channel: Option<Channel>,
     ) -> Result<Session> {
         crate::access::check_principal_id(principal_id)?;
-        let mut entry = crate::audit::blank_entry(
-            self.inner.clock.now_millis(),
-            principal_id,
-            purpose.name(),
-            "session.open",
-            Outcome::Allowed,
-        );
-        entry.mfa = auth.mfa;
-        let mut tx = self.inner.backend.begin(TxMode::WriteData)?;
-        if let Err(e) = directory::active_principal(tx.as_mut(), principal_id) {
-            drop(tx);
-            let rule = match &e {
-                Error::Denied { rule, .. } => Some((*rule).to_owned()),
-                _ => None,
-            };
-            let outcome = if rule.is_some() { Outcome::Denied } else { Outcome::Failed };
-            let entry = crate::audit::AuditEntry {
-                outcome,
-                rule,
-                reason: Some(e.to_string()),
-                error_code: Some(e.code()),
-                ..entry
-            };
-            let _ = self.inner.append_alone(entry);
-            return Err(e);
-        }
-        let checkpoint = self.inner.audit.append(tx.as_mut(), entry)?;
-        tx.commit()?;
-        self.inner.publish(checkpoint);
+        let opening = Caller::Host { principal: principal_id, purpose: purpose.clone(), mfa: auth.mfa };
+        engine::run(&self.inner, opening, Call::new(Action::Read, "session.open"), |_, tx, _, _| {
+            directory::active_principal(tx, principal_id).map(drop)
+        })?;
         Ok(Session::new(self.inner.clone(), principal_id.to_owned(), purpose, auth, channel))
     }
 
@@ -370,32 +398,23 @@ impl Store {
     /// from a backup, so that no erased customer comes back. Returns how many
     /// customers it removed; each removal is audited (`retention.replay`).
     pub fn replay_erasure_ledger(&self) -> Result<u64> {
-        let inner = &self.inner;
-        let mut tx = inner.backend.begin(TxMode::Write)?;
-        let ledger: std::collections::HashSet<Vec<u8>> = tx.erasure_ledger()?.into_iter().collect();
-        let mut erased = Vec::new();
-        tx.scan_customers(&[], &mut |c| {
-            if ledger.contains(&inner.ledger_hash(c.header.id)) {
-                erased.push(c.header.id);
+        let call = Call::new(Action::Erase, "retention.replay").writing_keys();
+        engine::run(&self.inner, Caller::store(Purpose::Compliance), call, |inner, tx, _, trail| {
+            let ledger: std::collections::HashSet<Vec<u8>> = tx.erasure_ledger()?.into_iter().collect();
+            let mut erased = Vec::new();
+            tx.scan_customers(&[], &mut |c| {
+                if ledger.contains(&inner.ledger_hash(c.header.id)) {
+                    erased.push(c.header.id);
+                }
+                Ok(crate::storage::Scan::Continue)
+            })?;
+            for id in &erased {
+                tx.delete_customer(*id)?;
+                tx.delete_data_key(*id)?;
+                trail.touched(*id);
             }
-            Ok(crate::storage::Scan::Continue)
-        })?;
-        for id in &erased {
-            tx.delete_customer(*id)?;
-            tx.delete_data_key(*id)?;
-        }
-        let mut entry = crate::audit::blank_entry(
-            inner.clock.now_millis(),
-            "(store)",
-            Purpose::Compliance.name(),
-            "retention.replay",
-            Outcome::Allowed,
-        );
-        entry.customers = erased.clone();
-        let checkpoint = inner.audit.append(tx.as_mut(), entry)?;
-        tx.commit()?;
-        inner.publish(checkpoint);
-        Ok(erased.len() as u64)
+            Ok(erased.len() as u64)
+        })
     }
 
     /// Number of customers and of data keys, for integrity checks and tests.

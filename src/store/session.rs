@@ -7,8 +7,10 @@ use zeroize::Zeroizing;
 
 use super::StoreInner;
 use super::codec::Values;
+pub(super) use super::engine::Call;
+use super::engine::{self, Caller};
 use crate::access::{Action, AuthContext, Decision, FieldPlan, Purpose, rules};
-use crate::audit::{AuditEntry, Outcome, Trail, hex};
+use crate::audit::{Trail, hex};
 use crate::consent::{Channel, ConsentChange, ConsentRecord, check_change};
 use crate::crypto::{DataKey, FieldCipher};
 use crate::error::{Error, Result};
@@ -161,110 +163,14 @@ impl Session {
         &self.purpose
     }
 
-    /// Runs one call: decide, then `op` and the call's audit entry inside one
-    /// write transaction, then commit. The result (which may hold plaintext)
-    /// is returned only after the commit; if the audit entry cannot be
-    /// written, the call fails and its changes roll back (fail closed). A
-    /// denied or failed call is recorded in a transaction of its own.
+    /// Runs one audited call of this session through the engine
+    /// ([`super::engine::run`]): authorised, audited, committed.
     pub(super) fn run<T>(
         &self,
         call: Call,
         op: impl FnOnce(&StoreInner, &mut dyn Transaction, &FieldPlan, &mut Trail) -> Result<T>,
     ) -> Result<T> {
-        let mut trail = Trail::about(call.subject);
-        // Only calls that create or destroy data keys lock the key store.
-        let mode = if matches!(call.action, Action::Create | Action::Delete | Action::Erase) {
-            TxMode::Write
-        } else {
-            TxMode::WriteData
-        };
-        let mut tx = self.store.backend.begin(mode)?;
-        // The principal and its grants are read inside the call's own
-        // transaction: a revocation committed before it is always seen.
-        let decided = self.authorise(tx.as_mut(), call.action, true);
-        // A customer who restricted processing is refused to every purpose but compliance.
-        let decided = match (decided, call.subject) {
-            (Ok(plan), Some(id)) => self.check_restriction(tx.as_mut(), id).map(|()| plan),
-            (decided, _) => decided,
-        };
-        let plan = match decided {
-            Ok(plan) => plan,
-            Err(e) => {
-                drop(tx);
-                return Err(self.record_failure(&call, trail, e));
-            }
-        };
-        match op(&self.store, tx.as_mut(), &plan, &mut trail) {
-            Ok(out) => {
-                let outcome = if trail.masked_by.is_some() { Outcome::Masked } else { Outcome::Allowed };
-                let rule = trail.masked_by.map(str::to_owned);
-                let reason = trail.explanation();
-                let entry = AuditEntry { rule, reason, ..self.entry(&call, trail, outcome) };
-                let checkpoint = self.store.audit.append(tx.as_mut(), entry)?;
-                tx.commit()?;
-                self.store.publish(checkpoint);
-                Ok(out)
-            }
-            Err(e) => {
-                drop(tx);
-                Err(self.record_failure(&call, trail, e))
-            }
-        }
-    }
-
-    /// The audit entry of a call (sequence number assigned on append).
-    fn entry(&self, call: &Call, trail: Trail, outcome: Outcome) -> AuditEntry {
-        let mut entry = crate::audit::blank_entry(
-            self.store.clock.now_millis(),
-            &self.principal_id,
-            self.purpose.name(),
-            call.name,
-            outcome,
-        );
-        entry.mfa = self.auth.mfa;
-        entry.target = call.target.clone();
-        // A refused or failed destruction destroyed nothing: no destruction record.
-        if matches!(outcome, Outcome::Allowed | Outcome::Masked) {
-            entry.destruction = call.destruction.clone();
-        }
-        entry.customers = trail.customers.into_iter().collect();
-        entry.fields = trail.fields.into_iter().collect();
-        entry.changed = trail.changed;
-        if let Some((field, hash)) = trail.lookup {
-            entry.lookup_field = Some(field);
-            entry.lookup_hash = Some(hash);
-        }
-        entry
-    }
-
-    /// Records a denied or failed call in its own transaction and hands the
-    /// error back. If even that cannot be written, the caller still gets the
-    /// original error; nothing was returned or changed either way.
-    fn record_failure(&self, call: &Call, mut trail: Trail, error: Error) -> Error {
-        if call.action == Action::Create {
-            // The ids a failed create had taken were rolled back with it and
-            // will be given to other customers: they must not be named.
-            trail.customers.clear();
-        }
-        let (outcome, rule) = match &error {
-            Error::Denied { rule, .. } => (Outcome::Denied, Some((*rule).to_owned())),
-            Error::Invalid { rule, .. } => (Outcome::Failed, Some((*rule).to_owned())),
-            Error::InBatch { source, .. } => match source.as_ref() {
-                Error::Invalid { rule, .. } => (Outcome::Failed, Some((*rule).to_owned())),
-                Error::Denied { rule, .. } => (Outcome::Denied, Some((*rule).to_owned())),
-                _ => (Outcome::Failed, None),
-            },
-            _ => (Outcome::Failed, None),
-        };
-        // Error messages never carry personal values, so the reason can be kept.
-        let entry = AuditEntry {
-            rule,
-            reason: Some(error.to_string()),
-            error_code: Some(error.code()),
-            ..self.entry(call, trail, outcome)
-        };
-        let _ = self.store.append_alone(entry);
-        error
+        engine::run(&self.store, Caller::Session(self), call, op)
     }
 
     pub(super) fn store(&self) -> &StoreInner {
@@ -570,36 +476,6 @@ impl IdBlock {
         }
         self.next += 1;
         Ok(CustomerId(self.next - 1))
-    }
-}
-
-/// One audited call: what the policy decides on, what the audit entry
-/// calls it, and the customer it names, if any.
-pub(super) struct Call {
-    pub(super) action: Action,
-    pub(super) name: &'static str,
-    pub(super) subject: Option<CustomerId>,
-    /// The principal or role a management call concerns.
-    pub(super) target: Option<String>,
-    /// For a destruction: its method and reason (the destruction record).
-    pub(super) destruction: Option<crate::retention::Destruction>,
-}
-
-impl Call {
-    pub(super) fn new(action: Action, name: &'static str) -> Self {
-        Call { action, name, subject: None, target: None, destruction: None }
-    }
-
-    pub(super) fn about(action: Action, name: &'static str, subject: CustomerId) -> Self {
-        Call { action, name, subject: Some(subject), target: None, destruction: None }
-    }
-
-    /// Names the principal (or `role:<name>`) the call concerns.
-    pub(super) fn targeting(mut self, target: &str) -> Self {
-        // Principal ids are checked before they are stored; a hostile one
-        // still cannot grow an audit entry without bound.
-        self.target = Some(target.chars().take(80).collect());
-        self
     }
 }
 

@@ -30,6 +30,7 @@ macro_rules! forward_transaction {
             count_data_keys() -> Result<u64>;
             put_checkpoint(checkpoint: &StoredCheckpoint) -> Result<()>;
             checkpoints() -> Result<Vec<StoredCheckpoint>>;
+            last_checkpoint() -> Result<Option<StoredCheckpoint>>;
             scan_audit_index(visit: &mut dyn FnMut(IndexLink<'_>) -> Result<()>) -> Result<u64>;
             append_consent(record: &ConsentRecord) -> Result<()>;
             consents_of(customer: CustomerId) -> Result<Vec<ConsentRecord>>;

@@ -1,0 +1,120 @@
+//! Every checkpoint reaches the host's sink: with a checkpoint due after
+//! every entry, every kind of call (allowed, masked, denied, failed, logins
+//! good and bad, a lockout, the bootstrap, store-level actions, backup,
+//! restore, sweep, key rotation) must hand the sink one checkpoint per
+//! entry, in order, each verifying against the store.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use custodian::retention::{DestructionMethod, RetentionPolicy, RetentionRule};
+use custodian::{
+    AuthContext, Checkpoint, CheckpointPolicy, CheckpointSink, CreateOptions, CustomerId, Error, Field, KeySource,
+    LoginPolicy, ManualClock, NewPrincipal, Purpose, RestoreOptions, Store,
+};
+
+const T0: i64 = 1_750_000_000_000;
+const PASSWORD: &str = "a long enough password";
+
+fn collecting() -> (CheckpointSink, Arc<Mutex<Vec<Checkpoint>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    (Arc::new(move |cp: &Checkpoint| sink.lock().unwrap().push(cp.clone())), seen)
+}
+
+/// Every checkpoint in `seen` is signed by `store`, they cover the sizes
+/// `from..=to` one by one in order, and the store's log verifies against each.
+fn assert_every_size(store: &Store, seen: &[Checkpoint], from: u64, to: u64, what: &str) {
+    let sizes: Vec<u64> = seen.iter().map(|c| c.size).collect();
+    let expected: Vec<u64> = (from..=to).collect();
+    assert_eq!(sizes, expected, "{what}: the sink must receive a checkpoint for every entry, in order");
+    let public_key = store.audit_public_key().unwrap();
+    for cp in seen {
+        cp.verify_signature(&public_key).unwrap();
+        let report = store.verify_audit(Some(cp)).unwrap();
+        assert!(report.is_intact() && report.trusted_checked, "{what}: checkpoint {} does not verify", cp.size);
+    }
+}
+
+fn entries(store: &Store) -> u64 {
+    store.verify_audit(None).unwrap().entries
+}
+
+#[test]
+fn every_kind_of_call_hands_its_checkpoint_to_the_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let clock = Arc::new(ManualClock::new(T0));
+    let (sink, seen) = collecting();
+    let mut store = Store::create_at(&path, key(), CreateOptions::default())
+        .unwrap()
+        .with_clock(clock.clone())
+        .unwrap()
+        .with_login_policy(LoginPolicy { max_failures: 2, password_iterations: 1_000, ..Default::default() })
+        .unwrap()
+        .with_checkpoints(1, Some(sink))
+        .unwrap();
+
+    // Bootstrap (allowed), then a refused second bootstrap.
+    provision(&store);
+    assert!(store.bootstrap_administrator(&NewPrincipal::staff("admin-2", "Second")).is_err());
+    {
+        let admin = admin(&store);
+        let clerk = service(&store);
+        let id = admin.create(sample(1)).unwrap().id; // allowed
+        clerk.get(id).unwrap(); // masked
+        assert!(matches!(clerk.delete(id), Err(Error::Denied { .. }))); // denied
+        assert!(matches!(admin.get(CustomerId(999_999)), Err(Error::CustomerNotFound(_)))); // failed
+        assert!(store.session("ghost", Purpose::Service).is_err()); // a refused session opening
+
+        // Logins: good, bad, and a lockout.
+        let manager = store.authenticated_session("admin", Purpose::Maintenance, AuthContext::with_mfa(T0)).unwrap();
+        manager.set_password("technician", PASSWORD).unwrap();
+        store.login("technician", PASSWORD, None, Purpose::Maintenance).unwrap();
+        for _ in 0..2 {
+            assert!(store.login("technician", "a wrong password!", None, Purpose::Maintenance).is_err());
+        }
+        assert!(store.login("technician", PASSWORD, None, Purpose::Maintenance).is_err(), "locked");
+        assert!(store.login("ghost", PASSWORD, None, Purpose::Maintenance).is_err());
+
+        // Retention: a sweep that destroys one customer.
+        let compliance = store.authenticated_session("admin", Purpose::Compliance, AuthContext::with_mfa(T0)).unwrap();
+        compliance
+            .define_retention_policy(&RetentionPolicy {
+                id: "inactive-30d".into(),
+                rule: RetentionRule::InactiveFor { days: 30 },
+                method: DestructionMethod::CryptoShred,
+            })
+            .unwrap();
+        clock.advance(31 * 86_400_000);
+        let swept = compliance.sweep().unwrap();
+        assert_eq!(swept.destroyed.len(), 1);
+        admin.create(sample(2).set(Field::ExternalCode, "K-2")).unwrap();
+    }
+
+    // Store-level actions: the erasure ledger replayed, a backup.
+    store.replay_erasure_ledger().unwrap();
+    let backup = dir.path().join("backup");
+    store.backup_to(&backup).unwrap();
+    // Key rotation (no session open).
+    store.rotate_master_key(KeySource::key_bytes(&[9u8; 32]).unwrap()).unwrap();
+    let end = entries(&store);
+    assert_every_size(&store, &seen.lock().unwrap(), 1, end, "the live store");
+    drop(store);
+
+    // A restore, into another directory: its own entries reach its sink.
+    let (restore_sink, restored_seen) = collecting();
+    let at_backup = {
+        let copy = Store::open_at(&backup, key()).unwrap();
+        entries(&copy)
+    };
+    let restored_dir = dir.path().join("restored");
+    let policy = CheckpointPolicy::default().every_entries(1).sink(restore_sink);
+    Store::restore_with(&backup, &restored_dir, key(), &RestoreOptions::default().checkpoints(policy)).unwrap();
+    let restored = Store::open_at(&restored_dir, key()).unwrap();
+    let end = entries(&restored);
+    assert!(end > at_backup, "the restore is audited");
+    assert_every_size(&restored, &restored_seen.lock().unwrap(), at_backup + 1, end, "the restore");
+}
