@@ -118,3 +118,71 @@ fn every_kind_of_call_hands_its_checkpoint_to_the_sink() {
     assert!(end > at_backup, "the restore is audited");
     assert_every_size(&restored, &restored_seen.lock().unwrap(), at_backup + 1, end, "the restore");
 }
+
+fn clocked_store(path: Option<&std::path::Path>, policy: CheckpointPolicy) -> (Store, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = match path {
+        Some(path) => Store::create_at(path, key(), CreateOptions::default()).unwrap(),
+        None => Store::in_memory(key(), CreateOptions::default()).unwrap(),
+    };
+    let store = store.with_clock(clock.clone()).unwrap().with_checkpoint_policy(policy).unwrap();
+    provision(&store);
+    (store, clock)
+}
+
+fn sizes(seen: &Mutex<Vec<Checkpoint>>) -> Vec<u64> {
+    seen.lock().unwrap().iter().map(|c| c.size).collect()
+}
+
+#[test]
+fn a_checkpoint_falls_due_by_count_or_by_time_whichever_comes_first() {
+    let dir = tempfile::tempdir().unwrap();
+    for path in [None, Some(dir.path().join("s"))] {
+        let (sink, seen) = collecting();
+        let policy = CheckpointPolicy::default().every_entries(10).every_secs(60).sink(sink);
+        let (store, clock) = clocked_store(path.as_deref(), policy);
+        assert_eq!(SETUP_ENTRIES, 13);
+        assert_eq!(sizes(&seen), vec![10], "by count");
+        clock.advance(59_000);
+        let admin = admin(&store); // entry 14, 59 s after the checkpoint
+        assert_eq!(sizes(&seen), vec![10]);
+        clock.advance(1_000);
+        let id = admin.create(sample(1)).unwrap().id; // entry 15, 60 s after it
+        assert_eq!(sizes(&seen), vec![10, 15], "by time");
+        clock.advance(3_600_000);
+        assert_eq!(sizes(&seen), vec![10, 15], "an idle store makes none");
+        admin.get(id).unwrap(); // entry 16
+        assert_eq!(sizes(&seen), vec![10, 15, 16], "due on the first entry after the interval");
+        for _ in 0..10 {
+            admin.get(id).unwrap();
+        }
+        assert_eq!(sizes(&seen), vec![10, 15, 16, 26], "counted from the last checkpoint");
+        let last = seen.lock().unwrap().last().cloned().unwrap();
+        assert!(store.verify_audit(Some(&last)).unwrap().is_intact());
+    }
+}
+
+#[test]
+fn the_time_rule_alone_counts_from_the_first_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    for path in [None, Some(dir.path().join("s"))] {
+        let (sink, seen) = collecting();
+        let (store, clock) = clocked_store(path.as_deref(), CheckpointPolicy::default().every_entries(0).sink(sink));
+        assert!(sizes(&seen).is_empty(), "no count rule, and all at the first entry's time");
+        clock.advance(crate_default_secs() * 1000);
+        admin(&store);
+        assert_eq!(sizes(&seen), vec![SETUP_ENTRIES + 1]);
+        // Both rules off: none ever.
+        let (sink, seen) = collecting();
+        let off = CheckpointPolicy::default().every_entries(0).every_secs(0).sink(sink);
+        let dir2 = tempfile::tempdir().unwrap();
+        let (store, clock) = clocked_store(path.as_ref().map(|_| dir2.path().join("off")).as_deref(), off);
+        clock.advance(86_400_000);
+        admin(&store);
+        assert!(sizes(&seen).is_empty());
+    }
+}
+
+fn crate_default_secs() -> i64 {
+    custodian::audit::DEFAULT_CHECKPOINT_SECS as i64
+}
