@@ -68,7 +68,7 @@ impl From<Error> for Failure {
             Error::WrongKey => format!(
                 "\n  hint: ./{DEMO_DIR} was created with another passphrase; set {PASSPHRASE_VAR} to it, or delete the directory"
             ),
-            Error::NotAStore(_) | Error::Corrupt(_) | Error::ExternalCodeNotFound(_) => {
+            Error::NotAStore(_) | Error::Corrupt { .. } | Error::ExternalCodeNotFound(_) => {
                 format!("\n  hint: ./{DEMO_DIR} looks incomplete; delete it and run the tour again to recreate it")
             }
             _ => String::new(),

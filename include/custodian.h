@@ -1,5 +1,18 @@
 /* custodian: keeps customer information the way customer-information regulations demand.
- * The C API. Conventions: see the README's "C ABI" section and src/ffi/mod.rs. */
+ * The C API. The README's "C ABI" section has more; in short:
+ *
+ * - Every fallible call returns a cust_status: 0 is CUST_STATUS_OK. Each library error has the
+ *   status whose number custodian::Error::code gives; NULL arguments, invalid UTF-8, small
+ *   buffers and caught panics have statuses of their own (100 and above). Numbers never change.
+ * - CUST_STATUS_INVALID: a value failed validation (customer data, a text or JSON argument);
+ *   the message names the field and the rule. CUST_STATUS_INVALID_ARGUMENT: a numeric or
+ *   enumerated argument is outside the range documented for it (an unknown code, an index past
+ *   the end, a limit, a key length, an iteration count, a lookup on a field without an index):
+ *   a mistake in the calling program, never in the data. Every function follows this rule.
+ * - Outputs are written only on success. cust_last_error (per thread) and the handle's own
+ *   last-error functions copy the message out with snprintf semantics.
+ * - Strings in are NUL-terminated UTF-8. Results allocated by the library are freed only by it
+ *   (cust_string_free, cust_bytes_free, cust_*_free), which zeroes them. */
 
 #ifndef CUSTODIAN_H
 #define CUSTODIAN_H
@@ -17,6 +30,12 @@
 
 // The result of a C call. `CUST_STATUS_OK` is 0; every other value says
 // what failed, and `cust_last_error` says why.
+//
+// This enum is the one list of statuses: `build.rs` derives the list of
+// all statuses and their texts (`cust_status_str`, the quoted comment of
+// each variant) from it, cbindgen the header's enum, and
+// [`crate::Error::code`] is the status an exhaustive match assigns.
+// Numbers never change; a status is only ever added.
 enum cust_status
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
@@ -24,7 +43,8 @@ enum cust_status
  {
   // Success.
   CUST_STATUS_OK = 0,
-  // An input failed validation (field and rule in the message).
+  // A value failed validation: customer data, or a text or JSON argument
+  // (field and rule in the message).
   CUST_STATUS_INVALID = 10,
   // A field name the catalogue does not know.
   CUST_STATUS_UNKNOWN_FIELD = 11,
@@ -70,7 +90,12 @@ enum cust_status
   CUST_STATUS_INVALID_UTF8 = 101,
   // The caller's buffer was too small; `needed` says how large it must be.
   CUST_STATUS_BUFFER_TOO_SMALL = 102,
-  // An argument was out of range (an unknown field, kind or channel code, an index).
+  // A numeric or enumerated argument was outside the range its
+  // documentation gives: an unknown field or kind code, an index past the
+  // end, a page or result limit, a key length, a KDF iteration count, a
+  // lookup on a field without an index, a time window that ends before it
+  // starts. A mistake in the calling program, never in the data (that is
+  // `CUST_STATUS_INVALID`).
   CUST_STATUS_INVALID_ARGUMENT = 103,
   // The library panicked; the call had no effect that was committed.
   CUST_STATUS_PANIC = 104,

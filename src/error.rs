@@ -7,6 +7,10 @@
 
 use crate::model::CustomerId;
 
+/// The underlying error of a storage or corruption error, kept as the
+/// error's [`std::error::Error::source`].
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -139,65 +143,80 @@ pub enum Error {
         supported: i64,
     },
     /// The store's files are damaged or were not written by custodian.
-    #[error("store is corrupt: {0}")]
-    Corrupt(String),
+    #[error("store is corrupt: {detail}")]
+    Corrupt {
+        /// What is damaged.
+        detail: String,
+        /// The underlying error, if one reported it (the database's, a decoder's).
+        #[source]
+        source: Option<Cause>,
+    },
     /// The database stayed locked by another connection or process past the busy timeout.
     #[error("the store is busy (locked by another connection) and the busy timeout expired")]
     Busy,
     /// The storage backend failed.
-    #[error("storage error: {0}")]
-    Storage(String),
+    #[error("storage error: {context}")]
+    Storage {
+        /// What failed.
+        context: String,
+        /// The underlying error (the database's, the file system's), if any.
+        #[source]
+        source: Option<Cause>,
+    },
     /// A cryptographic primitive failed unexpectedly (e.g. the system RNG).
     #[error("cryptographic failure: {0}")]
     Crypto(&'static str),
 }
 
 impl Error {
-    /// Stable numeric code of this error; never renumbered.
+    /// Stable numeric code of this error; never renumbered. It is the C
+    /// status of the error (`cust_status`, the one list of codes), so Rust
+    /// and C callers match on the same numbers.
     pub fn code(&self) -> u32 {
-        match self {
-            Error::Invalid { .. } => 10,
-            Error::UnknownField(_) => 11,
-            Error::InBatch { .. } => 12,
-            Error::InvalidArgument { .. } => 103,
-            Error::CustomerNotFound(_) => 20,
-            Error::ExternalCodeNotFound(_) => 21,
-            Error::DuplicateExternalCode { .. } => 22,
-            Error::VersionConflict { .. } => 23,
-            Error::LegalHold { .. } => 24,
-            Error::Denied { .. } => 30,
-            Error::WrongKey => 40,
-            Error::Decrypt { .. } => 41,
-            Error::DataKeyMissing(_) => 42,
-            Error::KeyStoreMismatch { .. } => 43,
-            Error::AlreadyExists(_) => 50,
-            Error::NotAStore(_) => 51,
-            Error::SchemaTooNew { .. } => 52,
-            Error::Corrupt(_) => 53,
-            Error::Busy => 60,
-            Error::Storage(_) => 61,
-            Error::Crypto(_) => 70,
+        crate::ffi::cust_status::of(self) as u32
+    }
+
+    /// A storage failure described by `context` (for backends: what failed).
+    pub fn storage(context: impl Into<String>) -> Self {
+        Error::Storage { context: context.into(), source: None }
+    }
+
+    /// A storage failure described by `context`, caused by `source`.
+    pub fn storage_caused(context: impl Into<String>, source: impl Into<Cause>) -> Self {
+        Error::Storage { context: context.into(), source: Some(source.into()) }
+    }
+
+    /// Damaged store contents, described by `detail`.
+    pub fn corrupt(detail: impl Into<String>) -> Self {
+        Error::Corrupt { detail: detail.into(), source: None }
+    }
+
+    /// Damaged store contents, described by `detail`, reported by `source`.
+    pub fn corrupt_caused(detail: impl Into<String>, source: impl Into<Cause>) -> Self {
+        Error::Corrupt { detail: detail.into(), source: Some(source.into()) }
+    }
+
+    /// The message followed by every underlying cause (`storage error:
+    /// the SQLite database failed: disk I/O error`), for hosts that show one
+    /// line, such as the C ABI's last error.
+    pub fn with_causes(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
         }
+        text
+    }
+
+    /// Shorthand for an argument outside its documented range.
+    pub(crate) fn out_of_range(argument: impl Into<String>, rule: &'static str, message: impl Into<String>) -> Self {
+        Error::InvalidArgument { argument: argument.into(), rule, message: message.into() }
     }
 
     /// Shorthand for a validation error.
     pub(crate) fn invalid(field: impl Into<String>, rule: &'static str, message: impl Into<String>) -> Self {
         Error::Invalid { field: field.into(), rule, message: message.into() }
-    }
-}
-
-impl From<rusqlite::Error> for Error {
-    fn from(e: rusqlite::Error) -> Self {
-        use rusqlite::ErrorCode;
-        match &e {
-            rusqlite::Error::SqliteFailure(f, _) => match f.code {
-                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => Error::Busy,
-                ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => Error::Corrupt(e.to_string()),
-                // SQLite's messages name tables and constraints, never bound
-                // parameter values, so they are safe to pass on.
-                _ => Error::Storage(e.to_string()),
-            },
-            _ => Error::Storage(e.to_string()),
-        }
     }
 }

@@ -198,7 +198,7 @@ fn who_saw_this_customer_and_the_incident_list() {
     assert_eq!(window.len(), 6, "two session opens and four reads");
     let denials = auditor.audit_entries(&AuditQuery { outcome: Some(Outcome::Denied), ..Default::default() }).unwrap();
     assert!(denials.is_empty());
-    assert!(matches!(auditor.incident_customers(None, 5, 5), Err(Error::Invalid { rule: "time_window", .. })));
+    assert!(matches!(auditor.incident_customers(None, 5, 5), Err(Error::InvalidArgument { rule: "time_window", .. })));
 }
 
 #[test]

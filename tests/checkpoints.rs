@@ -186,3 +186,35 @@ fn the_time_rule_alone_counts_from_the_first_entry() {
 fn crate_default_secs() -> i64 {
     custodian::audit::DEFAULT_CHECKPOINT_SECS as i64
 }
+
+/// The engine is the only code that appends audit entries or opens a
+/// writing transaction (besides creating a store, which writes no entry),
+/// so no call can skip a step of the audited path.
+#[test]
+fn only_the_engine_appends_audit_entries() {
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    sources(&root.join("src"), &mut files);
+    assert!(files.len() > 30);
+    for file in files {
+        let relative = file.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+        let text = std::fs::read_to_string(&file).unwrap();
+        if relative != "src/store/engine.rs" {
+            assert!(!text.contains("audit.append("), "{relative} appends an audit entry outside the engine");
+            assert!(!text.contains("begin(TxMode::WriteData)"), "{relative} opens a write transaction outside the engine");
+        }
+        if relative != "src/store/engine.rs" && relative != "src/store/mod.rs" {
+            assert!(!text.contains("begin(TxMode::Write)"), "{relative} opens a write transaction outside the engine");
+        }
+    }
+}

@@ -160,7 +160,7 @@ fn a_wrong_key_or_passphrase_is_refused_on_open() {
     assert!(matches!(wrong, Error::WrongKey), "{wrong}");
     let kind = Store::open_at(&raw, KeySource::passphrase("a long passphrase").unwrap()).unwrap_err();
     assert!(matches!(kind, Error::Invalid { rule: "key_kind", .. }), "{kind}");
-    assert!(matches!(KeySource::key_bytes(&[1u8; 31]), Err(Error::Invalid { rule: "key_length", .. })));
+    assert!(matches!(KeySource::key_bytes(&[1u8; 31]), Err(Error::InvalidArgument { rule: "key_length", .. })));
     assert!(matches!(KeySource::passphrase("short"), Err(Error::Invalid { rule: "passphrase_length", .. })));
 
     let pw = dir.path().join("pw");
@@ -178,7 +178,7 @@ fn a_wrong_key_or_passphrase_is_refused_on_open() {
     }
     let low = CreateOptions { kdf_iterations: 10, ..Default::default() };
     let err = Store::in_memory(KeySource::passphrase("long enough").unwrap(), low).unwrap_err();
-    assert!(matches!(err, Error::Invalid { rule: "kdf_iterations", .. }));
+    assert!(matches!(err, Error::InvalidArgument { rule: "kdf_iterations", .. }));
 }
 
 #[test]
@@ -231,7 +231,25 @@ fn a_file_that_is_not_a_store_is_reported() {
     std::fs::write(path.join(DATA_FILE), vec![0x42u8; 8192]).unwrap();
     std::fs::write(path.join(KEYS_FILE), vec![0x42u8; 8192]).unwrap();
     let err = Store::open_at(&path, key()).unwrap_err();
-    assert!(matches!(err, Error::Corrupt(_)), "{err}");
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    // The database's own error is kept as the source, not flattened.
+    let source = std::error::Error::source(&err).expect("a corruption error keeps its source");
+    let sqlite = source.downcast_ref::<rusqlite::Error>().expect("the source is SQLite's error");
+    assert_eq!(sqlite.sqlite_error_code(), Some(rusqlite::ErrorCode::NotADatabase));
+    assert!(err.with_causes().starts_with(&format!("{err}: ")), "{}", err.with_causes());
+}
+
+#[test]
+fn a_storage_error_keeps_the_file_system_error_as_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create_at(dir.path().join("store"), key(), CreateOptions::default()).unwrap();
+    // The backup directory's parent is a file: the directory cannot be made.
+    std::fs::write(dir.path().join("a-file"), b"x").unwrap();
+    let err = store.backup_to(dir.path().join("a-file").join("backup")).unwrap_err();
+    let Error::Storage { context, source: Some(source) } = &err else { panic!("{err:?}") };
+    assert!(context.contains("cannot create"), "{context}");
+    assert!(source.downcast_ref::<std::io::Error>().is_some(), "{source:?}");
+    assert!(!err.to_string().contains(&source.to_string()), "the message does not repeat its source");
 }
 
 /// The sealed fields of a customer row, unpacked from the documented column

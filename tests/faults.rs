@@ -36,7 +36,7 @@ fn tick(countdown: &AtomicI64) -> Result<()> {
         return Ok(());
     }
     if countdown.fetch_sub(1, Ordering::SeqCst) == 0 {
-        return Err(Error::Storage("injected fault".into()));
+        return Err(Error::storage("injected fault"));
     }
     Ok(())
 }
@@ -75,7 +75,7 @@ impl Transaction for FailingTx<'_> {
     fn append_audit(&mut self, record: &AuditRecord) -> Result<()> {
         tick(&self.countdown)?;
         if self.audit_fails.load(Ordering::SeqCst) {
-            return Err(Error::Storage("injected audit failure".into()));
+            return Err(Error::storage("injected audit failure"));
         }
         self.inner.append_audit(record)
     }
@@ -143,7 +143,7 @@ fn every_fault(inner: Arc<dyn Backend>, label: &str, op: impl Fn(&Store) -> Resu
         match result {
             Err(e) => {
                 assert!(
-                    matches!(&e, Error::Storage(m) if m == "injected fault"),
+                    matches!(&e, Error::Storage { context: m, .. } if m == "injected fault"),
                     "{label}: fault {n} surfaced as {e:?}"
                 );
                 assert_eq!(snapshot(inner.as_ref()), before, "{label}: fault {n} changed the store");
@@ -285,7 +285,8 @@ fn a_failed_audit_append_fails_the_call_and_returns_no_plaintext() {
         let before = snapshot(inner.as_ref());
         audit_fails.store(true, Ordering::SeqCst);
 
-        let injected = |r: Result<()>| matches!(r, Err(Error::Storage(m)) if m == "injected audit failure");
+        let injected =
+            |r: Result<()>| matches!(r, Err(Error::Storage { context: m, .. }) if m == "injected audit failure");
         assert!(injected(s.create(sample(90)).map(drop)), "{name}: create");
         assert!(injected(s.create_many(vec![sample(91)]).map(drop)), "{name}: create_many");
         assert!(
@@ -299,7 +300,7 @@ fn a_failed_audit_append_fails_the_call_and_returns_no_plaintext() {
         assert!(injected(s.list(&custodian::ListQuery::default()).map(drop)), "{name}: list");
         assert!(injected(s.search(&custodian::SearchQuery::new("发票")).map(drop)), "{name}: search");
         // Not even a session can be opened without its audit entry.
-        assert!(matches!(store.session("admin", custodian::Purpose::Service), Err(Error::Storage(_))));
+        assert!(matches!(store.session("admin", custodian::Purpose::Service), Err(Error::Storage { .. })));
         assert_eq!(snapshot(inner.as_ref()), before, "{name}: nothing changed");
 
         audit_fails.store(false, Ordering::SeqCst);
@@ -326,7 +327,10 @@ fn a_master_key_rotation_killed_midway_loses_nothing() {
             drop(store);
             match result {
                 Err(e) => {
-                    assert!(matches!(&e, Error::Storage(m) if m == "injected fault"), "{name}: fault {n}: {e:?}");
+                    assert!(
+                        matches!(&e, Error::Storage { context: m, .. } if m == "injected fault"),
+                        "{name}: fault {n}: {e:?}"
+                    );
                     assert_eq!(snapshot(inner.as_ref()), before, "{name}: fault {n} changed the store");
                     // Still the old key, and every customer decrypts.
                     let store = Store::open(SharedBackend(inner.clone()), key()).unwrap();

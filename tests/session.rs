@@ -79,7 +79,7 @@ fn exact_lookups_normalise_their_input() {
         assert_eq!(s.find_by_id_number(&id).unwrap()[0].id, c.id, "{name}");
         assert!(s.find_by_mobile("13900000006").unwrap().is_empty(), "{name}");
         assert!(matches!(s.find_by_mobile("' OR 1=1 --"), Err(Error::Invalid { rule: "mobile_format", .. })));
-        assert!(matches!(s.find(Field::Name, "王五"), Err(Error::Invalid { rule: "not_indexed", .. })));
+        assert!(matches!(s.find(Field::Name, "王五"), Err(Error::InvalidArgument { rule: "not_indexed", .. })));
         // Two customers sharing a mobile are both found, in id order.
         let d = s.create(sample(6).set(Field::Mobile, "13900000005")).unwrap();
         let ids: Vec<_> = s.find_by_mobile("13900000005").unwrap().iter().map(|v| v.id).collect();
@@ -260,11 +260,11 @@ fn sorting_needs_plain_access_and_pages_are_bounded() {
     assert!(matches!(err, Error::Denied { rule: rules::NEEDS_PLAIN_ACCESS, .. }), "{err}");
     assert!(matches!(
         cs.list(&ListQuery { limit: 0, ..Default::default() }),
-        Err(Error::Invalid { rule: "page_size", .. })
+        Err(Error::InvalidArgument { rule: "page_size", .. })
     ));
     assert!(matches!(
         cs.list(&ListQuery { limit: 1001, ..Default::default() }),
-        Err(Error::Invalid { rule: "page_size", .. })
+        Err(Error::InvalidArgument { rule: "page_size", .. })
     ));
     let far = cs.list(&ListQuery { offset: 10, ..Default::default() }).unwrap();
     assert_eq!((far.items.len(), far.total), (0, 1));

@@ -53,9 +53,9 @@ impl PasswordHash {
                 format!("a password has at least {MIN_PASSWORD_CHARS} characters"),
             ));
         }
-        let rounds = NonZeroU32::new(iterations)
-            .filter(|n| n.get() >= 1_000)
-            .ok_or_else(|| Error::invalid("iterations", "kdf_iterations", "at least 1,000 iterations are required"))?;
+        let rounds = NonZeroU32::new(iterations).filter(|n| n.get() >= 1_000).ok_or_else(|| {
+            Error::out_of_range("iterations", "kdf_iterations", "at least 1,000 iterations are required")
+        })?;
         let salt = random_bytes::<16>()?.to_vec();
         let mut hash = Zeroizing::new([0u8; 32]);
         pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA256, rounds, &salt, password.as_bytes(), hash.as_mut());
@@ -96,10 +96,18 @@ impl Totp {
     /// digits and a time step of `step_seconds` (usually 30).
     pub fn new(secret: &[u8], algorithm: TotpAlgorithm, digits: u32, step_seconds: u64) -> Result<Totp> {
         if secret.len() < 16 {
-            return Err(Error::invalid("totp_secret", "totp_secret_length", "a TOTP secret has at least 16 bytes"));
+            return Err(Error::out_of_range(
+                "totp_secret",
+                "totp_secret_length",
+                "a TOTP secret has at least 16 bytes",
+            ));
         }
         if !(6..=8).contains(&digits) || step_seconds == 0 {
-            return Err(Error::invalid("totp", "totp_parameters", "6 to 8 digits and a time step of at least 1 s"));
+            return Err(Error::out_of_range(
+                "totp",
+                "totp_parameters",
+                "6 to 8 digits and a time step of at least 1 s",
+            ));
         }
         Ok(Totp { secret: Zeroizing::new(secret.to_vec()), algorithm, digits, step_seconds })
     }
@@ -233,7 +241,10 @@ mod tests {
         assert!(!a.verify("correct horse batterY"));
         assert!(!format!("{a:?}").contains("hash:"), "Debug shows no hash");
         assert!(matches!(PasswordHash::new("short", 1_000), Err(Error::Invalid { rule: "password_length", .. })));
-        assert!(matches!(PasswordHash::new("long enough pw", 10), Err(Error::Invalid { rule: "kdf_iterations", .. })));
+        assert!(matches!(
+            PasswordHash::new("long enough pw", 10),
+            Err(Error::InvalidArgument { rule: "kdf_iterations", .. })
+        ));
         let mut tampered = a.clone();
         tampered.iterations = 0;
         assert!(!tampered.verify("correct horse battery"));

@@ -107,7 +107,7 @@ impl AuditLog {
         entry.time = entry.time.max(head.as_ref().map_or(i64::MIN, |h| h.time));
         entry.customers.sort();
         entry.customers.dedup();
-        let body = serde_json::to_vec(&entry).map_err(|e| Error::Storage(format!("audit entry encoding: {e}")))?;
+        let body = serde_json::to_vec(&entry).map_err(|e| Error::storage_caused("audit entry encoding", e))?;
         let value_hash = entry.lookup_hash.as_deref().map(hex_decode).transpose()?;
         let mut record = AuditRecord {
             seq: entry.seq,

@@ -41,7 +41,7 @@ impl MasterKey {
     /// A master key from exactly 32 caller-supplied bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let array: [u8; KEY_LEN] = bytes.try_into().map_err(|_| {
-            Error::invalid(
+            Error::out_of_range(
                 "master_key",
                 "key_length",
                 format!("a master key is exactly {KEY_LEN} bytes, got {}", bytes.len()),
@@ -53,7 +53,7 @@ impl MasterKey {
     /// Derives the master key from a passphrase with the stored KDF parameters.
     pub(crate) fn from_passphrase(passphrase: &[u8], params: &KdfParams) -> Result<Self> {
         let iterations = std::num::NonZeroU32::new(params.iterations)
-            .ok_or_else(|| Error::Corrupt("stored KDF iteration count is zero".into()))?;
+            .ok_or_else(|| Error::corrupt("stored KDF iteration count is zero"))?;
         let mut out = Zeroizing::new([0u8; KEY_LEN]);
         pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA256, iterations, &params.salt, passphrase, out.as_mut());
         Ok(MasterKey(out))
@@ -118,7 +118,7 @@ pub const MIN_KDF_ITERATIONS: u32 = 1_000;
 impl KdfParams {
     pub(crate) fn generate(iterations: u32) -> Result<Self> {
         if iterations < MIN_KDF_ITERATIONS {
-            return Err(Error::invalid(
+            return Err(Error::out_of_range(
                 "kdf_iterations",
                 "kdf_iterations",
                 format!("at least {MIN_KDF_ITERATIONS} PBKDF2 iterations are required"),

@@ -38,7 +38,7 @@ pub use store::cust_store;
 use std::ffi::c_char;
 
 use boundary::{guard, out_ptr};
-use status::{ALL_STATUSES, copy_out, thread_last_error};
+use status::{copy_out, thread_last_error};
 
 /// The library's version as static text, e.g. `"0.1.0"`.
 #[unsafe(no_mangle)]
@@ -50,7 +50,7 @@ pub extern "C" fn cust_version() -> *const c_char {
 /// `"unknown status"`). Never NULL; never freed.
 #[unsafe(no_mangle)]
 pub extern "C" fn cust_status_str(status: u32) -> *const c_char {
-    let text = ALL_STATUSES.into_iter().find(|s| *s as u32 == status).map_or(&b"unknown status\0"[..], |s| s.text());
+    let text = cust_status::from_code(status).map_or(&b"unknown status\0"[..], |s| s.text());
     text.as_ptr().cast()
 }
 

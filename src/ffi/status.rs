@@ -15,139 +15,116 @@ use crate::error::Error;
 
 /// The result of a C call. `CUST_STATUS_OK` is 0; every other value says
 /// what failed, and `cust_last_error` says why.
+///
+/// This enum is the one list of statuses: `build.rs` derives the list of
+/// all statuses and their texts (`cust_status_str`, the quoted comment of
+/// each variant) from it, cbindgen the header's enum, and
+/// [`crate::Error::code`] is the status an exhaustive match assigns.
+/// Numbers never change; a status is only ever added.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(non_camel_case_types)]
 pub enum cust_status {
     /// Success.
-    Ok = 0,
-    /// An input failed validation (field and rule in the message).
-    Invalid = 10,
+    Ok = 0, // "ok"
+    /// A value failed validation: customer data, or a text or JSON argument
+    /// (field and rule in the message).
+    Invalid = 10, // "invalid input"
     /// A field name the catalogue does not know.
-    UnknownField = 11,
+    UnknownField = 11, // "unknown field"
     /// One input of a batch was rejected; nothing was stored.
-    InBatch = 12,
+    InBatch = 12, // "an input of the batch was rejected; nothing was stored"
     /// The customer does not exist.
-    NotFound = 20,
+    NotFound = 20, // "customer not found"
     /// No customer has this external code.
-    CodeNotFound = 21,
+    CodeNotFound = 21, // "no customer has this external code"
     /// Another customer already uses this external code.
-    DuplicateCode = 22,
+    DuplicateCode = 22, // "external code already in use"
     /// The record was changed by someone else since it was read.
-    VersionConflict = 23,
+    VersionConflict = 23, // "changed by someone else since it was read"
     /// The customer is under a legal hold and cannot be erased.
-    LegalHold = 24,
+    LegalHold = 24, // "under a legal hold"
     /// The policy refused the operation (rule and reason in the message).
-    Denied = 30,
+    Denied = 30, // "access denied"
     /// The master key or passphrase does not open this store.
-    WrongKey = 40,
+    WrongKey = 40, // "wrong master key or passphrase"
     /// A ciphertext failed authentication.
-    Decrypt = 41,
+    Decrypt = 41, // "a ciphertext failed to decrypt"
     /// A customer's data key is missing from the key store.
-    DataKeyMissing = 42,
+    DataKeyMissing = 42, // "data key missing from the key store"
     /// The key store belongs to another store.
-    KeyStoreMismatch = 43,
+    KeyStoreMismatch = 43, // "key store belongs to another store"
     /// A store already exists there.
-    AlreadyExists = 50,
+    AlreadyExists = 50, // "a store already exists there"
     /// No store there.
-    NotAStore = 51,
+    NotAStore = 51, // "no store there"
     /// The store was written by a newer version of the library.
-    SchemaTooNew = 52,
+    SchemaTooNew = 52, // "store written by a newer library version"
     /// The store's files are damaged.
-    Corrupt = 53,
+    Corrupt = 53, // "store is corrupt"
     /// The store stayed locked past the busy timeout.
-    Busy = 60,
+    Busy = 60, // "store is busy"
     /// The storage failed.
-    Storage = 61,
+    Storage = 61, // "storage error"
     /// A cryptographic primitive failed.
-    Crypto = 70,
+    Crypto = 70, // "cryptographic failure"
     /// A required pointer argument was NULL.
-    NullArgument = 100,
+    NullArgument = 100, // "a required argument was NULL"
     /// A string argument was not valid UTF-8.
-    InvalidUtf8 = 101,
+    InvalidUtf8 = 101, // "a string argument was not valid UTF-8"
     /// The caller's buffer was too small; `needed` says how large it must be.
-    BufferTooSmall = 102,
-    /// An argument was out of range (an unknown field, kind or channel code, an index).
-    InvalidArgument = 103,
+    BufferTooSmall = 102, // "buffer too small"
+    /// A numeric or enumerated argument was outside the range its
+    /// documentation gives: an unknown field or kind code, an index past the
+    /// end, a page or result limit, a key length, a KDF iteration count, a
+    /// lookup on a field without an index, a time window that ends before it
+    /// starts. A mistake in the calling program, never in the data (that is
+    /// `CUST_STATUS_INVALID`).
+    InvalidArgument = 103, // "argument out of range"
     /// The library panicked; the call had no effect that was committed.
-    Panic = 104,
+    Panic = 104, // "internal panic caught at the C boundary"
     /// The audit chain failed verification (first bad entry in the message).
-    AuditBroken = 105,
+    AuditBroken = 105, // "the audit chain failed verification"
     /// An error this version of the C API has no code for (see the message).
-    Internal = 199,
+    Internal = 199, // "internal error"
 }
 
-/// Every status, for `cust_status_str` and tests.
-pub(crate) const ALL_STATUSES: [cust_status; 28] = [
-    cust_status::Ok,
-    cust_status::Invalid,
-    cust_status::UnknownField,
-    cust_status::InBatch,
-    cust_status::NotFound,
-    cust_status::CodeNotFound,
-    cust_status::DuplicateCode,
-    cust_status::VersionConflict,
-    cust_status::LegalHold,
-    cust_status::Denied,
-    cust_status::WrongKey,
-    cust_status::Decrypt,
-    cust_status::DataKeyMissing,
-    cust_status::KeyStoreMismatch,
-    cust_status::AlreadyExists,
-    cust_status::NotAStore,
-    cust_status::SchemaTooNew,
-    cust_status::Corrupt,
-    cust_status::Busy,
-    cust_status::Storage,
-    cust_status::Crypto,
-    cust_status::NullArgument,
-    cust_status::InvalidUtf8,
-    cust_status::BufferTooSmall,
-    cust_status::InvalidArgument,
-    cust_status::Panic,
-    cust_status::AuditBroken,
-    cust_status::Internal,
-];
+// The list of all statuses (`ALL_STATUSES`) and `cust_status::text`,
+// generated by build.rs from the enum above.
+include!(concat!(env!("OUT_DIR"), "/statuses.rs"));
 
 impl cust_status {
-    /// The status for a library error (its stable code).
-    pub(crate) fn of(error: &Error) -> cust_status {
-        let code = error.code();
-        ALL_STATUSES.into_iter().find(|s| *s as u32 == code && code < 100).unwrap_or(cust_status::Internal)
+    /// The status of a library error. Exhaustive: an error variant without
+    /// a status does not compile.
+    pub(crate) const fn of(error: &Error) -> cust_status {
+        match error {
+            Error::Invalid { .. } => cust_status::Invalid,
+            Error::UnknownField(_) => cust_status::UnknownField,
+            Error::InBatch { .. } => cust_status::InBatch,
+            Error::InvalidArgument { .. } => cust_status::InvalidArgument,
+            Error::CustomerNotFound(_) => cust_status::NotFound,
+            Error::ExternalCodeNotFound(_) => cust_status::CodeNotFound,
+            Error::DuplicateExternalCode { .. } => cust_status::DuplicateCode,
+            Error::VersionConflict { .. } => cust_status::VersionConflict,
+            Error::LegalHold { .. } => cust_status::LegalHold,
+            Error::Denied { .. } => cust_status::Denied,
+            Error::WrongKey => cust_status::WrongKey,
+            Error::Decrypt { .. } => cust_status::Decrypt,
+            Error::DataKeyMissing(_) => cust_status::DataKeyMissing,
+            Error::KeyStoreMismatch { .. } => cust_status::KeyStoreMismatch,
+            Error::AlreadyExists(_) => cust_status::AlreadyExists,
+            Error::NotAStore(_) => cust_status::NotAStore,
+            Error::SchemaTooNew { .. } => cust_status::SchemaTooNew,
+            Error::Corrupt { .. } => cust_status::Corrupt,
+            Error::Busy => cust_status::Busy,
+            Error::Storage { .. } => cust_status::Storage,
+            Error::Crypto(_) => cust_status::Crypto,
+        }
     }
 
-    /// Static, NUL-terminated text for the status.
-    pub(crate) fn text(self) -> &'static [u8] {
-        match self {
-            cust_status::Ok => b"ok\0",
-            cust_status::Invalid => b"invalid input\0",
-            cust_status::UnknownField => b"unknown field\0",
-            cust_status::InBatch => b"an input of the batch was rejected; nothing was stored\0",
-            cust_status::NotFound => b"customer not found\0",
-            cust_status::CodeNotFound => b"no customer has this external code\0",
-            cust_status::DuplicateCode => b"external code already in use\0",
-            cust_status::VersionConflict => b"changed by someone else since it was read\0",
-            cust_status::LegalHold => b"under a legal hold\0",
-            cust_status::Denied => b"access denied\0",
-            cust_status::WrongKey => b"wrong master key or passphrase\0",
-            cust_status::Decrypt => b"a ciphertext failed to decrypt\0",
-            cust_status::DataKeyMissing => b"data key missing from the key store\0",
-            cust_status::KeyStoreMismatch => b"key store belongs to another store\0",
-            cust_status::AlreadyExists => b"a store already exists there\0",
-            cust_status::NotAStore => b"no store there\0",
-            cust_status::SchemaTooNew => b"store written by a newer library version\0",
-            cust_status::Corrupt => b"store is corrupt\0",
-            cust_status::Busy => b"store is busy\0",
-            cust_status::Storage => b"storage error\0",
-            cust_status::Crypto => b"cryptographic failure\0",
-            cust_status::NullArgument => b"a required argument was NULL\0",
-            cust_status::InvalidUtf8 => b"a string argument was not valid UTF-8\0",
-            cust_status::BufferTooSmall => b"buffer too small\0",
-            cust_status::InvalidArgument => b"argument out of range\0",
-            cust_status::Panic => b"internal panic caught at the C boundary\0",
-            cust_status::AuditBroken => b"the audit chain failed verification\0",
-            cust_status::Internal => b"internal error\0",
-        }
+    /// The status with number `code`, if there is one.
+    pub(crate) fn from_code(code: u32) -> Option<cust_status> {
+        ALL_STATUSES.into_iter().find(|s| *s as u32 == code)
     }
 }
 
@@ -168,7 +145,7 @@ impl Failure {
 impl From<Error> for Failure {
     fn from(e: Error) -> Failure {
         // Error messages never carry personal values, so they can cross.
-        Failure { status: cust_status::of(&e), message: e.to_string() }
+        Failure { status: cust_status::of(&e), message: e.with_causes() }
     }
 }
 
@@ -236,4 +213,72 @@ pub(crate) unsafe fn copy_out(text: &str, buf: *mut c_char, len: usize, needed: 
         *buf.add(n) = 0;
     }
     if n < bytes.len() { cust_status::BufferTooSmall } else { cust_status::Ok }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `(NAME, number)` of every `CUST_STATUS_*` constant in the committed header.
+    fn header_statuses() -> Vec<(String, u32)> {
+        let header = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/custodian.h")).unwrap();
+        let body = header.split_once("enum cust_status").unwrap().1.split_once("};").unwrap().0;
+        body.lines()
+            .filter_map(|line| line.trim().strip_prefix("CUST_STATUS_"))
+            .map(|rest| {
+                let (name, number) = rest.trim_end_matches(',').split_once(" = ").unwrap();
+                (name.to_owned(), number.parse().unwrap())
+            })
+            .collect()
+    }
+
+    /// `InvalidArgument` as the header spells it: `INVALID_ARGUMENT`.
+    fn screaming(status: cust_status) -> String {
+        let mut out = String::new();
+        for (i, c) in format!("{status:?}").chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_uppercase());
+        }
+        out
+    }
+
+    #[test]
+    fn the_header_lists_exactly_the_statuses_of_the_one_list() {
+        let listed: Vec<(String, u32)> = ALL_STATUSES.iter().map(|s| (screaming(*s), *s as u32)).collect();
+        assert_eq!(header_statuses(), listed);
+    }
+
+    #[test]
+    fn every_status_has_a_text_and_a_unique_number() {
+        let mut numbers: Vec<u32> = ALL_STATUSES.iter().map(|s| *s as u32).collect();
+        numbers.dedup();
+        assert_eq!(numbers.len(), ALL_STATUSES.len());
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "listed in ascending order");
+        for status in ALL_STATUSES {
+            let text = status.text();
+            assert!(text.len() > 1 && text.ends_with(b"\0") && !text[..text.len() - 1].contains(&0), "{status:?}");
+            assert_eq!(cust_status::from_code(status as u32), Some(status));
+        }
+        assert_eq!(cust_status::from_code(9999), None);
+    }
+
+    #[test]
+    fn every_error_has_the_status_of_its_code() {
+        let errors = [
+            Error::invalid("f", "r", "m"),
+            Error::out_of_range("a", "r", "m"),
+            Error::UnknownField("x".into()),
+            Error::Busy,
+            Error::WrongKey,
+            Error::Crypto("x"),
+        ];
+        for error in errors {
+            let status = cust_status::of(&error);
+            assert_eq!(status as u32, error.code());
+            assert_ne!(status, cust_status::Internal);
+        }
+        assert_eq!(Error::out_of_range("a", "r", "m").code(), cust_status::InvalidArgument as u32);
+    }
 }

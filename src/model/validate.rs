@@ -6,6 +6,10 @@
 //! Every rejection names the field and a stable rule id; messages describe
 //! the rule, never echo the rejected value.
 
+use std::collections::BTreeMap;
+
+use zeroize::Zeroizing;
+
 use super::date::{days_from_civil, days_in_month};
 use super::field::{Catalogue, Field};
 use crate::error::{Error, Result};
@@ -381,4 +385,23 @@ pub(crate) fn check_record(get: impl Fn(&Field) -> Option<String>) -> Result<()>
         }
     }
     Ok(())
+}
+
+/// Checks every writable stored value of one customer as validation would
+/// on entry, and the record as a whole: what verification (审核) asks.
+pub(crate) fn check_stored(
+    values: &BTreeMap<Field, Zeroizing<String>>,
+    catalogue: &Catalogue,
+    today_days: i64,
+) -> Result<()> {
+    for (field, value) in values.iter().filter(|(f, _)| f.is_writable()) {
+        normalise(field, value, catalogue, today_days)?;
+    }
+    check_record(|f| values.get(f).map(|v| v.as_str().to_owned()))
+}
+
+/// Whether every stored value now passes validation (an `unverified`
+/// customer whose correction made it valid becomes `active`).
+pub(crate) fn passes(values: &BTreeMap<Field, Zeroizing<String>>, catalogue: &Catalogue, today_days: i64) -> bool {
+    check_stored(values, catalogue, today_days).is_ok()
 }

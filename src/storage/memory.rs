@@ -88,13 +88,13 @@ impl MemoryTx<'_> {
     /// The state, for a write to the key store (only in `TxMode::Write`).
     fn keys_mut(&mut self) -> Result<&mut State> {
         if self.mode != TxMode::Write {
-            return Err(Error::Storage("key store write attempted in a transaction that does not lock it".into()));
+            return Err(Error::storage("key store write attempted in a transaction that does not lock it"));
         }
         self.state_mut()
     }
 
     fn state_mut(&mut self) -> Result<&mut State> {
-        self.working.as_mut().ok_or_else(|| Error::Storage("write attempted in a read transaction".into()))
+        self.working.as_mut().ok_or_else(|| Error::storage("write attempted in a read transaction"))
     }
 }
 
@@ -126,17 +126,17 @@ impl Transaction for MemoryTx<'_> {
 
     fn insert_customer(&mut self, row: &CustomerRow) -> Result<()> {
         if let Some(unknown) = row.blind.keys().find(|f| !super::BLIND_INDEXED.contains(&f.as_str())) {
-            return Err(Error::Storage(format!("no blind index for field '{unknown}'")));
+            return Err(Error::storage(format!("no blind index for field '{unknown}'")));
         }
         let state = self.state_mut()?;
         state.generation += 1;
         let id = row.header.id;
         if state.customers.contains_key(&id) {
-            return Err(Error::Storage(format!("UNIQUE constraint failed: customers.id ({id})")));
+            return Err(Error::storage(format!("UNIQUE constraint failed: customers.id ({id})")));
         }
         if let Some(code) = &row.header.external_code {
             if state.external_codes.contains_key(code) {
-                return Err(Error::Storage("UNIQUE constraint failed: customers.external_code".into()));
+                return Err(Error::storage("UNIQUE constraint failed: customers.external_code"));
             }
             state.external_codes.insert(code.clone(), id);
         }
@@ -156,7 +156,7 @@ impl Transaction for MemoryTx<'_> {
         let state = self.state_mut()?;
         if let Some(code) = &row.header.external_code {
             if state.external_codes.get(code).is_some_and(|holder| *holder != id) {
-                return Err(Error::Storage("UNIQUE constraint failed: customers.external_code".into()));
+                return Err(Error::storage("UNIQUE constraint failed: customers.external_code"));
             }
         }
         remove_row(state, id);
@@ -243,7 +243,7 @@ impl Transaction for MemoryTx<'_> {
     fn append_audit(&mut self, record: &AuditRecord) -> Result<()> {
         let state = self.state_mut()?;
         if state.audit.contains_key(&record.seq) {
-            return Err(Error::Storage(format!("UNIQUE constraint failed: audit_entries.seq ({})", record.seq)));
+            return Err(Error::storage(format!("UNIQUE constraint failed: audit_entries.seq ({})", record.seq)));
         }
         state.audit.insert(record.seq, record.clone());
         state.audit_head = Some(AuditHead { seq: record.seq, mac: record.mac.clone(), time: record.time });

@@ -117,7 +117,7 @@ impl SealedFields {
     pub fn from_packed(customer: CustomerId, packed: Vec<u8>) -> crate::Result<SealedFields> {
         let fields = SealedFields { packed };
         if fields.entries().any(|entry| entry.is_none()) {
-            return Err(crate::Error::Corrupt(format!("the sealed fields of customer {customer} are malformed")));
+            return Err(crate::Error::corrupt(format!("the sealed fields of customer {customer} are malformed")));
         }
         Ok(fields)
     }
@@ -336,7 +336,7 @@ pub trait Backend: Send + Sync {
     /// snapshot. Backends without files refuse.
     fn backup(&self, part: BackupPart, to: &std::path::Path) -> Result<()> {
         let _ = (part, to);
-        Err(crate::Error::Storage(format!("{} cannot make file backups", self.describe())))
+        Err(crate::Error::storage(format!("{} cannot make file backups", self.describe())))
     }
 
     /// Runs the backend's own integrity check (SQLite: `PRAGMA

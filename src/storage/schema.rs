@@ -6,6 +6,8 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
+use super::sqlite::Db;
+
 use crate::error::{Error, Result};
 
 /// One component's migrations: (version reached, SQL). `{db}` is replaced
@@ -147,14 +149,16 @@ impl Component {
 
     /// The version on disk; 0 when the file holds no custodian schema.
     pub(super) fn version(&self, conn: &Connection) -> Result<i64> {
-        let has_table: bool = conn.query_row(
-            &format!(
-                "SELECT count(*) > 0 FROM {}.sqlite_master WHERE type = 'table' AND name = 'schema_version'",
-                self.schema
-            ),
-            [],
-            |r| r.get(0),
-        )?;
+        let has_table: bool = conn
+            .query_row(
+                &format!(
+                    "SELECT count(*) > 0 FROM {}.sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+                    self.schema
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .db()?;
         if !has_table {
             return Ok(0);
         }
@@ -164,9 +168,10 @@ impl Component {
                 [self.name],
                 |r| r.get(0),
             )
-            .optional()?;
+            .optional()
+            .db()?;
         version.ok_or_else(|| {
-            Error::Corrupt(format!("{} file has a schema_version table without a '{}' row", self.name, self.name))
+            Error::corrupt(format!("{} file has a schema_version table without a '{}' row", self.name, self.name))
         })
     }
 
@@ -180,18 +185,21 @@ impl Component {
             conn.execute_batch(&format!(
                 "CREATE TABLE {}.schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL) STRICT;",
                 self.schema
-            ))?;
+            ))
+            .db()?;
             conn.execute(
                 &format!("INSERT INTO {}.schema_version (component, version) VALUES (?1, 0)", self.schema),
                 [self.name],
-            )?;
+            )
+            .db()?;
         }
         for (version, sql) in self.migrations.iter().filter(|(v, _)| *v > current) {
-            conn.execute_batch(&sql.replace("{db}", self.schema))?;
+            conn.execute_batch(&sql.replace("{db}", self.schema)).db()?;
             conn.execute(
                 &format!("UPDATE {}.schema_version SET version = ?1 WHERE component = ?2", self.schema),
                 rusqlite::params![version, self.name],
-            )?;
+            )
+            .db()?;
         }
         Ok(())
     }

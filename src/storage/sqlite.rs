@@ -92,28 +92,28 @@ impl SqliteBackend {
         if create {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
         }
-        let conn = Connection::open_with_flags(&self.keys_path, flags)?;
-        conn.busy_timeout(self.options.busy_timeout)?;
+        let conn = Connection::open_with_flags(&self.keys_path, flags).db()?;
+        conn.busy_timeout(self.options.busy_timeout).db()?;
         // Every statement this backend runs stays prepared: rusqlite's
         // default cache (16) is smaller than the set one session call uses,
         // and re-preparing costs more than the statement itself.
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        let data = self.data_path.to_str().ok_or_else(|| Error::Storage("store path is not valid UTF-8".into()))?;
-        conn.execute("ATTACH DATABASE ?1 AS data", [data])?;
+        let data = self.data_path.to_str().ok_or_else(|| Error::storage("store path is not valid UTF-8"))?;
+        conn.execute("ATTACH DATABASE ?1 AS data", [data]).db()?;
         let sync = match self.options.durability {
             Durability::Normal => "NORMAL",
             Durability::Full => "FULL",
         };
         // Page size only takes effect on a new file. Small pages keep the WAL
         // frames of an audited read (a few pages each) small.
-        conn.execute_batch("PRAGMA data.page_size = 2048;")?;
+        conn.execute_batch("PRAGMA data.page_size = 2048;").db()?;
         // journal_mode answers with a row, so it is read rather than executed.
         for schema in ["main", "data"] {
-            let mode: String = conn.query_row(&format!("PRAGMA {schema}.journal_mode = WAL"), [], |r| r.get(0))?;
+            let mode: String = conn.query_row(&format!("PRAGMA {schema}.journal_mode = WAL"), [], |r| r.get(0)).db()?;
             if !mode.eq_ignore_ascii_case("wal") {
-                return Err(Error::Storage(format!("could not switch {schema} to WAL mode (got {mode})")));
+                return Err(Error::storage(format!("could not switch {schema} to WAL mode (got {mode})")));
             }
-            conn.execute_batch(&format!("PRAGMA {schema}.synchronous = {sync};"))?;
+            conn.execute_batch(&format!("PRAGMA {schema}.synchronous = {sync};")).db()?;
         }
         // A larger page cache keeps big batches from spilling pages into the
         // WAL mid-transaction; a longer WAL between checkpoints lets the audit
@@ -127,7 +127,8 @@ impl SqliteBackend {
              PRAGMA main.secure_delete = ON; PRAGMA data.secure_delete = ON;
              PRAGMA main.cache_size = -2048; PRAGMA data.cache_size = -16384;
              PRAGMA wal_autocheckpoint = 4000;",
-        )?;
+        )
+        .db()?;
         Ok(conn)
     }
 
@@ -147,6 +148,36 @@ impl SqliteBackend {
     }
 }
 
+/// The crate's error for a SQLite failure, keeping SQLite's own error as the
+/// source. SQLite's messages name tables and constraints, never bound
+/// parameter values, so they are safe to pass on.
+pub(super) fn db_error(e: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode;
+    let code = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => Some(f.code),
+        _ => None,
+    };
+    match code {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Busy,
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+            Error::corrupt_caused("SQLite found the database damaged", e)
+        }
+        _ => Error::storage_caused("the SQLite database failed", e),
+    }
+}
+
+/// `?` for SQLite results: `.db()?` maps the error with [`db_error`].
+pub(super) trait Db<T> {
+    /// The result with a SQLite error mapped to the crate's error.
+    fn db(self) -> Result<T>;
+}
+
+impl<T> Db<T> for rusqlite::Result<T> {
+    fn db(self) -> Result<T> {
+        self.map_err(db_error)
+    }
+}
+
 impl Backend for SqliteBackend {
     fn begin(&self, mode: TxMode) -> Result<Box<dyn Transaction + '_>> {
         let conn = self.take_connection()?;
@@ -154,22 +185,22 @@ impl Backend for SqliteBackend {
             // Cached statements: parsing BEGIN and COMMIT on every call was a
             // measurable part of a point read.
             TxMode::Write => {
-                conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+                conn.prepare_cached("BEGIN IMMEDIATE").db()?.execute([]).db()?;
             }
             TxMode::WriteData => {
-                conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
+                conn.prepare_cached("BEGIN DEFERRED").db()?.execute([]).db()?;
                 // A write statement that changes nothing takes the customer
                 // database's write lock (waiting out other writers) before any
                 // read; then the key-store snapshot is pinned, read-only.
-                conn.prepare_cached("UPDATE data.counters SET value = value WHERE 0")?.execute([])?;
-                conn.prepare_cached("SELECT count(*) FROM main.sqlite_master")?.query_row([], |_| Ok(()))?;
+                conn.prepare_cached("UPDATE data.counters SET value = value WHERE 0").db()?.execute([]).db()?;
+                conn.prepare_cached("SELECT count(*) FROM main.sqlite_master").db()?.query_row([], |_| Ok(())).db()?;
             }
             TxMode::Read => {
-                conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
+                conn.prepare_cached("BEGIN DEFERRED").db()?.execute([]).db()?;
                 // Pin the data snapshot before the key-store snapshot: with
                 // keys committed first, a customer visible here always has its key.
-                conn.query_row("SELECT count(*) FROM data.sqlite_master", [], |_| Ok(()))?;
-                conn.query_row("SELECT count(*) FROM main.sqlite_master", [], |_| Ok(()))?;
+                conn.query_row("SELECT count(*) FROM data.sqlite_master", [], |_| Ok(())).db()?;
+                conn.query_row("SELECT count(*) FROM main.sqlite_master", [], |_| Ok(())).db()?;
             }
         }
         Ok(Box::new(SqliteTx { backend: self, conn: Some(conn), mode, bumped: false }))
@@ -184,7 +215,7 @@ impl Backend for SqliteBackend {
             for path in [&self.data_path, &self.keys_path] {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(parent)
-                        .map_err(|e| Error::Storage(format!("cannot create {}: {e}", parent.display())))?;
+                        .map_err(|e| Error::storage_caused(format!("cannot create {}", parent.display()), e))?;
                 }
             }
         }
@@ -196,10 +227,10 @@ impl Backend for SqliteBackend {
         if create && existed {
             return Ok(true);
         }
-        conn.execute_batch("BEGIN IMMEDIATE")?;
+        conn.execute_batch("BEGIN IMMEDIATE").db()?;
         let migrated = DATA.migrate(&conn).and_then(|()| KEYS.migrate(&conn));
         match migrated {
-            Ok(()) => conn.execute_batch("COMMIT")?,
+            Ok(()) => conn.execute_batch("COMMIT").db()?,
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
                 return Err(e);
@@ -228,17 +259,18 @@ impl Backend for SqliteBackend {
         self.give_back(conn);
         copied.map_err(|e| {
             let _ = std::fs::remove_file(to);
-            Error::from(e)
+            db_error(e)
         })
     }
 
     fn integrity_check(&self) -> Result<()> {
         let conn = self.take_connection()?;
         for schema in ["main", "data"] {
-            let verdict: String = conn.query_row(&format!("PRAGMA {schema}.integrity_check(1)"), [], |r| r.get(0))?;
+            let verdict: String =
+                conn.query_row(&format!("PRAGMA {schema}.integrity_check(1)"), [], |r| r.get(0)).db()?;
             if verdict != "ok" {
                 self.give_back(conn);
-                return Err(Error::Corrupt(format!("integrity check of {schema}: {verdict}")));
+                return Err(Error::corrupt(format!("integrity check of {schema}: {verdict}")));
             }
         }
         self.give_back(conn);
@@ -309,7 +341,7 @@ fn row_params(row: &CustomerRow) -> Result<Vec<Value>> {
         values.push(row.blind.get(field).map_or(Value::Null, |d| Value::Blob(d.clone())));
     }
     if let Some(unknown) = row.blind.keys().find(|f| !super::BLIND_INDEXED.contains(&f.as_str())) {
-        return Err(Error::Storage(format!("no blind index for field '{unknown}'")));
+        return Err(Error::storage(format!("no blind index for field '{unknown}'")));
     }
     Ok(values)
 }
@@ -326,7 +358,7 @@ impl SqliteTx<'_> {
     /// The connection, for a write to the customer data.
     fn writable(&self) -> Result<&Connection> {
         if self.mode == TxMode::Read {
-            return Err(Error::Storage("write attempted in a read transaction".into()));
+            return Err(Error::storage("write attempted in a read transaction"));
         }
         Ok(self.conn())
     }
@@ -335,8 +367,10 @@ impl SqliteTx<'_> {
     fn bump_generation(&mut self) -> Result<()> {
         if !self.bumped {
             self.writable()?
-                .prepare_cached("UPDATE data.counters SET value = value + 1 WHERE name = 'generation'")?
-                .execute([])?;
+                .prepare_cached("UPDATE data.counters SET value = value + 1 WHERE name = 'generation'")
+                .db()?
+                .execute([])
+                .db()?;
             self.bumped = true;
         }
         Ok(())
@@ -344,43 +378,45 @@ impl SqliteTx<'_> {
 
     fn bump_directory_generation(&mut self) -> Result<()> {
         self.writable()?
-            .prepare_cached("UPDATE data.counters SET value = value + 1 WHERE name = 'directory'")?
-            .execute([])?;
+            .prepare_cached("UPDATE data.counters SET value = value + 1 WHERE name = 'directory'")
+            .db()?
+            .execute([])
+            .db()?;
         Ok(())
     }
 
     /// The connection, for a write to the key store.
     fn keys_writable(&self) -> Result<&Connection> {
         if self.mode != TxMode::Write {
-            return Err(Error::Storage("key store write attempted in a transaction that does not lock it".into()));
+            return Err(Error::storage("key store write attempted in a transaction that does not lock it"));
         }
         Ok(self.conn())
     }
 
     fn get_blob(&self, sql: &str, name: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.conn().prepare_cached(sql)?.query_row([name], |r| r.get(0)).optional()?)
+        self.conn().prepare_cached(sql).db()?.query_row([name], |r| r.get(0)).optional().db()
     }
 }
 
 /// An audit record from an `audit_entries` row (seq, time, principal,
 /// action, outcome, value_hash, body, mac, customers).
 fn audit_record(r: &rusqlite::Row<'_>) -> Result<AuditRecord> {
-    let seq = r.get::<_, i64>(0)? as u64;
-    let packed = r.get_ref(8)?.as_blob().map_err(rusqlite::Error::from)?;
+    let seq = r.get::<_, i64>(0).db()? as u64;
+    let packed = r.get_ref(8).db()?.as_blob().map_err(rusqlite::Error::from).db()?;
     if packed.len() % 8 != 0 {
-        return Err(Error::Corrupt(format!("the customer list of audit entry {seq} is malformed")));
+        return Err(Error::corrupt(format!("the customer list of audit entry {seq} is malformed")));
     }
     let customers =
         packed.chunks_exact(8).map(|c| CustomerId(i64::from_be_bytes(c.try_into().expect("8 bytes")))).collect();
     Ok(AuditRecord {
         seq,
-        time: r.get(1)?,
-        principal: r.get(2)?,
-        action: r.get(3)?,
-        outcome: r.get(4)?,
-        value_hash: r.get(5)?,
-        body: r.get(6)?,
-        mac: r.get(7)?,
+        time: r.get(1).db()?,
+        principal: r.get(2).db()?,
+        action: r.get(3).db()?,
+        outcome: r.get(4).db()?,
+        value_hash: r.get(5).db()?,
+        body: r.get(6).db()?,
+        mac: r.get(7).db()?,
         customers,
     })
 }
@@ -397,15 +433,18 @@ impl SqliteTx<'_> {
     fn first_seq_at_or_after(&self, time: i64) -> Result<i64> {
         let mut at_or_after = self
             .conn()
-            .prepare_cached("SELECT seq, time FROM data.audit_entries WHERE seq >= ?1 ORDER BY seq LIMIT 1")?;
+            .prepare_cached("SELECT seq, time FROM data.audit_entries WHERE seq >= ?1 ORDER BY seq LIMIT 1")
+            .db()?;
         let last: i64 = self
             .conn()
-            .prepare_cached("SELECT coalesce(max(seq), 0) FROM data.audit_entries")?
-            .query_row([], |r| r.get(0))?;
+            .prepare_cached("SELECT coalesce(max(seq), 0) FROM data.audit_entries")
+            .db()?
+            .query_row([], |r| r.get(0))
+            .db()?;
         let (mut lo, mut hi) = (1i64, last + 1);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match at_or_after.query_row([mid], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))).optional()? {
+            match at_or_after.query_row([mid], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))).optional().db()? {
                 Some((_, t)) if t >= time => hi = mid,
                 Some((seq, _)) => lo = seq + 1,
                 None => hi = mid,
@@ -417,9 +456,11 @@ impl SqliteTx<'_> {
     fn indexed_through(&self) -> Result<u64> {
         let n: Option<i64> = self
             .conn()
-            .prepare_cached("SELECT indexed_through FROM data.audit_head WHERE id = 1")?
+            .prepare_cached("SELECT indexed_through FROM data.audit_head WHERE id = 1")
+            .db()?
             .query_row([], |r| r.get(0))
-            .optional()?;
+            .optional()
+            .db()?;
         Ok(n.unwrap_or(0) as u64)
     }
 
@@ -428,32 +469,37 @@ impl SqliteTx<'_> {
     fn catch_up_audit_index(&self) -> Result<u64> {
         let from = self.indexed_through()?;
         let conn = self.writable()?;
-        let mut entries = conn.prepare_cached(
-            "SELECT seq, time, principal, action, outcome, value_hash, body, mac, customers
+        let mut entries = conn
+            .prepare_cached(
+                "SELECT seq, time, principal, action, outcome, value_hash, body, mac, customers
              FROM data.audit_entries WHERE seq > ?1 ORDER BY seq",
-        )?;
+            )
+            .db()?;
         let mut by_customer =
-            conn.prepare_cached("INSERT INTO data.audit_customers (customer_id, seq) VALUES (?1, ?2)")?;
+            conn.prepare_cached("INSERT INTO data.audit_customers (customer_id, seq) VALUES (?1, ?2)").db()?;
         let mut by_principal =
-            conn.prepare_cached("INSERT INTO data.audit_principals (principal, seq) VALUES (?1, ?2)")?;
-        let mut by_value = conn.prepare_cached("INSERT INTO data.audit_values (value_hash, seq) VALUES (?1, ?2)")?;
-        let mut rows = entries.query([from as i64])?;
+            conn.prepare_cached("INSERT INTO data.audit_principals (principal, seq) VALUES (?1, ?2)").db()?;
+        let mut by_value =
+            conn.prepare_cached("INSERT INTO data.audit_values (value_hash, seq) VALUES (?1, ?2)").db()?;
+        let mut rows = entries.query([from as i64]).db()?;
         let mut last = from;
-        while let Some(r) = rows.next()? {
+        while let Some(r) = rows.next().db()? {
             let record = audit_record(r)?;
             let seq = record.seq as i64;
             for customer in &record.customers {
-                by_customer.execute([customer.0, seq])?;
+                by_customer.execute([customer.0, seq]).db()?;
             }
-            by_principal.execute(params![record.principal, seq])?;
+            by_principal.execute(params![record.principal, seq]).db()?;
             if let Some(hash) = &record.value_hash {
-                by_value.execute(params![hash, seq])?;
+                by_value.execute(params![hash, seq]).db()?;
             }
             last = record.seq;
         }
         if last > from {
-            conn.prepare_cached("UPDATE data.audit_head SET indexed_through = ?1 WHERE id = 1")?
-                .execute([last as i64])?;
+            conn.prepare_cached("UPDATE data.audit_head SET indexed_through = ?1 WHERE id = 1")
+                .db()?
+                .execute([last as i64])
+                .db()?;
         }
         Ok(last)
     }
@@ -466,8 +512,8 @@ impl Transaction for SqliteTx<'_> {
 
     fn meta_put(&mut self, name: &str, value: &[u8]) -> Result<()> {
         self.writable()?
-            .prepare_cached("INSERT INTO data.meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")?
-            .execute(params![name, value])?;
+            .prepare_cached("INSERT INTO data.meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value").db()?
+            .execute(params![name, value]).db()?;
         Ok(())
     }
 
@@ -477,16 +523,18 @@ impl Transaction for SqliteTx<'_> {
 
     fn key_meta_put(&mut self, name: &str, value: &[u8]) -> Result<()> {
         self.keys_writable()?
-            .prepare_cached("INSERT INTO main.meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")?
-            .execute(params![name, value])?;
+            .prepare_cached("INSERT INTO main.meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value").db()?
+            .execute(params![name, value]).db()?;
         Ok(())
     }
 
     fn reserve_customer_ids(&mut self, count: u32) -> Result<CustomerId> {
         let last: i64 = self
             .writable()?
-            .prepare_cached("UPDATE data.counters SET value = value + ?1 WHERE name = 'customer_id' RETURNING value")?
-            .query_row([count.max(1)], |r| r.get(0))?;
+            .prepare_cached("UPDATE data.counters SET value = value + ?1 WHERE name = 'customer_id' RETURNING value")
+            .db()?
+            .query_row([count.max(1)], |r| r.get(0))
+            .db()?;
         Ok(CustomerId(last - i64::from(count.max(1)) + 1))
     }
 
@@ -498,8 +546,10 @@ impl Transaction for SqliteTx<'_> {
                 "INSERT INTO data.customers (id, kind, external_code, category, source, tier, status, created_at,
                  updated_at, version, key_id, sealed, mobile_index, email_index, id_number_index)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            )?
-            .execute(params_from_iter(values))?;
+            )
+            .db()?
+            .execute(params_from_iter(values))
+            .db()?;
         Ok(())
     }
 
@@ -513,15 +563,22 @@ impl Transaction for SqliteTx<'_> {
                  status = ?7, created_at = ?8, updated_at = ?9, version = ?10, key_id = ?11, sealed = ?12,
                  mobile_index = ?13, email_index = ?14, id_number_index = ?15
                  WHERE id = ?1 AND version = ?16",
-            )?
-            .execute(params_from_iter(values.into_iter().chain([Value::Integer(expected_version as i64)])))?;
+            )
+            .db()?
+            .execute(params_from_iter(values.into_iter().chain([Value::Integer(expected_version as i64)])))
+            .db()?;
         Ok(changed > 0)
     }
 
     fn delete_customer(&mut self, id: CustomerId) -> Result<bool> {
         self.bump_generation()?;
-        self.writable()?.prepare_cached("DELETE FROM data.consent_events WHERE customer_id = ?1")?.execute([id.0])?;
-        let n = self.writable()?.prepare_cached("DELETE FROM data.customers WHERE id = ?1")?.execute([id.0])?;
+        self.writable()?
+            .prepare_cached("DELETE FROM data.consent_events WHERE customer_id = ?1")
+            .db()?
+            .execute([id.0])
+            .db()?;
+        let n =
+            self.writable()?.prepare_cached("DELETE FROM data.customers WHERE id = ?1").db()?.execute([id.0]).db()?;
         Ok(n > 0)
     }
 
@@ -531,12 +588,14 @@ impl Transaction for SqliteTx<'_> {
             .prepare_cached(&format!(
                 "SELECT {HEADER_COLUMNS}, c.sealed, c.mobile_index, c.email_index, c.id_number_index
                  FROM data.customers c WHERE c.id = ?1"
-            ))?
+            ))
+            .db()?
             .query_row([id.0], |r| {
                 let blind: Vec<Option<Vec<u8>>> = vec![r.get(12)?, r.get(13)?, r.get(14)?];
                 Ok((read_header(r)?, r.get::<_, Vec<u8>>(11)?, blind))
             })
-            .optional()?;
+            .optional()
+            .db()?;
         let Some((header, packed, blind)) = row else { return Ok(None) };
         let sealed = SealedFields::from_packed(id, packed)?.to_map();
         let blind = BLIND_COLUMNS
@@ -550,9 +609,11 @@ impl Transaction for SqliteTx<'_> {
     fn find_external_code(&mut self, code: &str) -> Result<Option<CustomerId>> {
         Ok(self
             .conn()
-            .prepare_cached("SELECT id FROM data.customers WHERE external_code = ?1")?
+            .prepare_cached("SELECT id FROM data.customers WHERE external_code = ?1")
+            .db()?
             .query_row([code], |r| r.get(0))
-            .optional()?
+            .optional()
+            .db()?
             .map(CustomerId))
     }
 
@@ -567,9 +628,12 @@ impl Transaction for SqliteTx<'_> {
         // sorted here rather than by a sorter in SQLite.
         let mut ids: Vec<CustomerId> = self
             .conn()
-            .prepare_cached(&format!("SELECT id FROM data.customers WHERE {column} = ?1 AND {column} IS NOT NULL"))?
-            .query_map([digest], |r| r.get(0).map(CustomerId))?
-            .collect::<rusqlite::Result<_>>()?;
+            .prepare_cached(&format!("SELECT id FROM data.customers WHERE {column} = ?1 AND {column} IS NOT NULL"))
+            .db()?
+            .query_map([digest], |r| r.get(0).map(CustomerId))
+            .db()?
+            .collect::<rusqlite::Result<_>>()
+            .db()?;
         ids.sort();
         Ok(ids)
     }
@@ -577,13 +641,16 @@ impl Transaction for SqliteTx<'_> {
     fn customers_generation(&mut self) -> Result<u64> {
         let n: i64 = self
             .conn()
-            .prepare_cached("SELECT value FROM data.counters WHERE name = 'generation'")?
-            .query_row([], |r| r.get(0))?;
+            .prepare_cached("SELECT value FROM data.counters WHERE name = 'generation'")
+            .db()?
+            .query_row([], |r| r.get(0))
+            .db()?;
         Ok(n as u64)
     }
 
     fn count_customers(&mut self) -> Result<u64> {
-        let n: i64 = self.conn().prepare_cached("SELECT count(*) FROM data.customers")?.query_row([], |r| r.get(0))?;
+        let n: i64 =
+            self.conn().prepare_cached("SELECT count(*) FROM data.customers").db()?.query_row([], |r| r.get(0)).db()?;
         Ok(n as u64)
     }
 
@@ -600,16 +667,16 @@ impl Transaction for SqliteTx<'_> {
             // Unsealed-only scans do not read the sealed column at all.
             if fields.is_empty() { "NULL" } else { "c.sealed" }
         );
-        let mut stmt = self.conn().prepare_cached(&sql)?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let header = read_header(r)?;
-            let sealed = match r.get_ref(11)?.as_blob_or_null().map_err(rusqlite::Error::from)? {
+        let mut stmt = self.conn().prepare_cached(&sql).db()?;
+        let mut rows = stmt.query([]).db()?;
+        while let Some(r) = rows.next().db()? {
+            let header = read_header(r).db()?;
+            let sealed = match r.get_ref(11).db()?.as_blob_or_null().map_err(rusqlite::Error::from).db()? {
                 Some(packed) => SealedFields::from_packed(header.id, packed.to_vec())?,
                 None => SealedFields::default(),
             };
-            let key = match r.get::<_, Option<i64>>(12)? {
-                Some(key_id) => Some(WrappedKey { key_id: key_id as u64, wrapped: r.get(13)? }),
+            let key = match r.get::<_, Option<i64>>(12).db()? {
+                Some(key_id) => Some(WrappedKey { key_id: key_id as u64, wrapped: r.get(13).db()? }),
                 None => None,
             };
             if visit(ScannedCustomer { header, sealed, key })? == Scan::Stop {
@@ -624,48 +691,57 @@ impl Transaction for SqliteTx<'_> {
             .prepare_cached(
                 "INSERT INTO main.data_keys (customer_id, key_id, wrapped) VALUES (?1, ?2, ?3)
                  ON CONFLICT (customer_id) DO UPDATE SET key_id = excluded.key_id, wrapped = excluded.wrapped",
-            )?
-            .execute(params![customer.0, key.key_id as i64, key.wrapped])?;
+            )
+            .db()?
+            .execute(params![customer.0, key.key_id as i64, key.wrapped])
+            .db()?;
         Ok(())
     }
 
     fn get_data_key(&mut self, customer: CustomerId) -> Result<Option<WrappedKey>> {
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT key_id, wrapped FROM main.data_keys WHERE customer_id = ?1")?
+        self.conn()
+            .prepare_cached("SELECT key_id, wrapped FROM main.data_keys WHERE customer_id = ?1")
+            .db()?
             .query_row([customer.0], |r| Ok(WrappedKey { key_id: r.get::<_, i64>(0)? as u64, wrapped: r.get(1)? }))
-            .optional()?)
+            .optional()
+            .db()
     }
 
     fn delete_data_key(&mut self, customer: CustomerId) -> Result<bool> {
         let n = self
             .keys_writable()?
-            .prepare_cached("DELETE FROM main.data_keys WHERE customer_id = ?1")?
-            .execute([customer.0])?;
+            .prepare_cached("DELETE FROM main.data_keys WHERE customer_id = ?1")
+            .db()?
+            .execute([customer.0])
+            .db()?;
         Ok(n > 0)
     }
 
     fn data_keys(&mut self) -> Result<Vec<(CustomerId, WrappedKey)>> {
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT customer_id, key_id, wrapped FROM main.data_keys ORDER BY customer_id")?
+        self.conn()
+            .prepare_cached("SELECT customer_id, key_id, wrapped FROM main.data_keys ORDER BY customer_id")
+            .db()?
             .query_map([], |r| {
                 Ok((CustomerId(r.get(0)?), WrappedKey { key_id: r.get::<_, i64>(1)? as u64, wrapped: r.get(2)? }))
-            })?
-            .collect::<rusqlite::Result<_>>()?)
+            })
+            .db()?
+            .collect::<rusqlite::Result<_>>()
+            .db()
     }
 
     fn count_data_keys(&mut self) -> Result<u64> {
-        let n: i64 = self.conn().prepare_cached("SELECT count(*) FROM main.data_keys")?.query_row([], |r| r.get(0))?;
+        let n: i64 =
+            self.conn().prepare_cached("SELECT count(*) FROM main.data_keys").db()?.query_row([], |r| r.get(0)).db()?;
         Ok(n as u64)
     }
 
     fn audit_head(&mut self) -> Result<Option<AuditHead>> {
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT seq, mac, time FROM data.audit_head WHERE id = 1")?
+        self.conn()
+            .prepare_cached("SELECT seq, mac, time FROM data.audit_head WHERE id = 1")
+            .db()?
             .query_row([], |r| Ok(AuditHead { seq: r.get::<_, i64>(0)? as u64, mac: r.get(1)?, time: r.get(2)? }))
-            .optional()?)
+            .optional()
+            .db()
     }
 
     fn append_audit(&mut self, record: &AuditRecord) -> Result<()> {
@@ -676,7 +752,8 @@ impl Transaction for SqliteTx<'_> {
         conn.prepare_cached(
             "INSERT INTO data.audit_entries (seq, time, principal, action, outcome, value_hash, customers, body, mac)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?
+        )
+        .db()?
         .execute(params![
             seq,
             record.time,
@@ -687,12 +764,15 @@ impl Transaction for SqliteTx<'_> {
             pack_ids(&record.customers),
             record.body,
             record.mac
-        ])?;
+        ])
+        .db()?;
         conn.prepare_cached(
             "INSERT INTO data.audit_head (id, seq, mac, time) VALUES (1, ?1, ?2, ?3)
              ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, mac = excluded.mac, time = excluded.time",
-        )?
-        .execute(params![seq, record.mac, record.time])?;
+        )
+        .db()?
+        .execute(params![seq, record.mac, record.time])
+        .db()?;
         Ok(())
     }
 
@@ -751,9 +831,9 @@ impl Transaction for SqliteTx<'_> {
              FROM data.audit_entries e WHERE {} ORDER BY e.seq",
             conditions.join(" AND ")
         );
-        let mut stmt = self.conn().prepare_cached(&sql)?;
-        let mut rows = stmt.query(params_from_iter(values))?;
-        while let Some(r) = rows.next()? {
+        let mut stmt = self.conn().prepare_cached(&sql).db()?;
+        let mut rows = stmt.query(params_from_iter(values)).db()?;
+        while let Some(r) = rows.next().db()? {
             let record = audit_record(r)?;
             if filter.customer.is_some_and(|c| !record.customers.contains(&c)) {
                 continue;
@@ -768,25 +848,25 @@ impl Transaction for SqliteTx<'_> {
     fn scan_audit_index(&mut self, visit: &mut dyn FnMut(IndexLink<'_>) -> Result<()>) -> Result<u64> {
         let indexed = self.indexed_through()?;
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT customer_id, seq FROM data.audit_customers")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            visit(IndexLink::Customer(CustomerId(r.get(0)?), r.get::<_, i64>(1)? as u64))?;
+        let mut stmt = conn.prepare_cached("SELECT customer_id, seq FROM data.audit_customers").db()?;
+        let mut rows = stmt.query([]).db()?;
+        while let Some(r) = rows.next().db()? {
+            visit(IndexLink::Customer(CustomerId(r.get(0).db()?), r.get::<_, i64>(1).db()? as u64))?;
         }
-        let mut stmt = conn.prepare_cached("SELECT principal, seq FROM data.audit_principals")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
+        let mut stmt = conn.prepare_cached("SELECT principal, seq FROM data.audit_principals").db()?;
+        let mut rows = stmt.query([]).db()?;
+        while let Some(r) = rows.next().db()? {
             visit(IndexLink::Principal(
-                r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?,
-                r.get::<_, i64>(1)? as u64,
+                r.get_ref(0).db()?.as_str().map_err(rusqlite::Error::from).db()?,
+                r.get::<_, i64>(1).db()? as u64,
             ))?;
         }
-        let mut stmt = conn.prepare_cached("SELECT value_hash, seq FROM data.audit_values")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
+        let mut stmt = conn.prepare_cached("SELECT value_hash, seq FROM data.audit_values").db()?;
+        let mut rows = stmt.query([]).db()?;
+        while let Some(r) = rows.next().db()? {
             visit(IndexLink::Value(
-                r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?,
-                r.get::<_, i64>(1)? as u64,
+                r.get_ref(0).db()?.as_blob().map_err(rusqlite::Error::from).db()?,
+                r.get::<_, i64>(1).db()? as u64,
             ))?;
         }
         Ok(indexed)
@@ -798,15 +878,17 @@ impl Transaction for SqliteTx<'_> {
                 "INSERT INTO data.audit_checkpoints (size, head_mac, time, signature) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (size) DO UPDATE SET head_mac = excluded.head_mac, time = excluded.time,
                  signature = excluded.signature",
-            )?
-            .execute(params![checkpoint.size as i64, checkpoint.head_mac, checkpoint.time, checkpoint.signature])?;
+            )
+            .db()?
+            .execute(params![checkpoint.size as i64, checkpoint.head_mac, checkpoint.time, checkpoint.signature])
+            .db()?;
         Ok(())
     }
 
     fn checkpoints(&mut self) -> Result<Vec<StoredCheckpoint>> {
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT size, head_mac, time, signature FROM data.audit_checkpoints ORDER BY size")?
+        self.conn()
+            .prepare_cached("SELECT size, head_mac, time, signature FROM data.audit_checkpoints ORDER BY size")
+            .db()?
             .query_map([], |r| {
                 Ok(StoredCheckpoint {
                     size: r.get::<_, i64>(0)? as u64,
@@ -814,16 +896,18 @@ impl Transaction for SqliteTx<'_> {
                     time: r.get(2)?,
                     signature: r.get(3)?,
                 })
-            })?
-            .collect::<rusqlite::Result<_>>()?)
+            })
+            .db()?
+            .collect::<rusqlite::Result<_>>()
+            .db()
     }
 
     fn last_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>> {
-        Ok(self
-            .conn()
+        self.conn()
             .prepare_cached(
                 "SELECT size, head_mac, time, signature FROM data.audit_checkpoints ORDER BY size DESC LIMIT 1",
-            )?
+            )
+            .db()?
             .query_row([], |r| {
                 Ok(StoredCheckpoint {
                     size: r.get::<_, i64>(0)? as u64,
@@ -832,7 +916,8 @@ impl Transaction for SqliteTx<'_> {
                     signature: r.get(3)?,
                 })
             })
-            .optional()?)
+            .optional()
+            .db()
     }
 
     fn append_consent(&mut self, record: &ConsentRecord) -> Result<()> {
@@ -840,7 +925,7 @@ impl Transaction for SqliteTx<'_> {
             .prepare_cached(
                 "INSERT INTO data.consent_events (customer_id, purpose, channel, granted, at, source, policy_version, recorded_by)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
+            ).db()?
             .execute(params![
                 record.customer.0,
                 record.purpose,
@@ -850,28 +935,31 @@ impl Transaction for SqliteTx<'_> {
                 record.source,
                 record.policy_version,
                 record.recorded_by
-            ])?;
+            ]).db()?;
         Ok(())
     }
 
     fn consents_of(&mut self, customer: CustomerId) -> Result<Vec<ConsentRecord>> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT customer_id, purpose, channel, granted, at, source, policy_version, recorded_by
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT customer_id, purpose, channel, granted, at, source, policy_version, recorded_by
              FROM data.consent_events WHERE customer_id = ?1 ORDER BY seq",
-        )?;
-        let mut rows = stmt.query([customer.0])?;
+            )
+            .db()?;
+        let mut rows = stmt.query([customer.0]).db()?;
         let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
+        while let Some(r) = rows.next().db()? {
             out.push(ConsentRecord {
-                customer: CustomerId(r.get(0)?),
-                purpose: r.get(1)?,
-                channel: Channel::parse(&r.get::<_, String>(2)?)
-                    .map_err(|_| Error::Corrupt("a consent record names an unknown channel".into()))?,
-                granted: r.get(3)?,
-                at: r.get(4)?,
-                source: r.get(5)?,
-                policy_version: r.get(6)?,
-                recorded_by: r.get(7)?,
+                customer: CustomerId(r.get(0).db()?),
+                purpose: r.get(1).db()?,
+                channel: Channel::parse(&r.get::<_, String>(2).db()?)
+                    .map_err(|_| Error::corrupt("a consent record names an unknown channel"))?,
+                granted: r.get(3).db()?,
+                at: r.get(4).db()?,
+                source: r.get(5).db()?,
+                policy_version: r.get(6).db()?,
+                recorded_by: r.get(7).db()?,
             });
         }
         Ok(out)
@@ -879,40 +967,47 @@ impl Transaction for SqliteTx<'_> {
 
     fn consenting(&mut self, purpose: &str, channel: Channel) -> Result<Vec<CustomerId>> {
         // The latest record per customer decides.
-        Ok(self
-            .conn()
+        self.conn()
             .prepare_cached(
                 "SELECT customer_id FROM data.consent_events e
                  WHERE purpose = ?1 AND channel = ?2 AND granted = 1
                    AND seq = (SELECT max(seq) FROM data.consent_events l
                               WHERE l.customer_id = e.customer_id AND l.purpose = ?1 AND l.channel = ?2)
                  ORDER BY customer_id",
-            )?
-            .query_map(params![purpose, channel.name()], |r| r.get(0).map(CustomerId))?
-            .collect::<rusqlite::Result<_>>()?)
+            )
+            .db()?
+            .query_map(params![purpose, channel.name()], |r| r.get(0).map(CustomerId))
+            .db()?
+            .collect::<rusqlite::Result<_>>()
+            .db()
     }
 
     fn record_erasure(&mut self, hash: &[u8], at: i64) -> Result<()> {
         self.keys_writable()?
-            .prepare_cached("INSERT OR IGNORE INTO main.erasure_ledger (hash, at) VALUES (?1, ?2)")?
-            .execute(params![hash, at])?;
+            .prepare_cached("INSERT OR IGNORE INTO main.erasure_ledger (hash, at) VALUES (?1, ?2)")
+            .db()?
+            .execute(params![hash, at])
+            .db()?;
         Ok(())
     }
 
     fn erasure_ledger(&mut self) -> Result<Vec<Vec<u8>>> {
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT hash FROM main.erasure_ledger ORDER BY hash")?
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?)
+        self.conn()
+            .prepare_cached("SELECT hash FROM main.erasure_ledger ORDER BY hash")
+            .db()?
+            .query_map([], |r| r.get(0))
+            .db()?
+            .collect::<rusqlite::Result<_>>()
+            .db()
     }
 
     fn directory_get(&mut self, kind: DirectoryKind, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT value FROM data.directory WHERE kind = ?1 AND key = ?2")?
+        self.conn()
+            .prepare_cached("SELECT value FROM data.directory WHERE kind = ?1 AND key = ?2")
+            .db()?
             .query_row(params![kind.name(), key], |r| r.get(0))
-            .optional()?)
+            .optional()
+            .db()
     }
 
     fn directory_put(&mut self, kind: DirectoryKind, key: &str, value: &[u8]) -> Result<()> {
@@ -922,24 +1017,30 @@ impl Transaction for SqliteTx<'_> {
 
     fn directory_touch(&mut self, kind: DirectoryKind, key: &str, value: &[u8]) -> Result<()> {
         self.writable()?
-            .prepare_cached("INSERT OR REPLACE INTO data.directory (kind, key, value) VALUES (?1, ?2, ?3)")?
-            .execute(params![kind.name(), key, value])?;
+            .prepare_cached("INSERT OR REPLACE INTO data.directory (kind, key, value) VALUES (?1, ?2, ?3)")
+            .db()?
+            .execute(params![kind.name(), key, value])
+            .db()?;
         Ok(())
     }
 
     fn directory_generation(&mut self) -> Result<u64> {
         let n: i64 = self
             .conn()
-            .prepare_cached("SELECT value FROM data.counters WHERE name = 'directory'")?
-            .query_row([], |r| r.get(0))?;
+            .prepare_cached("SELECT value FROM data.counters WHERE name = 'directory'")
+            .db()?
+            .query_row([], |r| r.get(0))
+            .db()?;
         Ok(n as u64)
     }
 
     fn directory_delete(&mut self, kind: DirectoryKind, key: &str) -> Result<bool> {
         let removed = self
             .writable()?
-            .prepare_cached("DELETE FROM data.directory WHERE kind = ?1 AND key = ?2")?
-            .execute(params![kind.name(), key])?;
+            .prepare_cached("DELETE FROM data.directory WHERE kind = ?1 AND key = ?2")
+            .db()?
+            .execute(params![kind.name(), key])
+            .db()?;
         if removed > 0 {
             self.bump_directory_generation()?;
         }
@@ -947,11 +1048,13 @@ impl Transaction for SqliteTx<'_> {
     }
 
     fn directory_list(&mut self, kind: DirectoryKind) -> Result<Vec<(String, Vec<u8>)>> {
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT key, value FROM data.directory WHERE kind = ?1 ORDER BY key")?
-            .query_map([kind.name()], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?)
+        self.conn()
+            .prepare_cached("SELECT key, value FROM data.directory WHERE kind = ?1 ORDER BY key")
+            .db()?
+            .query_map([kind.name()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .db()?
+            .collect::<rusqlite::Result<_>>()
+            .db()
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {
@@ -965,7 +1068,7 @@ impl Transaction for SqliteTx<'_> {
             Err(e) => {
                 // Put it back in `self` so Drop rolls back (or discards) it.
                 self.conn = Some(conn);
-                Err(e.into())
+                Err(db_error(e))
             }
         }
     }

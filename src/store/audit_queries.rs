@@ -31,7 +31,7 @@ impl Session {
             } else {
                 let parsed = Field::parse(field)?;
                 if !(parsed.has_blind_index() || parsed == Field::ExternalCode) {
-                    return Err(Error::invalid(field, "not_indexed", "only looked-up fields have audit hashes"));
+                    return Err(Error::out_of_range(field, "not_indexed", "only looked-up fields have audit hashes"));
                 }
                 normalise_lookup(&parsed, value, &store.catalogue, today)?
             });
@@ -49,7 +49,7 @@ impl Session {
         let limit = match query.limit {
             0 => 1000,
             n if n > MAX_AUDIT_PAGE => {
-                return Err(Error::invalid("limit", "page_size", format!("at most {MAX_AUDIT_PAGE} entries")));
+                return Err(Error::out_of_range("limit", "page_size", format!("at most {MAX_AUDIT_PAGE} entries")));
             }
             n => n,
         } as usize;
@@ -88,7 +88,7 @@ impl Session {
     pub fn incident_customers(&self, principal: Option<&str>, from: i64, to: i64) -> Result<Vec<TouchedCustomer>> {
         self.run(Call::new(Action::Audit, "audit.incident"), |_, tx, _, _| {
             if from >= to {
-                return Err(Error::invalid("window", "time_window", "the window's start must be before its end"));
+                return Err(Error::out_of_range("window", "time_window", "the window's start must be before its end"));
             }
             let filter = AuditFilter {
                 principal: principal.map(str::to_owned),
@@ -124,7 +124,7 @@ impl Session {
 }
 
 fn decode(body: &[u8]) -> Result<AuditEntry> {
-    serde_json::from_slice(body).map_err(|e| Error::Corrupt(format!("an audit entry is unreadable: {e}")))
+    serde_json::from_slice(body).map_err(|e| Error::corrupt_caused("an audit entry is unreadable", e))
 }
 
 /// The decoded entries `filter` selects (those `keep` accepts), at most `limit`.

@@ -76,7 +76,7 @@ impl StoreInner {
             let key = self.data_key(*id, tx.get_data_key(*id)?.as_ref())?;
             let cipher = FieldCipher::new(*id, &key);
             for (name, sealed) in &row.sealed {
-                let field = Field::parse(name).map_err(|_| Error::Corrupt(format!("unknown stored field '{name}'")))?;
+                let field = Field::parse(name).map_err(|_| Error::corrupt(format!("unknown stored field '{name}'")))?;
                 if let Err(e) = cipher.open(&field, sealed) {
                     failure.get_or_insert(e);
                 }
@@ -104,7 +104,7 @@ impl Store {
         // the write lock for its length would stall every writer.
         let copy = || {
             std::fs::create_dir_all(dir)
-                .map_err(|e| Error::Storage(format!("cannot create {}: {e}", dir.display())))?;
+                .map_err(|e| Error::storage_caused(format!("cannot create {}", dir.display()), e))?;
             backend.backup(BackupPart::Data, &dir.join(DATA_FILE))?;
             backend.backup(BackupPart::Keys, &dir.join(KEYS_FILE))
         };
@@ -120,7 +120,7 @@ impl Store {
         store.inner.backend.integrity_check()?;
         let audit = store.verify_audit(None)?;
         if let Some(problem) = audit.problem {
-            return Err(Error::Corrupt(format!("the backup's audit chain does not verify: {problem}")));
+            return Err(Error::corrupt(format!("the backup's audit chain does not verify: {problem}")));
         }
         let sampled = store.inner.decrypt_sample(SAMPLE)?;
         Ok(BackupVerification { customers: store.counts()?.customers, audit_entries: audit.entries, sampled })
@@ -147,7 +147,7 @@ impl Store {
         let (backup, store_dir) = (backup.as_ref(), store_dir.as_ref());
         let verified = Store::verify_backup(backup, key.duplicate())?;
         std::fs::create_dir_all(store_dir)
-            .map_err(|e| Error::Storage(format!("cannot create {}: {e}", store_dir.display())))?;
+            .map_err(|e| Error::storage_caused(format!("cannot create {}", store_dir.display()), e))?;
         let keys_restored = !store_dir.join(KEYS_FILE).exists();
         let mut copies = vec![DATA_FILE];
         if keys_restored {
@@ -158,7 +158,7 @@ impl Store {
                 let _ = std::fs::remove_file(store_dir.join(format!("{file}{suffix}")));
             }
             std::fs::copy(backup.join(file), store_dir.join(file))
-                .map_err(|e| Error::Storage(format!("cannot restore {file}: {e}")))?;
+                .map_err(|e| Error::storage_caused(format!("cannot restore {file}"), e))?;
         }
         let store = Store::open_at(store_dir, key)?.with_checkpoint_policy(options.checkpoints.clone())?;
         let removed_by_ledger = store.replay_erasure_ledger()?;
@@ -191,10 +191,9 @@ impl Store {
         let call = Call::new(Action::Manage, "store.rotate_master_key").writing_keys();
         engine::run(inner, Caller::store(Purpose::Maintenance), call, |inner, tx, _, _| {
             let store_id = String::from_utf8(tx.key_meta_get(KEY_META_STORE_ID)?.unwrap_or_default())
-                .map_err(|_| Error::Corrupt("the key store's store id is not UTF-8".into()))?;
-            let wrapped_root = tx
-                .key_meta_get(KEY_META_ROOT)?
-                .ok_or_else(|| Error::Corrupt("the wrapped root secret is missing".into()))?;
+                .map_err(|_| Error::corrupt("the key store's store id is not UTF-8"))?;
+            let wrapped_root =
+                tx.key_meta_get(KEY_META_ROOT)?.ok_or_else(|| Error::corrupt("the wrapped root secret is missing"))?;
             let root = inner.wrapper.unwrap_root(&store_id, &wrapped_root)?;
             tx.key_meta_put(KEY_META_ROOT, &rewrapper.wrap_root(&store_id, &root)?)?;
             let kdf_bytes = match &kdf {

@@ -58,7 +58,7 @@ impl StoreInner {
         let mut values = header_values(&row.header);
         for (name, sealed) in &row.sealed {
             let field = Field::parse(name).map_err(|_| {
-                Error::Corrupt(format!("customer {} has an unknown stored field '{name}'", row.header.id))
+                Error::corrupt(format!("customer {} has an unknown stored field '{name}'", row.header.id))
             })?;
             values.insert(field.clone(), cipher.open(&field, sealed)?);
         }

@@ -31,13 +31,13 @@ pub(crate) fn load<T: DeserializeOwned>(tx: &mut dyn Transaction, kind: Director
     tx.directory_get(kind, key)?
         .map(|bytes| {
             serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Corrupt(format!("the {} record '{key}' is unreadable: {e}", kind.name())))
+                .map_err(|e| Error::corrupt_caused(format!("the {} record '{key}' is unreadable", kind.name()), e))
         })
         .transpose()
 }
 
 pub(crate) fn save<T: Serialize>(tx: &mut dyn Transaction, kind: DirectoryKind, key: &str, value: &T) -> Result<()> {
-    let bytes = serde_json::to_vec(value).map_err(|e| Error::Storage(format!("{} encoding: {e}", kind.name())))?;
+    let bytes = serde_json::to_vec(value).map_err(|e| Error::storage_caused(format!("{} encoding", kind.name()), e))?;
     tx.directory_put(kind, key, &bytes)
 }
 
@@ -47,7 +47,7 @@ pub(crate) fn load_all<T: DeserializeOwned>(tx: &mut dyn Transaction, kind: Dire
         .into_iter()
         .map(|(key, bytes)| {
             serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Corrupt(format!("the {} record '{key}' is unreadable: {e}", kind.name())))
+                .map_err(|e| Error::corrupt_caused(format!("the {} record '{key}' is unreadable", kind.name()), e))
         })
         .collect()
 }
@@ -181,8 +181,7 @@ impl Session {
             for grant in principal.grants.iter_mut().filter(|g| stale(g)) {
                 grant.last_used = Some(now);
             }
-            let bytes =
-                serde_json::to_vec(&principal).map_err(|e| Error::Storage(format!("principal encoding: {e}")))?;
+            let bytes = serde_json::to_vec(&principal).map_err(|e| Error::storage_caused("principal encoding", e))?;
             // Bookkeeping only: the generation stays, so caches stay valid.
             tx.directory_touch(DirectoryKind::Principal, principal_id, &bytes)?;
             self.cache_resolution(Arc::new(Resolved {

@@ -12,12 +12,11 @@ use std::collections::HashMap;
 
 use zeroize::Zeroizing;
 
-use super::StoreInner;
 use super::codec::Values;
 use super::session::{Call, IdBlock, STATUS_ACTIVE, STATUS_UNVERIFIED, Session, replace_versioned, row_at_version};
 use crate::access::Action;
 use crate::error::{Error, Result};
-use crate::model::validate::{MAX_RAW_BYTES, check_record, normalise};
+use crate::model::validate::{MAX_RAW_BYTES, check_record, check_stored};
 use crate::model::{CustomerId, CustomerInput, CustomerView, Field};
 
 /// One row to import: its position in the source (record slot, CSV line)
@@ -205,7 +204,7 @@ impl Session {
             let mut row = row_at_version(tx, id, expected_version)?;
             let key = store.data_key(id, tx.get_data_key(id)?.as_ref())?;
             let values = store.unseal_all(&row, &key)?;
-            check_values(store, &values, self.today_days())?;
+            check_stored(&values, &store.catalogue, self.today_days())?;
             if row.header.status == STATUS_UNVERIFIED {
                 row.header.status = STATUS_ACTIVE.into();
                 trail.changed.push(Field::Status.name().into_owned());
@@ -216,18 +215,4 @@ impl Session {
             Ok(view)
         })
     }
-}
-
-/// Checks every writable stored value as validation would on entry, and the
-/// record as a whole.
-pub(super) fn check_values(store: &StoreInner, values: &Values, today_days: i64) -> Result<()> {
-    for (field, value) in values.iter().filter(|(f, _)| f.is_writable()) {
-        normalise(field, value, &store.catalogue, today_days)?;
-    }
-    check_record(|f| values.get(f).map(|v| v.as_str().to_owned()))
-}
-
-/// Whether an `unverified` row's values now all pass: used by updates.
-pub(super) fn now_valid(store: &StoreInner, values: &Values, today_days: i64) -> bool {
-    check_values(store, values, today_days).is_ok()
 }

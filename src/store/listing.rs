@@ -156,7 +156,7 @@ fn match_while_scanning(
             chunk.push(c);
             if chunk.len() == SEARCH_CHUNK {
                 let full = std::mem::replace(&mut chunk, Vec::with_capacity(SEARCH_CHUNK));
-                send.send((index, full)).map_err(|_| Error::Storage("search workers stopped".into()))?;
+                send.send((index, full)).map_err(|_| Error::storage("search workers stopped"))?;
                 index += 1;
             }
             Ok(Scan::Continue)
@@ -210,7 +210,7 @@ fn int_key(n: i64) -> Vec<u8> {
 
 fn check_page(limit: u32) -> Result<()> {
     if limit == 0 || limit > MAX_PAGE {
-        return Err(Error::invalid("limit", "page_size", format!("a page holds 1 to {MAX_PAGE} rows")));
+        return Err(Error::out_of_range("limit", "page_size", format!("a page holds 1 to {MAX_PAGE} rows")));
     }
     Ok(())
 }

@@ -86,7 +86,7 @@ impl StoreInner {
 
     fn open_totp(&self, principal: &str, sealed: &SealedTotp) -> Result<Totp> {
         let secret = open(&aead_key(self.credential_key.bytes()), &totp_aad(principal), &sealed.sealed)
-            .ok_or_else(|| Error::Corrupt(format!("the TOTP secret of principal '{principal}' failed to decrypt")))?;
+            .ok_or_else(|| Error::corrupt(format!("the TOTP secret of principal '{principal}' failed to decrypt")))?;
         Totp::new(&secret, sealed.algorithm, sealed.digits, sealed.step_seconds)
     }
 }
@@ -125,7 +125,7 @@ impl Store {
     /// [`Store::with_login_policy`] in place.
     pub fn set_login_policy(&mut self, policy: LoginPolicy) -> Result<()> {
         if policy.max_failures == 0 || policy.password_iterations < 1_000 {
-            return Err(Error::invalid(
+            return Err(Error::out_of_range(
                 "login_policy",
                 "login_policy",
                 "at least one failure before a lock, and at least 1,000 PBKDF2 iterations",

@@ -194,8 +194,8 @@ impl Store {
         backend.prepare(false)?;
         let mut tx = backend.begin(TxMode::Read)?;
         let text = |bytes: Option<Vec<u8>>, what: &str| -> Result<String> {
-            let bytes = bytes.ok_or_else(|| Error::Corrupt(format!("{what} is missing")))?;
-            String::from_utf8(bytes).map_err(|_| Error::Corrupt(format!("{what} is not UTF-8")))
+            let bytes = bytes.ok_or_else(|| Error::corrupt(format!("{what} is missing")))?;
+            String::from_utf8(bytes).map_err(|_| Error::corrupt(format!("{what} is not UTF-8")))
         };
         let store_id = text(tx.meta_get(META_STORE_ID)?, "the store id of the customer database")?;
         let key_store_id = text(tx.key_meta_get(KEY_META_STORE_ID)?, "the store id of the key store")?;
@@ -203,12 +203,11 @@ impl Store {
             return Err(Error::KeyStoreMismatch { key_store: key_store_id, data: store_id });
         }
         let catalogue: Catalogue = serde_json::from_slice(
-            &tx.meta_get(META_CATALOGUE)?.ok_or_else(|| Error::Corrupt("the catalogue is missing".into()))?,
+            &tx.meta_get(META_CATALOGUE)?.ok_or_else(|| Error::corrupt("the catalogue is missing"))?,
         )
-        .map_err(|e| Error::Corrupt(format!("the catalogue is unreadable: {e}")))?;
-        let wrapped_root = tx
-            .key_meta_get(KEY_META_ROOT)?
-            .ok_or_else(|| Error::Corrupt("the wrapped root secret is missing".into()))?;
+        .map_err(|e| Error::corrupt_caused("the catalogue is unreadable", e))?;
+        let wrapped_root =
+            tx.key_meta_get(KEY_META_ROOT)?.ok_or_else(|| Error::corrupt("the wrapped root secret is missing"))?;
         // An empty KDF record: the key was rotated to raw key bytes.
         let kdf = tx.key_meta_get(KEY_META_KDF)?.filter(|k| !k.is_empty());
         drop(tx);
@@ -216,7 +215,7 @@ impl Store {
             (KeySource::Key(master), _) => master,
             (KeySource::Passphrase(passphrase), Some(kdf)) => {
                 let params: KdfParams = serde_json::from_slice(&kdf)
-                    .map_err(|e| Error::Corrupt(format!("the KDF parameters are unreadable: {e}")))?;
+                    .map_err(|e| Error::corrupt_caused("the KDF parameters are unreadable", e))?;
                 MasterKey::from_passphrase(&passphrase, &params)?
             }
             (KeySource::Passphrase(_), None) => {

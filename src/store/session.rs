@@ -14,7 +14,7 @@ use crate::audit::{Trail, hex};
 use crate::consent::{Channel, ConsentChange, ConsentRecord, check_change};
 use crate::crypto::{DataKey, FieldCipher};
 use crate::error::{Error, Result};
-use crate::model::validate::{check_record, normalise, normalise_lookup};
+use crate::model::validate::{check_record, normalise, normalise_lookup, passes};
 use crate::model::{CustomerId, CustomerInput, CustomerPatch, CustomerView, Field, Storage};
 use crate::storage::{CustomerHeader, CustomerRow, Transaction, TxMode, WrappedKey};
 
@@ -355,7 +355,7 @@ impl Session {
                 }
             }
             store.header_from(&mut row.header, &values);
-            if row.header.status == STATUS_UNVERIFIED && super::import::now_valid(store, &values, self.today_days()) {
+            if row.header.status == STATUS_UNVERIFIED && passes(&values, &store.catalogue, self.today_days()) {
                 // The correction made every value valid: the customer is verified.
                 row.header.status = STATUS_ACTIVE.into();
                 trail.changed.push(Field::Status.name().into_owned());
@@ -403,7 +403,7 @@ impl Session {
     pub fn find(&self, field: Field, value: &str) -> Result<Vec<CustomerView>> {
         self.run(Call::new(Action::Read, "customer.lookup"), |store, tx, plan, trail| {
             if !field.has_blind_index() {
-                return Err(Error::invalid(
+                return Err(Error::out_of_range(
                     field.name(),
                     "not_indexed",
                     "exact lookup exists for mobile, email and id_number only",
