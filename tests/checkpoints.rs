@@ -211,7 +211,10 @@ fn only_the_engine_appends_audit_entries() {
         let text = std::fs::read_to_string(&file).unwrap();
         if relative != "src/store/engine.rs" {
             assert!(!text.contains("audit.append("), "{relative} appends an audit entry outside the engine");
-            assert!(!text.contains("begin(TxMode::WriteData)"), "{relative} opens a write transaction outside the engine");
+            assert!(
+                !text.contains("begin(TxMode::WriteData)"),
+                "{relative} opens a write transaction outside the engine"
+            );
         }
         if relative != "src/store/engine.rs" && relative != "src/store/mod.rs" {
             assert!(!text.contains("begin(TxMode::Write)"), "{relative} opens a write transaction outside the engine");

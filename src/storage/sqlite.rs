@@ -148,6 +148,16 @@ impl SqliteBackend {
     }
 }
 
+/// A stored checkpoint from a row of `SELECT size, head_mac, time, signature`.
+fn checkpoint_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredCheckpoint> {
+    Ok(StoredCheckpoint {
+        size: r.get::<_, i64>(0)? as u64,
+        head_mac: r.get(1)?,
+        time: r.get(2)?,
+        signature: r.get(3)?,
+    })
+}
+
 /// The crate's error for a SQLite failure, keeping SQLite's own error as the
 /// source. SQLite's messages name tables and constraints, never bound
 /// parameter values, so they are safe to pass on.
@@ -889,14 +899,7 @@ impl Transaction for SqliteTx<'_> {
         self.conn()
             .prepare_cached("SELECT size, head_mac, time, signature FROM data.audit_checkpoints ORDER BY size")
             .db()?
-            .query_map([], |r| {
-                Ok(StoredCheckpoint {
-                    size: r.get::<_, i64>(0)? as u64,
-                    head_mac: r.get(1)?,
-                    time: r.get(2)?,
-                    signature: r.get(3)?,
-                })
-            })
+            .query_map([], checkpoint_row)
             .db()?
             .collect::<rusqlite::Result<_>>()
             .db()
@@ -908,14 +911,7 @@ impl Transaction for SqliteTx<'_> {
                 "SELECT size, head_mac, time, signature FROM data.audit_checkpoints ORDER BY size DESC LIMIT 1",
             )
             .db()?
-            .query_row([], |r| {
-                Ok(StoredCheckpoint {
-                    size: r.get::<_, i64>(0)? as u64,
-                    head_mac: r.get(1)?,
-                    time: r.get(2)?,
-                    signature: r.get(3)?,
-                })
-            })
+            .query_row([], checkpoint_row)
             .optional()
             .db()
     }
