@@ -2,6 +2,7 @@
 //! kept anywhere (a file, another database, a transparency log).
 
 use std::fmt;
+use std::sync::Arc;
 
 use ring::signature::{ED25519, UnparsedPublicKey};
 
@@ -88,5 +89,66 @@ impl Checkpoint {
         UnparsedPublicKey::new(&ED25519, public_key).verify(self.signed_text().as_bytes(), &self.signature).map_err(
             |_| Error::invalid("checkpoint", "checkpoint_signature", "the signature does not verify with this key"),
         )
+    }
+}
+
+/// Receives every checkpoint the store signs, after the entry it covers has
+/// committed: keep it somewhere the database's owner cannot rewrite.
+pub type CheckpointSink = Arc<dyn Fn(&Checkpoint) + Send + Sync>;
+
+/// When signed checkpoints of the audit log fall due, and which sink
+/// receives them: after `every_entries` entries or on the first entry
+/// `every_secs` seconds after the last checkpoint, whichever comes first
+/// (0 turns a rule off). An idle store makes none.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct CheckpointPolicy {
+    /// Entries after the last checkpoint at which the next falls due
+    /// (default [`crate::audit::DEFAULT_CHECKPOINT_EVERY`]).
+    pub every_entries: u64,
+    /// Seconds after the last checkpoint at which the next falls due
+    /// (default [`crate::audit::DEFAULT_CHECKPOINT_SECS`]).
+    pub every_secs: u64,
+    /// Receives each checkpoint after the entry it covers has committed.
+    pub sink: Option<CheckpointSink>,
+}
+
+impl Default for CheckpointPolicy {
+    fn default() -> Self {
+        CheckpointPolicy {
+            every_entries: super::DEFAULT_CHECKPOINT_EVERY,
+            every_secs: super::DEFAULT_CHECKPOINT_SECS,
+            sink: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for CheckpointPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckpointPolicy")
+            .field("every_entries", &self.every_entries)
+            .field("every_secs", &self.every_secs)
+            .field("sink", &self.sink.as_ref().map(|_| "(host sink)"))
+            .finish()
+    }
+}
+
+impl CheckpointPolicy {
+    /// Sets the count rule (0: never by count).
+    pub fn every_entries(mut self, entries: u64) -> Self {
+        self.every_entries = entries;
+        self
+    }
+
+    /// Sets the time rule (0: never by time).
+    pub fn every_secs(mut self, secs: u64) -> Self {
+        self.every_secs = secs;
+        self
+    }
+
+    /// Sets the sink that receives the checkpoints.
+    pub fn sink(mut self, sink: CheckpointSink) -> Self {
+        self.sink = Some(sink);
+        self
     }
 }

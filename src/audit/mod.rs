@@ -21,7 +21,7 @@ mod verify;
 
 pub(crate) use chain::{AuditLog, GENESIS, blank_entry, hex, hex_decode};
 pub use chain::{DEFAULT_CHECKPOINT_EVERY, DEFAULT_CHECKPOINT_SECS};
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Checkpoint, CheckpointPolicy, CheckpointSink};
 pub(crate) use trail::Trail;
 pub(crate) use verify::verify;
 pub use verify::{AuditProblem, AuditVerification, ProblemKind};
