@@ -33,6 +33,12 @@
 //! ```
 #![warn(missing_docs)]
 
+/// The README's Rust samples, compiled (and run unless marked `no_run`) as
+/// doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeSamples;
+
 pub mod access;
 pub mod audit;
 pub mod clock;
