@@ -10,7 +10,10 @@
  *   the end, a limit, a key length, an iteration count, a lookup on a field without an index):
  *   a mistake in the calling program, never in the data. Every function follows this rule.
  * - Outputs are written only on success. cust_last_error (per thread) and the handle's own
- *   last-error functions copy the message out with snprintf semantics.
+ *   last-error functions copy the message out with snprintf semantics. Text copied into a caller's
+ *   buffer: *needed receives the size with the NUL; a short buffer gets a truncated, terminated
+ *   copy and CUST_STATUS_BUFFER_TOO_SMALL; len == 0 is a size query, which writes nothing, sets
+ *   *needed and returns CUST_STATUS_BUFFER_TOO_SMALL too.
  * - Strings in are NUL-terminated UTF-8. Results allocated by the library are freed only by it
  *   (cust_string_free, cust_bytes_free, cust_*_free), which zeroes them. */
 
@@ -246,7 +249,10 @@ const char *cust_status_str(uint32_t status);
 // Copies this thread's last error message into `buf` (`len` bytes) with
 // `snprintf` semantics: `*needed` (if not NULL) receives the size needed,
 // NUL included; a short buffer gets a truncated, NUL-terminated copy and
-// `CUST_STATUS_BUFFER_TOO_SMALL`; `len == 0` only asks the size.
+// `CUST_STATUS_BUFFER_TOO_SMALL`. `len == 0` is a size query: nothing is
+// written (`buf` may be NULL), `*needed` receives the size, and the call
+// returns `CUST_STATUS_BUFFER_TOO_SMALL`, as for any buffer too small.
+// Every function that copies text out follows this contract.
 //
 // # Safety
 // `buf` must be NULL or hold `len` writable bytes; `needed` NULL or writable.

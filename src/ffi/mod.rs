@@ -57,7 +57,10 @@ pub extern "C" fn cust_status_str(status: u32) -> *const c_char {
 /// Copies this thread's last error message into `buf` (`len` bytes) with
 /// `snprintf` semantics: `*needed` (if not NULL) receives the size needed,
 /// NUL included; a short buffer gets a truncated, NUL-terminated copy and
-/// `CUST_STATUS_BUFFER_TOO_SMALL`; `len == 0` only asks the size.
+/// `CUST_STATUS_BUFFER_TOO_SMALL`. `len == 0` is a size query: nothing is
+/// written (`buf` may be NULL), `*needed` receives the size, and the call
+/// returns `CUST_STATUS_BUFFER_TOO_SMALL`, as for any buffer too small.
+/// Every function that copies text out follows this contract.
 ///
 /// # Safety
 /// `buf` must be NULL or hold `len` writable bytes; `needed` NULL or writable.

@@ -64,6 +64,11 @@ static void test_basics(void) {
     CHECK_STATUS(cust_input_new(0, NULL), CUST_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(cust_last_error(NULL, 0, &needed), CUST_STATUS_BUFFER_TOO_SMALL);
     CHECK(needed == strlen("argument 'out' is NULL") + 1);
+    /* A size query with a real buffer and len 0 writes nothing into it. */
+    memset(buf, 'x', sizeof buf);
+    needed = 0;
+    CHECK_STATUS(cust_last_error(buf, 0, &needed), CUST_STATUS_BUFFER_TOO_SMALL);
+    CHECK(needed == strlen("argument 'out' is NULL") + 1 && buf[0] == 'x');
     CHECK_STATUS(cust_last_error(buf, 5, &needed), CUST_STATUS_BUFFER_TOO_SMALL);
     CHECK(strcmp(buf, "argu") == 0);
     OK(cust_last_error(buf, sizeof buf, NULL));
