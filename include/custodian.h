@@ -728,6 +728,14 @@ cust_status cust_backup_verify(const char *dir,
                                size_t key_len,
                                uint64_t *customers);
 
+// `cust_backup_verify` for a store whose master key comes from a passphrase.
+//
+// # Safety
+// `dir` and `passphrase` NUL-terminated; `customers` NULL or writable.
+cust_status cust_backup_verify_passphrase(const char *dir,
+                                          const char *passphrase,
+                                          uint64_t *customers);
+
 // Restores the backup in `backup_dir` into the (closed) store directory
 // `store_dir`, keeping the store's own key store and replaying its erasure
 // ledger; the report as JSON in `*out` if `out` is not NULL.
@@ -740,6 +748,15 @@ cust_status cust_store_restore(const char *backup_dir,
                                size_t key_len,
                                char **out);
 
+// `cust_store_restore` for a store whose master key comes from a passphrase.
+//
+// # Safety
+// The strings NUL-terminated; `out` NULL or writable.
+cust_status cust_store_restore_passphrase(const char *backup_dir,
+                                          const char *store_dir,
+                                          const char *passphrase,
+                                          char **out);
+
 // Rewraps every data key under the new 32-byte master key `new_key`
 // (no data is re-encrypted; all or nothing). No session may be open on the store.
 //
@@ -747,6 +764,18 @@ cust_status cust_store_restore(const char *backup_dir,
 // `store` must be a valid handle not used by another thread during the call;
 // `new_key` `key_len` readable bytes.
 cust_status cust_store_rotate_key(struct cust_store *store, const uint8_t *new_key, size_t key_len);
+
+// Rewraps every data key under a master key derived from `passphrase`
+// (PBKDF2-HMAC-SHA256 with `kdf_iterations`, 0 for the default 600,000;
+// at least 100,000), whatever the store's key was before. No session may
+// be open on the store.
+//
+// # Safety
+// `store` must be a valid handle not used by another thread during the call;
+// `passphrase` NUL-terminated.
+cust_status cust_store_rotate_key_passphrase(struct cust_store *store,
+                                             const char *passphrase,
+                                             uint32_t kdf_iterations);
 
 // Opens a session for registered principal `principal` acting for
 // `purpose` (`service`, `marketing`, `analytics`, `maintenance`,
@@ -862,8 +891,8 @@ void cust_store_close(struct cust_store *store);
 
 // Sets how logins are checked: `max_failures` consecutive failures lock a
 // principal for `lockout_secs`; passwords set from now on use
-// `password_iterations` PBKDF2 iterations (at least 1,000; 0 keeps the
-// default 600,000). Only possible before any session is opened on the
+// `password_iterations` PBKDF2 iterations (at least 100,000; 0 keeps the
+// default 600,000; fewer: `CUST_STATUS_INVALID_ARGUMENT`). Only possible before any session is opened on the
 // store (`CUST_STATUS_INVALID` otherwise).
 //
 // # Safety

@@ -28,7 +28,7 @@ fn clocked() -> (Store, Arc<ManualClock>) {
         .with_login_policy(LoginPolicy {
             max_failures: 3,
             lockout_secs: 600,
-            password_iterations: 1_000,
+            password_iterations: 100_000,
             totp_window: 1,
         })
         .unwrap();

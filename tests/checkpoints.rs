@@ -52,7 +52,7 @@ fn every_kind_of_call_hands_its_checkpoint_to_the_sink() {
         .unwrap()
         .with_clock(clock.clone())
         .unwrap()
-        .with_login_policy(LoginPolicy { max_failures: 2, password_iterations: 1_000, ..Default::default() })
+        .with_login_policy(LoginPolicy { max_failures: 2, password_iterations: 100_000, ..Default::default() })
         .unwrap()
         .with_checkpoints(1, Some(sink))
         .unwrap();

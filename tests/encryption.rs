@@ -164,7 +164,7 @@ fn a_wrong_key_or_passphrase_is_refused_on_open() {
     assert!(matches!(KeySource::passphrase("short"), Err(Error::Invalid { rule: "passphrase_length", .. })));
 
     let pw = dir.path().join("pw");
-    let options = CreateOptions { kdf_iterations: 1_000, ..Default::default() };
+    let options = CreateOptions { kdf_iterations: 100_000, ..Default::default() };
     let store = Store::create_at(&pw, KeySource::passphrase("Passphrase-CANARY-42").unwrap(), options).unwrap();
     provision(&store);
     let id = admin(&store).create(sample(1)).unwrap().id;
@@ -176,9 +176,17 @@ fn a_wrong_key_or_passphrase_is_refused_on_open() {
     for (file, bytes) in all_bytes(&pw) {
         assert!(!contains(&bytes, b"Passphrase-CANARY-42"), "the passphrase is stored in {file}");
     }
-    let low = CreateOptions { kdf_iterations: 10, ..Default::default() };
-    let err = Store::in_memory(KeySource::passphrase("long enough").unwrap(), low).unwrap_err();
-    assert!(matches!(err, Error::InvalidArgument { rule: "kdf_iterations", .. }));
+    // The one documented floor: 100,000 iterations, for tests as for production.
+    assert_eq!(custodian::crypto::MIN_KDF_ITERATIONS, 100_000);
+    for low in [10, 1_000, 99_999] {
+        let options = CreateOptions { kdf_iterations: low, ..Default::default() };
+        let err = Store::in_memory(KeySource::passphrase("long enough").unwrap(), options.clone()).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument { rule: "kdf_iterations", .. }), "{low}: {err}");
+        // A refused create leaves nothing on disk.
+        let refused = dir.path().join(format!("refused-{low}"));
+        Store::create_at(&refused, KeySource::passphrase("long enough").unwrap(), options).unwrap_err();
+        assert!(!refused.exists(), "a refused create left {}", refused.display());
+    }
 }
 
 #[test]

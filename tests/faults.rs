@@ -165,7 +165,7 @@ fn open_admin(store: &Store) -> Result<custodian::Session> {
 fn seeded(inner: &Arc<dyn Backend>) {
     let store = Store::create(SharedBackend(inner.clone()), key(), CreateOptions::default())
         .unwrap()
-        .with_login_policy(custodian::LoginPolicy { password_iterations: 1_000, ..Default::default() })
+        .with_login_policy(custodian::LoginPolicy { password_iterations: 100_000, ..Default::default() })
         .unwrap();
     provision(&store);
     let s = admin(&store);

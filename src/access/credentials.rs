@@ -11,7 +11,7 @@ use ring::{hmac, pbkdf2};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::crypto::random_bytes;
+use crate::crypto::{MIN_KDF_ITERATIONS, random_bytes};
 use crate::error::{Error, Result};
 
 /// PBKDF2-HMAC-SHA256 iterations for passwords (OWASP's 2023 figure).
@@ -44,7 +44,8 @@ impl std::fmt::Debug for PasswordHash {
 
 impl PasswordHash {
     /// Hashes `password` with a fresh salt. Refuses passwords shorter than
-    /// [`MIN_PASSWORD_CHARS`] and iteration counts below 1,000.
+    /// [`MIN_PASSWORD_CHARS`] and iteration counts below
+    /// [`crate::crypto::MIN_KDF_ITERATIONS`] (100,000).
     pub fn new(password: &str, iterations: u32) -> Result<PasswordHash> {
         if password.chars().count() < MIN_PASSWORD_CHARS {
             return Err(Error::invalid(
@@ -53,8 +54,8 @@ impl PasswordHash {
                 format!("a password has at least {MIN_PASSWORD_CHARS} characters"),
             ));
         }
-        let rounds = NonZeroU32::new(iterations).filter(|n| n.get() >= 1_000).ok_or_else(|| {
-            Error::out_of_range("iterations", "kdf_iterations", "at least 1,000 iterations are required")
+        let rounds = NonZeroU32::new(iterations).filter(|n| n.get() >= MIN_KDF_ITERATIONS).ok_or_else(|| {
+            Error::out_of_range("iterations", "kdf_iterations", "at least 100,000 iterations are required")
         })?;
         let salt = random_bytes::<16>()?.to_vec();
         let mut hash = Zeroizing::new([0u8; 32]);
@@ -233,16 +234,19 @@ mod tests {
 
     #[test]
     fn passwords_are_salted_slow_hashes() {
-        let a = PasswordHash::new("correct horse battery", 1_000).unwrap();
-        let b = PasswordHash::new("correct horse battery", 1_000).unwrap();
+        let a = PasswordHash::new("correct horse battery", MIN_KDF_ITERATIONS).unwrap();
+        let b = PasswordHash::new("correct horse battery", MIN_KDF_ITERATIONS).unwrap();
         assert_ne!(a.salt, b.salt);
         assert_ne!(a.hash, b.hash, "the same password hashes differently under different salts");
         assert!(a.verify("correct horse battery"));
         assert!(!a.verify("correct horse batterY"));
         assert!(!format!("{a:?}").contains("hash:"), "Debug shows no hash");
-        assert!(matches!(PasswordHash::new("short", 1_000), Err(Error::Invalid { rule: "password_length", .. })));
         assert!(matches!(
-            PasswordHash::new("long enough pw", 10),
+            PasswordHash::new("short", MIN_KDF_ITERATIONS),
+            Err(Error::Invalid { rule: "password_length", .. })
+        ));
+        assert!(matches!(
+            PasswordHash::new("long enough pw", MIN_KDF_ITERATIONS - 1),
             Err(Error::InvalidArgument { rule: "kdf_iterations", .. })
         ));
         let mut tampered = a.clone();

@@ -112,8 +112,11 @@ pub struct KdfParams {
 
 /// Default PBKDF2-HMAC-SHA256 iteration count (OWASP's 2023 recommendation).
 pub const DEFAULT_KDF_ITERATIONS: u32 = 600_000;
-/// The lowest iteration count a store accepts (for tests; never in production).
-pub const MIN_KDF_ITERATIONS: u32 = 1_000;
+/// The lowest PBKDF2 iteration count a new store (or a rotation to a
+/// passphrase) accepts. The header, the README and the code agree on it;
+/// there is no lower setting, for tests or otherwise (100,000 iterations
+/// take a few tens of milliseconds, which tests can afford).
+pub const MIN_KDF_ITERATIONS: u32 = 100_000;
 
 impl KdfParams {
     pub(crate) fn generate(iterations: u32) -> Result<Self> {

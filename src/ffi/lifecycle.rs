@@ -4,13 +4,14 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{out_ptr, text, write};
+use super::boundary::{Outcome, out_ptr, text, write};
 use super::customer::{cust_customer, cust_input, patch_of};
 use super::directory::json_out;
 use super::session::{cust_session, with_session};
 use super::status::{Failure, LastError, cust_status};
-use super::store::{cust_store, key_source, with_store};
+use super::store::{cust_store, key_source, passphrase_source, with_store};
 use crate::Store;
+use crate::crypto::{DEFAULT_KDF_ITERATIONS, KeySource};
 use crate::model::CustomerId;
 use crate::retention::RetentionPolicy;
 
@@ -179,16 +180,35 @@ pub unsafe extern "C" fn cust_backup_verify(
     key_len: usize,
     customers: *mut u64,
 ) -> cust_status {
-    super::plain(|| {
-        // SAFETY: the caller promises a NUL-terminated string or NULL.
-        let dir = unsafe { text(dir, "dir") }?;
-        let verified = Store::verify_backup(dir, key_source(key, key_len)?)?;
-        if !customers.is_null() {
-            // SAFETY: non-NULL and writable, as the caller promises.
-            unsafe { write(customers, verified.customers) };
-        }
-        Ok(())
-    })
+    // SAFETY: forwarded caller guarantees.
+    super::plain(|| unsafe { verify_backup(dir, key_source(key, key_len)?, customers) })
+}
+
+/// `cust_backup_verify` for a store whose master key comes from a passphrase.
+///
+/// # Safety
+/// `dir` and `passphrase` NUL-terminated; `customers` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_backup_verify_passphrase(
+    dir: *const c_char,
+    passphrase: *const c_char,
+    customers: *mut u64,
+) -> cust_status {
+    // SAFETY: forwarded caller guarantees.
+    super::plain(|| unsafe { verify_backup(dir, passphrase_source(passphrase)?, customers) })
+}
+
+/// # Safety
+/// As `cust_backup_verify`.
+unsafe fn verify_backup(dir: *const c_char, key: KeySource, customers: *mut u64) -> Outcome<()> {
+    // SAFETY: the caller promises a NUL-terminated string or NULL.
+    let dir = unsafe { text(dir, "dir") }?;
+    let verified = Store::verify_backup(dir, key)?;
+    if !customers.is_null() {
+        // SAFETY: non-NULL and writable, as the caller promises.
+        unsafe { write(customers, verified.customers) };
+    }
+    Ok(())
 }
 
 /// Restores the backup in `backup_dir` into the (closed) store directory
@@ -205,20 +225,45 @@ pub unsafe extern "C" fn cust_store_restore(
     key_len: usize,
     out: *mut *mut c_char,
 ) -> cust_status {
-    super::plain(|| {
-        // SAFETY: the caller promises NUL-terminated strings or NULL.
-        let (backup, target) = unsafe { (text(backup_dir, "backup_dir")?, text(store_dir, "store_dir")?) };
-        let report = Store::restore(backup, target, key_source(key, key_len)?)?;
-        if !out.is_null() {
-            let json = serde_json::json!({
-                "customers": report.verified.customers,
-                "keys_restored": report.keys_restored,
-                "removed_by_ledger": report.removed_by_ledger,
-            });
-            json_out(out, &json)?;
-        }
-        Ok(())
-    })
+    // SAFETY: forwarded caller guarantees.
+    super::plain(|| unsafe { restore(backup_dir, store_dir, key_source(key, key_len)?, out) })
+}
+
+/// `cust_store_restore` for a store whose master key comes from a passphrase.
+///
+/// # Safety
+/// The strings NUL-terminated; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_restore_passphrase(
+    backup_dir: *const c_char,
+    store_dir: *const c_char,
+    passphrase: *const c_char,
+    out: *mut *mut c_char,
+) -> cust_status {
+    // SAFETY: forwarded caller guarantees.
+    super::plain(|| unsafe { restore(backup_dir, store_dir, passphrase_source(passphrase)?, out) })
+}
+
+/// # Safety
+/// As `cust_store_restore`.
+unsafe fn restore(
+    backup_dir: *const c_char,
+    store_dir: *const c_char,
+    key: KeySource,
+    out: *mut *mut c_char,
+) -> Outcome<()> {
+    // SAFETY: the caller promises NUL-terminated strings or NULL.
+    let (backup, target) = unsafe { (text(backup_dir, "backup_dir")?, text(store_dir, "store_dir")?) };
+    let report = Store::restore(backup, target, key)?;
+    if !out.is_null() {
+        let json = serde_json::json!({
+            "customers": report.verified.customers,
+            "keys_restored": report.keys_restored,
+            "removed_by_ledger": report.removed_by_ledger,
+        });
+        json_out(out, &json)?;
+    }
+    Ok(())
 }
 
 /// Rewraps every data key under the new 32-byte master key `new_key`
@@ -233,11 +278,37 @@ pub unsafe extern "C" fn cust_store_rotate_key(
     new_key: *const u8,
     key_len: usize,
 ) -> cust_status {
+    // SAFETY: forwarded caller guarantees.
+    unsafe { rotate(store, || key_source(new_key, key_len), DEFAULT_KDF_ITERATIONS) }
+}
+
+/// Rewraps every data key under a master key derived from `passphrase`
+/// (PBKDF2-HMAC-SHA256 with `kdf_iterations`, 0 for the default 600,000;
+/// at least 100,000), whatever the store's key was before. No session may
+/// be open on the store.
+///
+/// # Safety
+/// `store` must be a valid handle not used by another thread during the call;
+/// `passphrase` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_rotate_key_passphrase(
+    store: *mut cust_store,
+    passphrase: *const c_char,
+    kdf_iterations: u32,
+) -> cust_status {
+    let iterations = if kdf_iterations == 0 { DEFAULT_KDF_ITERATIONS } else { kdf_iterations };
+    // SAFETY: forwarded caller guarantees.
+    unsafe { rotate(store, || passphrase_source(passphrase), iterations) }
+}
+
+/// # Safety
+/// `store` must be NULL or a valid handle not used by another thread during the call.
+unsafe fn rotate(store: *mut cust_store, key: impl FnOnce() -> Outcome<KeySource>, iterations: u32) -> cust_status {
     // SAFETY: the caller promises a valid handle or NULL, used by this thread only.
     let Some(handle) = (unsafe { store.as_mut() }) else {
         return super::plain(|| Err(super::boundary::null("store")));
     };
     let cust_store { store, last_error } = handle;
     let last_error: &LastError = last_error;
-    super::boundary::guard(Some(last_error), || Ok(store.rotate_master_key(key_source(new_key, key_len)?)?))
+    super::boundary::guard(Some(last_error), || Ok(store.rotate_master_key_with(key()?, iterations)?))
 }

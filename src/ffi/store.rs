@@ -30,7 +30,7 @@ pub(crate) fn key_source(key: *const u8, key_len: usize) -> Outcome<KeySource> {
     Ok(KeySource::key_bytes(bytes)?)
 }
 
-unsafe fn passphrase_source(passphrase: *const c_char) -> Outcome<KeySource> {
+pub(crate) unsafe fn passphrase_source(passphrase: *const c_char) -> Outcome<KeySource> {
     // SAFETY: forwarded caller guarantee.
     Ok(KeySource::passphrase(unsafe { text(passphrase, "passphrase") }?)?)
 }
@@ -133,8 +133,8 @@ pub unsafe extern "C" fn cust_store_close(store: *mut cust_store) {
 
 /// Sets how logins are checked: `max_failures` consecutive failures lock a
 /// principal for `lockout_secs`; passwords set from now on use
-/// `password_iterations` PBKDF2 iterations (at least 1,000; 0 keeps the
-/// default 600,000). Only possible before any session is opened on the
+/// `password_iterations` PBKDF2 iterations (at least 100,000; 0 keeps the
+/// default 600,000; fewer: `CUST_STATUS_INVALID_ARGUMENT`). Only possible before any session is opened on the
 /// store (`CUST_STATUS_INVALID` otherwise).
 ///
 /// # Safety

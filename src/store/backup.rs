@@ -173,6 +173,13 @@ impl Store {
     /// nothing lost; a finished one, with the new key only. Only possible
     /// while no session is open on this store. Audited (`store.rotate_master_key`).
     pub fn rotate_master_key(&mut self, new: KeySource) -> Result<()> {
+        self.rotate_master_key_with(new, DEFAULT_KDF_ITERATIONS)
+    }
+
+    /// [`Store::rotate_master_key`] with the PBKDF2 iteration count used
+    /// when `new` is a passphrase (at least
+    /// [`crate::crypto::MIN_KDF_ITERATIONS`]; ignored for raw key bytes).
+    pub fn rotate_master_key_with(&mut self, new: KeySource, kdf_iterations: u32) -> Result<()> {
         let inner = std::sync::Arc::get_mut(&mut self.inner).ok_or_else(|| {
             Error::invalid(
                 "key",
@@ -183,7 +190,7 @@ impl Store {
         let (master, kdf) = match new {
             KeySource::Key(master) => (master, None),
             KeySource::Passphrase(passphrase) => {
-                let params = KdfParams::generate(DEFAULT_KDF_ITERATIONS)?;
+                let params = KdfParams::generate(kdf_iterations)?;
                 (crate::crypto::MasterKey::from_passphrase(&passphrase, &params)?, Some(params))
             }
         };

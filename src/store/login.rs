@@ -33,7 +33,8 @@ pub struct LoginPolicy {
     pub max_failures: u32,
     /// How long a lock lasts, in seconds.
     pub lockout_secs: u64,
-    /// PBKDF2 iterations for passwords set from now on (at least 1,000).
+    /// PBKDF2 iterations for passwords set from now on (at least
+    /// [`crate::crypto::MIN_KDF_ITERATIONS`], 100,000).
     pub password_iterations: u32,
     /// TOTP steps of clock skew accepted either side of now.
     pub totp_window: u64,
@@ -124,11 +125,11 @@ impl Store {
 
     /// [`Store::with_login_policy`] in place.
     pub fn set_login_policy(&mut self, policy: LoginPolicy) -> Result<()> {
-        if policy.max_failures == 0 || policy.password_iterations < 1_000 {
+        if policy.max_failures == 0 || policy.password_iterations < crate::crypto::MIN_KDF_ITERATIONS {
             return Err(Error::out_of_range(
                 "login_policy",
                 "login_policy",
-                "at least one failure before a lock, and at least 1,000 PBKDF2 iterations",
+                "at least one failure before a lock, and at least 100,000 PBKDF2 iterations",
             ));
         }
         let inner = std::sync::Arc::get_mut(&mut self.inner).ok_or_else(|| {

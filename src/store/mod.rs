@@ -100,9 +100,8 @@ impl Store {
     /// Creates a new store on `backend`. Fails with [`Error::AlreadyExists`]
     /// if the backend already holds one.
     pub fn create(backend: impl Backend + 'static, key: KeySource, options: CreateOptions) -> Result<Store> {
-        if backend.prepare(true)? {
-            return Err(Error::AlreadyExists(backend.describe()));
-        }
+        // Everything that can be refused is checked before the backend
+        // touches the disk: a refused create leaves nothing behind.
         let store_id = hex(&random_bytes::<16>()?);
         let (master, kdf) = match key {
             KeySource::Key(master) => (master, None),
@@ -111,6 +110,9 @@ impl Store {
                 (MasterKey::from_passphrase(&passphrase, &params)?, Some(params))
             }
         };
+        if backend.prepare(true)? {
+            return Err(Error::AlreadyExists(backend.describe()));
+        }
         let wrapper = KeyWrapper::new(&master)?;
         let root = Secret::random()?;
         let mut tx = backend.begin(TxMode::Write)?;

@@ -147,11 +147,14 @@ static void test_store_lifecycle(const char *dir) {
     CHECK_STATUS(cust_store_verify_audit(NULL, NULL, NULL), CUST_STATUS_NULL_ARGUMENT);
     cust_store_close(store);
 
-    /* A passphrase store (a low iteration count keeps the test fast). */
+    /* A passphrase store (the lowest iteration count accepted keeps the test fast). */
     store = SENTINEL;
-    CHECK_STATUS(cust_store_create_passphrase(other, "short", 1000, &store), CUST_STATUS_INVALID);
-    CHECK_STATUS(cust_store_create_passphrase(other, NULL, 1000, &store), CUST_STATUS_NULL_ARGUMENT);
-    OK(cust_store_create_passphrase(other, "a long passphrase 2026", 1000, &store));
+    CHECK_STATUS(cust_store_create_passphrase(other, "short", 100000, &store), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_store_create_passphrase(other, NULL, 100000, &store), CUST_STATUS_NULL_ARGUMENT);
+    /* The KDF floor the header states: 100,000 iterations. */
+    CHECK_STATUS(cust_store_create_passphrase(other, "a long passphrase 2026", 99999, &store), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK(store == SENTINEL);
+    OK(cust_store_create_passphrase(other, "a long passphrase 2026", 100000, &store));
     cust_store_close(store);
     store = SENTINEL;
     CHECK_STATUS(cust_store_open_passphrase(other, "another long passphrase", &store), CUST_STATUS_WRONG_KEY);
@@ -167,7 +170,7 @@ static cust_store *provisioned(const char *dir, const char *name) {
     cust_session *admin = NULL;
     path_in(path, sizeof path, dir, name);
     OK(cust_store_create(path, KEY, 32, &store));
-    OK(cust_store_set_login_policy(store, 3, 600, 1000));
+    OK(cust_store_set_login_policy(store, 3, 600, 100000));
     CHECK_STATUS(cust_store_bootstrap_admin(store, NULL, "x"), CUST_STATUS_NULL_ARGUMENT);
     OK(cust_store_bootstrap_admin(store, "admin", "Administrator"));
     CHECK_STATUS(cust_store_bootstrap_admin(store, "second", "x"), CUST_STATUS_DENIED);
@@ -177,7 +180,7 @@ static cust_store *provisioned(const char *dir, const char *name) {
     OK(cust_principal_register(admin, "marketer", "陈晨", false));
     OK(cust_principal_grant(admin, "marketer", "marketing", 0));
     cust_session_close(admin);
-    CHECK_STATUS(cust_store_set_login_policy(store, 3, 600, 1000), CUST_STATUS_OK);
+    CHECK_STATUS(cust_store_set_login_policy(store, 3, 600, 100000), CUST_STATUS_OK);
     return store;
 }
 
@@ -761,6 +764,77 @@ static void test_null_everywhere(const char *dir) {
     cust_store_close(store);
 }
 
+/* A store whose master key comes from a passphrase has its backups verified
+ * and restored, and its key rotated, from C like any other. */
+static void test_passphrase_lifecycle(const char *dir) {
+    const cust_status N = CUST_STATUS_NULL_ARGUMENT;
+    const char *PASS = "passphrase store 2026", *NEW_PASS = "the next passphrase 2027";
+    char path[512], backup[512], restored[512];
+    cust_store *store = NULL;
+    cust_session *admin = NULL;
+    cust_customer *customer = NULL;
+    char *json = NULL;
+    uint64_t customers = 0;
+    path_in(path, sizeof path, dir, "pass-store");
+    path_in(backup, sizeof backup, dir, "pass-backup");
+    path_in(restored, sizeof restored, dir, "pass-restored");
+
+    OK(cust_store_create_passphrase(path, PASS, 100000, &store));
+    OK(cust_store_bootstrap_admin(store, "admin", "Administrator"));
+    OK(cust_session_open(store, "admin", "service", true, 0, &admin));
+    cust_input *input = person("KH900", "钱多", "13500000009");
+    OK(cust_customer_create(admin, input, &customer));
+    int64_t id = cust_customer_id(customer);
+    cust_customer_free(customer);
+    cust_input_free(input);
+    cust_session_close(admin);
+    OK(cust_store_backup(store, backup));
+
+    /* Verification with the passphrase; a wrong one, or key bytes, are refused. */
+    OK(cust_backup_verify_passphrase(backup, PASS, &customers));
+    CHECK(customers == 1);
+    customers = 77;
+    CHECK_STATUS(cust_backup_verify_passphrase(backup, "not the passphrase", &customers), CUST_STATUS_WRONG_KEY);
+    CHECK(customers == 77);
+    CHECK_STATUS(cust_backup_verify(backup, KEY, 32, &customers), CUST_STATUS_WRONG_KEY);
+    CHECK_STATUS(cust_backup_verify_passphrase(NULL, PASS, NULL), N);
+    CHECK_STATUS(cust_backup_verify_passphrase(backup, NULL, NULL), N);
+    CHECK_STATUS(cust_backup_verify_passphrase(backup, BAD_UTF8, NULL), CUST_STATUS_INVALID_UTF8);
+
+    /* Rotation to a new passphrase: the KDF floor holds, then the old one stops working. */
+    CHECK_STATUS(cust_store_rotate_key_passphrase(store, NEW_PASS, 99999), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(cust_store_rotate_key_passphrase(store, "short", 100000), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_store_rotate_key_passphrase(NULL, NEW_PASS, 100000), N);
+    CHECK_STATUS(cust_store_rotate_key_passphrase(store, NULL, 100000), N);
+    OK(cust_store_rotate_key_passphrase(store, NEW_PASS, 100000));
+    cust_store_close(store);
+    store = SENTINEL;
+    CHECK_STATUS(cust_store_open_passphrase(path, PASS, &store), CUST_STATUS_WRONG_KEY);
+    CHECK(store == SENTINEL);
+    OK(cust_store_open_passphrase(path, NEW_PASS, &store));
+    /* And from a passphrase to raw key bytes. */
+    OK(cust_store_rotate_key(store, KEY, 32));
+    cust_store_close(store);
+    OK(cust_store_open(path, KEY, 32, &store));
+    cust_store_close(store);
+
+    /* The backup (taken under the first passphrase) restores with it. */
+    CHECK_STATUS(cust_store_restore_passphrase(backup, restored, "not the passphrase", &json), CUST_STATUS_WRONG_KEY);
+    CHECK_STATUS(cust_store_restore_passphrase(NULL, restored, PASS, NULL), N);
+    CHECK_STATUS(cust_store_restore_passphrase(backup, NULL, PASS, NULL), N);
+    CHECK_STATUS(cust_store_restore_passphrase(backup, restored, NULL, NULL), N);
+    json = NULL;
+    OK(cust_store_restore_passphrase(backup, restored, PASS, &json));
+    CHECK(json != NULL && strstr(json, "\"keys_restored\":true") != NULL && strstr(json, "\"customers\":1") != NULL);
+    cust_string_free(json);
+    OK(cust_store_open_passphrase(restored, PASS, &store));
+    OK(cust_session_open(store, "admin", "service", true, 0, &admin));
+    OK(cust_customer_get(admin, id, &customer));
+    cust_customer_free(customer);
+    cust_session_close(admin);
+    cust_store_close(store);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s <empty-directory>\n", argv[0]);
@@ -774,6 +848,7 @@ int main(int argc, char **argv) {
     test_threads(argv[1]);
     test_null_everywhere(argv[1]);
     test_lifecycle(argv[1]);
+    test_passphrase_lifecycle(argv[1]);
     printf("C API checks: %d passed, %d failed\n", checks - failures, failures);
     return failures == 0 ? 0 : 1;
 }
