@@ -81,6 +81,8 @@ enum cust_status
   CUST_STATUS_SCHEMA_TOO_NEW = 52,
   // The store's files are damaged.
   CUST_STATUS_CORRUPT = 53,
+  // The store is open in this process; close it before replacing its files.
+  CUST_STATUS_STORE_OPEN = 54,
   // The store stayed locked past the busy timeout.
   CUST_STATUS_BUSY = 60,
   // The storage failed.

@@ -132,6 +132,10 @@ pub enum Error {
     /// `open` found no store.
     #[error("no store at {0}")]
     NotAStore(String),
+    /// The store is open in this process, so its files cannot be replaced
+    /// (a restore into it): close every handle and session first.
+    #[error("the store at {0} is open in this process; close it (every handle and session) first")]
+    StoreOpen(String),
     /// The files were written by a newer version of custodian.
     #[error("{component} schema version {found} is newer than this library supports ({supported})")]
     SchemaTooNew {

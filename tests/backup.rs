@@ -97,6 +97,35 @@ fn a_restored_older_backup_does_not_bring_an_erased_customer_back() {
 }
 
 #[test]
+fn a_restore_into_a_store_open_in_this_process_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live");
+    let store = sqlite_store(&live);
+    let id = admin(&store).create(sample(1)).unwrap().id;
+    store.backup_to(dir.path().join("backup")).unwrap();
+    admin(&store).create(sample(2)).unwrap();
+    let files_before: Vec<Vec<u8>> =
+        [DATA_FILE, KEYS_FILE].iter().map(|f| std::fs::read(live.join(f)).unwrap()).collect();
+
+    let err = Store::restore(dir.path().join("backup"), &live, key()).unwrap_err();
+    assert!(matches!(&err, Error::StoreOpen(path) if path == &live.display().to_string()), "{err:?}");
+    assert!(err.to_string().contains("is open in this process; close it"), "{err}");
+    let files_after: Vec<Vec<u8>> =
+        [DATA_FILE, KEYS_FILE].iter().map(|f| std::fs::read(live.join(f)).unwrap()).collect();
+    assert!(files_before == files_after, "a refused restore changes no file");
+    assert_eq!(store.counts().unwrap().customers, 2);
+
+    // A session alone keeps the store open.
+    let session = admin(&store);
+    drop(store);
+    assert!(matches!(Store::restore(dir.path().join("backup"), &live, key()), Err(Error::StoreOpen(_))));
+    drop(session);
+    let report = Store::restore(dir.path().join("backup"), &live, key()).unwrap();
+    assert_eq!(report.verified.customers, 1);
+    assert_eq!(admin(&Store::open_at(&live, key()).unwrap()).get(id).unwrap().id, id);
+}
+
+#[test]
 fn rotating_the_master_key_rewraps_without_reencrypting() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");

@@ -62,6 +62,8 @@ pub enum cust_status {
     SchemaTooNew = 52, // "store written by a newer library version"
     /// The store's files are damaged.
     Corrupt = 53, // "store is corrupt"
+    /// The store is open in this process; close it before replacing its files.
+    StoreOpen = 54, // "store is open in this process"
     /// The store stayed locked past the busy timeout.
     Busy = 60, // "store is busy"
     /// The storage failed.
@@ -116,6 +118,7 @@ impl cust_status {
             Error::NotAStore(_) => cust_status::NotAStore,
             Error::SchemaTooNew { .. } => cust_status::SchemaTooNew,
             Error::Corrupt { .. } => cust_status::Corrupt,
+            Error::StoreOpen(_) => cust_status::StoreOpen,
             Error::Busy => cust_status::Busy,
             Error::Storage { .. } => cust_status::Storage,
             Error::Crypto(_) => cust_status::Crypto,

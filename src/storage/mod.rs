@@ -17,6 +17,7 @@ mod schema;
 mod sqlite;
 
 pub use memory::MemoryBackend;
+pub(crate) use sqlite::is_open as sqlite_store_is_open;
 pub use sqlite::{DATA_FILE, Durability, KEYS_FILE, SqliteBackend, SqliteOptions};
 
 use std::collections::BTreeMap;

@@ -10,6 +10,7 @@
 //! (unreadable, i.e. still erased) — never a readable customer without the
 //! changes that came with it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -66,6 +67,35 @@ pub struct SqliteBackend {
     keys_path: PathBuf,
     options: SqliteOptions,
     pool: Mutex<Vec<Connection>>,
+    /// The customer database's canonical path, once this backend opened it
+    /// (it is then listed in [`OPEN_STORES`] until dropped).
+    registered: Mutex<Option<PathBuf>>,
+}
+
+/// The customer databases open in this process, with how many backends hold
+/// each: a restore must not replace the files under an open store.
+static OPEN_STORES: Mutex<BTreeMap<PathBuf, usize>> = Mutex::new(BTreeMap::new());
+
+/// Whether the store whose customer database is `data_path` is open in this
+/// process (through any backend not yet dropped).
+pub(crate) fn is_open(data_path: &Path) -> bool {
+    let Ok(canonical) = std::fs::canonicalize(data_path) else { return false };
+    OPEN_STORES.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&canonical)
+}
+
+impl Drop for SqliteBackend {
+    fn drop(&mut self) {
+        let registered = self.registered.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(path) = registered {
+            let mut open = OPEN_STORES.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(count) = open.get_mut(&path) {
+                *count -= 1;
+                if *count == 0 {
+                    open.remove(&path);
+                }
+            }
+        }
+    }
 }
 
 impl SqliteBackend {
@@ -74,7 +104,25 @@ impl SqliteBackend {
     pub fn new(dir: impl AsRef<Path>, options: SqliteOptions) -> Self {
         let dir = dir.as_ref();
         let keys_path = options.key_store_path.clone().unwrap_or_else(|| dir.join(KEYS_FILE));
-        SqliteBackend { data_path: dir.join(DATA_FILE), keys_path, options, pool: Mutex::new(Vec::new()) }
+        SqliteBackend {
+            data_path: dir.join(DATA_FILE),
+            keys_path,
+            options,
+            pool: Mutex::new(Vec::new()),
+            registered: Mutex::new(None),
+        }
+    }
+
+    /// Lists this backend's store as open in this process.
+    fn register(&self) {
+        let mut registered = self.registered.lock().unwrap_or_else(|p| p.into_inner());
+        if registered.is_some() {
+            return;
+        }
+        if let Ok(canonical) = std::fs::canonicalize(&self.data_path) {
+            *OPEN_STORES.lock().unwrap_or_else(|p| p.into_inner()).entry(canonical.clone()).or_insert(0) += 1;
+            *registered = Some(canonical);
+        }
     }
 
     /// Path of the customer database file.
@@ -247,6 +295,7 @@ impl Backend for SqliteBackend {
             }
         }
         self.give_back(conn);
+        self.register();
         Ok(existed)
     }
 

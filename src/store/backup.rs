@@ -145,6 +145,9 @@ impl Store {
         options: &RestoreOptions,
     ) -> Result<RestoreReport> {
         let (backup, store_dir) = (backup.as_ref(), store_dir.as_ref());
+        if crate::storage::sqlite_store_is_open(&store_dir.join(DATA_FILE)) {
+            return Err(Error::StoreOpen(store_dir.display().to_string()));
+        }
         let verified = Store::verify_backup(backup, key.duplicate())?;
         std::fs::create_dir_all(store_dir)
             .map_err(|e| Error::storage_caused(format!("cannot create {}", store_dir.display()), e))?;

@@ -47,6 +47,15 @@ static const char BAD_UTF8[] = {'\xff', '\xfe', 'a', 0};
 /* A sentinel every failed call must leave in its output. */
 #define SENTINEL ((void *)0x5e17)
 
+/* This thread's last error message (a static copy). */
+static const char *last_error(void) {
+    static char message[1024];
+    if (cust_last_error(message, sizeof message, NULL) != CUST_STATUS_OK && message[0] == 0) {
+        return "";
+    }
+    return message;
+}
+
 static void path_in(char *out, size_t len, const char *dir, const char *name) {
     snprintf(out, len, "%s/%s", dir, name);
 }
@@ -789,6 +798,10 @@ static void test_passphrase_lifecycle(const char *dir) {
     cust_input_free(input);
     cust_session_close(admin);
     OK(cust_store_backup(store, backup));
+
+    /* A restore into the open store is refused with a status of its own. */
+    CHECK_STATUS(cust_store_restore_passphrase(backup, path, PASS, NULL), CUST_STATUS_STORE_OPEN);
+    CHECK(strstr(last_error(), "is open in this process; close it") != NULL);
 
     /* Verification with the passphrase; a wrong one, or key bytes, are refused. */
     OK(cust_backup_verify_passphrase(backup, PASS, &customers));
