@@ -4,7 +4,7 @@
 //! cargo run --release --example bench -- [--n N] [--reads R] [--json] [--only PHASES]
 //! ```
 //!
-//! `--only insert,reads,sort,search,verify` runs just those phases after the
+//! `--only insert,reads,sort,search,verify,erase` runs just those phases after the
 //! insert (for profiling one phase); the default is all of them.
 //!
 //! Builds a fresh store of N generated customers (default 100,000) and, side
@@ -249,6 +249,10 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.runs("verify") {
         verify(&report, &store)?;
     }
+    // Last: it destroys customers.
+    if args.runs("erase") {
+        erase(&report, &store, &plain, &ids)?;
+    }
     report.section("Memory");
     if let Some(peak) = peak_rss_mib() {
         report.metric("peak_rss", peak, "MiB");
@@ -342,6 +346,41 @@ fn verify(report: &Report, store: &Store) -> Result<(), Box<dyn std::error::Erro
     }
     report.metric("audit_entries", verified.entries as f64, "entries");
     report.metric("audit_verify_rate", verified.entries as f64 / took.as_secs_f64(), "entries/s");
+    Ok(())
+}
+
+/// Customers erased one by one in the erase phase.
+const ERASURES: usize = 200;
+
+/// Erasure (crypto-shred, and the write-ahead logs emptied before it
+/// returns, so nothing of the customer is left in any file), side by side
+/// with plain rusqlite deleting a row, with and without emptying its WAL.
+fn erase(
+    report: &Report,
+    store: &Store,
+    plain: &rusqlite::Connection,
+    created: &[i64],
+) -> Result<(), Box<dyn std::error::Error>> {
+    report.section(&format!("Erasure of {ERASURES} customers, one call each (WAL emptied before each returns)"));
+    let session = store.authenticated_session("bench", Purpose::Compliance, custodian::AuthContext::with_mfa(0))?;
+    let step = (created.len() / ERASURES).max(1);
+    let picks: Vec<usize> = (0..created.len()).step_by(step).take(ERASURES).collect();
+    let ids: Vec<i64> = picks.iter().map(|k| created[*k]).collect();
+    let (_, med) = timed(&ids, |id| session.erase(CustomerId(*id), "bench").expect("erase"));
+    let (half, rest) = picks.split_at(picks.len() / 2);
+    let mut delete = plain.prepare_cached("DELETE FROM customers WHERE id = ?1")?;
+    let (_, plain_med) = timed(half, |k| {
+        delete.execute([*k as i64 + 1]).expect("plain delete");
+    });
+    let (_, plain_truncate_med) = timed(rest, |k| {
+        delete.execute([*k as i64 + 1]).expect("plain delete");
+        let busy: i64 = plain.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0)).expect("checkpoint");
+        assert_eq!(busy, 0);
+    });
+    report.metric("erase_custodian_median", med, "us");
+    report.metric("erase_plain_delete_median", plain_med, "us");
+    report.metric("erase_plain_delete_truncate_median", plain_truncate_med, "us");
+    report.metric("erase_ratio_vs_plain_truncate", plain_truncate_med / med, "ratio");
     Ok(())
 }
 

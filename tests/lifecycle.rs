@@ -117,6 +117,92 @@ fn erasure_destroys_the_key_and_survives_a_restored_backup() {
     assert_eq!(store.replay_erasure_ledger().unwrap(), 0);
 }
 
+/// What one customer leaves on disk: its sealed fields, its wrapped data
+/// key and its mobile's blind-index digest.
+fn footprint(path: &Path, id: CustomerId) -> [Vec<u8>; 3] {
+    let conn = rusqlite::Connection::open(path.join(DATA_FILE)).unwrap();
+    let sealed: Vec<u8> = conn.query_row("SELECT sealed FROM customers WHERE id = ?1", [id.0], |r| r.get(0)).unwrap();
+    let blind: Vec<u8> =
+        conn.query_row("SELECT mobile_index FROM customers WHERE id = ?1", [id.0], |r| r.get(0)).unwrap();
+    let keys = rusqlite::Connection::open(path.join(KEYS_FILE)).unwrap();
+    let wrapped: Vec<u8> =
+        keys.query_row("SELECT wrapped FROM data_keys WHERE customer_id = ?1", [id.0], |r| r.get(0)).unwrap();
+    [sealed, wrapped, blind]
+}
+
+/// Fails if any file in `dir` (main files, WALs, shared memory) holds any
+/// piece of `footprint`.
+fn assert_no_trace(dir: &Path, footprint: &[Vec<u8>; 3], when: &str) {
+    let files = file_bytes(dir);
+    assert!(files.iter().any(|(name, _)| name == DATA_FILE), "{when}: no store in {}", dir.display());
+    for (name, bytes) in files {
+        for (what, piece) in ["ciphertext", "data key", "blind index"].iter().zip(footprint) {
+            assert!(!contains(&bytes, piece), "{when}: {name} still holds the destroyed customer's {what}");
+        }
+    }
+}
+
+/// Copies a live store directory without closing it, as a crash (or a copy
+/// taken by someone holding the files) would leave it.
+fn crash_copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for (name, bytes) in file_bytes(from) {
+        std::fs::write(to.join(name), bytes).unwrap();
+    }
+}
+
+#[test]
+fn destroyed_customers_leave_no_byte_on_disk_while_the_store_is_open_or_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Store::create_at(&path, key(), CreateOptions::default()).unwrap().with_clock(clock.clone()).unwrap();
+    provision(&store);
+    let a = admin(&store);
+    let keep = a.create(sample(1)).unwrap().id;
+    let erased = a.create(sample(2)).unwrap().id;
+    let deleted = a.create(sample(3)).unwrap().id;
+    // Everything written so far sits in the WALs, not yet in the main files.
+    let (erased_trace, deleted_trace) = (footprint(&path, erased), footprint(&path, deleted));
+    let c = compliance(&store);
+
+    for (kind, id, trace) in [("erasure", erased, &erased_trace), ("deletion", deleted, &deleted_trace)] {
+        match kind {
+            "erasure" => c.erase(id, "dsr-77").unwrap(),
+            _ => a.delete(id).unwrap(),
+        }
+        // The store is still open, sessions and all.
+        assert_no_trace(&path, trace, &format!("after the {kind}, store open"));
+        let crashed = dir.path().join(format!("crashed-after-{kind}"));
+        crash_copy(&path, &crashed);
+        assert_no_trace(&crashed, trace, &format!("after the {kind}, crash copy"));
+        // The crash copy is a working store without the customer.
+        let copy = Store::open_at(&crashed, key()).unwrap();
+        assert!(matches!(admin(&copy).get(id), Err(Error::CustomerNotFound(_))));
+        assert_eq!(admin(&copy).get(keep).unwrap().id, keep);
+    }
+
+    // A sweep purges once, at its end, for everything it destroyed.
+    let swept: Vec<CustomerId> = (10..13).map(|i| a.create(sample(i)).unwrap().id).collect();
+    let traces: Vec<[Vec<u8>; 3]> = swept.iter().map(|id| footprint(&path, *id)).collect();
+    c.define_retention_policy(&RetentionPolicy {
+        id: "inactive-30d".into(),
+        rule: RetentionRule::InactiveFor { days: 30 },
+        method: DestructionMethod::CryptoShred,
+    })
+    .unwrap();
+    clock.advance(31 * DAY);
+    a.update(keep, 1, CustomerPatch::new().set(Field::Notes, "still a customer")).unwrap();
+    let report = c.sweep().unwrap();
+    assert_eq!(report.destroyed.len(), swept.len());
+    let crashed = dir.path().join("crashed-after-sweep");
+    crash_copy(&path, &crashed);
+    for trace in &traces {
+        assert_no_trace(&path, trace, "after the sweep, store open");
+        assert_no_trace(&crashed, trace, "after the sweep, crash copy");
+    }
+}
+
 #[test]
 fn a_sweep_on_a_simulated_clock_destroys_exactly_what_is_due() {
     let clock = Arc::new(ManualClock::new(T0));

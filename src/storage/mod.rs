@@ -345,6 +345,16 @@ pub trait Backend: Send + Sync {
     fn integrity_check(&self) -> Result<()> {
         Ok(())
     }
+
+    /// Makes content that committed transactions deleted unrecoverable from
+    /// the store's files now, not at the next clean close: SQLite copies the
+    /// write-ahead logs into the main files (whose freed content
+    /// `secure_delete` has zeroed) and truncates both logs to nothing. Called
+    /// after every destruction commits (erasure, deletion, sweep). A backend
+    /// without logs has nothing to do.
+    fn purge_logs(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// One storage transaction. Dropping it without `commit` rolls back every

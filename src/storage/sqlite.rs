@@ -322,6 +322,29 @@ impl Backend for SqliteBackend {
         })
     }
 
+    fn purge_logs(&self) -> Result<()> {
+        let conn = self.take_connection()?;
+        let result = (|| {
+            for schema in ["main", "data"] {
+                // TRUNCATE waits (busy handler) for readers of older frames,
+                // copies every frame back and empties the file; `busy` = 1
+                // means a reader still held the log when the timeout ran out.
+                let busy: i64 =
+                    conn.query_row(&format!("PRAGMA {schema}.wal_checkpoint(TRUNCATE)"), [], |r| r.get(0)).db()?;
+                if busy != 0 {
+                    let file = if schema == "main" { "key store" } else { "customer database" };
+                    return Err(Error::storage(format!(
+                        "the write-ahead log of the {file} could not be emptied: another connection kept reading \
+                         past the busy timeout, so destroyed content stays in it until the next checkpoint"
+                    )));
+                }
+            }
+            Ok(())
+        })();
+        self.give_back(conn);
+        result
+    }
+
     fn integrity_check(&self) -> Result<()> {
         let conn = self.take_connection()?;
         for schema in ["main", "data"] {

@@ -11,7 +11,9 @@
 //! 3. run the operation;
 //! 4. append the audit entry in the same transaction, commit, and only then
 //!    return the result (which may hold plaintext);
-//! 5. hand every checkpoint that fell due to the host's sink;
+//! 5. hand every checkpoint that fell due to the host's sink, and after a
+//!    destruction empty the write-ahead logs, so nothing it destroyed
+//!    survives in any file of the store when the call returns;
 //! 6. on a refusal or failure, roll back and record it in a transaction of
 //!    its own (or, for a refusal whose bookkeeping must persist, such as a
 //!    failed login's counter, commit that with the refusal's entry).
@@ -111,11 +113,27 @@ pub(crate) struct Call {
     /// Whether the call writes the key store although its action alone
     /// would not say so (a key rotation, the erasure ledger's replay).
     writes_keys: bool,
+    /// Whether what the call destroys must be gone from every file of the
+    /// store before it returns (erasures, deletions: the logs are purged
+    /// after the commit), or `Deferred` to the end of a batch of them.
+    purge: Purge,
+}
+
+/// When a destroying call empties the store's write-ahead logs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purge {
+    /// It destroys nothing.
+    No,
+    /// After its commit, before it returns.
+    OnReturn,
+    /// The caller purges once at the end of a batch (a sweep).
+    Deferred,
 }
 
 impl Call {
     pub(crate) fn new(action: Action, name: &'static str) -> Self {
-        Call { action, name, subject: None, target: None, destruction: None, writes_keys: false }
+        let purge = if action == Action::Delete { Purge::OnReturn } else { Purge::No };
+        Call { action, name, subject: None, target: None, destruction: None, writes_keys: false, purge }
     }
 
     pub(crate) fn about(action: Action, name: &'static str, subject: CustomerId) -> Self {
@@ -130,9 +148,25 @@ impl Call {
         self
     }
 
-    /// Records the destruction this call performs.
+    /// Records the destruction this call performs; its bytes are purged
+    /// from the store's files before it returns.
     pub(crate) fn destroying(mut self, destruction: Destruction) -> Self {
         self.destruction = Some(destruction);
+        self.purge = Purge::OnReturn;
+        self
+    }
+
+    /// Marks a call that deletes customers (their bytes are purged before it returns).
+    pub(crate) fn shredding(mut self) -> Self {
+        self.purge = Purge::OnReturn;
+        self
+    }
+
+    /// Leaves the purge to the caller, which destroys a batch and purges once.
+    pub(crate) fn purge_deferred(mut self) -> Self {
+        if self.purge == Purge::OnReturn {
+            self.purge = Purge::Deferred;
+        }
         self
     }
 
@@ -185,6 +219,10 @@ pub(crate) fn run<T>(
             let reason = trail.reason.take().or_else(|| trail.explanation());
             let entry = AuditEntry { rule, reason, ..entry(store, &caller, &call, trail, outcome) };
             commit_with(store, tx, entry)?;
+            if call.purge == Purge::OnReturn {
+                // Committed: what it destroyed must now leave the files too.
+                store.backend.purge_logs()?;
+            }
             Ok(out)
         }
         Err(e) if trail.keep_refusal => {

@@ -213,16 +213,29 @@ impl Session {
             Ok((now, due))
         })?;
         let mut report = SweepReport { now, ..Default::default() };
+        let mut failure = None;
         for (id, policy) in due {
             let call = Call::about(Action::Erase, "retention.destroy", id)
-                .destroying(Destruction { method: policy.method, reason: format!("policy:{}", policy.id) });
+                .destroying(Destruction { method: policy.method, reason: format!("policy:{}", policy.id) })
+                .purge_deferred();
             match self.run(call, |store, tx, _, _| store.destroy(tx, id, policy.method)) {
                 Ok(()) => report.destroyed.push((id, policy.id.clone(), policy.method)),
                 Err(Error::LegalHold { .. }) => report.held.push((id, policy.id.clone())),
-                Err(e) => return Err(e),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
             }
         }
-        Ok(report)
+        // One purge for the whole sweep, also when it stopped early: what it
+        // destroyed leaves the files before it returns.
+        if !report.destroyed.is_empty() {
+            self.store().backend.purge_logs()?;
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
     }
 
     fn place_marker(&self, kind: DirectoryKind, call: Call, id: CustomerId, reason: &str) -> Result<()> {

@@ -339,7 +339,7 @@ impl Store {
     /// from a backup, so that no erased customer comes back. Returns how many
     /// customers it removed; each removal is audited (`retention.replay`).
     pub fn replay_erasure_ledger(&self) -> Result<u64> {
-        let call = Call::new(Action::Erase, "retention.replay").writing_keys();
+        let call = Call::new(Action::Erase, "retention.replay").writing_keys().shredding();
         engine::run(&self.inner, Caller::store(Purpose::Compliance), call, |inner, tx, _, trail| {
             let ledger: std::collections::HashSet<Vec<u8>> = tx.erasure_ledger()?.into_iter().collect();
             let mut erased = Vec::new();
