@@ -215,6 +215,28 @@ typedef uint32_t cust_shown;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// What an import did with a record whose number (编号) already belonged to
+// a customer.
+enum cust_match
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Every value was already stored: skipped.
+  CUST_MATCH_PRESENT = 0,
+  // Its values differ (fields listed): not imported.
+  CUST_MATCH_CONFLICT = 1,
+  // The existing customer was updated with its values (fields listed).
+  CUST_MATCH_UPDATED = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum cust_match cust_match;
+#else
+typedef uint32_t cust_match;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // One customer as a session saw it.
 typedef struct cust_customer cust_customer;
 
@@ -458,55 +480,6 @@ cust_status cust_list_get(const struct cust_list *list,
 // `list` must be NULL or a handle not freed before.
 void cust_list_free(struct cust_list *list);
 
-// Imports the prototype's saved file held in `bytes` (`len` bytes): all of
-// it or, if it is not such a file or its last record is truncated, nothing
-// (`CUST_STATUS_INVALID`, the reason in the message). Records that fail
-// validation are imported as `unverified`; `*out` reports every row.
-//
-// # Safety
-// `session` must be a valid handle; `bytes` hold `len` bytes; `out` writable.
-cust_status cust_import_khzl(const struct cust_session *session,
-                             const uint8_t *bytes,
-                             size_t len,
-                             struct cust_import_report **out);
-
-// Rows the import created customers for (0 for NULL).
-//
-// # Safety
-// `report` must be NULL or a valid handle.
-size_t cust_import_report_len(const struct cust_import_report *report);
-
-// Row `index` of the report: the record's slot in the file, the customer
-// id it became, whether it is verified, and how many problems it has.
-// Any output pointer may be NULL.
-//
-// # Safety
-// `report` must be a valid handle; the outputs NULL or writable.
-cust_status cust_import_report_row(const struct cust_import_report *report,
-                                   size_t index,
-                                   size_t *slot,
-                                   int64_t *customer,
-                                   bool *verified,
-                                   size_t *problems);
-
-// Problem `problem` of row `index` as text (`field: message (rule)`), with
-// `snprintf` semantics. It never contains the rejected value.
-//
-// # Safety
-// `report` must be a valid handle; `buf` NULL or `len` writable bytes; `needed` NULL or writable.
-cust_status cust_import_report_problem(const struct cust_import_report *report,
-                                       size_t index,
-                                       size_t problem,
-                                       char *buf,
-                                       size_t len,
-                                       size_t *needed);
-
-// Frees an import report (NULL is ignored).
-//
-// # Safety
-// `report` must be NULL or a handle not freed before.
-void cust_import_report_free(struct cust_import_report *report);
-
 // Registers principal `id` (a person, or a system if `system`). Needs an
 // administrator session.
 //
@@ -635,6 +608,94 @@ cust_status cust_audit_query_json(const struct cust_session *session,
 cust_status cust_customer_verify(const struct cust_session *session,
                                  int64_t id,
                                  uint64_t expected_version);
+
+// Imports the prototype's saved file held in `bytes` (`len` bytes): all of
+// it or, if it is not such a file or its last record is truncated, nothing
+// (`CUST_STATUS_INVALID`, the reason in the message). Records that fail
+// validation are imported as `unverified`. A record whose number (编号)
+// already belongs to a customer is not imported again: it is matched
+// (`cust_import_report_matched`) as already present or, if it differs, as a
+// conflict. `*out` reports every record; record numbers count from 1.
+//
+// # Safety
+// `session` must be a valid handle; `bytes` hold `len` bytes; `out` writable.
+cust_status cust_import_khzl(const struct cust_session *session,
+                             const uint8_t *bytes,
+                             size_t len,
+                             struct cust_import_report **out);
+
+// `cust_import_khzl`, but a matched record that differs updates the
+// existing customer with its values (`CUST_MATCH_UPDATED`) instead of
+// being reported as a conflict. The session needs the update action too;
+// the import is audited as `customer.import_update`.
+//
+// # Safety
+// As `cust_import_khzl`.
+cust_status cust_import_khzl_update(const struct cust_session *session,
+                                    const uint8_t *bytes,
+                                    size_t len,
+                                    struct cust_import_report **out);
+
+// Rows the import created customers for (0 for NULL).
+//
+// # Safety
+// `report` must be NULL or a valid handle.
+size_t cust_import_report_len(const struct cust_import_report *report);
+
+// Row `index` of the report: the record's number in the file (from 1),
+// the customer id it became, whether it is verified, and how many problems it has.
+// Any output pointer may be NULL.
+//
+// # Safety
+// `report` must be a valid handle; the outputs NULL or writable.
+cust_status cust_import_report_row(const struct cust_import_report *report,
+                                   size_t index,
+                                   size_t *slot,
+                                   int64_t *customer,
+                                   bool *verified,
+                                   size_t *problems);
+
+// Problem `problem` of row `index` as text (`field: message (rule)`), with
+// `snprintf` semantics. It never contains the rejected value.
+//
+// # Safety
+// `report` must be a valid handle; `buf` NULL or `len` writable bytes; `needed` NULL or writable.
+cust_status cust_import_report_problem(const struct cust_import_report *report,
+                                       size_t index,
+                                       size_t problem,
+                                       char *buf,
+                                       size_t len,
+                                       size_t *needed);
+
+// Records the import matched with existing customers (0 for NULL).
+//
+// # Safety
+// `report` must be NULL or a valid handle.
+size_t cust_import_report_matched_len(const struct cust_import_report *report);
+
+// Matched record `index`: its number in the file (from 1), the existing
+// customer with its number, what the import did (a `cust_match`), and the
+// fields that differ, comma-separated, copied into `buf` with `snprintf`
+// semantics (`""` when already present). Any output pointer may be NULL
+// (with `len` 0 for `buf`).
+//
+// # Safety
+// `report` must be a valid handle; the outputs NULL or writable; `buf`
+// NULL or `len` writable bytes.
+cust_status cust_import_report_matched(const struct cust_import_report *report,
+                                       size_t index,
+                                       size_t *slot,
+                                       int64_t *customer,
+                                       uint32_t *outcome,
+                                       char *buf,
+                                       size_t len,
+                                       size_t *needed);
+
+// Frees an import report (NULL is ignored).
+//
+// # Safety
+// `report` must be NULL or a handle not freed before.
+void cust_import_report_free(struct cust_import_report *report);
 
 // Everything held about customer `id` (fields, consents, every audit entry
 // about it) as JSON in `*out`, for handing to the customer. Needs the

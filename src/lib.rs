@@ -66,7 +66,7 @@ pub use model::{
 };
 pub use storage::{Durability, MemoryBackend, SqliteBackend, SqliteOptions};
 pub use store::{
-    BackupVerification, CheckpointPolicy, CheckpointSink, CreateOptions, CustomerExport, Filter, ImportProblem,
-    ImportReport, ImportRow, ImportedCustomer, ListQuery, LoginPolicy, MAX_PAGE, RestoreOptions, RestoreReport,
-    SearchQuery, Session, Store, StoreCounts,
+    BackupVerification, CheckpointPolicy, CheckpointSink, CreateOptions, CustomerExport, Filter, ImportOptions,
+    ImportProblem, ImportReport, ImportRow, ImportedCustomer, ListQuery, LoginPolicy, MAX_PAGE, Matched, MatchedRow,
+    RestoreOptions, RestoreReport, SearchQuery, Session, Store, StoreCounts,
 };

@@ -4,7 +4,8 @@
 mod common;
 
 use common::*;
-use custodian::{CustomerInput, CustomerPatch, Error, Field, ImportRow};
+use custodian::import::khzl::{self, LegacyRecord};
+use custodian::{CustomerInput, CustomerPatch, Error, Field, ImportOptions, ImportRow, Matched, MatchedRow, Purpose};
 
 fn row(row: usize, input: CustomerInput) -> ImportRow {
     ImportRow { row, input }
@@ -21,23 +22,35 @@ fn invalid_rows_are_kept_unverified_and_duplicates_reported() {
         let existing = a.create(person("KH9", "老客户", "13900000009")).unwrap().id;
         let report = a
             .import(vec![
-                row(0, person("KH1", "王五", "13800000001").set(Field::Email, "wang@example.com")),
-                row(1, person("KH2", "李四", "12345").set(Field::Email, "li4-at-example.com")),
-                row(2, CustomerInput::individual().set(Field::ExternalCode, "KH3").set(Field::Mobile, "13800000003")),
-                row(3, person("KH1", "张三", "13800000004")),
-                row(4, person("KH9", "赵六", "13900000009")),
+                row(1, person("KH1", "王五", "13800000001").set(Field::Email, "wang@example.com")),
+                row(2, person("KH2", "李四", "12345").set(Field::Email, "li4-at-example.com")),
+                row(3, CustomerInput::individual().set(Field::ExternalCode, "KH3").set(Field::Mobile, "13800000003")),
+                row(4, person("KH1", "张三", "13800000004")),
+                row(5, person("KH8", "赵六", "13900000009")),
+                row(6, person("KH9", "赵六", "13900000009")),
             ])
             .unwrap();
         assert_eq!(report.customers.len(), 5, "{name}");
-        assert_eq!((report.verified(), report.unverified()), (1, 4), "{name}");
+        assert_eq!(
+            (report.verified(), report.unverified()),
+            (2, 3),
+            "{name}: a duplicate mobile alone is reported, not held back"
+        );
         let rules = |i: usize| report.customers[i].problems.iter().map(|p| p.rule).collect::<Vec<_>>();
         assert!(report.customers[0].problems.is_empty() && report.customers[0].verified, "{name}");
+        assert!(report.customers[4].verified, "{name}");
         assert_eq!(rules(1), vec!["mobile_format", "email_syntax"], "{name}");
         assert_eq!(rules(2), vec!["required"], "{name}: a person needs a name");
         assert_eq!(rules(3), vec!["duplicate_code"], "{name}");
-        assert!(report.customers[3].problems[0].message.contains("row 0"), "{name}");
-        assert_eq!(rules(4), vec!["duplicate_code", "duplicate_mobile"], "{name}");
-        assert!(report.customers[4].problems[1].message.contains(&format!("customer {existing}")), "{name}");
+        assert!(report.customers[3].problems[0].message.contains("row 1 "), "{name}: rows count from 1");
+        assert_eq!(rules(4), vec!["duplicate_mobile"], "{name}");
+        assert!(report.customers[4].problems[0].message.contains(&format!("customer {existing}")), "{name}");
+        // KH9 exists already: the row is matched with it, not imported again.
+        assert_eq!(
+            report.matched,
+            vec![MatchedRow { row: 6, customer: existing, outcome: Matched::Conflict { fields: vec!["name".into()] } }],
+            "{name}"
+        );
         // Reports name fields and rules, never the values.
         let text = format!("{report:?}");
         for value in ["12345", "li4-at-example.com", "李四", "13900000009"] {
@@ -49,6 +62,7 @@ fn invalid_rows_are_kept_unverified_and_duplicates_reported() {
         assert_eq!(li.text(&Field::Status), "unverified", "{name}");
         assert_eq!(li.text(&Field::Mobile), "12345", "{name}");
         assert_eq!(a.get(report.customers[3].customer).unwrap().get(&Field::ExternalCode), None, "{name}");
+        assert_eq!(a.get(existing).unwrap().text(&Field::Name), "老客户", "{name}: a conflict changes nothing");
         assert!(matches!(
             a.verify(li.id, li.version),
             Err(Error::Invalid { ref field, rule: "mobile_format", .. }) if field == "mobile"
@@ -81,6 +95,66 @@ fn an_import_the_session_may_not_make_stores_nothing() {
     assert_eq!(admin(&store).get(report.customers[0].customer).unwrap().get(&Field::Notes), None);
 }
 
+/// The prototype's file of three customers (the second with an invalid mobile).
+fn legacy_file(third_notes: &str) -> Vec<u8> {
+    let records = [
+        LegacyRecord::new(1, ["KH01", "王五", "星辰科技", "零售", "经理", "13800000001", "w5@example.com", "老客户"]),
+        LegacyRecord::new(2, ["KH02", "李四", "", "批发", "", "12345", "", ""]),
+        LegacyRecord::new(3, ["KH03", "张三", "", "零售", "", "13800000003", "", third_notes]),
+    ];
+    khzl::write(&records, 1).unwrap()
+}
+
+#[test]
+fn importing_the_same_file_again_doubles_nothing() {
+    for (name, store, _guard) in stores() {
+        let a = admin(&store);
+        let first = a.import_khzl(&legacy_file("需要发票")).unwrap();
+        assert_eq!(first.customers.iter().map(|c| c.row).collect::<Vec<_>>(), vec![1, 2, 3], "{name}: rows from 1");
+        assert!(first.matched.is_empty());
+        let counts = store.counts().unwrap();
+
+        // The same file again: every row is already there.
+        let again = a.import_khzl(&legacy_file("需要发票")).unwrap();
+        assert!(again.customers.is_empty(), "{name}: {again:?}");
+        assert_eq!(again.already_present(), 3, "{name}");
+        assert_eq!(again.matched.iter().map(|m| m.row).collect::<Vec<_>>(), vec![1, 2, 3], "{name}");
+        assert_eq!(store.counts().unwrap(), counts, "{name}: no second copy");
+
+        // A changed row is a conflict, naming the field, and changes nothing...
+        let third = first.customers[2].customer;
+        let changed = a.import_khzl(&legacy_file("改开增值税发票")).unwrap();
+        assert_eq!(changed.already_present(), 2, "{name}");
+        let conflicts: Vec<&MatchedRow> = changed.conflicts().collect();
+        assert_eq!(conflicts.len(), 1, "{name}");
+        assert_eq!((conflicts[0].row, conflicts[0].customer), (3, third), "{name}");
+        assert_eq!(conflicts[0].outcome, Matched::Conflict { fields: vec!["notes".into()] }, "{name}");
+        assert_eq!(a.get(third).unwrap().text(&Field::Notes), "需要发票", "{name}");
+        assert!(!format!("{changed:?}").contains("增值税"), "{name}: the report holds no value");
+
+        // ...unless the caller asks for an update, which is audited as one.
+        let options = ImportOptions::new().update_existing(true);
+        let updated = a.import_khzl_with(&legacy_file("改开增值税发票"), &options).unwrap();
+        assert_eq!(updated.matched[2].outcome, Matched::Updated { fields: vec!["notes".into()] }, "{name}");
+        let view = a.get(third).unwrap();
+        assert_eq!((view.text(&Field::Notes), view.version), ("改开增值税发票", 2), "{name}");
+        assert_eq!(store.counts().unwrap(), counts, "{name}");
+        let auditor = store.session("auditor", Purpose::Compliance).unwrap();
+        let entries = auditor
+            .audit_entries(&custodian::AuditQuery { customer: Some(third), limit: 100, ..Default::default() })
+            .unwrap();
+        let entry = entries.iter().find(|e| e.action == "customer.import_update").expect("the update is audited");
+        assert_eq!(entry.changed, vec!["notes".to_owned()], "{name}");
+
+        // Updating needs the update action: a session that may only create is refused.
+        let clerk_file = legacy_file("第三次");
+        let err = marketing(&store).import_khzl_with(&clerk_file, &options).unwrap_err();
+        assert!(matches!(err, Error::Denied { .. }), "{name}: {err}");
+        assert_eq!(a.get(third).unwrap().version, 2, "{name}");
+        assert!(store.verify_audit(None).unwrap().is_intact(), "{name}");
+    }
+}
+
 mod khzl_files {
     use custodian::import::khzl::{self, LegacyRecord, RECORD_LEN};
     use custodian::{Error, Field};
@@ -101,13 +175,13 @@ mod khzl_files {
 
     #[test]
     fn written_files_read_back_and_empty_slots_are_skipped() {
-        let bytes = khzl::write(&[record(0, "王五", "需要发票")], 2).unwrap();
+        let bytes = khzl::write(&[record(1, "王五", "需要发票")], 2).unwrap();
         assert_eq!(bytes.len(), 3 * RECORD_LEN);
         let read = khzl::parse(&bytes).unwrap();
         assert_eq!(read.len(), 1);
         assert_eq!(read[0].get(&Field::Name), Some("王五"));
         assert_eq!(read[0].get(&Field::Notes), Some("需要发票"));
-        assert_eq!(read[0].slot, 0);
+        assert_eq!(read[0].slot, 1, "records count from 1, as the console showed them");
         // GBK on disk: 王五 is CD F5 CE E5.
         assert_eq!(&bytes[10..14], [0xcd, 0xf5, 0xce, 0xe5]);
     }
@@ -126,7 +200,7 @@ mod khzl_files {
     #[test]
     fn files_that_are_not_legacy_files_import_nothing() {
         assert_eq!(rule(khzl::parse(&[]).unwrap_err()), "khzl_empty");
-        let bytes = khzl::write(&[record(0, "王五", ""), record(1, "张三", "")], 0).unwrap();
+        let bytes = khzl::write(&[record(1, "王五", ""), record(2, "张三", "")], 0).unwrap();
         let err = khzl::parse(&bytes[..bytes.len() - 7]).unwrap_err();
         assert!(err.to_string().contains("truncated") && err.to_string().contains("nothing was imported"));
         assert_eq!(rule(err), "khzl_length");
@@ -140,7 +214,7 @@ mod khzl_files {
         let mut no_number = bytes.clone();
         no_number[0..10].fill(0);
         let err = khzl::parse(&no_number).unwrap_err();
-        assert!(err.to_string().contains("record 0"), "{err}");
+        assert!(err.to_string().contains("record 1:"), "{err}");
         assert_eq!(rule(err), "khzl_not_legacy");
     }
 

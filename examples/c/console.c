@@ -276,7 +276,7 @@ static void import_legacy(cust_session *session) {
         for (size_t p = 0; p < problems; p++) {
             char text[LINE];
             cust_import_report_problem(result, i, p, text, sizeof text, NULL);
-            printf("  第 %u 条记录：%s\n", (unsigned)slot + 1, text);
+            printf("  第 %u 条记录：%s\n", (unsigned)slot, text);
         }
     }
     printf("导入 %u 条记录，其中 %u 条待审核。\n", (unsigned)rows, (unsigned)unverified);

@@ -1,6 +1,6 @@
 //! Customers through C: typed field codes, an input builder for creates and
 //! updates, customer views with typed accessors (no JSON library needed),
-//! lists, and the legacy-file import with its report.
+//! and lists.
 
 use std::ffi::c_char;
 
@@ -10,7 +10,7 @@ use super::boundary::{Outcome, c_string, free_handle, into_handle, object, objec
 use super::session::{cust_session, with_session};
 use super::status::{Failure, copy_out, cust_status};
 use crate::model::{CustomerId, CustomerInput, CustomerPatch, CustomerView, Field};
-use crate::{ImportReport, ListQuery, SearchQuery};
+use crate::{ListQuery, SearchQuery};
 
 /// A customer field, by code. The first eight are the prototype's
 /// `khzl` arrays (编号 姓名 单位 类别 职务 手机 邮箱 备注).
@@ -155,11 +155,6 @@ pub struct cust_customer {
 pub struct cust_list {
     items: Vec<cust_customer>,
     total: u64,
-}
-
-/// What an import did, row by row.
-pub struct cust_import_report {
-    report: ImportReport,
 }
 
 /// Creates an empty input for a customer of `kind` (`CUST_KIND_INDIVIDUAL`
@@ -581,123 +576,4 @@ pub unsafe extern "C" fn cust_list_get(
 pub unsafe extern "C" fn cust_list_free(list: *mut cust_list) {
     // SAFETY: forwarded caller guarantee.
     unsafe { free_handle(list) }
-}
-
-/// Imports the prototype's saved file held in `bytes` (`len` bytes): all of
-/// it or, if it is not such a file or its last record is truncated, nothing
-/// (`CUST_STATUS_INVALID`, the reason in the message). Records that fail
-/// validation are imported as `unverified`; `*out` reports every row.
-///
-/// # Safety
-/// `session` must be a valid handle; `bytes` hold `len` bytes; `out` writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cust_import_khzl(
-    session: *const cust_session,
-    bytes: *const u8,
-    len: usize,
-    out: *mut *mut cust_import_report,
-) -> cust_status {
-    with_session(session, |s| {
-        let out = out_ptr(out, "out")?;
-        // SAFETY: the caller promises `len` readable bytes.
-        let data = unsafe { super::boundary::bytes(bytes, len, "bytes") }?;
-        let report = s.import_khzl(data)?;
-        // SAFETY: checked.
-        unsafe { write(out, into_handle(cust_import_report { report })) };
-        Ok(())
-    })
-}
-
-/// Rows the import created customers for (0 for NULL).
-///
-/// # Safety
-/// `report` must be NULL or a valid handle.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cust_import_report_len(report: *const cust_import_report) -> usize {
-    // SAFETY: the caller promises a valid handle or NULL.
-    unsafe { report.as_ref() }.map_or(0, |r| r.report.customers.len())
-}
-
-/// Row `index` of the report: the record's slot in the file, the customer
-/// id it became, whether it is verified, and how many problems it has.
-/// Any output pointer may be NULL.
-///
-/// # Safety
-/// `report` must be a valid handle; the outputs NULL or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cust_import_report_row(
-    report: *const cust_import_report,
-    index: usize,
-    slot: *mut usize,
-    customer: *mut i64,
-    verified: *mut bool,
-    problems: *mut usize,
-) -> cust_status {
-    super::plain(|| {
-        // SAFETY: the caller promises a valid handle or NULL.
-        let report = unsafe { object(report, "report") }?;
-        let row = report.report.customers.get(index).ok_or_else(|| {
-            Failure::new(
-                cust_status::InvalidArgument,
-                format!("row {index} is past the report's {}", report.report.customers.len()),
-            )
-        })?;
-        // SAFETY: each output is NULL or writable, as the caller promises.
-        unsafe {
-            if !slot.is_null() {
-                write(slot, row.row);
-            }
-            if !customer.is_null() {
-                write(customer, row.customer.0);
-            }
-            if !verified.is_null() {
-                write(verified, row.verified);
-            }
-            if !problems.is_null() {
-                write(problems, row.problems.len());
-            }
-        }
-        Ok(())
-    })
-}
-
-/// Problem `problem` of row `index` as text (`field: message (rule)`), with
-/// `snprintf` semantics. It never contains the rejected value.
-///
-/// # Safety
-/// `report` must be a valid handle; `buf` NULL or `len` writable bytes; `needed` NULL or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cust_import_report_problem(
-    report: *const cust_import_report,
-    index: usize,
-    problem: usize,
-    buf: *mut c_char,
-    len: usize,
-    needed: *mut usize,
-) -> cust_status {
-    let mut status = cust_status::Ok;
-    let guarded = super::plain(|| {
-        // SAFETY: the caller promises a valid handle or NULL.
-        let report = unsafe { object(report, "report") }?;
-        let p = report.report.customers.get(index).and_then(|row| row.problems.get(problem)).ok_or_else(|| {
-            Failure::new(cust_status::InvalidArgument, format!("no problem {problem} in row {index}"))
-        })?;
-        // SAFETY: forwarded caller guarantees.
-        status = unsafe { copy_out(&format!("{}: {} ({})", p.field, p.message, p.rule), buf, len, needed) };
-        if status != cust_status::Ok {
-            return Err(Failure::new(status, format!("the buffer holds {len} bytes; the problem text needs more")));
-        }
-        Ok(())
-    });
-    if guarded == cust_status::Ok { status } else { guarded }
-}
-
-/// Frees an import report (NULL is ignored).
-///
-/// # Safety
-/// `report` must be NULL or a handle not freed before.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cust_import_report_free(report: *mut cust_import_report) {
-    // SAFETY: forwarded caller guarantee.
-    unsafe { free_handle(report) }
 }

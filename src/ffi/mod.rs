@@ -25,12 +25,14 @@
 mod boundary;
 mod customer;
 mod directory;
+mod import;
 mod lifecycle;
 mod session;
 mod status;
 mod store;
 
-pub use customer::{cust_customer, cust_field, cust_import_report, cust_input, cust_kind, cust_list, cust_shown};
+pub use customer::{cust_customer, cust_field, cust_input, cust_kind, cust_list, cust_shown};
+pub use import::{cust_import_report, cust_match};
 pub use session::cust_session;
 pub use status::cust_status;
 pub use store::cust_store;

@@ -40,7 +40,8 @@ const EMPTY_SLOT: &str = "-1";
 /// on drop and never shown by `Debug`.
 #[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
 pub struct LegacyRecord {
-    /// Position of the record in the file (0-based).
+    /// The record's number in the file, counted from 1 as the prototype's
+    /// console showed it (and as every report and message says it).
     #[zeroize(skip)]
     pub slot: usize,
     /// The eight values in [`LAYOUT`] order (编号 姓名 单位 类别 职务 手机 邮箱 备注), trimmed.
@@ -97,7 +98,8 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<LegacyRecord>> {
         ));
     }
     let mut records = Vec::new();
-    for (slot, raw) in bytes.chunks_exact(RECORD_LEN).enumerate() {
+    for (index, raw) in bytes.chunks_exact(RECORD_LEN).enumerate() {
+        let slot = index + 1;
         let mut values: [String; 8] = Default::default();
         let mut offset = 0;
         for (i, (name, size, _)) in LAYOUT.iter().enumerate() {

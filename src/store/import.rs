@@ -7,23 +7,35 @@
 //! never the value). A duplicate external code or mobile number is reported
 //! too. An unverified customer becomes `active` once its values pass
 //! validation: on the update that corrects them, or by [`Session::verify`].
+//!
+//! Importing the same file again adds nothing: a row whose external code
+//! (编号) already belongs to a customer is matched with it. An identical row
+//! is skipped and reported as already present; a different one is reported
+//! as a conflict, naming the fields that differ, and not imported, unless
+//! the caller asks for the existing customer to be updated
+//! ([`ImportOptions::update_existing`]). Row numbers count from 1, as people
+//! (and the console) count records.
 
 use std::collections::HashMap;
 
 use zeroize::Zeroizing;
 
+use super::StoreInner;
 use super::codec::Values;
 use super::session::{Call, IdBlock, STATUS_ACTIVE, STATUS_UNVERIFIED, Session, replace_versioned, row_at_version};
-use crate::access::Action;
+use crate::access::{Action, FieldPlan};
+use crate::audit::Trail;
 use crate::error::{Error, Result};
 use crate::model::validate::{MAX_RAW_BYTES, check_record, check_stored};
-use crate::model::{CustomerId, CustomerInput, CustomerView, Field};
+use crate::model::{CustomerId, CustomerInput, CustomerPatch, CustomerView, Field};
+use crate::storage::Transaction;
 
 /// One row to import: its position in the source (record slot, CSV line)
 /// and its values as entered.
 #[derive(Debug)]
 pub struct ImportRow {
-    /// Where the row came from, for the report (a slot or line number).
+    /// Where the row came from, for the report: its record or line number,
+    /// counted from 1 as the user counts them.
     pub row: usize,
     /// The values as entered.
     pub input: CustomerInput,
@@ -54,11 +66,65 @@ pub struct ImportedCustomer {
     pub problems: Vec<ImportProblem>,
 }
 
+/// A row whose external code already belongs to a customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchedRow {
+    /// The row's position in the source (from 1).
+    pub row: usize,
+    /// The existing customer with the row's external code.
+    pub customer: CustomerId,
+    /// What the import did with it.
+    pub outcome: Matched,
+}
+
+/// What an import did with a row that matched an existing customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Matched {
+    /// Every value of the row is already stored: skipped.
+    AlreadyPresent,
+    /// The row's values differ in `fields`: not imported (ask for
+    /// [`ImportOptions::update_existing`] to apply them).
+    Conflict {
+        /// The fields whose values differ.
+        fields: Vec<String>,
+    },
+    /// The existing customer was updated with the row's values in `fields`.
+    Updated {
+        /// The fields that changed.
+        fields: Vec<String>,
+    },
+}
+
+/// How an import treats rows that match existing customers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ImportOptions {
+    /// Apply a matched row's differing values to the existing customer (the
+    /// session must be allowed to update customers) instead of reporting a
+    /// conflict.
+    pub update_existing: bool,
+}
+
+impl ImportOptions {
+    /// The defaults: matched rows that differ are reported as conflicts.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`ImportOptions::update_existing`].
+    pub fn update_existing(mut self, update: bool) -> Self {
+        self.update_existing = update;
+        self
+    }
+}
+
 /// The result of an import: one line per row, in source order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportReport {
-    /// Every imported row.
+    /// Every row that became a new customer.
     pub customers: Vec<ImportedCustomer>,
+    /// Every row whose external code already belonged to a customer.
+    pub matched: Vec<MatchedRow>,
 }
 
 impl ImportReport {
@@ -75,6 +141,16 @@ impl ImportReport {
     /// Rows with anything reported (unverified ones and duplicates).
     pub fn with_problems(&self) -> impl Iterator<Item = &ImportedCustomer> {
         self.customers.iter().filter(|c| !c.problems.is_empty())
+    }
+
+    /// Matched rows that were skipped as already present.
+    pub fn already_present(&self) -> usize {
+        self.matched.iter().filter(|m| m.outcome == Matched::AlreadyPresent).count()
+    }
+
+    /// Matched rows that differ and were not imported.
+    pub fn conflicts(&self) -> impl Iterator<Item = &MatchedRow> {
+        self.matched.iter().filter(|m| matches!(m.outcome, Matched::Conflict { .. }))
     }
 }
 
@@ -98,7 +174,23 @@ impl Session {
     /// code) and mobile numbers are reported. One audit entry names every
     /// customer created.
     pub fn import(&self, rows: impl IntoIterator<Item = ImportRow>) -> Result<ImportReport> {
-        self.run(Call::new(Action::Create, "customer.import"), |store, tx, plan, trail| {
+        self.import_with(rows, &ImportOptions::default())
+    }
+
+    /// [`Session::import`] with options: whether rows that match existing
+    /// customers (by external code) and differ update them. An import that
+    /// may update is audited as `customer.import_update` and needs the
+    /// `update` action as well as `create`.
+    pub fn import_with(
+        &self,
+        rows: impl IntoIterator<Item = ImportRow>,
+        options: &ImportOptions,
+    ) -> Result<ImportReport> {
+        let name = if options.update_existing { "customer.import_update" } else { "customer.import" };
+        if options.update_existing && !self.can(Action::Update)? {
+            return self.run(Call::new(Action::Update, name), |_, _, _, _| Ok(ImportReport::default()));
+        }
+        self.run(Call::new(Action::Create, name), |store, tx, plan, trail| {
             let rows: Vec<ImportRow> = rows.into_iter().collect();
             let mut ids = IdBlock::new(u32::try_from(rows.len()).unwrap_or(u32::MAX).clamp(1, 65_536));
             let mut codes: HashMap<String, (usize, CustomerId)> = HashMap::new();
@@ -133,11 +225,17 @@ impl Session {
                     problems.extend(problem(&e));
                 }
                 let code = values.get(&Field::ExternalCode).map(|c| c.as_str().to_owned());
+                if let Some(existing) = match &code {
+                    Some(code) if !codes.contains_key(code) => tx.find_external_code(code)?,
+                    _ => None,
+                } {
+                    // Imported before (or entered by hand): matched, never doubled.
+                    let outcome = self.match_existing(store, tx, plan, trail, existing, &values, options)?;
+                    report.matched.push(MatchedRow { row, customer: existing, outcome });
+                    continue;
+                }
                 if let Some(code) = &code {
-                    let holder = match codes.get(code) {
-                        Some((earlier, id)) => Some(format!("row {earlier} (customer {id})")),
-                        None => tx.find_external_code(code)?.map(|id| format!("customer {id}")),
-                    };
+                    let holder = codes.get(code).map(|(earlier, id)| format!("row {earlier} (customer {id})"));
                     if let Some(holder) = holder {
                         problems.push(ImportProblem {
                             field: Field::ExternalCode.name().into_owned(),
@@ -187,12 +285,57 @@ impl Session {
     /// one, or whose last record is truncated, imports nothing). Each used
     /// slot becomes a customer; the report's `row` is its slot.
     pub fn import_khzl(&self, bytes: &[u8]) -> Result<ImportReport> {
+        self.import_khzl_with(bytes, &ImportOptions::default())
+    }
+
+    /// [`Session::import_khzl`] with options (see [`Session::import_with`]).
+    pub fn import_khzl_with(&self, bytes: &[u8], options: &ImportOptions) -> Result<ImportReport> {
         let records = match crate::import::khzl::parse(bytes) {
             Ok(records) => records,
             // A refused file is audited like any refused call.
             Err(e) => return self.run(Call::new(Action::Create, "customer.import"), |_, _, _, _| Err(e)),
         };
-        self.import(records.iter().map(|r| ImportRow { row: r.slot, input: r.to_input() }))
+        self.import_with(records.iter().map(|r| ImportRow { row: r.slot, input: r.to_input() }), options)
+    }
+
+    /// Compares an imported row's `values` with existing customer `id`, and
+    /// updates the customer with the differing ones if `options` say so.
+    #[allow(clippy::too_many_arguments)]
+    fn match_existing(
+        &self,
+        store: &StoreInner,
+        tx: &mut dyn Transaction,
+        plan: &FieldPlan,
+        trail: &mut Trail,
+        id: CustomerId,
+        values: &Values,
+        options: &ImportOptions,
+    ) -> Result<Matched> {
+        let row = tx.get_customer(id)?.ok_or(Error::CustomerNotFound(id))?;
+        let key = store.data_key(id, tx.get_data_key(id)?.as_ref())?;
+        let stored = store.unseal_all(&row, &key)?;
+        let differing: Vec<&Field> = values
+            .iter()
+            .filter(|(field, value)| {
+                field.is_writable() && stored.get(*field).map(|s| s.as_str()) != Some(value.as_str())
+            })
+            .map(|(field, _)| field)
+            .collect();
+        let fields: Vec<String> = differing.iter().map(|f| f.name().into_owned()).collect();
+        if differing.is_empty() {
+            return Ok(Matched::AlreadyPresent);
+        }
+        if !options.update_existing {
+            return Ok(Matched::Conflict { fields });
+        }
+        // A customer who restricted processing is not changed by an import.
+        self.check_restriction(tx, id)?;
+        let patch = differing
+            .iter()
+            .fold(CustomerPatch::new(), |patch, field| patch.set((*field).clone(), values[*field].as_str()));
+        trail.touched(id);
+        self.apply_patch(store, tx, plan, trail, id, row.header.version, &patch)?;
+        Ok(Matched::Updated { fields })
     }
 
     /// Verifies customer `id` (审核): if every stored value passes

@@ -20,7 +20,7 @@ mod session;
 mod sort_cache;
 
 pub use backup::{BackupVerification, RestoreOptions, RestoreReport};
-pub use import::{ImportProblem, ImportReport, ImportRow, ImportedCustomer};
+pub use import::{ImportOptions, ImportProblem, ImportReport, ImportRow, ImportedCustomer, Matched, MatchedRow};
 pub use lifecycle::CustomerExport;
 pub use login::LoginPolicy;
 

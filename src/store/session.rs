@@ -334,41 +334,59 @@ impl Session {
         patch: CustomerPatch,
     ) -> Result<CustomerView> {
         self.run(call, |store, tx, plan, trail| {
-            if patch.is_empty() {
-                return Err(Error::invalid("patch", "empty_patch", "the patch changes no field"));
-            }
-            trail.wrote(patch.changes.keys(), true);
-            let mut row = row_at_version(tx, id, expected_version)?;
-            let wrapped = tx.get_data_key(id)?;
-            let key = store.data_key(id, wrapped.as_ref())?;
-            let mut values = store.unseal_all(&row, &key)?;
-            for (field, raw) in &patch.changes {
-                match self.accept(plan, field, raw.as_deref().unwrap_or(""))? {
-                    Some(v) => values.insert(field.clone(), v),
-                    None => values.remove(field),
-                };
-            }
-            check_record(|f| values.get(f).map(|v| v.as_str().to_owned()))?;
-            if let Some(code) = values.get(&Field::ExternalCode) {
-                if let Some(existing) = tx.find_external_code(code)?.filter(|holder| *holder != id) {
-                    return Err(Error::DuplicateExternalCode { code: code.as_str().to_owned(), existing });
-                }
-            }
-            store.header_from(&mut row.header, &values);
-            if row.header.status == STATUS_UNVERIFIED && passes(&values, &store.catalogue, self.today_days()) {
-                // The correction made every value valid: the customer is verified.
-                row.header.status = STATUS_ACTIVE.into();
-                trail.changed.push(Field::Status.name().into_owned());
-            }
-            let cipher = FieldCipher::new(id, &key);
-            for field in patch.changes.keys().filter(|f| f.storage() == Storage::Sealed) {
-                store.seal_field(&mut row, &cipher, field, values.get(field).map(|v| v.as_str()))?;
-            }
-            replace_versioned(store, tx, &mut row, expected_version)?;
+            let (row, key) = self.apply_patch(store, tx, plan, trail, id, expected_version, &patch)?;
             let view = store.render_with(&row.header, &row.sealed, Some(&key), plan)?;
             trail.saw(&view, plan);
             Ok(view)
         })
+    }
+
+    /// Applies `patch` to customer `id` at `expected_version` inside `tx`
+    /// (validated, re-sealed, version bumped; an `unverified` customer that
+    /// it makes valid becomes `active`) and returns the stored row and key.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn apply_patch(
+        &self,
+        store: &StoreInner,
+        tx: &mut dyn Transaction,
+        plan: &FieldPlan,
+        trail: &mut Trail,
+        id: CustomerId,
+        expected_version: u64,
+        patch: &CustomerPatch,
+    ) -> Result<(CustomerRow, DataKey)> {
+        if patch.is_empty() {
+            return Err(Error::invalid("patch", "empty_patch", "the patch changes no field"));
+        }
+        trail.wrote(patch.changes.keys(), true);
+        let mut row = row_at_version(tx, id, expected_version)?;
+        let wrapped = tx.get_data_key(id)?;
+        let key = store.data_key(id, wrapped.as_ref())?;
+        let mut values = store.unseal_all(&row, &key)?;
+        for (field, raw) in &patch.changes {
+            match self.accept(plan, field, raw.as_deref().unwrap_or(""))? {
+                Some(v) => values.insert(field.clone(), v),
+                None => values.remove(field),
+            };
+        }
+        check_record(|f| values.get(f).map(|v| v.as_str().to_owned()))?;
+        if let Some(code) = values.get(&Field::ExternalCode) {
+            if let Some(existing) = tx.find_external_code(code)?.filter(|holder| *holder != id) {
+                return Err(Error::DuplicateExternalCode { code: code.as_str().to_owned(), existing });
+            }
+        }
+        store.header_from(&mut row.header, &values);
+        if row.header.status == STATUS_UNVERIFIED && passes(&values, &store.catalogue, self.today_days()) {
+            // The correction made every value valid: the customer is verified.
+            row.header.status = STATUS_ACTIVE.into();
+            trail.changed.push(Field::Status.name().into_owned());
+        }
+        let cipher = FieldCipher::new(id, &key);
+        for field in patch.changes.keys().filter(|f| f.storage() == Storage::Sealed) {
+            store.seal_field(&mut row, &cipher, field, values.get(field).map(|v| v.as_str()))?;
+        }
+        replace_versioned(store, tx, &mut row, expected_version)?;
+        Ok((row, key))
     }
 
     /// Deletes customer `id`: its row, sealed fields, blind-index entries and data key.

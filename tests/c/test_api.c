@@ -296,7 +296,7 @@ static void test_customers(const char *dir) {
     const cust_customer *first = NULL;
     OK(cust_list_get(list, 0, &first));
     OK(cust_customer_field(first, CUST_FIELD_NAME, text, sizeof text, NULL, NULL));
-    CHECK(strcmp(text, "李四") == 0); /* pinyin: li before wang */
+    CHECK(strcmp(text, "李四") == 0); /* 李四 sorts before 张三 */ /* pinyin: li before wang */
     const cust_customer *past = SENTINEL;
     CHECK_STATUS(cust_list_get(list, 2, &past), CUST_STATUS_INVALID_ARGUMENT);
     CHECK(past == SENTINEL);
@@ -494,21 +494,59 @@ static void test_legacy_import(const char *dir) {
     int64_t customer_id = 0;
     bool verified = false;
     OK(cust_import_report_row(report, 0, &slot, &customer_id, &verified, &problems));
-    CHECK(slot == 0 && verified && problems == 0 && customer_id > 0);
+    CHECK(slot == 1 && verified && problems == 0 && customer_id > 0); /* records count from 1 */
     OK(cust_import_report_row(report, 1, &slot, NULL, &verified, &problems));
-    CHECK(slot == 2 && !verified && problems == 1);
+    CHECK(slot == 3 && !verified && problems == 1);
     OK(cust_import_report_problem(report, 1, 0, text, sizeof text, NULL));
     CHECK(strstr(text, "mobile") != NULL && strstr(text, "12345") == NULL);
     CHECK_STATUS(cust_import_report_problem(report, 1, 1, text, sizeof text, NULL), CUST_STATUS_INVALID_ARGUMENT);
     CHECK_STATUS(cust_import_report_row(report, 2, NULL, NULL, NULL, NULL), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK(cust_import_report_matched_len(report) == 0);
     cust_import_report_free(report);
+
+    /* The same file again: nothing is doubled, both records are already present. */
+    OK(cust_import_khzl(admin, file, sizeof file, &report));
+    CHECK(cust_import_report_len(report) == 0 && cust_import_report_matched_len(report) == 2);
+    uint32_t outcome = 99;
+    int64_t matched_id = 0;
+    OK(cust_import_report_matched(report, 0, &slot, &matched_id, &outcome, text, sizeof text, NULL));
+    CHECK(slot == 1 && matched_id == customer_id && outcome == CUST_MATCH_PRESENT && text[0] == 0);
+    CHECK_STATUS(cust_import_report_matched(report, 2, NULL, NULL, NULL, NULL, 0, NULL), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(cust_import_report_matched(NULL, 0, NULL, NULL, NULL, NULL, 0, NULL), CUST_STATUS_NULL_ARGUMENT);
+    CHECK(cust_import_report_matched_len(NULL) == 0);
+    cust_import_report_free(report);
+    /* A changed record is a conflict naming the field, and changes nothing... */
+    put(file, 10, "\xd5\xc5\xc8\xfd", 4); /* 张三 */
+    OK(cust_import_khzl(admin, file, sizeof file, &report));
+    CHECK(cust_import_report_len(report) == 0);
+    size_t needed = 0;
+    CHECK_STATUS(cust_import_report_matched(report, 0, NULL, NULL, &outcome, NULL, 0, &needed), CUST_STATUS_BUFFER_TOO_SMALL);
+    CHECK(needed == strlen("name") + 1 && outcome == CUST_MATCH_CONFLICT);
+    OK(cust_import_report_matched(report, 0, NULL, NULL, &outcome, text, sizeof text, NULL));
+    CHECK(strcmp(text, "name") == 0);
+    cust_import_report_free(report);
+    cust_customer *kept = NULL;
+    OK(cust_customer_get(admin, customer_id, &kept));
+    OK(cust_customer_field(kept, CUST_FIELD_NAME, text, sizeof text, NULL, NULL));
+    CHECK(strcmp(text, "王五") == 0);
+    cust_customer_free(kept);
+    /* ...unless an update is asked for. */
+    OK(cust_import_khzl_update(admin, file, sizeof file, &report));
+    OK(cust_import_report_matched(report, 0, NULL, NULL, &outcome, text, sizeof text, NULL));
+    CHECK(outcome == CUST_MATCH_UPDATED && strcmp(text, "name") == 0);
+    cust_import_report_free(report);
+    OK(cust_customer_get(admin, customer_id, &kept));
+    OK(cust_customer_field(kept, CUST_FIELD_NAME, text, sizeof text, NULL, NULL));
+    CHECK(strcmp(text, "张三") == 0);
+    cust_customer_free(kept);
+    CHECK_STATUS(cust_import_khzl_update(NULL, file, sizeof file, &report), CUST_STATUS_NULL_ARGUMENT);
 
     OK(cust_customer_list(admin, CUST_FIELD_NAME, false, 0, 10, &list));
     CHECK(cust_list_total(list) == 2);
     const cust_customer *first = NULL;
     OK(cust_list_get(list, 0, &first));
     OK(cust_customer_field(first, CUST_FIELD_NAME, text, sizeof text, NULL, NULL));
-    CHECK(strcmp(text, "李四") == 0);
+    CHECK(strcmp(text, "李四") == 0); /* 李四 sorts before 张三 */
     OK(cust_customer_field(first, CUST_FIELD_STATUS, text, sizeof text, NULL, NULL));
     CHECK(strcmp(text, "unverified") == 0);
     cust_list_free(list);

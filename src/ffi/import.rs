@@ -1,0 +1,251 @@
+//! The prototype's saved file through C: the import and its report, row by
+//! row, with the records matched to existing customers.
+
+use std::ffi::c_char;
+
+use super::boundary::{free_handle, into_handle, object, out_ptr, write};
+use super::session::{cust_session, with_session};
+use super::status::{Failure, copy_out, cust_status};
+use crate::{ImportOptions, ImportReport, Matched};
+
+/// What an import did, row by row.
+pub struct cust_import_report {
+    report: ImportReport,
+}
+
+/// What an import did with a record whose number (编号) already belonged to
+/// a customer.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum cust_match {
+    /// Every value was already stored: skipped.
+    Present = 0,
+    /// Its values differ (fields listed): not imported.
+    Conflict = 1,
+    /// The existing customer was updated with its values (fields listed).
+    Updated = 2,
+}
+
+/// Imports the prototype's saved file held in `bytes` (`len` bytes): all of
+/// it or, if it is not such a file or its last record is truncated, nothing
+/// (`CUST_STATUS_INVALID`, the reason in the message). Records that fail
+/// validation are imported as `unverified`. A record whose number (编号)
+/// already belongs to a customer is not imported again: it is matched
+/// (`cust_import_report_matched`) as already present or, if it differs, as a
+/// conflict. `*out` reports every record; record numbers count from 1.
+///
+/// # Safety
+/// `session` must be a valid handle; `bytes` hold `len` bytes; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_import_khzl(
+    session: *const cust_session,
+    bytes: *const u8,
+    len: usize,
+    out: *mut *mut cust_import_report,
+) -> cust_status {
+    // SAFETY: forwarded caller guarantees.
+    unsafe { import_khzl(session, bytes, len, &ImportOptions::new(), out) }
+}
+
+/// `cust_import_khzl`, but a matched record that differs updates the
+/// existing customer with its values (`CUST_MATCH_UPDATED`) instead of
+/// being reported as a conflict. The session needs the update action too;
+/// the import is audited as `customer.import_update`.
+///
+/// # Safety
+/// As `cust_import_khzl`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_import_khzl_update(
+    session: *const cust_session,
+    bytes: *const u8,
+    len: usize,
+    out: *mut *mut cust_import_report,
+) -> cust_status {
+    // SAFETY: forwarded caller guarantees.
+    unsafe { import_khzl(session, bytes, len, &ImportOptions::new().update_existing(true), out) }
+}
+
+/// # Safety
+/// As `cust_import_khzl`.
+unsafe fn import_khzl(
+    session: *const cust_session,
+    bytes: *const u8,
+    len: usize,
+    options: &ImportOptions,
+    out: *mut *mut cust_import_report,
+) -> cust_status {
+    with_session(session, |s| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller promises `len` readable bytes.
+        let data = unsafe { super::boundary::bytes(bytes, len, "bytes") }?;
+        let report = s.import_khzl_with(data, options)?;
+        // SAFETY: checked.
+        unsafe { write(out, into_handle(cust_import_report { report })) };
+        Ok(())
+    })
+}
+
+/// Rows the import created customers for (0 for NULL).
+///
+/// # Safety
+/// `report` must be NULL or a valid handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_import_report_len(report: *const cust_import_report) -> usize {
+    // SAFETY: the caller promises a valid handle or NULL.
+    unsafe { report.as_ref() }.map_or(0, |r| r.report.customers.len())
+}
+
+/// Row `index` of the report: the record's number in the file (from 1),
+/// the customer id it became, whether it is verified, and how many problems it has.
+/// Any output pointer may be NULL.
+///
+/// # Safety
+/// `report` must be a valid handle; the outputs NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_import_report_row(
+    report: *const cust_import_report,
+    index: usize,
+    slot: *mut usize,
+    customer: *mut i64,
+    verified: *mut bool,
+    problems: *mut usize,
+) -> cust_status {
+    super::plain(|| {
+        // SAFETY: the caller promises a valid handle or NULL.
+        let report = unsafe { object(report, "report") }?;
+        let row = report.report.customers.get(index).ok_or_else(|| {
+            Failure::new(
+                cust_status::InvalidArgument,
+                format!("row {index} is past the report's {}", report.report.customers.len()),
+            )
+        })?;
+        // SAFETY: each output is NULL or writable, as the caller promises.
+        unsafe {
+            if !slot.is_null() {
+                write(slot, row.row);
+            }
+            if !customer.is_null() {
+                write(customer, row.customer.0);
+            }
+            if !verified.is_null() {
+                write(verified, row.verified);
+            }
+            if !problems.is_null() {
+                write(problems, row.problems.len());
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Problem `problem` of row `index` as text (`field: message (rule)`), with
+/// `snprintf` semantics. It never contains the rejected value.
+///
+/// # Safety
+/// `report` must be a valid handle; `buf` NULL or `len` writable bytes; `needed` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_import_report_problem(
+    report: *const cust_import_report,
+    index: usize,
+    problem: usize,
+    buf: *mut c_char,
+    len: usize,
+    needed: *mut usize,
+) -> cust_status {
+    let mut status = cust_status::Ok;
+    let guarded = super::plain(|| {
+        // SAFETY: the caller promises a valid handle or NULL.
+        let report = unsafe { object(report, "report") }?;
+        let p = report.report.customers.get(index).and_then(|row| row.problems.get(problem)).ok_or_else(|| {
+            Failure::new(cust_status::InvalidArgument, format!("no problem {problem} in row {index}"))
+        })?;
+        // SAFETY: forwarded caller guarantees.
+        status = unsafe { copy_out(&format!("{}: {} ({})", p.field, p.message, p.rule), buf, len, needed) };
+        if status != cust_status::Ok {
+            return Err(Failure::new(status, format!("the buffer holds {len} bytes; the problem text needs more")));
+        }
+        Ok(())
+    });
+    if guarded == cust_status::Ok { status } else { guarded }
+}
+
+/// Records the import matched with existing customers (0 for NULL).
+///
+/// # Safety
+/// `report` must be NULL or a valid handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_import_report_matched_len(report: *const cust_import_report) -> usize {
+    // SAFETY: the caller promises a valid handle or NULL.
+    unsafe { report.as_ref() }.map_or(0, |r| r.report.matched.len())
+}
+
+/// Matched record `index`: its number in the file (from 1), the existing
+/// customer with its number, what the import did (a `cust_match`), and the
+/// fields that differ, comma-separated, copied into `buf` with `snprintf`
+/// semantics (`""` when already present). Any output pointer may be NULL
+/// (with `len` 0 for `buf`).
+///
+/// # Safety
+/// `report` must be a valid handle; the outputs NULL or writable; `buf`
+/// NULL or `len` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_import_report_matched(
+    report: *const cust_import_report,
+    index: usize,
+    slot: *mut usize,
+    customer: *mut i64,
+    outcome: *mut u32,
+    buf: *mut c_char,
+    len: usize,
+    needed: *mut usize,
+) -> cust_status {
+    let mut status = cust_status::Ok;
+    let guarded = super::plain(|| {
+        // SAFETY: the caller promises a valid handle or NULL.
+        let report = unsafe { object(report, "report") }?;
+        let row = report.report.matched.get(index).ok_or_else(|| {
+            Failure::new(
+                cust_status::InvalidArgument,
+                format!("matched record {index} is past the report's {}", report.report.matched.len()),
+            )
+        })?;
+        let (code, fields) = match &row.outcome {
+            Matched::AlreadyPresent => (cust_match::Present, String::new()),
+            Matched::Conflict { fields } => (cust_match::Conflict, fields.join(", ")),
+            Matched::Updated { fields } => (cust_match::Updated, fields.join(", ")),
+        };
+        // SAFETY: each output is NULL or writable, as the caller promises.
+        unsafe {
+            if !slot.is_null() {
+                write(slot, row.row);
+            }
+            if !customer.is_null() {
+                write(customer, row.customer.0);
+            }
+            if !outcome.is_null() {
+                write(outcome, code as u32);
+            }
+        }
+        if buf.is_null() && len == 0 && needed.is_null() {
+            return Ok(());
+        }
+        // SAFETY: forwarded caller guarantees.
+        status = unsafe { copy_out(&fields, buf, len, needed) };
+        if status != cust_status::Ok {
+            return Err(Failure::new(status, format!("the buffer holds {len} bytes; the field list needs more")));
+        }
+        Ok(())
+    });
+    if guarded == cust_status::Ok { status } else { guarded }
+}
+
+/// Frees an import report (NULL is ignored).
+///
+/// # Safety
+/// `report` must be NULL or a handle not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_import_report_free(report: *mut cust_import_report) {
+    // SAFETY: forwarded caller guarantee.
+    unsafe { free_handle(report) }
+}
