@@ -242,7 +242,11 @@ fn sort_key(store: &StoreInner, sort: &Field, sort_name: &str, c: &ScannedCustom
             (Some(sealed), Some(_)) => {
                 let key = store.data_key(h.id, c.key.as_ref())?;
                 let value = FieldCipher::new(h.id, &key).open(sort, sealed)?;
-                Keyed::Value(store.collation.sort_key(&value))
+                // A person's name sorts by its surname's reading.
+                Keyed::Value(match sort {
+                    Field::Name => store.collation.person_name_sort_key(&value),
+                    _ => store.collation.sort_key(&value),
+                })
             }
         },
     })
