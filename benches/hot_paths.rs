@@ -97,12 +97,12 @@ fn reads(c: &mut Criterion) {
     let admin = "bench";
     let path = dir.path().join("store");
     {
-        let store = Store::create_at(&path, key(), CreateOptions::default()).unwrap();
+        let store = Store::create_at(&path, key(), CreateOptions::new()).unwrap();
         store.bootstrap_administrator(&NewPrincipal::system(admin, "benchmark")).unwrap();
         store.session(admin, Purpose::Service).unwrap().create_many((0..CUSTOMERS).map(customer)).unwrap();
     }
     let audited = Store::open_at(&path, key()).unwrap();
-    let discarding = Store::open(DiscardAudit(SqliteBackend::new(&path, SqliteOptions::default())), key()).unwrap();
+    let discarding = Store::open(DiscardAudit(SqliteBackend::new(&path, SqliteOptions::new())), key()).unwrap();
 
     let plain = rusqlite::Connection::open(dir.path().join("plain.db")).unwrap();
     plain
@@ -155,7 +155,7 @@ fn reads(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("list");
-    let query = ListQuery { sort: Field::Name, limit: 50, ..Default::default() };
+    let query = ListQuery::new().sort(Field::Name).limit(50);
     session.list(&query).unwrap();
     group.bench_function("first_page_by_name_cached", |b| b.iter(|| black_box(session.list(&query).unwrap())));
     group.finish();

@@ -183,7 +183,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let key = || KeySource::key_bytes(&[42u8; 32]);
     let admin = "bench";
     let path = dir.path().join("custodian");
-    let store = Store::create_at(&path, key()?, CreateOptions::default())?;
+    let store = Store::create_at(&path, key()?, CreateOptions::new())?;
     store.bootstrap_administrator(&NewPrincipal::system(admin, "benchmark"))?;
     let mfa = custodian::AuthContext::with_mfa(0);
     let session = store.authenticated_session(admin, Purpose::Service, mfa)?;
@@ -307,7 +307,7 @@ fn reads(
 
 fn sorted_page(report: &Report, args: &Args, session: &Session) -> Result<(), Box<dyn std::error::Error>> {
     report.section("First page (50) sorted by name in pinyin order, on a freshly opened store");
-    let query = ListQuery { sort: Field::Name, limit: 50, ..Default::default() };
+    let query = ListQuery::new().sort(Field::Name).limit(50);
     let t = Instant::now();
     let page = session.list(&query)?;
     report.metric("sorted_page_cold", t.elapsed().as_secs_f64() * 1e3, "ms");
@@ -385,5 +385,5 @@ fn erase(
 }
 
 fn search(session: &Session, keyword: &str) -> u64 {
-    session.search(&SearchQuery { keyword: keyword.into(), offset: 0, limit: 50 }).expect("search").total
+    session.search(&SearchQuery::new(keyword)).expect("search").total
 }

@@ -180,7 +180,7 @@ fn open_or_create(passphrase: &str) -> TourResult<Store> {
     }
 
     let t = Instant::now();
-    let options = CreateOptions { kdf_iterations: KDF_ITERATIONS, ..Default::default() };
+    let options = CreateOptions::new().kdf_iterations(KDF_ITERATIONS);
     let store = keep_checkpoints(Store::create_at(dir, KeySource::passphrase(passphrase)?, options)?)?;
     println!("Created a new store in ./{DEMO_DIR} (customers.db + keys.db) in {:.0?}.", t.elapsed());
 
@@ -241,7 +241,7 @@ fn keep_checkpoints(store: Store) -> TourResult<Store> {
 fn audit_log(store: &Store, clerk: &Session, customer: &CustomerView) -> TourResult {
     heading("i. The audit log");
     let auditor = store.session("auditor-01", Purpose::Compliance)?;
-    let everything = auditor.audit_entries(&AuditQuery { limit: 10_000, ..Default::default() })?;
+    let everything = auditor.audit_entries(&AuditQuery::new().limit(10_000))?;
     let latest_seq = everything.last().map_or(0, |e| e.seq);
     println!(
         "The log holds {latest_seq} entries; the latest 6 (values never appear, only ids, field names and rules):"
@@ -256,8 +256,7 @@ fn audit_log(store: &Store, clerk: &Session, customer: &CustomerView) -> TourRes
         print_entry(e);
     }
 
-    let denials =
-        auditor.audit_entries(&AuditQuery { outcome: Some(Outcome::Denied), limit: 10_000, ..Default::default() })?;
+    let denials = auditor.audit_entries(&AuditQuery::new().outcome(Outcome::Denied).limit(10_000))?;
     println!("\nDenials in the log: {}; the latest 3:", denials.len());
     for e in denials.iter().rev().take(3).rev() {
         print_entry(e);
@@ -265,11 +264,7 @@ fn audit_log(store: &Store, clerk: &Session, customer: &CustomerView) -> TourRes
 
     let mobile = customer.text(&Field::Mobile).to_owned();
     clerk.find_by_mobile(&mobile)?;
-    let lookups = auditor.audit_entries(&AuditQuery {
-        lookup: Some((Field::Mobile, mobile.clone())),
-        limit: 10_000,
-        ..Default::default()
-    })?;
+    let lookups = auditor.audit_entries(&AuditQuery::new().lookup(Field::Mobile, mobile.clone()).limit(10_000))?;
     println!(
         "\nclerk-07 looked up mobile {mobile}. Who looked it up? The log keeps only a keyed hash ({}...); searching by it finds {} lookup(s).",
         &auditor.audit_hash("mobile", &mobile)?[..16],
@@ -311,14 +306,14 @@ fn indent(text: &str) -> String {
 /// a. Sorted, paged listing in pinyin order, and a filtered count.
 fn listing(clerk: &Session) -> TourResult {
     heading("a. Listing sorted by name (pinyin order)");
-    let page = clerk.list(&ListQuery { sort: Field::Name, limit: 10, ..Default::default() })?;
+    let page = clerk.list(&ListQuery::new().sort(Field::Name).limit(10))?;
     println!("clerk-07 (customer service) lists {} customers; the first 10, ascending:", page.total);
     print_rows(&page.items);
-    let page = clerk.list(&ListQuery { sort: Field::Name, descending: true, limit: 5, ..Default::default() })?;
+    let page = clerk.list(&ListQuery::new().sort(Field::Name).descending(true).limit(5))?;
     println!("The first 5, descending:");
     print_rows(&page.items);
-    let filter = Filter { tier: Some("a".into()), source: Some("referral".into()), ..Default::default() };
-    let page = clerk.list(&ListQuery { sort: Field::Name, limit: 1, filter, ..Default::default() })?;
+    let filter = Filter::new().tier("a").source("referral");
+    let page = clerk.list(&ListQuery::new().sort(Field::Name).limit(1).filter(filter))?;
     println!("Filter tier=a (normalised to A) and source=referral: {} customers.", page.total);
     Ok(())
 }
@@ -385,7 +380,7 @@ fn marketing_view(clerk: &Session, marketer: &Session, customer: &CustomerView) 
     clerk.record_consent(customer.id, &consent(false))?;
     expect_denied("marketing-02 (SMS) reads a customer without SMS marketing consent", marketer.get(customer.id))?;
     clerk.record_consent(customer.id, &consent(true))?;
-    let visible = marketer.list(&ListQuery { limit: 1, ..Default::default() })?.total;
+    let visible = marketer.list(&ListQuery::new().limit(1))?.total;
     println!(
         "clerk-07 records the customer's SMS marketing consent (counter, policy 2026-01); marketing-02 now lists {visible} consenting customer(s)."
     );
@@ -414,7 +409,7 @@ fn denials(store: &Store, clerk: &Session, customer: &CustomerView) -> TourResul
     expect_denied("auditor-01 get", auditor.get(customer.id))?;
     expect_denied("clerk-07 delete", clerk.delete(customer.id))?;
     let wrong_purpose = store.session("marketing-02", Purpose::Service)?;
-    expect_denied("marketing-02 for purpose service: list", wrong_purpose.list(&ListQuery::default()))?;
+    expect_denied("marketing-02 for purpose service: list", wrong_purpose.list(&ListQuery::new()))?;
     let still_there = clerk.get(customer.id)?;
     println!("Customer {} is still there (version {}).", still_there.id, still_there.version);
     Ok(())
@@ -462,7 +457,7 @@ fn stale_version(store: &Store, admin: &str) -> TourResult {
 /// g. Keyword search over the fields a session sees in plaintext.
 fn keyword_search(clerk: &Session, marketer: &Session) -> TourResult {
     heading("g. Keyword search");
-    let query = SearchQuery { keyword: "发票".into(), offset: 0, limit: 5 };
+    let query = SearchQuery::new("发票").limit(5);
     let page = clerk.search(&query)?;
     println!("clerk-07 searches \"发票\" (invoice): {} customers match; the first {}:", page.total, page.items.len());
     for v in &page.items {
@@ -633,8 +628,7 @@ fn data_lifecycle(store: &Store) -> TourResult {
     let compliance = store.authenticated_session("admin", Purpose::Compliance, AuthContext::with_mfa(now_ms()))?;
     // The customer who asks: the last one in external-code order (each run
     // erases another; the sections above use the first ones).
-    let page =
-        compliance.list(&ListQuery { sort: Field::ExternalCode, descending: true, limit: 1, ..Default::default() })?;
+    let page = compliance.list(&ListQuery::new().sort(Field::ExternalCode).descending(true).limit(1))?;
     let Some(subject) = page.items.first() else {
         println!("(no customer left to demonstrate with)");
         return Ok(());
@@ -666,7 +660,7 @@ fn data_lifecycle(store: &Store) -> TourResult {
     compliance.erase(id, "tour-dsr")?;
     let record = store
         .session("auditor-01", Purpose::Compliance)?
-        .audit_entries(&AuditQuery { customer: Some(id), outcome: Some(Outcome::Allowed), ..Default::default() })?
+        .audit_entries(&AuditQuery::new().customer(id).outcome(Outcome::Allowed))?
         .into_iter()
         .rev()
         .find(|e| e.destruction.is_some())
@@ -714,8 +708,7 @@ fn data_lifecycle(store: &Store) -> TourResult {
 
     // Retention on a simulated clock, in a small store of its own.
     let clock = Arc::new(custodian::ManualClock::new(now_ms()));
-    let demo =
-        Store::in_memory(KeySource::key_bytes(&[3u8; 32])?, CreateOptions::default())?.with_clock(clock.clone())?;
+    let demo = Store::in_memory(KeySource::key_bytes(&[3u8; 32])?, CreateOptions::new())?.with_clock(clock.clone())?;
     demo.bootstrap_administrator(&NewPrincipal::staff("dpo", "数据保护官"))?;
     let dpo = demo.authenticated_session("dpo", Purpose::Compliance, AuthContext::with_mfa(now_ms()))?;
     let ids = dpo.create_many((0..3).map(|i| person(["老客户甲", "老客户乙", "新客户丙"][i])))?;

@@ -21,16 +21,13 @@ const T0: i64 = 1_800_000_000_000;
 /// An in-memory store on a manual clock, provisioned, with a fast login policy.
 fn clocked() -> (Store, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(T0));
-    let store = Store::in_memory(key(), CreateOptions::default())
+    let store = Store::in_memory(key(), CreateOptions::new())
         .unwrap()
         .with_clock(clock.clone())
         .unwrap()
-        .with_login_policy(LoginPolicy {
-            max_failures: 3,
-            lockout_secs: 600,
-            password_iterations: 100_000,
-            totp_window: 1,
-        })
+        .with_login_policy(
+            LoginPolicy::new().max_failures(3).lockout_secs(600).password_iterations(100_000).totp_window(1),
+        )
         .unwrap();
     provision(&store);
     (store, clock)
@@ -48,7 +45,7 @@ fn denied_rule<T: std::fmt::Debug>(result: custodian::Result<T>) -> &'static str
 }
 
 fn entries(store: &Store) -> Vec<custodian::AuditEntry> {
-    auditor(store).audit_entries(&AuditQuery { limit: 10_000, ..Default::default() }).unwrap()
+    auditor(store).audit_entries(&AuditQuery::new().limit(10_000)).unwrap()
 }
 
 #[test]
@@ -63,7 +60,7 @@ fn revocation_and_transfers_take_effect_on_the_next_call_of_an_open_session() {
         let admin = manager(&store);
         admin.revoke_principal("clerk", "left the company").unwrap();
         assert_eq!(denied_rule(clerk.get(id)), rules::PRINCIPAL_REVOKED, "{name}");
-        assert_eq!(denied_rule(clerk.list(&ListQuery::default())), rules::PRINCIPAL_REVOKED, "{name}");
+        assert_eq!(denied_rule(clerk.list(&ListQuery::new())), rules::PRINCIPAL_REVOKED, "{name}");
         assert_eq!(denied_rule(store.session("clerk", Purpose::Service)), rules::PRINCIPAL_REVOKED, "{name}");
 
         // A transfer: the technician becomes an analyst; the open
@@ -358,7 +355,7 @@ fn masked_output_holds_no_l1_plaintext() {
         if let Ok(found) = s.find_by_mobile("13900000000") {
             views.extend(found);
         }
-        if let Ok(page) = s.list(&ListQuery { sort: Field::Category, ..Default::default() }) {
+        if let Ok(page) = s.list(&ListQuery::new().sort(Field::Category)) {
             views.extend(page.items);
         }
         if let Ok(page) = s.search(&SearchQuery::new("发票")) {

@@ -18,7 +18,7 @@ use custodian::{
 fn store_with_sink(path: &Path, every: u64) -> (Store, Arc<Mutex<Vec<Checkpoint>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
-    let store = Store::create_at(path, key(), CreateOptions::default())
+    let store = Store::create_at(path, key(), CreateOptions::new())
         .unwrap()
         .with_checkpoints(every, Some(Arc::new(move |cp: &Checkpoint| sink.lock().unwrap().push(cp.clone()))))
         .unwrap();
@@ -44,7 +44,7 @@ const S: u64 = SETUP_ENTRIES;
 
 fn all_entries(store: &Store) -> Vec<custodian::AuditEntry> {
     let auditor = store.session("auditor", Purpose::Compliance).unwrap();
-    auditor.audit_entries(&AuditQuery { limit: 10_000, ..Default::default() }).unwrap()
+    auditor.audit_entries(&AuditQuery::new().limit(10_000)).unwrap()
 }
 
 fn db(path: &Path) -> rusqlite::Connection {
@@ -87,7 +87,7 @@ fn every_call_writes_one_entry_without_values() {
         a.create(sample(2)).unwrap();
         service(&store).get(created.id).unwrap();
         a.find_by_mobile("+86 139-0000-0001").unwrap();
-        let page = a.list(&ListQuery { limit: 10, ..Default::default() }).unwrap();
+        let page = a.list(&ListQuery::new().limit(10)).unwrap();
         assert_eq!(page.items.len(), 2);
         a.search(&SearchQuery::new("发票")).unwrap();
         let auditor_session = store.session("auditor", Purpose::Compliance).unwrap();
@@ -131,9 +131,8 @@ fn every_call_writes_one_entry_without_values() {
         // The lookup kept a keyed hash of the number, findable by value.
         let hash = auditor_session.audit_hash("mobile", "13900000001").unwrap();
         assert_eq!(entries[5].lookup_hash.as_deref(), Some(hash.as_str()), "{name}");
-        let by_value = auditor_session
-            .audit_entries(&AuditQuery { lookup: Some((Field::Mobile, "139 0000 0001".into())), ..Default::default() })
-            .unwrap();
+        let by_value =
+            auditor_session.audit_entries(&AuditQuery::new().lookup(Field::Mobile, "139 0000 0001")).unwrap();
         assert_eq!(by_value.len(), 1, "{name}");
         assert_eq!(by_value[0].seq, S + 6, "{name}");
         let text = format!("{entries:?}");
@@ -147,7 +146,7 @@ fn every_call_writes_one_entry_without_values() {
 fn audit_queries_need_an_auditor_and_are_audited() {
     let store = memory_store();
     let clerk = service(&store);
-    let err = clerk.audit_entries(&AuditQuery::default()).unwrap_err();
+    let err = clerk.audit_entries(&AuditQuery::new()).unwrap_err();
     assert!(matches!(err, Error::Denied { rule: custodian::access::rules::AUDIT_REQUIRES_AUDITOR, .. }), "{err}");
     assert!(clerk.audit_hash("mobile", "13800138000").is_err());
     let entries = all_entries(&store);
@@ -158,7 +157,7 @@ fn audit_queries_need_an_auditor_and_are_audited() {
 #[test]
 fn who_saw_this_customer_and_the_incident_list() {
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
-    let store = Store::in_memory(key(), CreateOptions::default()).unwrap().with_clock(clock.clone()).unwrap();
+    let store = Store::in_memory(key(), CreateOptions::new()).unwrap().with_clock(clock.clone()).unwrap();
     provision(&store);
     let a = admin(&store);
     let one = a.create(sample(1)).unwrap().id;
@@ -188,15 +187,12 @@ fn who_saw_this_customer_and_the_incident_list() {
     assert_eq!(anyone.iter().map(|t| t.customer).collect::<Vec<_>>(), vec![one, two, three]);
     assert_eq!(anyone[2].principals, vec!["clerk".to_owned()]);
 
-    let by_principal =
-        auditor.audit_entries(&AuditQuery { principal: Some("rogue".into()), ..Default::default() }).unwrap();
+    let by_principal = auditor.audit_entries(&AuditQuery::new().principal("rogue")).unwrap();
     assert_eq!(by_principal.len(), 5, "session.open + 4 calls");
-    let window = auditor
-        .audit_entries(&AuditQuery { from_time: Some(window_start), to_time: Some(window_end), ..Default::default() })
-        .unwrap();
+    let window = auditor.audit_entries(&AuditQuery::new().from_time(window_start).to_time(window_end)).unwrap();
     assert!(window.iter().all(|e| e.time >= window_start && e.time < window_end));
     assert_eq!(window.len(), 6, "two session opens and four reads");
-    let denials = auditor.audit_entries(&AuditQuery { outcome: Some(Outcome::Denied), ..Default::default() }).unwrap();
+    let denials = auditor.audit_entries(&AuditQuery::new().outcome(Outcome::Denied)).unwrap();
     assert!(denials.is_empty());
     assert!(matches!(auditor.incident_customers(None, 5, 5), Err(Error::InvalidArgument { rule: "time_window", .. })));
 }
@@ -339,7 +335,7 @@ fn a_forged_checkpoint_is_refused() {
     let mut cp = store.audit_checkpoint().unwrap();
     cp.size += 1;
     assert_eq!(problem(&store, Some(&cp)), (cp.size, ProblemKind::BadCheckpoint));
-    let other = Store::in_memory(key(), CreateOptions::default()).unwrap();
+    let other = Store::in_memory(key(), CreateOptions::new()).unwrap();
     provision(&other);
     activity(&other, 5);
     let foreign = other.audit_checkpoint().unwrap();
@@ -390,6 +386,6 @@ fn a_failed_batch_names_no_customer_it_rolled_back() {
     assert!(failed.customers.is_empty(), "the rolled-back ids are reused: {:?}", failed.customers);
     assert_eq!(failed.rule.as_deref(), Some("email_syntax"));
     let auditor = store.session("auditor", Purpose::Compliance).unwrap();
-    let about_new = auditor.audit_entries(&AuditQuery { customer: Some(created), ..Default::default() }).unwrap();
+    let about_new = auditor.audit_entries(&AuditQuery::new().customer(created)).unwrap();
     assert!(about_new.iter().all(|e| e.action != "customer.create_many"));
 }

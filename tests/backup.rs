@@ -14,7 +14,7 @@ fn new_key() -> KeySource {
 }
 
 fn sqlite_store(dir: &Path) -> Store {
-    let store = Store::create_at(dir, key(), CreateOptions::default()).unwrap();
+    let store = Store::create_at(dir, key(), CreateOptions::new()).unwrap();
     provision(&store);
     store
 }

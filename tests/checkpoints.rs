@@ -48,11 +48,11 @@ fn every_kind_of_call_hands_its_checkpoint_to_the_sink() {
     let path = dir.path().join("store");
     let clock = Arc::new(ManualClock::new(T0));
     let (sink, seen) = collecting();
-    let mut store = Store::create_at(&path, key(), CreateOptions::default())
+    let mut store = Store::create_at(&path, key(), CreateOptions::new())
         .unwrap()
         .with_clock(clock.clone())
         .unwrap()
-        .with_login_policy(LoginPolicy { max_failures: 2, password_iterations: 100_000, ..Default::default() })
+        .with_login_policy(LoginPolicy::new().max_failures(2).password_iterations(100_000))
         .unwrap()
         .with_checkpoints(1, Some(sink))
         .unwrap();
@@ -122,8 +122,8 @@ fn every_kind_of_call_hands_its_checkpoint_to_the_sink() {
 fn clocked_store(path: Option<&std::path::Path>, policy: CheckpointPolicy) -> (Store, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(T0));
     let store = match path {
-        Some(path) => Store::create_at(path, key(), CreateOptions::default()).unwrap(),
-        None => Store::in_memory(key(), CreateOptions::default()).unwrap(),
+        Some(path) => Store::create_at(path, key(), CreateOptions::new()).unwrap(),
+        None => Store::in_memory(key(), CreateOptions::new()).unwrap(),
     };
     let store = store.with_clock(clock.clone()).unwrap().with_checkpoint_policy(policy).unwrap();
     provision(&store);

@@ -61,12 +61,12 @@ fn golden_order_through_the_store_both_directions() {
         for org in shuffled() {
             s.create(CustomerInput::organisation().set(Field::Organisation, org)).unwrap();
         }
-        let query = ListQuery { sort: Field::Organisation, limit: 100, ..Default::default() };
+        let query = ListQuery::new().sort(Field::Organisation).limit(100);
         let asc: Vec<String> =
             s.list(&query).unwrap().items.iter().map(|v| v.text(&Field::Organisation).to_owned()).collect();
         assert_eq!(asc, GOLDEN, "{name}");
         let desc: Vec<String> = s
-            .list(&ListQuery { descending: true, ..query })
+            .list(&query.descending(true))
             .unwrap()
             .items
             .iter()
@@ -148,22 +148,22 @@ fn the_store_lists_people_by_surname_and_organisations_by_icu() {
         for person in GOLDEN_PEOPLE.iter().rev() {
             s.create(CustomerInput::individual().set(Field::Name, *person)).unwrap();
         }
-        let query = ListQuery { sort: Field::Name, limit: 100, ..Default::default() };
+        let query = ListQuery::new().sort(Field::Name).limit(100);
         let listed = |q: &ListQuery| -> Vec<String> {
             s.list(q).unwrap().items.iter().map(|v| v.text(&Field::Name).to_owned()).collect()
         };
         assert_eq!(listed(&query), GOLDEN_PEOPLE, "{name}");
         let mut reversed: Vec<&str> = GOLDEN_PEOPLE.to_vec();
         reversed.reverse();
-        assert_eq!(listed(&ListQuery { descending: true, ..query.clone() }), reversed, "{name}");
+        assert_eq!(listed(&query.clone().descending(true)), reversed, "{name}");
         // The second page comes from the cached order: the same order.
-        assert_eq!(listed(&ListQuery { offset: 6, limit: 6, ..query }), GOLDEN_PEOPLE[6..], "{name}");
+        assert_eq!(listed(&query.offset(6).limit(6)), GOLDEN_PEOPLE[6..], "{name}");
         // An organisation called 曾氏 keeps ICU's order (céng): before 陈.
         for org in ["陈记", "曾氏"] {
             s.create(CustomerInput::organisation().set(Field::Organisation, org)).unwrap();
         }
         let orgs: Vec<String> = s
-            .list(&ListQuery { sort: Field::Organisation, limit: 100, ..Default::default() })
+            .list(&ListQuery::new().sort(Field::Organisation).limit(100))
             .unwrap()
             .items
             .iter()

@@ -28,7 +28,7 @@ fn increment(store: &Store, id: CustomerId, times: u32) {
 }
 
 fn counter_store(path: &Path) -> (Store, CustomerId) {
-    let store = Store::create_at(path, key(), CreateOptions::default()).unwrap();
+    let store = Store::create_at(path, key(), CreateOptions::new()).unwrap();
     provision(&store);
     let id = admin(&store).create(sample(1).set(Field::Notes, "0")).unwrap().id;
     (store, id)

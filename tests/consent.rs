@@ -23,8 +23,7 @@ fn marketer(store: &Store, channel: Channel) -> Session {
 }
 
 fn listed(s: &Session) -> Vec<CustomerId> {
-    let mut ids: Vec<CustomerId> =
-        s.list(&ListQuery { limit: 100, ..Default::default() }).unwrap().items.iter().map(|v| v.id).collect();
+    let mut ids: Vec<CustomerId> = s.list(&ListQuery::new().limit(100)).unwrap().items.iter().map(|v| v.id).collect();
     ids.sort();
     ids
 }
@@ -43,13 +42,8 @@ fn marketing_sees_only_consenting_customers_and_withdrawal_is_immediate() {
         let email = marketer(&store, Channel::Email);
         assert_eq!(listed(&sms), vec![ids[0], ids[1]], "{name}");
         assert_eq!(listed(&email), vec![ids[2]], "{name}");
-        assert_eq!(sms.list(&ListQuery::default()).unwrap().total, 2, "{name}: totals count only the visible");
-        let filtered = sms
-            .list(&ListQuery {
-                filter: custodian::Filter { tier: Some("A".into()), ..Default::default() },
-                ..Default::default()
-            })
-            .unwrap();
+        assert_eq!(sms.list(&ListQuery::new()).unwrap().total, 2, "{name}: totals count only the visible");
+        let filtered = sms.list(&ListQuery::new().filter(custodian::Filter::new().tier("A"))).unwrap();
         assert_eq!(filtered.total, 2, "{name}: the filtered path applies consent too");
         assert!(sms.get(ids[0]).is_ok(), "{name}");
         let err = sms.get(ids[2]).unwrap_err();
@@ -102,8 +96,7 @@ fn consent_records_keep_their_history_and_are_audited() {
         assert!(matches!(m.record_consent(id, &change(Channel::Sms, true)), Err(Error::Denied { .. })), "{name}");
 
         let auditor = store.session("auditor", Purpose::Compliance).unwrap();
-        let entries =
-            auditor.audit_entries(&custodian::AuditQuery { customer: Some(id), ..Default::default() }).unwrap();
+        let entries = auditor.audit_entries(&custodian::AuditQuery::new().customer(id)).unwrap();
         let recorded: Vec<_> = entries
             .iter()
             .filter(|e| e.action == "consent.record" && e.outcome == custodian::Outcome::Allowed)

@@ -59,7 +59,7 @@ fn canary_values_never_reach_the_files() {
     let path = dir.path().join("store");
     let catalogue =
         Catalogue::default().with_custom("loyalty", CustomAttribute { level: Level::L1, max_chars: 64 }).unwrap();
-    let store = Store::create_at(&path, key(), CreateOptions { catalogue, ..Default::default() }).unwrap();
+    let store = Store::create_at(&path, key(), CreateOptions::new().catalogue(catalogue)).unwrap();
     provision(&store);
     let s = admin(&store);
     let mut canaries = vec!["1985-12-24".to_owned(), "19851224".to_owned()];
@@ -75,7 +75,7 @@ fn canary_values_never_reach_the_files() {
     }
     // The search keyword and every looked-up value are canaries too: the
     // audit log (in the same database file) must keep only keyed hashes.
-    s.search(&custodian::SearchQuery { keyword: "紫色".into(), offset: 0, limit: 5 }).unwrap();
+    s.search(&custodian::SearchQuery::new("紫色").limit(5)).unwrap();
     canaries.push("紫色".to_owned());
     s.find_by_email("canary.mail1@example.org").unwrap();
     s.find_by_id_number(&id_number("110105", "19851224", 102)).unwrap();
@@ -112,7 +112,7 @@ fn canary_values_never_reach_the_files() {
 fn a_ciphertext_moved_to_another_row_or_column_fails_to_decrypt() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
-    let store = Store::create_at(&path, key(), CreateOptions::default()).unwrap();
+    let store = Store::create_at(&path, key(), CreateOptions::new()).unwrap();
     provision(&store);
     let a = admin(&store).create(sample(1)).unwrap().id;
     let b = admin(&store).create(sample(2)).unwrap().id;
@@ -155,7 +155,7 @@ fn a_ciphertext_moved_to_another_row_or_column_fails_to_decrypt() {
 fn a_wrong_key_or_passphrase_is_refused_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("raw");
-    drop(Store::create_at(&raw, key(), CreateOptions::default()).unwrap());
+    drop(Store::create_at(&raw, key(), CreateOptions::new()).unwrap());
     let wrong = Store::open_at(&raw, KeySource::key_bytes(&[8u8; 32]).unwrap()).unwrap_err();
     assert!(matches!(wrong, Error::WrongKey), "{wrong}");
     let kind = Store::open_at(&raw, KeySource::passphrase("a long passphrase").unwrap()).unwrap_err();
@@ -164,7 +164,7 @@ fn a_wrong_key_or_passphrase_is_refused_on_open() {
     assert!(matches!(KeySource::passphrase("short"), Err(Error::Invalid { rule: "passphrase_length", .. })));
 
     let pw = dir.path().join("pw");
-    let options = CreateOptions { kdf_iterations: 100_000, ..Default::default() };
+    let options = CreateOptions::new().kdf_iterations(100_000);
     let store = Store::create_at(&pw, KeySource::passphrase("Passphrase-CANARY-42").unwrap(), options).unwrap();
     provision(&store);
     let id = admin(&store).create(sample(1)).unwrap().id;
@@ -179,7 +179,7 @@ fn a_wrong_key_or_passphrase_is_refused_on_open() {
     // The one documented floor: 100,000 iterations, for tests as for production.
     assert_eq!(custodian::crypto::MIN_KDF_ITERATIONS, 100_000);
     for low in [10, 1_000, 99_999] {
-        let options = CreateOptions { kdf_iterations: low, ..Default::default() };
+        let options = CreateOptions::new().kdf_iterations(low);
         let err = Store::in_memory(KeySource::passphrase("long enough").unwrap(), options.clone()).unwrap_err();
         assert!(matches!(err, Error::InvalidArgument { rule: "kdf_iterations", .. }), "{low}: {err}");
         // A refused create leaves nothing on disk.
@@ -195,11 +195,11 @@ fn create_refuses_an_existing_store_and_open_a_missing_one() {
     let path = dir.path().join("store");
     assert!(matches!(Store::open_at(&path, key()), Err(Error::NotAStore(_))));
     assert!(!path.exists(), "a failed open leaves nothing behind");
-    let store = Store::create_at(&path, key(), CreateOptions::default()).unwrap();
+    let store = Store::create_at(&path, key(), CreateOptions::new()).unwrap();
     provision(&store);
     let id = admin(&store).create(sample(1)).unwrap().id;
     drop(store);
-    assert!(matches!(Store::create_at(&path, key(), CreateOptions::default()), Err(Error::AlreadyExists(_))));
+    assert!(matches!(Store::create_at(&path, key(), CreateOptions::new()), Err(Error::AlreadyExists(_))));
     let store = Store::open_at(&path, key()).unwrap();
     assert_eq!(admin(&store).get(id).unwrap().id, id, "the existing store is untouched");
 }
@@ -208,8 +208,8 @@ fn create_refuses_an_existing_store_and_open_a_missing_one() {
 fn a_key_store_from_another_store_is_detected() {
     let dir = tempfile::tempdir().unwrap();
     let (one, two) = (dir.path().join("one"), dir.path().join("two"));
-    drop(Store::create_at(&one, key(), CreateOptions::default()).unwrap());
-    drop(Store::create_at(&two, key(), CreateOptions::default()).unwrap());
+    drop(Store::create_at(&one, key(), CreateOptions::new()).unwrap());
+    drop(Store::create_at(&two, key(), CreateOptions::new()).unwrap());
     std::fs::copy(two.join(KEYS_FILE), one.join(KEYS_FILE)).unwrap();
     let _ = std::fs::remove_file(one.join(format!("{KEYS_FILE}-wal")));
     let _ = std::fs::remove_file(one.join(format!("{KEYS_FILE}-shm")));
@@ -221,7 +221,7 @@ fn a_key_store_from_another_store_is_detected() {
 fn the_data_file_alone_decrypts_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
-    let store = Store::create_at(&path, key(), CreateOptions::default()).unwrap();
+    let store = Store::create_at(&path, key(), CreateOptions::new()).unwrap();
     provision(&store);
     let id = admin(&store).create(sample(1)).unwrap().id;
     drop(store);
@@ -250,7 +250,7 @@ fn a_file_that_is_not_a_store_is_reported() {
 #[test]
 fn a_storage_error_keeps_the_file_system_error_as_its_source() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::create_at(dir.path().join("store"), key(), CreateOptions::default()).unwrap();
+    let store = Store::create_at(dir.path().join("store"), key(), CreateOptions::new()).unwrap();
     // The backup directory's parent is a file: the directory cannot be made.
     std::fs::write(dir.path().join("a-file"), b"x").unwrap();
     let err = store.backup_to(dir.path().join("a-file").join("backup")).unwrap_err();

@@ -163,9 +163,9 @@ fn open_admin(store: &Store) -> Result<custodian::Session> {
 }
 
 fn seeded(inner: &Arc<dyn Backend>) {
-    let store = Store::create(SharedBackend(inner.clone()), key(), CreateOptions::default())
+    let store = Store::create(SharedBackend(inner.clone()), key(), CreateOptions::new())
         .unwrap()
-        .with_login_policy(custodian::LoginPolicy { password_iterations: 100_000, ..Default::default() })
+        .with_login_policy(custodian::LoginPolicy::new().password_iterations(100_000))
         .unwrap();
     provision(&store);
     let s = admin(&store);
@@ -192,7 +192,7 @@ impl Backend for SharedBackend {
 
 fn backends() -> Vec<(&'static str, Arc<dyn Backend>, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite: Arc<dyn Backend> = Arc::new(SqliteBackend::new(dir.path().join("s"), SqliteOptions::default()));
+    let sqlite: Arc<dyn Backend> = Arc::new(SqliteBackend::new(dir.path().join("s"), SqliteOptions::new()));
     vec![("memory", Arc::new(MemoryBackend::new()), None), ("sqlite", sqlite, Some(dir))]
 }
 
@@ -216,7 +216,7 @@ fn every_failed_call_leaves_the_store_unchanged() {
         every_fault(inner.clone(), &format!("{name} delete"), |store| open_admin(store)?.delete(CustomerId(2)));
         // Reads change nothing either way, but must fail cleanly.
         every_fault(inner.clone(), &format!("{name} list"), |store| {
-            open_admin(store)?.list(&custodian::ListQuery::default()).map(drop)
+            open_admin(store)?.list(&custodian::ListQuery::new()).map(drop)
         });
         every_fault(inner.clone(), &format!("{name} lookup"), |store| {
             open_admin(store)?.find_by_mobile("13711112222").map(drop)
@@ -297,7 +297,7 @@ fn a_failed_audit_append_fails_the_call_and_returns_no_plaintext() {
         // Reads return an error, not the customer: plaintext only leaves after the entry commits.
         assert!(injected(s.get(CustomerId(1)).map(drop)), "{name}: get");
         assert!(injected(s.find_by_mobile("13900000001").map(drop)), "{name}: lookup");
-        assert!(injected(s.list(&custodian::ListQuery::default()).map(drop)), "{name}: list");
+        assert!(injected(s.list(&custodian::ListQuery::new()).map(drop)), "{name}: list");
         assert!(injected(s.search(&custodian::SearchQuery::new("发票")).map(drop)), "{name}: search");
         // Not even a session can be opened without its audit entry.
         assert!(matches!(store.session("admin", custodian::Purpose::Service), Err(Error::Storage { .. })));

@@ -140,9 +140,7 @@ fn importing_the_same_file_again_doubles_nothing() {
         assert_eq!((view.text(&Field::Notes), view.version), ("改开增值税发票", 2), "{name}");
         assert_eq!(store.counts().unwrap(), counts, "{name}");
         let auditor = store.session("auditor", Purpose::Compliance).unwrap();
-        let entries = auditor
-            .audit_entries(&custodian::AuditQuery { customer: Some(third), limit: 100, ..Default::default() })
-            .unwrap();
+        let entries = auditor.audit_entries(&custodian::AuditQuery::new().customer(third).limit(100)).unwrap();
         let entry = entries.iter().find(|e| e.action == "customer.import_update").expect("the update is audited");
         assert_eq!(entry.changed, vec!["notes".to_owned()], "{name}");
 

@@ -40,7 +40,7 @@ fn erasure_destroys_the_key_and_survives_a_restored_backup() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
     let backup = dir.path().join("backup");
-    let store = Store::create_at(&path, key(), CreateOptions::default()).unwrap();
+    let store = Store::create_at(&path, key(), CreateOptions::new()).unwrap();
     provision(&store);
     let a = admin(&store);
     let keep = a.create(sample(1)).unwrap().id;
@@ -80,8 +80,7 @@ fn erasure_destroys_the_key_and_survives_a_restored_backup() {
     assert!(matches!(c.erase(gone, "dsr-42"), Err(Error::CustomerNotFound(_))));
 
     // The destruction record: time, method, responsible principal, scope, reason.
-    let log =
-        auditor(&store).audit_entries(&AuditQuery { customer: Some(gone), limit: 100, ..Default::default() }).unwrap();
+    let log = auditor(&store).audit_entries(&AuditQuery::new().customer(gone).limit(100)).unwrap();
     let record = log.iter().find(|e| e.action == "customer.erase" && e.outcome == custodian::Outcome::Allowed).unwrap();
     let destruction = record.destruction.as_ref().unwrap();
     assert_eq!((destruction.method, destruction.reason.as_str()), (DestructionMethod::CryptoShred, "request:dsr-42"));
@@ -156,7 +155,7 @@ fn destroyed_customers_leave_no_byte_on_disk_while_the_store_is_open_or_after_a_
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
     let clock = Arc::new(ManualClock::new(T0));
-    let store = Store::create_at(&path, key(), CreateOptions::default()).unwrap().with_clock(clock.clone()).unwrap();
+    let store = Store::create_at(&path, key(), CreateOptions::new()).unwrap().with_clock(clock.clone()).unwrap();
     provision(&store);
     let a = admin(&store);
     let keep = a.create(sample(1)).unwrap().id;
@@ -206,7 +205,7 @@ fn destroyed_customers_leave_no_byte_on_disk_while_the_store_is_open_or_after_a_
 #[test]
 fn a_sweep_on_a_simulated_clock_destroys_exactly_what_is_due() {
     let clock = Arc::new(ManualClock::new(T0));
-    let store = Store::in_memory(key(), CreateOptions::default()).unwrap().with_clock(clock.clone()).unwrap();
+    let store = Store::in_memory(key(), CreateOptions::new()).unwrap().with_clock(clock.clone()).unwrap();
     provision(&store);
     let a = admin(&store);
     let ids: Vec<CustomerId> = (0..4).map(|i| a.create(sample(i)).unwrap().id).collect();
@@ -278,7 +277,7 @@ fn a_sweep_on_a_simulated_clock_destroys_exactly_what_is_due() {
 
     // Every destruction record verifies in the chain.
     let records: Vec<_> = auditor(&store)
-        .audit_entries(&AuditQuery { limit: 10_000, ..Default::default() })
+        .audit_entries(&AuditQuery::new().limit(10_000))
         .unwrap()
         .into_iter()
         .filter(|e| e.destruction.is_some())
@@ -295,7 +294,7 @@ fn a_sweep_on_a_simulated_clock_destroys_exactly_what_is_due() {
 #[test]
 fn anonymisation_keeps_classification_attributes_only() {
     let clock = Arc::new(ManualClock::new(T0));
-    let store = Store::in_memory(key(), CreateOptions::default()).unwrap().with_clock(clock.clone()).unwrap();
+    let store = Store::in_memory(key(), CreateOptions::new()).unwrap().with_clock(clock.clone()).unwrap();
     provision(&store);
     let lead = admin(&store).create(sample(3).set(Field::Category, "lead")).unwrap().id;
     let c = compliance(&store);
@@ -365,7 +364,7 @@ fn export_lists_every_access_and_restriction_stops_processing() {
         // Restriction: every purpose but compliance loses the customer at once.
         c.restrict(id, "objection-2026-09").unwrap();
         assert!(matches!(clerk.get(id), Err(Error::Denied { rule: rules::SUBJECT_RESTRICTED, .. })), "{name}");
-        assert!(clerk.list(&ListQuery::default()).unwrap().items.is_empty(), "{name}");
+        assert!(clerk.list(&ListQuery::new()).unwrap().items.is_empty(), "{name}");
         assert!(clerk.find_by_mobile("13900000005").unwrap().is_empty(), "{name}");
         assert!(matches!(
             clerk.update(id, v.version + 1, CustomerPatch::new().set(Field::Title, "x")),

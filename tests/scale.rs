@@ -36,7 +36,7 @@ fn memory_kib() -> Option<(u64, u64)> {
 #[test]
 fn a_hundred_thousand_customers() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::create_at(dir.path().join("s"), key(), CreateOptions::default()).unwrap();
+    let store = Store::create_at(dir.path().join("s"), key(), CreateOptions::new()).unwrap();
     provision(&store);
     let s = admin(&store);
     for start in (0..N).step_by(10_000) {
@@ -48,18 +48,16 @@ fn a_hundred_thousand_customers() {
     let measured = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let before = memory_kib();
 
-    let first = s.list(&ListQuery { sort: Field::Name, limit: 50, ..Default::default() }).unwrap();
+    let first = s.list(&ListQuery::new().sort(Field::Name).limit(50)).unwrap();
     assert_eq!(first.total, u64::from(N));
     assert!(first.items.iter().all(|v| v.text(&Field::Name).starts_with('阿')), "pinyin order puts 阿 first");
-    let last =
-        s.list(&ListQuery { sort: Field::Name, offset: u64::from(N) - 50, limit: 50, ..Default::default() }).unwrap();
+    let last = s.list(&ListQuery::new().sort(Field::Name).offset(u64::from(N) - 50).limit(50)).unwrap();
     assert_eq!(last.items.len(), 50);
     assert!(last.items.iter().all(|v| v.text(&Field::Name).starts_with('周')), "周 (zhōu) sorts last");
-    let by_code =
-        s.list(&ListQuery { sort: Field::ExternalCode, descending: true, limit: 3, ..Default::default() }).unwrap();
+    let by_code = s.list(&ListQuery::new().sort(Field::ExternalCode).descending(true).limit(3)).unwrap();
     assert_eq!(by_code.items[0].text(&Field::ExternalCode), "KH099999");
     assert_eq!(s.find_by_mobile("138 0009 9999").unwrap()[0].text(&Field::ExternalCode), "KH099999");
-    let hits = s.search(&SearchQuery { keyword: "发票".into(), offset: 0, limit: 10 }).unwrap();
+    let hits = s.search(&SearchQuery::new("发票").limit(10)).unwrap();
     assert_eq!(hits.total, u64::from(N / 1000));
 
     if let (true, Some((rss, _)), Some((_, peak))) = (measured, before, memory_kib()) {

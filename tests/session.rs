@@ -149,7 +149,7 @@ fn marketing_sees_contact_fields_only_and_writes_nothing() {
         let err = m.find_by_id_number(&id_number("310101", "19900307", 1)).unwrap_err();
         assert!(matches!(err, Error::Denied { rule: rules::MARKETING_CONTACT_ONLY, .. }), "{name}: {err}");
         // Searching never reaches withheld fields: notes mention 发票, marketing cannot find it.
-        let hits = m.search(&SearchQuery { keyword: "发票".into(), offset: 0, limit: 10 }).unwrap();
+        let hits = m.search(&SearchQuery::new("发票").limit(10)).unwrap();
         assert_eq!(hits.total, 0, "{name}");
     }
 }
@@ -161,7 +161,7 @@ fn auditors_and_wrong_purposes_are_denied_with_a_rule() {
         let auditor = store.session("auditor", Purpose::Compliance).unwrap();
         let err = auditor.get(id).unwrap_err();
         assert!(matches!(err, Error::Denied { rule: rules::AUDITOR_NO_CUSTOMER_DATA, .. }), "{name}: {err}");
-        assert!(auditor.list(&ListQuery::default()).is_err(), "{name}");
+        assert!(auditor.list(&ListQuery::new()).is_err(), "{name}");
         let cs_marketing = store.session("clerk", Purpose::Marketing).unwrap();
         let err = cs_marketing.get(id).unwrap_err();
         assert!(matches!(err, Error::Denied { rule: rules::PURPOSE_NOT_PERMITTED, .. }), "{name}: {err}");
@@ -174,7 +174,7 @@ fn auditors_and_wrong_purposes_are_denied_with_a_rule() {
 #[test]
 fn a_catalogue_override_changes_what_roles_see() {
     let catalogue = Catalogue::default().with_level(Field::Mobile, Level::L1).unwrap();
-    let store = Store::in_memory(key(), CreateOptions { catalogue, ..Default::default() }).unwrap();
+    let store = Store::in_memory(key(), CreateOptions::new().catalogue(catalogue)).unwrap();
     provision(&store);
     let id = admin(&store).create(sample(1)).unwrap().id;
     let v = service(&store).get(id).unwrap();
@@ -198,7 +198,7 @@ fn listing_pages_cover_every_customer_once_in_pinyin_order() {
         }
         let mut all = Vec::new();
         for offset in (0..57).step_by(20) {
-            let page = s.list(&ListQuery { sort: Field::Name, offset, limit: 20, ..Default::default() }).unwrap();
+            let page = s.list(&ListQuery::new().sort(Field::Name).offset(offset).limit(20)).unwrap();
             assert_eq!(page.total, 57, "{name}");
             all.extend(page.items.into_iter().map(|v| (v.text(&Field::Name).to_owned(), v.id)));
         }
@@ -211,7 +211,7 @@ fn listing_pages_cover_every_customer_once_in_pinyin_order() {
         }
         assert_eq!(all[0].0.chars().next(), Some('阿'), "{name}");
 
-        let desc = s.list(&ListQuery { sort: Field::Name, descending: true, limit: 57, ..Default::default() }).unwrap();
+        let desc = s.list(&ListQuery::new().sort(Field::Name).descending(true).limit(57)).unwrap();
         let mut reversed: Vec<_> = desc.items.iter().map(|v| v.text(&Field::Name).to_owned()).collect();
         reversed.reverse();
         let names: Vec<_> = all.iter().map(|(n, _)| n.clone()).collect();
@@ -221,14 +221,8 @@ fn listing_pages_cover_every_customer_once_in_pinyin_order() {
         assert_eq!(reversed, sorted_names, "{name}: descending holds the same customers");
         assert_eq!(desc.items[0].text(&Field::Name), names[56], "{name}: descending starts with the last name");
 
-        let tier_b = s
-            .list(&ListQuery {
-                sort: Field::CreatedAt,
-                filter: Filter { tier: Some("b".into()), ..Default::default() },
-                limit: 100,
-                ..Default::default()
-            })
-            .unwrap();
+        let tier_b =
+            s.list(&ListQuery::new().sort(Field::CreatedAt).filter(Filter::new().tier("b")).limit(100)).unwrap();
         assert_eq!(tier_b.total, 19, "{name}");
         assert!(tier_b.items.iter().all(|v| v.text(&Field::Tier) == "B"), "{name}");
         assert!(tier_b.items.windows(2).all(|w| w[0].id < w[1].id), "{name}: equal times fall back to id");
@@ -243,7 +237,7 @@ fn empty_values_sort_last_in_both_directions() {
     let without = s.create(sample(2).set(Field::Title, "")).unwrap().id;
     let other = s.create(sample(3).set(Field::Title, "主任")).unwrap().id;
     for descending in [false, true] {
-        let page = s.list(&ListQuery { sort: Field::Title, descending, ..Default::default() }).unwrap();
+        let page = s.list(&ListQuery::new().sort(Field::Title).descending(descending)).unwrap();
         let ids: Vec<_> = page.items.iter().map(|v| v.id).collect();
         assert_eq!(ids.last(), Some(&without), "descending={descending}");
         let expected = if descending { vec![other, with_title, without] } else { vec![with_title, other, without] };
@@ -256,17 +250,11 @@ fn sorting_needs_plain_access_and_pages_are_bounded() {
     let store = memory_store();
     admin(&store).create(sample(1)).unwrap();
     let cs = service(&store);
-    let err = cs.list(&ListQuery { sort: Field::IdNumber, ..Default::default() }).unwrap_err();
+    let err = cs.list(&ListQuery::new().sort(Field::IdNumber)).unwrap_err();
     assert!(matches!(err, Error::Denied { rule: rules::NEEDS_PLAIN_ACCESS, .. }), "{err}");
-    assert!(matches!(
-        cs.list(&ListQuery { limit: 0, ..Default::default() }),
-        Err(Error::InvalidArgument { rule: "page_size", .. })
-    ));
-    assert!(matches!(
-        cs.list(&ListQuery { limit: 1001, ..Default::default() }),
-        Err(Error::InvalidArgument { rule: "page_size", .. })
-    ));
-    let far = cs.list(&ListQuery { offset: 10, ..Default::default() }).unwrap();
+    assert!(matches!(cs.list(&ListQuery::new().limit(0)), Err(Error::InvalidArgument { rule: "page_size", .. })));
+    assert!(matches!(cs.list(&ListQuery::new().limit(1001)), Err(Error::InvalidArgument { rule: "page_size", .. })));
+    let far = cs.list(&ListQuery::new().offset(10)).unwrap();
     assert_eq!((far.items.len(), far.total), (0, 1));
 }
 
@@ -278,19 +266,19 @@ fn search_finds_readable_text_but_never_l1_values() {
             let notes = if i % 3 == 0 { "客户要求开具增值税发票" } else { "普通咨询" };
             s.create(sample(i).set(Field::Notes, notes)).unwrap();
         }
-        let page = s.search(&SearchQuery { keyword: "发票".into(), offset: 0, limit: 4 }).unwrap();
+        let page = s.search(&SearchQuery::new("发票").limit(4)).unwrap();
         assert_eq!((page.total, page.items.len()), (10, 4), "{name}");
-        let rest = s.search(&SearchQuery { keyword: "发票".into(), offset: 8, limit: 4 }).unwrap();
+        let rest = s.search(&SearchQuery::new("发票").offset(8).limit(4)).unwrap();
         assert_eq!(rest.items.len(), 2, "{name}");
         assert!(rest.items[0].id > page.items[3].id, "{name}: id order");
         // Case-insensitive over e-mail, and plaintext classification fields.
-        assert_eq!(s.search(&SearchQuery { keyword: "USER7@".into(), offset: 0, limit: 5 }).unwrap().total, 1);
-        assert_eq!(s.search(&SearchQuery { keyword: "KH0001".into(), offset: 0, limit: 50 }).unwrap().total, 10);
+        assert_eq!(s.search(&SearchQuery::new("USER7@").limit(5)).unwrap().total, 1);
+        assert_eq!(s.search(&SearchQuery::new("KH0001").limit(50)).unwrap().total, 10);
         // ID numbers (L1) are never searched, not even by an administrator.
         let idn = id_number("310101", "19900307", 7);
-        assert_eq!(s.search(&SearchQuery { keyword: idn[..12].to_owned(), offset: 0, limit: 5 }).unwrap().total, 0);
+        assert_eq!(s.search(&SearchQuery::new(idn[..12].to_owned()).limit(5)).unwrap().total, 0);
         assert!(matches!(
-            s.search(&SearchQuery { keyword: "  ".into(), offset: 0, limit: 5 }),
+            s.search(&SearchQuery::new("  ").limit(5)),
             Err(Error::Invalid { rule: "keyword_length", .. })
         ));
     }
@@ -301,7 +289,7 @@ fn custom_attributes_are_sealed_and_readable() {
     let catalogue = Catalogue::default()
         .with_custom("loyalty_no", custodian::CustomAttribute { level: Level::L1, max_chars: 20 })
         .unwrap();
-    let store = Store::in_memory(key(), CreateOptions { catalogue, ..Default::default() }).unwrap();
+    let store = Store::in_memory(key(), CreateOptions::new().catalogue(catalogue)).unwrap();
     provision(&store);
     let f = Field::Custom("loyalty_no".into());
     let id = admin(&store).create(sample(1).set(f.clone(), "LY-123456")).unwrap().id;
@@ -324,13 +312,7 @@ fn organisation_customers_need_an_organisation() {
         )
         .unwrap();
     assert_eq!(s.get(org.id).unwrap().text(&Field::Kind), "organisation");
-    let page = s
-        .list(&ListQuery {
-            sort: Field::Organisation,
-            filter: Filter { kind: Some("organisation".into()), ..Default::default() },
-            ..Default::default()
-        })
-        .unwrap();
+    let page = s.list(&ListQuery::new().sort(Field::Organisation).filter(Filter::new().kind("organisation"))).unwrap();
     assert_eq!(page.total, 1);
 }
 
@@ -377,13 +359,13 @@ fn create_many_stores_all_or_nothing() {
 fn a_cached_sort_order_follows_every_change_from_any_handle() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s");
-    let store = Store::create_at(&path, key(), CreateOptions::default()).unwrap();
+    let store = Store::create_at(&path, key(), CreateOptions::new()).unwrap();
     provision(&store);
     let s = admin(&store);
     let zhang = s.create(sample(1).set(Field::Name, "张三")).unwrap();
     s.create(sample(2).set(Field::Name, "李四")).unwrap();
     let names = |s: &custodian::Session| -> Vec<String> {
-        s.list(&ListQuery::default()).unwrap().items.iter().map(|v| v.text(&Field::Name).to_owned()).collect()
+        s.list(&ListQuery::new()).unwrap().items.iter().map(|v| v.text(&Field::Name).to_owned()).collect()
     };
     assert_eq!(names(&s), ["李四", "张三"]);
     assert_eq!(names(&s), ["李四", "张三"], "served from the cached order");
@@ -409,14 +391,14 @@ fn l1_plaintext_needs_a_second_factor_for_every_role() {
         );
         assert!(v.get(&Field::BirthDate).unwrap().is_masked(), "{name}");
         assert!(matches!(v.get(&Field::Mobile), Some(Shown::Plain(_))), "{name}: L2 unaffected");
-        let err = single.list(&ListQuery { sort: Field::IdNumber, ..Default::default() }).unwrap_err();
+        let err = single.list(&ListQuery::new().sort(Field::IdNumber)).unwrap_err();
         assert!(matches!(err, Error::Denied { rule: rules::NEEDS_PLAIN_ACCESS, .. }), "{name}");
         let with_mfa = admin(&store).get(id).unwrap();
         assert!(matches!(with_mfa.get(&Field::IdNumber), Some(Shown::Plain(_))), "{name}: plaintext with MFA");
         assert!(with_mfa.get(&Field::IdNumber).is_some());
 
         let auditor = store.session("auditor", Purpose::Compliance).unwrap();
-        let entries = auditor.audit_entries(&custodian::AuditQuery::default()).unwrap();
+        let entries = auditor.audit_entries(&custodian::AuditQuery::new()).unwrap();
         let masked = entries.iter().find(|e| e.principal == "admin2" && e.action == "customer.get").unwrap();
         assert_eq!(masked.rule.as_deref(), Some(rules::L1_REQUIRES_MFA), "{name}");
         assert!(!masked.mfa, "{name}");

@@ -17,7 +17,7 @@ struct Fixture {
 
 fn fixtures() -> Vec<(&'static str, Fixture)> {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = SqliteBackend::new(dir.path().join("store"), SqliteOptions::default());
+    let sqlite = SqliteBackend::new(dir.path().join("store"), SqliteOptions::new());
     let mut out = vec![
         ("memory", Fixture { backend: Box::new(MemoryBackend::new()), _dir: None }),
         ("sqlite", Fixture { backend: Box::new(sqlite), _dir: Some(dir) }),
@@ -59,7 +59,7 @@ fn each(check: impl Fn(&str, &dyn Backend)) {
 fn prepare_reports_an_existing_store() {
     each(|name, b| assert!(b.prepare(true).unwrap(), "{name}: second prepare sees the store"));
     let dir = tempfile::tempdir().unwrap();
-    let missing = SqliteBackend::new(dir.path().join("nothing"), SqliteOptions::default());
+    let missing = SqliteBackend::new(dir.path().join("nothing"), SqliteOptions::new());
     assert!(matches!(missing.prepare(false), Err(Error::NotAStore(_))));
     assert!(!dir.path().join("nothing").exists(), "opening a missing store creates nothing");
 }

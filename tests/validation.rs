@@ -35,7 +35,7 @@ struct Vault {
 
 fn vault_with(catalogue: Catalogue) -> Vault {
     let key = KeySource::key_bytes(&[7u8; 32]).expect("master key");
-    let store = Store::in_memory(key, CreateOptions { catalogue, ..CreateOptions::default() })
+    let store = Store::in_memory(key, CreateOptions::new().catalogue(catalogue))
         .expect("in-memory store")
         .with_clock(Arc::new(ManualClock::new(TODAY * MILLIS_PER_DAY + 12 * 3_600_000)))
         .expect("clock");

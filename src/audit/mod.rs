@@ -100,8 +100,10 @@ pub struct AuditEntry {
     pub destruction: Option<crate::retention::Destruction>,
 }
 
-/// Which audit entries to return. Empty fields match everything.
+/// Which audit entries to return. Empty fields match everything:
+/// `AuditQuery::new().customer(id).limit(100)`.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct AuditQuery {
     /// Entries concerning this customer.
     pub customer: Option<CustomerId>,
@@ -119,6 +121,61 @@ pub struct AuditQuery {
     pub after_seq: u64,
     /// At most this many entries (1..=10,000; 0 means 1,000).
     pub limit: u32,
+}
+
+impl AuditQuery {
+    /// Every entry (the first 1,000).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Entries concerning this customer.
+    pub fn customer(mut self, customer: CustomerId) -> Self {
+        self.customer = Some(customer);
+        self
+    }
+
+    /// Entries of this principal.
+    pub fn principal(mut self, principal: impl Into<String>) -> Self {
+        self.principal = Some(principal.into());
+        self
+    }
+
+    /// Entries at or after this time (Unix ms).
+    pub fn from_time(mut self, from: i64) -> Self {
+        self.from_time = Some(from);
+        self
+    }
+
+    /// Entries before this time (Unix ms).
+    pub fn to_time(mut self, to: i64) -> Self {
+        self.to_time = Some(to);
+        self
+    }
+
+    /// Entries with this outcome.
+    pub fn outcome(mut self, outcome: Outcome) -> Self {
+        self.outcome = Some(outcome);
+        self
+    }
+
+    /// Entries that looked up `value` in `field` (hashed before the search).
+    pub fn lookup(mut self, field: crate::model::Field, value: impl Into<String>) -> Self {
+        self.lookup = Some((field, value.into()));
+        self
+    }
+
+    /// Entries after this sequence number (for paging).
+    pub fn after_seq(mut self, seq: u64) -> Self {
+        self.after_seq = seq;
+        self
+    }
+
+    /// At most this many entries (1..=10,000; 0 means 1,000).
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
 }
 
 /// One customer of an incident notification list.

@@ -390,7 +390,7 @@ pub unsafe extern "C" fn cust_customer_list(
 ) -> cust_status {
     with_session(session, |s| {
         let out = out_ptr(out, "out")?;
-        let query = ListQuery { sort: field_of(sort)?, descending, offset, limit, ..Default::default() };
+        let query = ListQuery::new().sort(field_of(sort)?).descending(descending).offset(offset).limit(limit);
         let page = s.list(&query)?;
         hand_out_list(out, page.items, page.total);
         Ok(())
@@ -414,7 +414,7 @@ pub unsafe extern "C" fn cust_customer_search(
         let out = out_ptr(out, "out")?;
         // SAFETY: the caller promises a NUL-terminated string or NULL.
         let keyword = unsafe { text(keyword, "keyword") }?;
-        let page = s.search(&SearchQuery { keyword: keyword.to_owned(), offset, limit })?;
+        let page = s.search(&SearchQuery::new(keyword.to_owned()).offset(offset).limit(limit))?;
         hand_out_list(out, page.items, page.total);
         Ok(())
     })

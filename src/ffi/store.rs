@@ -64,7 +64,7 @@ pub unsafe extern "C" fn cust_store_create(
     key_len: usize,
     out: *mut *mut cust_store,
 ) -> cust_status {
-    open_common(dir, out, |dir| Ok(Store::create_at(dir, key_source(key, key_len)?, CreateOptions::default())?))
+    open_common(dir, out, |dir| Ok(Store::create_at(dir, key_source(key, key_len)?, CreateOptions::new())?))
 }
 
 /// Creates a new store in `dir` whose master key is derived from
@@ -83,7 +83,7 @@ pub unsafe extern "C" fn cust_store_create_passphrase(
     open_common(dir, out, |dir| {
         // SAFETY: forwarded caller guarantee.
         let key = unsafe { passphrase_source(passphrase) }?;
-        let mut options = CreateOptions::default();
+        let mut options = CreateOptions::new();
         if kdf_iterations != 0 {
             options.kdf_iterations = kdf_iterations;
         }
@@ -153,7 +153,7 @@ pub unsafe extern "C" fn cust_store_set_login_policy(
     };
     let cust_store { store: inner, last_error } = handle;
     guard(Some(last_error), || {
-        let mut policy = crate::LoginPolicy { max_failures, lockout_secs, ..Default::default() };
+        let mut policy = crate::LoginPolicy::new().max_failures(max_failures).lockout_secs(lockout_secs);
         if password_iterations != 0 {
             policy.password_iterations = password_iterations;
         }

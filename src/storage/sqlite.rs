@@ -46,6 +46,7 @@ pub enum Durability {
 
 /// Options for the SQLite backend.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SqliteOptions {
     /// How long to wait for a lock held by another connection or process.
     pub busy_timeout: Duration,
@@ -53,6 +54,31 @@ pub struct SqliteOptions {
     pub durability: Durability,
     /// Where the key store lives; `None` means `keys.db` beside the data.
     pub key_store_path: Option<PathBuf>,
+}
+
+impl SqliteOptions {
+    /// The defaults: a 5 s busy timeout, normal durability, `keys.db` beside the data.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How long to wait for a lock held by another connection or process.
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Commit durability.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Keeps the key store at `path` instead of beside the data.
+    pub fn key_store_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.key_store_path = Some(path.into());
+        self
+    }
 }
 
 impl Default for SqliteOptions {

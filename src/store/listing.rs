@@ -28,6 +28,7 @@ pub const MAX_PAGE: u32 = 1000;
 
 /// Which customers a listing includes (classification attributes only).
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Filter {
     /// Only this kind (`individual` / `organisation`).
     pub kind: Option<String>,
@@ -39,8 +40,25 @@ pub struct Filter {
     pub source: Option<String>,
 }
 
-/// A sorted, paged listing request.
+/// A sorted, paged listing request: `ListQuery::new().sort(Field::Name).limit(100)`.
+///
+/// Like every options struct of the crate (`Filter`, `SearchQuery`,
+/// `CreateOptions`, `AuditQuery`, `LoginPolicy`, `SqliteOptions`,
+/// `CheckpointPolicy`, `ImportOptions`, `RestoreOptions`) it is
+/// `#[non_exhaustive]`: build it with its constructor and setters, so a
+/// field added later breaks no caller. A struct literal does not compile:
+///
+/// ```compile_fail
+/// let query = custodian::ListQuery {
+///     sort: custodian::Field::Name,
+///     descending: false,
+///     offset: 0,
+///     limit: 10,
+///     filter: custodian::Filter::default(),
+/// };
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ListQuery {
     /// The sort field; text sorts in pinyin order, empty values last, ties by id.
     pub sort: Field,
@@ -60,8 +78,9 @@ impl Default for ListQuery {
     }
 }
 
-/// A keyword search request.
+/// A keyword search request: `SearchQuery::new("发票").limit(20)`.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SearchQuery {
     /// Text to find (case-insensitive substring), 1-64 characters.
     pub keyword: String,
@@ -75,6 +94,86 @@ impl SearchQuery {
     /// The first page (50 matches) for `keyword`.
     pub fn new(keyword: impl Into<String>) -> Self {
         SearchQuery { keyword: keyword.into(), offset: 0, limit: 50 }
+    }
+
+    /// Skips `offset` matches.
+    pub fn offset(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self
+    }
+
+    /// Returns at most `limit` matches (1..=1000).
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
+}
+
+impl Filter {
+    /// Every customer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only customers of this kind (`individual` / `organisation`).
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = Some(kind.into());
+        self
+    }
+
+    /// Only customers of this category.
+    pub fn category(mut self, category: impl Into<String>) -> Self {
+        self.category = Some(category.into());
+        self
+    }
+
+    /// Only customers of this value tier.
+    pub fn tier(mut self, tier: impl Into<String>) -> Self {
+        self.tier = Some(tier.into());
+        self
+    }
+
+    /// Only customers from this source channel.
+    pub fn source(mut self, source: impl Into<String>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+}
+
+impl ListQuery {
+    /// The first 50 customers by name, ascending.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sorts by `field`.
+    pub fn sort(mut self, field: Field) -> Self {
+        self.sort = field;
+        self
+    }
+
+    /// Descending instead of ascending (empty values stay last).
+    pub fn descending(mut self, descending: bool) -> Self {
+        self.descending = descending;
+        self
+    }
+
+    /// Skips `offset` rows.
+    pub fn offset(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self
+    }
+
+    /// Returns at most `limit` rows (1..=1000).
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Includes only the customers `filter` admits.
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filter = filter;
+        self
     }
 }
 

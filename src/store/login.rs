@@ -26,8 +26,9 @@ use crate::storage::{DirectoryKind, Transaction, TxMode};
 /// Who registered the first administrator, as principal records say.
 const BOOTSTRAP: &str = "(bootstrap)";
 
-/// How logins are checked.
+/// How logins are checked: `LoginPolicy::new().max_failures(3)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LoginPolicy {
     /// Consecutive failed attempts that lock the principal (at least 1).
     pub max_failures: u32,
@@ -38,6 +39,37 @@ pub struct LoginPolicy {
     pub password_iterations: u32,
     /// TOTP steps of clock skew accepted either side of now.
     pub totp_window: u64,
+}
+
+impl LoginPolicy {
+    /// The defaults: 5 failures lock for 15 minutes; 600,000 iterations; ±1 TOTP step.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Consecutive failed attempts that lock the principal (at least 1).
+    pub fn max_failures(mut self, failures: u32) -> Self {
+        self.max_failures = failures;
+        self
+    }
+
+    /// How long a lock lasts, in seconds.
+    pub fn lockout_secs(mut self, secs: u64) -> Self {
+        self.lockout_secs = secs;
+        self
+    }
+
+    /// PBKDF2 iterations for passwords set from now on (at least 100,000).
+    pub fn password_iterations(mut self, iterations: u32) -> Self {
+        self.password_iterations = iterations;
+        self
+    }
+
+    /// TOTP steps of clock skew accepted either side of now.
+    pub fn totp_window(mut self, steps: u64) -> Self {
+        self.totp_window = steps;
+        self
+    }
 }
 
 impl Default for LoginPolicy {

@@ -44,13 +44,35 @@ use crate::model::Catalogue;
 use crate::storage::{Backend, MemoryBackend, SqliteBackend, SqliteOptions, TxMode};
 use engine::{Call, Caller};
 
-/// Settings fixed when a store is created.
+/// Settings fixed when a store is created:
+/// `CreateOptions::new().catalogue(catalogue).kdf_iterations(200_000)`.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CreateOptions {
     /// Field levels and custom attributes.
     pub catalogue: Catalogue,
     /// PBKDF2 iterations when the master key comes from a passphrase.
     pub kdf_iterations: u32,
+}
+
+impl CreateOptions {
+    /// The default catalogue and KDF.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Field levels and custom attributes.
+    pub fn catalogue(mut self, catalogue: Catalogue) -> Self {
+        self.catalogue = catalogue;
+        self
+    }
+
+    /// PBKDF2 iterations when the master key comes from a passphrase (at
+    /// least [`crate::crypto::MIN_KDF_ITERATIONS`]).
+    pub fn kdf_iterations(mut self, iterations: u32) -> Self {
+        self.kdf_iterations = iterations;
+        self
+    }
 }
 
 impl Default for CreateOptions {

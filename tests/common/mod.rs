@@ -87,7 +87,7 @@ pub fn consent_to_sms(store: &Store, id: custodian::CustomerId) {
 
 /// A fresh in-memory store, provisioned with the standard principals.
 pub fn memory_store() -> Store {
-    let store = Store::in_memory(key(), CreateOptions::default()).expect("in-memory store");
+    let store = Store::in_memory(key(), CreateOptions::new()).expect("in-memory store");
     provision(&store);
     store
 }
@@ -123,7 +123,7 @@ pub fn sample(i: u32) -> CustomerInput {
 /// memory, and SQLite in a temporary directory (kept alive by the guard).
 pub fn stores() -> Vec<(&'static str, Store, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().expect("tempdir");
-    let sqlite = Store::create_at(dir.path().join("store"), key(), CreateOptions::default()).expect("sqlite store");
+    let sqlite = Store::create_at(dir.path().join("store"), key(), CreateOptions::new()).expect("sqlite store");
     provision(&sqlite);
     vec![("memory", memory_store(), None), ("sqlite", sqlite, Some(dir))]
 }
