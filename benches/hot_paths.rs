@@ -22,7 +22,7 @@ use custodian::consent::{Channel, ConsentRecord};
 use custodian::model::CustomerId;
 use custodian::storage::{
     AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, DirectoryKind, IndexLink, Scan, ScannedCustomer,
-    SqliteBackend, SqliteOptions, StoredCheckpoint, Transaction, TxMode, WrappedKey,
+    SqliteBackend, SqliteOptions, StoredCheckpoint, Transaction, TxMode, Unmatched, WrappedKey,
 };
 use custodian::{
     CreateOptions, CustomerInput, CustomerPatch, Field, KeySource, ListQuery, NewPrincipal, Purpose, Result, Store,

@@ -13,7 +13,7 @@ use custodian::consent::{Channel, ConsentRecord};
 use custodian::model::CustomerId;
 use custodian::storage::{
     AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, DirectoryKind, IndexLink, MemoryBackend, Scan,
-    ScannedCustomer, SqliteBackend, SqliteOptions, StoredCheckpoint, Transaction, TxMode, WrappedKey,
+    ScannedCustomer, SqliteBackend, SqliteOptions, StoredCheckpoint, Transaction, TxMode, Unmatched, WrappedKey,
 };
 use custodian::{CreateOptions, CustomerPatch, Error, Field, Result, Store};
 

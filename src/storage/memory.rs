@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::{
     AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, DirectoryKind, IndexLink, Scan, ScannedCustomer,
-    SealedFields, StoredCheckpoint, Transaction, TxMode, WrappedKey,
+    SealedFields, StoredCheckpoint, Transaction, TxMode, Unmatched, WrappedKey,
 };
 use crate::consent::{Channel, ConsentRecord};
 use crate::error::{Error, Result};
@@ -234,6 +234,19 @@ impl Transaction for MemoryTx<'_> {
 
     fn count_data_keys(&mut self) -> Result<u64> {
         Ok(self.state().data_keys.len() as u64)
+    }
+
+    fn unmatched_keys(&mut self) -> Result<Unmatched> {
+        let state = self.state();
+        Ok(Unmatched {
+            orphan_keys: state.data_keys.keys().filter(|id| !state.customers.contains_key(id)).copied().collect(),
+            keyless_customers: state
+                .customers
+                .iter()
+                .filter(|(id, row)| !row.sealed.is_empty() && !state.data_keys.contains_key(id))
+                .map(|(id, _)| *id)
+                .collect(),
+        })
     }
 
     fn audit_head(&mut self) -> Result<Option<AuditHead>> {

@@ -263,6 +263,22 @@ pub enum IndexLink<'a> {
     Value(&'a [u8], u64),
 }
 
+/// What [`Transaction::unmatched_keys`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unmatched {
+    /// Data keys whose customer row does not exist.
+    pub orphan_keys: Vec<CustomerId>,
+    /// Customers with sealed fields whose data key does not exist.
+    pub keyless_customers: Vec<CustomerId>,
+}
+
+impl Unmatched {
+    /// Whether nothing was found.
+    pub fn is_empty(&self) -> bool {
+        self.orphan_keys.is_empty() && self.keyless_customers.is_empty()
+    }
+}
+
 /// A signed checkpoint of the audit chain as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCheckpoint {
@@ -411,6 +427,12 @@ pub trait Transaction {
     fn data_keys(&mut self) -> Result<Vec<(CustomerId, WrappedKey)>>;
     /// Number of data keys in the key store.
     fn count_data_keys(&mut self) -> Result<u64>;
+    /// Data keys and customers that lost their partner: keys whose customer
+    /// row does not exist (a create whose key-store half committed and whose
+    /// data half did not), and customers with sealed fields but no key (a
+    /// deletion whose key-store half committed). SQLite commits the two
+    /// files one after the other, so a crash between them can leave either.
+    fn unmatched_keys(&mut self) -> Result<Unmatched>;
 
     /// The last audit entry's sequence number and MAC, as recorded by the
     /// last append (kept apart from the entries, so a deleted tail shows).

@@ -21,7 +21,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_ite
 use super::schema::{DATA, KEYS};
 use super::{
     AuditFilter, AuditHead, AuditRecord, Backend, BackupPart, CustomerHeader, CustomerRow, DirectoryKind, IndexLink,
-    Scan, ScannedCustomer, SealedFields, StoredCheckpoint, Transaction, TxMode, WrappedKey,
+    Scan, ScannedCustomer, SealedFields, StoredCheckpoint, Transaction, TxMode, Unmatched, WrappedKey,
 };
 use crate::consent::{Channel, ConsentRecord};
 use crate::error::{Error, Result};
@@ -841,6 +841,30 @@ impl Transaction for SqliteTx<'_> {
         let n: i64 =
             self.conn().prepare_cached("SELECT count(*) FROM main.data_keys").db()?.query_row([], |r| r.get(0)).db()?;
         Ok(n as u64)
+    }
+
+    fn unmatched_keys(&mut self) -> Result<Unmatched> {
+        let ids = |conn: &Connection, sql: &str| -> Result<Vec<CustomerId>> {
+            conn.prepare_cached(sql)
+                .db()?
+                .query_map([], |r| r.get(0).map(CustomerId))
+                .db()?
+                .collect::<rusqlite::Result<_>>()
+                .db()
+        };
+        let conn = self.conn();
+        Ok(Unmatched {
+            orphan_keys: ids(
+                conn,
+                "SELECT customer_id FROM main.data_keys k
+                 WHERE NOT EXISTS (SELECT 1 FROM data.customers c WHERE c.id = k.customer_id)",
+            )?,
+            keyless_customers: ids(
+                conn,
+                "SELECT id FROM data.customers c WHERE length(c.sealed) > 0
+                 AND NOT EXISTS (SELECT 1 FROM main.data_keys k WHERE k.customer_id = c.id)",
+            )?,
+        })
     }
 
     fn audit_head(&mut self) -> Result<Option<AuditHead>> {

@@ -192,7 +192,43 @@ impl Store {
         };
         let wrapper = KeyWrapper::new(&master)?;
         let root = wrapper.unwrap_root(&store_id, &wrapped_root)?;
-        Self::assemble(Box::new(backend), wrapper, root, catalogue, store_id)
+        let store = Self::assemble(Box::new(backend), wrapper, root, catalogue, store_id)?;
+        store.recover()?;
+        Ok(store)
+    }
+
+    /// Repairs what a crash between the commits of the two files can leave
+    /// (SQLite commits the key store first): a data key whose customer's row
+    /// never committed is deleted, and a customer whose key was destroyed by
+    /// a deletion or erasure whose data half never committed is deleted too,
+    /// completing it. Audited (`store.recover`) when it finds anything; a
+    /// store in order costs two index lookups per key and customer, read only.
+    fn recover(&self) -> Result<()> {
+        let mut tx = self.inner.backend.begin(TxMode::Read)?;
+        let found = tx.unmatched_keys()?;
+        drop(tx);
+        if found.is_empty() {
+            return Ok(());
+        }
+        let call = Call::new(Action::Erase, "store.recover").writing_keys().shredding();
+        engine::run(&self.inner, Caller::store(Purpose::Maintenance), call, |_, tx, _, trail| {
+            // Again under the write lock: no other writer is between its two commits now.
+            let found = tx.unmatched_keys()?;
+            for id in &found.orphan_keys {
+                tx.delete_data_key(*id)?;
+            }
+            for id in &found.keyless_customers {
+                tx.delete_customer(*id)?;
+                trail.touched(*id);
+            }
+            trail.reason = Some(format!(
+                "after an interrupted commit: removed {} data keys of customers whose creation did not commit, \
+                 and completed the deletion of {} customers whose keys were already destroyed",
+                found.orphan_keys.len(),
+                found.keyless_customers.len()
+            ));
+            Ok(())
+        })
     }
 
     /// Creates a store in directory `dir` on SQLite (`customers.db` and `keys.db`).

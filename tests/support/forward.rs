@@ -28,6 +28,7 @@ macro_rules! forward_transaction {
             delete_data_key(customer: CustomerId) -> Result<bool>;
             data_keys() -> Result<Vec<(CustomerId, WrappedKey)>>;
             count_data_keys() -> Result<u64>;
+            unmatched_keys() -> Result<Unmatched>;
             put_checkpoint(checkpoint: &StoredCheckpoint) -> Result<()>;
             checkpoints() -> Result<Vec<StoredCheckpoint>>;
             last_checkpoint() -> Result<Option<StoredCheckpoint>>;
