@@ -163,8 +163,12 @@ impl Store {
             std::fs::copy(backup.join(file), store_dir.join(file))
                 .map_err(|e| Error::storage_caused(format!("cannot restore {file}"), e))?;
         }
-        let store = Store::open_at(store_dir, key)?.with_checkpoint_policy(options.checkpoints.clone())?;
+        let backend = crate::storage::SqliteBackend::new(store_dir, crate::storage::SqliteOptions::default());
+        let store = Store::open_unrepaired(backend, key)?.with_checkpoint_policy(options.checkpoints.clone())?;
+        // The ledger first, so the report names every erased customer it
+        // removed; then anything else an interrupted commit left.
         let removed_by_ledger = store.replay_erasure_ledger()?;
+        store.recover()?;
         let call = Call::new(Action::Manage, "store.restore");
         engine::run(&store.inner, Caller::store(Purpose::Maintenance), call, |_, _, _, _| Ok(()))?;
         Ok(RestoreReport { verified, keys_restored, removed_by_ledger })

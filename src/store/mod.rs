@@ -155,6 +155,15 @@ impl Store {
     /// Opens an existing store on `backend` with its master key or passphrase.
     /// A wrong key fails with [`Error::WrongKey`].
     pub fn open(backend: impl Backend + 'static, key: KeySource) -> Result<Store> {
+        let store = Self::open_unrepaired(backend, key)?;
+        store.recover()?;
+        Ok(store)
+    }
+
+    /// Opens the store without repairing an interrupted commit (a restore
+    /// replays the erasure ledger first, so its report names the customers
+    /// it removed).
+    pub(crate) fn open_unrepaired(backend: impl Backend + 'static, key: KeySource) -> Result<Store> {
         backend.prepare(false)?;
         let mut tx = backend.begin(TxMode::Read)?;
         let text = |bytes: Option<Vec<u8>>, what: &str| -> Result<String> {
@@ -192,9 +201,7 @@ impl Store {
         };
         let wrapper = KeyWrapper::new(&master)?;
         let root = wrapper.unwrap_root(&store_id, &wrapped_root)?;
-        let store = Self::assemble(Box::new(backend), wrapper, root, catalogue, store_id)?;
-        store.recover()?;
-        Ok(store)
+        Self::assemble(Box::new(backend), wrapper, root, catalogue, store_id)
     }
 
     /// Repairs what a crash between the commits of the two files can leave
@@ -203,7 +210,7 @@ impl Store {
     /// a deletion or erasure whose data half never committed is deleted too,
     /// completing it. Audited (`store.recover`) when it finds anything; a
     /// store in order costs two index lookups per key and customer, read only.
-    fn recover(&self) -> Result<()> {
+    pub(crate) fn recover(&self) -> Result<()> {
         let mut tx = self.inner.backend.begin(TxMode::Read)?;
         let found = tx.unmatched_keys()?;
         drop(tx);
