@@ -211,9 +211,15 @@ unsafe fn verify_backup(dir: *const c_char, key: KeySource, customers: *mut u64)
     Ok(())
 }
 
-/// Restores the backup in `backup_dir` into the (closed) store directory
-/// `store_dir`, keeping the store's own key store and replaying its erasure
-/// ledger; the report as JSON in `*out` if `out` is not NULL.
+/// Restores the backup in `backup_dir` into the store directory
+/// `store_dir` (not open in this process: `CUST_STATUS_STORE_OPEN`). Into a
+/// live store only the customer records are replaced: the audit log,
+/// consents, restrictions, holds, principals, retention policies and the
+/// erasure ledger are kept, customers created since the backup are removed
+/// and customers erased since stay erased. Into an empty directory the
+/// backup is copied whole. The report as JSON in `*out` if `out` is not
+/// NULL: `customers`, `keys_restored`, `removed_by_ledger`, `restored`,
+/// `removed` (ids).
 ///
 /// # Safety
 /// The strings NUL-terminated; `key` `key_len` readable bytes; `out` NULL or writable.
@@ -260,6 +266,8 @@ unsafe fn restore(
             "customers": report.verified.customers,
             "keys_restored": report.keys_restored,
             "removed_by_ledger": report.removed_by_ledger,
+            "restored": report.restored,
+            "removed": report.removed.iter().map(|id| id.0).collect::<Vec<_>>(),
         });
         json_out(out, &json)?;
     }

@@ -1,10 +1,10 @@
-//! Backups (online, data and key store apart), their verification, restore
-//! with the erasure ledger replayed, and master-key rotation.
+//! Backups (online, data and key store apart), their verification, and
+//! master-key rotation. Restores are in `restore.rs`.
 
 use std::path::Path;
 
 use super::engine::{self, Call, Caller};
-use super::{CheckpointPolicy, KEY_META_KDF, KEY_META_ROOT, KEY_META_STORE_ID, Store, StoreInner};
+use super::{KEY_META_KDF, KEY_META_ROOT, KEY_META_STORE_ID, Store, StoreInner};
 use crate::access::{Action, Purpose};
 use crate::crypto::{DEFAULT_KDF_ITERATIONS, FieldCipher, KdfParams, KeySource, KeyWrapper};
 use crate::error::{Error, Result};
@@ -20,42 +20,6 @@ pub struct BackupVerification {
     pub audit_entries: u64,
     /// Customers whose every sealed field was decrypted as a sample.
     pub sampled: u64,
-}
-
-/// What a restore did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestoreReport {
-    /// The backup's verification.
-    pub verified: BackupVerification,
-    /// Whether the key store was restored too (it was missing); otherwise
-    /// the store's own key store, with its erasure ledger, was kept.
-    pub keys_restored: bool,
-    /// Customers the erasure ledger removed again after the restore.
-    pub removed_by_ledger: u64,
-}
-
-/// How a restore is carried out.
-#[derive(Clone, Default)]
-#[non_exhaustive]
-pub struct RestoreOptions {
-    /// When the restored store's audit entries are checkpointed, and which
-    /// sink receives them (give the host's usual sink, so the restore's own
-    /// entries are anchored outside like every other).
-    pub checkpoints: CheckpointPolicy,
-}
-
-impl std::fmt::Debug for RestoreOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RestoreOptions").field("checkpoints", &self.checkpoints).finish()
-    }
-}
-
-impl RestoreOptions {
-    /// Sets the checkpoint policy and sink of the restored store.
-    pub fn checkpoints(mut self, policy: CheckpointPolicy) -> Self {
-        self.checkpoints = policy;
-        self
-    }
 }
 
 /// Customers decrypted in full by a verification.
@@ -124,54 +88,6 @@ impl Store {
         }
         let sampled = store.inner.decrypt_sample(SAMPLE)?;
         Ok(BackupVerification { customers: store.counts()?.customers, audit_entries: audit.entries, sampled })
-    }
-
-    /// Restores the backup in `backup` into the store directory `store_dir`
-    /// (the store must be closed). The backup is verified first. The
-    /// store's own key store is kept if it exists, so its erasure ledger
-    /// (and the absence of every erased customer's key) survives; it is
-    /// restored from the backup only if missing. The ledger is then
-    /// replayed: no customer erased since the backup comes back.
-    pub fn restore(backup: impl AsRef<Path>, store_dir: impl AsRef<Path>, key: KeySource) -> Result<RestoreReport> {
-        Self::restore_with(backup, store_dir, key, &RestoreOptions::default())
-    }
-
-    /// [`Store::restore`] with options: where the checkpoints of the
-    /// restore's own audit entries go.
-    pub fn restore_with(
-        backup: impl AsRef<Path>,
-        store_dir: impl AsRef<Path>,
-        key: KeySource,
-        options: &RestoreOptions,
-    ) -> Result<RestoreReport> {
-        let (backup, store_dir) = (backup.as_ref(), store_dir.as_ref());
-        if crate::storage::sqlite_store_is_open(&store_dir.join(DATA_FILE)) {
-            return Err(Error::StoreOpen(store_dir.display().to_string()));
-        }
-        let verified = Store::verify_backup(backup, key.duplicate())?;
-        std::fs::create_dir_all(store_dir)
-            .map_err(|e| Error::storage_caused(format!("cannot create {}", store_dir.display()), e))?;
-        let keys_restored = !store_dir.join(KEYS_FILE).exists();
-        let mut copies = vec![DATA_FILE];
-        if keys_restored {
-            copies.push(KEYS_FILE);
-        }
-        for file in copies {
-            for suffix in ["-wal", "-shm"] {
-                let _ = std::fs::remove_file(store_dir.join(format!("{file}{suffix}")));
-            }
-            std::fs::copy(backup.join(file), store_dir.join(file))
-                .map_err(|e| Error::storage_caused(format!("cannot restore {file}"), e))?;
-        }
-        let backend = crate::storage::SqliteBackend::new(store_dir, crate::storage::SqliteOptions::default());
-        let store = Store::open_unrepaired(backend, key)?.with_checkpoint_policy(options.checkpoints.clone())?;
-        // The ledger first, so the report names every erased customer it
-        // removed; then anything else an interrupted commit left.
-        let removed_by_ledger = store.replay_erasure_ledger()?;
-        store.recover()?;
-        let call = Call::new(Action::Manage, "store.restore");
-        engine::run(&store.inner, Caller::store(Purpose::Maintenance), call, |_, _, _, _| Ok(()))?;
-        Ok(RestoreReport { verified, keys_restored, removed_by_ledger })
     }
 
     /// Rewraps the root secret and every data key under the master key

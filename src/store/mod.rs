@@ -16,13 +16,15 @@ mod import;
 mod lifecycle;
 mod listing;
 mod login;
+mod restore;
 mod session;
 mod sort_cache;
 
-pub use backup::{BackupVerification, RestoreOptions, RestoreReport};
+pub use backup::BackupVerification;
 pub use import::{ImportOptions, ImportProblem, ImportReport, ImportRow, ImportedCustomer, Matched, MatchedRow};
 pub use lifecycle::CustomerExport;
 pub use login::LoginPolicy;
+pub use restore::{RestoreOptions, RestoreReport};
 
 pub use listing::{Filter, ListQuery, MAX_PAGE, SearchQuery};
 pub use session::Session;

@@ -1,0 +1,257 @@
+//! Restores that undo no decision.
+//!
+//! A restore recovers customer data; it never rolls back what a data
+//! subject, an administrator or the law decided since the backup. Into a
+//! live store it replaces only the customer records (rows, sealed fields,
+//! blind indexes, and the data keys they need) with the backup's, in one
+//! audited transaction, and keeps everything else from the live store: the
+//! whole audit log (so every checkpoint the host kept still verifies), the
+//! consent records, restrictions, legal holds, the access directory,
+//! retention policies and the erasure ledger. Customers created after the
+//! backup are removed and reported; customers erased since stay erased.
+//! Into an empty directory (the live store lost) the backup is copied whole.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use super::engine::{self, Call, Caller};
+use super::{Store, StoreInner};
+use crate::access::{Action, Purpose};
+use crate::audit::CheckpointPolicy;
+use crate::crypto::KeySource;
+use crate::error::{Error, Result};
+use crate::model::CustomerId;
+use crate::storage::{
+    CustomerRow, DATA_FILE, KEYS_FILE, SqliteBackend, SqliteOptions, Transaction, TxMode, WrappedKey,
+};
+
+use super::backup::BackupVerification;
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RestoreReport {
+    /// The backup's verification.
+    pub verified: BackupVerification,
+    /// Whether the whole store came from the backup (the target directory
+    /// held no store); otherwise only customer records were replaced.
+    pub keys_restored: bool,
+    /// Customers of the backup erased since it was taken: kept out.
+    pub removed_by_ledger: u64,
+    /// Customers restored from the backup.
+    pub restored: u64,
+    /// Customers created after the backup, which the restore removed.
+    pub removed: Vec<CustomerId>,
+}
+
+/// How a restore is carried out.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct RestoreOptions {
+    /// When the restored store's audit entries are checkpointed, and which
+    /// sink receives them (give the host's usual sink, so the restore's own
+    /// entries are anchored outside like every other).
+    pub checkpoints: CheckpointPolicy,
+}
+
+impl std::fmt::Debug for RestoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestoreOptions").field("checkpoints", &self.checkpoints).finish()
+    }
+}
+
+impl RestoreOptions {
+    /// Sets the checkpoint policy and sink of the restored store.
+    pub fn checkpoints(mut self, policy: CheckpointPolicy) -> Self {
+        self.checkpoints = policy;
+        self
+    }
+}
+
+impl Store {
+    /// Restores the backup in `backup` into the store directory `store_dir`
+    /// (the store must not be open in this process: [`Error::StoreOpen`]).
+    /// The backup is verified first.
+    ///
+    /// If `store_dir` holds the live store, only its customer records are
+    /// replaced with the backup's, in one audited transaction
+    /// (`store.restore`): the audit log, consents, restrictions, holds, the
+    /// access directory, retention policies and the erasure ledger stay as
+    /// they are, customers created since the backup are removed (and
+    /// reported), and customers erased since stay erased. Into an empty
+    /// directory the backup is copied whole.
+    pub fn restore(backup: impl AsRef<Path>, store_dir: impl AsRef<Path>, key: KeySource) -> Result<RestoreReport> {
+        Self::restore_with(backup, store_dir, key, &RestoreOptions::default())
+    }
+
+    /// [`Store::restore`] with options: where the checkpoints of the
+    /// restore's own audit entries go.
+    pub fn restore_with(
+        backup: impl AsRef<Path>,
+        store_dir: impl AsRef<Path>,
+        key: KeySource,
+        options: &RestoreOptions,
+    ) -> Result<RestoreReport> {
+        let (backup, store_dir) = (backup.as_ref(), store_dir.as_ref());
+        if crate::storage::sqlite_store_is_open(&store_dir.join(DATA_FILE)) {
+            return Err(Error::StoreOpen(store_dir.display().to_string()));
+        }
+        let verified = Store::verify_backup(backup, key.duplicate())?;
+        let live_exists = store_dir.join(DATA_FILE).exists() && store_dir.join(KEYS_FILE).exists();
+        if !live_exists {
+            return Self::restore_whole(backup, store_dir, key, options, verified);
+        }
+        let source = Store::open_unrepaired(SqliteBackend::new(backup, SqliteOptions::default()), key.duplicate())?;
+        let live = Store::open_unrepaired(SqliteBackend::new(store_dir, SqliteOptions::default()), key)?
+            .with_checkpoint_policy(options.checkpoints.clone())?;
+        live.recover()?;
+        let size: u64 =
+            [DATA_FILE, KEYS_FILE].iter().filter_map(|f| std::fs::metadata(backup.join(f)).ok()).map(|m| m.len()).sum();
+        let described = format!("the backup in {} ({size} bytes)", backup.display());
+        let call = Call::new(Action::Manage, "store.restore").writing_keys().shredding();
+        engine::run(&live.inner, Caller::store(Purpose::Maintenance), call, |inner, tx, _, trail| {
+            let applied = apply_backup(inner, tx, &source.inner)?;
+            trail.customers.extend(applied.removed.iter().copied());
+            trail.reason = Some(format!(
+                "restored {described}, taken at {} (Unix ms): {} customers restored, {} created since removed, \
+                 {} erased since kept out; audit log, consents, restrictions, holds, access directory, \
+                 retention policies and erasure ledger kept",
+                applied.taken_at,
+                applied.restored,
+                applied.removed.len(),
+                applied.kept_out
+            ));
+            Ok(RestoreReport {
+                verified,
+                keys_restored: false,
+                removed_by_ledger: applied.kept_out,
+                restored: applied.restored,
+                removed: applied.removed,
+            })
+        })
+    }
+
+    /// Total loss: the backup becomes the store, whole.
+    fn restore_whole(
+        backup: &Path,
+        store_dir: &Path,
+        key: KeySource,
+        options: &RestoreOptions,
+        verified: BackupVerification,
+    ) -> Result<RestoreReport> {
+        std::fs::create_dir_all(store_dir)
+            .map_err(|e| Error::storage_caused(format!("cannot create {}", store_dir.display()), e))?;
+        for file in [DATA_FILE, KEYS_FILE] {
+            for suffix in ["-wal", "-shm"] {
+                let _ = std::fs::remove_file(store_dir.join(format!("{file}{suffix}")));
+            }
+            std::fs::copy(backup.join(file), store_dir.join(file))
+                .map_err(|e| Error::storage_caused(format!("cannot restore {file}"), e))?;
+        }
+        let backend = SqliteBackend::new(store_dir, SqliteOptions::default());
+        let store = Store::open_unrepaired(backend, key)?.with_checkpoint_policy(options.checkpoints.clone())?;
+        // The backup's own ledger first, so the report names what it removed.
+        let removed_by_ledger = store.replay_erasure_ledger()?;
+        store.recover()?;
+        let restored = store.counts()?.customers;
+        let call = Call::new(Action::Manage, "store.restore");
+        engine::run(&store.inner, Caller::store(Purpose::Maintenance), call, |_, _, _, trail| {
+            trail.reason = Some(format!(
+                "restored the backup in {} whole into an empty directory: {restored} customers",
+                backup.display()
+            ));
+            Ok(())
+        })?;
+        Ok(RestoreReport { verified, keys_restored: true, removed_by_ledger, restored, removed: Vec::new() })
+    }
+}
+
+/// What applying a backup's customer records changed.
+struct Applied {
+    restored: u64,
+    removed: Vec<CustomerId>,
+    kept_out: u64,
+    taken_at: i64,
+}
+
+/// Replaces the live customer records in `tx` with `source`'s (the opened
+/// backup), keeping every other record of the live store.
+fn apply_backup(live: &StoreInner, tx: &mut dyn Transaction, source: &StoreInner) -> Result<Applied> {
+    if live.audit.store_id != source.audit.store_id {
+        return Err(Error::invalid(
+            "backup",
+            "foreign_backup",
+            format!("the backup belongs to store {}, not to store {}", source.audit.store_id, live.audit.store_id),
+        ));
+    }
+    let mut src = source.backend.begin(TxMode::Read)?;
+    let taken_at = src.audit_head()?.map_or(0, |h| h.time);
+    let ledger: HashSet<Vec<u8>> = tx.erasure_ledger()?.into_iter().collect();
+    let backup_ids = ids_and_versions(src.as_mut())?;
+    let live_ids = ids_and_versions(tx)?;
+
+    // Customers created since the backup go (with their keys and consents).
+    let removed: Vec<CustomerId> = live_ids.keys().filter(|id| !backup_ids.contains_key(id)).copied().collect();
+    for id in &removed {
+        tx.delete_customer(*id)?;
+        tx.delete_data_key(*id)?;
+    }
+    // A code that moved between customers since the backup is freed first,
+    // so restoring the rows one by one never meets a duplicate.
+    let mut versions = live_ids;
+    for id in backup_ids.keys() {
+        let (Some(version), Some(live_row)) = (versions.get(id).copied(), tx.get_customer(*id)?) else { continue };
+        let wanted = src.get_customer(*id)?.ok_or(Error::CustomerNotFound(*id))?.header.external_code;
+        if live_row.header.external_code.is_some() && live_row.header.external_code != wanted {
+            let mut freed = live_row;
+            freed.header.external_code = None;
+            freed.header.version = version + 1;
+            tx.replace_customer(&freed, version)?;
+            versions.insert(*id, version + 1);
+        }
+    }
+    let (mut restored, mut kept_out) = (0, 0);
+    for id in backup_ids.keys() {
+        if ledger.contains(&live.ledger_hash(*id)) {
+            kept_out += 1; // erased since the backup: it stays erased
+            continue;
+        }
+        let mut row: CustomerRow = src.get_customer(*id)?.ok_or(Error::CustomerNotFound(*id))?;
+        match tx.get_data_key(*id)? {
+            Some(key) if key.key_id == row.header.key_id => {}
+            _ => {
+                // Deleted since the backup (its key went with it): the
+                // backup's key comes back, rewrapped under the live master key.
+                let wrapped = src.get_data_key(*id)?.ok_or(Error::DataKeyMissing(*id))?;
+                let key = source.wrapper.unwrap_data_key(*id, wrapped.key_id, &wrapped.wrapped)?;
+                tx.put_data_key(
+                    *id,
+                    &WrappedKey { key_id: wrapped.key_id, wrapped: live.wrapper.wrap_data_key(*id, &key)? },
+                )?;
+            }
+        }
+        match versions.get(id) {
+            Some(version) => {
+                // Versions only grow, so a client holding a later one sees a conflict.
+                row.header.version = version + 1;
+                tx.replace_customer(&row, *version)?;
+            }
+            None => {
+                row.header.version = row.header.version.max(1);
+                tx.insert_customer(&row)?;
+            }
+        }
+        restored += 1;
+    }
+    Ok(Applied { restored, removed, kept_out, taken_at })
+}
+
+/// Every customer id with its version.
+fn ids_and_versions(tx: &mut dyn Transaction) -> Result<BTreeMap<CustomerId, u64>> {
+    let mut ids = BTreeMap::new();
+    tx.scan_customers(&[], &mut |c| {
+        ids.insert(c.header.id, c.header.version);
+        Ok(crate::storage::Scan::Continue)
+    })?;
+    Ok(ids)
+}

@@ -1,0 +1,119 @@
+//! A restore recovers customer data and undoes no decision: after restoring
+//! an older backup into the live store, a consent withdrawal, a restriction
+//! of processing, a revoked principal and an erasure made since are still
+//! in force, the audit log is the live one (it verifies against a checkpoint
+//! kept before the restore), and customers created since are removed and
+//! reported.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use custodian::access::rules;
+use custodian::consent::{Channel, ConsentChange};
+use custodian::{AuthContext, Checkpoint, CreateOptions, CustomerPatch, Error, Field, Purpose, RestoreOptions, Store};
+
+fn withdraw_sms(store: &Store, id: custodian::CustomerId) {
+    let change = ConsentChange {
+        purpose: Purpose::Marketing,
+        channel: Channel::Sms,
+        granted: false,
+        source: "call".into(),
+        policy_version: "v1".into(),
+    };
+    service(store).record_consent(id, &change).unwrap();
+}
+
+#[test]
+fn a_restore_keeps_every_decision_made_since_the_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live");
+    let backup = dir.path().join("backup");
+    let seen = Arc::new(Mutex::new(Vec::<Checkpoint>::new()));
+    let sink = seen.clone();
+    let store = Store::create_at(&live, key(), CreateOptions::new())
+        .unwrap()
+        .with_checkpoints(5, Some(Arc::new(move |cp: &Checkpoint| sink.lock().unwrap().push(cp.clone()))))
+        .unwrap();
+    provision(&store);
+    let a = admin(&store);
+    let consenting = a.create(sample(1)).unwrap().id;
+    let restricted = a.create(sample(2)).unwrap().id;
+    let erased = a.create(sample(3)).unwrap().id;
+    let updated = a.create(sample(4)).unwrap();
+    let deleted = a.create(sample(5).set(Field::ExternalCode, "KH-5")).unwrap().id;
+    consent_to_sms(&store, consenting);
+    store.backup_to(&backup).unwrap();
+
+    // Decisions after the backup...
+    withdraw_sms(&store, consenting);
+    a.restrict(restricted, "objection-7").unwrap();
+    admin(&store).revoke_principal("technician", "left the company").unwrap();
+    let compliance = store.authenticated_session("admin", Purpose::Compliance, AuthContext::with_mfa(0)).unwrap();
+    compliance.erase(erased, "dsr-13").unwrap();
+    // ...and data changes.
+    let created = a.create(sample(6)).unwrap().id;
+    a.update(updated.id, updated.version, CustomerPatch::new().set(Field::Notes, "after the backup")).unwrap();
+    a.delete(deleted).unwrap();
+    let entries_before = store.verify_audit(None).unwrap().entries;
+    let trusted = store.audit_checkpoint().unwrap();
+    drop((a, compliance, store));
+
+    let checkpoints = custodian::CheckpointPolicy::default().every_entries(1);
+    let report =
+        Store::restore_with(&backup, &live, key(), &RestoreOptions::default().checkpoints(checkpoints)).unwrap();
+    assert!(!report.keys_restored);
+    assert_eq!(report.removed, vec![created], "the customer created after the backup is removed and named");
+    assert_eq!(report.removed_by_ledger, 1, "the erased customer is kept out");
+    assert_eq!(report.restored, 4);
+
+    let store = Store::open_at(&live, key()).unwrap();
+    // One continuous history: the pre-restore checkpoint still verifies, nothing was lost.
+    let verification = store.verify_audit(Some(&trusted)).unwrap();
+    assert!(verification.is_intact() && verification.trusted_checked, "{:?}", verification.problem);
+    assert_eq!(verification.entries, entries_before + 1, "the live log plus the restore's own entry");
+    let a = admin(&store);
+    // Data is the backup's: the update is undone, the deleted customer is back, the new one is gone.
+    assert_eq!(a.get(updated.id).unwrap().text(&Field::Notes), updated.text(&Field::Notes), "the update is undone");
+    assert!(a.get(updated.id).unwrap().version > updated.version + 1, "versions only grow");
+    assert_eq!(a.get(deleted).unwrap().text(&Field::ExternalCode), "KH-5");
+    assert!(matches!(a.get(created), Err(Error::CustomerNotFound(_))));
+    // Decisions are still in force.
+    assert!(matches!(a.get(erased), Err(Error::CustomerNotFound(_))), "erased stays erased");
+    let err = a.get(restricted).unwrap_err();
+    assert!(matches!(err, Error::Denied { rule, .. } if rule == rules::SUBJECT_RESTRICTED), "{err}");
+    assert!(matches!(marketing(&store).get(consenting), Err(Error::Denied { .. })), "the withdrawal stands");
+    let refused = store.session("technician", Purpose::Maintenance).unwrap_err();
+    assert!(matches!(refused, Error::Denied { rule, .. } if rule == rules::PRINCIPAL_REVOKED), "{refused}");
+    // The original destruction record is still in the log, and the restore is audited.
+    let auditor = auditor(&store);
+    let log = auditor.audit_entries(&custodian::AuditQuery::new().limit(10_000)).unwrap();
+    assert!(log.iter().any(|e| e.action == "customer.erase" && e.customers == vec![erased]));
+    let restore = log.iter().rev().find(|e| e.action == "store.restore").expect("the restore is audited");
+    assert_eq!(restore.customers, vec![created]);
+    let reason = restore.reason.as_deref().unwrap();
+    assert!(reason.contains("4 customers restored, 1 created since removed, 1 erased since kept out"), "{reason}");
+    assert!(seen.lock().unwrap().len() >= 2);
+    // The restored customers decrypt and can be worked on.
+    let view = a.get(deleted).unwrap();
+    a.update(deleted, view.version, CustomerPatch::new().set(Field::Notes, "back")).unwrap();
+}
+
+#[test]
+fn a_backup_of_another_store_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    for path in [&one, &two] {
+        let store = Store::create_at(path, key(), CreateOptions::new()).unwrap();
+        provision(&store);
+        admin(&store).create(sample(1)).unwrap();
+    }
+    let backup = dir.path().join("backup-of-two");
+    Store::open_at(&two, key()).unwrap().backup_to(&backup).unwrap();
+    let err = Store::restore(&backup, &one, key()).unwrap_err();
+    assert!(matches!(err, Error::Invalid { rule: "foreign_backup", .. }), "{err}");
+    let store = Store::open_at(&one, key()).unwrap();
+    assert_eq!(store.counts().unwrap().customers, 1);
+    assert!(store.verify_audit(None).unwrap().is_intact());
+}
