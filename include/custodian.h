@@ -799,9 +799,15 @@ cust_status cust_backup_verify_passphrase(const char *dir,
                                           const char *passphrase,
                                           uint64_t *customers);
 
-// Restores the backup in `backup_dir` into the (closed) store directory
-// `store_dir`, keeping the store's own key store and replaying its erasure
-// ledger; the report as JSON in `*out` if `out` is not NULL.
+// Restores the backup in `backup_dir` into the store directory
+// `store_dir` (not open in this process: `CUST_STATUS_STORE_OPEN`). Into a
+// live store only the customer records are replaced: the audit log,
+// consents, restrictions, holds, principals, retention policies and the
+// erasure ledger are kept, customers created since the backup are removed
+// and customers erased since stay erased. Into an empty directory the
+// backup is copied whole. The report as JSON in `*out` if `out` is not
+// NULL: `customers`, `keys_restored`, `removed_by_ledger`, `restored`,
+// `removed` (ids).
 //
 // # Safety
 // The strings NUL-terminated; `key` `key_len` readable bytes; `out` NULL or writable.
@@ -820,8 +826,24 @@ cust_status cust_store_restore_passphrase(const char *backup_dir,
                                           const char *passphrase,
                                           char **out);
 
+// `cust_store_restore` of a backup made before the store's master key was
+// rotated: the backup is read with `backup_key` (the key it was made
+// under), and the store ends up under `key` (its current one).
+//
+// # Safety
+// The strings NUL-terminated; each key its length in readable bytes; `out` NULL or writable.
+cust_status cust_store_restore_rotated(const char *backup_dir,
+                                       const char *store_dir,
+                                       const uint8_t *backup_key,
+                                       size_t backup_key_len,
+                                       const uint8_t *key,
+                                       size_t key_len,
+                                       char **out);
+
 // Rewraps every data key under the new 32-byte master key `new_key`
-// (no data is re-encrypted; all or nothing). No session may be open on the store.
+// (no data is re-encrypted; all or nothing). Sessions open on the store go
+// on working; another process with the store open must reopen it with the
+// new key.
 //
 // # Safety
 // `store` must be a valid handle not used by another thread during the call;
@@ -830,8 +852,8 @@ cust_status cust_store_rotate_key(struct cust_store *store, const uint8_t *new_k
 
 // Rewraps every data key under a master key derived from `passphrase`
 // (PBKDF2-HMAC-SHA256 with `kdf_iterations`, 0 for the default 600,000;
-// at least 100,000), whatever the store's key was before. No session may
-// be open on the store.
+// at least 100,000), whatever the store's key was before. Sessions open
+// on the store go on working.
 //
 // # Safety
 // `store` must be a valid handle not used by another thread during the call;

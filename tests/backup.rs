@@ -129,17 +129,17 @@ fn a_restore_into_a_store_open_in_this_process_is_refused_by_name() {
 fn rotating_the_master_key_rewraps_without_reencrypting() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
-    let mut store = sqlite_store(&path);
+    let store = sqlite_store(&path);
     let ids: Vec<CustomerId> = admin(&store).create_many((0..20).map(sample)).unwrap();
     let sealed_before: Vec<u8> = rusqlite::Connection::open(path.join(DATA_FILE))
         .unwrap()
         .query_row("SELECT sealed FROM customers WHERE id = ?1", [ids[3].0], |r| r.get(0))
         .unwrap();
-    {
-        let _open = admin(&store);
-        assert!(matches!(store.rotate_master_key(new_key()), Err(Error::Invalid { rule: "store_shared", .. })));
-    }
+    // A session stays open across the rotation and goes on working.
+    let open = admin(&store);
     store.rotate_master_key(new_key()).unwrap();
+    assert_eq!(open.get(ids[4]).unwrap().id, ids[4]);
+    drop(open);
     assert_eq!(admin(&store).get(ids[3]).unwrap().id, ids[3], "the live store works on with the new key");
     drop(store);
     assert!(matches!(Store::open_at(&path, key()), Err(Error::WrongKey)), "the old key stops working");
@@ -155,13 +155,61 @@ fn rotating_the_master_key_rewraps_without_reencrypting() {
     assert_eq!(sealed_before, sealed_after, "data is not re-encrypted");
     drop(a);
     // To a passphrase and back to key bytes.
-    let mut store = store;
+    let store = store;
     store.rotate_master_key(KeySource::passphrase("a rotated passphrase").unwrap()).unwrap();
     drop(store);
-    let mut store = Store::open_at(&path, KeySource::passphrase("a rotated passphrase").unwrap()).unwrap();
+    let store = Store::open_at(&path, KeySource::passphrase("a rotated passphrase").unwrap()).unwrap();
     store.rotate_master_key(key()).unwrap();
     drop(store);
     let store = Store::open_at(&path, key()).unwrap();
     assert_eq!(store.counts().unwrap().data_keys, 20);
     assert!(store.verify_audit(None).unwrap().is_intact());
+}
+
+#[test]
+fn the_master_key_rotates_while_sessions_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let store = sqlite_store(&path);
+    let a = admin(&store);
+    let ids: Vec<_> = (0..30).map(|i| a.create(sample(i)).unwrap().id).collect();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let started = std::sync::Barrier::new(2);
+    let new = [5u8; 32];
+    std::thread::scope(|scope| {
+        // A reader in another session throughout the rotations.
+        let reader = scope.spawn(|| {
+            let s = service(&store);
+            let mut reads = 0;
+            started.wait();
+            loop {
+                for id in &ids {
+                    s.get(*id).expect("reads go on during a rotation");
+                    reads += 1;
+                }
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    return reads;
+                }
+            }
+        });
+        started.wait();
+        for round in 0..4 {
+            let next = if round % 2 == 0 { new } else { [7u8; 32] };
+            store.rotate_master_key(KeySource::key_bytes(&next).unwrap()).unwrap();
+            a.create(sample(100 + round)).unwrap(); // a key made right after, under the new master key
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(reader.join().unwrap() > 0);
+    });
+    // Four rotations end under the original key; every customer decrypts on a fresh open.
+    drop(a);
+    drop(store);
+    assert!(matches!(Store::open_at(&path, KeySource::key_bytes(&new).unwrap()), Err(Error::WrongKey)));
+    let store = Store::open_at(&path, key()).unwrap();
+    let a = admin(&store);
+    let page = a.list(&custodian::ListQuery::new().limit(100)).unwrap();
+    assert_eq!(page.total, 34);
+    for item in &page.items {
+        a.get(item.id).unwrap();
+    }
 }

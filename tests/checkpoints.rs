@@ -48,7 +48,7 @@ fn every_kind_of_call_hands_its_checkpoint_to_the_sink() {
     let path = dir.path().join("store");
     let clock = Arc::new(ManualClock::new(T0));
     let (sink, seen) = collecting();
-    let mut store = Store::create_at(&path, key(), CreateOptions::new())
+    let store = Store::create_at(&path, key(), CreateOptions::new())
         .unwrap()
         .with_clock(clock.clone())
         .unwrap()

@@ -81,7 +81,7 @@ fn crash_worker() {
     let parts: Vec<&str> = spec.split('|').collect();
     let (path, dir, checkpoints) = (parts[0], Path::new(parts[1]), PathBuf::from(parts[2]));
     let (store, mut current, _) = open_either(dir);
-    let mut store = store.with_checkpoints(3, Some(sink_to(checkpoints))).unwrap();
+    let store = store.with_checkpoints(3, Some(sink_to(checkpoints))).unwrap();
     let mut rng = fastrand::Rng::new();
     let run = format!("{:03}", std::process::id() % 1000);
     for k in 0u64.. {

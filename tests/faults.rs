@@ -319,7 +319,7 @@ fn a_master_key_rotation_killed_midway_loses_nothing() {
             let countdown = Arc::new(AtomicI64::new(-1));
             let failing =
                 Failing { inner: inner.clone(), countdown: countdown.clone(), audit_fails: Default::default() };
-            let mut store = Store::open(failing, key()).unwrap();
+            let store = Store::open(failing, key()).unwrap();
             let before = snapshot(inner.as_ref());
             countdown.store(n, Ordering::SeqCst);
             let result = store.rotate_master_key(new_key());

@@ -117,3 +117,38 @@ fn a_backup_of_another_store_is_refused_and_changes_nothing() {
     assert_eq!(store.counts().unwrap().customers, 1);
     assert!(store.verify_audit(None).unwrap().is_intact());
 }
+
+#[test]
+fn a_backup_made_before_a_rotation_restores_with_its_own_key_and_ends_under_the_current_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live");
+    let backup = dir.path().join("backup");
+    let new_key = || custodian::KeySource::key_bytes(&[3u8; 32]).unwrap();
+    let store = Store::create_at(&live, key(), CreateOptions::new()).unwrap();
+    provision(&store);
+    let kept = admin(&store).create(sample(1)).unwrap().id;
+    let deleted = admin(&store).create(sample(2)).unwrap().id;
+    store.backup_to(&backup).unwrap();
+    store.rotate_master_key(new_key()).unwrap();
+    admin(&store).delete(deleted).unwrap();
+    drop(store);
+    assert!(matches!(Store::verify_backup(&backup, new_key()), Err(Error::WrongKey)), "made under the old key");
+
+    // Into the live store: read with the old key, rewrapped under the current one.
+    let options = RestoreOptions::default().backup_key(key());
+    let report = Store::restore_with(&backup, &live, new_key(), &options).unwrap();
+    assert_eq!(report.restored, 2);
+    assert!(matches!(Store::open_at(&live, key()), Err(Error::WrongKey)));
+    let store = Store::open_at(&live, new_key()).unwrap();
+    assert_eq!(admin(&store).get(deleted).unwrap().id, deleted, "its key came back, under the new master key");
+    assert_eq!(admin(&store).get(kept).unwrap().id, kept);
+    drop(store);
+
+    // Total loss: the whole backup, then rotated to the current key.
+    let fresh = dir.path().join("fresh");
+    let report = Store::restore_with(&backup, &fresh, new_key(), &RestoreOptions::default().backup_key(key())).unwrap();
+    assert!(report.keys_restored);
+    assert!(matches!(Store::open_at(&fresh, key()), Err(Error::WrongKey)));
+    let store = Store::open_at(&fresh, new_key()).unwrap();
+    assert_eq!(admin(&store).get(deleted).unwrap().id, deleted);
+}

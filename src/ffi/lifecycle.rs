@@ -10,7 +10,7 @@ use super::directory::json_out;
 use super::session::{cust_session, with_session};
 use super::status::{Failure, LastError, cust_status};
 use super::store::{cust_store, key_source, passphrase_source, with_store};
-use crate::Store;
+use crate::{RestoreOptions, Store};
 use crate::crypto::{DEFAULT_KDF_ITERATIONS, KeySource};
 use crate::model::CustomerId;
 use crate::retention::RetentionPolicy;
@@ -250,6 +250,29 @@ pub unsafe extern "C" fn cust_store_restore_passphrase(
     super::plain(|| unsafe { restore(backup_dir, store_dir, passphrase_source(passphrase)?, out) })
 }
 
+/// `cust_store_restore` of a backup made before the store's master key was
+/// rotated: the backup is read with `backup_key` (the key it was made
+/// under), and the store ends up under `key` (its current one).
+///
+/// # Safety
+/// The strings NUL-terminated; each key its length in readable bytes; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_restore_rotated(
+    backup_dir: *const c_char,
+    store_dir: *const c_char,
+    backup_key: *const u8,
+    backup_key_len: usize,
+    key: *const u8,
+    key_len: usize,
+    out: *mut *mut c_char,
+) -> cust_status {
+    super::plain(|| {
+        let options = RestoreOptions::default().backup_key(key_source(backup_key, backup_key_len)?);
+        // SAFETY: forwarded caller guarantees.
+        unsafe { restore_with(backup_dir, store_dir, key_source(key, key_len)?, &options, out) }
+    })
+}
+
 /// # Safety
 /// As `cust_store_restore`.
 unsafe fn restore(
@@ -258,9 +281,22 @@ unsafe fn restore(
     key: KeySource,
     out: *mut *mut c_char,
 ) -> Outcome<()> {
+    // SAFETY: forwarded caller guarantees.
+    unsafe { restore_with(backup_dir, store_dir, key, &RestoreOptions::default(), out) }
+}
+
+/// # Safety
+/// As `cust_store_restore`.
+unsafe fn restore_with(
+    backup_dir: *const c_char,
+    store_dir: *const c_char,
+    key: KeySource,
+    options: &RestoreOptions,
+    out: *mut *mut c_char,
+) -> Outcome<()> {
     // SAFETY: the caller promises NUL-terminated strings or NULL.
     let (backup, target) = unsafe { (text(backup_dir, "backup_dir")?, text(store_dir, "store_dir")?) };
-    let report = Store::restore(backup, target, key)?;
+    let report = Store::restore_with(backup, target, key, options)?;
     if !out.is_null() {
         let json = serde_json::json!({
             "customers": report.verified.customers,
@@ -275,7 +311,9 @@ unsafe fn restore(
 }
 
 /// Rewraps every data key under the new 32-byte master key `new_key`
-/// (no data is re-encrypted; all or nothing). No session may be open on the store.
+/// (no data is re-encrypted; all or nothing). Sessions open on the store go
+/// on working; another process with the store open must reopen it with the
+/// new key.
 ///
 /// # Safety
 /// `store` must be a valid handle not used by another thread during the call;
@@ -292,8 +330,8 @@ pub unsafe extern "C" fn cust_store_rotate_key(
 
 /// Rewraps every data key under a master key derived from `passphrase`
 /// (PBKDF2-HMAC-SHA256 with `kdf_iterations`, 0 for the default 600,000;
-/// at least 100,000), whatever the store's key was before. No session may
-/// be open on the store.
+/// at least 100,000), whatever the store's key was before. Sessions open
+/// on the store go on working.
 ///
 /// # Safety
 /// `store` must be a valid handle not used by another thread during the call;

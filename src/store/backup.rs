@@ -93,23 +93,18 @@ impl Store {
     /// Rewraps the root secret and every data key under the master key
     /// `new`, without re-encrypting any data, in one key-store transaction:
     /// an interrupted rotation leaves the store opening with the old key and
-    /// nothing lost; a finished one, with the new key only. Only possible
-    /// while no session is open on this store. Audited (`store.rotate_master_key`).
-    pub fn rotate_master_key(&mut self, new: KeySource) -> Result<()> {
+    /// nothing lost; a finished one, with the new key only. Sessions go on
+    /// working meanwhile (they wait only for the transaction's write lock);
+    /// another process that has the store open keeps the old key and must
+    /// reopen it with the new one. Audited (`store.rotate_master_key`).
+    pub fn rotate_master_key(&self, new: KeySource) -> Result<()> {
         self.rotate_master_key_with(new, DEFAULT_KDF_ITERATIONS)
     }
 
     /// [`Store::rotate_master_key`] with the PBKDF2 iteration count used
     /// when `new` is a passphrase (at least
     /// [`crate::crypto::MIN_KDF_ITERATIONS`]; ignored for raw key bytes).
-    pub fn rotate_master_key_with(&mut self, new: KeySource, kdf_iterations: u32) -> Result<()> {
-        let inner = std::sync::Arc::get_mut(&mut self.inner).ok_or_else(|| {
-            Error::invalid(
-                "key",
-                "store_shared",
-                "close every session (and clone) of the store before rotating its key",
-            )
-        })?;
+    pub fn rotate_master_key_with(&self, new: KeySource, kdf_iterations: u32) -> Result<()> {
         let (master, kdf) = match new {
             KeySource::Key(master) => (master, None),
             KeySource::Passphrase(passphrase) => {
@@ -117,14 +112,17 @@ impl Store {
                 (crate::crypto::MasterKey::from_passphrase(&passphrase, &params)?, Some(params))
             }
         };
-        let rewrapper = KeyWrapper::new(&master)?;
+        let rewrapper = std::sync::Arc::new(KeyWrapper::new(&master)?);
+        // The wrapper in use before the swap, once the operation made it.
+        let replaced = std::cell::RefCell::new(None);
         let call = Call::new(Action::Manage, "store.rotate_master_key").writing_keys();
-        engine::run(inner, Caller::store(Purpose::Maintenance), call, |inner, tx, _, _| {
+        let rotated = engine::run(&self.inner, Caller::store(Purpose::Maintenance), call, |inner, tx, _, _| {
+            let current = inner.wrappers.current();
             let store_id = String::from_utf8(tx.key_meta_get(KEY_META_STORE_ID)?.unwrap_or_default())
                 .map_err(|_| Error::corrupt("the key store's store id is not UTF-8"))?;
             let wrapped_root =
                 tx.key_meta_get(KEY_META_ROOT)?.ok_or_else(|| Error::corrupt("the wrapped root secret is missing"))?;
-            let root = inner.wrapper.unwrap_root(&store_id, &wrapped_root)?;
+            let root = current.unwrap_root(&store_id, &wrapped_root)?;
             tx.key_meta_put(KEY_META_ROOT, &rewrapper.wrap_root(&store_id, &root)?)?;
             let kdf_bytes = match &kdf {
                 Some(params) => serde_json::to_vec(params).expect("KDF parameters serialise"),
@@ -132,14 +130,20 @@ impl Store {
             };
             tx.key_meta_put(KEY_META_KDF, &kdf_bytes)?;
             for (customer, wrapped) in tx.data_keys()? {
-                let key = inner.wrapper.unwrap_data_key(customer, wrapped.key_id, &wrapped.wrapped)?;
+                let key = inner.wrappers.unwrap_data_key(customer, wrapped.key_id, &wrapped.wrapped)?;
                 let rewrapped =
                     WrappedKey { key_id: wrapped.key_id, wrapped: rewrapper.wrap_data_key(customer, &key)? };
                 tx.put_data_key(customer, &rewrapped)?;
             }
+            // Swapped while this transaction still holds the key store's
+            // write lock: no key can be wrapped under the old key after the
+            // commit, and reads of older snapshots fall back to it.
+            *replaced.borrow_mut() = Some(inner.wrappers.swap(rewrapper.clone()));
             Ok(())
-        })?;
-        inner.wrapper = rewrapper;
-        Ok(())
+        });
+        if let (Err(_), Some(old)) = (&rotated, replaced.borrow_mut().take()) {
+            self.inner.wrappers.restore(old);
+        }
+        rotated
     }
 }

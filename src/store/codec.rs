@@ -19,7 +19,7 @@ impl StoreInner {
     /// Unwraps a customer's data key.
     pub(crate) fn data_key(&self, id: CustomerId, key: Option<&WrappedKey>) -> Result<DataKey> {
         let key = key.ok_or(Error::DataKeyMissing(id))?;
-        self.wrapper.unwrap_data_key(id, key.key_id, &key.wrapped)
+        self.wrappers.unwrap_data_key(id, key.key_id, &key.wrapped)
     }
 
     /// Fills the plaintext header columns from `values`.

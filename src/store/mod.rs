@@ -93,7 +93,9 @@ pub(crate) const KEY_META_KDF: &str = "kdf";
 /// What every session of a store shares.
 pub(crate) struct StoreInner {
     pub(crate) backend: Box<dyn Backend>,
-    pub(crate) wrapper: KeyWrapper,
+    /// Wraps and unwraps data keys under the master key; swapped by a
+    /// rotation while sessions go on (see [`Wrappers`]).
+    pub(crate) wrappers: Wrappers,
     pub(crate) blind: BlindIndexer,
     pub(crate) catalogue: Catalogue,
     pub(crate) policy: Policy,
@@ -105,6 +107,56 @@ pub(crate) struct StoreInner {
     /// Seals principals' TOTP secrets (derived from the root secret).
     pub(crate) credential_key: Secret,
     pub(crate) login_policy: LoginPolicy,
+}
+
+/// The key wrapper of the current master key and, after a rotation in this
+/// process, the previous one: a read whose snapshot predates the rotation's
+/// commit still finds keys wrapped under the old key. New keys are always
+/// wrapped under the current one (key-creating calls are serialised with
+/// the rotation by the key store's write lock).
+pub(crate) struct Wrappers {
+    keys: std::sync::RwLock<(Arc<KeyWrapper>, Option<Arc<KeyWrapper>>)>,
+}
+
+impl Wrappers {
+    fn new(current: KeyWrapper) -> Self {
+        Wrappers { keys: std::sync::RwLock::new((Arc::new(current), None)) }
+    }
+
+    /// The wrapper of the current master key.
+    pub(crate) fn current(&self) -> Arc<KeyWrapper> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).0.clone()
+    }
+
+    /// Unwraps a data key with the current wrapper, or else the previous one.
+    pub(crate) fn unwrap_data_key(
+        &self,
+        customer: crate::model::CustomerId,
+        key_id: u64,
+        wrapped: &[u8],
+    ) -> Result<crate::crypto::DataKey> {
+        let (current, previous) = self.keys.read().unwrap_or_else(|p| p.into_inner()).clone();
+        match (current.unwrap_data_key(customer, key_id, wrapped), previous) {
+            (Err(e), Some(previous)) => previous.unwrap_data_key(customer, key_id, wrapped).map_err(|_| e),
+            (result, _) => result,
+        }
+    }
+
+    /// Makes `next` current and keeps the one it replaces as the fallback;
+    /// returns the replaced one, to put back if the rotation fails.
+    pub(crate) fn swap(&self, next: Arc<KeyWrapper>) -> Arc<KeyWrapper> {
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        let replaced = std::mem::replace(&mut keys.0, next);
+        keys.1 = Some(replaced.clone());
+        replaced
+    }
+
+    /// Undoes [`Wrappers::swap`].
+    pub(crate) fn restore(&self, replaced: Arc<KeyWrapper>) {
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        keys.0 = replaced;
+        keys.1 = None;
+    }
 }
 
 /// A customer-information store. `Send + Sync`: share it between threads
@@ -269,7 +321,7 @@ impl Store {
         let credential_key = root.derive(b"custodian/v1/principal-credentials")?;
         let inner = StoreInner {
             backend,
-            wrapper,
+            wrappers: Wrappers::new(wrapper),
             blind,
             catalogue,
             policy: Policy,

@@ -45,18 +45,24 @@ pub struct RestoreReport {
 }
 
 /// How a restore is carried out.
-#[derive(Clone, Default)]
+#[derive(Default)]
 #[non_exhaustive]
 pub struct RestoreOptions {
     /// When the restored store's audit entries are checkpointed, and which
     /// sink receives them (give the host's usual sink, so the restore's own
     /// entries are anchored outside like every other).
     pub checkpoints: CheckpointPolicy,
+    /// The master key the backup was made under, when the store's key was
+    /// rotated since (`None`: the same key as the store's).
+    pub backup_key: Option<KeySource>,
 }
 
 impl std::fmt::Debug for RestoreOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RestoreOptions").field("checkpoints", &self.checkpoints).finish()
+        f.debug_struct("RestoreOptions")
+            .field("checkpoints", &self.checkpoints)
+            .field("backup_key", &self.backup_key.as_ref().map(|_| "(given)"))
+            .finish()
     }
 }
 
@@ -64,6 +70,14 @@ impl RestoreOptions {
     /// Sets the checkpoint policy and sink of the restored store.
     pub fn checkpoints(mut self, policy: CheckpointPolicy) -> Self {
         self.checkpoints = policy;
+        self
+    }
+
+    /// The master key the backup was made under (a rotation since): the
+    /// backup is read with it, and the restored store ends up under the
+    /// store's current key all the same.
+    pub fn backup_key(mut self, key: KeySource) -> Self {
+        self.backup_key = Some(key);
         self
     }
 }
@@ -96,12 +110,14 @@ impl Store {
         if crate::storage::sqlite_store_is_open(&store_dir.join(DATA_FILE)) {
             return Err(Error::StoreOpen(store_dir.display().to_string()));
         }
-        let verified = Store::verify_backup(backup, key.duplicate())?;
+        let backup_key = || options.backup_key.as_ref().unwrap_or(&key).duplicate();
+        let verified = Store::verify_backup(backup, backup_key())?;
         let live_exists = store_dir.join(DATA_FILE).exists() && store_dir.join(KEYS_FILE).exists();
         if !live_exists {
-            return Self::restore_whole(backup, store_dir, key, options, verified);
+            let rotated = options.backup_key.is_some();
+            return Self::restore_whole(backup, store_dir, backup_key(), rotated.then_some(key), options, verified);
         }
-        let source = Store::open_unrepaired(SqliteBackend::new(backup, SqliteOptions::default()), key.duplicate())?;
+        let source = Store::open_unrepaired(SqliteBackend::new(backup, SqliteOptions::default()), backup_key())?;
         let live = Store::open_unrepaired(SqliteBackend::new(store_dir, SqliteOptions::default()), key)?
             .with_checkpoint_policy(options.checkpoints.clone())?;
         live.recover()?;
@@ -136,6 +152,7 @@ impl Store {
         backup: &Path,
         store_dir: &Path,
         key: KeySource,
+        current_key: Option<KeySource>,
         options: &RestoreOptions,
         verified: BackupVerification,
     ) -> Result<RestoreReport> {
@@ -162,6 +179,10 @@ impl Store {
             ));
             Ok(())
         })?;
+        // Made under an older key: the restored store ends under the current one.
+        if let Some(current) = current_key {
+            store.rotate_master_key(current)?;
+        }
         Ok(RestoreReport { verified, keys_restored: true, removed_by_ledger, restored, removed: Vec::new() })
     }
 }
@@ -223,10 +244,10 @@ fn apply_backup(live: &StoreInner, tx: &mut dyn Transaction, source: &StoreInner
                 // Deleted since the backup (its key went with it): the
                 // backup's key comes back, rewrapped under the live master key.
                 let wrapped = src.get_data_key(*id)?.ok_or(Error::DataKeyMissing(*id))?;
-                let key = source.wrapper.unwrap_data_key(*id, wrapped.key_id, &wrapped.wrapped)?;
+                let key = source.wrappers.unwrap_data_key(*id, wrapped.key_id, &wrapped.wrapped)?;
                 tx.put_data_key(
                     *id,
-                    &WrappedKey { key_id: wrapped.key_id, wrapped: live.wrapper.wrap_data_key(*id, &key)? },
+                    &WrappedKey { key_id: wrapped.key_id, wrapped: live.wrappers.current().wrap_data_key(*id, &key)? },
                 )?;
             }
         }

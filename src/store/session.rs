@@ -266,7 +266,10 @@ impl Session {
     ) -> Result<(CustomerRow, DataKey)> {
         let id = ids.take(tx)?;
         let key = DataKey::generate()?;
-        tx.put_data_key(id, &WrappedKey { key_id: key.id, wrapped: store.wrapper.wrap_data_key(id, &key)? })?;
+        tx.put_data_key(
+            id,
+            &WrappedKey { key_id: key.id, wrapped: store.wrappers.current().wrap_data_key(id, &key)? },
+        )?;
         let now = store.clock.now_millis();
         let mut row = CustomerRow {
             header: CustomerHeader {

@@ -695,13 +695,18 @@ static void test_lifecycle(const char *dir) {
     CHECK_STATUS(cust_retention_sweep_json(compliance, NULL), N);
     CHECK_STATUS(cust_retention_sweep_json(NULL, &json), N);
 
-    /* Rotation needs every session closed. */
-    CHECK_STATUS(cust_store_rotate_key(store, NEW_KEY, 32), CUST_STATUS_INVALID);
-    cust_session_close(clerk);
-    cust_session_close(compliance);
+    /* Rotation while sessions are open: they go on working. */
     CHECK_STATUS(cust_store_rotate_key(store, NEW_KEY, 31), CUST_STATUS_INVALID_ARGUMENT);
     CHECK_STATUS(cust_store_rotate_key(NULL, NEW_KEY, 32), N);
     OK(cust_store_rotate_key(store, NEW_KEY, 32));
+    OK(cust_customer_get(clerk, other, &customer));
+    cust_customer_free(customer);
+    input = person("KH502", "郑爽", "13600000003");
+    OK(cust_customer_create(clerk, input, &customer));
+    cust_customer_free(customer);
+    cust_input_free(input);
+    cust_session_close(clerk);
+    cust_session_close(compliance);
     cust_store_close(store);
     store = SENTINEL;
     CHECK_STATUS(cust_store_open(path, KEY, 32, &store), CUST_STATUS_WRONG_KEY);
@@ -709,6 +714,17 @@ static void test_lifecycle(const char *dir) {
     cust_store_close(store);
 
     /* Restoring the older backup (taken under the old key) into a new directory. */
+    char rotated[512];
+    path_in(rotated, sizeof rotated, dir, "lifecycle-restored-rotated");
+    CHECK_STATUS(cust_store_restore_rotated(backup, rotated, NEW_KEY, 32, KEY, 32, NULL), CUST_STATUS_WRONG_KEY);
+    CHECK_STATUS(cust_store_restore_rotated(NULL, rotated, KEY, 32, NEW_KEY, 32, NULL), N);
+    CHECK_STATUS(cust_store_restore_rotated(backup, rotated, KEY, 31, NEW_KEY, 32, NULL), CUST_STATUS_INVALID_ARGUMENT);
+    OK(cust_store_restore_rotated(backup, rotated, KEY, 32, NEW_KEY, 32, &json));
+    CHECK(strstr(json, "\"keys_restored\":true") != NULL);
+    cust_string_free(json);
+    CHECK_STATUS(cust_store_open(rotated, KEY, 32, &store), CUST_STATUS_WRONG_KEY); /* ends under the current key */
+    OK(cust_store_open(rotated, NEW_KEY, 32, &store));
+    cust_store_close(store);
     OK(cust_store_restore(backup, restored, KEY, 32, &json));
     CHECK(strstr(json, "\"keys_restored\":true") != NULL);
     cust_string_free(json);
