@@ -10,10 +10,10 @@ use super::directory::json_out;
 use super::session::{cust_session, with_session};
 use super::status::{Failure, LastError, cust_status};
 use super::store::{cust_store, key_source, passphrase_source, with_store};
-use crate::{RestoreOptions, Store};
 use crate::crypto::{DEFAULT_KDF_ITERATIONS, KeySource};
 use crate::model::CustomerId;
 use crate::retention::RetentionPolicy;
+use crate::{RestoreOptions, Store};
 
 /// Everything held about customer `id` (fields, consents, every audit entry
 /// about it) as JSON in `*out`, for handing to the customer. Needs the

@@ -147,7 +147,8 @@ impl Store {
         })
     }
 
-    /// Total loss: the backup becomes the store, whole.
+    /// Total loss: the backup becomes the store (its key store only if the
+    /// directory has none).
     fn restore_whole(
         backup: &Path,
         store_dir: &Path,
@@ -158,7 +159,11 @@ impl Store {
     ) -> Result<RestoreReport> {
         std::fs::create_dir_all(store_dir)
             .map_err(|e| Error::storage_caused(format!("cannot create {}", store_dir.display()), e))?;
-        for file in [DATA_FILE, KEYS_FILE] {
+        // A key store that survived the loss of the data is kept: its
+        // erasure ledger (replayed below) keeps erased customers out.
+        let keys_restored = !store_dir.join(KEYS_FILE).exists();
+        let files: &[&str] = if keys_restored { &[DATA_FILE, KEYS_FILE] } else { &[DATA_FILE] };
+        for file in files.iter().copied() {
             for suffix in ["-wal", "-shm"] {
                 let _ = std::fs::remove_file(store_dir.join(format!("{file}{suffix}")));
             }
@@ -174,8 +179,9 @@ impl Store {
         let call = Call::new(Action::Manage, "store.restore");
         engine::run(&store.inner, Caller::store(Purpose::Maintenance), call, |_, _, _, trail| {
             trail.reason = Some(format!(
-                "restored the backup in {} whole into an empty directory: {restored} customers",
-                backup.display()
+                "restored the backup in {} into a directory without customer data ({}): {restored} customers",
+                backup.display(),
+                if keys_restored { "the key store too" } else { "its own key store kept" }
             ));
             Ok(())
         })?;
@@ -183,7 +189,7 @@ impl Store {
         if let Some(current) = current_key {
             store.rotate_master_key(current)?;
         }
-        Ok(RestoreReport { verified, keys_restored: true, removed_by_ledger, restored, removed: Vec::new() })
+        Ok(RestoreReport { verified, keys_restored, removed_by_ledger, restored, removed: Vec::new() })
     }
 }
 
