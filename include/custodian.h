@@ -257,6 +257,13 @@ typedef struct cust_session cust_session;
 // keep it alive until they are closed too.
 typedef struct cust_store cust_store;
 
+// Receives the text of one signed checkpoint or erasure receipt (valid
+// only during the call) and the `user` pointer given with it. It may be
+// called from any thread that uses the store, after the entry it concerns
+// has committed; keep the text somewhere the database's owner cannot
+// rewrite.
+typedef void (*cust_text_sink)(void *user, const char *text);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -840,6 +847,28 @@ cust_status cust_store_restore_rotated(const char *backup_dir,
                                        size_t key_len,
                                        char **out);
 
+// Restores the backup in `backup_dir` into `store_dir` after the store was
+// lost whole (no data, no key store there): nothing in the backup can say
+// what was erased since it was taken, so the host's outside record must.
+// `checkpoint` is the text of the last checkpoint the host kept (or NULL);
+// `receipts` the texts of every erasure receipt it kept, one after the
+// other (or NULL): every customer a receipt names stays erased. With
+// neither, the restore is refused (`CUST_STATUS_INVALID`,
+// `outside_record_required`) unless `acknowledge_lost_history` is true,
+// which is audited. The report JSON (as `cust_store_restore`'s) adds
+// `unknown_after` and `unknown_through`: the range of lost history.
+//
+// # Safety
+// The strings NUL-terminated or NULL where allowed; `key` `key_len` readable bytes; `out` NULL or writable.
+cust_status cust_store_restore_after_loss(const char *backup_dir,
+                                          const char *store_dir,
+                                          const uint8_t *key,
+                                          size_t key_len,
+                                          const char *checkpoint,
+                                          const char *receipts,
+                                          bool acknowledge_lost_history,
+                                          char **out);
+
 // Rewraps every data key under the new 32-byte master key `new_key`
 // (no data is re-encrypted; all or nothing). Sessions open on the store go
 // on working; another process with the store open must reopen it with the
@@ -986,6 +1015,26 @@ cust_status cust_store_set_login_policy(struct cust_store *store,
                                         uint32_t max_failures,
                                         uint64_t lockout_secs,
                                         uint32_t password_iterations);
+
+// Sets when checkpoints of the audit log fall due (`every_entries`
+// entries or `every_secs` seconds after the last, whichever comes first;
+// 0 turns a rule off) and the host's sinks: `checkpoint_sink` receives
+// every checkpoint's text (`cust_store_verify_audit` takes it back),
+// `receipt_sink` every erasure receipt's text (what
+// `cust_store_restore_after_loss` needs after a total loss). Either may
+// be NULL. Only possible before any session is opened on the store
+// (`CUST_STATUS_INVALID` otherwise).
+//
+// # Safety
+// `store` must be a valid handle not used by another thread during the
+// call; the sinks must be NULL or functions that stay callable, with
+// `user`, from any thread for as long as the store is open.
+cust_status cust_store_set_checkpoints(struct cust_store *store,
+                                       uint64_t every_entries,
+                                       uint64_t every_secs,
+                                       cust_text_sink checkpoint_sink,
+                                       cust_text_sink receipt_sink,
+                                       void *user);
 
 // Registers the store's first administrator `id` (allowed only while no
 // active administrator exists; audited).

@@ -56,7 +56,7 @@ mod store;
 pub use access::{
     Action, AuthContext, Decision, NewPrincipal, Policy, Principal, Purpose, Role, RoleDefinition, RoleRule,
 };
-pub use audit::{AuditEntry, AuditQuery, AuditVerification, Checkpoint, Outcome};
+pub use audit::{AuditEntry, AuditQuery, AuditVerification, Checkpoint, ErasureReceipt, Outcome};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use crypto::{KeySource, MasterKey};
 pub use error::{Error, Result};
@@ -68,5 +68,5 @@ pub use storage::{Durability, MemoryBackend, SqliteBackend, SqliteOptions};
 pub use store::{
     BackupVerification, CheckpointPolicy, CheckpointSink, CreateOptions, CustomerExport, Filter, ImportOptions,
     ImportProblem, ImportReport, ImportRow, ImportedCustomer, ListQuery, LoginPolicy, MAX_PAGE, Matched, MatchedRow,
-    RestoreOptions, RestoreReport, SearchQuery, Session, Store, StoreCounts,
+    OutsideRecord, RestoreOptions, RestoreReport, SearchQuery, Session, Store, StoreCounts, UnknownHistory,
 };

@@ -112,7 +112,8 @@ fn every_kind_of_call_hands_its_checkpoint_to_the_sink() {
     };
     let restored_dir = dir.path().join("restored");
     let policy = CheckpointPolicy::default().every_entries(1).sink(restore_sink);
-    Store::restore_with(&backup, &restored_dir, key(), &RestoreOptions::default().checkpoints(policy)).unwrap();
+    let options = RestoreOptions::default().checkpoints(policy).acknowledge_lost_history();
+    Store::restore_with(&backup, &restored_dir, key(), &options).unwrap();
     let restored = Store::open_at(&restored_dir, key()).unwrap();
     let end = entries(&restored);
     assert!(end > at_backup, "the restore is audited");

@@ -146,9 +146,88 @@ fn a_backup_made_before_a_rotation_restores_with_its_own_key_and_ends_under_the_
 
     // Total loss: the whole backup, then rotated to the current key.
     let fresh = dir.path().join("fresh");
-    let report = Store::restore_with(&backup, &fresh, new_key(), &RestoreOptions::default().backup_key(key())).unwrap();
+    let options = RestoreOptions::default().backup_key(key()).acknowledge_lost_history();
+    let report = Store::restore_with(&backup, &fresh, new_key(), &options).unwrap();
     assert!(report.keys_restored);
     assert!(matches!(Store::open_at(&fresh, key()), Err(Error::WrongKey)));
     let store = Store::open_at(&fresh, new_key()).unwrap();
     assert_eq!(admin(&store).get(deleted).unwrap().id, deleted);
+}
+
+#[test]
+fn after_a_total_loss_the_hosts_receipts_keep_erased_customers_erased() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live");
+    let backup = dir.path().join("backup");
+    let checkpoints = Arc::new(Mutex::new(Vec::<Checkpoint>::new()));
+    let receipts = Arc::new(Mutex::new(Vec::<custodian::ErasureReceipt>::new()));
+    let (cps, rcs) = (checkpoints.clone(), receipts.clone());
+    let policy = custodian::CheckpointPolicy::default()
+        .every_entries(2)
+        .sink(Arc::new(move |cp: &Checkpoint| cps.lock().unwrap().push(cp.clone())))
+        .receipts(Arc::new(move |r: &custodian::ErasureReceipt| rcs.lock().unwrap().push(r.clone())));
+    let store = Store::create_at(&live, key(), CreateOptions::new()).unwrap().with_checkpoint_policy(policy).unwrap();
+    provision(&store);
+    let a = admin(&store);
+    let kept = a.create(sample(1)).unwrap().id;
+    let erased = a.create(sample(2)).unwrap().id;
+    store.backup_to(&backup).unwrap();
+    let backup_entries = Store::open_at(&backup, key()).unwrap().verify_audit(None).unwrap().entries;
+    let compliance = store.authenticated_session("admin", Purpose::Compliance, AuthContext::with_mfa(0)).unwrap();
+    compliance.erase(erased, "dsr-21").unwrap();
+    a.create(sample(3)).unwrap();
+    drop((a, compliance, store));
+    let receipts = receipts.lock().unwrap().clone();
+    assert_eq!(receipts.len(), 1, "one erasure, one receipt");
+    let receipt = custodian::ErasureReceipt::parse(&receipts[0].to_text()).unwrap();
+    assert_eq!(receipt, receipts[0]);
+    assert!(!receipt.to_text().contains(&erased.to_string()) || erased.0 < 10, "names a keyed hash, not the id");
+    let last = checkpoints.lock().unwrap().last().cloned().unwrap();
+    assert!(last.size > backup_entries);
+
+    // The store is lost, key store and all.
+    std::fs::remove_dir_all(&live).unwrap();
+
+    // Without the outside record the restore is refused, and leaves nothing.
+    let err = Store::restore(&backup, &live, key()).unwrap_err();
+    assert!(matches!(err, Error::Invalid { rule: "outside_record_required", .. }), "{err}");
+    assert!(!live.exists());
+    // A receipt that was tampered with is refused.
+    let mut forged = receipt.clone();
+    forged.time += 1;
+    let bad = RestoreOptions::default().outside_record(Some(last.clone()), vec![forged]);
+    let err = Store::restore_with(&backup, &live, key(), &bad).unwrap_err();
+    assert!(matches!(err, Error::Invalid { rule: "receipt_signature", .. }), "{err}");
+    assert!(!live.exists());
+
+    // With it: the erased customer stays erased, and the lost history is named.
+    let options = RestoreOptions::default().outside_record(Some(last.clone()), receipts.clone());
+    let report = Store::restore_with(&backup, &live, key(), &options).unwrap();
+    assert!(report.keys_restored);
+    assert_eq!(report.removed, vec![erased]);
+    let gap = report.unknown_history.unwrap();
+    assert_eq!((gap.after, gap.through), (backup_entries, Some(last.size)));
+    let store = Store::open_at(&live, key()).unwrap();
+    assert!(matches!(admin(&store).get(erased), Err(Error::CustomerNotFound(_))));
+    assert_eq!(admin(&store).get(kept).unwrap().id, kept);
+    let log = auditor(&store).audit_entries(&custodian::AuditQuery::new().limit(1000)).unwrap();
+    let entry = log.iter().rev().find(|e| e.action == "store.restore").unwrap();
+    let reason = entry.reason.as_deref().unwrap();
+    assert!(reason.contains(&format!("after entry {backup_entries} through entry {}", last.size)), "{reason}");
+    assert_eq!(entry.customers, vec![erased]);
+    drop(store);
+    // The restored ledger remembers: a second restore of the old backup keeps it out too.
+    let report = Store::restore(&backup, &live, key()).unwrap();
+    assert_eq!(report.removed_by_ledger, 1);
+
+    // Acknowledged without a record: restored, and audited as such.
+    let blind = dir.path().join("blind");
+    let report =
+        Store::restore_with(&backup, &blind, key(), &RestoreOptions::default().acknowledge_lost_history()).unwrap();
+    assert_eq!(report.unknown_history.unwrap().through, None);
+    let store = Store::open_at(&blind, key()).unwrap();
+    assert!(admin(&store).get(erased).is_ok(), "without the receipts nothing can know it was erased");
+    let log = auditor(&store).audit_entries(&custodian::AuditQuery::new().limit(1000)).unwrap();
+    let reason = log.iter().rev().find(|e| e.action == "store.restore").unwrap().reason.clone().unwrap();
+    assert!(reason.contains("acknowledged"), "{reason}");
 }

@@ -55,6 +55,14 @@ pub(crate) fn entry_mac(key: &hmac::Key, record: &AuditRecord, previous: &[u8]) 
     ctx.sign()
 }
 
+/// What appending an entry made: its sequence number and time, and the
+/// checkpoint that fell due with it (handed to the sink after the commit).
+pub(crate) struct Appended {
+    pub(crate) seq: u64,
+    pub(crate) time: i64,
+    pub(crate) checkpoint: Option<Checkpoint>,
+}
+
 /// The "previous MAC" of the first entry.
 pub(crate) const GENESIS: [u8; 32] = [0; 32];
 
@@ -98,7 +106,7 @@ impl AuditLog {
     /// Appends `entry` (its `seq` is assigned here) inside `tx`. Returns the
     /// checkpoint made if this entry completes an interval; the caller hands
     /// it to the sink only after the transaction commits.
-    pub(crate) fn append(&self, tx: &mut dyn Transaction, mut entry: AuditEntry) -> Result<Option<Checkpoint>> {
+    pub(crate) fn append(&self, tx: &mut dyn Transaction, mut entry: AuditEntry) -> Result<Appended> {
         let head = tx.audit_head()?;
         let (previous_seq, previous_mac) = head.as_ref().map_or((0, &GENESIS[..]), |h| (h.seq, h.mac.as_slice()));
         entry.seq = previous_seq + 1;
@@ -123,8 +131,9 @@ impl AuditLog {
         let mac = entry_mac(&self.mac_key(), &record, previous_mac).as_ref().to_vec();
         record.mac = mac.clone();
         tx.append_audit(&record)?;
+        let appended = Appended { seq: record.seq, time: record.time, checkpoint: None };
         if !self.checkpoint_due(tx, record.seq, record.time)? {
-            return Ok(None);
+            return Ok(appended);
         }
         let checkpoint = self.sign(record.seq, mac, record.time)?;
         tx.put_checkpoint(&StoredCheckpoint {
@@ -133,7 +142,7 @@ impl AuditLog {
             time: checkpoint.time,
             signature: checkpoint.signature.clone(),
         })?;
-        Ok(Some(checkpoint))
+        Ok(Appended { checkpoint: Some(checkpoint), ..appended })
     }
 
     /// Whether entry `seq`, made at `time`, is due for a checkpoint: `N`
@@ -152,6 +161,15 @@ impl AuditLog {
         let by_time =
             self.checkpoint_after_millis > 0 && time.saturating_sub(last_time) >= self.checkpoint_after_millis;
         Ok(by_count || by_time)
+    }
+
+    /// Signs an erasure receipt for the customer whose ledger hash is
+    /// `customer_hash`, destroyed in entry `seq` at `time`.
+    pub(crate) fn receipt(&self, customer_hash: Vec<u8>, time: i64, seq: u64) -> Result<super::ErasureReceipt> {
+        let mut receipt =
+            super::ErasureReceipt { store_id: self.store_id.clone(), customer_hash, time, seq, signature: Vec::new() };
+        receipt.signature = self.signing_key()?.sign(receipt.signed_text().as_bytes()).as_ref().to_vec();
+        Ok(receipt)
     }
 
     /// Signs a checkpoint of the chain at `size` entries.

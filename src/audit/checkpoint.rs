@@ -111,6 +111,10 @@ pub struct CheckpointPolicy {
     pub every_secs: u64,
     /// Receives each checkpoint after the entry it covers has committed.
     pub sink: Option<CheckpointSink>,
+    /// Receives a signed receipt of every erasure and destruction after it
+    /// has committed (what a restore after total loss needs to keep erased
+    /// customers erased).
+    pub receipts: Option<super::ReceiptSink>,
 }
 
 impl Default for CheckpointPolicy {
@@ -119,6 +123,7 @@ impl Default for CheckpointPolicy {
             every_entries: super::DEFAULT_CHECKPOINT_EVERY,
             every_secs: super::DEFAULT_CHECKPOINT_SECS,
             sink: None,
+            receipts: None,
         }
     }
 }
@@ -129,6 +134,7 @@ impl std::fmt::Debug for CheckpointPolicy {
             .field("every_entries", &self.every_entries)
             .field("every_secs", &self.every_secs)
             .field("sink", &self.sink.as_ref().map(|_| "(host sink)"))
+            .field("receipts", &self.receipts.as_ref().map(|_| "(host sink)"))
             .finish()
     }
 }
@@ -149,6 +155,12 @@ impl CheckpointPolicy {
     /// Sets the sink that receives the checkpoints.
     pub fn sink(mut self, sink: CheckpointSink) -> Self {
         self.sink = Some(sink);
+        self
+    }
+
+    /// Sets the sink that receives the signed erasure receipts.
+    pub fn receipts(mut self, sink: super::ReceiptSink) -> Self {
+        self.receipts = Some(sink);
         self
     }
 }

@@ -16,12 +16,14 @@
 
 mod chain;
 mod checkpoint;
+mod receipt;
 mod trail;
 mod verify;
 
-pub(crate) use chain::{AuditLog, GENESIS, blank_entry, hex, hex_decode};
+pub(crate) use chain::{Appended, AuditLog, GENESIS, blank_entry, hex, hex_decode};
 pub use chain::{DEFAULT_CHECKPOINT_EVERY, DEFAULT_CHECKPOINT_SECS};
 pub use checkpoint::{Checkpoint, CheckpointPolicy, CheckpointSink};
+pub use receipt::{ErasureReceipt, ReceiptSink};
 pub(crate) use trail::Trail;
 pub(crate) use verify::verify;
 pub use verify::{AuditProblem, AuditVerification, ProblemKind};

@@ -4,7 +4,7 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{Outcome, out_ptr, text, write};
+use super::boundary::{Outcome, optional_text, out_ptr, text, write};
 use super::customer::{cust_customer, cust_input, patch_of};
 use super::directory::json_out;
 use super::session::{cust_session, with_session};
@@ -273,6 +273,63 @@ pub unsafe extern "C" fn cust_store_restore_rotated(
     })
 }
 
+/// Restores the backup in `backup_dir` into `store_dir` after the store was
+/// lost whole (no data, no key store there): nothing in the backup can say
+/// what was erased since it was taken, so the host's outside record must.
+/// `checkpoint` is the text of the last checkpoint the host kept (or NULL);
+/// `receipts` the texts of every erasure receipt it kept, one after the
+/// other (or NULL): every customer a receipt names stays erased. With
+/// neither, the restore is refused (`CUST_STATUS_INVALID`,
+/// `outside_record_required`) unless `acknowledge_lost_history` is true,
+/// which is audited. The report JSON (as `cust_store_restore`'s) adds
+/// `unknown_after` and `unknown_through`: the range of lost history.
+///
+/// # Safety
+/// The strings NUL-terminated or NULL where allowed; `key` `key_len` readable bytes; `out` NULL or writable.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn cust_store_restore_after_loss(
+    backup_dir: *const c_char,
+    store_dir: *const c_char,
+    key: *const u8,
+    key_len: usize,
+    checkpoint: *const c_char,
+    receipts: *const c_char,
+    acknowledge_lost_history: bool,
+    out: *mut *mut c_char,
+) -> cust_status {
+    super::plain(|| {
+        // SAFETY: the caller promises NUL-terminated strings or NULL.
+        let (checkpoint, receipts) =
+            unsafe { (optional_text(checkpoint, "checkpoint")?, optional_text(receipts, "receipts")?) };
+        let mut options = RestoreOptions::default();
+        if checkpoint.is_some() || receipts.is_some() {
+            let checkpoint = checkpoint.map(crate::Checkpoint::parse).transpose()?;
+            let receipts = receipts.map(parse_receipts).transpose()?.unwrap_or_default();
+            options = options.outside_record(checkpoint, receipts);
+        }
+        if acknowledge_lost_history {
+            options = options.acknowledge_lost_history();
+        }
+        // SAFETY: forwarded caller guarantees.
+        unsafe { restore_with(backup_dir, store_dir, key_source(key, key_len)?, &options, out) }
+    })
+}
+
+/// Receipts written one after the other, each starting with its header line.
+fn parse_receipts(text: &str) -> crate::Result<Vec<crate::ErasureReceipt>> {
+    const HEADER: &str = "custodian erasure receipt v1";
+    let starts: Vec<usize> = text.match_indices(HEADER).map(|(at, _)| at).collect();
+    if starts.is_empty() && !text.trim().is_empty() {
+        return Err(crate::Error::invalid("receipts", "receipt_syntax", "no erasure receipt in the text"));
+    }
+    starts
+        .iter()
+        .enumerate()
+        .map(|(i, start)| crate::ErasureReceipt::parse(&text[*start..starts.get(i + 1).copied().unwrap_or(text.len())]))
+        .collect()
+}
+
 /// # Safety
 /// As `cust_store_restore`.
 unsafe fn restore(
@@ -298,7 +355,10 @@ unsafe fn restore_with(
     let (backup, target) = unsafe { (text(backup_dir, "backup_dir")?, text(store_dir, "store_dir")?) };
     let report = Store::restore_with(backup, target, key, options)?;
     if !out.is_null() {
+        let gap = report.unknown_history;
         let json = serde_json::json!({
+            "unknown_after": gap.map(|g| g.after),
+            "unknown_through": gap.and_then(|g| g.through),
             "customers": report.verified.customers,
             "keys_restored": report.keys_restored,
             "removed_by_ledger": report.removed_by_ledger,

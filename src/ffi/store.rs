@@ -1,7 +1,7 @@
 //! `cust_store`: creating, opening and closing a store; bootstrapping its
 //! first administrator; verifying its audit chain.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
 
 use super::boundary::{
     Outcome, c_string, free_handle, guard, into_handle, object, optional_text, out_ptr, text, write,
@@ -158,6 +158,78 @@ pub unsafe extern "C" fn cust_store_set_login_policy(
             policy.password_iterations = password_iterations;
         }
         inner.set_login_policy(policy)?;
+        Ok(())
+    })
+}
+
+/// Receives the text of one signed checkpoint or erasure receipt (valid
+/// only during the call) and the `user` pointer given with it. It may be
+/// called from any thread that uses the store, after the entry it concerns
+/// has committed; keep the text somewhere the database's owner cannot
+/// rewrite.
+#[allow(non_camel_case_types)]
+pub type cust_text_sink = Option<unsafe extern "C" fn(user: *mut c_void, text: *const c_char)>;
+
+/// The host's sinks and their `user` pointer, shared by the closures the
+/// store calls (the host promises the pointer stays valid and usable from
+/// any thread).
+struct HostSink {
+    sink: unsafe extern "C" fn(*mut c_void, *const c_char),
+    user: *mut c_void,
+}
+
+// SAFETY: the host promises `user` may be used from any thread (see cust_store_set_checkpoints).
+unsafe impl Send for HostSink {}
+// SAFETY: as above.
+unsafe impl Sync for HostSink {}
+
+impl HostSink {
+    fn deliver(&self, text: String) {
+        if let Ok(text) = std::ffi::CString::new(text) {
+            // SAFETY: the host gave this function and pointer for this purpose.
+            unsafe { (self.sink)(self.user, text.as_ptr()) }
+        }
+    }
+}
+
+/// Sets when checkpoints of the audit log fall due (`every_entries`
+/// entries or `every_secs` seconds after the last, whichever comes first;
+/// 0 turns a rule off) and the host's sinks: `checkpoint_sink` receives
+/// every checkpoint's text (`cust_store_verify_audit` takes it back),
+/// `receipt_sink` every erasure receipt's text (what
+/// `cust_store_restore_after_loss` needs after a total loss). Either may
+/// be NULL. Only possible before any session is opened on the store
+/// (`CUST_STATUS_INVALID` otherwise).
+///
+/// # Safety
+/// `store` must be a valid handle not used by another thread during the
+/// call; the sinks must be NULL or functions that stay callable, with
+/// `user`, from any thread for as long as the store is open.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_set_checkpoints(
+    store: *mut cust_store,
+    every_entries: u64,
+    every_secs: u64,
+    checkpoint_sink: cust_text_sink,
+    receipt_sink: cust_text_sink,
+    user: *mut c_void,
+) -> cust_status {
+    // SAFETY: the caller promises a valid handle or NULL, used by this thread only.
+    let Some(handle) = (unsafe { store.as_mut() }) else {
+        return guard(None, || Err(super::boundary::null("store")));
+    };
+    let cust_store { store: inner, last_error } = handle;
+    guard(Some(last_error), || {
+        let mut policy = crate::CheckpointPolicy::default().every_entries(every_entries).every_secs(every_secs);
+        if let Some(sink) = checkpoint_sink {
+            let host = HostSink { sink, user };
+            policy = policy.sink(std::sync::Arc::new(move |cp: &crate::Checkpoint| host.deliver(cp.to_text())));
+        }
+        if let Some(sink) = receipt_sink {
+            let host = HostSink { sink, user };
+            policy = policy.receipts(std::sync::Arc::new(move |r: &crate::ErasureReceipt| host.deliver(r.to_text())));
+        }
+        inner.set_checkpoint_policy(policy)?;
         Ok(())
     })
 }

@@ -26,7 +26,7 @@
 use super::StoreInner;
 use super::session::Session;
 use crate::access::{Action, FieldPlan, Purpose};
-use crate::audit::{AuditEntry, Checkpoint, Outcome, Trail};
+use crate::audit::{Appended, AuditEntry, Checkpoint, Outcome, Trail};
 use crate::error::{Error, Result};
 use crate::model::CustomerId;
 use crate::retention::Destruction;
@@ -218,7 +218,16 @@ pub(crate) fn run<T>(
             let rule = trail.masked_by.map(str::to_owned);
             let reason = trail.reason.take().or_else(|| trail.explanation());
             let entry = AuditEntry { rule, reason, ..entry(store, &caller, &call, trail, outcome) };
-            commit_with(store, tx, entry)?;
+            let destroyed = if call.destruction.is_some() { entry.customers.clone() } else { Vec::new() };
+            let appended = commit_with(store, tx, entry)?;
+            // The host's outside record of every destruction.
+            if let Some(sink) = &store.receipt_sink {
+                for id in destroyed {
+                    if let Ok(receipt) = store.audit.receipt(store.ledger_hash(id), appended.time, appended.seq) {
+                        sink(&receipt);
+                    }
+                }
+            }
             if call.purge == Purge::OnReturn {
                 // Committed: what it destroyed must now leave the files too.
                 store.backend.purge_logs()?;
@@ -256,11 +265,11 @@ pub(crate) fn run_after<P, T>(
 }
 
 /// Appends `entry` in `tx`, commits, and publishes the checkpoint that fell due.
-fn commit_with(store: &StoreInner, mut tx: Box<dyn Transaction + '_>, entry: AuditEntry) -> Result<()> {
-    let checkpoint = store.audit.append(tx.as_mut(), entry)?;
+fn commit_with(store: &StoreInner, mut tx: Box<dyn Transaction + '_>, entry: AuditEntry) -> Result<Appended> {
+    let mut appended = store.audit.append(tx.as_mut(), entry)?;
     tx.commit()?;
-    publish(store, checkpoint);
-    Ok(())
+    publish(store, appended.checkpoint.take());
+    Ok(appended)
 }
 
 /// Hands a committed checkpoint to the host's sink.

@@ -24,7 +24,7 @@ pub use backup::BackupVerification;
 pub use import::{ImportOptions, ImportProblem, ImportReport, ImportRow, ImportedCustomer, Matched, MatchedRow};
 pub use lifecycle::CustomerExport;
 pub use login::LoginPolicy;
-pub use restore::{RestoreOptions, RestoreReport};
+pub use restore::{OutsideRecord, RestoreOptions, RestoreReport, UnknownHistory};
 
 pub use listing::{Filter, ListQuery, MAX_PAGE, SearchQuery};
 pub use session::Session;
@@ -103,6 +103,7 @@ pub(crate) struct StoreInner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) audit: AuditLog,
     pub(crate) checkpoint_sink: Option<CheckpointSink>,
+    pub(crate) receipt_sink: Option<crate::audit::ReceiptSink>,
     pub(crate) sort_cache: sort_cache::SortCache,
     /// Seals principals' TOTP secrets (derived from the root secret).
     pub(crate) credential_key: Secret,
@@ -329,6 +330,7 @@ impl Store {
             clock: Arc::new(SystemClock),
             audit,
             checkpoint_sink: None,
+            receipt_sink: None,
             sort_cache: Default::default(),
             credential_key,
             login_policy: LoginPolicy::default(),
@@ -365,6 +367,12 @@ impl Store {
     /// Sets when checkpoints of the audit log fall due and where they go.
     /// Only possible before the store is shared or a session is opened.
     pub fn with_checkpoint_policy(mut self, policy: CheckpointPolicy) -> Result<Store> {
+        self.set_checkpoint_policy(policy)?;
+        Ok(self)
+    }
+
+    /// [`Store::with_checkpoint_policy`] in place.
+    pub fn set_checkpoint_policy(&mut self, policy: CheckpointPolicy) -> Result<()> {
         let inner = Arc::get_mut(&mut self.inner).ok_or_else(|| {
             Error::invalid(
                 "checkpoints",
@@ -375,7 +383,8 @@ impl Store {
         inner.audit.checkpoint_every = policy.every_entries;
         inner.audit.checkpoint_after_millis = i64::try_from(policy.every_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         inner.checkpoint_sink = policy.sink;
-        Ok(self)
+        inner.receipt_sink = policy.receipts;
+        Ok(())
     }
 
     /// Verifies the whole audit chain, optionally against a trusted

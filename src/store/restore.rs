@@ -17,7 +17,7 @@ use std::path::Path;
 use super::engine::{self, Call, Caller};
 use super::{Store, StoreInner};
 use crate::access::{Action, Purpose};
-use crate::audit::CheckpointPolicy;
+use crate::audit::{Checkpoint, CheckpointPolicy, ErasureReceipt};
 use crate::crypto::KeySource;
 use crate::error::{Error, Result};
 use crate::model::CustomerId;
@@ -40,8 +40,32 @@ pub struct RestoreReport {
     pub removed_by_ledger: u64,
     /// Customers restored from the backup.
     pub restored: u64,
-    /// Customers created after the backup, which the restore removed.
+    /// Customers the restore removed: into a live store, those created
+    /// after the backup; after a total loss, those the host's erasure
+    /// receipts name.
     pub removed: Vec<CustomerId>,
+    /// After a total loss, the part of the audit history nothing kept:
+    /// the entries after `after` (the backup's last), through `through`
+    /// (the last outside checkpoint's size) when the host gave one.
+    pub unknown_history: Option<UnknownHistory>,
+}
+
+/// A range of audit history lost with the store (see [`RestoreReport::unknown_history`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownHistory {
+    /// The backup's last entry: everything after it is unknown...
+    pub after: u64,
+    /// ...through this entry (the last checkpoint the host kept), if known.
+    pub through: Option<u64>,
+}
+
+/// What the host kept outside a store, for a restore after its total loss.
+#[derive(Debug, Clone, Default)]
+pub struct OutsideRecord {
+    /// The last checkpoint the host received.
+    pub checkpoint: Option<Checkpoint>,
+    /// Every erasure receipt the host received.
+    pub receipts: Vec<ErasureReceipt>,
 }
 
 /// How a restore is carried out.
@@ -55,6 +79,11 @@ pub struct RestoreOptions {
     /// The master key the backup was made under, when the store's key was
     /// rotated since (`None`: the same key as the store's).
     pub backup_key: Option<KeySource>,
+    /// For a restore into an empty directory: what the host kept outside.
+    pub outside: Option<OutsideRecord>,
+    /// For a restore into an empty directory without an outside record:
+    /// the caller accepts that erasures made after the backup are unknown.
+    pub acknowledge_lost_history: bool,
 }
 
 impl std::fmt::Debug for RestoreOptions {
@@ -62,6 +91,8 @@ impl std::fmt::Debug for RestoreOptions {
         f.debug_struct("RestoreOptions")
             .field("checkpoints", &self.checkpoints)
             .field("backup_key", &self.backup_key.as_ref().map(|_| "(given)"))
+            .field("outside", &self.outside)
+            .field("acknowledge_lost_history", &self.acknowledge_lost_history)
             .finish()
     }
 }
@@ -78,6 +109,21 @@ impl RestoreOptions {
     /// store's current key all the same.
     pub fn backup_key(mut self, key: KeySource) -> Self {
         self.backup_key = Some(key);
+        self
+    }
+
+    /// After a total loss: the last checkpoint and the erasure receipts the
+    /// host kept; every customer a receipt names stays erased.
+    pub fn outside_record(mut self, checkpoint: Option<Checkpoint>, receipts: Vec<ErasureReceipt>) -> Self {
+        self.outside = Some(OutsideRecord { checkpoint, receipts });
+        self
+    }
+
+    /// After a total loss, without an outside record: restore anyway,
+    /// accepting that erasures made after the backup are unknown. Audited
+    /// as such.
+    pub fn acknowledge_lost_history(mut self) -> Self {
+        self.acknowledge_lost_history = true;
         self
     }
 }
@@ -143,12 +189,15 @@ impl Store {
                 removed_by_ledger: applied.kept_out,
                 restored: applied.restored,
                 removed: applied.removed,
+                unknown_history: None,
             })
         })
     }
 
     /// Total loss: the backup becomes the store (its key store only if the
-    /// directory has none).
+    /// directory has none). Without the directory's own key store nothing
+    /// local says what was erased since the backup: the host's outside
+    /// record must, or the caller must acknowledge the unknown history.
     fn restore_whole(
         backup: &Path,
         store_dir: &Path,
@@ -157,11 +206,28 @@ impl Store {
         options: &RestoreOptions,
         verified: BackupVerification,
     ) -> Result<RestoreReport> {
-        std::fs::create_dir_all(store_dir)
-            .map_err(|e| Error::storage_caused(format!("cannot create {}", store_dir.display()), e))?;
         // A key store that survived the loss of the data is kept: its
         // erasure ledger (replayed below) keeps erased customers out.
         let keys_restored = !store_dir.join(KEYS_FILE).exists();
+        let outside = match (&options.outside, keys_restored) {
+            (_, false) => None,
+            (Some(record), true) => Some(check_outside(backup, key.duplicate(), record)?),
+            (None, true) if options.acknowledge_lost_history => None,
+            (None, true) => {
+                return Err(Error::invalid(
+                    "restore",
+                    "outside_record_required",
+                    format!(
+                        "{} holds no store: nothing in the backup can say what was erased since it was taken; \
+                         pass the last checkpoint and the erasure receipts the host kept, or acknowledge the \
+                         unknown history",
+                        store_dir.display()
+                    ),
+                ));
+            }
+        };
+        std::fs::create_dir_all(store_dir)
+            .map_err(|e| Error::storage_caused(format!("cannot create {}", store_dir.display()), e))?;
         let files: &[&str] = if keys_restored { &[DATA_FILE, KEYS_FILE] } else { &[DATA_FILE] };
         for file in files.iter().copied() {
             for suffix in ["-wal", "-shm"] {
@@ -172,25 +238,86 @@ impl Store {
         }
         let backend = SqliteBackend::new(store_dir, SqliteOptions::default());
         let store = Store::open_unrepaired(backend, key)?.with_checkpoint_policy(options.checkpoints.clone())?;
-        // The backup's own ledger first, so the report names what it removed.
+        // The backup's last entry, before the restore appends its own.
+        let backup_last = store.verify_audit(None)?.entries;
+        // The ledger first, so the report names what it removed.
         let removed_by_ledger = store.replay_erasure_ledger()?;
         store.recover()?;
-        let restored = store.counts()?.customers;
-        let call = Call::new(Action::Manage, "store.restore");
-        engine::run(&store.inner, Caller::store(Purpose::Maintenance), call, |_, _, _, trail| {
+        let unknown_history = keys_restored.then(|| UnknownHistory {
+            after: backup_last,
+            through: outside.as_ref().and_then(|o| o.checkpoint.as_ref()).map(|c| c.size),
+        });
+        let call = Call::new(Action::Manage, "store.restore").writing_keys().shredding();
+        let removed = engine::run(&store.inner, Caller::store(Purpose::Maintenance), call, |inner, tx, _, trail| {
+            let mut removed = Vec::new();
+            if let Some(record) = &outside {
+                // Every customer a receipt names stays erased, and the
+                // restored ledger learns of it for every later restore.
+                let erased: BTreeMap<Vec<u8>, i64> =
+                    record.receipts.iter().map(|r| (r.customer_hash.clone(), r.time)).collect();
+                for (id, _) in ids_and_versions(tx)? {
+                    if erased.contains_key(&inner.ledger_hash(id)) {
+                        tx.delete_customer(id)?;
+                        tx.delete_data_key(id)?;
+                        removed.push(id);
+                    }
+                }
+                for (hash, at) in &erased {
+                    tx.record_erasure(hash, *at)?;
+                }
+            }
+            trail.customers.extend(removed.iter().copied());
+            let history = match unknown_history {
+                None => "its own key store kept".to_owned(),
+                Some(UnknownHistory { after, through: Some(through) }) => format!(
+                    "the key store lost too: {} customers removed by the host's erasure receipts; the history after \
+                     entry {after} through entry {through} (the last outside checkpoint) is unknown",
+                    removed.len()
+                ),
+                Some(UnknownHistory { after, through: None }) if outside.is_some() => format!(
+                    "the key store lost too: {} customers removed by the host's erasure receipts; the history after \
+                     entry {after} is unknown (no outside checkpoint)",
+                    removed.len()
+                ),
+                Some(UnknownHistory { after, .. }) => format!(
+                    "the key store lost too, and no outside record was given: acknowledged that the history after \
+                     entry {after}, and any erasure in it, is unknown"
+                ),
+            };
             trail.reason = Some(format!(
-                "restored the backup in {} into a directory without customer data ({}): {restored} customers",
-                backup.display(),
-                if keys_restored { "the key store too" } else { "its own key store kept" }
+                "restored the backup in {} into a directory without customer data ({history})",
+                backup.display()
             ));
-            Ok(())
+            Ok(removed)
         })?;
+        let restored = store.counts()?.customers;
         // Made under an older key: the restored store ends under the current one.
         if let Some(current) = current_key {
             store.rotate_master_key(current)?;
         }
-        Ok(RestoreReport { verified, keys_restored, removed_by_ledger, restored, removed: Vec::new() })
+        Ok(RestoreReport { verified, keys_restored, removed_by_ledger, restored, removed, unknown_history })
     }
+}
+
+/// Checks the host's outside record against the backup: every receipt and
+/// the checkpoint are signed by the backup's store.
+fn check_outside(backup: &Path, key: KeySource, record: &OutsideRecord) -> Result<OutsideRecord> {
+    let source = Store::open_unrepaired(SqliteBackend::new(backup, SqliteOptions::default()), key)?;
+    let public_key = source.audit_public_key()?;
+    let store_id = &source.inner.audit.store_id;
+    for receipt in &record.receipts {
+        if &receipt.store_id != store_id {
+            return Err(Error::invalid("receipt", "foreign_receipt", "an erasure receipt belongs to another store"));
+        }
+        receipt.verify_signature(&public_key)?;
+    }
+    if let Some(checkpoint) = &record.checkpoint {
+        if &checkpoint.store_id != store_id {
+            return Err(Error::invalid("checkpoint", "foreign_checkpoint", "the checkpoint belongs to another store"));
+        }
+        checkpoint.verify_signature(&public_key)?;
+    }
+    Ok(record.clone())
 }
 
 /// What applying a backup's customer records changed.

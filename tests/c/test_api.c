@@ -613,6 +613,22 @@ static void test_threads(const char *dir) {
     cust_store_close(store);
 }
 
+/* What a host keeps outside the store: the last checkpoint, every receipt. */
+struct outside {
+    char checkpoint[2048];
+    char receipts[8192];
+};
+
+static void keep_checkpoint(void *user, const char *text) {
+    struct outside *o = user;
+    snprintf(o->checkpoint, sizeof o->checkpoint, "%s", text);
+}
+
+static void keep_receipt(void *user, const char *text) {
+    struct outside *o = user;
+    strncat(o->receipts, text, sizeof o->receipts - strlen(o->receipts) - 1);
+}
+
 /* Data-subject requests, holds, retention, backup, restore, rotation. */
 static void test_lifecycle(const char *dir) {
     const cust_status N = CUST_STATUS_NULL_ARGUMENT;
@@ -620,6 +636,11 @@ static void test_lifecycle(const char *dir) {
     static const uint8_t NEW_KEY[32] = {9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
                                         9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9};
     cust_store *store = provisioned(dir, "lifecycle-store");
+    /* The host keeps every checkpoint and erasure receipt outside the store. */
+    static struct outside kept;
+    memset(&kept, 0, sizeof kept);
+    CHECK_STATUS(cust_store_set_checkpoints(NULL, 1, 60, keep_checkpoint, keep_receipt, &kept), N);
+    OK(cust_store_set_checkpoints(store, 1, 60, keep_checkpoint, keep_receipt, &kept));
     cust_session *compliance = NULL, *clerk = NULL;
     cust_customer *customer = NULL;
     char *json = NULL;
@@ -713,29 +734,49 @@ static void test_lifecycle(const char *dir) {
     OK(cust_store_open(path, NEW_KEY, 32, &store));
     cust_store_close(store);
 
-    /* Restoring the older backup (taken under the old key) into a new directory. */
-    char rotated[512];
-    path_in(rotated, sizeof rotated, dir, "lifecycle-restored-rotated");
-    CHECK_STATUS(cust_store_restore_rotated(backup, rotated, NEW_KEY, 32, KEY, 32, NULL), CUST_STATUS_WRONG_KEY);
-    CHECK_STATUS(cust_store_restore_rotated(NULL, rotated, KEY, 32, NEW_KEY, 32, NULL), N);
-    CHECK_STATUS(cust_store_restore_rotated(backup, rotated, KEY, 31, NEW_KEY, 32, NULL), CUST_STATUS_INVALID_ARGUMENT);
-    OK(cust_store_restore_rotated(backup, rotated, KEY, 32, NEW_KEY, 32, &json));
-    CHECK(strstr(json, "\"keys_restored\":true") != NULL);
+    /* The older backup (taken under the old key) restored into the live store:
+     * only customer records are replaced; the erasure stands. */
+    CHECK_STATUS(cust_store_restore_rotated(backup, path, NEW_KEY, 32, KEY, 32, NULL), CUST_STATUS_WRONG_KEY);
+    CHECK_STATUS(cust_store_restore_rotated(NULL, path, KEY, 32, NEW_KEY, 32, NULL), N);
+    CHECK_STATUS(cust_store_restore_rotated(backup, path, KEY, 31, NEW_KEY, 32, NULL), CUST_STATUS_INVALID_ARGUMENT);
+    OK(cust_store_restore_rotated(backup, path, KEY, 32, NEW_KEY, 32, &json));
+    CHECK(strstr(json, "\"keys_restored\":false") != NULL && strstr(json, "\"removed_by_ledger\":1") != NULL);
     cust_string_free(json);
-    CHECK_STATUS(cust_store_open(rotated, KEY, 32, &store), CUST_STATUS_WRONG_KEY); /* ends under the current key */
-    OK(cust_store_open(rotated, NEW_KEY, 32, &store));
-    cust_store_close(store);
-    OK(cust_store_restore(backup, restored, KEY, 32, &json));
-    CHECK(strstr(json, "\"keys_restored\":true") != NULL);
-    cust_string_free(json);
-    CHECK_STATUS(cust_store_restore(NULL, restored, KEY, 32, NULL), N);
-    OK(cust_store_open(restored, KEY, 32, &store));
     cust_session *admin = NULL;
+    OK(cust_store_open(path, NEW_KEY, 32, &store)); /* still under the current key */
     OK(cust_session_open(store, "admin", "service", true, 0, &admin));
+    CHECK_STATUS(cust_customer_get(admin, id, &customer), CUST_STATUS_NOT_FOUND);
     OK(cust_customer_get(admin, other, &customer));
     cust_customer_free(customer);
     cust_session_close(admin);
     cust_store_close(store);
+
+    /* The store lost whole: refused without the host's outside record... */
+    CHECK_STATUS(cust_store_restore(backup, restored, KEY, 32, &json), CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "outside_record_required") != NULL);
+    CHECK_STATUS(cust_store_restore(NULL, restored, KEY, 32, NULL), N);
+    CHECK(strstr(kept.checkpoint, "custodian audit checkpoint v1") != NULL);
+    CHECK(strstr(kept.receipts, "custodian erasure receipt v1") != NULL);
+    CHECK_STATUS(cust_store_restore_after_loss(backup, restored, KEY, 32, "not a checkpoint", NULL, false, NULL),
+                 CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_store_restore_after_loss(NULL, restored, KEY, 32, NULL, NULL, true, NULL), N);
+    /* ...and with it, the erased customer stays erased. */
+    OK(cust_store_restore_after_loss(backup, restored, KEY, 32, kept.checkpoint, kept.receipts, false, &json));
+    CHECK(strstr(json, "\"keys_restored\":true") != NULL && strstr(json, "\"unknown_through\":") != NULL);
+    cust_string_free(json);
+    OK(cust_store_open(restored, KEY, 32, &store));
+    OK(cust_session_open(store, "admin", "service", true, 0, &admin));
+    CHECK_STATUS(cust_customer_get(admin, id, &customer), CUST_STATUS_NOT_FOUND);
+    OK(cust_customer_get(admin, other, &customer));
+    cust_customer_free(customer);
+    cust_session_close(admin);
+    cust_store_close(store);
+    /* Acknowledged without a record: restored as the backup was. */
+    char blind[512];
+    path_in(blind, sizeof blind, dir, "lifecycle-blind");
+    OK(cust_store_restore_after_loss(backup, blind, KEY, 32, NULL, NULL, true, &json));
+    CHECK(strstr(json, "\"unknown_through\":null") != NULL);
+    cust_string_free(json);
 }
 
 /* Every function that takes a handle refuses NULL for it, and every output
@@ -890,16 +931,11 @@ static void test_passphrase_lifecycle(const char *dir) {
     CHECK_STATUS(cust_store_restore_passphrase(NULL, restored, PASS, NULL), N);
     CHECK_STATUS(cust_store_restore_passphrase(backup, NULL, PASS, NULL), N);
     CHECK_STATUS(cust_store_restore_passphrase(backup, restored, NULL, NULL), N);
-    json = NULL;
-    OK(cust_store_restore_passphrase(backup, restored, PASS, &json));
-    CHECK(json != NULL && strstr(json, "\"keys_restored\":true") != NULL && strstr(json, "\"customers\":1") != NULL);
-    cust_string_free(json);
-    OK(cust_store_open_passphrase(restored, PASS, &store));
-    OK(cust_session_open(store, "admin", "service", true, 0, &admin));
-    OK(cust_customer_get(admin, id, &customer));
-    cust_customer_free(customer);
-    cust_session_close(admin);
-    cust_store_close(store);
+    /* The right passphrase opens the backup; into an empty directory the
+     * restore then asks for the host's outside record. */
+    CHECK_STATUS(cust_store_restore_passphrase(backup, restored, PASS, &json), CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "outside_record_required") != NULL);
+    (void)id;
 }
 
 int main(int argc, char **argv) {
