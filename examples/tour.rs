@@ -676,8 +676,9 @@ fn data_lifecycle(store: &Store) -> TourResult {
         record.customers.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
     );
 
-    // Restore the backup taken before the erasure next to a copy of the live
-    // key store: the erasure ledger keeps the customer gone.
+    // Restore the backup taken before the erasure into a copy of the live
+    // store: only customer records come back; the erasure, the audit log and
+    // every other decision stay as they are.
     let after = dir.join(format!("backup-{stamp}-after"));
     store.backup_to(&after)?;
     let verified = Store::verify_backup(&before, demo_key()?)?;
@@ -687,19 +688,26 @@ fn data_lifecycle(store: &Store) -> TourResult {
     );
     let check = dir.join(format!("restore-{stamp}"));
     std::fs::create_dir_all(&check).map_err(|e| Failure(format!("cannot create {}: {e}", check.display())))?;
-    std::fs::copy(after.join(custodian::storage::KEYS_FILE), check.join(custodian::storage::KEYS_FILE))
-        .map_err(|e| Failure(format!("cannot copy the key store: {e}")))?;
+    for file in [custodian::storage::DATA_FILE, custodian::storage::KEYS_FILE] {
+        std::fs::copy(after.join(file), check.join(file)).map_err(|e| Failure(format!("cannot copy {file}: {e}")))?;
+    }
+    let trusted = Store::open_at(&check, demo_key()?)?.audit_checkpoint()?;
     let report = Store::restore(&before, &check, demo_key()?)?;
     let restored = Store::open_at(&check, demo_key()?)?;
     let back = restored.authenticated_session("admin", Purpose::Compliance, AuthContext::with_mfa(now_ms()))?.get(id);
+    let history = restored.verify_audit(Some(&trusted))?;
     println!(
-        "Restored it with the live key store: the ledger removed {} customer(s); customer {id} after the restore: {}.",
+        "Restored it into the live store's copy: {} customers restored, {} erased since kept out, {} created since removed; \
+         customer {id} after the restore: {}; the audit log {} against the checkpoint taken before the restore.",
+        report.restored,
         report.removed_by_ledger,
+        report.removed.len(),
         match back {
             Err(Error::CustomerNotFound(_)) => "not found".to_owned(),
             Ok(_) => return Err(Failure("an erased customer came back from a backup".into())),
             Err(e) => format!("{e}"),
-        }
+        },
+        if history.is_intact() { "still verifies" } else { "does NOT verify" }
     );
     drop(restored);
     for old in [before, after, check] {
