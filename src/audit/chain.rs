@@ -214,6 +214,45 @@ pub(crate) fn blank_entry(time: i64, principal: &str, purpose: &str, action: &st
     }
 }
 
+/// The values of the `name value` lines that follow the `header` line of a
+/// signed text (a checkpoint, a receipt), in `names` order; anything else is
+/// refused as `what` breaking `rule`.
+pub(crate) fn signed_lines<'a>(
+    text: &'a str,
+    header: &str,
+    names: &[&str],
+    what: &str,
+    rule: &'static str,
+) -> Result<Vec<&'a str>> {
+    let bad = |message: String| Error::invalid(what, rule, message);
+    let mut lines = text.lines();
+    if lines.next() != Some(header) {
+        return Err(bad(format!("the first line must be '{header}'")));
+    }
+    names
+        .iter()
+        .map(|name| {
+            let line = lines.next().ok_or_else(|| bad(format!("the {what} is truncated")))?;
+            line.strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix(' '))
+                .ok_or_else(|| bad(format!("expected a '{name}' line")))
+        })
+        .collect()
+}
+
+/// Checks an Ed25519 `signature` over `text` with a store's public key.
+pub(crate) fn check_signature(
+    public_key: &[u8],
+    text: &str,
+    signature: &[u8],
+    what: &str,
+    rule: &'static str,
+) -> Result<()> {
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public_key)
+        .verify(text.as_bytes(), signature)
+        .map_err(|_| Error::invalid(what, rule, "the signature does not verify with this key"))
+}
+
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -4,9 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use ring::signature::{ED25519, UnparsedPublicKey};
-
-use super::chain::{hex, hex_decode};
+use super::chain::{check_signature, hex, hex_decode, signed_lines};
 use crate::error::{Error, Result};
 
 const HEADER: &str = "custodian audit checkpoint v1";
@@ -64,31 +62,21 @@ impl Checkpoint {
     /// Parses the text form.
     pub fn parse(text: &str) -> Result<Checkpoint> {
         let bad = |message: &str| Error::invalid("checkpoint", "checkpoint_syntax", message);
-        let mut lines = text.lines();
-        if lines.next() != Some(HEADER) {
-            return Err(bad("the first line must be 'custodian audit checkpoint v1'"));
-        }
-        let mut field = |name: &str| -> Result<String> {
-            let line = lines.next().ok_or_else(|| bad("the checkpoint is truncated"))?;
-            line.strip_prefix(name)
-                .and_then(|rest| rest.strip_prefix(' '))
-                .map(str::to_owned)
-                .ok_or_else(|| bad(&format!("expected a '{name}' line")))
-        };
-        let store_id = field("store")?;
-        let size = field("size")?.parse().map_err(|_| bad("size is not a number"))?;
-        let head_mac = hex_decode(&field("head")?)?;
-        let time = field("time")?.parse().map_err(|_| bad("time is not a number"))?;
-        let signature = hex_decode(&field("signature")?)?;
-        Ok(Checkpoint { store_id, size, head_mac, time, signature })
+        let names = ["store", "size", "head", "time", "signature"];
+        let v = signed_lines(text, HEADER, &names, "checkpoint", "checkpoint_syntax")?;
+        Ok(Checkpoint {
+            store_id: v[0].to_owned(),
+            size: v[1].parse().map_err(|_| bad("size is not a number"))?,
+            head_mac: hex_decode(v[2])?,
+            time: v[3].parse().map_err(|_| bad("time is not a number"))?,
+            signature: hex_decode(v[4])?,
+        })
     }
 
     /// Checks the signature with a store's public key
     /// ([`crate::Store::audit_public_key`]).
     pub fn verify_signature(&self, public_key: &[u8]) -> Result<()> {
-        UnparsedPublicKey::new(&ED25519, public_key).verify(self.signed_text().as_bytes(), &self.signature).map_err(
-            |_| Error::invalid("checkpoint", "checkpoint_signature", "the signature does not verify with this key"),
-        )
+        check_signature(public_key, &self.signed_text(), &self.signature, "checkpoint", "checkpoint_signature")
     }
 }
 

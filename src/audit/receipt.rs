@@ -10,9 +10,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use ring::signature::{ED25519, UnparsedPublicKey};
-
-use super::chain::{hex, hex_decode};
+use super::chain::{check_signature, hex, hex_decode, signed_lines};
 use crate::error::{Error, Result};
 
 const HEADER: &str = "custodian erasure receipt v1";
@@ -63,30 +61,20 @@ impl ErasureReceipt {
     /// Parses the text form.
     pub fn parse(text: &str) -> Result<ErasureReceipt> {
         let bad = |message: &str| Error::invalid("receipt", "receipt_syntax", message);
-        let mut lines = text.lines();
-        if lines.next() != Some(HEADER) {
-            return Err(bad("the first line must be 'custodian erasure receipt v1'"));
-        }
-        let mut field = |name: &str| -> Result<String> {
-            let line = lines.next().ok_or_else(|| bad("the receipt is truncated"))?;
-            line.strip_prefix(name)
-                .and_then(|rest| rest.strip_prefix(' '))
-                .map(str::to_owned)
-                .ok_or_else(|| bad(&format!("expected a '{name}' line")))
-        };
-        let store_id = field("store")?;
-        let customer_hash = hex_decode(&field("customer")?)?;
-        let time = field("time")?.parse().map_err(|_| bad("time is not a number"))?;
-        let seq = field("seq")?.parse().map_err(|_| bad("seq is not a number"))?;
-        let signature = hex_decode(&field("signature")?)?;
-        Ok(ErasureReceipt { store_id, customer_hash, time, seq, signature })
+        let names = ["store", "customer", "time", "seq", "signature"];
+        let v = signed_lines(text, HEADER, &names, "receipt", "receipt_syntax")?;
+        Ok(ErasureReceipt {
+            store_id: v[0].to_owned(),
+            customer_hash: hex_decode(v[1])?,
+            time: v[2].parse().map_err(|_| bad("time is not a number"))?,
+            seq: v[3].parse().map_err(|_| bad("seq is not a number"))?,
+            signature: hex_decode(v[4])?,
+        })
     }
 
     /// Checks the signature with a store's public key
     /// ([`crate::Store::audit_public_key`]).
     pub fn verify_signature(&self, public_key: &[u8]) -> Result<()> {
-        UnparsedPublicKey::new(&ED25519, public_key)
-            .verify(self.signed_text().as_bytes(), &self.signature)
-            .map_err(|_| Error::invalid("receipt", "receipt_signature", "the signature does not verify with this key"))
+        check_signature(public_key, &self.signed_text(), &self.signature, "receipt", "receipt_signature")
     }
 }

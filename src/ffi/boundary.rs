@@ -103,6 +103,27 @@ pub(crate) unsafe fn write<T>(ptr: *mut T, value: T) {
     unsafe { ptr.write(value) };
 }
 
+/// Writes `value` through `ptr` unless it is NULL (an optional output).
+///
+/// # Safety
+/// `ptr` must be NULL or point to a writable `T`.
+pub(crate) unsafe fn write_if<T>(ptr: *mut T, value: T) {
+    if !ptr.is_null() {
+        // SAFETY: non-NULL and writable, as the caller promises.
+        unsafe { ptr.write(value) };
+    }
+}
+
+/// Item `index` of a report's `items`, or an out-of-range failure naming `what`.
+pub(crate) fn item<'a, T>(items: &'a [T], index: usize, what: &str) -> Outcome<&'a T> {
+    items.get(index).ok_or_else(|| {
+        Failure::new(
+            crate::ffi::cust_status::InvalidArgument,
+            format!("{what} {index} is past the report's {}", items.len()),
+        )
+    })
+}
+
 /// Moves a value to the heap as a handle for C.
 pub(crate) fn into_handle<T>(value: T) -> *mut T {
     Box::into_raw(Box::new(value))

@@ -3,7 +3,7 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{free_handle, into_handle, object, out_ptr, write};
+use super::boundary::{Outcome, free_handle, into_handle, item, object, out_ptr, write, write_if};
 use super::session::{cust_session, with_session};
 use super::status::{Failure, copy_out, cust_status};
 use crate::{ImportOptions, ImportReport, Matched};
@@ -114,26 +114,13 @@ pub unsafe extern "C" fn cust_import_report_row(
     super::plain(|| {
         // SAFETY: the caller promises a valid handle or NULL.
         let report = unsafe { object(report, "report") }?;
-        let row = report.report.customers.get(index).ok_or_else(|| {
-            Failure::new(
-                cust_status::InvalidArgument,
-                format!("row {index} is past the report's {}", report.report.customers.len()),
-            )
-        })?;
+        let row = item(&report.report.customers, index, "row")?;
         // SAFETY: each output is NULL or writable, as the caller promises.
         unsafe {
-            if !slot.is_null() {
-                write(slot, row.row);
-            }
-            if !customer.is_null() {
-                write(customer, row.customer.0);
-            }
-            if !verified.is_null() {
-                write(verified, row.verified);
-            }
-            if !problems.is_null() {
-                write(problems, row.problems.len());
-            }
+            write_if(slot, row.row);
+            write_if(customer, row.customer.0);
+            write_if(verified, row.verified);
+            write_if(problems, row.problems.len());
         }
         Ok(())
     })
@@ -153,17 +140,39 @@ pub unsafe extern "C" fn cust_import_report_problem(
     len: usize,
     needed: *mut usize,
 ) -> cust_status {
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        report_text(report, buf, len, needed, "the problem text", |report| {
+            let p = report.customers.get(index).and_then(|row| row.problems.get(problem)).ok_or_else(|| {
+                Failure::new(cust_status::InvalidArgument, format!("no problem {problem} in row {index}"))
+            })?;
+            Ok(Some(format!("{}: {} ({})", p.field, p.message, p.rule)))
+        })
+    }
+}
+
+/// Runs `text` on the report and copies the text it gives (if any) into
+/// `buf` with `snprintf` semantics.
+///
+/// # Safety
+/// `report` must be NULL or a valid handle; `buf` NULL or `len` writable bytes; `needed` NULL or writable.
+unsafe fn report_text(
+    report: *const cust_import_report,
+    buf: *mut c_char,
+    len: usize,
+    needed: *mut usize,
+    what: &str,
+    text: impl FnOnce(&ImportReport) -> Outcome<Option<String>>,
+) -> cust_status {
     let mut status = cust_status::Ok;
     let guarded = super::plain(|| {
         // SAFETY: the caller promises a valid handle or NULL.
         let report = unsafe { object(report, "report") }?;
-        let p = report.report.customers.get(index).and_then(|row| row.problems.get(problem)).ok_or_else(|| {
-            Failure::new(cust_status::InvalidArgument, format!("no problem {problem} in row {index}"))
-        })?;
+        let Some(text) = text(&report.report)? else { return Ok(()) };
         // SAFETY: forwarded caller guarantees.
-        status = unsafe { copy_out(&format!("{}: {} ({})", p.field, p.message, p.rule), buf, len, needed) };
+        status = unsafe { copy_out(&text, buf, len, needed) };
         if status != cust_status::Ok {
-            return Err(Failure::new(status, format!("the buffer holds {len} bytes; the problem text needs more")));
+            return Err(Failure::new(status, format!("the buffer holds {len} bytes; {what} needs more")));
         }
         Ok(())
     });
@@ -200,44 +209,22 @@ pub unsafe extern "C" fn cust_import_report_matched(
     len: usize,
     needed: *mut usize,
 ) -> cust_status {
-    let mut status = cust_status::Ok;
-    let guarded = super::plain(|| {
-        // SAFETY: the caller promises a valid handle or NULL.
-        let report = unsafe { object(report, "report") }?;
-        let row = report.report.matched.get(index).ok_or_else(|| {
-            Failure::new(
-                cust_status::InvalidArgument,
-                format!("matched record {index} is past the report's {}", report.report.matched.len()),
-            )
-        })?;
-        let (code, fields) = match &row.outcome {
-            Matched::AlreadyPresent => (cust_match::Present, String::new()),
-            Matched::Conflict { fields } => (cust_match::Conflict, fields.join(", ")),
-            Matched::Updated { fields } => (cust_match::Updated, fields.join(", ")),
-        };
-        // SAFETY: each output is NULL or writable, as the caller promises.
-        unsafe {
-            if !slot.is_null() {
-                write(slot, row.row);
-            }
-            if !customer.is_null() {
-                write(customer, row.customer.0);
-            }
-            if !outcome.is_null() {
-                write(outcome, code as u32);
-            }
-        }
-        if buf.is_null() && len == 0 && needed.is_null() {
-            return Ok(());
-        }
-        // SAFETY: forwarded caller guarantees.
-        status = unsafe { copy_out(&fields, buf, len, needed) };
-        if status != cust_status::Ok {
-            return Err(Failure::new(status, format!("the buffer holds {len} bytes; the field list needs more")));
-        }
-        Ok(())
-    });
-    if guarded == cust_status::Ok { status } else { guarded }
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        report_text(report, buf, len, needed, "the field list", |report| {
+            let row = item(&report.matched, index, "matched record")?;
+            let (code, fields) = match &row.outcome {
+                Matched::AlreadyPresent => (cust_match::Present, String::new()),
+                Matched::Conflict { fields } => (cust_match::Conflict, fields.join(", ")),
+                Matched::Updated { fields } => (cust_match::Updated, fields.join(", ")),
+            };
+            // Each output is NULL or writable, as the caller promises.
+            write_if(slot, row.row);
+            write_if(customer, row.customer.0);
+            write_if(outcome, code as u32);
+            Ok((!buf.is_null() || len != 0 || !needed.is_null()).then_some(fields))
+        })
+    }
 }
 
 /// Frees an import report (NULL is ignored).
