@@ -4,7 +4,7 @@
 //! cargo run --release --example bench -- [--n N] [--reads R] [--json] [--only PHASES]
 //! ```
 //!
-//! `--only insert,reads,sort,search,verify,erase` runs just those phases after the
+//! `--only insert,reads,sort,search,verify,backup,erase` runs just those phases after the
 //! insert (for profiling one phase); the default is all of them.
 //!
 //! Builds a fresh store of N generated customers (default 100,000) and, side
@@ -249,6 +249,13 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.runs("verify") {
         verify(&report, &store)?;
     }
+    let store = if args.runs("backup") {
+        drop(session);
+        backup_and_restore(&report, store, &path, dir.path(), &plain)?
+    } else {
+        drop(session);
+        store
+    };
     // Last: it destroys customers.
     if args.runs("erase") {
         erase(&report, &store, &plain, &ids)?;
@@ -347,6 +354,44 @@ fn verify(report: &Report, store: &Store) -> Result<(), Box<dyn std::error::Erro
     report.metric("audit_entries", verified.entries as f64, "entries");
     report.metric("audit_verify_rate", verified.entries as f64 / took.as_secs_f64(), "entries/s");
     Ok(())
+}
+
+/// A full online backup, its verification, and a restore of it into the
+/// live store (every customer record replaced, every decision kept), side
+/// by side with plain rusqlite's online backup of its table. Returns the
+/// reopened store.
+fn backup_and_restore(
+    report: &Report,
+    store: Store,
+    path: &std::path::Path,
+    dir: &std::path::Path,
+    plain: &rusqlite::Connection,
+) -> Result<Store, Box<dyn std::error::Error>> {
+    let key = || KeySource::key_bytes(&[42u8; 32]);
+    report.section("Full backup, verification and restore into the live store");
+    let backup = dir.join("backup");
+    let t = Instant::now();
+    store.backup_to(&backup)?;
+    let backup_ms = t.elapsed().as_secs_f64() * 1e3;
+    let bytes: u64 = std::fs::read_dir(&backup)?.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
+    let t = Instant::now();
+    plain.backup("main", dir.join("plain-backup.db"), None::<fn(rusqlite::backup::Progress)>)?;
+    let plain_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let verified = Store::verify_backup(&backup, key()?)?;
+    let verify_ms = t.elapsed().as_secs_f64() * 1e3;
+    drop(store);
+    let t = Instant::now();
+    let restored = Store::restore(&backup, path, key()?)?;
+    let restore_ms = t.elapsed().as_secs_f64() * 1e3;
+    report.metric("backup_full_ms", backup_ms, "ms");
+    report.metric("backup_full_bytes", bytes as f64, "bytes");
+    report.metric("backup_plain_ms", plain_ms, "ms");
+    report.metric("backup_verify_ms", verify_ms, "ms");
+    report.metric("backup_customers", verified.customers as f64, "customers");
+    report.metric("restore_live_ms", restore_ms, "ms");
+    report.metric("restore_live_customers", restored.restored as f64, "customers");
+    Ok(Store::open_at(path, key()?)?)
 }
 
 /// Customers erased one by one in the erase phase.
