@@ -231,3 +231,64 @@ fn after_a_total_loss_the_hosts_receipts_keep_erased_customers_erased() {
     let reason = log.iter().rev().find(|e| e.action == "store.restore").unwrap().reason.clone().unwrap();
     assert!(reason.contains("acknowledged"), "{reason}");
 }
+
+#[test]
+fn a_restore_that_fails_half_way_changes_nothing_but_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live");
+    let backup = dir.path().join("backup");
+    let store = Store::create_at(&live, key(), CreateOptions::new()).unwrap();
+    provision(&store);
+    let a = admin(&store);
+    let ids: Vec<_> = (0..40).map(|i| a.create(sample(i)).unwrap().id).collect();
+    store.backup_to(&backup).unwrap();
+    // Deleted since the backup: the restore must bring its key back from the backup...
+    let last = *ids.last().unwrap();
+    a.delete(last).unwrap();
+    let edited = a.update(ids[0], 1, CustomerPatch::new().set(Field::Notes, "kept if the restore fails")).unwrap();
+    drop((a, store));
+    // ...but the backup's key store lost it (past the 25 customers verification samples).
+    let keys = rusqlite::Connection::open(backup.join("keys.db")).unwrap();
+    keys.execute("DELETE FROM data_keys WHERE customer_id = ?1", [last.0]).unwrap();
+    drop(keys);
+
+    // Verification refuses it, and writes nothing into the backup.
+    let backup_before = std::fs::read(backup.join("customers.db")).unwrap();
+    let err = Store::verify_backup(&backup, key()).unwrap_err();
+    assert!(
+        matches!(&err, Error::Corrupt { detail, .. } if detail.contains("1 customers without a data key")),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(backup.join("customers.db")).unwrap(), backup_before);
+    let err = Store::restore(&backup, &live, key()).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    // A key that is there but does not unwrap passes verification (it is
+    // past the sample) and fails the restore half way, in its transaction.
+    let keys = rusqlite::Connection::open(backup.join("keys.db")).unwrap();
+    let source = rusqlite::Connection::open(live.join("keys.db")).unwrap();
+    let (key_id, mut wrapped): (i64, Vec<u8>) = source
+        .query_row("SELECT key_id, wrapped FROM data_keys WHERE customer_id = ?1", [ids[0].0], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    drop(source);
+    let len = wrapped.len();
+    wrapped[len - 1] ^= 1;
+    keys.execute("INSERT INTO data_keys (customer_id, key_id, wrapped) VALUES (?1, ?2, ?3)", (last.0, key_id, wrapped))
+        .unwrap();
+    drop(keys);
+    Store::verify_backup(&backup, key()).unwrap();
+    let err = Store::restore(&backup, &live, key()).unwrap_err();
+    assert!(!matches!(err, Error::Corrupt { .. } | Error::StoreOpen(_)), "it failed inside the restore: {err}");
+    let store = Store::open_at(&live, key()).unwrap();
+    let a = admin(&store);
+    assert_eq!(store.counts().unwrap().customers, 39, "nothing was replaced");
+    assert_eq!(a.get(ids[0]).unwrap().text(&Field::Notes), edited.text(&Field::Notes));
+    assert_eq!(a.get(ids[0]).unwrap().version, edited.version);
+    assert!(matches!(a.get(last), Err(Error::CustomerNotFound(_))));
+    // The failure itself is on record.
+    let log = auditor(&store).audit_entries(&custodian::AuditQuery::new().limit(10_000)).unwrap();
+    let failed = log.iter().rev().find(|e| e.action == "store.restore").expect("the failed restore is audited");
+    assert_eq!(failed.outcome, custodian::Outcome::Failed);
+    assert!(store.verify_audit(None).unwrap().is_intact());
+}

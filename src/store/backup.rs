@@ -77,11 +77,24 @@ impl Store {
     }
 
     /// Verifies the backup in `dir` with the master key: it opens, passes
-    /// SQLite's integrity check, its audit chain verifies, and a sample of
-    /// customers decrypts in full. Any failure says what failed.
+    /// SQLite's integrity check, every customer has its data key and every
+    /// key its customer, its audit chain verifies, and a sample of customers
+    /// decrypts in full. Any failure says what failed. It writes nothing.
     pub fn verify_backup(dir: impl AsRef<Path>, key: KeySource) -> Result<BackupVerification> {
-        let store = Store::open_at(dir.as_ref(), key)?;
+        // Opened without the repair a live store gets: verifying writes nothing.
+        let backend = crate::storage::SqliteBackend::new(dir.as_ref(), crate::storage::SqliteOptions::default());
+        let store = Store::open_unrepaired(backend, key)?;
         store.inner.backend.integrity_check()?;
+        let unmatched = store.inner.backend.begin(TxMode::Read)?.unmatched_keys()?;
+        if !unmatched.is_empty() {
+            return Err(Error::corrupt(format!(
+                "the backup's key store and customer data disagree: {} data keys without a customer, \
+                 {} customers without a data key (first: {:?})",
+                unmatched.orphan_keys.len(),
+                unmatched.keyless_customers.len(),
+                unmatched.keyless_customers.first().or(unmatched.orphan_keys.first())
+            )));
+        }
         let audit = store.verify_audit(None)?;
         if let Some(problem) = audit.problem {
             return Err(Error::corrupt(format!("the backup's audit chain does not verify: {problem}")));
