@@ -326,15 +326,6 @@ impl DirectoryKind {
     }
 }
 
-/// Which half of a store a backup copies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackupPart {
-    /// The customer database (customers, audit log, consents, directory).
-    Data,
-    /// The key store (wrapped root secret, data keys, erasure ledger).
-    Keys,
-}
-
 /// A storage backend: a source of transactions. Must be shareable between threads.
 pub trait Backend: Send + Sync {
     /// Begins a transaction. Write transactions wait (up to the backend's
@@ -348,11 +339,14 @@ pub trait Backend: Send + Sync {
     /// A short description for messages (e.g. the directory).
     fn describe(&self) -> String;
 
-    /// Copies the customer database or the key store (`part`) into a new
-    /// file at `to` while the store stays in use, as one consistent
-    /// snapshot. Backends without files refuse.
-    fn backup(&self, part: BackupPart, to: &std::path::Path) -> Result<()> {
-        let _ = (part, to);
+    /// Copies the customer database (customers, audit log, consents,
+    /// directory) into the new file `data_to` and the key store (wrapped
+    /// root secret, data keys, erasure ledger) into the new file `keys_to`,
+    /// while the store stays in use: both from one snapshot, so every key
+    /// has its customer and every customer its key. Backends without files
+    /// refuse.
+    fn backup(&self, data_to: &std::path::Path, keys_to: &std::path::Path) -> Result<()> {
+        let _ = (data_to, keys_to);
         Err(crate::Error::storage(format!("{} cannot make file backups", self.describe())))
     }
 

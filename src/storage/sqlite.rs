@@ -20,8 +20,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_ite
 
 use super::schema::{DATA, KEYS};
 use super::{
-    AuditFilter, AuditHead, AuditRecord, Backend, BackupPart, CustomerHeader, CustomerRow, DirectoryKind, IndexLink,
-    Scan, ScannedCustomer, SealedFields, StoredCheckpoint, Transaction, TxMode, Unmatched, WrappedKey,
+    AuditFilter, AuditHead, AuditRecord, Backend, CustomerHeader, CustomerRow, DirectoryKind, IndexLink, Scan,
+    ScannedCustomer, SealedFields, StoredCheckpoint, Transaction, TxMode, Unmatched, WrappedKey,
 };
 use crate::consent::{Channel, ConsentRecord};
 use crate::error::{Error, Result};
@@ -329,23 +329,33 @@ impl Backend for SqliteBackend {
         self.data_path.parent().map_or_else(|| self.data_path.display().to_string(), |p| p.display().to_string())
     }
 
-    fn backup(&self, part: BackupPart, to: &Path) -> Result<()> {
-        if to.exists() {
-            return Err(Error::AlreadyExists(to.display().to_string()));
+    fn backup(&self, data_to: &Path, keys_to: &Path) -> Result<()> {
+        for to in [data_to, keys_to] {
+            if to.exists() {
+                return Err(Error::AlreadyExists(to.display().to_string()));
+            }
         }
         let conn = self.take_connection()?;
-        let name = match part {
-            BackupPart::Data => "data",
-            BackupPart::Keys => "main",
-        };
-        // SQLite's online backup copies a consistent snapshot page by page;
-        // writers in other connections go on meanwhile.
-        let copied = conn.backup(name, to, None::<fn(rusqlite::backup::Progress)>);
+        // One read transaction pins both files' snapshots (data first, as
+        // every read does), and both copies are taken inside it: the two
+        // files agree, whatever writers in other connections do meanwhile.
+        let copied = (|| {
+            conn.execute_batch("BEGIN DEFERRED").db()?;
+            conn.query_row("SELECT count(*) FROM data.sqlite_master", [], |_| Ok(())).db()?;
+            conn.query_row("SELECT count(*) FROM main.sqlite_master", [], |_| Ok(())).db()?;
+            let progress = None::<fn(rusqlite::backup::Progress)>;
+            conn.backup("data", data_to, progress).db()?;
+            conn.backup("main", keys_to, progress).db()?;
+            conn.execute_batch("COMMIT").db()
+        })();
+        if copied.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+            for to in [data_to, keys_to] {
+                let _ = std::fs::remove_file(to);
+            }
+        }
         self.give_back(conn);
-        copied.map_err(|e| {
-            let _ = std::fs::remove_file(to);
-            db_error(e)
-        })
+        copied
     }
 
     fn purge_logs(&self) -> Result<()> {

@@ -9,7 +9,7 @@ use crate::access::{Action, Purpose};
 use crate::crypto::{DEFAULT_KDF_ITERATIONS, FieldCipher, KdfParams, KeySource, KeyWrapper};
 use crate::error::{Error, Result};
 use crate::model::Field;
-use crate::storage::{BackupPart, DATA_FILE, KEYS_FILE, Scan, TxMode, WrappedKey};
+use crate::storage::{DATA_FILE, KEYS_FILE, Scan, TxMode, WrappedKey};
 
 /// What a verified backup holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,8 +69,7 @@ impl Store {
         let copy = || {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::storage_caused(format!("cannot create {}", dir.display()), e))?;
-            backend.backup(BackupPart::Data, &dir.join(DATA_FILE))?;
-            backend.backup(BackupPart::Keys, &dir.join(KEYS_FILE))
+            backend.backup(&dir.join(DATA_FILE), &dir.join(KEYS_FILE))
         };
         let call = Call::new(Action::Export, "store.backup");
         engine::run_after(&self.inner, Caller::store(Purpose::Maintenance), call, copy, |(), _, _, _, _| Ok(()))
