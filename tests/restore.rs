@@ -292,3 +292,35 @@ fn a_restore_that_fails_half_way_changes_nothing_but_the_audit_log() {
     assert_eq!(failed.outcome, custodian::Outcome::Failed);
     assert!(store.verify_audit(None).unwrap().is_intact());
 }
+
+#[test]
+fn customers_under_a_legal_hold_are_left_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live");
+    let backup = dir.path().join("backup");
+    let store = Store::create_at(&live, key(), CreateOptions::new()).unwrap();
+    provision(&store);
+    let a = admin(&store);
+    let old = a.create(sample(1)).unwrap();
+    let free = a.create(sample(2)).unwrap();
+    store.backup_to(&backup).unwrap();
+    let compliance = store.authenticated_session("admin", Purpose::Compliance, AuthContext::with_mfa(0)).unwrap();
+    // After the backup: an existing customer changed and put under a hold,
+    // a new one under a hold, another change without one.
+    let changed = a.update(old.id, old.version, CustomerPatch::new().set(Field::Notes, "evidence")).unwrap();
+    compliance.place_hold(old.id, "case-41").unwrap();
+    let new = a.create(sample(3)).unwrap().id;
+    compliance.place_hold(new, "case-41").unwrap();
+    a.update(free.id, free.version, CustomerPatch::new().set(Field::Notes, "rolled back")).unwrap();
+    drop((a, compliance, store));
+
+    let report = Store::restore(&backup, &live, key()).unwrap();
+    assert_eq!(report.kept_under_hold, vec![old.id, new]);
+    assert!(report.removed.is_empty(), "a held customer created since is not removed");
+    let store = Store::open_at(&live, key()).unwrap();
+    let a = admin(&store);
+    let kept = a.get(old.id).unwrap();
+    assert_eq!((kept.text(&Field::Notes), kept.version), ("evidence", changed.version), "held: not rolled back");
+    assert!(a.get(new).is_ok());
+    assert_eq!(a.get(free.id).unwrap().text(&Field::Notes), free.text(&Field::Notes), "not held: restored");
+}

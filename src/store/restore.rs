@@ -22,7 +22,7 @@ use crate::crypto::KeySource;
 use crate::error::{Error, Result};
 use crate::model::CustomerId;
 use crate::storage::{
-    CustomerRow, DATA_FILE, KEYS_FILE, SqliteBackend, SqliteOptions, Transaction, TxMode, WrappedKey,
+    CustomerRow, DATA_FILE, DirectoryKind, KEYS_FILE, SqliteBackend, SqliteOptions, Transaction, TxMode, WrappedKey,
 };
 
 use super::backup::BackupVerification;
@@ -48,6 +48,9 @@ pub struct RestoreReport {
     /// the entries after `after` (the backup's last), through `through`
     /// (the last outside checkpoint's size) when the host gave one.
     pub unknown_history: Option<UnknownHistory>,
+    /// Customers under a legal hold, left exactly as they were live (not
+    /// rolled back, and not removed if created after the backup).
+    pub kept_under_hold: Vec<CustomerId>,
 }
 
 /// A range of audit history lost with the store (see [`RestoreReport::unknown_history`]).
@@ -176,12 +179,13 @@ impl Store {
             trail.customers.extend(applied.removed.iter().copied());
             trail.reason = Some(format!(
                 "restored {described}, taken at {} (Unix ms): {} customers restored, {} created since removed, \
-                 {} erased since kept out; audit log, consents, restrictions, holds, access directory, \
-                 retention policies and erasure ledger kept",
+                 {} erased since kept out, {} under a legal hold left as they were; audit log, consents, \
+                 restrictions, holds, access directory, retention policies and erasure ledger kept",
                 applied.taken_at,
                 applied.restored,
                 applied.removed.len(),
-                applied.kept_out
+                applied.kept_out,
+                applied.held.len()
             ));
             Ok(RestoreReport {
                 verified,
@@ -190,6 +194,7 @@ impl Store {
                 restored: applied.restored,
                 removed: applied.removed,
                 unknown_history: None,
+                kept_under_hold: applied.held,
             })
         })
     }
@@ -295,7 +300,15 @@ impl Store {
         if let Some(current) = current_key {
             store.rotate_master_key(current)?;
         }
-        Ok(RestoreReport { verified, keys_restored, removed_by_ledger, restored, removed, unknown_history })
+        Ok(RestoreReport {
+            verified,
+            keys_restored,
+            removed_by_ledger,
+            restored,
+            removed,
+            unknown_history,
+            kept_under_hold: Vec::new(),
+        })
     }
 }
 
@@ -325,6 +338,7 @@ struct Applied {
     restored: u64,
     removed: Vec<CustomerId>,
     kept_out: u64,
+    held: Vec<CustomerId>,
     taken_at: i64,
 }
 
@@ -343,9 +357,17 @@ fn apply_backup(live: &StoreInner, tx: &mut dyn Transaction, source: &StoreInner
     let ledger: HashSet<Vec<u8>> = tx.erasure_ledger()?.into_iter().collect();
     let backup_ids = ids_and_versions(src.as_mut())?;
     let live_ids = ids_and_versions(tx)?;
+    // A legal hold preserves a customer as it is: neither rolled back nor removed.
+    let held: HashSet<CustomerId> = tx
+        .directory_list(DirectoryKind::Hold)?
+        .into_iter()
+        .filter_map(|(key, _)| key.parse().ok().map(CustomerId))
+        .filter(|id| live_ids.contains_key(id))
+        .collect();
 
     // Customers created since the backup go (with their keys and consents).
-    let removed: Vec<CustomerId> = live_ids.keys().filter(|id| !backup_ids.contains_key(id)).copied().collect();
+    let removed: Vec<CustomerId> =
+        live_ids.keys().filter(|id| !backup_ids.contains_key(id) && !held.contains(id)).copied().collect();
     for id in &removed {
         tx.delete_customer(*id)?;
         tx.delete_data_key(*id)?;
@@ -353,7 +375,7 @@ fn apply_backup(live: &StoreInner, tx: &mut dyn Transaction, source: &StoreInner
     // A code that moved between customers since the backup is freed first,
     // so restoring the rows one by one never meets a duplicate.
     let mut versions = live_ids;
-    for id in backup_ids.keys() {
+    for id in backup_ids.keys().filter(|id| !held.contains(id)) {
         let (Some(version), Some(live_row)) = (versions.get(id).copied(), tx.get_customer(*id)?) else { continue };
         let wanted = src.get_customer(*id)?.ok_or(Error::CustomerNotFound(*id))?.header.external_code;
         if live_row.header.external_code.is_some() && live_row.header.external_code != wanted {
@@ -366,6 +388,9 @@ fn apply_backup(live: &StoreInner, tx: &mut dyn Transaction, source: &StoreInner
     }
     let (mut restored, mut kept_out) = (0, 0);
     for id in backup_ids.keys() {
+        if held.contains(id) {
+            continue; // left exactly as it is live
+        }
         if ledger.contains(&live.ledger_hash(*id)) {
             kept_out += 1; // erased since the backup: it stays erased
             continue;
@@ -397,7 +422,9 @@ fn apply_backup(live: &StoreInner, tx: &mut dyn Transaction, source: &StoreInner
         }
         restored += 1;
     }
-    Ok(Applied { restored, removed, kept_out, taken_at })
+    let mut held: Vec<CustomerId> = held.into_iter().collect();
+    held.sort();
+    Ok(Applied { restored, removed, kept_out, held, taken_at })
 }
 
 /// Every customer id with its version.
