@@ -18,8 +18,9 @@
 //! (a technician with and without MFA, login lockout, a defined role,
 //! revocation in an open session, the access review), and the data
 //! lifecycle (an export, an erasure under and after a legal hold with its
-//! destruction record, a backup verified and restored without the erased
-//! customer, a retention sweep on a simulated clock). On a reopened store the audit chain is verified first (against
+//! destruction record, a backup verified and restored into a copy of the
+//! live store that keeps the erasure, a consent withdrawal and a revocation
+//! made after the backup, a retention sweep on a simulated clock). On a reopened store the audit chain is verified first (against
 //! the checkpoint the previous run kept in `audit-checkpoint.txt`); a broken
 //! chain is reported with its first bad entry and the tour exits non-zero.
 
@@ -649,8 +650,26 @@ fn data_lifecycle(store: &Store) -> TourResult {
 
     let dir = Path::new(DEMO_DIR);
     let stamp = now_ms();
+    // Before the backup: a customer who consents to SMS marketing, and a temporary clerk.
+    let consenting = compliance.list(&ListQuery::new().sort(Field::ExternalCode).limit(1))?;
+    let consenting = consenting.items.first().map(|c| c.id).ok_or_else(|| Failure("no customer".into()))?;
+    let sms = |granted: bool| ConsentChange {
+        purpose: Purpose::Marketing,
+        channel: Channel::Sms,
+        granted,
+        source: "call".into(),
+        policy_version: "2026-01".into(),
+    };
+    compliance.record_consent(consenting, &sms(true))?;
+    let temp = format!("temp-clerk-{stamp}");
+    let manager = store.authenticated_session("admin", Purpose::Maintenance, AuthContext::with_mfa(now_ms()))?;
+    manager.register_principal(&NewPrincipal::staff(&temp, "临时 客服"))?;
+    manager.grant_role(&temp, Role::CustomerService, None)?;
     let before = dir.join(format!("backup-{stamp}-before"));
     store.backup_to(&before)?;
+    // After it: the consent is withdrawn and the clerk leaves (the erasure follows below).
+    compliance.record_consent(consenting, &sms(false))?;
+    manager.revoke_principal(&temp, "temporary contract ended")?;
     compliance.place_hold(id, "tour-case-1")?;
     match compliance.erase(id, "tour-dsr") {
         Err(Error::LegalHold { reason, .. }) => println!("Erasure refused while a legal hold ({reason}) is in place."),
@@ -709,6 +728,20 @@ fn data_lifecycle(store: &Store) -> TourResult {
         },
         if history.is_intact() { "still verifies" } else { "does NOT verify" }
     );
+    let still_revoked = matches!(restored.session(&temp, Purpose::Service), Err(Error::Denied { .. }));
+    let consents = restored
+        .authenticated_session("admin", Purpose::Compliance, AuthContext::with_mfa(now_ms()))?
+        .consents(consenting)?;
+    let withdrawn = consents.last().is_some_and(|c| !c.granted);
+    println!(
+        "Decisions made after the backup still stand in the restored copy: {temp} is {}; customer {consenting}'s \
+         SMS marketing consent is {}.",
+        if still_revoked { "still revoked" } else { "ACTIVE AGAIN" },
+        if withdrawn { "still withdrawn" } else { "GRANTED AGAIN" }
+    );
+    if !still_revoked || !withdrawn {
+        return Err(Failure("a restore undid a decision made after the backup".into()));
+    }
     drop(restored);
     for old in [before, after, check] {
         let _ = std::fs::remove_dir_all(old);
