@@ -61,6 +61,27 @@ impl StoreInner {
         self.audit.value_hash("erasure_ledger", &key_of(id))
     }
 
+    /// Deletes, inside `tx`, every customer whose ledger hash `erased`
+    /// admits (with its data key and consents), and returns their ids.
+    pub(crate) fn delete_erased(
+        &self,
+        tx: &mut dyn Transaction,
+        erased: impl Fn(&[u8]) -> bool,
+    ) -> Result<Vec<CustomerId>> {
+        let mut ids = Vec::new();
+        tx.scan_customers(&[], &mut |c| {
+            if erased(&self.ledger_hash(c.header.id)) {
+                ids.push(c.header.id);
+            }
+            Ok(Scan::Continue)
+        })?;
+        for id in &ids {
+            tx.delete_customer(*id)?;
+            tx.delete_data_key(*id)?;
+        }
+        Ok(ids)
+    }
+
     /// Destroys customer `id` by `method` inside `tx` and records it in the
     /// erasure ledger. Refuses a customer under a legal hold.
     fn destroy(&self, tx: &mut dyn Transaction, id: CustomerId, method: DestructionMethod) -> Result<()> {

@@ -470,18 +470,8 @@ impl Store {
         let call = Call::new(Action::Erase, "retention.replay").writing_keys().shredding();
         engine::run(&self.inner, Caller::store(Purpose::Compliance), call, |inner, tx, _, trail| {
             let ledger: std::collections::HashSet<Vec<u8>> = tx.erasure_ledger()?.into_iter().collect();
-            let mut erased = Vec::new();
-            tx.scan_customers(&[], &mut |c| {
-                if ledger.contains(&inner.ledger_hash(c.header.id)) {
-                    erased.push(c.header.id);
-                }
-                Ok(crate::storage::Scan::Continue)
-            })?;
-            for id in &erased {
-                tx.delete_customer(*id)?;
-                tx.delete_data_key(*id)?;
-                trail.touched(*id);
-            }
+            let erased = inner.delete_erased(tx, |hash| ledger.contains(hash))?;
+            trail.customers.extend(erased.iter().copied());
             Ok(erased.len() as u64)
         })
     }

@@ -214,11 +214,10 @@ impl Store {
         // A key store that survived the loss of the data is kept: its
         // erasure ledger (replayed below) keeps erased customers out.
         let keys_restored = !store_dir.join(KEYS_FILE).exists();
-        let outside = match (&options.outside, keys_restored) {
-            (_, false) => None,
-            (Some(record), true) => Some(check_outside(backup, key.duplicate(), record)?),
-            (None, true) if options.acknowledge_lost_history => None,
-            (None, true) => {
+        let outside = options.outside.as_ref().filter(|_| keys_restored);
+        match (outside, keys_restored) {
+            (Some(record), _) => check_outside(backup, key.duplicate(), record)?,
+            (None, true) if !options.acknowledge_lost_history => {
                 return Err(Error::invalid(
                     "restore",
                     "outside_record_required",
@@ -230,7 +229,8 @@ impl Store {
                     ),
                 ));
             }
-        };
+            (None, _) => {}
+        }
         std::fs::create_dir_all(store_dir)
             .map_err(|e| Error::storage_caused(format!("cannot create {}", store_dir.display()), e))?;
         let files: &[&str] = if keys_restored { &[DATA_FILE, KEYS_FILE] } else { &[DATA_FILE] };
@@ -255,18 +255,12 @@ impl Store {
         let call = Call::new(Action::Manage, "store.restore").writing_keys().shredding();
         let removed = engine::run(&store.inner, Caller::store(Purpose::Maintenance), call, |inner, tx, _, trail| {
             let mut removed = Vec::new();
-            if let Some(record) = &outside {
+            if let Some(record) = outside {
                 // Every customer a receipt names stays erased, and the
                 // restored ledger learns of it for every later restore.
                 let erased: BTreeMap<Vec<u8>, i64> =
                     record.receipts.iter().map(|r| (r.customer_hash.clone(), r.time)).collect();
-                for (id, _) in ids_and_versions(tx)? {
-                    if erased.contains_key(&inner.ledger_hash(id)) {
-                        tx.delete_customer(id)?;
-                        tx.delete_data_key(id)?;
-                        removed.push(id);
-                    }
-                }
+                removed = inner.delete_erased(tx, |hash| erased.contains_key(hash))?;
                 for (hash, at) in &erased {
                     tx.record_erasure(hash, *at)?;
                 }
@@ -314,7 +308,7 @@ impl Store {
 
 /// Checks the host's outside record against the backup: every receipt and
 /// the checkpoint are signed by the backup's store.
-fn check_outside(backup: &Path, key: KeySource, record: &OutsideRecord) -> Result<OutsideRecord> {
+fn check_outside(backup: &Path, key: KeySource, record: &OutsideRecord) -> Result<()> {
     let source = Store::open_unrepaired(SqliteBackend::new(backup, SqliteOptions::default()), key)?;
     let public_key = source.audit_public_key()?;
     let store_id = &source.inner.audit.store_id;
@@ -330,7 +324,7 @@ fn check_outside(backup: &Path, key: KeySource, record: &OutsideRecord) -> Resul
         }
         checkpoint.verify_signature(&public_key)?;
     }
-    Ok(record.clone())
+    Ok(())
 }
 
 /// What applying a backup's customer records changed.
@@ -355,8 +349,8 @@ fn apply_backup(live: &StoreInner, tx: &mut dyn Transaction, source: &StoreInner
     let mut src = source.backend.begin(TxMode::Read)?;
     let taken_at = src.audit_head()?.map_or(0, |h| h.time);
     let ledger: HashSet<Vec<u8>> = tx.erasure_ledger()?.into_iter().collect();
-    let backup_ids = ids_and_versions(src.as_mut())?;
-    let live_ids = ids_and_versions(tx)?;
+    let backup_ids = headers(src.as_mut())?;
+    let live_ids = headers(tx)?;
     // A legal hold preserves a customer as it is: neither rolled back nor removed.
     let held: HashSet<CustomerId> = tx
         .directory_list(DirectoryKind::Hold)?
@@ -374,15 +368,14 @@ fn apply_backup(live: &StoreInner, tx: &mut dyn Transaction, source: &StoreInner
     }
     // A code that moved between customers since the backup is freed first,
     // so restoring the rows one by one never meets a duplicate.
-    let mut versions = live_ids;
-    for id in backup_ids.keys().filter(|id| !held.contains(id)) {
-        let (Some(version), Some(live_row)) = (versions.get(id).copied(), tx.get_customer(*id)?) else { continue };
-        let wanted = src.get_customer(*id)?.ok_or(Error::CustomerNotFound(*id))?.header.external_code;
-        if live_row.header.external_code.is_some() && live_row.header.external_code != wanted {
-            let mut freed = live_row;
+    let mut versions: BTreeMap<CustomerId, u64> = live_ids.iter().map(|(id, (v, _))| (*id, *v)).collect();
+    for (id, (version, code)) in live_ids.iter().filter(|(id, _)| !held.contains(id)) {
+        let Some((_, wanted)) = backup_ids.get(id) else { continue };
+        if code.is_some() && code != wanted {
+            let mut freed = tx.get_customer(*id)?.ok_or(Error::CustomerNotFound(*id))?;
             freed.header.external_code = None;
             freed.header.version = version + 1;
-            tx.replace_customer(&freed, version)?;
+            tx.replace_customer(&freed, *version)?;
             versions.insert(*id, version + 1);
         }
     }
@@ -427,12 +420,12 @@ fn apply_backup(live: &StoreInner, tx: &mut dyn Transaction, source: &StoreInner
     Ok(Applied { restored, removed, kept_out, held, taken_at })
 }
 
-/// Every customer id with its version.
-fn ids_and_versions(tx: &mut dyn Transaction) -> Result<BTreeMap<CustomerId, u64>> {
-    let mut ids = BTreeMap::new();
+/// Every customer id with its version and external code, from one scan.
+fn headers(tx: &mut dyn Transaction) -> Result<BTreeMap<CustomerId, (u64, Option<String>)>> {
+    let mut headers = BTreeMap::new();
     tx.scan_customers(&[], &mut |c| {
-        ids.insert(c.header.id, c.header.version);
+        headers.insert(c.header.id, (c.header.version, c.header.external_code));
         Ok(crate::storage::Scan::Continue)
     })?;
-    Ok(ids)
+    Ok(headers)
 }
