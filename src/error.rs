@@ -155,6 +155,15 @@ pub enum Error {
         #[source]
         source: Option<Cause>,
     },
+    /// A backup file (or a chain of them) was refused: `problem` says how it
+    /// failed, `path` which file.
+    #[error("backup {path}: {problem}")]
+    Backup {
+        /// The backup file refused.
+        path: String,
+        /// What is wrong with it.
+        problem: BackupProblem,
+    },
     /// The database stayed locked by another connection or process past the busy timeout.
     #[error("the store is busy (locked by another connection) and the busy timeout expired")]
     Busy,
@@ -170,6 +179,46 @@ pub enum Error {
     /// A cryptographic primitive failed unexpectedly (e.g. the system RNG).
     #[error("cryptographic failure: {0}")]
     Crypto(&'static str),
+}
+
+/// Why a backup file was refused (see [`Error::Backup`]). Each has its own
+/// status code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackupProblem {
+    /// The file is not a custodian backup, or of a format this version does
+    /// not read.
+    #[error("not a custodian backup: {0}")]
+    NotABackup(String),
+    /// The file ends early: cut inside its header or a chunk, or before its
+    /// final chunk.
+    #[error("truncated: {0}")]
+    Truncated(String),
+    /// The file was changed after it was written: its manifest or a chunk
+    /// fails authentication, chunks were moved, or bytes were added.
+    #[error("altered: {0}")]
+    Altered(String),
+    /// The backup belongs to another store.
+    #[error("belongs to store {found}, not to store {expected}")]
+    Foreign {
+        /// The store this backup was taken of.
+        found: String,
+        /// The store it was given for.
+        expected: String,
+    },
+    /// A chain of backups is not in order: it does not begin with a full
+    /// backup, a link is missing, or links are reordered.
+    #[error("broken chain: {0}")]
+    Chain(String),
+    /// The master key given does not open the backup (it names the
+    /// master-key generation it was made under).
+    #[error("the master key given does not open it: it was made under master-key generation {generation}{hint}")]
+    WrongKey {
+        /// The generation of the master key the backup needs.
+        generation: u64,
+        /// More detail, e.g. that the backup wants a passphrase.
+        hint: String,
+    },
 }
 
 impl Error {

@@ -59,14 +59,15 @@ pub use access::{
 pub use audit::{AuditEntry, AuditQuery, AuditVerification, Checkpoint, ErasureReceipt, Outcome};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use crypto::{KeySource, MasterKey};
-pub use error::{Error, Result};
+pub use error::{BackupProblem, Error, Result};
 pub use model::{
     Catalogue, CustomAttribute, CustomerId, CustomerInput, CustomerPatch, CustomerView, Field, Level, Page, Shown,
     Withheld,
 };
 pub use storage::{Durability, MemoryBackend, SqliteBackend, SqliteOptions};
 pub use store::{
-    BackupVerification, CheckpointPolicy, CheckpointSink, CreateOptions, CustomerExport, Filter, ImportOptions,
-    ImportProblem, ImportReport, ImportRow, ImportedCustomer, ListQuery, LoginPolicy, MAX_PAGE, Matched, MatchedRow,
-    OutsideRecord, RestoreOptions, RestoreReport, SearchQuery, Session, Store, StoreCounts, UnknownHistory,
+    BACKUP_FORMAT, BackupKind, BackupManifest, BackupParent, BackupPart, BackupVerification, CheckpointPolicy,
+    CheckpointSink, CreateOptions, CustomerExport, Filter, ImportOptions, ImportProblem, ImportReport, ImportRow,
+    ImportedCustomer, ListQuery, LoginPolicy, MAX_PAGE, Matched, MatchedRow, OutsideRecord, RestoreOptions,
+    RestoreReport, SearchQuery, Session, Store, StoreCounts, UnknownHistory,
 };

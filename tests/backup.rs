@@ -7,7 +7,7 @@ use std::path::Path;
 
 use common::*;
 use custodian::storage::{DATA_FILE, KEYS_FILE};
-use custodian::{AuthContext, CreateOptions, CustomerId, Error, KeySource, Purpose, Store};
+use custodian::{AuthContext, BackupProblem, CreateOptions, CustomerId, Error, KeySource, Purpose, Store};
 
 fn new_key() -> KeySource {
     KeySource::key_bytes(&[9u8; 32]).unwrap()
@@ -45,14 +45,13 @@ fn an_online_backup_verifies_while_sessions_keep_working() {
     assert!(verified.audit_entries > 0);
     assert!(matches!(store.backup_to(dir.path().join("backup")), Err(Error::AlreadyExists(_))));
     // A wrong key, and a damaged copy, are refused with their own errors.
-    assert!(matches!(Store::verify_backup(dir.path().join("backup"), new_key()), Err(Error::WrongKey)));
+    let err = Store::verify_backup(dir.path().join("backup"), new_key()).unwrap_err();
+    assert!(matches!(&err, Error::Backup { problem: BackupProblem::WrongKey { generation: 1, .. }, .. }), "{err}");
     let damaged = dir.path().join("damaged");
-    std::fs::create_dir(&damaged).unwrap();
-    std::fs::copy(dir.path().join("backup").join(KEYS_FILE), damaged.join(KEYS_FILE)).unwrap();
-    let data = std::fs::read(dir.path().join("backup").join(DATA_FILE)).unwrap();
-    std::fs::write(damaged.join(DATA_FILE), &data[..data.len() / 2]).unwrap();
+    let sealed = std::fs::read(dir.path().join("backup")).unwrap();
+    std::fs::write(&damaged, &sealed[..sealed.len() / 2]).unwrap();
     let err = Store::verify_backup(&damaged, key()).unwrap_err();
-    assert!(matches!(err, Error::Corrupt { .. } | Error::NotAStore(_)), "{err}");
+    assert!(matches!(&err, Error::Backup { problem: BackupProblem::Truncated(_), .. }), "{err}");
     assert!(Store::open_at(dir.path().join("nowhere"), key()).is_err());
 }
 
@@ -75,11 +74,14 @@ fn a_restored_older_backup_does_not_bring_an_erased_customer_back() {
     store.backup_to(dir.path().join("after")).unwrap();
     drop(store);
 
-    // A backup taken after the erasure holds none of its ciphertext.
+    // A backup taken after the erasure holds none of its ciphertext, sealed or opened.
+    let opened = dir.path().join("after-opened");
+    Store::extract_backup(&[dir.path().join("after")], key(), &opened).unwrap();
     for file in [DATA_FILE, KEYS_FILE] {
-        let bytes = std::fs::read(dir.path().join("after").join(file)).unwrap();
+        let bytes = std::fs::read(opened.join(file)).unwrap();
         assert!(!contains(&bytes, &sealed), "{file} of the later backup holds the erased ciphertext");
     }
+    assert!(!contains(&std::fs::read(dir.path().join("after")).unwrap(), &sealed));
 
     // Restoring the earlier backup keeps the live key store and replays its ledger.
     let report = Store::restore(dir.path().join("before"), &live, key()).unwrap();

@@ -22,6 +22,7 @@
 
 #![allow(non_camel_case_types)] // C type names: `cust_store`, not `CustStore`.
 
+mod backup;
 mod boundary;
 mod customer;
 mod directory;

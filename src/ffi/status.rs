@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::ffi::c_char;
 use std::sync::Mutex;
 
-use crate::error::Error;
+use crate::error::{BackupProblem, Error};
 
 /// The result of a C call. `CUST_STATUS_OK` is 0; every other value says
 /// what failed, and `cust_last_error` says why.
@@ -70,6 +70,18 @@ pub enum cust_status {
     Storage = 61, // "storage error"
     /// A cryptographic primitive failed.
     Crypto = 70, // "cryptographic failure"
+    /// The file is not a custodian backup (or of an unknown format).
+    NotABackup = 80, // "not a custodian backup"
+    /// The backup file ends early.
+    BackupTruncated = 81, // "backup file is truncated"
+    /// The backup file was altered after it was written.
+    BackupAltered = 82, // "backup file was altered"
+    /// The backup belongs to another store.
+    BackupForeign = 83, // "backup belongs to another store"
+    /// A chain of backups has a missing, reordered or foreign link.
+    BackupChain = 84, // "backup chain is broken"
+    /// The master key given does not open the backup.
+    BackupKey = 85, // "master key does not open the backup"
     /// A required pointer argument was NULL.
     NullArgument = 100, // "a required argument was NULL"
     /// A string argument was not valid UTF-8.
@@ -119,6 +131,14 @@ impl cust_status {
             Error::SchemaTooNew { .. } => cust_status::SchemaTooNew,
             Error::Corrupt { .. } => cust_status::Corrupt,
             Error::StoreOpen(_) => cust_status::StoreOpen,
+            Error::Backup { problem, .. } => match problem {
+                BackupProblem::NotABackup(_) => cust_status::NotABackup,
+                BackupProblem::Truncated(_) => cust_status::BackupTruncated,
+                BackupProblem::Altered(_) => cust_status::BackupAltered,
+                BackupProblem::Foreign { .. } => cust_status::BackupForeign,
+                BackupProblem::Chain(_) => cust_status::BackupChain,
+                BackupProblem::WrongKey { .. } => cust_status::BackupKey,
+            },
             Error::Busy => cust_status::Busy,
             Error::Storage { .. } => cust_status::Storage,
             Error::Crypto(_) => cust_status::Crypto,

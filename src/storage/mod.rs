@@ -350,6 +350,13 @@ pub trait Backend: Send + Sync {
         Err(crate::Error::storage(format!("{} cannot make file backups", self.describe())))
     }
 
+    /// A directory as private as the store's own files, where a backup
+    /// stages its snapshot before sealing it (`None`: the backend keeps no
+    /// files, and cannot back up).
+    fn private_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
     /// Runs the backend's own integrity check (SQLite: `PRAGMA
     /// integrity_check` on both files); `Err(Corrupt)` names what is wrong.
     fn integrity_check(&self) -> Result<()> {

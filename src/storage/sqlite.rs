@@ -329,6 +329,10 @@ impl Backend for SqliteBackend {
         self.data_path.parent().map_or_else(|| self.data_path.display().to_string(), |p| p.display().to_string())
     }
 
+    fn private_dir(&self) -> Option<PathBuf> {
+        self.data_path.parent().map(Path::to_path_buf)
+    }
+
     fn backup(&self, data_to: &Path, keys_to: &Path) -> Result<()> {
         for to in [data_to, keys_to] {
             if to.exists() {

@@ -1,17 +1,18 @@
 //! Backups (online, data and key store apart), their verification, and
 //! master-key rotation. Restores are in `restore.rs`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use super::archive::{self, BackupManifest, Header, KeyRecord, NewBackup, Staging};
 use super::engine::{self, Call, Caller};
-use super::{KEY_META_KDF, KEY_META_ROOT, KEY_META_STORE_ID, Store, StoreInner};
+use super::{KEY_META_GENERATION, KEY_META_KDF, KEY_META_ROOT, KEY_META_STORE_ID, Store, StoreInner};
 use crate::access::{Action, Purpose};
 use crate::crypto::{DEFAULT_KDF_ITERATIONS, FieldCipher, KdfParams, KeySource, KeyWrapper};
-use crate::error::{Error, Result};
+use crate::error::{BackupProblem, Error, Result};
 use crate::model::Field;
 use crate::storage::{DATA_FILE, KEYS_FILE, Scan, TxMode, WrappedKey};
 
-/// What a verified backup holds.
+/// What a verified backup (or chain of backups) holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupVerification {
     /// Customers in the backup.
@@ -20,12 +21,31 @@ pub struct BackupVerification {
     pub audit_entries: u64,
     /// Customers whose every sealed field was decrypted as a sample.
     pub sampled: u64,
+    /// The manifest of the chain's last link (the state verified).
+    pub manifest: BackupManifest,
+    /// Links in the chain (1: a full backup alone).
+    pub links: usize,
 }
 
 /// Customers decrypted in full by a verification.
 const SAMPLE: u64 = 25;
 
 impl StoreInner {
+    /// The master-key facts a backup records, as the key store holds them now.
+    fn key_record(&self) -> Result<KeyRecord> {
+        let mut tx = self.backend.begin(TxMode::Read)?;
+        let wrapped_root =
+            tx.key_meta_get(KEY_META_ROOT)?.ok_or_else(|| Error::corrupt("the wrapped root secret is missing"))?;
+        let kdf = match tx.key_meta_get(KEY_META_KDF)?.filter(|k| !k.is_empty()) {
+            Some(bytes) => Some(
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| Error::corrupt_caused("the KDF parameters are unreadable", e))?,
+            ),
+            None => None,
+        };
+        Ok(KeyRecord { generation: key_generation(tx.as_mut())?, kdf, wrapped_root })
+    }
+
     /// Decrypts every sealed field of up to `limit` customers.
     fn decrypt_sample(&self, limit: u64) -> Result<u64> {
         let mut tx = self.backend.begin(TxMode::Read)?;
@@ -53,53 +73,173 @@ impl StoreInner {
     }
 }
 
+/// Verifies the store files rebuilt in `dir` (see [`Store::verify_backup`]).
+pub(crate) fn verify_files(dir: &Path, key: KeySource, links: &[(PathBuf, Header)]) -> Result<BackupVerification> {
+    let (last_path, last) = links.last().expect("a chain has a link");
+    // Opened without the repair a live store gets: verifying writes nothing.
+    let backend = crate::storage::SqliteBackend::new(dir, crate::storage::SqliteOptions::default());
+    let store = Store::open_unrepaired(backend, key).map_err(|e| match e {
+        Error::WrongKey => Error::Backup {
+            path: last_path.display().to_string(),
+            problem: BackupProblem::WrongKey {
+                generation: last.manifest.key_generation,
+                hint: " (the last link of a chain needs the key it was made under)".into(),
+            },
+        },
+        other => other,
+    })?;
+    store.inner.backend.integrity_check()?;
+    let unmatched = store.inner.backend.begin(TxMode::Read)?.unmatched_keys()?;
+    if !unmatched.is_empty() {
+        return Err(Error::corrupt(format!(
+            "the backup's key store and customer data disagree: {} data keys without a customer, \
+             {} customers without a data key (first: {:?})",
+            unmatched.orphan_keys.len(),
+            unmatched.keyless_customers.len(),
+            unmatched.keyless_customers.first().or(unmatched.orphan_keys.first())
+        )));
+    }
+    let audit = store.verify_audit(None)?;
+    if let Some(problem) = audit.problem {
+        return Err(Error::corrupt(format!("the backup's audit chain does not verify: {problem}")));
+    }
+    let sampled = store.inner.decrypt_sample(SAMPLE)?;
+    Ok(BackupVerification {
+        customers: store.counts()?.customers,
+        audit_entries: audit.entries,
+        sampled,
+        manifest: last.manifest.clone(),
+        links: links.len(),
+    })
+}
+
+/// Reads a chain of backup files, authenticates every link with `key`, and
+/// rebuilds the store files at its last link into `dir`.
+pub(crate) fn rebuild(chain: &[PathBuf], key: &KeySource, dir: &Path) -> Result<Vec<(PathBuf, Header)>> {
+    let links = archive::read_chain(chain, None)?;
+    let secret = archive::secret_from_key(&links, key)?;
+    archive::reconstruct(&links, &secret, dir)?;
+    Ok(links)
+}
+
 impl Store {
-    /// Backs the live store up into the new directory `dir`: the customer
-    /// database and, in a file of its own, the key store, each an online
-    /// snapshot taken while sessions go on working. Keep the key-store copy
-    /// apart from the data copies. Audited (`store.backup`).
-    pub fn backup_to(&self, dir: impl AsRef<Path>) -> Result<()> {
-        let dir = dir.as_ref();
-        if dir.exists() {
-            return Err(Error::AlreadyExists(dir.display().to_string()));
-        }
-        let backend = &self.inner.backend;
-        // The copy is taken before the audited transaction begins: holding
-        // the write lock for its length would stall every writer.
-        let copy = || {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Error::storage_caused(format!("cannot create {}", dir.display()), e))?;
-            backend.backup(&dir.join(DATA_FILE), &dir.join(KEYS_FILE))
-        };
-        let call = Call::new(Action::Export, "store.backup");
-        engine::run_after(&self.inner, Caller::store(Purpose::Maintenance), call, copy, |(), _, _, _, _| Ok(()))
+    /// Takes a full backup of the live store into the new file `path`: an
+    /// online snapshot of the customer database and the key store, sealed
+    /// as a whole (see the README, "Backups"). The snapshot is staged in a
+    /// private directory beside the store's files and removed once sealed;
+    /// the file appears only when complete. Returns its manifest. Audited
+    /// (`store.backup`).
+    pub fn backup_to(&self, path: impl AsRef<Path>) -> Result<BackupManifest> {
+        self.take_backup(path.as_ref(), None)
     }
 
-    /// Verifies the backup in `dir` with the master key: it opens, passes
-    /// SQLite's integrity check, every customer has its data key and every
-    /// key its customer, its audit chain verifies, and a sample of customers
-    /// decrypts in full. Any failure says what failed. It writes nothing.
-    pub fn verify_backup(dir: impl AsRef<Path>, key: KeySource) -> Result<BackupVerification> {
-        // Opened without the repair a live store gets: verifying writes nothing.
-        let backend = crate::storage::SqliteBackend::new(dir.as_ref(), crate::storage::SqliteOptions::default());
-        let store = Store::open_unrepaired(backend, key)?;
-        store.inner.backend.integrity_check()?;
-        let unmatched = store.inner.backend.begin(TxMode::Read)?.unmatched_keys()?;
-        if !unmatched.is_empty() {
-            return Err(Error::corrupt(format!(
-                "the backup's key store and customer data disagree: {} data keys without a customer, \
-                 {} customers without a data key (first: {:?})",
-                unmatched.orphan_keys.len(),
-                unmatched.keyless_customers.len(),
-                unmatched.keyless_customers.first().or(unmatched.orphan_keys.first())
-            )));
+    /// Takes an increment over the backup `parent` (a full backup or an
+    /// increment of this store) into the new file `path`: only the pages of
+    /// the store's files that differ from the parent's, bound to the parent.
+    /// Restore it with its chain ([`RestoreOptions::increments`]). Audited
+    /// (`store.backup_increment`).
+    ///
+    /// [`RestoreOptions::increments`]: crate::RestoreOptions::increments
+    pub fn backup_increment(&self, path: impl AsRef<Path>, parent: impl AsRef<Path>) -> Result<BackupManifest> {
+        self.take_backup(path.as_ref(), Some(parent.as_ref()))
+    }
+
+    fn take_backup(&self, dest: &Path, parent: Option<&Path>) -> Result<BackupManifest> {
+        let inner = &self.inner;
+        let backend = &inner.backend;
+        let store_id = &inner.audit.store_id;
+        // The snapshot and sealing happen before the audited transaction
+        // begins: holding the write lock for their length would stall every writer.
+        let make = || {
+            if dest.exists() {
+                return Err(Error::AlreadyExists(dest.display().to_string()));
+            }
+            let parent = parent.map(|p| archive::read_parent(p, store_id, &inner.backup_secret)).transpose()?;
+            let private = backend
+                .private_dir()
+                .ok_or_else(|| Error::storage(format!("{} cannot make file backups", backend.describe())))?;
+            let staging = Staging::new(&private, "backup-staging")?;
+            let before = inner.key_record()?;
+            backend.backup(&staging.path().join(DATA_FILE), &staging.path().join(KEYS_FILE))?;
+            let key = inner.key_record()?;
+            if key.generation != before.generation {
+                return Err(Error::storage("the master key was rotated while the backup was taken; take it again"));
+            }
+            let new = NewBackup {
+                store_id,
+                taken_at: inner.clock.now_millis(),
+                key,
+                parent: parent.as_ref().map(|(header, tables)| (header, tables)),
+            };
+            archive::write_backup(&inner.backup_secret, staging.path(), dest, new)
+        };
+        let action = if parent.is_some() { "store.backup_increment" } else { "store.backup" };
+        let call = Call::new(Action::Export, action);
+        engine::run_after(inner, Caller::store(Purpose::Maintenance), call, make, |manifest, _, _, _, trail| {
+            let parent = manifest.parent.as_ref().map_or(String::new(), |p| format!(" over backup {}", p.backup_id));
+            trail.reason = Some(format!(
+                "{} backup {}{parent} into {}: {} bytes of store pages ({} of {} pages)",
+                if parent.is_empty() { "full" } else { "incremental" },
+                manifest.backup_id,
+                dest.display(),
+                manifest.stored_bytes(),
+                manifest.parts.iter().map(|p| p.stored_pages).sum::<u64>(),
+                manifest.parts.iter().map(|p| p.pages).sum::<u64>(),
+            ));
+            Ok(manifest)
+        })
+    }
+
+    /// Reads the manifest of the backup file `path` without a key: what it
+    /// is (store, full or increment, parent, time, sizes, the master-key
+    /// generation it needs). Not authenticated until the backup is verified
+    /// or restored with the key.
+    pub fn backup_manifest(path: impl AsRef<Path>) -> Result<BackupManifest> {
+        Ok(archive::read_header(path.as_ref())?.0.manifest)
+    }
+
+    /// Verifies the full backup `path` with the master key (see
+    /// [`Store::verify_backup_chain`]).
+    pub fn verify_backup(path: impl AsRef<Path>, key: KeySource) -> Result<BackupVerification> {
+        Self::verify_backup_chain(&[path.as_ref()], key)
+    }
+
+    /// Verifies a chain of backups (a full backup, then its increments in
+    /// order) with a master key that opens it: every link authenticates and
+    /// binds to the one before it; the store files rebuilt from it (in a
+    /// private temporary directory, removed afterwards) match the last
+    /// link's page digests, pass SQLite's integrity check, every customer
+    /// has its data key and every key its customer, the audit chain
+    /// verifies, and a sample of customers decrypts in full. Any failure
+    /// says what failed and in which file ([`Error::Backup`] for the files
+    /// themselves). It writes nothing beside the temporary directory.
+    pub fn verify_backup_chain<P: AsRef<Path>>(chain: &[P], key: KeySource) -> Result<BackupVerification> {
+        let chain: Vec<PathBuf> = chain.iter().map(|p| p.as_ref().to_path_buf()).collect();
+        let staging = Staging::new(&std::env::temp_dir(), "custodian-verify")?;
+        let links = rebuild(&chain, &key, staging.path())?;
+        verify_files(staging.path(), key, &links)
+    }
+
+    /// Writes the store files (`customers.db`, `keys.db`) as they were at
+    /// the last link of `chain` into the new directory `out_dir`, for an
+    /// investigation or a manual restore. The files hold what the store
+    /// held (sealed fields stay sealed); keep them as you keep the store.
+    pub fn extract_backup<P: AsRef<Path>>(
+        chain: &[P],
+        key: KeySource,
+        out_dir: impl AsRef<Path>,
+    ) -> Result<BackupManifest> {
+        let out_dir = out_dir.as_ref();
+        if out_dir.exists() {
+            return Err(Error::AlreadyExists(out_dir.display().to_string()));
         }
-        let audit = store.verify_audit(None)?;
-        if let Some(problem) = audit.problem {
-            return Err(Error::corrupt(format!("the backup's audit chain does not verify: {problem}")));
-        }
-        let sampled = store.inner.decrypt_sample(SAMPLE)?;
-        Ok(BackupVerification { customers: store.counts()?.customers, audit_entries: audit.entries, sampled })
+        let chain: Vec<PathBuf> = chain.iter().map(|p| p.as_ref().to_path_buf()).collect();
+        let parent = out_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let staging = Staging::new(parent, "custodian-extract")?;
+        let links = rebuild(&chain, &key, staging.path())?;
+        std::fs::rename(staging.path(), out_dir)
+            .map_err(|e| Error::storage_caused(format!("cannot create {}", out_dir.display()), e))?;
+        Ok(links.last().expect("a chain has a link").1.manifest.clone())
     }
 
     /// Rewraps the root secret and every data key under the master key
@@ -141,6 +281,8 @@ impl Store {
                 None => Vec::new(), // a raw key: no KDF
             };
             tx.key_meta_put(KEY_META_KDF, &kdf_bytes)?;
+            let generation = key_generation(tx)? + 1;
+            tx.key_meta_put(KEY_META_GENERATION, &generation.to_be_bytes())?;
             for (customer, wrapped) in tx.data_keys()? {
                 let key = inner.wrappers.unwrap_data_key(customer, wrapped.key_id, &wrapped.wrapped)?;
                 let rewrapped =
@@ -157,5 +299,15 @@ impl Store {
             self.inner.wrappers.restore(old);
         }
         rotated
+    }
+}
+
+/// The master-key generation: 1 at creation, one more at each rotation.
+fn key_generation(tx: &mut dyn crate::storage::Transaction) -> Result<u64> {
+    match tx.key_meta_get(KEY_META_GENERATION)? {
+        None => Ok(1),
+        Some(bytes) => Ok(u64::from_be_bytes(
+            bytes.as_slice().try_into().map_err(|_| Error::corrupt("the master-key generation is unreadable"))?,
+        )),
     }
 }

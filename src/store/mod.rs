@@ -7,6 +7,7 @@
 //! one storage transaction: decide → read/write ciphertext → decrypt and
 //! mask → commit → return.
 
+mod archive;
 mod audit_queries;
 mod backup;
 mod codec;
@@ -20,6 +21,7 @@ mod restore;
 mod session;
 mod sort_cache;
 
+pub use archive::{BACKUP_FORMAT, BackupKind, BackupManifest, BackupParent, BackupPart};
 pub use backup::BackupVerification;
 pub use import::{ImportOptions, ImportProblem, ImportReport, ImportRow, ImportedCustomer, Matched, MatchedRow};
 pub use lifecycle::CustomerExport;
@@ -89,6 +91,7 @@ const META_CATALOGUE: &str = "catalogue";
 pub(crate) const KEY_META_STORE_ID: &str = "store_id";
 pub(crate) const KEY_META_ROOT: &str = "root";
 pub(crate) const KEY_META_KDF: &str = "kdf";
+pub(crate) const KEY_META_GENERATION: &str = "generation";
 
 /// What every session of a store shares.
 pub(crate) struct StoreInner {
@@ -107,6 +110,9 @@ pub(crate) struct StoreInner {
     pub(crate) sort_cache: sort_cache::SortCache,
     /// Seals principals' TOTP secrets (derived from the root secret).
     pub(crate) credential_key: Secret,
+    /// Keys every backup of the store (derived from the root secret, so it
+    /// survives a master-key rotation).
+    pub(crate) backup_secret: Secret,
     pub(crate) login_policy: LoginPolicy,
 }
 
@@ -333,6 +339,7 @@ impl Store {
             receipt_sink: None,
             sort_cache: Default::default(),
             credential_key,
+            backup_secret: archive::secret_from_root(&root)?,
             login_policy: LoginPolicy::default(),
         };
         Ok(Store { inner: Arc::new(inner) })

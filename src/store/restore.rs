@@ -12,20 +12,21 @@
 //! Into an empty directory (the live store lost) the backup is copied whole.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::engine::{self, Call, Caller};
 use super::{Store, StoreInner};
 use crate::access::{Action, Purpose};
 use crate::audit::{Checkpoint, CheckpointPolicy, ErasureReceipt};
 use crate::crypto::KeySource;
-use crate::error::{Error, Result};
+use crate::error::{BackupProblem, Error, Result};
 use crate::model::CustomerId;
 use crate::storage::{
     CustomerRow, DATA_FILE, DirectoryKind, KEYS_FILE, SqliteBackend, SqliteOptions, Transaction, TxMode, WrappedKey,
 };
 
-use super::backup::BackupVerification;
+use super::archive::Staging;
+use super::backup::{BackupVerification, rebuild, verify_files};
 
 /// What a restore did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +88,8 @@ pub struct RestoreOptions {
     /// For a restore into an empty directory without an outside record:
     /// the caller accepts that erasures made after the backup are unknown.
     pub acknowledge_lost_history: bool,
+    /// The increments to apply over the full backup, in order.
+    pub increments: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for RestoreOptions {
@@ -96,6 +99,7 @@ impl std::fmt::Debug for RestoreOptions {
             .field("backup_key", &self.backup_key.as_ref().map(|_| "(given)"))
             .field("outside", &self.outside)
             .field("acknowledge_lost_history", &self.acknowledge_lost_history)
+            .field("increments", &self.increments)
             .finish()
     }
 }
@@ -107,8 +111,15 @@ impl RestoreOptions {
         self
     }
 
-    /// The master key the backup was made under (a rotation since): the
-    /// backup is read with it, and the restored store ends up under the
+    /// The increments over the full backup to restore with it, in chain
+    /// order: the store is restored as it was at the last of them.
+    pub fn increments<P: AsRef<Path>>(mut self, increments: impl IntoIterator<Item = P>) -> Self {
+        self.increments = increments.into_iter().map(|p| p.as_ref().to_path_buf()).collect();
+        self
+    }
+
+    /// The master key the backup was made under (a rotation since; for a
+    /// chain, the key of its last link): the backup is read with it, and the restored store ends up under the
     /// store's current key all the same.
     pub fn backup_key(mut self, key: KeySource) -> Self {
         self.backup_key = Some(key);
@@ -159,20 +170,67 @@ impl Store {
         if crate::storage::sqlite_store_is_open(&store_dir.join(DATA_FILE)) {
             return Err(Error::StoreOpen(store_dir.display().to_string()));
         }
+        let created = !store_dir.exists();
+        let restored = Self::restore_chain(backup, store_dir, key, options);
+        if restored.is_err() && created {
+            // Nothing of a failed restore stays behind in a directory it made.
+            let _ = std::fs::remove_dir_all(store_dir);
+        }
+        restored
+    }
+
+    fn restore_chain(
+        backup: &Path,
+        store_dir: &Path,
+        key: KeySource,
+        options: &RestoreOptions,
+    ) -> Result<RestoreReport> {
         let backup_key = || options.backup_key.as_ref().unwrap_or(&key).duplicate();
-        let verified = Store::verify_backup(backup, backup_key())?;
+        let chain: Vec<PathBuf> =
+            std::iter::once(backup.to_path_buf()).chain(options.increments.iter().cloned()).collect();
+        // The chain is rebuilt beside the store's files, as private as they are.
+        let staging = Staging::new(store_dir, "restore-staging")?;
+        let links = rebuild(&chain, &backup_key(), staging.path())?;
+        let verified = verify_files(staging.path(), backup_key(), &links)?;
+        let size: u64 = chain.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+        let last = &links.last().expect("a chain has a link").1.manifest;
+        let described = match links.len() {
+            1 => format!("the full backup {} in {} ({size} bytes)", last.backup_id, backup.display()),
+            n => format!(
+                "the backup {} in {} with {} increments through backup {} ({size} bytes in all)",
+                links[0].1.manifest.backup_id,
+                backup.display(),
+                n - 1,
+                last.backup_id
+            ),
+        };
+        let source_dir = staging.path();
         let live_exists = store_dir.join(DATA_FILE).exists() && store_dir.join(KEYS_FILE).exists();
         if !live_exists {
             let rotated = options.backup_key.is_some();
-            return Self::restore_whole(backup, store_dir, backup_key(), rotated.then_some(key), options, verified);
+            return Self::restore_whole(
+                source_dir,
+                &described,
+                store_dir,
+                backup_key(),
+                rotated.then_some(key),
+                options,
+                verified,
+            );
         }
-        let source = Store::open_unrepaired(SqliteBackend::new(backup, SqliteOptions::default()), backup_key())?;
+        let source = Store::open_unrepaired(SqliteBackend::new(source_dir, SqliteOptions::default()), backup_key())?;
         let live = Store::open_unrepaired(SqliteBackend::new(store_dir, SqliteOptions::default()), key)?
             .with_checkpoint_policy(options.checkpoints.clone())?;
+        if live.inner.audit.store_id != source.inner.audit.store_id {
+            return Err(Error::Backup {
+                path: backup.display().to_string(),
+                problem: BackupProblem::Foreign {
+                    found: source.inner.audit.store_id.clone(),
+                    expected: live.inner.audit.store_id.clone(),
+                },
+            });
+        }
         live.recover()?;
-        let size: u64 =
-            [DATA_FILE, KEYS_FILE].iter().filter_map(|f| std::fs::metadata(backup.join(f)).ok()).map(|m| m.len()).sum();
-        let described = format!("the backup in {} ({size} bytes)", backup.display());
         let call = Call::new(Action::Manage, "store.restore").writing_keys().shredding();
         engine::run(&live.inner, Caller::store(Purpose::Maintenance), call, |inner, tx, _, trail| {
             let applied = apply_backup(inner, tx, &source.inner)?;
@@ -203,8 +261,10 @@ impl Store {
     /// directory has none). Without the directory's own key store nothing
     /// local says what was erased since the backup: the host's outside
     /// record must, or the caller must acknowledge the unknown history.
+    #[allow(clippy::too_many_arguments)]
     fn restore_whole(
         backup: &Path,
+        described: &str,
         store_dir: &Path,
         key: KeySource,
         current_key: Option<KeySource>,
@@ -238,7 +298,8 @@ impl Store {
             for suffix in ["-wal", "-shm"] {
                 let _ = std::fs::remove_file(store_dir.join(format!("{file}{suffix}")));
             }
-            std::fs::copy(backup.join(file), store_dir.join(file))
+            // The rebuilt files sit beside the store: moved, not copied.
+            std::fs::rename(backup.join(file), store_dir.join(file))
                 .map_err(|e| Error::storage_caused(format!("cannot restore {file}"), e))?;
         }
         let backend = SqliteBackend::new(store_dir, SqliteOptions::default());
@@ -283,10 +344,7 @@ impl Store {
                      entry {after}, and any erasure in it, is unknown"
                 ),
             };
-            trail.reason = Some(format!(
-                "restored the backup in {} into a directory without customer data ({history})",
-                backup.display()
-            ));
+            trail.reason = Some(format!("restored {described} into a directory without customer data ({history})"));
             Ok(removed)
         })?;
         let restored = store.counts()?.customers;
@@ -339,13 +397,6 @@ struct Applied {
 /// Replaces the live customer records in `tx` with `source`'s (the opened
 /// backup), keeping every other record of the live store.
 fn apply_backup(live: &StoreInner, tx: &mut dyn Transaction, source: &StoreInner) -> Result<Applied> {
-    if live.audit.store_id != source.audit.store_id {
-        return Err(Error::invalid(
-            "backup",
-            "foreign_backup",
-            format!("the backup belongs to store {}, not to store {}", source.audit.store_id, live.audit.store_id),
-        ));
-    }
     let mut src = source.backend.begin(TxMode::Read)?;
     let taken_at = src.audit_head()?.map_or(0, |h| h.time);
     let ledger: HashSet<Vec<u8>> = tx.erasure_ledger()?.into_iter().collect();
