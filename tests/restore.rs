@@ -112,7 +112,7 @@ fn a_backup_of_another_store_is_refused_and_changes_nothing() {
     let backup = dir.path().join("backup-of-two");
     Store::open_at(&two, key()).unwrap().backup_to(&backup).unwrap();
     let err = Store::restore(&backup, &one, key()).unwrap_err();
-    assert!(matches!(err, Error::Invalid { rule: "foreign_backup", .. }), "{err}");
+    assert!(matches!(&err, Error::Backup { problem: custodian::BackupProblem::Foreign { .. }, .. }), "{err}");
     let store = Store::open_at(&one, key()).unwrap();
     assert_eq!(store.counts().unwrap().customers, 1);
     assert!(store.verify_audit(None).unwrap().is_intact());
@@ -132,7 +132,11 @@ fn a_backup_made_before_a_rotation_restores_with_its_own_key_and_ends_under_the_
     store.rotate_master_key(new_key()).unwrap();
     admin(&store).delete(deleted).unwrap();
     drop(store);
-    assert!(matches!(Store::verify_backup(&backup, new_key()), Err(Error::WrongKey)), "made under the old key");
+    let err = Store::verify_backup(&backup, new_key()).unwrap_err();
+    assert!(
+        matches!(&err, Error::Backup { problem: custodian::BackupProblem::WrongKey { generation: 1, .. }, .. }),
+        "made under the old key: {err}"
+    );
 
     // Into the live store: read with the old key, rewrapped under the current one.
     let options = RestoreOptions::default().backup_key(key());
@@ -172,7 +176,7 @@ fn after_a_total_loss_the_hosts_receipts_keep_erased_customers_erased() {
     let kept = a.create(sample(1)).unwrap().id;
     let erased = a.create(sample(2)).unwrap().id;
     store.backup_to(&backup).unwrap();
-    let backup_entries = Store::open_at(&backup, key()).unwrap().verify_audit(None).unwrap().entries;
+    let backup_entries = Store::verify_backup(&backup, key()).unwrap().audit_entries;
     let compliance = store.authenticated_session("admin", Purpose::Compliance, AuthContext::with_mfa(0)).unwrap();
     compliance.erase(erased, "dsr-21").unwrap();
     a.create(sample(3)).unwrap();
@@ -247,37 +251,28 @@ fn a_restore_that_fails_half_way_changes_nothing_but_the_audit_log() {
     a.delete(last).unwrap();
     let edited = a.update(ids[0], 1, CustomerPatch::new().set(Field::Notes, "kept if the restore fails")).unwrap();
     drop((a, store));
-    // ...but the backup's key store lost it (past the 25 customers verification samples).
-    let keys = rusqlite::Connection::open(backup.join("keys.db")).unwrap();
-    keys.execute("DELETE FROM data_keys WHERE customer_id = ?1", [last.0]).unwrap();
+    // ...but a key in the backup's key store does not unwrap (a customer
+    // past the 25 verification samples). A sealed backup cannot be edited,
+    // so the damaged one is made from an extracted copy.
+    let copy = dir.path().join("copy");
+    Store::extract_backup(&[&backup], key(), &copy).unwrap();
+    let keys = rusqlite::Connection::open(copy.join("keys.db")).unwrap();
+    let wrapped: Vec<u8> =
+        keys.query_row("SELECT wrapped FROM data_keys WHERE customer_id = ?1", [last.0], |r| r.get(0)).unwrap();
+    let mut bad = wrapped.clone();
+    let len = bad.len();
+    bad[len - 1] ^= 1;
+    keys.execute("UPDATE data_keys SET wrapped = ?2 WHERE customer_id = ?1", (last.0, bad)).unwrap();
     drop(keys);
+    let damaged = dir.path().join("damaged-backup");
+    Store::open_at(&copy, key()).unwrap().backup_to(&damaged).unwrap();
+    let backup = damaged;
 
-    // Verification refuses it, and writes nothing into the backup.
-    let backup_before = std::fs::read(backup.join("customers.db")).unwrap();
-    let err = Store::verify_backup(&backup, key()).unwrap_err();
-    assert!(
-        matches!(&err, Error::Corrupt { detail, .. } if detail.contains("1 customers without a data key")),
-        "{err}"
-    );
-    assert_eq!(std::fs::read(backup.join("customers.db")).unwrap(), backup_before);
-    let err = Store::restore(&backup, &live, key()).unwrap_err();
-    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
-    // A key that is there but does not unwrap passes verification (it is
-    // past the sample) and fails the restore half way, in its transaction.
-    let keys = rusqlite::Connection::open(backup.join("keys.db")).unwrap();
-    let source = rusqlite::Connection::open(live.join("keys.db")).unwrap();
-    let (key_id, mut wrapped): (i64, Vec<u8>) = source
-        .query_row("SELECT key_id, wrapped FROM data_keys WHERE customer_id = ?1", [ids[0].0], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
-    drop(source);
-    let len = wrapped.len();
-    wrapped[len - 1] ^= 1;
-    keys.execute("INSERT INTO data_keys (customer_id, key_id, wrapped) VALUES (?1, ?2, ?3)", (last.0, key_id, wrapped))
-        .unwrap();
-    drop(keys);
+    // Verification passes (the key is past the sample) and writes nothing into the backup.
+    let backup_before = std::fs::read(&backup).unwrap();
     Store::verify_backup(&backup, key()).unwrap();
+    assert_eq!(std::fs::read(&backup).unwrap(), backup_before);
+    // The restore fails half way, in its transaction.
     let err = Store::restore(&backup, &live, key()).unwrap_err();
     assert!(!matches!(err, Error::Corrupt { .. } | Error::StoreOpen(_)), "it failed inside the restore: {err}");
     let store = Store::open_at(&live, key()).unwrap();

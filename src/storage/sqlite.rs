@@ -676,19 +676,38 @@ impl Transaction for SqliteTx<'_> {
     }
 
     fn replace_customer(&mut self, row: &CustomerRow, expected_version: u64) -> Result<bool> {
-        let values = row_params(row)?;
+        let mut values = row_params(row)?;
         self.bump_generation()?;
+        // Indexed columns (the external code and the blind indexes) are set
+        // apart, and only when they change: naming an indexed column in an
+        // UPDATE rewrites its index entry even when the value is the same,
+        // which moves cells and dirties index pages that an incremental
+        // backup would then carry.
+        let blind = values.split_off(12);
+        let code = std::mem::replace(&mut values[2], Value::Null);
         let changed = self
             .writable()?
             .prepare_cached(
-                "UPDATE data.customers SET kind = ?2, external_code = ?3, category = ?4, source = ?5, tier = ?6,
-                 status = ?7, created_at = ?8, updated_at = ?9, version = ?10, key_id = ?11, sealed = ?12,
-                 mobile_index = ?13, email_index = ?14, id_number_index = ?15
-                 WHERE id = ?1 AND version = ?16",
+                "UPDATE data.customers SET kind = ?2, category = ?4, source = ?5, tier = ?6, status = ?7,
+                 created_at = ?8, updated_at = ?9, version = ?10, key_id = ?11, sealed = ?12
+                 WHERE id = ?1 AND version = ?13",
             )
             .db()?
-            .execute(params_from_iter(values.into_iter().chain([Value::Integer(expected_version as i64)])))
+            .execute(params_from_iter(values.iter().cloned().chain([Value::Integer(expected_version as i64)])))
             .db()?;
+        if changed > 0 {
+            let indexed = std::iter::once(("external_code", code))
+                .chain(BLIND_COLUMNS.iter().map(|(_, column)| *column).zip(blind));
+            for (column, value) in indexed {
+                self.writable()?
+                    .prepare_cached(&format!(
+                        "UPDATE data.customers SET {column} = ?2 WHERE id = ?1 AND {column} IS NOT ?2"
+                    ))
+                    .db()?
+                    .execute(params_from_iter([values[0].clone(), value]))
+                    .db()?;
+            }
+        }
         Ok(changed > 0)
     }
 
