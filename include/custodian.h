@@ -89,6 +89,18 @@ enum cust_status
   CUST_STATUS_STORAGE = 61,
   // A cryptographic primitive failed.
   CUST_STATUS_CRYPTO = 70,
+  // The file is not a custodian backup (or of an unknown format).
+  CUST_STATUS_NOT_A_BACKUP = 80,
+  // The backup file ends early.
+  CUST_STATUS_BACKUP_TRUNCATED = 81,
+  // The backup file was altered after it was written.
+  CUST_STATUS_BACKUP_ALTERED = 82,
+  // The backup belongs to another store.
+  CUST_STATUS_BACKUP_FOREIGN = 83,
+  // A chain of backups has a missing, reordered or foreign link.
+  CUST_STATUS_BACKUP_CHAIN = 84,
+  // The master key given does not open the backup.
+  CUST_STATUS_BACKUP_KEY = 85,
   // A required pointer argument was NULL.
   CUST_STATUS_NULL_ARGUMENT = 100,
   // A string argument was not valid UTF-8.
@@ -309,6 +321,198 @@ void cust_string_free(char *s);
 // `p` must be NULL or a buffer from this library with exactly `len` bytes,
 // not freed before.
 void cust_bytes_free(uint8_t *p, size_t len);
+
+// Takes a full backup of the live store into the new file `path`: an
+// online snapshot of customer data and key store, sealed as a whole.
+// `*manifest` (if `out` is not NULL) receives its manifest as JSON.
+//
+// # Safety
+// `store` must be a valid handle; `path` NUL-terminated; `manifest` NULL or writable.
+cust_status cust_store_backup(const struct cust_store *store, const char *path, char **manifest);
+
+// Takes an increment over the backup file `parent` (a full backup or an
+// increment of this store) into the new file `path`: only what changed
+// since the parent, bound to it. `*manifest` as `cust_store_backup`'s.
+//
+// # Safety
+// `store` must be a valid handle; the strings NUL-terminated; `manifest` NULL or writable.
+cust_status cust_store_backup_increment(const struct cust_store *store,
+                                        const char *path,
+                                        const char *parent,
+                                        char **manifest);
+
+// The manifest of the backup file `path` as JSON in `*out`, read without
+// a key (`store_id`, `backup_id`, `kind`, `parent`, `taken_at`, `parts`,
+// `key_generation`): authenticated only by a verification or restore.
+//
+// # Safety
+// `path` NUL-terminated; `out` writable.
+cust_status cust_backup_manifest_json(const char *path, char **out);
+
+// Verifies the full backup file `path` with the 32-byte master key: every
+// chunk authenticates, the rebuilt files pass the integrity check, its
+// audit chain verifies and a sample decrypts. `*customers` (if not NULL)
+// receives how many it holds.
+//
+// # Safety
+// `path` NUL-terminated; `key` `key_len` readable bytes; `customers` NULL or writable.
+cust_status cust_backup_verify(const char *path,
+                               const uint8_t *key,
+                               size_t key_len,
+                               uint64_t *customers);
+
+// `cust_backup_verify` for a store whose master key comes from a passphrase.
+//
+// # Safety
+// `path` and `passphrase` NUL-terminated; `customers` NULL or writable.
+cust_status cust_backup_verify_passphrase(const char *path,
+                                          const char *passphrase,
+                                          uint64_t *customers);
+
+// Verifies a chain of `count` backup files (a full backup, then its
+// increments in order) with a 32-byte master key that opens it: every link
+// authenticates and binds to the one before it (a missing, reordered or
+// foreign link is `CUST_STATUS_BACKUP_CHAIN` or `_BACKUP_FOREIGN`), and
+// the store rebuilt from it verifies as `cust_backup_verify`'s.
+//
+// # Safety
+// `chain` `count` NUL-terminated strings; `key` `key_len` readable bytes; `customers` NULL or writable.
+cust_status cust_backup_verify_chain(const char *const *chain,
+                                     size_t count,
+                                     const uint8_t *key,
+                                     size_t key_len,
+                                     uint64_t *customers);
+
+// `cust_backup_verify_chain` with a passphrase.
+//
+// # Safety
+// As `cust_backup_verify_chain`; `passphrase` NUL-terminated.
+cust_status cust_backup_verify_chain_passphrase(const char *const *chain,
+                                                size_t count,
+                                                const char *passphrase,
+                                                uint64_t *customers);
+
+// Writes the store files as they were at the last link of the chain of
+// `count` backup files into the new directory `out_dir` (sealed fields
+// stay sealed), for an investigation or a manual restore.
+//
+// # Safety
+// `chain` `count` NUL-terminated strings; `key` `key_len` readable bytes; `out_dir` NUL-terminated.
+cust_status cust_backup_extract(const char *const *chain,
+                                size_t count,
+                                const uint8_t *key,
+                                size_t key_len,
+                                const char *out_dir);
+
+// Restores the full backup file `backup` into the store directory
+// `store_dir` (not open in this process: `CUST_STATUS_STORE_OPEN`). Into a
+// live store only the customer records are replaced: the audit log,
+// consents, restrictions, holds, principals, retention policies and the
+// erasure ledger are kept, customers created since the backup are removed
+// and customers erased since stay erased. Into an empty directory the
+// backup is copied whole. The report as JSON in `*out` if `out` is not
+// NULL: `customers`, `keys_restored`, `removed_by_ledger`, `restored`,
+// `removed` (ids).
+//
+// # Safety
+// The strings NUL-terminated; `key` `key_len` readable bytes; `out` NULL or writable.
+cust_status cust_store_restore(const char *backup,
+                               const char *store_dir,
+                               const uint8_t *key,
+                               size_t key_len,
+                               char **out);
+
+// `cust_store_restore` for a store whose master key comes from a passphrase.
+//
+// # Safety
+// The strings NUL-terminated; `out` NULL or writable.
+cust_status cust_store_restore_passphrase(const char *backup,
+                                          const char *store_dir,
+                                          const char *passphrase,
+                                          char **out);
+
+// Restores a chain of `count` backup files (a full backup, then its
+// increments in order) into `store_dir`, as `cust_store_restore` does a
+// full backup: the store's customer records become those at the chain's
+// last link, less everything erased since.
+//
+// # Safety
+// `chain` `count` NUL-terminated strings; `store_dir` NUL-terminated; `key` `key_len` readable bytes;
+// `out` NULL or writable.
+cust_status cust_store_restore_chain(const char *const *chain,
+                                     size_t count,
+                                     const char *store_dir,
+                                     const uint8_t *key,
+                                     size_t key_len,
+                                     char **out);
+
+// `cust_store_restore_chain` with a passphrase.
+//
+// # Safety
+// As `cust_store_restore_chain`; `passphrase` NUL-terminated.
+cust_status cust_store_restore_chain_passphrase(const char *const *chain,
+                                                size_t count,
+                                                const char *store_dir,
+                                                const char *passphrase,
+                                                char **out);
+
+// `cust_store_restore` of a backup made before the store's master key was
+// rotated: the backup is read with `backup_key` (the key it was made
+// under), and the store ends up under `key` (its current one).
+//
+// # Safety
+// The strings NUL-terminated; each key its length in readable bytes; `out` NULL or writable.
+cust_status cust_store_restore_rotated(const char *backup,
+                                       const char *store_dir,
+                                       const uint8_t *backup_key,
+                                       size_t backup_key_len,
+                                       const uint8_t *key,
+                                       size_t key_len,
+                                       char **out);
+
+// Restores the backup file `backup` into `store_dir` after the store was
+// lost whole (no data, no key store there): nothing in the backup can say
+// what was erased since it was taken, so the host's outside record must.
+// `checkpoint` is the text of the last checkpoint the host kept (or NULL);
+// `receipts` the texts of every erasure receipt it kept, one after the
+// other (or NULL): every customer a receipt names stays erased. With
+// neither, the restore is refused (`CUST_STATUS_INVALID`,
+// `outside_record_required`) unless `acknowledge_lost_history` is true,
+// which is audited. The report JSON (as `cust_store_restore`'s) adds
+// `unknown_after` and `unknown_through`: the range of lost history.
+//
+// # Safety
+// The strings NUL-terminated or NULL where allowed; `key` `key_len` readable bytes; `out` NULL or writable.
+cust_status cust_store_restore_after_loss(const char *backup,
+                                          const char *store_dir,
+                                          const uint8_t *key,
+                                          size_t key_len,
+                                          const char *checkpoint,
+                                          const char *receipts,
+                                          bool acknowledge_lost_history,
+                                          char **out);
+
+// Rewraps every data key under the new 32-byte master key `new_key`
+// (no data is re-encrypted; all or nothing). Sessions open on the store go
+// on working; another process with the store open must reopen it with the
+// new key.
+//
+// # Safety
+// `store` must be a valid handle not used by another thread during the call;
+// `new_key` `key_len` readable bytes.
+cust_status cust_store_rotate_key(struct cust_store *store, const uint8_t *new_key, size_t key_len);
+
+// Rewraps every data key under a master key derived from `passphrase`
+// (PBKDF2-HMAC-SHA256 with `kdf_iterations`, 0 for the default 600,000;
+// at least 100,000), whatever the store's key was before. Sessions open
+// on the store go on working.
+//
+// # Safety
+// `store` must be a valid handle not used by another thread during the call;
+// `passphrase` NUL-terminated.
+cust_status cust_store_rotate_key_passphrase(struct cust_store *store,
+                                             const char *passphrase,
+                                             uint32_t kdf_iterations);
 
 // Creates an empty input for a customer of `kind` (`CUST_KIND_INDIVIDUAL`
 // or `CUST_KIND_ORGANISATION`); free it with `cust_input_free`.
@@ -779,117 +983,6 @@ cust_status cust_retention_define_json(const struct cust_session *session, const
 // # Safety
 // `session` must be a valid handle; `out` writable.
 cust_status cust_retention_sweep_json(const struct cust_session *session, char **out);
-
-// Backs the live store up into the new directory `dir` (customer data and
-// key store in separate files, online).
-//
-// # Safety
-// `store` must be a valid handle; `dir` NUL-terminated.
-cust_status cust_store_backup(const struct cust_store *store, const char *dir);
-
-// Verifies the backup in `dir` with the 32-byte master key: it opens,
-// passes the integrity check, its audit chain verifies and a sample
-// decrypts. `*customers` (if not NULL) receives how many it holds.
-//
-// # Safety
-// `dir` NUL-terminated; `key` `key_len` readable bytes; `customers` NULL or writable.
-cust_status cust_backup_verify(const char *dir,
-                               const uint8_t *key,
-                               size_t key_len,
-                               uint64_t *customers);
-
-// `cust_backup_verify` for a store whose master key comes from a passphrase.
-//
-// # Safety
-// `dir` and `passphrase` NUL-terminated; `customers` NULL or writable.
-cust_status cust_backup_verify_passphrase(const char *dir,
-                                          const char *passphrase,
-                                          uint64_t *customers);
-
-// Restores the backup in `backup_dir` into the store directory
-// `store_dir` (not open in this process: `CUST_STATUS_STORE_OPEN`). Into a
-// live store only the customer records are replaced: the audit log,
-// consents, restrictions, holds, principals, retention policies and the
-// erasure ledger are kept, customers created since the backup are removed
-// and customers erased since stay erased. Into an empty directory the
-// backup is copied whole. The report as JSON in `*out` if `out` is not
-// NULL: `customers`, `keys_restored`, `removed_by_ledger`, `restored`,
-// `removed` (ids).
-//
-// # Safety
-// The strings NUL-terminated; `key` `key_len` readable bytes; `out` NULL or writable.
-cust_status cust_store_restore(const char *backup_dir,
-                               const char *store_dir,
-                               const uint8_t *key,
-                               size_t key_len,
-                               char **out);
-
-// `cust_store_restore` for a store whose master key comes from a passphrase.
-//
-// # Safety
-// The strings NUL-terminated; `out` NULL or writable.
-cust_status cust_store_restore_passphrase(const char *backup_dir,
-                                          const char *store_dir,
-                                          const char *passphrase,
-                                          char **out);
-
-// `cust_store_restore` of a backup made before the store's master key was
-// rotated: the backup is read with `backup_key` (the key it was made
-// under), and the store ends up under `key` (its current one).
-//
-// # Safety
-// The strings NUL-terminated; each key its length in readable bytes; `out` NULL or writable.
-cust_status cust_store_restore_rotated(const char *backup_dir,
-                                       const char *store_dir,
-                                       const uint8_t *backup_key,
-                                       size_t backup_key_len,
-                                       const uint8_t *key,
-                                       size_t key_len,
-                                       char **out);
-
-// Restores the backup in `backup_dir` into `store_dir` after the store was
-// lost whole (no data, no key store there): nothing in the backup can say
-// what was erased since it was taken, so the host's outside record must.
-// `checkpoint` is the text of the last checkpoint the host kept (or NULL);
-// `receipts` the texts of every erasure receipt it kept, one after the
-// other (or NULL): every customer a receipt names stays erased. With
-// neither, the restore is refused (`CUST_STATUS_INVALID`,
-// `outside_record_required`) unless `acknowledge_lost_history` is true,
-// which is audited. The report JSON (as `cust_store_restore`'s) adds
-// `unknown_after` and `unknown_through`: the range of lost history.
-//
-// # Safety
-// The strings NUL-terminated or NULL where allowed; `key` `key_len` readable bytes; `out` NULL or writable.
-cust_status cust_store_restore_after_loss(const char *backup_dir,
-                                          const char *store_dir,
-                                          const uint8_t *key,
-                                          size_t key_len,
-                                          const char *checkpoint,
-                                          const char *receipts,
-                                          bool acknowledge_lost_history,
-                                          char **out);
-
-// Rewraps every data key under the new 32-byte master key `new_key`
-// (no data is re-encrypted; all or nothing). Sessions open on the store go
-// on working; another process with the store open must reopen it with the
-// new key.
-//
-// # Safety
-// `store` must be a valid handle not used by another thread during the call;
-// `new_key` `key_len` readable bytes.
-cust_status cust_store_rotate_key(struct cust_store *store, const uint8_t *new_key, size_t key_len);
-
-// Rewraps every data key under a master key derived from `passphrase`
-// (PBKDF2-HMAC-SHA256 with `kdf_iterations`, 0 for the default 600,000;
-// at least 100,000), whatever the store's key was before. Sessions open
-// on the store go on working.
-//
-// # Safety
-// `store` must be a valid handle not used by another thread during the call;
-// `passphrase` NUL-terminated.
-cust_status cust_store_rotate_key_passphrase(struct cust_store *store,
-                                             const char *passphrase,
-                                             uint32_t kdf_iterations);
 
 // Opens a session for registered principal `principal` acting for
 // `purpose` (`service`, `marketing`, `analytics`, `maintenance`,

@@ -688,14 +688,38 @@ static void test_lifecycle(const char *dir) {
     CHECK_STATUS(cust_customer_restrict(compliance, id, NULL), N);
 
     /* A backup before the erasure. */
-    OK(cust_store_backup(store, backup));
-    CHECK_STATUS(cust_store_backup(store, backup), CUST_STATUS_ALREADY_EXISTS);
-    CHECK_STATUS(cust_store_backup(NULL, backup), N);
+    OK(cust_store_backup(store, backup, &json));
+    CHECK(strstr(json, "\"kind\":\"full\"") != NULL && strstr(json, "\"key_generation\":1") != NULL);
+    cust_string_free(json);
+    CHECK_STATUS(cust_store_backup(store, backup, NULL), CUST_STATUS_ALREADY_EXISTS);
+    CHECK_STATUS(cust_store_backup(NULL, backup, NULL), N);
+    CHECK_STATUS(cust_store_backup(store, NULL, NULL), N);
     uint64_t customers = 0;
     OK(cust_backup_verify(backup, KEY, 32, &customers));
     CHECK(customers == 2);
-    CHECK_STATUS(cust_backup_verify(backup, WRONG_KEY, 32, NULL), CUST_STATUS_WRONG_KEY);
+    CHECK_STATUS(cust_backup_verify(backup, WRONG_KEY, 32, NULL), CUST_STATUS_BACKUP_KEY);
+    CHECK(strstr(last_error(), "master-key generation 1") != NULL);
     CHECK_STATUS(cust_backup_verify(NULL, KEY, 32, NULL), N);
+    /* The manifest reads without a key; damaged files have statuses of their own. */
+    OK(cust_backup_manifest_json(backup, &json));
+    CHECK(strstr(json, "\"store_id\":") != NULL && strstr(json, "customers.db") != NULL);
+    cust_string_free(json);
+    CHECK_STATUS(cust_backup_manifest_json(backup, NULL), N);
+    CHECK_STATUS(cust_backup_manifest_json(NULL, &json), N);
+    char damaged[512];
+    path_in(damaged, sizeof damaged, dir, "lifecycle-damaged");
+    {
+        FILE *in = fopen(backup, "rb"), *out = fopen(damaged, "wb");
+        char chunk[300];
+        size_t got = fread(chunk, 1, sizeof chunk, in);
+        fwrite(chunk, 1, got, out); /* the header and a piece of the first chunk */
+        fclose(in);
+        fclose(out);
+    }
+    CHECK_STATUS(cust_backup_verify(damaged, KEY, 32, NULL), CUST_STATUS_BACKUP_TRUNCATED);
+    CHECK_STATUS(cust_backup_manifest_json(path, &json), CUST_STATUS_STORAGE); /* a directory */
+    path_in(damaged, sizeof damaged, dir, "lifecycle-store/customers.db");
+    CHECK_STATUS(cust_backup_verify(damaged, KEY, 32, NULL), CUST_STATUS_NOT_A_BACKUP);
 
     /* Hold, erase, retention. */
     OK(cust_customer_place_hold(compliance, id, "case-1"));
@@ -724,8 +748,30 @@ static void test_lifecycle(const char *dir) {
     cust_customer_free(customer);
     input = person("KH502", "郑爽", "13600000003");
     OK(cust_customer_create(clerk, input, &customer));
+    int64_t late = cust_customer_id(customer);
     cust_customer_free(customer);
     cust_input_free(input);
+    /* An increment over the full backup, under the rotated key. */
+    char increment[512];
+    path_in(increment, sizeof increment, dir, "lifecycle-increment");
+    OK(cust_store_backup_increment(store, increment, backup, &json));
+    CHECK(strstr(json, "\"kind\":\"increment\"") != NULL && strstr(json, "\"key_generation\":2") != NULL);
+    cust_string_free(json);
+    CHECK_STATUS(cust_store_backup_increment(store, increment, backup, NULL), CUST_STATUS_ALREADY_EXISTS);
+    CHECK_STATUS(cust_store_backup_increment(store, "nowhere-inc", NULL, NULL), N);
+    CHECK_STATUS(cust_store_backup_increment(NULL, "nowhere-inc", backup, NULL), N);
+    const char *chain[2] = {backup, increment}, *reversed[2] = {increment, backup};
+    OK(cust_backup_verify_chain(chain, 2, NEW_KEY, 32, &customers));
+    CHECK(customers == 2); /* one erased, one created */
+    CHECK_STATUS(cust_backup_verify_chain(reversed, 2, NEW_KEY, 32, NULL), CUST_STATUS_BACKUP_CHAIN);
+    CHECK_STATUS(cust_backup_verify_chain(chain, 2, KEY, 32, NULL), CUST_STATUS_BACKUP_KEY);
+    CHECK_STATUS(cust_backup_verify_chain(NULL, 2, NEW_KEY, 32, NULL), N);
+    CHECK_STATUS(cust_backup_verify_chain(chain, 0, NEW_KEY, 32, NULL), CUST_STATUS_INVALID_ARGUMENT);
+    char extracted[512];
+    path_in(extracted, sizeof extracted, dir, "lifecycle-extracted");
+    OK(cust_backup_extract(chain, 2, NEW_KEY, 32, extracted));
+    CHECK_STATUS(cust_backup_extract(chain, 2, NEW_KEY, 32, extracted), CUST_STATUS_ALREADY_EXISTS);
+    CHECK_STATUS(cust_backup_extract(chain, 2, NEW_KEY, 32, NULL), N);
     cust_session_close(clerk);
     cust_session_close(compliance);
     cust_store_close(store);
@@ -736,7 +782,7 @@ static void test_lifecycle(const char *dir) {
 
     /* The older backup (taken under the old key) restored into the live store:
      * only customer records are replaced; the erasure stands. */
-    CHECK_STATUS(cust_store_restore_rotated(backup, path, NEW_KEY, 32, KEY, 32, NULL), CUST_STATUS_WRONG_KEY);
+    CHECK_STATUS(cust_store_restore_rotated(backup, path, NEW_KEY, 32, KEY, 32, NULL), CUST_STATUS_BACKUP_KEY);
     CHECK_STATUS(cust_store_restore_rotated(NULL, path, KEY, 32, NEW_KEY, 32, NULL), N);
     CHECK_STATUS(cust_store_restore_rotated(backup, path, KEY, 31, NEW_KEY, 32, NULL), CUST_STATUS_INVALID_ARGUMENT);
     OK(cust_store_restore_rotated(backup, path, KEY, 32, NEW_KEY, 32, &json));
@@ -748,6 +794,20 @@ static void test_lifecycle(const char *dir) {
     CHECK_STATUS(cust_customer_get(admin, id, &customer), CUST_STATUS_NOT_FOUND);
     OK(cust_customer_get(admin, other, &customer));
     cust_customer_free(customer);
+    CHECK_STATUS(cust_customer_get(admin, late, &customer), CUST_STATUS_NOT_FOUND); /* made after the backup */
+    cust_session_close(admin);
+    cust_store_close(store);
+    /* The full backup and its increment: the customer made before the increment is back. */
+    CHECK_STATUS(cust_store_restore_chain(reversed, 2, path, NEW_KEY, 32, NULL), CUST_STATUS_BACKUP_CHAIN);
+    CHECK_STATUS(cust_store_restore_chain(chain, 2, NULL, NEW_KEY, 32, NULL), N);
+    OK(cust_store_restore_chain(chain, 2, path, NEW_KEY, 32, &json));
+    CHECK(strstr(json, "\"restored\":2") != NULL && strstr(json, "\"removed\":[]") != NULL);
+    cust_string_free(json);
+    OK(cust_store_open(path, NEW_KEY, 32, &store));
+    OK(cust_session_open(store, "admin", "service", true, 0, &admin));
+    OK(cust_customer_get(admin, late, &customer));
+    cust_customer_free(customer);
+    CHECK_STATUS(cust_customer_get(admin, id, &customer), CUST_STATUS_NOT_FOUND); /* erased stays erased */
     cust_session_close(admin);
     cust_store_close(store);
 
@@ -892,7 +952,17 @@ static void test_passphrase_lifecycle(const char *dir) {
     cust_customer_free(customer);
     cust_input_free(input);
     cust_session_close(admin);
-    OK(cust_store_backup(store, backup));
+    OK(cust_store_backup(store, backup, NULL));
+    char increment[512];
+    path_in(increment, sizeof increment, dir, "pass-increment");
+    OK(cust_store_backup_increment(store, increment, backup, NULL));
+    const char *chain[2] = {backup, increment};
+    OK(cust_backup_verify_chain_passphrase(chain, 2, PASS, &customers));
+    CHECK(customers == 1);
+    CHECK_STATUS(cust_backup_verify_chain_passphrase(chain, 2, "not the passphrase", NULL), CUST_STATUS_BACKUP_KEY);
+    CHECK_STATUS(cust_backup_verify_chain_passphrase(chain, 2, NULL, NULL), N);
+    CHECK_STATUS(cust_store_restore_chain_passphrase(chain, 2, path, PASS, NULL), CUST_STATUS_STORE_OPEN);
+    CHECK_STATUS(cust_store_restore_chain_passphrase(chain, 2, path, NULL, NULL), N);
 
     /* A restore into the open store is refused with a status of its own. */
     CHECK_STATUS(cust_store_restore_passphrase(backup, path, PASS, NULL), CUST_STATUS_STORE_OPEN);
@@ -902,9 +972,9 @@ static void test_passphrase_lifecycle(const char *dir) {
     OK(cust_backup_verify_passphrase(backup, PASS, &customers));
     CHECK(customers == 1);
     customers = 77;
-    CHECK_STATUS(cust_backup_verify_passphrase(backup, "not the passphrase", &customers), CUST_STATUS_WRONG_KEY);
+    CHECK_STATUS(cust_backup_verify_passphrase(backup, "not the passphrase", &customers), CUST_STATUS_BACKUP_KEY);
     CHECK(customers == 77);
-    CHECK_STATUS(cust_backup_verify(backup, KEY, 32, &customers), CUST_STATUS_WRONG_KEY);
+    CHECK_STATUS(cust_backup_verify(backup, KEY, 32, &customers), CUST_STATUS_BACKUP_KEY);
     CHECK_STATUS(cust_backup_verify_passphrase(NULL, PASS, NULL), N);
     CHECK_STATUS(cust_backup_verify_passphrase(backup, NULL, NULL), N);
     CHECK_STATUS(cust_backup_verify_passphrase(backup, BAD_UTF8, NULL), CUST_STATUS_INVALID_UTF8);
@@ -927,7 +997,7 @@ static void test_passphrase_lifecycle(const char *dir) {
     cust_store_close(store);
 
     /* The backup (taken under the first passphrase) restores with it. */
-    CHECK_STATUS(cust_store_restore_passphrase(backup, restored, "not the passphrase", &json), CUST_STATUS_WRONG_KEY);
+    CHECK_STATUS(cust_store_restore_passphrase(backup, restored, "not the passphrase", &json), CUST_STATUS_BACKUP_KEY);
     CHECK_STATUS(cust_store_restore_passphrase(NULL, restored, PASS, NULL), N);
     CHECK_STATUS(cust_store_restore_passphrase(backup, NULL, PASS, NULL), N);
     CHECK_STATUS(cust_store_restore_passphrase(backup, restored, NULL, NULL), N);
@@ -935,6 +1005,12 @@ static void test_passphrase_lifecycle(const char *dir) {
      * restore then asks for the host's outside record. */
     CHECK_STATUS(cust_store_restore_passphrase(backup, restored, PASS, &json), CUST_STATUS_INVALID);
     CHECK(strstr(last_error(), "outside_record_required") != NULL);
+    /* The chain opens with the passphrase, but the live store (rotated to
+     * key bytes since) does not: refused before anything is replaced. */
+    CHECK_STATUS(cust_store_restore_chain_passphrase(chain, 2, path, PASS, &json), CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "key_kind") != NULL);
+    OK(cust_store_open(path, KEY, 32, &store));
+    cust_store_close(store);
     (void)id;
 }
 
