@@ -22,7 +22,8 @@ mod generate;
 use std::time::{Duration, Instant};
 
 use custodian::{
-    CreateOptions, CustomerId, Field, KeySource, ListQuery, NewPrincipal, Purpose, SearchQuery, Session, Store,
+    CreateOptions, CustomerId, CustomerPatch, Field, KeySource, ListQuery, NewPrincipal, Purpose, SearchQuery, Session,
+    Store,
 };
 
 /// Customers per `create_many` call (one transaction and one audit entry each).
@@ -251,7 +252,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let store = if args.runs("backup") {
         drop(session);
-        backup_and_restore(&report, store, &path, dir.path(), &plain)?
+        backup_and_restore(&report, store, &path, dir.path(), &plain, &ids)?
     } else {
         drop(session);
         store
@@ -356,37 +357,58 @@ fn verify(report: &Report, store: &Store) -> Result<(), Box<dyn std::error::Erro
     Ok(())
 }
 
-/// A full online backup, its verification, and a restore of it into the
-/// live store (every customer record replaced, every decision kept), side
-/// by side with plain rusqlite's online backup of its table. Returns the
-/// reopened store.
+/// A full online backup, its verification, an increment after 1% of the
+/// customers changed, and a restore of the chain into the live store
+/// (every customer record replaced, every decision kept), side by side
+/// with plain rusqlite's online backup of its table. Returns the reopened
+/// store.
 fn backup_and_restore(
     report: &Report,
     store: Store,
     path: &std::path::Path,
     dir: &std::path::Path,
     plain: &rusqlite::Connection,
+    ids: &[i64],
 ) -> Result<Store, Box<dyn std::error::Error>> {
     let key = || KeySource::key_bytes(&[42u8; 32]);
-    report.section("Full backup, verification and restore into the live store");
-    let backup = dir.join("backup");
+    report.section("Full backup, an increment after 1% changed, verification and restore into the live store");
+    let (full, increment) = (dir.join("full.cbk"), dir.join("increment.cbk"));
     let t = Instant::now();
-    store.backup_to(&backup)?;
+    store.backup_to(&full)?;
     let backup_ms = t.elapsed().as_secs_f64() * 1e3;
-    let bytes: u64 = std::fs::read_dir(&backup)?.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
+    let bytes = std::fs::metadata(&full)?.len();
     let t = Instant::now();
     plain.backup("main", dir.join("plain-backup.db"), None::<fn(rusqlite::backup::Progress)>)?;
     let plain_ms = t.elapsed().as_secs_f64() * 1e3;
+    // 1% of customers read and changed, as a clerk would, then an increment.
+    let session = store.authenticated_session("bench", Purpose::Service, custodian::AuthContext::with_mfa(0))?;
+    for id in ids.iter().step_by(100) {
+        let view = session.get(CustomerId(*id))?;
+        session.update(
+            view.id,
+            view.version,
+            CustomerPatch::new().set(Field::Notes, "changed after the full backup"),
+        )?;
+    }
+    drop(session);
     let t = Instant::now();
-    let verified = Store::verify_backup(&backup, key()?)?;
+    store.backup_increment(&increment, &full)?;
+    let increment_ms = t.elapsed().as_secs_f64() * 1e3;
+    let increment_bytes = std::fs::metadata(&increment)?.len();
+    let t = Instant::now();
+    let verified = Store::verify_backup(&full, key()?)?;
     let verify_ms = t.elapsed().as_secs_f64() * 1e3;
     drop(store);
     let t = Instant::now();
-    let restored = Store::restore(&backup, path, key()?)?;
+    let options = custodian::RestoreOptions::default().increments([&increment]);
+    let restored = Store::restore_with(&full, path, key()?, &options)?;
     let restore_ms = t.elapsed().as_secs_f64() * 1e3;
     report.metric("backup_full_ms", backup_ms, "ms");
     report.metric("backup_full_bytes", bytes as f64, "bytes");
     report.metric("backup_plain_ms", plain_ms, "ms");
+    report.metric("backup_increment_ms", increment_ms, "ms");
+    report.metric("backup_increment_bytes", increment_bytes as f64, "bytes");
+    report.metric("backup_increment_ratio", increment_bytes as f64 / bytes as f64, "ratio");
     report.metric("backup_verify_ms", verify_ms, "ms");
     report.metric("backup_customers", verified.customers as f64, "customers");
     report.metric("restore_live_ms", restore_ms, "ms");

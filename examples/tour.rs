@@ -18,9 +18,11 @@
 //! (a technician with and without MFA, login lockout, a defined role,
 //! revocation in an open session, the access review), and the data
 //! lifecycle (an export, an erasure under and after a legal hold with its
-//! destruction record, a backup verified and restored into a copy of the
-//! live store that keeps the erasure, a consent withdrawal and a revocation
-//! made after the backup, a retention sweep on a simulated clock). On a reopened store the audit chain is verified first (against
+//! destruction record, a sealed full backup and an increment over it,
+//! verified as a chain, and the full backup restored into a copy of the live
+//! store that keeps the erasure, a consent withdrawal and a revocation made
+//! after the backup, a retention sweep on a simulated clock). On a reopened
+//! store the audit chain is verified first (against
 //! the checkpoint the previous run kept in `audit-checkpoint.txt`); a broken
 //! chain is reported with its first bad entry and the tour exits non-zero.
 
@@ -665,8 +667,15 @@ fn data_lifecycle(store: &Store) -> TourResult {
     let manager = store.authenticated_session("admin", Purpose::Maintenance, AuthContext::with_mfa(now_ms()))?;
     manager.register_principal(&NewPrincipal::staff(&temp, "临时 客服"))?;
     manager.grant_role(&temp, Role::CustomerService, None)?;
-    let before = dir.join(format!("backup-{stamp}-before"));
-    store.backup_to(&before)?;
+    let before = dir.join(format!("backup-{stamp}-full.cbk"));
+    let full = store.backup_to(&before)?;
+    println!(
+        "Full backup {} sealed into {}: {} bytes of store pages, needs master-key generation {}.",
+        &full.backup_id[..12],
+        before.display(),
+        full.stored_bytes(),
+        full.key_generation
+    );
     // After it: the consent is withdrawn and the clerk leaves (the erasure follows below).
     compliance.record_consent(consenting, &sms(false))?;
     manager.revoke_principal(&temp, "temporary contract ended")?;
@@ -698,18 +707,26 @@ fn data_lifecycle(store: &Store) -> TourResult {
     // Restore the backup taken before the erasure into a copy of the live
     // store: only customer records come back; the erasure, the audit log and
     // every other decision stay as they are.
-    let after = dir.join(format!("backup-{stamp}-after"));
-    store.backup_to(&after)?;
+    let after = dir.join(format!("backup-{stamp}-increment.cbk"));
+    let increment = store.backup_increment(&after, &before)?;
+    println!(
+        "Increment {} over {}: {} bytes of store pages ({} of {} pages changed since the full backup).",
+        &increment.backup_id[..12],
+        &full.backup_id[..12],
+        increment.stored_bytes(),
+        increment.parts.iter().map(|p| p.stored_pages).sum::<u64>(),
+        increment.parts.iter().map(|p| p.pages).sum::<u64>()
+    );
     let verified = Store::verify_backup(&before, demo_key()?)?;
     println!(
         "Backup taken before the erasure verifies: {} customers, {} audit entries chained, {} decrypted in full.",
         verified.customers, verified.audit_entries, verified.sampled
     );
+    let chain = Store::verify_backup_chain(&[&before, &after], demo_key()?)?;
+    println!("The full backup and its increment verify as a chain of {}: {} customers.", chain.links, chain.customers);
+    // A copy of the live store, rebuilt from the chain.
     let check = dir.join(format!("restore-{stamp}"));
-    std::fs::create_dir_all(&check).map_err(|e| Failure(format!("cannot create {}: {e}", check.display())))?;
-    for file in [custodian::storage::DATA_FILE, custodian::storage::KEYS_FILE] {
-        std::fs::copy(after.join(file), check.join(file)).map_err(|e| Failure(format!("cannot copy {file}: {e}")))?;
-    }
+    Store::extract_backup(&[&before, &after], demo_key()?, &check)?;
     let trusted = Store::open_at(&check, demo_key()?)?.audit_checkpoint()?;
     let report = Store::restore(&before, &check, demo_key()?)?;
     let restored = Store::open_at(&check, demo_key()?)?;
@@ -743,9 +760,10 @@ fn data_lifecycle(store: &Store) -> TourResult {
         return Err(Failure("a restore undid a decision made after the backup".into()));
     }
     drop(restored);
-    for old in [before, after, check] {
-        let _ = std::fs::remove_dir_all(old);
+    for old in [before, after] {
+        let _ = std::fs::remove_file(old);
     }
+    let _ = std::fs::remove_dir_all(check);
 
     // Retention on a simulated clock, in a small store of its own.
     let clock = Arc::new(custodian::ManualClock::new(now_ms()));

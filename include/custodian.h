@@ -404,6 +404,15 @@ cust_status cust_backup_extract(const char *const *chain,
                                 size_t key_len,
                                 const char *out_dir);
 
+// `cust_backup_extract` with a passphrase.
+//
+// # Safety
+// As `cust_backup_extract`; `passphrase` NUL-terminated.
+cust_status cust_backup_extract_passphrase(const char *const *chain,
+                                           size_t count,
+                                           const char *passphrase,
+                                           const char *out_dir);
+
 // Restores the full backup file `backup` into the store directory
 // `store_dir` (not open in this process: `CUST_STATUS_STORE_OPEN`). Into a
 // live store only the customer records are replaced: the audit log,

@@ -347,3 +347,44 @@ fn an_increment_after_a_1_percent_change_is_small_and_a_chain_spans_a_key_rotati
     assert_eq!(admin(&store).get(ids[100]).unwrap().text(&Field::Notes), "changed");
     assert_eq!(admin(&store).get(ids[7]).unwrap().text(&Field::Notes), "after the rotation");
 }
+
+#[test]
+fn a_failed_backup_leaves_no_file_and_no_staged_copy_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live");
+    let store = new_store(&live);
+    admin(&store).create_many((0..20).map(sample)).unwrap();
+    let staged = || {
+        std::fs::read_dir(&live)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().starts_with('.'))
+    };
+    // Into a directory that does not exist: refused, nothing left.
+    let nowhere = dir.path().join("no-such-dir").join("full.cbk");
+    assert!(matches!(store.backup_to(&nowhere), Err(Error::Storage { .. })));
+    assert!(!nowhere.exists() && !staged());
+    // Over a damaged parent: refused by name, no increment written.
+    let full = dir.path().join("full.cbk");
+    store.backup_to(&full).unwrap();
+    assert!(!staged(), "the staged snapshot is removed after a backup");
+    let bytes = std::fs::read(&full).unwrap();
+    let cut = dir.path().join("cut.cbk");
+    std::fs::write(&cut, &bytes[..bytes.len() - 10]).unwrap();
+    let inc = dir.path().join("inc.cbk");
+    let (p, text, _) = problem(store.backup_increment(&inc, &cut));
+    assert!(matches!(p, BackupProblem::Truncated(_)), "{text}");
+    let mut flipped = bytes.clone();
+    let at = chunks(&bytes)[0].0 + 50;
+    flipped[at] ^= 1;
+    let altered = dir.path().join("altered.cbk");
+    std::fs::write(&altered, &flipped).unwrap();
+    let (p, text, _) = problem(store.backup_increment(&inc, &altered));
+    assert!(matches!(p, BackupProblem::Altered(_)), "{text}");
+    assert!(!inc.exists() && !staged());
+    // The failures are on record, and the store works on.
+    let log = auditor(&store).audit_entries(&custodian::AuditQuery::new().limit(1000)).unwrap();
+    assert!(log.iter().any(|e| e.action == "store.backup_increment" && e.outcome == custodian::Outcome::Failed));
+    store.backup_increment(&inc, &full).unwrap();
+    assert_eq!(Store::verify_backup_chain(&[&full, &inc], key()).unwrap().customers, 20);
+}

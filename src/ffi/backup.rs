@@ -214,12 +214,32 @@ pub unsafe extern "C" fn cust_backup_extract(
     key_len: usize,
     out_dir: *const c_char,
 ) -> cust_status {
-    super::plain(|| {
-        // SAFETY: forwarded caller guarantees.
-        let (chain, out_dir) = unsafe { (chain_paths(chain, count)?, text(out_dir, "out_dir")?) };
-        Store::extract_backup(&chain, key_source(key, key_len)?, out_dir)?;
-        Ok(())
-    })
+    // SAFETY: forwarded caller guarantees.
+    super::plain(|| unsafe { extract(chain, count, key_source(key, key_len)?, out_dir) })
+}
+
+/// `cust_backup_extract` with a passphrase.
+///
+/// # Safety
+/// As `cust_backup_extract`; `passphrase` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_backup_extract_passphrase(
+    chain: *const *const c_char,
+    count: usize,
+    passphrase: *const c_char,
+    out_dir: *const c_char,
+) -> cust_status {
+    // SAFETY: forwarded caller guarantees.
+    super::plain(|| unsafe { extract(chain, count, passphrase_source(passphrase)?, out_dir) })
+}
+
+/// # Safety
+/// As `cust_backup_extract`.
+unsafe fn extract(chain: *const *const c_char, count: usize, key: KeySource, out_dir: *const c_char) -> Outcome<()> {
+    // SAFETY: forwarded caller guarantees.
+    let (chain, out_dir) = unsafe { (chain_paths(chain, count)?, text(out_dir, "out_dir")?) };
+    Store::extract_backup(&chain, key, out_dir)?;
+    Ok(())
 }
 
 /// Restores the full backup file `backup` into the store directory

@@ -963,6 +963,11 @@ static void test_passphrase_lifecycle(const char *dir) {
     CHECK_STATUS(cust_backup_verify_chain_passphrase(chain, 2, NULL, NULL), N);
     CHECK_STATUS(cust_store_restore_chain_passphrase(chain, 2, path, PASS, NULL), CUST_STATUS_STORE_OPEN);
     CHECK_STATUS(cust_store_restore_chain_passphrase(chain, 2, path, NULL, NULL), N);
+    char extracted[512];
+    path_in(extracted, sizeof extracted, dir, "pass-extracted");
+    CHECK_STATUS(cust_backup_extract_passphrase(chain, 2, "not the passphrase", extracted), CUST_STATUS_BACKUP_KEY);
+    OK(cust_backup_extract_passphrase(chain, 2, PASS, extracted));
+    CHECK_STATUS(cust_backup_extract_passphrase(chain, 2, PASS, NULL), N);
 
     /* A restore into the open store is refused with a status of its own. */
     CHECK_STATUS(cust_store_restore_passphrase(backup, path, PASS, NULL), CUST_STATUS_STORE_OPEN);
