@@ -19,10 +19,6 @@ fn sqlite_store(dir: &Path) -> Store {
     store
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 #[test]
 fn an_online_backup_verifies_while_sessions_keep_working() {
     let dir = tempfile::tempdir().unwrap();

@@ -9,16 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use custodian::consent::{Channel, ConsentChange};
 use custodian::storage::{DATA_FILE, KEYS_FILE};
 use custodian::{
     AuthContext, BackupKind, BackupProblem, Checkpoint, CreateOptions, CustomerPatch, Error, Field, KeySource, Purpose,
     RestoreOptions, Role, Store,
 };
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
 
 fn problem(result: custodian::Result<impl std::fmt::Debug>) -> (BackupProblem, String, u32) {
     match result {
@@ -163,17 +158,6 @@ fn truncated_altered_reordered_foreign_and_wrong_key_backups_each_have_their_own
 
 fn contains_at(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-fn withdraw_sms(store: &Store, id: custodian::CustomerId) {
-    let change = ConsentChange {
-        purpose: Purpose::Marketing,
-        channel: Channel::Sms,
-        granted: false,
-        source: "call".into(),
-        policy_version: "v1".into(),
-    };
-    service(store).record_consent(id, &change).unwrap();
 }
 
 #[test]

@@ -21,10 +21,6 @@ fn all_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 fn canary_input(i: u32) -> (CustomerInput, Vec<String>) {
     let idn = id_number("110105", "19851224", 100 + i);
     let values = vec![

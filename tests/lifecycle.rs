@@ -31,10 +31,6 @@ fn file_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 #[test]
 fn erasure_destroys_the_key_and_survives_a_restored_backup() {
     let dir = tempfile::tempdir().unwrap();

@@ -11,19 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use custodian::access::rules;
-use custodian::consent::{Channel, ConsentChange};
 use custodian::{AuthContext, Checkpoint, CreateOptions, CustomerPatch, Error, Field, Purpose, RestoreOptions, Store};
-
-fn withdraw_sms(store: &Store, id: custodian::CustomerId) {
-    let change = ConsentChange {
-        purpose: Purpose::Marketing,
-        channel: Channel::Sms,
-        granted: false,
-        source: "call".into(),
-        policy_version: "v1".into(),
-    };
-    service(store).record_consent(id, &change).unwrap();
-}
 
 #[test]
 fn a_restore_keeps_every_decision_made_since_the_backup() {

@@ -6,7 +6,7 @@ use std::ffi::c_char;
 
 use super::boundary::{Outcome, optional_text, out_ptr, text, write};
 use super::directory::json_out;
-use super::status::{Failure, LastError, cust_status};
+use super::status::{LastError, cust_status};
 use super::store::{cust_store, key_source, passphrase_source, with_store};
 use crate::crypto::{DEFAULT_KDF_ITERATIONS, KeySource};
 use crate::{RestoreOptions, Store};
@@ -332,11 +332,9 @@ unsafe fn restore_chain(
     let Some((full, increments)) = chain.split_first() else {
         return Err(crate::Error::out_of_range("count", "backup_chain_empty", "a chain has at least one file").into());
     };
-    let full = std::ffi::CString::new(full.to_string_lossy().as_bytes())
-        .map_err(|_| Failure::new(cust_status::Invalid, "chain[0] holds a NUL byte"))?;
-    let options = RestoreOptions::default().increments(increments);
-    // SAFETY: `full` is NUL-terminated; the rest are forwarded caller guarantees.
-    unsafe { restore_with(full.as_ptr(), store_dir, key, &options, out) }
+    // SAFETY: the caller promises a NUL-terminated string or NULL.
+    let target = unsafe { text(store_dir, "store_dir") }?;
+    report_restore(full, target, key, &RestoreOptions::default().increments(increments), out)
 }
 
 /// `cust_store_restore` of a backup made before the store's master key was
@@ -442,6 +440,17 @@ unsafe fn restore_with(
 ) -> Outcome<()> {
     // SAFETY: the caller promises NUL-terminated strings or NULL.
     let (backup, target) = unsafe { (text(backup, "backup")?, text(store_dir, "store_dir")?) };
+    report_restore(std::path::Path::new(backup), target, key, options, out)
+}
+
+/// Restores and writes the report as JSON in `*out` (if not NULL).
+fn report_restore(
+    backup: &std::path::Path,
+    target: &str,
+    key: KeySource,
+    options: &RestoreOptions,
+    out: *mut *mut c_char,
+) -> Outcome<()> {
     let report = Store::restore_with(backup, target, key, options)?;
     if !out.is_null() {
         let gap = report.unknown_history;

@@ -185,7 +185,7 @@ impl Store {
     pub fn create(backend: impl Backend + 'static, key: KeySource, options: CreateOptions) -> Result<Store> {
         // Everything that can be refused is checked before the backend
         // touches the disk: a refused create leaves nothing behind.
-        let store_id = hex(&random_bytes::<16>()?);
+        let store_id = crate::audit::hex(&random_bytes::<16>()?);
         let (master, kdf) = match key {
             KeySource::Key(master) => (master, None),
             KeySource::Passphrase(passphrase) => {
@@ -498,8 +498,4 @@ pub struct StoreCounts {
     pub customers: u64,
     /// Data keys in the key store.
     pub data_keys: u64,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

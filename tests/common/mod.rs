@@ -127,3 +127,20 @@ pub fn stores() -> Vec<(&'static str, Store, Option<tempfile::TempDir>)> {
     provision(&sqlite);
     vec![("memory", memory_store(), None), ("sqlite", sqlite, Some(dir))]
 }
+
+/// Whether `needle` occurs in `haystack` (the canary tests grep files with it).
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Records that customer `id` withdrew consent to SMS marketing.
+pub fn withdraw_sms(store: &Store, id: custodian::CustomerId) {
+    let change = custodian::consent::ConsentChange {
+        purpose: Purpose::Marketing,
+        channel: custodian::consent::Channel::Sms,
+        granted: false,
+        source: "call".into(),
+        policy_version: "v1".into(),
+    };
+    service(store).record_consent(id, &change).unwrap();
+}
