@@ -1,0 +1,77 @@
+"""custodian: the customer-information vault, from Python.
+
+A thin, typed layer over the library's C ABI (``libcustodian.so``, bundled
+into the package). Every access goes through a session, is checked against
+role and purpose, and is written to the store's tamper-evident audit log.
+
+    >>> import custodian
+    >>> with custodian.Store.open("custodian-demo", key) as store:   # doctest: +SKIP
+    ...     with store.session("clerk-01", "service") as clerk:
+    ...         customer = clerk.get(1)
+    ...         customer["mobile"].text, customer["mobile"].shown
+    ('138****5678', <Shown.MASKED: 2>)
+"""
+
+from ._lib import STATUS, lib as _lib_handle
+from ._model import FIELDS, Checkpoint, Customer, ImportReport, ImportRow, MatchedRow, Page, Shown, Value
+from ._store import Session, Store
+from .errors import (
+    AlreadyExists,
+    AuditBroken,
+    BackupError,
+    Busy,
+    Corrupt,
+    Denied,
+    DuplicateCode,
+    Error,
+    Invalid,
+    LegalHold,
+    NotAStore,
+    NotFound,
+    StoreOpen,
+    VersionConflict,
+    WrongKey,
+)
+
+
+def library_version() -> str:
+    """The version of the bundled C library."""
+    return _lib_handle.cust_version().decode("utf-8")
+
+
+def status_text(status: int) -> str:
+    """The library's text for a status number."""
+    return _lib_handle.cust_status_str(status).decode("utf-8")
+
+
+__all__ = [
+    "FIELDS",
+    "STATUS",
+    "AlreadyExists",
+    "AuditBroken",
+    "BackupError",
+    "Busy",
+    "Checkpoint",
+    "Corrupt",
+    "Customer",
+    "Denied",
+    "DuplicateCode",
+    "Error",
+    "ImportReport",
+    "ImportRow",
+    "Invalid",
+    "LegalHold",
+    "MatchedRow",
+    "NotAStore",
+    "NotFound",
+    "Page",
+    "Session",
+    "Shown",
+    "Store",
+    "StoreOpen",
+    "Value",
+    "VersionConflict",
+    "WrongKey",
+    "library_version",
+    "status_text",
+]

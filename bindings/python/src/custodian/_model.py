@@ -1,0 +1,247 @@
+"""Light value objects: customers as a session sees them, pages, checkpoints
+and import reports. They hold copies; no library handle outlives a call."""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import json
+from ctypes import byref, c_bool, c_int64, c_size_t, c_uint32, c_void_p
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Optional
+
+from . import _lib
+from ._lib import FIELD, SHOWN, lib
+
+#: The fields of the catalogue, by name (``"name"``, ``"mobile"``...), and their C codes.
+FIELDS: dict[str, int] = {name.lower(): code for name, code in FIELD.items()}
+
+
+class Shown(enum.Enum):
+    """How a field's value reaches this session."""
+
+    ABSENT = SHOWN["ABSENT"]
+    """The customer has no value (or the session may not know of it)."""
+    PLAIN = SHOWN["PLAIN"]
+    """The value itself."""
+    MASKED = SHOWN["MASKED"]
+    """A masked rendering (``138****5678``)."""
+    WITHHELD = SHOWN["WITHHELD"]
+    """There is a value, and this session may not see it."""
+
+
+@dataclass(frozen=True)
+class Value:
+    """One field as the session sees it: ``text`` is the value, its masked
+    rendering, or ``""`` when absent or withheld."""
+
+    text: str
+    shown: Shown
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __bool__(self) -> bool:
+        return self.shown in (Shown.PLAIN, Shown.MASKED)
+
+
+@dataclass(frozen=True)
+class Customer:
+    """A customer as one session saw it when it was read."""
+
+    id: int
+    version: int
+    values: dict[str, Value] = field(repr=False)
+
+    def __getitem__(self, name: str) -> Value:
+        """The field ``name`` (``customer["mobile"].text``); absent fields are
+        ``Value("", Shown.ABSENT)``."""
+        if not isinstance(name, str):
+            raise TypeError(f"field name must be a str, not {type(name).__name__}")
+        return self.values.get(name, Value("", Shown.ABSENT))
+
+    def text(self, name: str) -> str:
+        """The field's text (``""`` when absent or withheld)."""
+        return self[name].text
+
+    def shown(self, name: str) -> Shown:
+        """How the field is shown to the session."""
+        return self[name].shown
+
+    def as_dict(self) -> dict[str, str]:
+        """The fields the session sees (plain or masked), by name."""
+        return {k: v.text for k, v in self.values.items() if v}
+
+    @classmethod
+    def _from_json(cls, data: dict[str, Any]) -> "Customer":
+        masked = set(data.get("masked", []))
+        values = {
+            name: Value(text, Shown.MASKED if name in masked else Shown.PLAIN)
+            for name, text in data.get("fields", {}).items()
+        }
+        for name in data.get("withheld", []):
+            values[name] = Value("", Shown.WITHHELD)
+        return cls(int(data["id"]), int(data["version"]), values)
+
+    @classmethod
+    def _from_handle(cls, handle: Any, fields: Optional[list[str]] = None) -> "Customer":
+        """Copies a customer out of a library handle (which the caller frees):
+        all of it as JSON, or only ``fields`` one by one."""
+        if fields is None:
+            return cls._from_json(json.loads(_lib.take_string("cust_customer_to_json", handle)))
+        values = {}
+        for name in fields:
+            code = FIELDS.get(name) if isinstance(name, str) else None
+            if code is None:
+                raise ValueError(f"unknown field {name!r}; known: {', '.join(FIELDS)}")
+            shown = c_uint32(0)
+            text = _lib.copy_out(lambda buf, n, needed: lib.cust_customer_field(handle, code, buf, n, needed, byref(shown)))
+            values[name] = Value(text, Shown(shown.value))
+        return cls(lib.cust_customer_id(handle), lib.cust_customer_version(handle), values)
+
+
+class Page(list):  # type: ignore[type-arg]
+    """One page of customers; ``total`` is how many the whole listing holds."""
+
+    total: int
+
+    def __init__(self, customers: list[Customer], total: int) -> None:
+        super().__init__(customers)
+        self.total = total
+
+
+def take_customer(function: str, *args: Any, fields: Optional[list[str]] = None) -> Customer:
+    """Calls a function that returns one customer handle, copies and frees it."""
+    out = c_void_p()
+    _lib.call(function, *args, byref(out))
+    try:
+        return Customer._from_handle(out, fields)
+    finally:
+        lib.cust_customer_free(out)
+
+
+def take_page(function: str, *args: Any) -> Page:
+    """Calls a function that returns a list handle, copies and frees it."""
+    out = c_void_p()
+    _lib.call(function, *args, byref(out))
+    try:
+        customers = []
+        for index in range(lib.cust_list_len(out)):
+            borrowed = c_void_p()
+            _lib.check(lib.cust_list_get(out, index, byref(borrowed)))
+            customers.append(Customer._from_handle(borrowed))
+        return Page(customers, lib.cust_list_total(out))
+    finally:
+        lib.cust_list_free(out)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed audit checkpoint: keep its text outside the store, and verify
+    the store against it later (``store.verify_audit(checkpoint)``)."""
+
+    text: str
+
+    @classmethod
+    def parse(cls, text: str) -> "Checkpoint":
+        """A checkpoint from its text (the library checks it when it is used)."""
+        encoded = _lib.text(text, "checkpoint")
+        assert encoded is not None
+        if not text.startswith("custodian audit checkpoint"):
+            raise ValueError("not the text of a custodian audit checkpoint")
+        return cls(text)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    """One record of an imported file: its 1-based slot, the customer it
+    became (``None`` if rejected), whether it was stored verified, and its
+    problems (field and rule; never the value)."""
+
+    slot: int
+    customer: Optional[int]
+    verified: bool
+    problems: list[str]
+
+
+@dataclass(frozen=True)
+class MatchedRow:
+    """A record matched to an existing customer by external code:
+    ``outcome`` is ``"present"``, ``"conflict"`` or ``"updated"``; ``fields``
+    the differing or updated fields."""
+
+    slot: int
+    customer: int
+    outcome: str
+    fields: list[str]
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import did, row by row."""
+
+    rows: list[ImportRow]
+    matched: list[MatchedRow]
+
+    @property
+    def imported(self) -> list[int]:
+        """The customers the import created."""
+        return [r.customer for r in self.rows if r.customer is not None]
+
+
+_MATCH_NAMES = {value: name.lower() for name, value in _lib.MATCH.items()}
+
+
+def take_import_report(function: str, *args: Any) -> ImportReport:
+    """Calls an import function, copies its report and frees it."""
+    out = c_void_p()
+    _lib.call(function, *args, byref(out))
+    try:
+        rows = []
+        for index in range(lib.cust_import_report_len(out)):
+            slot, customer, verified, problems = c_size_t(), c_int64(), c_bool(), c_size_t()
+            _lib.check(lib.cust_import_report_row(out, index, byref(slot), byref(customer), byref(verified), byref(problems)))
+            texts = [
+                _lib.copy_out(lambda buf, n, needed, p=p: lib.cust_import_report_problem(out, index, p, buf, n, needed))
+                for p in range(problems.value)
+            ]
+            rows.append(ImportRow(slot.value, customer.value or None, verified.value, texts))
+        matched = []
+        for index in range(lib.cust_import_report_matched_len(out)):
+            slot, customer, outcome = c_size_t(), c_int64(), c_uint32()
+
+            def fill(buf: Any, n: int, needed: Any) -> int:
+                return lib.cust_import_report_matched(out, index, byref(slot), byref(customer), byref(outcome), buf, n, needed)
+
+            fields = _lib.copy_out(fill)
+            matched.append(
+                MatchedRow(slot.value, customer.value, _MATCH_NAMES[outcome.value], [f for f in fields.split(",") if f])
+            )
+        return ImportReport(rows, matched)
+    finally:
+        lib.cust_import_report_free(out)
+
+
+def bytes_out(function: str, *args: Any) -> bytes:
+    """Calls a function returning library-owned bytes; copies, wipes and frees them."""
+    out, length = c_void_p(), c_size_t()
+    _lib.call(function, *args, byref(out), byref(length))
+    try:
+        return ctypes.string_at(out.value, length.value) if out.value else b""
+    finally:
+        lib.cust_bytes_free(out, length)
+
+
+def iterate_pages(fetch: Any, page_size: int) -> Iterator[Page]:
+    """Pages from ``fetch(offset, limit)`` until the listing is exhausted."""
+    offset = 0
+    while True:
+        page = fetch(offset, page_size)
+        if page:
+            yield page
+        offset += len(page)
+        if not page or offset >= page.total:
+            return

@@ -1,0 +1,665 @@
+"""Stores and sessions: the Pythonic layer over the C ABI. A session is the
+only road to customer data; every call is checked and audited inside the
+library."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from ctypes import byref, c_bool, c_uint64, c_void_p
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
+
+from . import _lib
+from ._lib import KIND, lib
+from ._model import FIELDS, Checkpoint, Customer, ImportReport, Page, bytes_out, iterate_pages, take_customer
+from ._model import take_import_report, take_page
+
+PathLike = Union[str, "os.PathLike[str]"]
+Key = Union[bytes, bytearray, memoryview]
+
+I64 = (-(2**63), 2**63 - 1)
+U64 = (0, 2**64 - 1)
+U32 = (0, 2**32 - 1)
+
+
+def _ms(value: Optional[Union[int, float]], name: str) -> int:
+    """Unix milliseconds from ``None`` (0), an int of ms, or a float of seconds."""
+    if value is None:
+        return 0
+    if isinstance(value, float):
+        return int(value * 1000)
+    return _lib.integer(value, name, *I64)
+
+
+def _one_key(key: Any, passphrase: Any) -> None:
+    if (key is None) == (passphrase is None):
+        raise TypeError("give exactly one of key (32 bytes) or passphrase")
+
+
+def _json_text(value: Any, name: str) -> bytes:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    encoded = _lib.text(text, name)
+    assert encoded is not None
+    return encoded
+
+
+class Store:
+    """A customer-information store on an embedded SQLite directory.
+
+    Use as a context manager (``with Store.open(path, key) as store:``), or
+    call ``close()``. Sessions keep the store alive on the library's side.
+    """
+
+    def __init__(self, handle: c_void_p) -> None:
+        self._handle: Optional[c_void_p] = handle
+        self._sinks: Any = None  # the checkpoint callbacks, kept alive with the store
+
+    # -- opening --------------------------------------------------------------
+    @classmethod
+    def create(
+        cls, path: PathLike, key: Optional[Key] = None, *, passphrase: Any = None, kdf_iterations: int = 0
+    ) -> "Store":
+        """Creates a store in directory ``path`` under a 32-byte master ``key``
+        or a ``passphrase`` (PBKDF2 with ``kdf_iterations``, 0 for the default)."""
+        _one_key(key, passphrase)
+        where = _lib.text(path, "path")
+        out = c_void_p()
+        if key is not None:
+            with _lib.key_secret(key) as k:
+                _lib.call("cust_store_create", where, k.buffer, k.length, byref(out))
+        else:
+            iterations = _lib.integer(kdf_iterations, "kdf_iterations", *U32)
+            with _lib.passphrase_secret(passphrase) as p:
+                _lib.call("cust_store_create_passphrase", where, p.buffer, iterations, byref(out))
+        return cls(out)
+
+    @classmethod
+    def open(cls, path: PathLike, key: Optional[Key] = None, *, passphrase: Any = None) -> "Store":
+        """Opens the store in ``path`` with its master key or passphrase
+        (``WrongKey`` if it does not open it)."""
+        _one_key(key, passphrase)
+        where = _lib.text(path, "path")
+        out = c_void_p()
+        if key is not None:
+            with _lib.key_secret(key) as k:
+                _lib.call("cust_store_open", where, k.buffer, k.length, byref(out))
+        else:
+            with _lib.passphrase_secret(passphrase) as p:
+                _lib.call("cust_store_open_passphrase", where, p.buffer, byref(out))
+        return cls(out)
+
+    def close(self) -> None:
+        """Closes this handle (sessions still open keep the store open)."""
+        if self._handle is not None:
+            lib.cust_store_close(self._handle)
+            self._handle = None
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    @property
+    def handle(self) -> c_void_p:
+        """The C handle (``cust_store *``)."""
+        if self._handle is None:
+            raise ValueError("the store is closed")
+        return self._handle
+
+    @property
+    def last_error(self) -> str:
+        """The last error of any call on this store handle."""
+        return _lib.copy_out(lambda buf, n, needed: lib.cust_store_last_error(self.handle, buf, n, needed))
+
+    # -- sessions -------------------------------------------------------------
+    def session(
+        self, principal: str, purpose: str, *, mfa: bool = False, auth_time: Optional[Union[int, float]] = None
+    ) -> "Session":
+        """Opens a session for registered ``principal`` acting for ``purpose``
+        (``service``, ``marketing``, ``analytics``, ``maintenance``,
+        ``compliance`` or a custom one). ``mfa``: the host verified a second
+        factor; ``auth_time``: when the principal authenticated (Unix ms, or
+        seconds as a float)."""
+        out = c_void_p()
+        _lib.call(
+            "cust_session_open",
+            self.handle,
+            _lib.text(principal, "principal"),
+            _lib.text(purpose, "purpose"),
+            bool(mfa),
+            _ms(auth_time, "auth_time"),
+            byref(out),
+        )
+        return Session(out)
+
+    def marketing_session(
+        self, principal: str, channel: str, *, mfa: bool = False, auth_time: Optional[Union[int, float]] = None
+    ) -> "Session":
+        """A marketing session on ``channel`` (``sms``, ``email``, ``phone``,
+        ``post``): it sees only customers who currently consent to it."""
+        out = c_void_p()
+        _lib.call(
+            "cust_session_open_marketing",
+            self.handle,
+            _lib.text(principal, "principal"),
+            _lib.text(channel, "channel"),
+            bool(mfa),
+            _ms(auth_time, "auth_time"),
+            byref(out),
+        )
+        return Session(out)
+
+    def login(self, principal: str, password: str, purpose: str, *, code: Optional[str] = None) -> "Session":
+        """Logs ``principal`` in with its password (and TOTP ``code`` when it
+        has one enrolled) and opens a session; failures are ``Denied``."""
+        out = c_void_p()
+        with _lib.passphrase_secret(password) as p:
+            _lib.call(
+                "cust_session_login",
+                self.handle,
+                _lib.text(principal, "principal"),
+                p.buffer,
+                _lib.text(code, "code", optional=True),
+                _lib.text(purpose, "purpose"),
+                byref(out),
+            )
+        return Session(out)
+
+    def bootstrap_admin(self, principal: str, display_name: str) -> None:
+        """Registers the store's first administrator (only while none is active)."""
+        _lib.call(
+            "cust_store_bootstrap_admin",
+            self.handle,
+            _lib.text(principal, "principal"),
+            _lib.text(display_name, "display_name"),
+        )
+
+    def set_login_policy(self, max_failures: int, lockout_secs: int, password_iterations: int = 0) -> None:
+        """Lockout after ``max_failures`` failed logins for ``lockout_secs``;
+        PBKDF2 iterations for new passwords (0: default)."""
+        _lib.call(
+            "cust_store_set_login_policy",
+            self.handle,
+            _lib.integer(max_failures, "max_failures", *U32),
+            _lib.integer(lockout_secs, "lockout_secs", *U64),
+            _lib.integer(password_iterations, "password_iterations", *U32),
+        )
+
+    def set_checkpoints(
+        self,
+        every_entries: int = 1000,
+        every_secs: int = 60,
+        on_checkpoint: Optional[Callable[[Checkpoint], None]] = None,
+        on_receipt: Optional[Callable[[str], None]] = None,
+    ) -> None:
+        """When audit checkpoints fall due, and the host's sinks: each signed
+        checkpoint and each erasure receipt (text) is handed over as it is
+        made, to be kept outside the store. Exceptions in a sink are printed
+        and swallowed (they must not unwind into the library)."""
+
+        def wrap(sink: Optional[Callable[[Any], None]], kind: Callable[[str], Any]) -> Any:
+            if sink is None:
+                return _lib.TEXT_SINK()
+
+            def deliver(_user: Any, text: bytes) -> None:
+                try:
+                    sink(kind(text.decode("utf-8")))
+                except Exception:  # noqa: BLE001 - reported, never unwound into C
+                    import traceback
+
+                    traceback.print_exc()
+
+            return _lib.TEXT_SINK(deliver)
+
+        sinks = (wrap(on_checkpoint, Checkpoint), wrap(on_receipt, str))
+        _lib.call(
+            "cust_store_set_checkpoints",
+            self.handle,
+            _lib.integer(every_entries, "every_entries", *U64),
+            _lib.integer(every_secs, "every_secs", *U64),
+            sinks[0],
+            sinks[1],
+            None,
+        )
+        self._sinks = sinks
+
+    # -- audit ------------------------------------------------------------------
+    def verify_audit(self, trusted: Optional[Union[Checkpoint, str]] = None) -> int:
+        """Verifies the whole audit chain (against a checkpoint kept outside,
+        if given); returns the entries checked. ``AuditBroken`` names the
+        first bad entry."""
+        entries = c_uint64()
+        text = None if trusted is None else _lib.text(str(trusted), "trusted")
+        _lib.call("cust_store_verify_audit", self.handle, text, byref(entries))
+        return entries.value
+
+    def checkpoint(self) -> Checkpoint:
+        """A signed checkpoint of the audit log as it is now."""
+        return Checkpoint(_lib.take_string("cust_store_checkpoint", self.handle))
+
+    # -- backups and keys ----------------------------------------------------------
+    def backup(self, path: PathLike) -> dict[str, Any]:
+        """A full backup into the new file ``path`` (sealed); returns its manifest."""
+        return json.loads(_lib.take_string("cust_store_backup", self.handle, _lib.text(path, "path")))
+
+    def backup_increment(self, path: PathLike, parent: PathLike) -> dict[str, Any]:
+        """An increment over the backup ``parent`` into the new file ``path``."""
+        return json.loads(
+            _lib.take_string(
+                "cust_store_backup_increment", self.handle, _lib.text(path, "path"), _lib.text(parent, "parent")
+            )
+        )
+
+    def rotate_key(self, key: Optional[Key] = None, *, passphrase: Any = None, kdf_iterations: int = 0) -> None:
+        """Rewraps every data key under a new master key or passphrase
+        (sessions go on working)."""
+        _one_key(key, passphrase)
+        if key is not None:
+            with _lib.key_secret(key) as k:
+                _lib.call("cust_store_rotate_key", self.handle, k.buffer, k.length)
+        else:
+            iterations = _lib.integer(kdf_iterations, "kdf_iterations", *U32)
+            with _lib.passphrase_secret(passphrase) as p:
+                _lib.call("cust_store_rotate_key_passphrase", self.handle, p.buffer, iterations)
+
+    @staticmethod
+    def backup_manifest(path: PathLike) -> dict[str, Any]:
+        """What the backup file ``path`` is, read without a key (authenticated
+        only by a verification or restore)."""
+        return json.loads(_lib.take_string("cust_backup_manifest_json", _lib.text(path, "path")))
+
+    @staticmethod
+    def verify_backup(
+        backup: Union[PathLike, Sequence[PathLike]], key: Optional[Key] = None, *, passphrase: Any = None
+    ) -> int:
+        """Verifies a full backup, or a chain (a full backup and its
+        increments, in order); returns how many customers it holds."""
+        _one_key(key, passphrase)
+        customers = c_uint64()
+        if isinstance(backup, (str, os.PathLike)):
+            path = _lib.text(backup, "backup")
+            if key is not None:
+                with _lib.key_secret(key) as k:
+                    _lib.call("cust_backup_verify", path, k.buffer, k.length, byref(customers))
+            else:
+                with _lib.passphrase_secret(passphrase) as p:
+                    _lib.call("cust_backup_verify_passphrase", path, p.buffer, byref(customers))
+            return customers.value
+        chain, count = _lib.path_array(backup, "backup")
+        if key is not None:
+            with _lib.key_secret(key) as k:
+                _lib.call("cust_backup_verify_chain", chain, count, k.buffer, k.length, byref(customers))
+        else:
+            with _lib.passphrase_secret(passphrase) as p:
+                _lib.call("cust_backup_verify_chain_passphrase", chain, count, p.buffer, byref(customers))
+        return customers.value
+
+    @staticmethod
+    def extract_backup(
+        chain: Sequence[PathLike], out_dir: PathLike, key: Optional[Key] = None, *, passphrase: Any = None
+    ) -> None:
+        """Writes the store files as they were at the chain's last link into
+        the new directory ``out_dir`` (sealed fields stay sealed)."""
+        _one_key(key, passphrase)
+        paths, count = _lib.path_array(chain, "chain")
+        where = _lib.text(out_dir, "out_dir")
+        if key is not None:
+            with _lib.key_secret(key) as k:
+                _lib.call("cust_backup_extract", paths, count, k.buffer, k.length, where)
+        else:
+            with _lib.passphrase_secret(passphrase) as p:
+                _lib.call("cust_backup_extract_passphrase", paths, count, p.buffer, where)
+
+    @staticmethod
+    def restore(
+        backup: Union[PathLike, Sequence[PathLike]],
+        store_dir: PathLike,
+        key: Optional[Key] = None,
+        *,
+        passphrase: Any = None,
+        backup_key: Optional[Key] = None,
+        checkpoint: Optional[Union[Checkpoint, str]] = None,
+        receipts: Optional[Sequence[str]] = None,
+        acknowledge_lost_history: bool = False,
+    ) -> dict[str, Any]:
+        """Restores a full backup, or a chain (full backup and increments in
+        order), into ``store_dir`` (closed): into a live store only customer
+        records are replaced and every decision made since is kept; into an
+        empty directory the host's outside record (``checkpoint`` and
+        ``receipts``) or ``acknowledge_lost_history`` is needed.
+        ``backup_key``: the key a backup made before a rotation needs.
+        Returns the report."""
+        _one_key(key, passphrase)
+        target = _lib.text(store_dir, "store_dir")
+        if not isinstance(backup, (str, os.PathLike)):
+            if backup_key is not None or checkpoint is not None or receipts is not None or acknowledge_lost_history:
+                raise ValueError("a chain restores into a live store with its key only (restore its full backup alone after a loss)")
+            chain, count = _lib.path_array(backup, "backup")
+            if key is not None:
+                with _lib.key_secret(key) as k:
+                    return json.loads(_lib.take_string("cust_store_restore_chain", chain, count, target, k.buffer, k.length))
+            with _lib.passphrase_secret(passphrase) as p:
+                return json.loads(_lib.take_string("cust_store_restore_chain_passphrase", chain, count, target, p.buffer))
+        path = _lib.text(backup, "backup")
+        after_loss = checkpoint is not None or receipts is not None or acknowledge_lost_history
+        if (backup_key is not None or after_loss) and key is None:
+            raise ValueError("backup_key and the outside record need raw key bytes, not a passphrase")
+        if backup_key is not None:
+            if after_loss:
+                raise ValueError("give either backup_key or an outside record, not both")
+            with _lib.key_secret(backup_key) as old, _lib.key_secret(key) as k:
+                return json.loads(
+                    _lib.take_string("cust_store_restore_rotated", path, target, old.buffer, old.length, k.buffer, k.length)
+                )
+        if after_loss:
+            cp = None if checkpoint is None else _lib.text(str(checkpoint), "checkpoint")
+            rc = None if receipts is None else _lib.text("".join(receipts), "receipts")
+            with _lib.key_secret(key) as k:
+                return json.loads(
+                    _lib.take_string(
+                        "cust_store_restore_after_loss", path, target, k.buffer, k.length, cp, rc, bool(acknowledge_lost_history)
+                    )
+                )
+        if key is not None:
+            with _lib.key_secret(key) as k:
+                return json.loads(_lib.take_string("cust_store_restore", path, target, k.buffer, k.length))
+        with _lib.passphrase_secret(passphrase) as p:
+            return json.loads(_lib.take_string("cust_store_restore_passphrase", path, target, p.buffer))
+
+
+def _input(fields: Mapping[str, Optional[str]], kind: str) -> c_void_p:
+    """A ``cust_input`` handle for catalogue fields (the caller frees it)."""
+    if not isinstance(fields, Mapping):
+        raise TypeError(f"fields must be a mapping of field name to text, not {type(fields).__name__}")
+    code = KIND.get(kind.upper()) if isinstance(kind, str) else None
+    if code is None:
+        raise ValueError(f"kind must be 'individual' or 'organisation', not {kind!r}")
+    handle = c_void_p()
+    _lib.call("cust_input_new", code, byref(handle))
+    try:
+        for name, value in fields.items():
+            field = FIELDS.get(name) if isinstance(name, str) else None
+            if field is None:
+                raise ValueError(f"unknown field {name!r}; known: {', '.join(FIELDS)}")
+            _lib.call("cust_input_set", handle, field, _lib.text(value, name, optional=True))
+    except BaseException:
+        lib.cust_input_free(handle)
+        raise
+    return handle
+
+
+class Session:
+    """What one principal may do for one purpose. Usable from several
+    threads; close it (or use ``with``) when done."""
+
+    def __init__(self, handle: c_void_p) -> None:
+        self._handle: Optional[c_void_p] = handle
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Closes the session."""
+        with self._lock:
+            if self._handle is not None:
+                lib.cust_session_close(self._handle)
+                self._handle = None
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    @property
+    def handle(self) -> c_void_p:
+        """The C handle (``cust_session *``)."""
+        if self._handle is None:
+            raise ValueError("the session is closed")
+        return self._handle
+
+    @property
+    def mfa(self) -> bool:
+        """Whether the session was opened with a second factor."""
+        out = c_bool()
+        _lib.call("cust_session_mfa", self.handle, byref(out))
+        return out.value
+
+    @property
+    def last_error(self) -> str:
+        """The last error of a call on this session."""
+        return _lib.copy_out(lambda buf, n, needed: lib.cust_session_last_error(self.handle, buf, n, needed))
+
+    # -- customers --------------------------------------------------------------
+    def create(self, fields: Mapping[str, Optional[str]], *, kind: str = "individual") -> Customer:
+        """Creates a customer; custom attributes (``custom.<name>``) go through JSON."""
+        if isinstance(fields, Mapping) and any(isinstance(k, str) and k not in FIELDS for k in fields):
+            return self.create_json({"kind": kind, "fields": dict(fields)})
+        handle = _input(fields, kind)
+        try:
+            return take_customer("cust_customer_create", self.handle, handle)
+        finally:
+            lib.cust_input_free(handle)
+
+    def create_json(self, document: Union[str, Mapping[str, Any]]) -> Customer:
+        """Creates a customer from ``{"kind": ..., "fields": {...}}``."""
+        return take_customer("cust_customer_create_json", self.handle, _json_text(document, "document"))
+
+    def get(self, id: int, *, fields: Optional[list[str]] = None) -> Customer:
+        """The customer ``id`` as this session may see it (only ``fields``, if given)."""
+        return take_customer("cust_customer_get", self.handle, _lib.integer(id, "id", *I64), fields=fields)
+
+    def get_by_code(self, code: str) -> Customer:
+        """The customer with this external code."""
+        return take_customer("cust_customer_get_by_code", self.handle, _lib.text(code, "code"))
+
+    def update(self, id: int, fields: Mapping[str, Optional[str]], *, version: int) -> Customer:
+        """Changes fields (``None`` clears one) if the customer is still at ``version``."""
+        handle = _input(fields, "individual")
+        try:
+            return take_customer(
+                "cust_customer_update",
+                self.handle,
+                _lib.integer(id, "id", *I64),
+                _lib.integer(version, "version", *U64),
+                handle,
+            )
+        finally:
+            lib.cust_input_free(handle)
+
+    def delete(self, id: int) -> None:
+        """Deletes the customer with its data key."""
+        _lib.call("cust_customer_delete", self.handle, _lib.integer(id, "id", *I64))
+
+    def verify(self, id: int, *, version: int) -> None:
+        """Marks an unverified (imported) customer verified at ``version`` (a second person's check)."""
+        _lib.call("cust_customer_verify", self.handle, _lib.integer(id, "id", *I64), _lib.integer(version, "version", *U64))
+
+    def _find(self, field: str, value: str) -> list[Customer]:
+        return list(take_page("cust_customer_find", self.handle, FIELDS[field], _lib.text(value, field)))
+
+    def find_by_mobile(self, mobile: str) -> list[Customer]:
+        """Customers with this mobile number (any accepted format)."""
+        return self._find("mobile", mobile)
+
+    def find_by_email(self, email: str) -> list[Customer]:
+        """Customers with this e-mail address."""
+        return self._find("email", email)
+
+    def find_by_id_number(self, id_number: str) -> list[Customer]:
+        """Customers with this identity-card number."""
+        return self._find("id_number", id_number)
+
+    def list(self, *, sort: str = "name", descending: bool = False, page_size: int = 50, offset: int = 0) -> Iterator[Page]:
+        """Every customer, sorted by ``sort`` (a field name; pinyin order for
+        text), page by page."""
+        field = FIELDS.get(sort) if isinstance(sort, str) else None
+        if field is None:
+            raise ValueError(f"cannot sort by {sort!r}; known fields: {', '.join(FIELDS)}")
+        size = _lib.integer(page_size, "page_size", 1, 1000)
+        start = _lib.integer(offset, "offset", *U64)
+
+        def fetch(at: int, limit: int) -> Page:
+            return take_page("cust_customer_list", self.handle, field, bool(descending), start + at, limit)
+
+        return iterate_pages(fetch, size)
+
+    def search(self, keyword: str, *, page_size: int = 50) -> Iterator[Page]:
+        """Customers whose readable fields contain ``keyword``, page by page."""
+        text = _lib.text(keyword, "keyword")
+        size = _lib.integer(page_size, "page_size", 1, 1000)
+        return iterate_pages(lambda at, limit: take_page("cust_customer_search", self.handle, text, at, limit), size)
+
+    # -- principals and roles ---------------------------------------------------
+    def register_principal(self, principal: str, display_name: str, *, system: bool = False) -> None:
+        """Registers a person (or a system) as a principal."""
+        _lib.call(
+            "cust_principal_register",
+            self.handle,
+            _lib.text(principal, "principal"),
+            _lib.text(display_name, "display_name"),
+            bool(system),
+        )
+
+    def grant(self, principal: str, role: str, *, expires_at: Optional[Union[int, float]] = None) -> None:
+        """Grants a role (built in, or defined) until ``expires_at`` (Unix ms; ``None``: no expiry)."""
+        _lib.call(
+            "cust_principal_grant",
+            self.handle,
+            _lib.text(principal, "principal"),
+            _lib.text(role, "role"),
+            _ms(expires_at, "expires_at"),
+        )
+
+    def revoke_role(self, principal: str, role: str) -> None:
+        """Removes a grant."""
+        _lib.call("cust_principal_revoke_role", self.handle, _lib.text(principal, "principal"), _lib.text(role, "role"))
+
+    def revoke_principal(self, principal: str, reason: str) -> None:
+        """Revokes a principal: its open sessions stop working."""
+        _lib.call("cust_principal_revoke", self.handle, _lib.text(principal, "principal"), _lib.text(reason, "reason"))
+
+    def set_password(self, principal: str, password: str) -> None:
+        """Sets a principal's login password."""
+        with _lib.passphrase_secret(password) as p:
+            _lib.call("cust_principal_set_password", self.handle, _lib.text(principal, "principal"), p.buffer)
+
+    def enrol_totp(self, principal: str) -> bytes:
+        """Enrols a TOTP second factor; returns its secret for the authenticator."""
+        return bytes_out("cust_principal_enrol_totp", self.handle, _lib.text(principal, "principal"))
+
+    def unlock(self, principal: str) -> None:
+        """Lifts a login lockout."""
+        _lib.call("cust_principal_unlock", self.handle, _lib.text(principal, "principal"))
+
+    def define_role(self, definition: Union[str, Mapping[str, Any]]) -> None:
+        """Defines (or replaces) a role from its JSON definition."""
+        _lib.call("cust_role_define_json", self.handle, _json_text(definition, "definition"))
+
+    def access_review(self, *, stale_after_days: int = 90) -> Any:
+        """Every principal, its grants and their last use."""
+        return _lib.take_json("cust_access_review_json", self.handle, _lib.integer(stale_after_days, "stale_after_days", *U32))
+
+    # -- consent and audit ------------------------------------------------------
+    def record_consent(
+        self, customer: int, purpose: str, channel: str, granted: bool, *, source: str, policy_version: str
+    ) -> None:
+        """Records a consent given (``granted``) or withdrawn."""
+        _lib.call(
+            "cust_consent_record",
+            self.handle,
+            _lib.integer(customer, "customer", *I64),
+            _lib.text(purpose, "purpose"),
+            _lib.text(channel, "channel"),
+            bool(granted),
+            _lib.text(source, "source"),
+            _lib.text(policy_version, "policy_version"),
+        )
+
+    def consents(self, customer: int) -> Any:
+        """A customer's consent history, oldest first."""
+        return _lib.take_json("cust_consent_list_json", self.handle, _lib.integer(customer, "customer", *I64))
+
+    def audit(
+        self,
+        *,
+        customer: Optional[int] = None,
+        principal: Optional[str] = None,
+        since: Optional[Union[int, float]] = None,
+        until: Optional[Union[int, float]] = None,
+        limit: int = 0,
+    ) -> Any:
+        """Audit entries (auditors and administrators), filtered; the query is itself audited."""
+        return _lib.take_json(
+            "cust_audit_query_json",
+            self.handle,
+            0 if customer is None else _lib.integer(customer, "customer", 1, I64[1]),
+            _lib.text(principal, "principal", optional=True),
+            _ms(since, "since"),
+            _ms(until, "until"),
+            _lib.integer(limit, "limit", *U32),
+        )
+
+    # -- import -----------------------------------------------------------------
+    def import_khzl(self, data: Union[bytes, bytearray], *, update: bool = False) -> ImportReport:
+        """Imports the prototype's saved ``khzl`` file (GBK); with ``update``,
+        matched records that differ update their customer."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data must be bytes, not {type(data).__name__}")
+        raw = bytes(data)
+        function = "cust_import_khzl_update" if update else "cust_import_khzl"
+        return take_import_report(function, self.handle, raw, len(raw))
+
+    # -- data-subject requests and retention ------------------------------------
+    def export(self, id: int) -> Any:
+        """Everything held about a customer, for handing to them."""
+        return _lib.take_json("cust_customer_export_json", self.handle, _lib.integer(id, "id", *I64))
+
+    def rectify(self, id: int, fields: Mapping[str, Optional[str]], *, version: int, request: str) -> Customer:
+        """Corrects a customer's data at their request (audited as a rectification)."""
+        handle = _input(fields, "individual")
+        try:
+            return take_customer(
+                "cust_customer_rectify",
+                self.handle,
+                _lib.integer(id, "id", *I64),
+                _lib.integer(version, "version", *U64),
+                handle,
+                _lib.text(request, "request"),
+            )
+        finally:
+            lib.cust_input_free(handle)
+
+    def restrict(self, id: int, reason: str) -> None:
+        """Restricts processing of a customer."""
+        _lib.call("cust_customer_restrict", self.handle, _lib.integer(id, "id", *I64), _lib.text(reason, "reason"))
+
+    def lift_restriction(self, id: int) -> None:
+        """Lifts a restriction of processing."""
+        _lib.call("cust_customer_lift_restriction", self.handle, _lib.integer(id, "id", *I64))
+
+    def place_hold(self, id: int, reason: str) -> None:
+        """Places a legal hold (no erasure while it stands)."""
+        _lib.call("cust_customer_place_hold", self.handle, _lib.integer(id, "id", *I64), _lib.text(reason, "reason"))
+
+    def lift_hold(self, id: int) -> None:
+        """Lifts a legal hold."""
+        _lib.call("cust_customer_lift_hold", self.handle, _lib.integer(id, "id", *I64))
+
+    def erase(self, id: int, reason: str) -> None:
+        """Erases a customer (crypto-shred), with a destruction record."""
+        _lib.call("cust_customer_erase", self.handle, _lib.integer(id, "id", *I64), _lib.text(reason, "reason"))
+
+    def define_retention(self, policy: Union[str, Mapping[str, Any]]) -> None:
+        """Defines (or replaces) a retention policy."""
+        _lib.call("cust_retention_define_json", self.handle, _json_text(policy, "policy"))
+
+    def sweep(self) -> Any:
+        """Destroys every customer a retention policy says is due; returns the report."""
+        return _lib.take_json("cust_retention_sweep_json", self.handle)
