@@ -383,7 +383,9 @@ def _input(fields: Mapping[str, Optional[str]], kind: str) -> c_void_p:
     _lib.call("cust_input_new", code, byref(handle))
     try:
         for name, value in fields.items():
-            field = FIELDS.get(name) if isinstance(name, str) else None
+            if not isinstance(name, str):
+                raise TypeError(f"field names are str, not {type(name).__name__}")
+            field = FIELDS.get(name)
             if field is None:
                 raise ValueError(f"unknown field {name!r}; known: {', '.join(FIELDS)}")
             _lib.call("cust_input_set", handle, field, _lib.text(value, name, optional=True))
