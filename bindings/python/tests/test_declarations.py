@@ -55,3 +55,12 @@ def test_every_status_has_its_exception_class_and_text() -> None:
     assert isinstance(errors.error_for(30, "denied", "x"), custodian.Denied)
     assert isinstance(errors.error_for(84, "backup_chain", "x"), custodian.BackupError)
     assert custodian.library_version()
+
+
+def test_the_readme_example_runs(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    readme = (HEADER.parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Python") :]
+    example = section[section.index("```python") + len("```python") : section.index("```", section.index("```python") + 9)]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(example, "README.md (Python)", "exec"), {})
+    assert (tmp_path / "python-demo.cbk").exists()
