@@ -4,7 +4,7 @@
 //! cargo run --release --example bench -- [--n N] [--reads R] [--json] [--only PHASES]
 //! ```
 //!
-//! `--only insert,reads,sort,search,verify,backup,erase` runs just those phases after the
+//! `--only insert,reads,languages,sort,search,verify,backup,erase` runs just those phases after the
 //! insert (for profiling one phase); the default is all of them.
 //!
 //! Builds a fresh store of N generated customers (default 100,000) and, side
@@ -237,6 +237,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.runs("reads") {
         reads(&report, args, &session, &plain, &ids, &mobiles)?;
     }
+    if args.runs("languages") {
+        languages(&report, args, &session, &path, &ids)?;
+    }
     drop(session);
     drop(store);
     let store = Store::open_at(&path, key()?)?;
@@ -355,6 +358,96 @@ fn verify(report: &Report, store: &Store) -> Result<(), Box<dyn std::error::Erro
     report.metric("audit_entries", verified.entries as f64, "entries");
     report.metric("audit_verify_rate", verified.entries as f64 / took.as_secs_f64(), "entries/s");
     Ok(())
+}
+
+// The C ABI, called as a C program calls it (the symbols the static and
+// shared libraries export).
+unsafe extern "C" {
+    fn cust_store_open(dir: *const std::ffi::c_char, key: *const u8, len: usize, out: *mut *mut c_void) -> u32;
+    fn cust_store_close(store: *mut c_void);
+    fn cust_session_open(
+        store: *const c_void,
+        principal: *const std::ffi::c_char,
+        purpose: *const std::ffi::c_char,
+        mfa: bool,
+        at: i64,
+        out: *mut *mut c_void,
+    ) -> u32;
+    fn cust_session_close(session: *mut c_void);
+    fn cust_customer_get(session: *const c_void, id: i64, out: *mut *mut c_void) -> u32;
+    fn cust_customer_free(customer: *mut c_void);
+}
+use std::ffi::c_void;
+
+/// The same audited read by id through Rust, the C ABI and the Python
+/// binding, in one run, on the same customers (Python runs as a child
+/// process on the same store, with the release `libcustodian.so`).
+fn languages(
+    report: &Report,
+    args: &Args,
+    session: &Session,
+    path: &std::path::Path,
+    created: &[i64],
+) -> Result<(), Box<dyn std::error::Error>> {
+    report.section(&format!("The same audited read by id from Rust, C and Python, {} each", args.reads));
+    let mut rng = fastrand::Rng::with_seed(SEED + 3);
+    let ids: Vec<i64> = (0..args.reads).map(|_| created[rng.usize(0..created.len())]).collect();
+    let (_, rust_med) = timed(&ids, |id| {
+        std::hint::black_box(session.get(CustomerId(*id)).expect("read by id"));
+    });
+    let dir = std::ffi::CString::new(path.to_string_lossy().as_bytes())?;
+    let (mut store, mut c_session) = (std::ptr::null_mut(), std::ptr::null_mut());
+    // SAFETY: valid NUL-terminated strings and out-pointers; every handle is closed below.
+    let c_med = unsafe {
+        assert_eq!(cust_store_open(dir.as_ptr(), [42u8; 32].as_ptr(), 32, &mut store), 0, "cust_store_open");
+        assert_eq!(cust_session_open(store, c"bench".as_ptr(), c"service".as_ptr(), true, 0, &mut c_session), 0);
+        let (_, med) = timed(&ids, |id| {
+            let mut customer = std::ptr::null_mut();
+            assert_eq!(cust_customer_get(c_session, *id, &mut customer), 0, "cust_customer_get");
+            cust_customer_free(customer);
+        });
+        cust_session_close(c_session);
+        cust_store_close(store);
+        med
+    };
+    report.metric("read_by_id_rust_median", rust_med, "us");
+    report.metric("read_by_id_c_median", c_med, "us");
+    report.metric("read_by_id_c_ratio_vs_rust", c_med / rust_med, "ratio");
+    match python_reads(path, &ids) {
+        Ok(py_med) => {
+            report.metric("read_by_id_python_median", py_med, "us");
+            report.metric("read_by_id_python_ratio_vs_c", py_med / c_med, "ratio");
+        }
+        Err(why) => report.text("python", &format!("not measured: {why}")),
+    }
+    Ok(())
+}
+
+/// Runs `bindings/python/tools/bench_read.py` on the store; its median µs.
+fn python_reads(path: &std::path::Path, ids: &[i64]) -> Result<f64, String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let library = root.join("target/release/libcustodian.so");
+    if !library.exists() {
+        return Err(format!("{} is missing: run `cargo build --release --lib` first", library.display()));
+    }
+    let ids_file = path.with_extension("ids");
+    let text: String = ids.iter().map(|id| format!("{id}\n")).collect();
+    std::fs::write(&ids_file, text).map_err(|e| e.to_string())?;
+    let output = std::process::Command::new(std::env::var("CUSTODIAN_PYTHON").unwrap_or_else(|_| "python3".into()))
+        .arg(root.join("bindings/python/tools/bench_read.py"))
+        .arg(path)
+        .arg("2a".repeat(32))
+        .arg("bench")
+        .arg(&ids_file)
+        .env("CUSTODIAN_LIBRARY", &library)
+        .env("PYTHONPATH", root.join("bindings/python/src"))
+        .output()
+        .map_err(|e| format!("cannot run python3: {e}"))?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    let line: serde_json::Value = serde_json::from_slice(&output.stdout).map_err(|e| e.to_string())?;
+    line["median_us"].as_f64().ok_or_else(|| "no median_us".to_owned())
 }
 
 /// A full online backup, its verification, an increment after 1% of the

@@ -7,8 +7,8 @@ import ctypes
 import enum
 import json
 from ctypes import byref, c_bool, c_int64, c_size_t, c_uint32, c_void_p
-from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from dataclasses import dataclass
+from typing import Any, Iterator, NamedTuple, Optional
 
 from . import _lib
 from ._lib import FIELD, SHOWN, lib
@@ -30,8 +30,7 @@ class Shown(enum.Enum):
     """There is a value, and this session may not see it."""
 
 
-@dataclass(frozen=True)
-class Value:
+class Value(NamedTuple):
     """One field as the session sees it: ``text`` is the value, its masked
     rendering, or ``""`` when absent or withheld."""
 
@@ -45,20 +44,72 @@ class Value:
         return self.shown in (Shown.PLAIN, Shown.MASKED)
 
 
-@dataclass(frozen=True)
+_ABSENT = Value("", Shown.ABSENT)
+
+
+class _Owned:
+    """A library handle freed when the last object using it goes."""
+
+    __slots__ = ("pointer", "free")
+
+    def __init__(self, pointer: c_void_p, free: Any) -> None:
+        self.pointer = pointer
+        self.free = free
+
+    def __del__(self) -> None:
+        if self.pointer:
+            self.free(self.pointer)
+            self.pointer = c_void_p()
+
+
 class Customer:
-    """A customer as one session saw it when it was read."""
+    """A customer as one session saw it when it was read. It holds the
+    library's record of that read (freed with the object) and copies a
+    field's value out only when asked for it."""
+
+    __slots__ = ("id", "version", "_owner", "_pointer", "_values")
 
     id: int
     version: int
-    values: dict[str, Value] = field(repr=False)
+
+    def __init__(self, owner: _Owned, pointer: Any) -> None:
+        self._owner = owner  # keeps the record (or the page holding it) alive
+        self._pointer = pointer
+        self.id = lib.cust_customer_id(pointer)
+        self.version = lib.cust_customer_version(pointer)
+        self._values: Optional[dict[str, Value]] = None
+
+    def __repr__(self) -> str:
+        return f"Customer(id={self.id}, version={self.version})"
 
     def __getitem__(self, name: str) -> Value:
-        """The field ``name`` (``customer["mobile"].text``); absent fields are
-        ``Value("", Shown.ABSENT)``."""
+        """The field ``name`` (``customer["mobile"].text``); a field without a
+        value is ``Value("", Shown.ABSENT)``. Custom attributes
+        (``custom.<name>``) are read like catalogue fields."""
         if not isinstance(name, str):
             raise TypeError(f"field name must be a str, not {type(name).__name__}")
-        return self.values.get(name, Value("", Shown.ABSENT))
+        code = FIELDS.get(name)
+        if code is None:
+            return self.values.get(name, _ABSENT)
+        shown = c_uint32(0)
+        pointer = self._pointer
+        text = _lib.copy_out(lambda buf, n, needed: lib.cust_customer_field(pointer, code, buf, n, needed, byref(shown)))
+        return Value(text, Shown(shown.value))
+
+    @property
+    def values(self) -> dict[str, Value]:
+        """Every field the customer has (custom attributes too), as the session sees it, by name."""
+        if self._values is None:
+            data = json.loads(_lib.take_string("cust_customer_to_json", self._pointer))
+            masked, withheld = set(data.get("masked", [])), data.get("withheld", [])
+            values = {
+                name: Value(text, Shown.MASKED if name in masked else Shown.PLAIN)
+                for name, text in data.get("fields", {}).items()
+            }
+            for name in withheld:
+                values[name] = Value("", Shown.WITHHELD)
+            self._values = values
+        return self._values
 
     def text(self, name: str) -> str:
         """The field's text (``""`` when absent or withheld)."""
@@ -72,33 +123,6 @@ class Customer:
         """The fields the session sees (plain or masked), by name."""
         return {k: v.text for k, v in self.values.items() if v}
 
-    @classmethod
-    def _from_json(cls, data: dict[str, Any]) -> "Customer":
-        masked = set(data.get("masked", []))
-        values = {
-            name: Value(text, Shown.MASKED if name in masked else Shown.PLAIN)
-            for name, text in data.get("fields", {}).items()
-        }
-        for name in data.get("withheld", []):
-            values[name] = Value("", Shown.WITHHELD)
-        return cls(int(data["id"]), int(data["version"]), values)
-
-    @classmethod
-    def _from_handle(cls, handle: Any, fields: Optional[list[str]] = None) -> "Customer":
-        """Copies a customer out of a library handle (which the caller frees):
-        all of it as JSON, or only ``fields`` one by one."""
-        if fields is None:
-            return cls._from_json(json.loads(_lib.take_string("cust_customer_to_json", handle)))
-        values = {}
-        for name in fields:
-            code = FIELDS.get(name) if isinstance(name, str) else None
-            if code is None:
-                raise ValueError(f"unknown field {name!r}; known: {', '.join(FIELDS)}")
-            shown = c_uint32(0)
-            text = _lib.copy_out(lambda buf, n, needed: lib.cust_customer_field(handle, code, buf, n, needed, byref(shown)))
-            values[name] = Value(text, Shown(shown.value))
-        return cls(lib.cust_customer_id(handle), lib.cust_customer_version(handle), values)
-
 
 class Page(list):  # type: ignore[type-arg]
     """One page of customers; ``total`` is how many the whole listing holds."""
@@ -110,29 +134,24 @@ class Page(list):  # type: ignore[type-arg]
         self.total = total
 
 
-def take_customer(function: str, *args: Any, fields: Optional[list[str]] = None) -> Customer:
-    """Calls a function that returns one customer handle, copies and frees it."""
+def take_customer(function: str, *args: Any) -> Customer:
+    """Calls a function that returns one customer handle; the customer owns it."""
     out = c_void_p()
     _lib.call(function, *args, byref(out))
-    try:
-        return Customer._from_handle(out, fields)
-    finally:
-        lib.cust_customer_free(out)
+    return Customer(_Owned(out, lib.cust_customer_free), out)
 
 
 def take_page(function: str, *args: Any) -> Page:
-    """Calls a function that returns a list handle, copies and frees it."""
+    """Calls a function that returns a list handle; its customers share it."""
     out = c_void_p()
     _lib.call(function, *args, byref(out))
-    try:
-        customers = []
-        for index in range(lib.cust_list_len(out)):
-            borrowed = c_void_p()
-            _lib.check(lib.cust_list_get(out, index, byref(borrowed)))
-            customers.append(Customer._from_handle(borrowed))
-        return Page(customers, lib.cust_list_total(out))
-    finally:
-        lib.cust_list_free(out)
+    owner = _Owned(out, lib.cust_list_free)  # the page's customers are borrowed from the list
+    customers = []
+    for index in range(lib.cust_list_len(out)):
+        borrowed = c_void_p()
+        _lib.check(lib.cust_list_get(out, index, byref(borrowed)))
+        customers.append(Customer(owner, borrowed))
+    return Page(customers, lib.cust_list_total(out))
 
 
 @dataclass(frozen=True)

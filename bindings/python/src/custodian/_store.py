@@ -453,9 +453,9 @@ class Session:
         """Creates a customer from ``{"kind": ..., "fields": {...}}``."""
         return take_customer("cust_customer_create_json", self.handle, _json_text(document, "document"))
 
-    def get(self, id: int, *, fields: Optional[list[str]] = None) -> Customer:
-        """The customer ``id`` as this session may see it (only ``fields``, if given)."""
-        return take_customer("cust_customer_get", self.handle, _lib.integer(id, "id", *I64), fields=fields)
+    def get(self, id: int) -> Customer:
+        """The customer ``id`` as this session may see it."""
+        return take_customer("cust_customer_get", self.handle, _lib.integer(id, "id", *I64))
 
     def get_by_code(self, code: str) -> Customer:
         """The customer with this external code."""
