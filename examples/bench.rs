@@ -392,39 +392,58 @@ fn languages(
     report.section(&format!("The same audited read by id from Rust, C and Python, {} each", args.reads));
     let mut rng = fastrand::Rng::with_seed(SEED + 3);
     let ids: Vec<i64> = (0..args.reads).map(|_| created[rng.usize(0..created.len())]).collect();
-    let (_, rust_med) = timed(&ids, |id| {
-        std::hint::black_box(session.get(CustomerId(*id)).expect("read by id"));
-    });
     let dir = std::ffi::CString::new(path.to_string_lossy().as_bytes())?;
     let (mut store, mut c_session) = (std::ptr::null_mut(), std::ptr::null_mut());
-    // SAFETY: valid NUL-terminated strings and out-pointers; every handle is closed below.
-    let c_med = unsafe {
+    // SAFETY: valid NUL-terminated strings and out-pointers; both handles are closed below.
+    unsafe {
         assert_eq!(cust_store_open(dir.as_ptr(), [42u8; 32].as_ptr(), 32, &mut store), 0, "cust_store_open");
         assert_eq!(cust_session_open(store, c"bench".as_ptr(), c"service".as_ptr(), true, 0, &mut c_session), 0);
-        let (_, med) = timed(&ids, |id| {
+    }
+    // Three rounds; in each, Rust and C alternate call by call (so both see
+    // the same machine), then Python reads the same customers.
+    let (mut rust, mut c, mut python) = (Vec::new(), Vec::new(), Vec::new());
+    let mut python_failure = None;
+    for round in ids.chunks(ids.len().div_ceil(3)) {
+        for id in round {
+            let t = Instant::now();
+            std::hint::black_box(session.get(CustomerId(*id)).expect("read by id"));
+            rust.push(t.elapsed());
+            let t = Instant::now();
             let mut customer = std::ptr::null_mut();
-            assert_eq!(cust_customer_get(c_session, *id, &mut customer), 0, "cust_customer_get");
-            cust_customer_free(customer);
-        });
+            // SAFETY: a live session handle and a writable out-pointer; the customer is freed at once.
+            unsafe {
+                assert_eq!(cust_customer_get(c_session, *id, &mut customer), 0, "cust_customer_get");
+                cust_customer_free(customer);
+            }
+            c.push(t.elapsed());
+        }
+        match python_reads(path, round) {
+            Ok(samples) => python.extend(samples),
+            Err(why) => python_failure = Some(why),
+        }
+    }
+    // SAFETY: the handles opened above, closed once.
+    unsafe {
         cust_session_close(c_session);
         cust_store_close(store);
-        med
-    };
+    }
+    let (rust_med, c_med) = (micros(median(&mut rust)), micros(median(&mut c)));
     report.metric("read_by_id_rust_median", rust_med, "us");
     report.metric("read_by_id_c_median", c_med, "us");
     report.metric("read_by_id_c_ratio_vs_rust", c_med / rust_med, "ratio");
-    match python_reads(path, &ids) {
-        Ok(py_med) => {
+    match python_failure {
+        None => {
+            let py_med = micros(median(&mut python));
             report.metric("read_by_id_python_median", py_med, "us");
             report.metric("read_by_id_python_ratio_vs_c", py_med / c_med, "ratio");
         }
-        Err(why) => report.text("python", &format!("not measured: {why}")),
+        Some(why) => report.text("python", &format!("not measured: {why}")),
     }
     Ok(())
 }
 
-/// Runs `bindings/python/tools/bench_read.py` on the store; its median µs.
-fn python_reads(path: &std::path::Path, ids: &[i64]) -> Result<f64, String> {
+/// Runs `bindings/python/tools/bench_read.py` on the store; the time of each read.
+fn python_reads(path: &std::path::Path, ids: &[i64]) -> Result<Vec<Duration>, String> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let library = root.join("target/release/libcustodian.so");
     if !library.exists() {
@@ -447,7 +466,8 @@ fn python_reads(path: &std::path::Path, ids: &[i64]) -> Result<f64, String> {
         return Err(String::from_utf8_lossy(&output.stderr).into_owned());
     }
     let line: serde_json::Value = serde_json::from_slice(&output.stdout).map_err(|e| e.to_string())?;
-    line["median_us"].as_f64().ok_or_else(|| "no median_us".to_owned())
+    let samples = line["samples_ns"].as_array().ok_or_else(|| "no samples_ns".to_owned())?;
+    Ok(samples.iter().filter_map(|s| s.as_u64()).map(Duration::from_nanos).collect())
 }
 
 /// A full online backup, its verification, an increment after 1% of the

@@ -1,6 +1,6 @@
 """The Python leg of the bench's `languages` phase: the same audited read by
 id as the Rust and C legs, through the Python binding. Prints one JSON line
-with the median microseconds per call.
+with the time of each call (ns).
 
     python3 bench_read.py STORE_DIR KEY_HEX PRINCIPAL IDS_FILE
 """
@@ -26,8 +26,7 @@ def main() -> int:
                 start = time.perf_counter_ns()
                 session.get(i)
                 samples.append(time.perf_counter_ns() - start)
-    samples.sort()
-    print(json.dumps({"median_us": samples[len(samples) // 2] / 1000, "reads": len(samples)}))
+    print(json.dumps({"samples_ns": samples}))
     return 0
 
 
