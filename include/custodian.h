@@ -620,6 +620,23 @@ cust_status cust_customer_list(const struct cust_session *session,
                                uint32_t limit,
                                struct cust_list **out);
 
+// `cust_customer_list` of only the customers whose classification
+// attributes match: `kind` (`individual` / `organisation`), `category`,
+// `tier` and `source`, each NULL for any.
+//
+// # Safety
+// `session` must be a valid handle; the filters NULL or NUL-terminated; `out` writable.
+cust_status cust_customer_list_filtered(const struct cust_session *session,
+                                        uint32_t sort,
+                                        bool descending,
+                                        uint64_t offset,
+                                        uint32_t limit,
+                                        const char *kind,
+                                        const char *category,
+                                        const char *tier,
+                                        const char *source,
+                                        struct cust_list **out);
+
 // Keyword search (case-insensitive, over the text the session may read in
 // plaintext, never L1), paged like `cust_customer_list`.
 //

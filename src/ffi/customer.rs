@@ -6,7 +6,9 @@ use std::ffi::c_char;
 
 use zeroize::Zeroize;
 
-use super::boundary::{Outcome, c_string, free_handle, into_handle, object, object_mut, out_ptr, text, write};
+use super::boundary::{
+    Outcome, c_string, free_handle, into_handle, object, object_mut, optional_text, out_ptr, text, write,
+};
 use super::session::{cust_session, with_session};
 use super::status::{Failure, copy_out, cust_status};
 use crate::model::{CustomerId, CustomerInput, CustomerPatch, CustomerView, Field};
@@ -391,6 +393,58 @@ pub unsafe extern "C" fn cust_customer_list(
     with_session(session, |s| {
         let out = out_ptr(out, "out")?;
         let query = ListQuery::new().sort(field_of(sort)?).descending(descending).offset(offset).limit(limit);
+        let page = s.list(&query)?;
+        hand_out_list(out, page.items, page.total);
+        Ok(())
+    })
+}
+
+/// `cust_customer_list` of only the customers whose classification
+/// attributes match: `kind` (`individual` / `organisation`), `category`,
+/// `tier` and `source`, each NULL for any.
+///
+/// # Safety
+/// `session` must be a valid handle; the filters NULL or NUL-terminated; `out` writable.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn cust_customer_list_filtered(
+    session: *const cust_session,
+    sort: u32,
+    descending: bool,
+    offset: u64,
+    limit: u32,
+    kind: *const c_char,
+    category: *const c_char,
+    tier: *const c_char,
+    source: *const c_char,
+    out: *mut *mut cust_list,
+) -> cust_status {
+    with_session(session, |s| {
+        let out = out_ptr(out, "out")?;
+        let mut filter = crate::Filter::new();
+        // SAFETY: the caller promises NULL or NUL-terminated strings.
+        let texts = unsafe {
+            [
+                optional_text(kind, "kind")?,
+                optional_text(category, "category")?,
+                optional_text(tier, "tier")?,
+                optional_text(source, "source")?,
+            ]
+        };
+        if let Some(v) = texts[0] {
+            filter = filter.kind(v);
+        }
+        if let Some(v) = texts[1] {
+            filter = filter.category(v);
+        }
+        if let Some(v) = texts[2] {
+            filter = filter.tier(v);
+        }
+        if let Some(v) = texts[3] {
+            filter = filter.source(v);
+        }
+        let query =
+            ListQuery::new().sort(field_of(sort)?).descending(descending).offset(offset).limit(limit).filter(filter);
         let page = s.list(&query)?;
         hand_out_list(out, page.items, page.total);
         Ok(())

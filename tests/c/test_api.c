@@ -309,6 +309,20 @@ static void test_customers(const char *dir) {
     OK(cust_customer_field(first, CUST_FIELD_NAME, text, sizeof text, NULL, NULL));
     CHECK(strcmp(text, "王五") == 0);
     cust_list_free(list);
+    /* Filtered by classification attributes (NULL: any). */
+    OK(cust_customer_list_filtered(clerk, CUST_FIELD_NAME, false, 0, 10, "individual", NULL, NULL, NULL, &list));
+    CHECK(cust_list_total(list) == 2);
+    cust_list_free(list);
+    OK(cust_customer_list_filtered(clerk, CUST_FIELD_NAME, false, 0, 10, "organisation", NULL, NULL, NULL, &list));
+    CHECK(cust_list_total(list) == 0 && cust_list_len(list) == 0);
+    cust_list_free(list);
+    OK(cust_customer_list_filtered(clerk, CUST_FIELD_NAME, false, 0, 10, NULL, "no such category", NULL, NULL, &list));
+    CHECK(cust_list_total(list) == 0);
+    cust_list_free(list);
+    CHECK_STATUS(cust_customer_list_filtered(clerk, CUST_FIELD_NAME, false, 0, 10, NULL, NULL, NULL, NULL, NULL),
+                 CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_customer_list_filtered(clerk, CUST_FIELD_NAME, false, 0, 10, BAD_UTF8, NULL, NULL, NULL, &list),
+                 CUST_STATUS_INVALID_UTF8);
     OK(cust_customer_search(clerk, "李", 0, 10, &list));
     CHECK(cust_list_len(list) == 1);
     cust_list_free(list);

@@ -71,8 +71,15 @@ def test_customers_are_created_read_updated_listed_searched_and_deleted(store: c
     assert sum(len(p) for p in admin.search("第1", page_size=2)) == 3  # 第1, 第10, 第11
     again = admin.get(first.id)
     assert again.version == updated.version and again.as_dict()["notes"] == "VIP" and "email" not in again.values
-    org = admin.create({"organisation": "星辰科技有限公司"}, kind="organisation")
+    org = admin.create({"organisation": "星辰科技有限公司", "category": "批发"}, kind="organisation")
     assert org["kind"].text == "organisation"
+    assert [c.id for p in admin.list(kind="organisation") for c in p] == [org.id]
+    assert [c.id for p in admin.list(category="批发", kind="organisation") for c in p] == [org.id]
+    assert next(admin.list(kind="individual")).total == 12
+    assert list(admin.list(tier="C")) == []
+    with pytest.raises(custodian.Invalid) as tier:
+        next(admin.list(tier="no such tier"))
+    assert tier.value.field == "tier" and tier.value.rule == "choice"
     json_made = admin.create_json({"fields": {"name": "赵六", "mobile": "13700000001"}})
     assert json_made["mobile"].text == "13700000001"
     admin.delete(json_made.id)

@@ -498,8 +498,20 @@ class Session:
         """Customers with this identity-card number."""
         return self._find("id_number", id_number)
 
-    def list(self, *, sort: str = "name", descending: bool = False, page_size: int = 50, offset: int = 0) -> Iterator[Page]:
-        """Every customer, sorted by ``sort`` (a field name; pinyin order for
+    def list(
+        self,
+        *,
+        sort: str = "name",
+        descending: bool = False,
+        page_size: int = 50,
+        offset: int = 0,
+        kind: Optional[str] = None,
+        category: Optional[str] = None,
+        tier: Optional[str] = None,
+        source: Optional[str] = None,
+    ) -> Iterator[Page]:
+        """Every customer (or those of this ``kind``, ``category``, ``tier``
+        and ``source``), sorted by ``sort`` (a field name; pinyin order for
         text), page by page."""
         field = FIELDS.get(sort) if isinstance(sort, str) else None
         if field is None:
@@ -507,7 +519,13 @@ class Session:
         size = _lib.integer(page_size, "page_size", 1, 1000)
         start = _lib.integer(offset, "offset", *U64)
 
+        filters = [_lib.text(v, n, optional=True) for v, n in [(kind, "kind"), (category, "category"), (tier, "tier"), (source, "source")]]
+
         def fetch(at: int, limit: int) -> Page:
+            if any(f is not None for f in filters):
+                return take_page(
+                    "cust_customer_list_filtered", self.handle, field, bool(descending), start + at, limit, *filters
+                )
             return take_page("cust_customer_list", self.handle, field, bool(descending), start + at, limit)
 
         return iterate_pages(fetch, size)
