@@ -8,7 +8,7 @@ import json
 import os
 import threading
 from ctypes import byref, c_bool, c_uint64, c_void_p
-from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, TypeVar, Union
 
 from . import _lib
 from ._lib import KIND, lib
@@ -37,6 +37,20 @@ def _one_key(key: Any, passphrase: Any) -> None:
         raise TypeError("give exactly one of key (32 bytes) or passphrase")
 
 
+T = TypeVar("T")
+
+
+def _keyed(key: Any, passphrase: Any, raw: Callable[[Any, int], T], derived: Callable[[Any], T]) -> T:
+    """Calls ``raw(buffer, length)`` with the key bytes or ``derived(buffer)``
+    with the passphrase, each in a buffer wiped after the call."""
+    _one_key(key, passphrase)
+    if key is not None:
+        with _lib.key_secret(key) as k:
+            return raw(k.buffer, k.length)
+    with _lib.passphrase_secret(passphrase) as p:
+        return derived(p.buffer)
+
+
 def _json_text(value: Any, name: str) -> bytes:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     encoded = _lib.text(text, name)
@@ -62,31 +76,29 @@ class Store:
     ) -> "Store":
         """Creates a store in directory ``path`` under a 32-byte master ``key``
         or a ``passphrase`` (PBKDF2 with ``kdf_iterations``, 0 for the default)."""
-        _one_key(key, passphrase)
         where = _lib.text(path, "path")
+        iterations = _lib.integer(kdf_iterations, "kdf_iterations", *U32)
         out = c_void_p()
-        if key is not None:
-            with _lib.key_secret(key) as k:
-                _lib.call("cust_store_create", where, k.buffer, k.length, byref(out))
-        else:
-            iterations = _lib.integer(kdf_iterations, "kdf_iterations", *U32)
-            with _lib.passphrase_secret(passphrase) as p:
-                _lib.call("cust_store_create_passphrase", where, p.buffer, iterations, byref(out))
+        _keyed(
+            key,
+            passphrase,
+            lambda k, n: _lib.call("cust_store_create", where, k, n, byref(out)),
+            lambda p: _lib.call("cust_store_create_passphrase", where, p, iterations, byref(out)),
+        )
         return cls(out)
 
     @classmethod
     def open(cls, path: PathLike, key: Optional[Key] = None, *, passphrase: Any = None) -> "Store":
         """Opens the store in ``path`` with its master key or passphrase
         (``WrongKey`` if it does not open it)."""
-        _one_key(key, passphrase)
         where = _lib.text(path, "path")
         out = c_void_p()
-        if key is not None:
-            with _lib.key_secret(key) as k:
-                _lib.call("cust_store_open", where, k.buffer, k.length, byref(out))
-        else:
-            with _lib.passphrase_secret(passphrase) as p:
-                _lib.call("cust_store_open_passphrase", where, p.buffer, byref(out))
+        _keyed(
+            key,
+            passphrase,
+            lambda k, n: _lib.call("cust_store_open", where, k, n, byref(out)),
+            lambda p: _lib.call("cust_store_open_passphrase", where, p, byref(out)),
+        )
         return cls(out)
 
     def close(self) -> None:
@@ -245,33 +257,30 @@ class Store:
     # -- backups and keys ----------------------------------------------------------
     def backup(self, path: PathLike) -> dict[str, Any]:
         """A full backup into the new file ``path`` (sealed); returns its manifest."""
-        return json.loads(_lib.take_string("cust_store_backup", self.handle, _lib.text(path, "path")))
+        return _lib.take_json("cust_store_backup", self.handle, _lib.text(path, "path"))
 
     def backup_increment(self, path: PathLike, parent: PathLike) -> dict[str, Any]:
         """An increment over the backup ``parent`` into the new file ``path``."""
-        return json.loads(
-            _lib.take_string(
-                "cust_store_backup_increment", self.handle, _lib.text(path, "path"), _lib.text(parent, "parent")
-            )
+        return _lib.take_json(
+            "cust_store_backup_increment", self.handle, _lib.text(path, "path"), _lib.text(parent, "parent")
         )
 
     def rotate_key(self, key: Optional[Key] = None, *, passphrase: Any = None, kdf_iterations: int = 0) -> None:
         """Rewraps every data key under a new master key or passphrase
         (sessions go on working)."""
-        _one_key(key, passphrase)
-        if key is not None:
-            with _lib.key_secret(key) as k:
-                _lib.call("cust_store_rotate_key", self.handle, k.buffer, k.length)
-        else:
-            iterations = _lib.integer(kdf_iterations, "kdf_iterations", *U32)
-            with _lib.passphrase_secret(passphrase) as p:
-                _lib.call("cust_store_rotate_key_passphrase", self.handle, p.buffer, iterations)
+        iterations = _lib.integer(kdf_iterations, "kdf_iterations", *U32)
+        _keyed(
+            key,
+            passphrase,
+            lambda k, n: _lib.call("cust_store_rotate_key", self.handle, k, n),
+            lambda p: _lib.call("cust_store_rotate_key_passphrase", self.handle, p, iterations),
+        )
 
     @staticmethod
     def backup_manifest(path: PathLike) -> dict[str, Any]:
         """What the backup file ``path`` is, read without a key (authenticated
         only by a verification or restore)."""
-        return json.loads(_lib.take_string("cust_backup_manifest_json", _lib.text(path, "path")))
+        return _lib.take_json("cust_backup_manifest_json", _lib.text(path, "path"))
 
     @staticmethod
     def verify_backup(
@@ -279,24 +288,23 @@ class Store:
     ) -> int:
         """Verifies a full backup, or a chain (a full backup and its
         increments, in order); returns how many customers it holds."""
-        _one_key(key, passphrase)
         customers = c_uint64()
         if isinstance(backup, (str, os.PathLike)):
             path = _lib.text(backup, "backup")
-            if key is not None:
-                with _lib.key_secret(key) as k:
-                    _lib.call("cust_backup_verify", path, k.buffer, k.length, byref(customers))
-            else:
-                with _lib.passphrase_secret(passphrase) as p:
-                    _lib.call("cust_backup_verify_passphrase", path, p.buffer, byref(customers))
+            _keyed(
+                key,
+                passphrase,
+                lambda k, n: _lib.call("cust_backup_verify", path, k, n, byref(customers)),
+                lambda p: _lib.call("cust_backup_verify_passphrase", path, p, byref(customers)),
+            )
             return customers.value
         chain, count = _lib.path_array(backup, "backup")
-        if key is not None:
-            with _lib.key_secret(key) as k:
-                _lib.call("cust_backup_verify_chain", chain, count, k.buffer, k.length, byref(customers))
-        else:
-            with _lib.passphrase_secret(passphrase) as p:
-                _lib.call("cust_backup_verify_chain_passphrase", chain, count, p.buffer, byref(customers))
+        _keyed(
+            key,
+            passphrase,
+            lambda k, n: _lib.call("cust_backup_verify_chain", chain, count, k, n, byref(customers)),
+            lambda p: _lib.call("cust_backup_verify_chain_passphrase", chain, count, p, byref(customers)),
+        )
         return customers.value
 
     @staticmethod
@@ -305,15 +313,14 @@ class Store:
     ) -> None:
         """Writes the store files as they were at the chain's last link into
         the new directory ``out_dir`` (sealed fields stay sealed)."""
-        _one_key(key, passphrase)
         paths, count = _lib.path_array(chain, "chain")
         where = _lib.text(out_dir, "out_dir")
-        if key is not None:
-            with _lib.key_secret(key) as k:
-                _lib.call("cust_backup_extract", paths, count, k.buffer, k.length, where)
-        else:
-            with _lib.passphrase_secret(passphrase) as p:
-                _lib.call("cust_backup_extract_passphrase", paths, count, p.buffer, where)
+        _keyed(
+            key,
+            passphrase,
+            lambda k, n: _lib.call("cust_backup_extract", paths, count, k, n, where),
+            lambda p: _lib.call("cust_backup_extract_passphrase", paths, count, p, where),
+        )
 
     @staticmethod
     def restore(
@@ -340,11 +347,12 @@ class Store:
             if backup_key is not None or checkpoint is not None or receipts is not None or acknowledge_lost_history:
                 raise ValueError("a chain restores into a live store with its key only (restore its full backup alone after a loss)")
             chain, count = _lib.path_array(backup, "backup")
-            if key is not None:
-                with _lib.key_secret(key) as k:
-                    return json.loads(_lib.take_string("cust_store_restore_chain", chain, count, target, k.buffer, k.length))
-            with _lib.passphrase_secret(passphrase) as p:
-                return json.loads(_lib.take_string("cust_store_restore_chain_passphrase", chain, count, target, p.buffer))
+            return _keyed(
+                key,
+                passphrase,
+                lambda k, n: _lib.take_json("cust_store_restore_chain", chain, count, target, k, n),
+                lambda p: _lib.take_json("cust_store_restore_chain_passphrase", chain, count, target, p),
+            )
         path = _lib.text(backup, "backup")
         after_loss = checkpoint is not None or receipts is not None or acknowledge_lost_history
         if (backup_key is not None or after_loss) and key is None:
@@ -353,23 +361,20 @@ class Store:
             if after_loss:
                 raise ValueError("give either backup_key or an outside record, not both")
             with _lib.key_secret(backup_key) as old, _lib.key_secret(key) as k:
-                return json.loads(
-                    _lib.take_string("cust_store_restore_rotated", path, target, old.buffer, old.length, k.buffer, k.length)
-                )
+                return _lib.take_json("cust_store_restore_rotated", path, target, old.buffer, old.length, k.buffer, k.length)
         if after_loss:
             cp = None if checkpoint is None else _lib.text(str(checkpoint), "checkpoint")
             rc = None if receipts is None else _lib.text("".join(receipts), "receipts")
             with _lib.key_secret(key) as k:
-                return json.loads(
-                    _lib.take_string(
-                        "cust_store_restore_after_loss", path, target, k.buffer, k.length, cp, rc, bool(acknowledge_lost_history)
-                    )
+                return _lib.take_json(
+                    "cust_store_restore_after_loss", path, target, k.buffer, k.length, cp, rc, bool(acknowledge_lost_history)
                 )
-        if key is not None:
-            with _lib.key_secret(key) as k:
-                return json.loads(_lib.take_string("cust_store_restore", path, target, k.buffer, k.length))
-        with _lib.passphrase_secret(passphrase) as p:
-            return json.loads(_lib.take_string("cust_store_restore_passphrase", path, target, p.buffer))
+        return _keyed(
+            key,
+            passphrase,
+            lambda k, n: _lib.take_json("cust_store_restore", path, target, k, n),
+            lambda p: _lib.take_json("cust_store_restore_passphrase", path, target, p),
+        )
 
 
 def _input(fields: Mapping[str, Optional[str]], kind: str) -> c_void_p:
