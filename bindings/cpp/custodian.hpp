@@ -1,0 +1,946 @@
+/* custodian: the C++17 wrapper over the C API (include/custodian.h), header-only.
+ *
+ * - Handles are move-only RAII objects: store, session, customer, customer_list, input,
+ *   import_report. A moved-from handle is empty; calling through it throws error with
+ *   CUST_STATUS_NULL_ARGUMENT, as the C API would.
+ * - Every failing call throws custodian::error: status(), rule() and the message of this
+ *   thread's last error (cust_last_error, which the library sets on every failure, so the
+ *   message always belongs to the call that threw even when a store or session is shared
+ *   between threads; store::last_error() and session::last_error() read the handle's copy).
+ * - Text goes in as std::string_view and is copied into a NUL-terminated buffer that is
+ *   wiped after the call; text holding a NUL byte is refused with CUST_STATUS_INVALID
+ *   (rule nul_byte) before the library sees it. Text comes out as std::string, JSON
+ *   results as std::string too (no JSON library needed).
+ * - Keys are key_view (pointer and length, std::array or std::vector of bytes, never
+ *   copied); passphrases are wrapped in custodian::passphrase to tell the overloads apart.
+ * - Checkpoint and receipt sinks are std::function objects the store owns; sessions opened
+ *   on the store share that ownership, because the library may call a sink for as long as
+ *   any session keeps the store alive. A sink must not throw: an exception it throws is
+ *   swallowed at the C boundary.
+ * - A customer_ref borrowed from a customer_list is valid only while the list lives.
+ * - <pthread.h> is included before custodian.h: the C header declares pthread_atfork without
+ *   the noexcept glibc gives it in C++, which is an error if glibc's declaration comes second. */
+
+#ifndef CUSTODIAN_HPP
+#define CUSTODIAN_HPP
+
+#if __has_include(<pthread.h>)
+#include <pthread.h>
+#endif
+#include "custodian.h"
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace custodian {
+
+class error : public std::runtime_error {
+public:
+    error(cust_status status, const std::string& message)
+        : std::runtime_error(message), status_(status), rule_(parse_rule(message)) {}
+
+    cust_status status() const noexcept { return status_; }
+    const std::string& rule() const noexcept { return rule_; }
+    std::string message() const { return what(); }
+    std::string_view status_text() const noexcept { return cust_status_str(status_); }
+
+    static std::string parse_rule(std::string_view message) {
+        auto word = [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                   c == '.' || c == '-';
+        };
+        std::string found;
+        for (std::size_t at = message.find("(rule "); at != std::string_view::npos;
+             at = message.find("(rule ", at + 1)) {
+            std::size_t begin = at + 6, end = begin;
+            while (end < message.size() && word(message[end])) ++end;
+            if (end > begin && end < message.size() && message[end] == ')') {
+                found.assign(message.substr(begin, end - begin));
+            }
+        }
+        if (!found.empty()) return found;
+        constexpr std::string_view denied = "denied by rule ";
+        std::size_t at = message.find(denied);
+        if (at != std::string_view::npos) {
+            std::size_t begin = at + denied.size(), end = begin;
+            while (end < message.size() && word(message[end])) ++end;
+            while (end > begin && message[end - 1] == '.') --end;
+            found.assign(message.substr(begin, end - begin));
+        }
+        return found;
+    }
+
+private:
+    cust_status status_;
+    std::string rule_;
+};
+
+namespace detail {
+
+inline void wipe(void* p, std::size_t len) noexcept { cust_memzero(static_cast<uint8_t*>(p), len); }
+
+template <typename Call>
+std::string copy_out(Call&& call, cust_status& status) {
+    std::size_t needed = 0;
+    status = call(nullptr, 0, &needed);
+    for (int attempt = 0; attempt < 8 && status == CUST_STATUS_BUFFER_TOO_SMALL && needed > 0; ++attempt) {
+        std::string out(needed, '\0');
+        std::size_t again = 0;
+        status = call(out.data(), out.size(), &again);
+        if (status == CUST_STATUS_OK) {
+            out.resize(again - 1);
+            return out;
+        }
+        wipe(out.data(), out.size());
+        needed = again;
+    }
+    return std::string();
+}
+
+inline std::string thread_last_error() {
+    cust_status status = CUST_STATUS_OK;
+    return copy_out([](char* buf, std::size_t len, std::size_t* needed) { return cust_last_error(buf, len, needed); },
+                    status);
+}
+
+[[noreturn]] inline void fail(cust_status status) { throw error(status, thread_last_error()); }
+
+inline void check(cust_status status) {
+    if (status != CUST_STATUS_OK) fail(status);
+}
+
+template <typename Call>
+std::string text_out(Call&& call) {
+    cust_status status = CUST_STATUS_OK;
+    std::string out = copy_out(std::forward<Call>(call), status);
+    check(status);
+    return out;
+}
+
+inline std::string take_string(char* s) {
+    struct release {
+        char* s;
+        ~release() { cust_string_free(s); }
+    } guard{s};
+    return s == nullptr ? std::string() : std::string(s);
+}
+
+[[noreturn]] inline void refuse_nul(const char* name) {
+    throw error(CUST_STATUS_INVALID, std::string("invalid value for argument '") + name +
+                                         "': it contains a NUL byte, which a C string cannot carry (rule nul_byte)");
+}
+
+class text {
+public:
+    text(std::string_view value, const char* name) : value_(value) {
+        if (value_.find('\0') != std::string::npos) {
+            wipe(value_.data(), value_.size());
+            refuse_nul(name);
+        }
+    }
+    text(const text&) = delete;
+    text& operator=(const text&) = delete;
+    ~text() { wipe(value_.data(), value_.size()); }
+    const char* c_str() const noexcept { return value_.c_str(); }
+
+private:
+    std::string value_;
+};
+
+class optional_text {
+public:
+    optional_text(const std::optional<std::string_view>& value, const char* name) {
+        if (value) value_.emplace(*value, name);
+    }
+    const char* c_str() const noexcept { return value_ ? value_->c_str() : nullptr; }
+
+private:
+    std::optional<text> value_;
+};
+
+class text_array {
+public:
+    text_array(const std::vector<std::string>& values, const char* name) {
+        values_.reserve(values.size());
+        pointers_.reserve(values.size());
+        for (const std::string& value : values) {
+            if (value.find('\0') != std::string::npos) {
+                clear();
+                refuse_nul(name);
+            }
+            values_.emplace_back(value);
+            pointers_.push_back(values_.back().c_str());
+        }
+    }
+    text_array(const text_array&) = delete;
+    text_array& operator=(const text_array&) = delete;
+    ~text_array() { clear(); }
+    const char* const* data() const noexcept {
+        static const char* const none[1] = {nullptr};
+        return pointers_.empty() ? none : pointers_.data();
+    }
+    std::size_t size() const noexcept { return pointers_.size(); }
+
+private:
+    void clear() noexcept {
+        for (std::string& value : values_) wipe(value.data(), value.size());
+    }
+    std::vector<std::string> values_;
+    std::vector<const char*> pointers_;
+};
+
+template <typename T, void (*Free)(T*)>
+class owned {
+public:
+    owned() noexcept = default;
+    explicit owned(T* p) noexcept : p_(p) {}
+    owned(owned&& other) noexcept : p_(std::exchange(other.p_, nullptr)) {}
+    owned& operator=(owned&& other) noexcept {
+        if (this != &other) {
+            reset();
+            p_ = std::exchange(other.p_, nullptr);
+        }
+        return *this;
+    }
+    owned(const owned&) = delete;
+    owned& operator=(const owned&) = delete;
+    ~owned() { reset(); }
+    void reset() noexcept {
+        if (p_ != nullptr) Free(std::exchange(p_, nullptr));
+    }
+    T* get() const noexcept { return p_; }
+
+private:
+    T* p_ = nullptr;
+};
+
+}  // namespace detail
+
+using text_sink = std::function<void(std::string_view)>;
+
+class key_view {
+public:
+    key_view(const uint8_t* data, std::size_t size) noexcept : data_(data), size_(size) {}
+    template <std::size_t N>
+    key_view(const std::array<uint8_t, N>& key) noexcept : data_(key.data()), size_(N) {}
+    template <std::size_t N>
+    key_view(const uint8_t (&key)[N]) noexcept : data_(key), size_(N) {}
+    key_view(const std::vector<uint8_t>& key) noexcept : data_(key.data()), size_(key.size()) {}
+    const uint8_t* data() const noexcept { return data_; }
+    std::size_t size() const noexcept { return size_; }
+
+private:
+    const uint8_t* data_;
+    std::size_t size_;
+};
+
+class passphrase {
+public:
+    explicit passphrase(std::string_view text) noexcept : text_(text) {}
+    std::string_view text() const noexcept { return text_; }
+
+private:
+    std::string_view text_;
+};
+
+class secret_bytes {
+public:
+    secret_bytes() = default;
+    secret_bytes(const uint8_t* data, std::size_t size) : bytes_(data, data + size) {}
+    secret_bytes(secret_bytes&& other) noexcept : bytes_(std::move(other.bytes_)) { other.bytes_.clear(); }
+    secret_bytes& operator=(secret_bytes&& other) noexcept {
+        if (this != &other) {
+            wipe();
+            bytes_ = std::move(other.bytes_);
+            other.bytes_.clear();
+        }
+        return *this;
+    }
+    secret_bytes(const secret_bytes&) = delete;
+    secret_bytes& operator=(const secret_bytes&) = delete;
+    ~secret_bytes() { wipe(); }
+    const uint8_t* data() const noexcept { return bytes_.data(); }
+    std::size_t size() const noexcept { return bytes_.size(); }
+    bool empty() const noexcept { return bytes_.empty(); }
+    uint8_t operator[](std::size_t index) const { return bytes_.at(index); }
+
+private:
+    void wipe() noexcept { detail::wipe(bytes_.data(), bytes_.size()); }
+    std::vector<uint8_t> bytes_;
+};
+
+inline std::string_view version() noexcept { return cust_version(); }
+
+inline std::string_view status_str(cust_status status) noexcept { return cust_status_str(status); }
+
+inline std::string last_error() { return detail::thread_last_error(); }
+
+class input {
+public:
+    explicit input(cust_kind kind = CUST_KIND_INDIVIDUAL) {
+        cust_input* made = nullptr;
+        detail::check(cust_input_new(kind, &made));
+        handle_ = handle_type(made);
+    }
+    input& set(cust_field field, std::string_view value) {
+        detail::text v(value, "value");
+        detail::check(cust_input_set(handle_.get(), field, v.c_str()));
+        return *this;
+    }
+    input& clear(cust_field field) {
+        detail::check(cust_input_set(handle_.get(), field, nullptr));
+        return *this;
+    }
+    const cust_input* native_handle() const noexcept { return handle_.get(); }
+    explicit operator bool() const noexcept { return handle_.get() != nullptr; }
+
+private:
+    using handle_type = detail::owned<cust_input, &cust_input_free>;
+    handle_type handle_;
+};
+
+struct field_value {
+    std::string text;
+    cust_shown shown = CUST_SHOWN_ABSENT;
+};
+
+class customer_ref {
+public:
+    customer_ref() noexcept = default;
+    explicit customer_ref(const cust_customer* customer) noexcept : ptr_(customer) {}
+
+    int64_t id() const noexcept { return cust_customer_id(ptr_); }
+    uint64_t version() const noexcept { return cust_customer_version(ptr_); }
+
+    field_value field(cust_field field) const {
+        field_value out;
+        uint32_t shown = CUST_SHOWN_ABSENT;
+        out.text = detail::text_out([&](char* buf, std::size_t len, std::size_t* needed) {
+            return cust_customer_field(ptr_, field, buf, len, needed, &shown);
+        });
+        out.shown = static_cast<cust_shown>(shown);
+        return out;
+    }
+    std::string text(cust_field f) const { return field(f).text; }
+    std::optional<std::string> value(cust_field f) const {
+        field_value v = field(f);
+        if (v.shown == CUST_SHOWN_ABSENT || v.shown == CUST_SHOWN_WITHHELD) return std::nullopt;
+        return std::move(v.text);
+    }
+    std::string to_json() const {
+        char* json = nullptr;
+        detail::check(cust_customer_to_json(ptr_, &json));
+        return detail::take_string(json);
+    }
+    const cust_customer* native_handle() const noexcept { return ptr_; }
+    explicit operator bool() const noexcept { return ptr_ != nullptr; }
+
+protected:
+    const cust_customer* ptr_ = nullptr;
+};
+
+class customer : public customer_ref {
+public:
+    customer() noexcept = default;
+    explicit customer(cust_customer* owned) noexcept : customer_ref(owned), handle_(owned) {}
+    customer(customer&& other) noexcept : customer_ref(other.ptr_), handle_(std::move(other.handle_)) {
+        other.ptr_ = nullptr;
+    }
+    customer& operator=(customer&& other) noexcept {
+        if (this != &other) {
+            handle_ = std::move(other.handle_);
+            ptr_ = std::exchange(other.ptr_, nullptr);
+        }
+        return *this;
+    }
+    customer(const customer&) = delete;
+    customer& operator=(const customer&) = delete;
+    ~customer() = default;
+
+private:
+    detail::owned<cust_customer, &cust_customer_free> handle_;
+};
+
+class customer_list {
+public:
+    class iterator {
+    public:
+        using iterator_category = std::input_iterator_tag;
+        using value_type = customer_ref;
+        using difference_type = std::ptrdiff_t;
+        using pointer = void;
+        using reference = customer_ref;
+
+        iterator() noexcept = default;
+        iterator(const customer_list* list, std::size_t index) noexcept : list_(list), index_(index) {}
+        customer_ref operator*() const { return list_->at(index_); }
+        iterator& operator++() noexcept {
+            ++index_;
+            return *this;
+        }
+        iterator operator++(int) noexcept {
+            iterator before = *this;
+            ++index_;
+            return before;
+        }
+        bool operator==(const iterator& other) const noexcept {
+            return list_ == other.list_ && index_ == other.index_;
+        }
+        bool operator!=(const iterator& other) const noexcept { return !(*this == other); }
+
+    private:
+        const customer_list* list_ = nullptr;
+        std::size_t index_ = 0;
+    };
+
+    customer_list() noexcept = default;
+    explicit customer_list(cust_list* owned) noexcept : handle_(owned) {}
+
+    std::size_t size() const noexcept { return cust_list_len(handle_.get()); }
+    bool empty() const noexcept { return size() == 0; }
+    uint64_t total() const noexcept { return cust_list_total(handle_.get()); }
+    customer_ref at(std::size_t index) const {
+        const cust_customer* item = nullptr;
+        detail::check(cust_list_get(handle_.get(), index, &item));
+        return customer_ref(item);
+    }
+    customer_ref operator[](std::size_t index) const { return at(index); }
+    iterator begin() const noexcept { return iterator(this, 0); }
+    iterator end() const noexcept { return iterator(this, size()); }
+    const cust_list* native_handle() const noexcept { return handle_.get(); }
+    explicit operator bool() const noexcept { return handle_.get() != nullptr; }
+
+private:
+    detail::owned<cust_list, &cust_list_free> handle_;
+};
+
+struct list_filter {
+    std::optional<std::string_view> kind;
+    std::optional<std::string_view> category;
+    std::optional<std::string_view> tier;
+    std::optional<std::string_view> source;
+};
+
+struct import_row {
+    std::size_t slot = 0;
+    int64_t customer = 0;
+    bool verified = false;
+    std::vector<std::string> problems;
+};
+
+struct import_match {
+    std::size_t slot = 0;
+    int64_t customer = 0;
+    cust_match outcome = CUST_MATCH_PRESENT;
+    std::string fields;
+};
+
+class import_report {
+public:
+    import_report() noexcept = default;
+    explicit import_report(cust_import_report* owned) noexcept : handle_(owned) {}
+
+    std::size_t size() const noexcept { return cust_import_report_len(handle_.get()); }
+    std::size_t matched_size() const noexcept { return cust_import_report_matched_len(handle_.get()); }
+    import_row row(std::size_t index) const {
+        import_row out;
+        std::size_t problems = 0;
+        detail::check(
+            cust_import_report_row(handle_.get(), index, &out.slot, &out.customer, &out.verified, &problems));
+        out.problems.reserve(problems);
+        for (std::size_t p = 0; p < problems; ++p) out.problems.push_back(problem(index, p));
+        return out;
+    }
+    std::string problem(std::size_t index, std::size_t problem) const {
+        return detail::text_out([&](char* buf, std::size_t len, std::size_t* needed) {
+            return cust_import_report_problem(handle_.get(), index, problem, buf, len, needed);
+        });
+    }
+    import_match matched(std::size_t index) const {
+        import_match out;
+        uint32_t outcome = CUST_MATCH_PRESENT;
+        out.fields = detail::text_out([&](char* buf, std::size_t len, std::size_t* needed) {
+            return cust_import_report_matched(handle_.get(), index, &out.slot, &out.customer, &outcome, buf, len,
+                                              needed);
+        });
+        out.outcome = static_cast<cust_match>(outcome);
+        return out;
+    }
+    std::vector<import_row> rows() const {
+        std::vector<import_row> out;
+        out.reserve(size());
+        for (std::size_t i = 0; i < size(); ++i) out.push_back(row(i));
+        return out;
+    }
+    std::vector<import_match> matches() const {
+        std::vector<import_match> out;
+        out.reserve(matched_size());
+        for (std::size_t i = 0; i < matched_size(); ++i) out.push_back(matched(i));
+        return out;
+    }
+    const cust_import_report* native_handle() const noexcept { return handle_.get(); }
+    explicit operator bool() const noexcept { return handle_.get() != nullptr; }
+
+private:
+    detail::owned<cust_import_report, &cust_import_report_free> handle_;
+};
+
+namespace detail {
+
+struct sinks {
+    text_sink checkpoint;
+    text_sink receipt;
+
+    static void on_checkpoint(void* user, const char* text) noexcept { deliver(static_cast<sinks*>(user)->checkpoint, text); }
+    static void on_receipt(void* user, const char* text) noexcept { deliver(static_cast<sinks*>(user)->receipt, text); }
+
+    static void deliver(const text_sink& sink, const char* text) noexcept {
+        try {
+            if (sink) sink(text == nullptr ? std::string_view() : std::string_view(text));
+        } catch (...) {
+        }
+    }
+};
+
+}  // namespace detail
+
+class session {
+public:
+    session() noexcept = default;
+
+    void close() noexcept {
+        handle_.reset();
+        keep_alive_.reset();
+    }
+    bool mfa() const {
+        bool mfa = false;
+        detail::check(cust_session_mfa(handle_.get(), &mfa));
+        return mfa;
+    }
+    std::string last_error() const {
+        return detail::text_out([&](char* buf, std::size_t len, std::size_t* needed) {
+            return cust_session_last_error(handle_.get(), buf, len, needed);
+        });
+    }
+
+    customer create(const input& values) const {
+        cust_customer* out = nullptr;
+        detail::check(cust_customer_create(handle_.get(), values.native_handle(), &out));
+        return customer(out);
+    }
+    customer create_json(std::string_view json) const {
+        detail::text j(json, "json");
+        cust_customer* out = nullptr;
+        detail::check(cust_customer_create_json(handle_.get(), j.c_str(), &out));
+        return customer(out);
+    }
+    customer get(int64_t id) const {
+        cust_customer* out = nullptr;
+        detail::check(cust_customer_get(handle_.get(), id, &out));
+        return customer(out);
+    }
+    customer get_by_code(std::string_view code) const {
+        detail::text c(code, "code");
+        cust_customer* out = nullptr;
+        detail::check(cust_customer_get_by_code(handle_.get(), c.c_str(), &out));
+        return customer(out);
+    }
+    customer update(int64_t id, uint64_t expected_version, const input& patch) const {
+        cust_customer* out = nullptr;
+        detail::check(cust_customer_update(handle_.get(), id, expected_version, patch.native_handle(), &out));
+        return customer(out);
+    }
+    void remove(int64_t id) const { detail::check(cust_customer_delete(handle_.get(), id)); }
+    void verify(int64_t id, uint64_t expected_version) const {
+        detail::check(cust_customer_verify(handle_.get(), id, expected_version));
+    }
+    customer_list find(cust_field field, std::string_view value) const {
+        detail::text v(value, "value");
+        cust_list* out = nullptr;
+        detail::check(cust_customer_find(handle_.get(), field, v.c_str(), &out));
+        return customer_list(out);
+    }
+    customer_list list(cust_field sort, bool descending = false, uint64_t offset = 0, uint32_t limit = 100) const {
+        cust_list* out = nullptr;
+        detail::check(cust_customer_list(handle_.get(), sort, descending, offset, limit, &out));
+        return customer_list(out);
+    }
+    customer_list list_filtered(cust_field sort, bool descending, uint64_t offset, uint32_t limit,
+                                const list_filter& filter) const {
+        detail::optional_text kind(filter.kind, "kind"), category(filter.category, "category"),
+            tier(filter.tier, "tier"), source(filter.source, "source");
+        cust_list* out = nullptr;
+        detail::check(cust_customer_list_filtered(handle_.get(), sort, descending, offset, limit, kind.c_str(),
+                                                  category.c_str(), tier.c_str(), source.c_str(), &out));
+        return customer_list(out);
+    }
+    customer_list search(std::string_view keyword, uint64_t offset = 0, uint32_t limit = 100) const {
+        detail::text k(keyword, "keyword");
+        cust_list* out = nullptr;
+        detail::check(cust_customer_search(handle_.get(), k.c_str(), offset, limit, &out));
+        return customer_list(out);
+    }
+
+    void register_principal(std::string_view id, std::string_view display_name, bool system = false) const {
+        detail::text i(id, "id"), d(display_name, "display_name");
+        detail::check(cust_principal_register(handle_.get(), i.c_str(), d.c_str(), system));
+    }
+    void grant(std::string_view id, std::string_view role, int64_t expires_at_ms = 0) const {
+        detail::text i(id, "id"), r(role, "role");
+        detail::check(cust_principal_grant(handle_.get(), i.c_str(), r.c_str(), expires_at_ms));
+    }
+    void revoke_role(std::string_view id, std::string_view role) const {
+        detail::text i(id, "id"), r(role, "role");
+        detail::check(cust_principal_revoke_role(handle_.get(), i.c_str(), r.c_str()));
+    }
+    void revoke_principal(std::string_view id, std::string_view reason) const {
+        detail::text i(id, "id"), r(reason, "reason");
+        detail::check(cust_principal_revoke(handle_.get(), i.c_str(), r.c_str()));
+    }
+    void set_password(std::string_view id, std::string_view password) const {
+        detail::text i(id, "id"), p(password, "password");
+        detail::check(cust_principal_set_password(handle_.get(), i.c_str(), p.c_str()));
+    }
+    secret_bytes enrol_totp(std::string_view id) const {
+        detail::text i(id, "id");
+        uint8_t* secret = nullptr;
+        std::size_t len = 0;
+        detail::check(cust_principal_enrol_totp(handle_.get(), i.c_str(), &secret, &len));
+        struct release {
+            uint8_t* p;
+            std::size_t len;
+            ~release() { cust_bytes_free(p, len); }
+        } guard{secret, len};
+        return secret_bytes(secret, len);
+    }
+    void unlock(std::string_view id) const {
+        detail::text i(id, "id");
+        detail::check(cust_principal_unlock(handle_.get(), i.c_str()));
+    }
+    void define_role_json(std::string_view json) const {
+        detail::text j(json, "json");
+        detail::check(cust_role_define_json(handle_.get(), j.c_str()));
+    }
+    std::string access_review_json(uint32_t stale_after_days) const {
+        char* out = nullptr;
+        detail::check(cust_access_review_json(handle_.get(), stale_after_days, &out));
+        return detail::take_string(out);
+    }
+
+    void record_consent(int64_t customer, std::string_view purpose, std::string_view channel, bool granted,
+                        std::string_view source, std::string_view policy_version) const {
+        detail::text p(purpose, "purpose"), c(channel, "channel"), s(source, "source"),
+            v(policy_version, "policy_version");
+        detail::check(cust_consent_record(handle_.get(), customer, p.c_str(), c.c_str(), granted, s.c_str(), v.c_str()));
+    }
+    std::string consents_json(int64_t customer) const {
+        char* out = nullptr;
+        detail::check(cust_consent_list_json(handle_.get(), customer, &out));
+        return detail::take_string(out);
+    }
+    std::string audit_query_json(int64_t customer = 0, std::optional<std::string_view> principal = std::nullopt,
+                                 int64_t from_ms = 0, int64_t to_ms = 0, uint32_t limit = 0) const {
+        detail::optional_text p(principal, "principal");
+        char* out = nullptr;
+        detail::check(cust_audit_query_json(handle_.get(), customer, p.c_str(), from_ms, to_ms, limit, &out));
+        return detail::take_string(out);
+    }
+
+    import_report import_khzl(const uint8_t* bytes, std::size_t len) const {
+        cust_import_report* out = nullptr;
+        detail::check(cust_import_khzl(handle_.get(), bytes, len, &out));
+        return import_report(out);
+    }
+    import_report import_khzl(const std::vector<uint8_t>& bytes) const { return import_khzl(bytes.data(), bytes.size()); }
+    import_report import_khzl_update(const uint8_t* bytes, std::size_t len) const {
+        cust_import_report* out = nullptr;
+        detail::check(cust_import_khzl_update(handle_.get(), bytes, len, &out));
+        return import_report(out);
+    }
+    import_report import_khzl_update(const std::vector<uint8_t>& bytes) const {
+        return import_khzl_update(bytes.data(), bytes.size());
+    }
+
+    std::string export_json(int64_t id) const {
+        char* out = nullptr;
+        detail::check(cust_customer_export_json(handle_.get(), id, &out));
+        return detail::take_string(out);
+    }
+    customer rectify(int64_t id, uint64_t expected_version, const input& patch, std::string_view request) const {
+        detail::text r(request, "request");
+        cust_customer* out = nullptr;
+        detail::check(cust_customer_rectify(handle_.get(), id, expected_version, patch.native_handle(), r.c_str(), &out));
+        return customer(out);
+    }
+    void restrict_processing(int64_t id, std::string_view reason) const {
+        detail::text r(reason, "reason");
+        detail::check(cust_customer_restrict(handle_.get(), id, r.c_str()));
+    }
+    void lift_restriction(int64_t id) const { detail::check(cust_customer_lift_restriction(handle_.get(), id)); }
+    void place_hold(int64_t id, std::string_view reason) const {
+        detail::text r(reason, "reason");
+        detail::check(cust_customer_place_hold(handle_.get(), id, r.c_str()));
+    }
+    void lift_hold(int64_t id) const { detail::check(cust_customer_lift_hold(handle_.get(), id)); }
+    void erase(int64_t id, std::string_view reason) const {
+        detail::text r(reason, "reason");
+        detail::check(cust_customer_erase(handle_.get(), id, r.c_str()));
+    }
+    void define_retention_json(std::string_view json) const {
+        detail::text j(json, "json");
+        detail::check(cust_retention_define_json(handle_.get(), j.c_str()));
+    }
+    std::string retention_sweep_json() const {
+        char* out = nullptr;
+        detail::check(cust_retention_sweep_json(handle_.get(), &out));
+        return detail::take_string(out);
+    }
+
+    const cust_session* native_handle() const noexcept { return handle_.get(); }
+    explicit operator bool() const noexcept { return handle_.get() != nullptr; }
+
+private:
+    friend class store;
+    session(cust_session* owned, std::shared_ptr<const void> keep_alive) noexcept
+        : keep_alive_(std::move(keep_alive)), handle_(owned) {}
+
+    std::shared_ptr<const void> keep_alive_;
+    detail::owned<cust_session, &cust_session_close> handle_;
+};
+
+class store {
+public:
+    store() noexcept = default;
+
+    static store create(std::string_view dir, key_view key) {
+        detail::text d(dir, "dir");
+        cust_store* out = nullptr;
+        detail::check(cust_store_create(d.c_str(), key.data(), key.size(), &out));
+        return store(out);
+    }
+    static store create(std::string_view dir, const passphrase& pass, uint32_t kdf_iterations = 0) {
+        detail::text d(dir, "dir"), p(pass.text(), "passphrase");
+        cust_store* out = nullptr;
+        detail::check(cust_store_create_passphrase(d.c_str(), p.c_str(), kdf_iterations, &out));
+        return store(out);
+    }
+    static store open(std::string_view dir, key_view key) {
+        detail::text d(dir, "dir");
+        cust_store* out = nullptr;
+        detail::check(cust_store_open(d.c_str(), key.data(), key.size(), &out));
+        return store(out);
+    }
+    static store open(std::string_view dir, const passphrase& pass) {
+        detail::text d(dir, "dir"), p(pass.text(), "passphrase");
+        cust_store* out = nullptr;
+        detail::check(cust_store_open_passphrase(d.c_str(), p.c_str(), &out));
+        return store(out);
+    }
+
+    void close() noexcept {
+        handle_.reset();
+        sinks_.reset();
+    }
+    void set_login_policy(uint32_t max_failures, uint64_t lockout_secs, uint32_t password_iterations = 0) {
+        detail::check(cust_store_set_login_policy(handle_.get(), max_failures, lockout_secs, password_iterations));
+    }
+    void set_checkpoints(uint64_t every_entries, uint64_t every_secs, text_sink on_checkpoint = {},
+                         text_sink on_receipt = {}) {
+        auto sinks = std::make_shared<detail::sinks>();
+        sinks->checkpoint = std::move(on_checkpoint);
+        sinks->receipt = std::move(on_receipt);
+        bool any = sinks->checkpoint || sinks->receipt;
+        detail::check(cust_store_set_checkpoints(handle_.get(), every_entries, every_secs,
+                                                 sinks->checkpoint ? &detail::sinks::on_checkpoint : nullptr,
+                                                 sinks->receipt ? &detail::sinks::on_receipt : nullptr,
+                                                 any ? sinks.get() : nullptr));
+        sinks_ = any ? std::move(sinks) : nullptr;
+    }
+    void bootstrap_admin(std::string_view id, std::string_view display_name) const {
+        detail::text i(id, "id"), d(display_name, "display_name");
+        detail::check(cust_store_bootstrap_admin(handle_.get(), i.c_str(), d.c_str()));
+    }
+    uint64_t verify_audit(std::optional<std::string_view> trusted_checkpoint = std::nullopt) const {
+        detail::optional_text t(trusted_checkpoint, "trusted_checkpoint");
+        uint64_t entries = 0;
+        detail::check(cust_store_verify_audit(handle_.get(), t.c_str(), &entries));
+        return entries;
+    }
+    std::string checkpoint() const {
+        char* out = nullptr;
+        detail::check(cust_store_checkpoint(handle_.get(), &out));
+        return detail::take_string(out);
+    }
+    std::string last_error() const {
+        return detail::text_out([&](char* buf, std::size_t len, std::size_t* needed) {
+            return cust_store_last_error(handle_.get(), buf, len, needed);
+        });
+    }
+
+    session open_session(std::string_view principal, std::string_view purpose, bool mfa = false,
+                         int64_t authenticated_at_ms = 0) const {
+        detail::text p(principal, "principal"), u(purpose, "purpose");
+        cust_session* out = nullptr;
+        detail::check(cust_session_open(handle_.get(), p.c_str(), u.c_str(), mfa, authenticated_at_ms, &out));
+        return session(out, sinks_);
+    }
+    session open_marketing_session(std::string_view principal, std::string_view channel, bool mfa = false,
+                                   int64_t authenticated_at_ms = 0) const {
+        detail::text p(principal, "principal"), c(channel, "channel");
+        cust_session* out = nullptr;
+        detail::check(
+            cust_session_open_marketing(handle_.get(), p.c_str(), c.c_str(), mfa, authenticated_at_ms, &out));
+        return session(out, sinks_);
+    }
+    session login(std::string_view principal, std::string_view password, std::string_view purpose,
+                  std::optional<std::string_view> code = std::nullopt) const {
+        detail::text p(principal, "principal"), w(password, "password"), u(purpose, "purpose");
+        detail::optional_text c(code, "code");
+        cust_session* out = nullptr;
+        detail::check(cust_session_login(handle_.get(), p.c_str(), w.c_str(), c.c_str(), u.c_str(), &out));
+        return session(out, sinks_);
+    }
+
+    std::string backup(std::string_view path) const {
+        detail::text p(path, "path");
+        char* manifest = nullptr;
+        detail::check(cust_store_backup(handle_.get(), p.c_str(), &manifest));
+        return detail::take_string(manifest);
+    }
+    std::string backup_increment(std::string_view path, std::string_view parent) const {
+        detail::text p(path, "path"), q(parent, "parent");
+        char* manifest = nullptr;
+        detail::check(cust_store_backup_increment(handle_.get(), p.c_str(), q.c_str(), &manifest));
+        return detail::take_string(manifest);
+    }
+    void rotate_key(key_view new_key) {
+        detail::check(cust_store_rotate_key(handle_.get(), new_key.data(), new_key.size()));
+    }
+    void rotate_key(const passphrase& pass, uint32_t kdf_iterations = 0) {
+        detail::text p(pass.text(), "passphrase");
+        detail::check(cust_store_rotate_key_passphrase(handle_.get(), p.c_str(), kdf_iterations));
+    }
+
+    const cust_store* native_handle() const noexcept { return handle_.get(); }
+    explicit operator bool() const noexcept { return handle_.get() != nullptr; }
+
+private:
+    explicit store(cust_store* owned) noexcept : handle_(owned) {}
+
+    std::shared_ptr<detail::sinks> sinks_;
+    detail::owned<cust_store, &cust_store_close> handle_;
+};
+
+inline std::string backup_manifest(std::string_view path) {
+    detail::text p(path, "path");
+    char* out = nullptr;
+    detail::check(cust_backup_manifest_json(p.c_str(), &out));
+    return detail::take_string(out);
+}
+
+inline uint64_t verify_backup(std::string_view path, key_view key) {
+    detail::text p(path, "path");
+    uint64_t customers = 0;
+    detail::check(cust_backup_verify(p.c_str(), key.data(), key.size(), &customers));
+    return customers;
+}
+
+inline uint64_t verify_backup(std::string_view path, const passphrase& pass) {
+    detail::text p(path, "path"), w(pass.text(), "passphrase");
+    uint64_t customers = 0;
+    detail::check(cust_backup_verify_passphrase(p.c_str(), w.c_str(), &customers));
+    return customers;
+}
+
+inline uint64_t verify_backup_chain(const std::vector<std::string>& chain, key_view key) {
+    detail::text_array c(chain, "chain");
+    uint64_t customers = 0;
+    detail::check(cust_backup_verify_chain(c.data(), c.size(), key.data(), key.size(), &customers));
+    return customers;
+}
+
+inline uint64_t verify_backup_chain(const std::vector<std::string>& chain, const passphrase& pass) {
+    detail::text_array c(chain, "chain");
+    detail::text w(pass.text(), "passphrase");
+    uint64_t customers = 0;
+    detail::check(cust_backup_verify_chain_passphrase(c.data(), c.size(), w.c_str(), &customers));
+    return customers;
+}
+
+inline void extract_backup(const std::vector<std::string>& chain, key_view key, std::string_view out_dir) {
+    detail::text_array c(chain, "chain");
+    detail::text o(out_dir, "out_dir");
+    detail::check(cust_backup_extract(c.data(), c.size(), key.data(), key.size(), o.c_str()));
+}
+
+inline void extract_backup(const std::vector<std::string>& chain, const passphrase& pass, std::string_view out_dir) {
+    detail::text_array c(chain, "chain");
+    detail::text w(pass.text(), "passphrase"), o(out_dir, "out_dir");
+    detail::check(cust_backup_extract_passphrase(c.data(), c.size(), w.c_str(), o.c_str()));
+}
+
+inline std::string restore(std::string_view backup, std::string_view store_dir, key_view key) {
+    detail::text b(backup, "backup"), d(store_dir, "store_dir");
+    char* out = nullptr;
+    detail::check(cust_store_restore(b.c_str(), d.c_str(), key.data(), key.size(), &out));
+    return detail::take_string(out);
+}
+
+inline std::string restore(std::string_view backup, std::string_view store_dir, const passphrase& pass) {
+    detail::text b(backup, "backup"), d(store_dir, "store_dir"), w(pass.text(), "passphrase");
+    char* out = nullptr;
+    detail::check(cust_store_restore_passphrase(b.c_str(), d.c_str(), w.c_str(), &out));
+    return detail::take_string(out);
+}
+
+inline std::string restore_chain(const std::vector<std::string>& chain, std::string_view store_dir, key_view key) {
+    detail::text_array c(chain, "chain");
+    detail::text d(store_dir, "store_dir");
+    char* out = nullptr;
+    detail::check(cust_store_restore_chain(c.data(), c.size(), d.c_str(), key.data(), key.size(), &out));
+    return detail::take_string(out);
+}
+
+inline std::string restore_chain(const std::vector<std::string>& chain, std::string_view store_dir,
+                                 const passphrase& pass) {
+    detail::text_array c(chain, "chain");
+    detail::text d(store_dir, "store_dir"), w(pass.text(), "passphrase");
+    char* out = nullptr;
+    detail::check(cust_store_restore_chain_passphrase(c.data(), c.size(), d.c_str(), w.c_str(), &out));
+    return detail::take_string(out);
+}
+
+inline std::string restore_rotated(std::string_view backup, std::string_view store_dir, key_view backup_key,
+                                   key_view key) {
+    detail::text b(backup, "backup"), d(store_dir, "store_dir");
+    char* out = nullptr;
+    detail::check(cust_store_restore_rotated(b.c_str(), d.c_str(), backup_key.data(), backup_key.size(), key.data(),
+                                             key.size(), &out));
+    return detail::take_string(out);
+}
+
+inline std::string restore_after_loss(std::string_view backup, std::string_view store_dir, key_view key,
+                                      std::optional<std::string_view> checkpoint,
+                                      std::optional<std::string_view> receipts,
+                                      bool acknowledge_lost_history = false) {
+    detail::text b(backup, "backup"), d(store_dir, "store_dir");
+    detail::optional_text c(checkpoint, "checkpoint"), r(receipts, "receipts");
+    char* out = nullptr;
+    detail::check(cust_store_restore_after_loss(b.c_str(), d.c_str(), key.data(), key.size(), c.c_str(), r.c_str(),
+                                                acknowledge_lost_history, &out));
+    return detail::take_string(out);
+}
+
+}  // namespace custodian
+
+#endif  // CUSTODIAN_HPP

@@ -1,0 +1,874 @@
+/* Every method of the C++ wrapper (bindings/cpp/custodian.hpp): the happy path, the
+ * exception each failure throws (status, rule, message), text that C cannot carry,
+ * std::string_view arguments that are not NUL-terminated, move semantics of every handle,
+ * list iteration, import reports, backups (full, increment, chains), restores, rotation,
+ * and checkpoint/receipt sinks whose lifetime the wrapper manages.
+ *
+ * Usage: test_custodian <empty-directory>
+ * Driven by tests/cpp_binding.rs, also under valgrind and with ASan/UBSan. */
+#include "custodian.hpp"
+
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+using custodian::error;
+
+static int checks = 0;
+static int failures = 0;
+
+#define CHECK(cond)                                                                          \
+    do {                                                                                     \
+        checks++;                                                                            \
+        if (!(cond)) {                                                                       \
+            failures++;                                                                      \
+            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);    \
+        }                                                                                    \
+    } while (0)
+
+/* Runs `stmt`, which must throw custodian::error with status `want`; yields the error. */
+#define CHECK_THROWS(stmt, want) expect_error([&] { (void)(stmt); }, (want), #stmt, __FILE__, __LINE__)
+
+template <typename F>
+static std::optional<error> expect_error(F&& body, cust_status want, const char* what, const char* file, int line) {
+    checks++;
+    try {
+        body();
+    } catch (const error& e) {
+        if (e.status() != want) {
+            failures++;
+            std::fprintf(stderr, "%s:%d: %s threw status %u (%s), wanted %u: %s\n", file, line, what,
+                         static_cast<unsigned>(e.status()), std::string(e.status_text()).c_str(),
+                         static_cast<unsigned>(want), e.what());
+        }
+        return e;
+    } catch (const std::exception& e) {
+        failures++;
+        std::fprintf(stderr, "%s:%d: %s threw a non-custodian exception: %s\n", file, line, what, e.what());
+        return std::nullopt;
+    }
+    failures++;
+    std::fprintf(stderr, "%s:%d: %s did not throw\n", file, line, what);
+    return std::nullopt;
+}
+
+static bool contains(const std::string& haystack, const char* needle) {
+    return haystack.find(needle) != std::string::npos;
+}
+
+static const std::array<uint8_t, 32> KEY = {7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+                                            7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7};
+static const std::vector<uint8_t> NEW_KEY(32, 9);
+static const uint8_t WRONG_KEY[32] = {8};
+static const char BAD_UTF8[] = {'\xff', '\xfe', 'a', 0};
+static const std::string_view WITH_NUL("KH\0001", 4);
+
+static std::string path_in(const std::string& dir, const char* name) { return dir + "/" + name; }
+
+static_assert(!std::is_copy_constructible_v<custodian::store>, "store is move-only");
+static_assert(!std::is_copy_assignable_v<custodian::session>, "session is move-only");
+static_assert(!std::is_copy_constructible_v<custodian::customer>, "customer is move-only");
+static_assert(!std::is_copy_constructible_v<custodian::customer_list>, "list is move-only");
+static_assert(!std::is_copy_constructible_v<custodian::input>, "input is move-only");
+static_assert(!std::is_copy_constructible_v<custodian::import_report>, "report is move-only");
+static_assert(!std::is_copy_constructible_v<custodian::secret_bytes>, "secrets are move-only");
+static_assert(std::is_nothrow_move_constructible_v<custodian::store> &&
+                  std::is_nothrow_move_assignable_v<custodian::store> &&
+                  std::is_nothrow_move_constructible_v<custodian::session> &&
+                  std::is_nothrow_move_constructible_v<custodian::customer> &&
+                  std::is_nothrow_move_assignable_v<custodian::customer> &&
+                  std::is_nothrow_move_constructible_v<custodian::customer_list> &&
+                  std::is_nothrow_move_constructible_v<custodian::input> &&
+                  std::is_nothrow_move_constructible_v<custodian::import_report>,
+              "handles move without throwing");
+static_assert(std::is_base_of_v<std::runtime_error, error>, "error is a std::runtime_error");
+
+static void test_basics() {
+    CHECK(custodian::version() == CUST_VERSION_STRING);
+    CHECK(custodian::status_str(CUST_STATUS_OK) == "ok");
+    CHECK(custodian::status_str(CUST_STATUS_DENIED) == "access denied");
+    CHECK(custodian::status_str(static_cast<cust_status>(9999)) == "unknown status");
+
+    /* The rule at the end of a message; a denial's rule; none. */
+    error invalid(CUST_STATUS_INVALID, "invalid value for field 'mobile': not a number (rule mobile_format)");
+    CHECK(invalid.status() == CUST_STATUS_INVALID && invalid.rule() == "mobile_format");
+    CHECK(invalid.message() == invalid.what() && invalid.status_text() == "invalid input");
+    error denied(CUST_STATUS_DENIED, "access denied by rule builtin.customer_service.no_delete: not allowed");
+    CHECK(denied.rule() == "builtin.customer_service.no_delete");
+    error plain(CUST_STATUS_NOT_FOUND, "customer 4 not found");
+    CHECK(plain.rule().empty());
+    CHECK(error::parse_rule("x (rule a) then (rule b_c.d)") == "b_c.d");
+    CHECK(error::parse_rule("(rule )").empty() && error::parse_rule("(rule unterminated").empty());
+
+    /* Out-of-range codes, invalid UTF-8 and NUL bytes in an input. */
+    CHECK_THROWS(custodian::input(static_cast<cust_kind>(7)), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK(contains(custodian::last_error(), "kind"));
+    custodian::input input;
+    CHECK(static_cast<bool>(input) && input.native_handle() != nullptr);
+    CHECK_THROWS(input.set(static_cast<cust_field>(999), "x"), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_THROWS(input.set(CUST_FIELD_NAME, BAD_UTF8), CUST_STATUS_INVALID_UTF8);
+    auto nul = CHECK_THROWS(input.set(CUST_FIELD_EXTERNAL_CODE, WITH_NUL), CUST_STATUS_INVALID);
+    CHECK(nul && nul->rule() == "nul_byte" && contains(nul->message(), "'value'"));
+    input.set(CUST_FIELD_NAME, "王五").set(CUST_FIELD_NAME, "李四").clear(CUST_FIELD_MOBILE);
+    custodian::input organisation(CUST_KIND_ORGANISATION);
+
+    /* Moving an input leaves the source empty: using it is a NULL argument. */
+    custodian::input moved(std::move(input));
+    CHECK(moved && !input);
+    CHECK_THROWS(input.set(CUST_FIELD_NAME, "x"), CUST_STATUS_NULL_ARGUMENT);
+    input = std::move(moved);
+    CHECK(input && !moved);
+
+    /* Empty handles: zero sizes, NULL-argument errors. */
+    custodian::customer_list no_list;
+    CHECK(no_list.size() == 0 && no_list.total() == 0 && no_list.empty() && !no_list);
+    CHECK(no_list.begin() == no_list.end());
+    CHECK_THROWS(no_list.at(0), CUST_STATUS_NULL_ARGUMENT);
+    custodian::import_report no_report;
+    CHECK(no_report.size() == 0 && no_report.matched_size() == 0 && !no_report);
+    CHECK(no_report.rows().empty() && no_report.matches().empty());
+    CHECK_THROWS(no_report.row(0), CUST_STATUS_NULL_ARGUMENT);
+    custodian::customer no_customer;
+    CHECK(no_customer.id() == 0 && no_customer.version() == 0 && !no_customer);
+    CHECK_THROWS(no_customer.field(CUST_FIELD_NAME), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_THROWS(no_customer.to_json(), CUST_STATUS_NULL_ARGUMENT);
+    custodian::session no_session;
+    CHECK(!no_session && no_session.native_handle() == nullptr);
+    CHECK_THROWS(no_session.mfa(), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_THROWS(no_session.last_error(), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_THROWS(no_session.get(1), CUST_STATUS_NULL_ARGUMENT);
+    custodian::store no_store;
+    CHECK(!no_store && no_store.native_handle() == nullptr);
+    CHECK_THROWS(no_store.checkpoint(), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_THROWS(no_store.last_error(), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_THROWS(no_store.open_session("admin", "service"), CUST_STATUS_NULL_ARGUMENT);
+}
+
+static void test_store_lifecycle(const std::string& dir) {
+    const std::string path = path_in(dir, "lifecycle"), other = path_in(dir, "pass");
+    const std::vector<uint8_t> short_key(31, 7);
+
+    CHECK_THROWS(custodian::store::create(path, short_key), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_THROWS(custodian::store::create(path, custodian::key_view(KEY.data(), 0)), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_THROWS(custodian::store::create(BAD_UTF8, KEY), CUST_STATUS_INVALID_UTF8);
+    auto nul = CHECK_THROWS(custodian::store::create(std::string("a\0b", 3), KEY), CUST_STATUS_INVALID);
+    CHECK(nul && nul->rule() == "nul_byte" && contains(nul->message(), "'dir'"));
+    CHECK_THROWS(custodian::store::open(path, KEY), CUST_STATUS_NOT_A_STORE);
+
+    /* A directory name passed as a view into a longer string: only the view is used. */
+    const std::string padded = path + "-and-more";
+    custodian::store store = custodian::store::create(std::string_view(padded.data(), path.size()), KEY);
+    CHECK(store && store.native_handle() != nullptr);
+    CHECK_THROWS(custodian::store::create(path, KEY), CUST_STATUS_ALREADY_EXISTS);
+    store.close();
+    CHECK(!store);
+    store.close(); /* twice is harmless */
+
+    auto wrong = CHECK_THROWS(custodian::store::open(path, WRONG_KEY), CUST_STATUS_WRONG_KEY);
+    CHECK(wrong && contains(wrong->message(), "wrong master key"));
+    store = custodian::store::open(path, custodian::key_view(KEY.data(), KEY.size()));
+    const uint64_t entries = store.verify_audit();
+    const std::string checkpoint = store.checkpoint();
+    CHECK(contains(checkpoint, "custodian"));
+    CHECK(store.verify_audit(checkpoint) >= entries);
+    auto bad = CHECK_THROWS(store.verify_audit(std::string_view("not a checkpoint")), CUST_STATUS_INVALID);
+    CHECK(bad && contains(store.last_error(), "checkpoint") && store.last_error() == bad->message());
+
+    /* Moves: construction, assignment (which closes the target's store), self-use after. */
+    custodian::store moved(std::move(store));
+    CHECK(moved && !store);
+    CHECK_THROWS(store.verify_audit(), CUST_STATUS_NULL_ARGUMENT);
+    CHECK(moved.verify_audit() >= entries);
+    store = std::move(moved);
+    CHECK(store && !moved);
+    custodian::store second = custodian::store::open(path, KEY);
+    store = std::move(second); /* the first handle is closed here */
+    CHECK(store.verify_audit() >= entries && !second);
+    store.close();
+
+    /* A passphrase store (the lowest iteration count accepted keeps the test fast). */
+    CHECK_THROWS(custodian::store::create(other, custodian::passphrase("short"), 100000), CUST_STATUS_INVALID);
+    CHECK_THROWS(custodian::store::create(other, custodian::passphrase("a long passphrase 2026"), 99999),
+                 CUST_STATUS_INVALID_ARGUMENT);
+    auto nul_pass = CHECK_THROWS(custodian::store::create(other, custodian::passphrase(std::string_view("a\0b", 3))),
+                                 CUST_STATUS_INVALID);
+    CHECK(nul_pass && contains(nul_pass->message(), "'passphrase'"));
+    store = custodian::store::create(other, custodian::passphrase("a long passphrase 2026"), 100000);
+    store.close();
+    CHECK_THROWS(custodian::store::open(other, custodian::passphrase("another long passphrase")),
+                 CUST_STATUS_WRONG_KEY);
+    store = custodian::store::open(other, custodian::passphrase("a long passphrase 2026"));
+    CHECK(store);
+}
+
+/* A fresh store with an administrator, a clerk and a marketer. */
+static custodian::store provisioned(const std::string& dir, const char* name) {
+    custodian::store store = custodian::store::create(path_in(dir, name), KEY);
+    store.set_login_policy(3, 600, 100000);
+    CHECK_THROWS(store.set_login_policy(3, 600, 99999), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_THROWS(store.bootstrap_admin("", "x"), CUST_STATUS_INVALID);
+    store.bootstrap_admin("admin", "Administrator");
+    auto second = CHECK_THROWS(store.bootstrap_admin("second", "x"), CUST_STATUS_DENIED);
+    CHECK(second && !second->rule().empty());
+    {
+        custodian::session admin = store.open_session("admin", "maintenance", true);
+        admin.register_principal("clerk", "李娜");
+        admin.grant("clerk", "customer_service");
+        admin.register_principal("marketer", "陈晨");
+        admin.grant("marketer", "marketing");
+    }
+    store.set_login_policy(3, 600, 100000); /* again, now that no session is open */
+    {
+        custodian::session open = store.open_session("admin", "maintenance", true);
+        CHECK_THROWS(store.set_login_policy(3, 600, 100000), CUST_STATUS_INVALID); /* a session is open */
+    }
+    return store;
+}
+
+static custodian::input person(std::string_view code, std::string_view name, std::string_view mobile) {
+    custodian::input input(CUST_KIND_INDIVIDUAL);
+    input.set(CUST_FIELD_EXTERNAL_CODE, code).set(CUST_FIELD_NAME, name).set(CUST_FIELD_MOBILE, mobile);
+    return input;
+}
+
+static void test_customers(const std::string& dir) {
+    custodian::store store = provisioned(dir, "customers");
+
+    CHECK_THROWS(store.open_session("ghost", "service"), CUST_STATUS_DENIED);
+    CHECK_THROWS(store.open_session("clerk", "no such purpose!"), CUST_STATUS_INVALID);
+    CHECK_THROWS(store.open_session(BAD_UTF8, "service"), CUST_STATUS_INVALID_UTF8);
+    CHECK_THROWS(store.open_session(std::string("clerk\0", 6), "service"), CUST_STATUS_INVALID);
+    custodian::session clerk = store.open_session("clerk", "service");
+    custodian::session admin = store.open_session("admin", "service", true, 1700000000000);
+    CHECK(admin.mfa() && !clerk.mfa());
+
+    /* Create: a bad mobile is refused with the field and rule, the value never in the message. */
+    auto refused = CHECK_THROWS(clerk.create(person("KH001", "王五", "12345")), CUST_STATUS_INVALID);
+    CHECK(refused && contains(refused->message(), "mobile") && !contains(refused->message(), "12345"));
+    CHECK(refused && !refused->rule().empty() && contains(refused->message(), refused->rule().c_str()));
+    CHECK(refused && clerk.last_error() == refused->message());
+    CHECK_THROWS(clerk.create(custodian::input()), CUST_STATUS_INVALID); /* no name */
+
+    custodian::input input = person("KH001", "王五", "+86 138-1234-5678");
+    input.set(CUST_FIELD_ID_NUMBER, "11010519491231002X").set(CUST_FIELD_EMAIL, "Wang.Wu@Example.com");
+    custodian::customer customer = clerk.create(input);
+    const int64_t id = customer.id();
+    CHECK(id > 0 && customer.version() == 1);
+
+    /* Typed accessors: plain, masked, absent. */
+    custodian::field_value name = customer.field(CUST_FIELD_NAME);
+    CHECK(name.text == "王五" && name.shown == CUST_SHOWN_PLAIN);
+    CHECK(customer.text(CUST_FIELD_MOBILE) == "13812345678");
+    custodian::field_value id_number = customer.field(CUST_FIELD_ID_NUMBER);
+    CHECK(id_number.text == "1101**********002X" && id_number.shown == CUST_SHOWN_MASKED);
+    CHECK(customer.value(CUST_FIELD_ID_NUMBER) == std::optional<std::string>("1101**********002X"));
+    custodian::field_value address = customer.field(CUST_FIELD_ADDRESS);
+    CHECK(address.text.empty() && address.shown == CUST_SHOWN_ABSENT);
+    CHECK(!customer.value(CUST_FIELD_ADDRESS).has_value());
+    CHECK(customer.text(CUST_FIELD_EMAIL) == "wang.wu@example.com");
+    CHECK(customer.text(CUST_FIELD_STATUS) == "active" && customer.text(CUST_FIELD_VERSION) == "1");
+    CHECK_THROWS(customer.field(static_cast<cust_field>(12345)), CUST_STATUS_INVALID_ARGUMENT);
+    const std::string json = customer.to_json();
+    CHECK(contains(json, "\"name\":\"王五\"") && contains(json, "\"masked\":["));
+
+    /* Moving a customer: the target owns it, the source is empty. */
+    custodian::customer taken(std::move(customer));
+    CHECK(taken.id() == id && customer.id() == 0 && !customer);
+    customer = std::move(taken);
+    CHECK(customer.id() == id && !taken);
+    custodian::customer_ref borrowed = customer;
+    CHECK(borrowed.id() == id && borrowed.native_handle() == customer.native_handle());
+
+    /* Reads and lookups. */
+    CHECK(admin.get(id).text(CUST_FIELD_ID_NUMBER) == "11010519491231002X");
+    CHECK_THROWS(clerk.get(424242), CUST_STATUS_NOT_FOUND);
+    CHECK_THROWS(clerk.get_by_code("NOPE"), CUST_STATUS_CODE_NOT_FOUND);
+    CHECK_THROWS(clerk.get_by_code(BAD_UTF8), CUST_STATUS_INVALID_UTF8);
+    CHECK_THROWS(clerk.get_by_code(WITH_NUL), CUST_STATUS_INVALID);
+    const std::string codes = "KH001KH002";
+    CHECK(clerk.get_by_code(std::string_view(codes).substr(0, 5)).id() == id);
+    CHECK_THROWS(clerk.create(person("KH001", "重复", "13900000009")), CUST_STATUS_DUPLICATE_CODE);
+
+    custodian::customer li =
+        clerk.create_json(R"({"fields":{"external_code":"KH002","name":"李四","mobile":"13900000002"}})");
+    CHECK(li.text(CUST_FIELD_NAME) == "李四");
+    CHECK_THROWS(clerk.create_json(R"({"fields":{"no_such_field":"x"}})"), CUST_STATUS_UNKNOWN_FIELD);
+    CHECK_THROWS(clerk.create_json("[1,2"), CUST_STATUS_INVALID);
+    CHECK_THROWS(clerk.create_json(R"({"kind":"robot","fields":{}})"), CUST_STATUS_INVALID);
+
+    /* find, list, iteration, search. */
+    CHECK_THROWS(clerk.find(CUST_FIELD_NAME, "王五"), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_THROWS(clerk.find(CUST_FIELD_MOBILE, "' OR 1=1 --"), CUST_STATUS_INVALID);
+    CHECK(clerk.find(CUST_FIELD_MOBILE, "138 1234 5678").size() == 1);
+    custodian::customer_list list = clerk.list(CUST_FIELD_NAME, false, 0, 10);
+    CHECK(list && list.size() == 2 && list.total() == 2 && !list.empty() && list.native_handle() != nullptr);
+    CHECK(list[0].text(CUST_FIELD_NAME) == "李四" && list.at(1).text(CUST_FIELD_NAME) == "王五");
+    CHECK_THROWS(list.at(2), CUST_STATUS_INVALID_ARGUMENT);
+    std::vector<std::string> names;
+    for (custodian::customer_ref each : list) names.push_back(each.text(CUST_FIELD_NAME));
+    CHECK(names == (std::vector<std::string>{"李四", "王五"}));
+    CHECK(std::distance(list.begin(), list.end()) == 2);
+    auto it = list.begin();
+    CHECK((*it++).id() == li.id() && (*it).id() == id && ++it == list.end() && it != list.begin());
+    custodian::customer_list moved_list(std::move(list));
+    CHECK(moved_list.size() == 2 && list.size() == 0 && !list);
+    list = std::move(moved_list);
+    CHECK(list.size() == 2);
+    CHECK_THROWS(clerk.list(CUST_FIELD_NAME, true, 0, 0), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_THROWS(clerk.list(static_cast<cust_field>(77)), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK(clerk.list(CUST_FIELD_NAME, true)[0].text(CUST_FIELD_NAME) == "王五");
+    CHECK(clerk.list(CUST_FIELD_NAME, false, 1, 1).size() == 1 && clerk.list(CUST_FIELD_NAME, false, 1, 1).total() == 2);
+    custodian::list_filter individuals;
+    individuals.kind = "individual";
+    CHECK(clerk.list_filtered(CUST_FIELD_NAME, false, 0, 10, individuals).total() == 2);
+    custodian::list_filter organisations;
+    organisations.kind = "organisation";
+    CHECK(clerk.list_filtered(CUST_FIELD_NAME, false, 0, 10, organisations).empty());
+    custodian::list_filter category;
+    category.category = "no such category";
+    CHECK(clerk.list_filtered(CUST_FIELD_NAME, false, 0, 10, category).total() == 0);
+    CHECK(clerk.list_filtered(CUST_FIELD_NAME, false, 0, 10, custodian::list_filter()).total() == 2);
+    custodian::list_filter bad_filter;
+    bad_filter.tier = std::string_view(BAD_UTF8);
+    CHECK_THROWS(clerk.list_filtered(CUST_FIELD_NAME, false, 0, 10, bad_filter), CUST_STATUS_INVALID_UTF8);
+    bad_filter.tier = std::nullopt;
+    bad_filter.source = WITH_NUL;
+    CHECK_THROWS(clerk.list_filtered(CUST_FIELD_NAME, false, 0, 10, bad_filter), CUST_STATUS_INVALID);
+    CHECK(clerk.search("李").size() == 1);
+    CHECK_THROWS(clerk.search(""), CUST_STATUS_INVALID);
+
+    /* Update with a version; a stale version is refused and changes nothing. */
+    custodian::input patch;
+    patch.set(CUST_FIELD_TITLE, "经理").clear(CUST_FIELD_EMAIL);
+    custodian::customer updated = clerk.update(id, 1, patch);
+    CHECK(updated.version() == 2 && updated.field(CUST_FIELD_EMAIL).shown == CUST_SHOWN_ABSENT);
+    CHECK(updated.text(CUST_FIELD_TITLE) == "经理");
+    auto conflict = CHECK_THROWS(clerk.update(id, 1, patch), CUST_STATUS_VERSION_CONFLICT);
+    CHECK(conflict && contains(conflict->message(), "expected version 1, current version 2"));
+    custodian::input spent(std::move(patch));
+    CHECK(spent && !patch && spent.native_handle() != nullptr);
+    CHECK_THROWS(clerk.update(id, 2, patch), CUST_STATUS_NULL_ARGUMENT); /* moved from */
+    admin.verify(id, 2);
+    CHECK_THROWS(admin.verify(id, 1), CUST_STATUS_VERSION_CONFLICT);
+
+    /* Delete: customer service may not; the administrator may. */
+    auto no_delete = CHECK_THROWS(clerk.remove(id), CUST_STATUS_DENIED);
+    CHECK(no_delete && no_delete->rule() == "builtin.customer_service.no_delete");
+    admin.remove(id);
+    CHECK_THROWS(admin.remove(id), CUST_STATUS_NOT_FOUND);
+
+    /* Sessions move; closing one makes it empty. */
+    custodian::session moved_session(std::move(clerk));
+    CHECK(moved_session && !clerk);
+    CHECK_THROWS(clerk.search("李"), CUST_STATUS_NULL_ARGUMENT);
+    clerk = std::move(moved_session);
+    CHECK(clerk.search("李").size() == 1);
+    clerk.close();
+    CHECK(!clerk);
+    CHECK_THROWS(clerk.get(li.id()), CUST_STATUS_NULL_ARGUMENT);
+}
+
+static void test_principals_consent_audit(const std::string& dir) {
+    custodian::store store = provisioned(dir, "governance");
+    custodian::session admin = store.open_session("admin", "maintenance", true);
+    CHECK_THROWS(admin.register_principal("clerk", "dup"), CUST_STATUS_INVALID);
+    CHECK_THROWS(admin.grant("clerk", "no_such_role"), CUST_STATUS_INVALID);
+    CHECK_THROWS(admin.grant("clerk", "Not A Role"), CUST_STATUS_INVALID);
+    admin.register_principal("kiosk", "Counter kiosk", true);
+    admin.grant("kiosk", "customer_service");
+    admin.set_password("kiosk", "kiosk password 2026");
+    CHECK_THROWS(admin.set_password("kiosk", "short"), CUST_STATUS_INVALID);
+    CHECK_THROWS(admin.set_password("kiosk", std::string_view("kiosk\0password 2026", 19)), CUST_STATUS_INVALID);
+
+    /* Login: password only (no TOTP enrolled) gives a single-factor session. */
+    auto failed = CHECK_THROWS(store.login("kiosk", "wrong password!", "service"), CUST_STATUS_DENIED);
+    CHECK(failed && failed->rule() == "login.failed");
+    custodian::session login = store.login("kiosk", "kiosk password 2026", "service");
+    CHECK(!login.mfa());
+    login.close();
+    for (int i = 0; i < 3; i++) CHECK_THROWS(store.login("kiosk", "wrong password!", "service"), CUST_STATUS_DENIED);
+    auto locked = CHECK_THROWS(store.login("kiosk", "kiosk password 2026", "service"), CUST_STATUS_DENIED);
+    CHECK(locked && locked->rule() == "login.locked");
+    admin.unlock("kiosk");
+    login = store.login("kiosk", "kiosk password 2026", "service", std::nullopt);
+    CHECK_THROWS(store.login("kiosk", "x", "service", std::string_view(BAD_UTF8)), CUST_STATUS_INVALID_UTF8);
+
+    custodian::secret_bytes secret = admin.enrol_totp("kiosk");
+    CHECK(secret.size() == 20 && !secret.empty() && secret.data() != nullptr);
+    uint8_t any = 0;
+    for (std::size_t i = 0; i < secret.size(); ++i) any |= secret[i];
+    CHECK(any != 0);
+    custodian::secret_bytes kept_secret(std::move(secret));
+    CHECK(kept_secret.size() == 20 && secret.empty());
+    secret = std::move(kept_secret);
+    CHECK(secret.size() == 20 && kept_secret.empty());
+    CHECK_THROWS(admin.enrol_totp("nobody"), CUST_STATUS_INVALID);
+    /* With TOTP enrolled, a login without the code is refused. */
+    CHECK_THROWS(store.login("kiosk", "kiosk password 2026", "service"), CUST_STATUS_DENIED);
+    CHECK_THROWS(store.login("kiosk", "kiosk password 2026", "service", std::string_view("000000")),
+                 CUST_STATUS_DENIED);
+    admin.unlock("kiosk");
+
+    /* Consent and the marketing session. */
+    custodian::session clerk = store.open_session("clerk", "service");
+    const int64_t id = clerk.create(person("KH100", "赵敏", "13700000001")).id();
+    custodian::session marketer = store.open_marketing_session("marketer", "sms");
+    CHECK_THROWS(store.open_marketing_session("marketer", "pigeon"), CUST_STATUS_INVALID);
+    CHECK_THROWS(marketer.get(id), CUST_STATUS_DENIED);
+    CHECK_THROWS(clerk.record_consent(id, "marketing", "sms", true, "counter; DROP TABLE", "v1"),
+                 CUST_STATUS_INVALID);
+    clerk.record_consent(id, "marketing", "sms", true, "counter", "v1");
+    CHECK(marketer.get(id).id() == id);
+    clerk.record_consent(id, "marketing", "sms", false, "call", "v1");
+    CHECK_THROWS(marketer.get(id), CUST_STATUS_DENIED);
+    const std::string consents = clerk.consents_json(id);
+    CHECK(contains(consents, "\"granted\":true") && contains(consents, "\"granted\":false"));
+
+    /* Roles, revocation, access review and the audit log. */
+    admin.define_role_json(
+        R"({"name":"support_lead","description":"second line","rules":[{"id":"support.read","actions":["read"],)"
+        R"("purposes":["service"],"levels":["L2","L3"],"fields":[],"effect":"allow"}]})");
+    CHECK_THROWS(admin.define_role_json("{not json"), CUST_STATUS_INVALID);
+    admin.grant("kiosk", "support_lead", 4102444800000);
+    admin.revoke_role("kiosk", "support_lead");
+    CHECK_THROWS(admin.revoke_role("kiosk", "support_lead"), CUST_STATUS_INVALID);
+    admin.revoke_principal("kiosk", "left the company");
+    auto revoked = CHECK_THROWS(login.list(CUST_FIELD_NAME), CUST_STATUS_DENIED);
+    CHECK(revoked && revoked->rule() == "principal.revoked" && contains(login.last_error(), "principal.revoked"));
+    login.close();
+
+    CHECK_THROWS(clerk.access_review_json(30), CUST_STATUS_DENIED);
+    const std::string review = admin.access_review_json(30);
+    CHECK(contains(review, "\"id\":\"clerk\"") && contains(review, "\"stale_after_days\":30"));
+    CHECK_THROWS(clerk.audit_query_json(), CUST_STATUS_DENIED);
+    const std::string about = admin.audit_query_json(id, std::nullopt, 0, 0, 100);
+    CHECK(contains(about, "customer.create") && !contains(about, "13700000001"));
+    CHECK(contains(admin.audit_query_json(0, std::string_view("kiosk")), "principal.login"));
+    CHECK_THROWS(admin.audit_query_json(0, std::nullopt, 0, 0, 10001), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK(store.verify_audit() > 20);
+}
+
+/* A legacy khzl file: GBK text, NUL padding, an empty slot, a bad mobile. */
+static void put(std::vector<uint8_t>& file, std::size_t offset, const char* bytes) {
+    std::memcpy(file.data() + offset, bytes, std::strlen(bytes));
+}
+
+static void test_legacy_import(const std::string& dir) {
+    custodian::store store = provisioned(dir, "legacy");
+    custodian::session admin = store.open_session("admin", "service", true);
+    const std::size_t mobile = 10 + 15 + 40 + 15 + 15;
+    std::vector<uint8_t> file(3 * 220, 0);
+    put(file, 0, "KH01");
+    put(file, 10, "\xcd\xf5\xce\xe5"); /* 王五 */
+    put(file, mobile, "13800000001");
+    put(file, 220, "-1");
+    put(file, 440, "KH02");
+    put(file, 440 + 10, "\xc0\xee\xcb\xc4"); /* 李四 */
+    put(file, 440 + mobile, "12345");
+
+    auto truncated = CHECK_THROWS(admin.import_khzl(file.data(), file.size() - 7), CUST_STATUS_INVALID);
+    CHECK(truncated && contains(truncated->message(), "truncated"));
+    CHECK_THROWS(admin.import_khzl(nullptr, 220), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_THROWS(admin.import_khzl(std::vector<uint8_t>()), CUST_STATUS_INVALID); /* empty file */
+    CHECK(admin.list(CUST_FIELD_NAME).total() == 0);
+
+    custodian::import_report report = admin.import_khzl(file);
+    CHECK(report && report.size() == 2 && report.matched_size() == 0 && report.native_handle() != nullptr);
+    custodian::import_row first = report.row(0);
+    CHECK(first.slot == 1 && first.verified && first.problems.empty() && first.customer > 0);
+    const int64_t customer_id = first.customer;
+    custodian::import_row second = report.row(1);
+    CHECK(second.slot == 3 && !second.verified && second.problems.size() == 1);
+    CHECK(second.problems.size() == 1 && contains(second.problems[0], "mobile") &&
+          !contains(second.problems[0], "12345"));
+    CHECK(report.problem(1, 0) == second.problems.at(0));
+    CHECK_THROWS(report.problem(1, 1), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_THROWS(report.row(2), CUST_STATUS_INVALID_ARGUMENT);
+    std::vector<custodian::import_row> rows = report.rows();
+    CHECK(rows.size() == 2 && rows[1].slot == 3 && rows[0].customer == customer_id);
+    CHECK(report.matches().empty());
+    custodian::import_report moved(std::move(report));
+    CHECK(moved.size() == 2 && report.size() == 0 && !report);
+
+    /* The same file again: nothing is doubled, both records are already present. */
+    report = admin.import_khzl(file);
+    CHECK(report.size() == 0 && report.matched_size() == 2);
+    custodian::import_match present = report.matched(0);
+    CHECK(present.slot == 1 && present.customer == customer_id && present.outcome == CUST_MATCH_PRESENT &&
+          present.fields.empty());
+    CHECK_THROWS(report.matched(2), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK(report.matches().size() == 2 && report.matches()[1].slot == 3);
+
+    /* A changed record is a conflict naming the field, and changes nothing... */
+    put(file, 10, "\xd5\xc5\xc8\xfd"); /* 张三 */
+    report = admin.import_khzl(file);
+    custodian::import_match conflict = report.matched(0);
+    CHECK(report.size() == 0 && conflict.outcome == CUST_MATCH_CONFLICT && conflict.fields == "name");
+    CHECK(admin.get(customer_id).text(CUST_FIELD_NAME) == "王五");
+    /* ...unless an update is asked for. */
+    report = admin.import_khzl_update(file);
+    custodian::import_match updated = report.matched(0);
+    CHECK(updated.outcome == CUST_MATCH_UPDATED && updated.fields == "name");
+    CHECK(admin.get(customer_id).text(CUST_FIELD_NAME) == "张三");
+    report = admin.import_khzl_update(file.data(), file.size());
+    CHECK(report.matched(0).outcome == CUST_MATCH_PRESENT);
+    CHECK_THROWS(custodian::session().import_khzl_update(file), CUST_STATUS_NULL_ARGUMENT);
+
+    custodian::customer_list list = admin.list(CUST_FIELD_NAME, false, 0, 10);
+    CHECK(list.total() == 2);
+    CHECK(list[0].text(CUST_FIELD_NAME) == "李四" && list[0].text(CUST_FIELD_STATUS) == "unverified");
+}
+
+/* Two threads on one store, each with its own session; the store's sinks are called from both. */
+static void test_threads(const std::string& dir) {
+    custodian::store store = provisioned(dir, "threads");
+    std::vector<int> thread_failures(2, 0);
+    std::vector<std::thread> threads;
+    for (int index = 1; index <= 2; ++index) {
+        threads.emplace_back([&store, &thread_failures, index] {
+            try {
+                custodian::session session = store.open_session("clerk", "service");
+                for (int i = 0; i < 20; i++) {
+                    char code[32], mobile[32];
+                    std::snprintf(code, sizeof code, "T%d-%02d", index, i);
+                    std::snprintf(mobile, sizeof mobile, "1370%d%06d", index, i);
+                    custodian::customer made = session.create(person(code, "线程客户", mobile));
+                    if (session.get(made.id()).id() != made.id()) thread_failures[index - 1]++;
+                }
+                /* A failure on this thread carries this thread's message. */
+                try {
+                    session.get(987654);
+                    thread_failures[index - 1]++;
+                } catch (const error& e) {
+                    if (e.status() != CUST_STATUS_NOT_FOUND || !contains(e.message(), "987654")) {
+                        thread_failures[index - 1]++;
+                    }
+                }
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "thread %d: %s\n", index, e.what());
+                thread_failures[index - 1]++;
+            }
+        });
+    }
+    for (std::thread& thread : threads) thread.join();
+    CHECK(thread_failures[0] == 0 && thread_failures[1] == 0);
+    CHECK(store.verify_audit() > 40);
+    custodian::session admin = store.open_session("admin", "service", true);
+    CHECK(admin.list(CUST_FIELD_EXTERNAL_CODE, false, 0, 100).total() == 40);
+}
+
+/* What a host keeps outside the store: the last checkpoint, every receipt. */
+struct outside {
+    std::mutex lock;
+    std::string checkpoint;
+    std::string receipts;
+    int checkpoints = 0;
+    int receipt_count = 0;
+};
+
+static void test_lifecycle(const std::string& dir) {
+    const std::string path = path_in(dir, "lifecycle-store"), backup = path_in(dir, "lifecycle-backup"),
+                      restored = path_in(dir, "lifecycle-restored");
+    custodian::store store = provisioned(dir, "lifecycle-store");
+    static outside kept;
+    CHECK_THROWS(custodian::store().set_checkpoints(1, 60), CUST_STATUS_NULL_ARGUMENT);
+    store.set_checkpoints(
+        1, 60,
+        [](std::string_view text) {
+            std::lock_guard<std::mutex> guard(kept.lock);
+            kept.checkpoint.assign(text);
+            kept.checkpoints++;
+        },
+        [](std::string_view text) {
+            std::lock_guard<std::mutex> guard(kept.lock);
+            kept.receipts.append(text);
+            kept.receipt_count++;
+        });
+    /* Setting them again before any session replaces them (the first ones are released). */
+    store.set_checkpoints(1, 60, nullptr, nullptr);
+    store.set_checkpoints(
+        1, 60,
+        [](std::string_view text) {
+            std::lock_guard<std::mutex> guard(kept.lock);
+            kept.checkpoint.assign(text);
+            kept.checkpoints++;
+        },
+        [](std::string_view text) {
+            std::lock_guard<std::mutex> guard(kept.lock);
+            kept.receipts.append(text);
+            kept.receipt_count++;
+        });
+
+    custodian::session compliance = store.open_session("admin", "compliance", true);
+    custodian::session clerk = store.open_session("clerk", "service");
+    CHECK_THROWS(store.set_checkpoints(1, 60), CUST_STATUS_INVALID); /* sessions are open */
+    const int64_t id = clerk.create(person("KH500", "周洁", "13600000001")).id();
+    const int64_t other = clerk.create(person("KH501", "吴昊", "13600000002")).id();
+    {
+        std::lock_guard<std::mutex> guard(kept.lock);
+        CHECK(kept.checkpoints > 0 && contains(kept.checkpoint, "custodian audit checkpoint v1"));
+    }
+
+    /* Export, rectify, restrict. */
+    CHECK_THROWS(clerk.export_json(id), CUST_STATUS_DENIED);
+    const std::string exported = compliance.export_json(id);
+    CHECK(contains(exported, "\"access_history\"") && contains(exported, "customer.create"));
+    custodian::input patch;
+    patch.set(CUST_FIELD_EMAIL, "zhou.jie@example.com");
+    CHECK(compliance.rectify(id, 1, patch, "dsr-1").version() == 2);
+    CHECK_THROWS(compliance.rectify(id, 1, patch, "dsr-1"), CUST_STATUS_VERSION_CONFLICT);
+    CHECK_THROWS(compliance.rectify(id, 2, patch, WITH_NUL), CUST_STATUS_INVALID);
+    compliance.restrict_processing(id, "objection-1");
+    auto restricted = CHECK_THROWS(clerk.get(id), CUST_STATUS_DENIED);
+    CHECK(restricted && restricted->rule() == "subject.restricted");
+    compliance.lift_restriction(id);
+    CHECK(clerk.get(id).id() == id);
+    CHECK_THROWS(compliance.lift_restriction(id), CUST_STATUS_INVALID);
+
+    /* A backup before the erasure. */
+    const std::string manifest = store.backup(backup);
+    CHECK(contains(manifest, "\"kind\":\"full\"") && contains(manifest, "\"key_generation\":1"));
+    CHECK_THROWS(store.backup(backup), CUST_STATUS_ALREADY_EXISTS);
+    CHECK(custodian::verify_backup(backup, KEY) == 2);
+    auto foreign_key = CHECK_THROWS(custodian::verify_backup(backup, WRONG_KEY), CUST_STATUS_BACKUP_KEY);
+    CHECK(foreign_key && contains(foreign_key->message(), "master-key generation 1"));
+    /* The manifest reads without a key; damaged files have statuses of their own. */
+    const std::string read_manifest = custodian::backup_manifest(backup);
+    CHECK(contains(read_manifest, "\"store_id\":") && contains(read_manifest, "customers.db"));
+    const std::string damaged = path_in(dir, "lifecycle-damaged");
+    {
+        std::ifstream in(backup, std::ios::binary);
+        std::vector<char> head(300);
+        in.read(head.data(), static_cast<std::streamsize>(head.size()));
+        std::ofstream out(damaged, std::ios::binary);
+        out.write(head.data(), in.gcount()); /* the header and a piece of the first chunk */
+    }
+    CHECK_THROWS(custodian::verify_backup(damaged, KEY), CUST_STATUS_BACKUP_TRUNCATED);
+    CHECK_THROWS(custodian::backup_manifest(path), CUST_STATUS_STORAGE); /* a directory */
+    CHECK_THROWS(custodian::verify_backup(path + "/customers.db", KEY), CUST_STATUS_NOT_A_BACKUP);
+
+    /* Hold, erase (which hands a receipt to the sink), retention. */
+    compliance.place_hold(id, "case-1");
+    CHECK_THROWS(compliance.erase(id, "dsr-2"), CUST_STATUS_LEGAL_HOLD);
+    compliance.lift_hold(id);
+    CHECK_THROWS(clerk.erase(id, "dsr-2"), CUST_STATUS_DENIED);
+    compliance.erase(id, "dsr-2");
+    CHECK_THROWS(compliance.get(id), CUST_STATUS_NOT_FOUND);
+    {
+        std::lock_guard<std::mutex> guard(kept.lock);
+        CHECK(kept.receipt_count == 1 && contains(kept.receipts, "custodian erasure receipt v1"));
+    }
+    compliance.define_retention_json(
+        R"({"id":"all-now","rule":{"rule":"inactive_for","days":3650},"method":"crypto_shred"})");
+    CHECK_THROWS(compliance.define_retention_json(R"({"id":"x"})"), CUST_STATUS_INVALID);
+    CHECK(contains(compliance.retention_sweep_json(), "\"destroyed\":[]")); /* nothing is ten years old */
+
+    /* Rotation while sessions are open: they go on working. */
+    CHECK_THROWS(store.rotate_key(std::vector<uint8_t>(31, 9)), CUST_STATUS_INVALID_ARGUMENT);
+    store.rotate_key(NEW_KEY);
+    CHECK(clerk.get(other).id() == other);
+    const int64_t late = clerk.create(person("KH502", "郑爽", "13600000003")).id();
+    /* An increment over the full backup, under the rotated key. */
+    const std::string increment = path_in(dir, "lifecycle-increment");
+    const std::string inc_manifest = store.backup_increment(increment, backup);
+    CHECK(contains(inc_manifest, "\"kind\":\"increment\"") && contains(inc_manifest, "\"key_generation\":2"));
+    CHECK_THROWS(store.backup_increment(increment, backup), CUST_STATUS_ALREADY_EXISTS);
+    CHECK_THROWS(store.backup_increment(path_in(dir, "nowhere-inc"), path_in(dir, "no-parent")),
+                 CUST_STATUS_STORAGE);
+    const std::vector<std::string> chain = {backup, increment}, reversed = {increment, backup};
+    CHECK(custodian::verify_backup_chain(chain, NEW_KEY) == 2); /* one erased, one created */
+    CHECK_THROWS(custodian::verify_backup_chain(reversed, NEW_KEY), CUST_STATUS_BACKUP_CHAIN);
+    CHECK_THROWS(custodian::verify_backup_chain(chain, KEY), CUST_STATUS_BACKUP_KEY);
+    CHECK_THROWS(custodian::verify_backup_chain({}, NEW_KEY), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_THROWS(custodian::verify_backup_chain({backup, std::string("x\0y", 3)}, NEW_KEY), CUST_STATUS_INVALID);
+    const std::string extracted = path_in(dir, "lifecycle-extracted");
+    custodian::extract_backup(chain, NEW_KEY, extracted);
+    CHECK_THROWS(custodian::extract_backup(chain, NEW_KEY, extracted), CUST_STATUS_ALREADY_EXISTS);
+    std::ifstream extracted_db(extracted + "/customers.db");
+    CHECK(extracted_db.good());
+
+    /* The store wrapper goes first; the sessions keep the store, and its sinks, alive. */
+    store.close();
+    compliance.erase(other, "dsr-3");
+    {
+        std::lock_guard<std::mutex> guard(kept.lock);
+        CHECK(kept.receipt_count == 2);
+    }
+    CHECK_THROWS(compliance.get(other), CUST_STATUS_NOT_FOUND);
+    clerk.close();
+    compliance.close();
+    CHECK_THROWS(custodian::store::open(path, KEY), CUST_STATUS_WRONG_KEY);
+    custodian::store::open(path, NEW_KEY).close();
+
+    /* The older backup (taken under the old key) restored into the live store:
+     * only customer records are replaced; both erasures stand. */
+    CHECK_THROWS(custodian::restore_rotated(backup, path, NEW_KEY, KEY), CUST_STATUS_BACKUP_KEY);
+    CHECK_THROWS(custodian::restore_rotated(backup, path, std::vector<uint8_t>(31, 7), NEW_KEY),
+                 CUST_STATUS_INVALID_ARGUMENT);
+    const std::string rotated_report = custodian::restore_rotated(backup, path, KEY, NEW_KEY);
+    CHECK(contains(rotated_report, "\"keys_restored\":false") && contains(rotated_report, "\"removed_by_ledger\":2"));
+    {
+        custodian::store live = custodian::store::open(path, NEW_KEY); /* still under the current key */
+        custodian::session admin = live.open_session("admin", "service", true);
+        CHECK_THROWS(admin.get(id), CUST_STATUS_NOT_FOUND);
+        CHECK_THROWS(admin.get(other), CUST_STATUS_NOT_FOUND);
+        CHECK_THROWS(admin.get(late), CUST_STATUS_NOT_FOUND); /* made after the backup */
+        /* A restore into the open store is refused with a status of its own. */
+        CHECK_THROWS(custodian::restore_chain(chain, path, NEW_KEY), CUST_STATUS_STORE_OPEN);
+    }
+    /* The full backup and its increment: the customer made before the increment is back. */
+    CHECK_THROWS(custodian::restore_chain(reversed, path, NEW_KEY), CUST_STATUS_BACKUP_CHAIN);
+    const std::string chain_report = custodian::restore_chain(chain, path, NEW_KEY);
+    CHECK(contains(chain_report, "\"removed\":[]"));
+    {
+        custodian::store live = custodian::store::open(path, NEW_KEY);
+        custodian::session admin = live.open_session("admin", "service", true);
+        CHECK(admin.get(late).id() == late);
+        CHECK_THROWS(admin.get(id), CUST_STATUS_NOT_FOUND); /* erased stays erased */
+    }
+
+    /* The store lost whole: refused without the host's outside record... */
+    auto record_required = CHECK_THROWS(custodian::restore(backup, restored, KEY), CUST_STATUS_INVALID);
+    CHECK(record_required && record_required->rule() == "outside_record_required");
+    std::string checkpoint_text, receipts;
+    {
+        std::lock_guard<std::mutex> guard(kept.lock);
+        checkpoint_text = kept.checkpoint;
+        receipts = kept.receipts;
+    }
+    CHECK_THROWS(custodian::restore_after_loss(backup, restored, KEY, std::string_view("not a checkpoint"),
+                                               std::nullopt),
+                 CUST_STATUS_INVALID);
+    /* ...and with it, the erased customers stay erased. */
+    const std::string loss_report = custodian::restore_after_loss(backup, restored, KEY, checkpoint_text, receipts);
+    CHECK(contains(loss_report, "\"keys_restored\":true") && contains(loss_report, "\"unknown_through\":"));
+    {
+        custodian::store live = custodian::store::open(restored, KEY);
+        custodian::session admin = live.open_session("admin", "service", true);
+        CHECK_THROWS(admin.get(id), CUST_STATUS_NOT_FOUND);
+        CHECK_THROWS(admin.get(other), CUST_STATUS_NOT_FOUND);
+    }
+    /* Acknowledged without a record: restored as the backup was. */
+    const std::string blind =
+        custodian::restore_after_loss(backup, path_in(dir, "lifecycle-blind"), KEY, std::nullopt, std::nullopt, true);
+    CHECK(contains(blind, "\"unknown_through\":null"));
+}
+
+/* A sink that throws does not take the library down; the call it came from succeeds. */
+static void test_throwing_sink(const std::string& dir) {
+    custodian::store store = provisioned(dir, "throwing-sink");
+    int calls = 0;
+    store.set_checkpoints(1, 0, [&calls](std::string_view) {
+        calls++;
+        throw std::runtime_error("the host's sink failed");
+    });
+    custodian::session clerk = store.open_session("clerk", "service");
+    const int64_t id = clerk.create(person("KH700", "孙悟", "13300000007")).id();
+    CHECK(clerk.get(id).id() == id && calls > 0);
+    /* Moving a store moves its sinks along. */
+    custodian::store moved = std::move(store);
+    clerk.close();
+    CHECK(moved.verify_audit() > 0);
+}
+
+/* A store whose master key comes from a passphrase: backups, chains, restores and rotation. */
+static void test_passphrase_lifecycle(const std::string& dir) {
+    const custodian::passphrase PASS("passphrase store 2026"), NEW_PASS("the next passphrase 2027"),
+        WRONG("not the passphrase");
+    const std::string path = path_in(dir, "pass-store"), backup = path_in(dir, "pass-backup"),
+                      restored = path_in(dir, "pass-restored"), increment = path_in(dir, "pass-increment");
+
+    custodian::store store = custodian::store::create(path, PASS, 100000);
+    store.bootstrap_admin("admin", "Administrator");
+    {
+        custodian::session admin = store.open_session("admin", "service", true);
+        admin.create(person("KH900", "钱多", "13500000009"));
+    }
+    store.backup(backup);
+    store.backup_increment(increment, backup);
+    const std::vector<std::string> chain = {backup, increment};
+    CHECK(custodian::verify_backup_chain(chain, PASS) == 1);
+    CHECK_THROWS(custodian::verify_backup_chain(chain, WRONG), CUST_STATUS_BACKUP_KEY);
+    CHECK_THROWS(custodian::restore_chain(chain, path, PASS), CUST_STATUS_STORE_OPEN);
+    const std::string extracted = path_in(dir, "pass-extracted");
+    CHECK_THROWS(custodian::extract_backup(chain, WRONG, extracted), CUST_STATUS_BACKUP_KEY);
+    custodian::extract_backup(chain, PASS, extracted);
+
+    auto open = CHECK_THROWS(custodian::restore(backup, path, PASS), CUST_STATUS_STORE_OPEN);
+    CHECK(open && contains(open->message(), "is open in this process; close it"));
+
+    CHECK(custodian::verify_backup(backup, PASS) == 1);
+    CHECK_THROWS(custodian::verify_backup(backup, WRONG), CUST_STATUS_BACKUP_KEY);
+    CHECK_THROWS(custodian::verify_backup(backup, KEY), CUST_STATUS_BACKUP_KEY);
+    CHECK_THROWS(custodian::verify_backup(backup, custodian::passphrase(BAD_UTF8)), CUST_STATUS_INVALID_UTF8);
+
+    /* Rotation to a new passphrase: the KDF floor holds, then the old one stops working. */
+    CHECK_THROWS(store.rotate_key(NEW_PASS, 99999), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_THROWS(store.rotate_key(custodian::passphrase("short"), 100000), CUST_STATUS_INVALID);
+    store.rotate_key(NEW_PASS, 100000);
+    store.close();
+    CHECK_THROWS(custodian::store::open(path, PASS), CUST_STATUS_WRONG_KEY);
+    store = custodian::store::open(path, NEW_PASS);
+    /* And from a passphrase to raw key bytes. */
+    store.rotate_key(KEY);
+    store.close();
+    custodian::store::open(path, KEY).close();
+
+    /* The backup (taken under the first passphrase) opens with it; into an empty
+     * directory the restore then asks for the host's outside record. */
+    CHECK_THROWS(custodian::restore(backup, restored, WRONG), CUST_STATUS_BACKUP_KEY);
+    auto record = CHECK_THROWS(custodian::restore(backup, restored, PASS), CUST_STATUS_INVALID);
+    CHECK(record && record->rule() == "outside_record_required");
+    /* The chain opens with the passphrase, but the live store (rotated to key bytes since)
+     * does not: refused before anything is replaced. */
+    auto kind = CHECK_THROWS(custodian::restore_chain(chain, path, PASS), CUST_STATUS_INVALID);
+    CHECK(kind && contains(kind->message(), "key_kind"));
+    custodian::store::open(path, KEY).close();
+}
+
+int main(int argc, char** argv) {
+    if (argc != 2) {
+        std::fprintf(stderr, "usage: %s <empty-directory>\n", argv[0]);
+        return 2;
+    }
+    const std::string dir = argv[1];
+    struct test {
+        const char* name;
+        void (*run)(const std::string&);
+    };
+    const test tests[] = {
+        {"basics", [](const std::string&) { test_basics(); }},
+        {"store lifecycle", test_store_lifecycle},
+        {"customers", test_customers},
+        {"principals, consent, audit", test_principals_consent_audit},
+        {"legacy import", test_legacy_import},
+        {"threads", test_threads},
+        {"lifecycle", test_lifecycle},
+        {"throwing sink", test_throwing_sink},
+        {"passphrase lifecycle", test_passphrase_lifecycle},
+    };
+    for (const test& t : tests) {
+        try {
+            t.run(dir);
+        } catch (const error& e) {
+            failures++;
+            checks++;
+            std::fprintf(stderr, "%s: unexpected custodian::error (status %u): %s\n", t.name,
+                         static_cast<unsigned>(e.status()), e.what());
+        } catch (const std::exception& e) {
+            failures++;
+            checks++;
+            std::fprintf(stderr, "%s: unexpected exception: %s\n", t.name, e.what());
+        }
+    }
+    std::printf("C++ API checks: %d passed, %d failed\n", checks - failures, failures);
+    return failures == 0 ? 0 : 1;
+}
