@@ -15,8 +15,9 @@
  *   copied); passphrases are wrapped in custodian::passphrase to tell the overloads apart.
  * - Checkpoint and receipt sinks are std::function objects the store owns; sessions opened
  *   on the store share that ownership, because the library may call a sink for as long as
- *   any session keeps the store alive. A sink must not throw: an exception it throws is
- *   swallowed at the C boundary.
+ *   any session keeps the store alive. A sink receives a view valid only during the call, and
+ *   must not throw: an exception it throws is swallowed at the C boundary. Handles close their
+ *   C handle before they release the sinks.
  * - A customer_ref borrowed from a customer_list is valid only while the list lives.
  * - <pthread.h> is included before custodian.h: the C header declares pthread_atfork without
  *   the noexcept glibc gives it in C++, which is an error if glibc's declaration comes second. */
@@ -517,6 +518,16 @@ struct sinks {
 class session {
 public:
     session() noexcept = default;
+    session(session&& other) noexcept = default;
+    session& operator=(session&& other) noexcept {
+        if (this != &other) {
+            close();
+            handle_ = std::move(other.handle_);
+            keep_alive_ = std::move(other.keep_alive_);
+        }
+        return *this;
+    }
+    ~session() { close(); }
 
     void close() noexcept {
         handle_.reset();
@@ -721,6 +732,16 @@ private:
 class store {
 public:
     store() noexcept = default;
+    store(store&& other) noexcept = default;
+    store& operator=(store&& other) noexcept {
+        if (this != &other) {
+            close();
+            handle_ = std::move(other.handle_);
+            sinks_ = std::move(other.sinks_);
+        }
+        return *this;
+    }
+    ~store() { close(); }
 
     static store create(std::string_view dir, key_view key) {
         detail::text d(dir, "dir");

@@ -773,10 +773,20 @@ static void test_throwing_sink(const std::string& dir) {
     custodian::session clerk = store.open_session("clerk", "service");
     const int64_t id = clerk.create(person("KH700", "孙悟", "13300000007")).id();
     CHECK(clerk.get(id).id() == id && calls > 0);
-    /* Moving a store moves its sinks along. */
+    /* Assigned over an open session: the old one is closed first, then its share of the sinks released. */
+    clerk = store.open_session("clerk", "service");
+    CHECK(clerk.get(id).id() == id);
+    /* Moving a store moves its sinks along; assigning one over another closes the target first. */
     custodian::store moved = std::move(store);
     clerk.close();
     CHECK(moved.verify_audit() > 0);
+    custodian::store target = custodian::store::create(path_in(dir, "throwing-sink-target"), KEY);
+    target.set_checkpoints(1, 0, [&calls](std::string_view) { calls++; });
+    target = std::move(moved);
+    const int before = calls;
+    custodian::session again = target.open_session("clerk", "service");
+    again.get(id);
+    CHECK(!moved && calls > before);
 }
 
 /* A store whose master key comes from a passphrase: backups, chains, restores and rotation. */
