@@ -280,8 +280,6 @@ typedef void (*cust_text_sink)(void *user, const char *text);
 extern "C" {
 #endif // __cplusplus
 
-extern int pthread_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
-
 // The library's version as static text, e.g. `"0.1.0"`.
 const char *cust_version(void);
 

@@ -42,3 +42,23 @@ fn the_version_macros_match_the_crate() {
     let string = format!("#define CUST_VERSION_STRING \"{}\"", env!("CARGO_PKG_VERSION"));
     assert!(header.contains(&string), "CUST_VERSION_STRING should be {}", env!("CARGO_PKG_VERSION"));
 }
+
+/// The header declares the C API and nothing else: every function it
+/// declares is a `cust_*` one (a system function the library itself
+/// declares, such as `pthread_atfork`, would clash with the system headers
+/// of a C++ program that includes them after this one).
+#[test]
+fn the_header_declares_only_cust_functions() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let header = std::fs::read_to_string(root.join("include/custodian.h")).expect("header");
+    let foreign: Vec<&str> = header
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//") && !l.trim_start().starts_with('*') && !l.starts_with("typedef"))
+        .filter_map(|l| {
+            let open = l.find('(')?;
+            let name = l[..open].split(|c: char| !(c.is_alphanumeric() || c == '_')).rfind(|w| !w.is_empty())?;
+            (!name.starts_with("cust_") && !l.trim_start().starts_with('#')).then_some(name)
+        })
+        .collect();
+    assert!(foreign.is_empty(), "the header declares functions that are not the C API's: {foreign:?}");
+}

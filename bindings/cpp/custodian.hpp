@@ -18,16 +18,11 @@
  *   any session keeps the store alive. A sink receives a view valid only during the call, and
  *   must not throw: an exception it throws is swallowed at the C boundary. Handles close their
  *   C handle before they release the sinks.
- * - A customer_ref borrowed from a customer_list is valid only while the list lives.
- * - <pthread.h> is included before custodian.h: the C header declares pthread_atfork without
- *   the noexcept glibc gives it in C++, which is an error if glibc's declaration comes second. */
+ * - A customer_ref borrowed from a customer_list is valid only while the list lives. */
 
 #ifndef CUSTODIAN_HPP
 #define CUSTODIAN_HPP
 
-#if __has_include(<pthread.h>)
-#include <pthread.h>
-#endif
 #include "custodian.h"
 
 #include <array>

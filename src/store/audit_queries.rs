@@ -53,6 +53,11 @@ impl Session {
             }
             n => n,
         } as usize;
+        if let (Some(from), Some(to)) = (query.from_time, query.to_time) {
+            if from >= to {
+                return Err(Error::out_of_range("window", "time_window", "the window's start must be before its end"));
+            }
+        }
         let value_hash = match &query.lookup {
             Some((field, value)) => Some(self.audit_hash(&field.name(), value)?),
             None => None,

@@ -449,6 +449,7 @@ static void test_principals_consent_audit(const char *dir) {
     CHECK(strstr(json, "\"id\":\"clerk\"") != NULL && strstr(json, "\"stale_after_days\":30") != NULL);
     cust_string_free(json);
     CHECK_STATUS(cust_audit_query_json(clerk, 0, NULL, 0, 0, 0, &json), CUST_STATUS_DENIED);
+    CHECK_STATUS(cust_audit_query_json(admin, id, NULL, 2000, 1000, 100, &json), CUST_STATUS_INVALID_ARGUMENT);
     OK(cust_audit_query_json(admin, id, NULL, 0, 0, 100, &json));
     CHECK(strstr(json, "customer.create") != NULL && strstr(json, "13700000001") == NULL);
     cust_string_free(json);

@@ -174,6 +174,9 @@ def test_audit_queries_verification_and_checkpoints(tmp_path: Path) -> None:
         entries = auditor.audit(customer=c.id)
         assert [e["action"] for e in entries][:2] == ["customer.create", "customer.get"]
         assert auditor.audit(principal="admin", limit=1) and auditor.audit(since=time.time() + 3600) == []
+        with pytest.raises(custodian.Invalid) as window:
+            auditor.audit(since=2000, until=1000)
+        assert window.value.rule == "time_window" and window.value.status == 103
     with store.session("admin", "compliance", mfa=True) as dpo:
         dpo.erase(c.id, "dsr-1")
     assert receipts and receipts[-1].startswith("custodian erasure receipt v1")
