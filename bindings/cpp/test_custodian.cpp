@@ -580,32 +580,20 @@ static void test_lifecycle(const std::string& dir) {
     custodian::store store = provisioned(dir, "lifecycle-store");
     static outside kept;
     CHECK_THROWS(custodian::store().set_checkpoints(1, 60), CUST_STATUS_NULL_ARGUMENT);
-    store.set_checkpoints(
-        1, 60,
-        [](std::string_view text) {
-            std::lock_guard<std::mutex> guard(kept.lock);
-            kept.checkpoint.assign(text);
-            kept.checkpoints++;
-        },
-        [](std::string_view text) {
-            std::lock_guard<std::mutex> guard(kept.lock);
-            kept.receipts.append(text);
-            kept.receipt_count++;
-        });
+    auto keep_checkpoint = [](std::string_view text) {
+        std::lock_guard<std::mutex> guard(kept.lock);
+        kept.checkpoint.assign(text);
+        kept.checkpoints++;
+    };
+    auto keep_receipt = [](std::string_view text) {
+        std::lock_guard<std::mutex> guard(kept.lock);
+        kept.receipts.append(text);
+        kept.receipt_count++;
+    };
+    store.set_checkpoints(1, 60, keep_checkpoint, keep_receipt);
     /* Setting them again before any session replaces them (the first ones are released). */
     store.set_checkpoints(1, 60, nullptr, nullptr);
-    store.set_checkpoints(
-        1, 60,
-        [](std::string_view text) {
-            std::lock_guard<std::mutex> guard(kept.lock);
-            kept.checkpoint.assign(text);
-            kept.checkpoints++;
-        },
-        [](std::string_view text) {
-            std::lock_guard<std::mutex> guard(kept.lock);
-            kept.receipts.append(text);
-            kept.receipt_count++;
-        });
+    store.set_checkpoints(1, 60, keep_checkpoint, keep_receipt);
 
     custodian::session compliance = store.open_session("admin", "compliance", true);
     custodian::session clerk = store.open_session("clerk", "service");

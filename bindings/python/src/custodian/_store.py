@@ -58,16 +58,59 @@ def _json_text(value: Any, name: str) -> bytes:
     return encoded
 
 
-class Store:
+class _Owner:
+    """Owns one C handle: closed by ``close()``, at the end of a ``with``
+    block, or when the object goes."""
+
+    _kind = "handle"
+
+    def __init__(self, handle: c_void_p) -> None:
+        self._handle: Optional[c_void_p] = handle
+        self._lock = threading.Lock()
+
+    def _free(self, handle: c_void_p) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Closes the handle (a store stays open while sessions on it are)."""
+        with self._lock:
+            if self._handle is not None:
+                self._free(self._handle)
+                self._handle = None
+
+    def __enter__(self: T) -> T:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_lock", None) is not None:
+            self.close()
+
+    @property
+    def handle(self) -> c_void_p:
+        """The C handle."""
+        if self._handle is None:
+            raise ValueError(f"the {self._kind} is closed")
+        return self._handle
+
+
+class Store(_Owner):
     """A customer-information store on an embedded SQLite directory.
 
     Use as a context manager (``with Store.open(path, key) as store:``), or
     call ``close()``. Sessions keep the store alive on the library's side.
     """
 
+    _kind = "store"
+
     def __init__(self, handle: c_void_p) -> None:
-        self._handle: Optional[c_void_p] = handle
+        super().__init__(handle)
         self._sinks: Any = None  # the checkpoint callbacks, kept alive with the store
+
+    def _free(self, handle: c_void_p) -> None:
+        lib.cust_store_close(handle)
 
     # -- opening --------------------------------------------------------------
     @classmethod
@@ -100,28 +143,6 @@ class Store:
             lambda p: _lib.call("cust_store_open_passphrase", where, p, byref(out)),
         )
         return cls(out)
-
-    def close(self) -> None:
-        """Closes this handle (sessions still open keep the store open)."""
-        if self._handle is not None:
-            lib.cust_store_close(self._handle)
-            self._handle = None
-
-    def __enter__(self) -> "Store":
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
-
-    @property
-    def handle(self) -> c_void_p:
-        """The C handle (``cust_store *``)."""
-        if self._handle is None:
-            raise ValueError("the store is closed")
-        return self._handle
 
     @property
     def last_error(self) -> str:
@@ -400,36 +421,14 @@ def _input(fields: Mapping[str, Optional[str]], kind: str) -> c_void_p:
     return handle
 
 
-class Session:
+class Session(_Owner):
     """What one principal may do for one purpose. Usable from several
     threads; close it (or use ``with``) when done."""
 
-    def __init__(self, handle: c_void_p) -> None:
-        self._handle: Optional[c_void_p] = handle
-        self._lock = threading.Lock()
+    _kind = "session"
 
-    def close(self) -> None:
-        """Closes the session."""
-        with self._lock:
-            if self._handle is not None:
-                lib.cust_session_close(self._handle)
-                self._handle = None
-
-    def __enter__(self) -> "Session":
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
-
-    @property
-    def handle(self) -> c_void_p:
-        """The C handle (``cust_session *``)."""
-        if self._handle is None:
-            raise ValueError("the session is closed")
-        return self._handle
+    def _free(self, handle: c_void_p) -> None:
+        lib.cust_session_close(handle)
 
     @property
     def mfa(self) -> bool:
