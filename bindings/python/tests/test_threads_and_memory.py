@@ -90,3 +90,27 @@ def test_key_bytes_and_passphrases_handed_in_are_wiped(tmp_path) -> None:  # typ
     with held:
         assert held.buffer.raw[:32] == bytes(range(32))
     assert held.buffer.raw == bytes(len(held.buffer.raw)), "the binding's own buffer is wiped"
+
+
+def test_the_gil_is_released_during_a_library_call(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    secret = "a slow passphrase 2026"
+    custodian.Store.create(tmp_path / "slow", passphrase=secret, kdf_iterations=1_000_000).close()
+    opened: list[float] = []
+
+    def open_slowly() -> None:
+        start = time.perf_counter()
+        custodian.Store.open(tmp_path / "slow", passphrase=secret).close()  # PBKDF2, 1,000,000 rounds
+        opened.append(time.perf_counter() - start)
+
+    thread = threading.Thread(target=open_slowly)
+    spins = 0
+    thread.start()
+    while thread.is_alive():
+        spins += 1
+    thread.join()
+    # While the library derived the key, this thread kept running Python.
+    assert opened and opened[0] > 0.05
+    # (Holding the GIL, as ctypes.PyDLL does, leaves about 11,000 turns; released, about 400,000.)
+    assert spins > 100_000, f"only {spins} loop turns in {opened[0]:.3f} s: the GIL was held"
