@@ -6,12 +6,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use common::*;
 use custodian::storage::{DATA_FILE, KEYS_FILE};
 use custodian::{
-    AuthContext, BackupKind, BackupProblem, Checkpoint, CreateOptions, CustomerPatch, Error, Field, KeySource, Purpose,
+    AuthContext, BackupKind, BackupProblem, CreateOptions, CustomerPatch, Error, Field, KeySource, Purpose,
     RestoreOptions, Role, Store,
 };
 
@@ -165,13 +164,7 @@ fn a_chain_restores_the_state_at_its_last_increment_less_later_erasures() {
     let dir = tempfile::tempdir().unwrap();
     let live = dir.path().join("live");
     let (full, inc1, inc2) = (dir.path().join("full.cbk"), dir.path().join("inc1.cbk"), dir.path().join("inc2.cbk"));
-    let seen = Arc::new(Mutex::new(Vec::<Checkpoint>::new()));
-    let sink = seen.clone();
-    let store = Store::create_at(&live, key(), CreateOptions::new())
-        .unwrap()
-        .with_checkpoints(5, Some(Arc::new(move |cp: &Checkpoint| sink.lock().unwrap().push(cp.clone()))))
-        .unwrap();
-    provision(&store);
+    let (store, _) = checkpointed_store(&live);
     let a = admin(&store);
     let ids = a.create_many((0..300).map(sample)).unwrap();
     consent_to_sms(&store, ids[0]);

@@ -18,13 +18,7 @@ fn a_restore_keeps_every_decision_made_since_the_backup() {
     let dir = tempfile::tempdir().unwrap();
     let live = dir.path().join("live");
     let backup = dir.path().join("backup");
-    let seen = Arc::new(Mutex::new(Vec::<Checkpoint>::new()));
-    let sink = seen.clone();
-    let store = Store::create_at(&live, key(), CreateOptions::new())
-        .unwrap()
-        .with_checkpoints(5, Some(Arc::new(move |cp: &Checkpoint| sink.lock().unwrap().push(cp.clone()))))
-        .unwrap();
-    provision(&store);
+    let (store, seen) = checkpointed_store(&live);
     let a = admin(&store);
     let consenting = a.create(sample(1)).unwrap().id;
     let restricted = a.create(sample(2)).unwrap().id;

@@ -144,3 +144,21 @@ pub fn withdraw_sms(store: &Store, id: custodian::CustomerId) {
     };
     service(store).record_consent(id, &change).unwrap();
 }
+
+/// A provisioned SQLite store in `path` that checkpoints every 5 entries
+/// into the returned list (the host's outside record).
+pub fn checkpointed_store(
+    path: &std::path::Path,
+) -> (Store, std::sync::Arc<std::sync::Mutex<Vec<custodian::Checkpoint>>>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let store = Store::create_at(path, key(), CreateOptions::new())
+        .unwrap()
+        .with_checkpoints(
+            5,
+            Some(std::sync::Arc::new(move |cp: &custodian::Checkpoint| sink.lock().unwrap().push(cp.clone()))),
+        )
+        .unwrap();
+    provision(&store);
+    (store, seen)
+}
