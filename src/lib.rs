@@ -49,6 +49,7 @@ mod error;
 pub mod ffi;
 pub mod import;
 pub mod model;
+pub mod records;
 pub mod retention;
 pub mod storage;
 mod store;
