@@ -36,12 +36,14 @@ from .errors import (
 
 def library_version() -> str:
     """The version of the bundled C library."""
-    return _lib_handle.cust_version().decode("utf-8")
+    version: bytes = _lib_handle.cust_version()
+    return version.decode("utf-8")
 
 
 def status_text(status: int) -> str:
     """The library's text for a status number."""
-    return _lib_handle.cust_status_str(status).decode("utf-8")
+    text: bytes = _lib_handle.cust_status_str(status)
+    return text.decode("utf-8")
 
 
 __all__ = [

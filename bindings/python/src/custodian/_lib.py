@@ -146,6 +146,14 @@ def take_json(name: str, *args: Any) -> Any:
     return json.loads(take_string(name, *args))
 
 
+def take_object(name: str, *args: Any) -> dict[str, Any]:
+    """As ``take_json``, for functions that return a JSON object."""
+    value = take_json(name, *args)
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} returned {type(value).__name__}, not a JSON object")
+    return value
+
+
 def copy_out(fill: Callable[[Any, int, Any], int]) -> str:
     """Copies text a function writes with ``snprintf`` semantics: asks for the
     size, then fills a buffer of it."""

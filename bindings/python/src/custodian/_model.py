@@ -223,17 +223,17 @@ def take_import_report(function: str, *args: Any) -> ImportReport:
         for index in range(lib.cust_import_report_len(out)):
             slot, customer, verified, problems = c_size_t(), c_int64(), c_bool(), c_size_t()
             _lib.check(lib.cust_import_report_row(out, index, byref(slot), byref(customer), byref(verified), byref(problems)))
-            texts = [
-                _lib.copy_out(lambda buf, n, needed, p=p: lib.cust_import_report_problem(out, index, p, buf, n, needed))
-                for p in range(problems.value)
-            ]
+            def problem(p: int) -> str:
+                return _lib.copy_out(lambda buf, n, needed: int(lib.cust_import_report_problem(out, index, p, buf, n, needed)))
+
+            texts = [problem(p) for p in range(problems.value)]
             rows.append(ImportRow(slot.value, customer.value or None, verified.value, texts))
         matched = []
         for index in range(lib.cust_import_report_matched_len(out)):
             slot, customer, outcome = c_size_t(), c_int64(), c_uint32()
 
             def fill(buf: Any, n: int, needed: Any) -> int:
-                return lib.cust_import_report_matched(out, index, byref(slot), byref(customer), byref(outcome), buf, n, needed)
+                return int(lib.cust_import_report_matched(out, index, byref(slot), byref(customer), byref(outcome), buf, n, needed))
 
             fields = _lib.copy_out(fill)
             matched.append(

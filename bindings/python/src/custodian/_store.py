@@ -278,11 +278,11 @@ class Store(_Owner):
     # -- backups and keys ----------------------------------------------------------
     def backup(self, path: PathLike) -> dict[str, Any]:
         """A full backup into the new file ``path`` (sealed); returns its manifest."""
-        return _lib.take_json("cust_store_backup", self.handle, _lib.text(path, "path"))
+        return _lib.take_object("cust_store_backup", self.handle, _lib.text(path, "path"))
 
     def backup_increment(self, path: PathLike, parent: PathLike) -> dict[str, Any]:
         """An increment over the backup ``parent`` into the new file ``path``."""
-        return _lib.take_json(
+        return _lib.take_object(
             "cust_store_backup_increment", self.handle, _lib.text(path, "path"), _lib.text(parent, "parent")
         )
 
@@ -301,7 +301,7 @@ class Store(_Owner):
     def backup_manifest(path: PathLike) -> dict[str, Any]:
         """What the backup file ``path`` is, read without a key (authenticated
         only by a verification or restore)."""
-        return _lib.take_json("cust_backup_manifest_json", _lib.text(path, "path"))
+        return _lib.take_object("cust_backup_manifest_json", _lib.text(path, "path"))
 
     @staticmethod
     def verify_backup(
@@ -371,8 +371,8 @@ class Store(_Owner):
             return _keyed(
                 key,
                 passphrase,
-                lambda k, n: _lib.take_json("cust_store_restore_chain", chain, count, target, k, n),
-                lambda p: _lib.take_json("cust_store_restore_chain_passphrase", chain, count, target, p),
+                lambda k, n: _lib.take_object("cust_store_restore_chain", chain, count, target, k, n),
+                lambda p: _lib.take_object("cust_store_restore_chain_passphrase", chain, count, target, p),
             )
         path = _lib.text(backup, "backup")
         after_loss = checkpoint is not None or receipts is not None or acknowledge_lost_history
@@ -382,19 +382,19 @@ class Store(_Owner):
             if after_loss:
                 raise ValueError("give either backup_key or an outside record, not both")
             with _lib.key_secret(backup_key) as old, _lib.key_secret(key) as k:
-                return _lib.take_json("cust_store_restore_rotated", path, target, old.buffer, old.length, k.buffer, k.length)
+                return _lib.take_object("cust_store_restore_rotated", path, target, old.buffer, old.length, k.buffer, k.length)
         if after_loss:
             cp = None if checkpoint is None else _lib.text(str(checkpoint), "checkpoint")
             rc = None if receipts is None else _lib.text("".join(receipts), "receipts")
             with _lib.key_secret(key) as k:
-                return _lib.take_json(
+                return _lib.take_object(
                     "cust_store_restore_after_loss", path, target, k.buffer, k.length, cp, rc, bool(acknowledge_lost_history)
                 )
         return _keyed(
             key,
             passphrase,
-            lambda k, n: _lib.take_json("cust_store_restore", path, target, k, n),
-            lambda p: _lib.take_json("cust_store_restore_passphrase", path, target, p),
+            lambda k, n: _lib.take_object("cust_store_restore", path, target, k, n),
+            lambda p: _lib.take_object("cust_store_restore_passphrase", path, target, p),
         )
 
 
