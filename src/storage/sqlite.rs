@@ -685,30 +685,35 @@ impl Transaction for SqliteTx<'_> {
         // backup would then carry.
         let blind = values.split_off(12);
         let code = std::mem::replace(&mut values[2], Value::Null);
-        let changed = self
+        // RETURNING gives the stored indexed values, so the common update
+        // (none of them changed) costs no further statement.
+        let stored: Option<Vec<Value>> = self
             .writable()?
             .prepare_cached(
                 "UPDATE data.customers SET kind = ?2, category = ?4, source = ?5, tier = ?6, status = ?7,
                  created_at = ?8, updated_at = ?9, version = ?10, key_id = ?11, sealed = ?12
-                 WHERE id = ?1 AND version = ?13",
+                 WHERE id = ?1 AND version = ?13
+                 RETURNING external_code, mobile_index, email_index, id_number_index",
             )
             .db()?
-            .execute(params_from_iter(values.iter().cloned().chain([Value::Integer(expected_version as i64)])))
+            .query_row(params_from_iter(values.iter().cloned().chain([Value::Integer(expected_version as i64)])), |r| {
+                (0..4).map(|i| r.get::<_, Value>(i)).collect()
+            })
+            .optional()
             .db()?;
-        if changed > 0 {
-            let indexed = std::iter::once(("external_code", code))
-                .chain(BLIND_COLUMNS.iter().map(|(_, column)| *column).zip(blind));
-            for (column, value) in indexed {
+        let changed = stored.is_some();
+        let wanted =
+            std::iter::once(("external_code", code)).chain(BLIND_COLUMNS.iter().map(|(_, column)| *column).zip(blind));
+        for ((column, value), old) in wanted.zip(stored.unwrap_or_default()) {
+            if value != old {
                 self.writable()?
-                    .prepare_cached(&format!(
-                        "UPDATE data.customers SET {column} = ?2 WHERE id = ?1 AND {column} IS NOT ?2"
-                    ))
+                    .prepare_cached(&format!("UPDATE data.customers SET {column} = ?2 WHERE id = ?1"))
                     .db()?
                     .execute(params_from_iter([values[0].clone(), value]))
                     .db()?;
             }
         }
-        Ok(changed > 0)
+        Ok(changed)
     }
 
     fn delete_customer(&mut self, id: CustomerId) -> Result<bool> {
