@@ -57,6 +57,22 @@ pub enum Error {
     /// The customer does not exist (or no longer exists).
     #[error("customer {0} not found")]
     CustomerNotFound(CustomerId),
+    /// The attached record (transaction or service record) does not exist.
+    #[error("record {0} not found")]
+    RecordNotFound(u64),
+    /// A change to an attached record carried a version that is no longer
+    /// current. Nothing was changed.
+    #[error(
+        "record {record} was changed by someone else: expected version {expected}, current version {actual}; nothing was changed"
+    )]
+    RecordVersionConflict {
+        /// The record being changed.
+        record: u64,
+        /// The version the caller based its change on.
+        expected: u64,
+        /// The version now stored.
+        actual: u64,
+    },
     /// No customer has this external code.
     #[error("no customer has external code '{0}'")]
     ExternalCodeNotFound(String),

@@ -24,6 +24,7 @@ pub fn mask(field: &Field, value: &str) -> String {
             let head: String = value.chars().take(3).collect();
             format!("{head}***")
         }
+        Field::PaymentDetails => crate::records::payment::mask_details(value),
         _ => "***".into(),
     }
 }

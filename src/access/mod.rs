@@ -255,6 +255,10 @@ pub mod rules {
     pub const SUBJECT_RESTRICTED: &str = "subject.restricted";
     /// Bootstrapping is only possible while no active administrator exists.
     pub const BOOTSTRAP_CLOSED: &str = "principal.bootstrap_closed";
+    /// Customer service sees transactions but never their payment details.
+    pub const SERVICE_NO_PAYMENT_DETAILS: &str = "builtin.customer_service.no_payment_details";
+    /// Marketing sees no transactions or service records.
+    pub const MARKETING_NO_RECORDS: &str = "builtin.marketing.no_attached_records";
     /// Keyword search never covers L1 fields.
     pub const SEARCH_EXCLUDES_L1: &str = "builtin.search_excludes_l1";
 }

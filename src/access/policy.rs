@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use super::role::{Effect, RoleDefinition, WithoutMfa, intern_rule_id};
 use super::{Action, AuthContext, Decision, FieldPlan, Purpose, Role, rules};
 use crate::error::{Error, Result};
-use crate::model::{Catalogue, Field, Level, Storage};
+use crate::model::{Catalogue, Field, Level, RecordKind, Storage};
 
 /// Everything a decision depends on, apart from the catalogue.
 #[derive(Debug, Clone, Copy)]
@@ -54,7 +54,7 @@ impl Policy {
         let mut refusal: Option<Error> = None;
         let mut used_roles = Vec::new();
         let mut best: BTreeMap<Field, Decision> =
-            catalogue.fields().map(|f| (f, Decision::Deny(rules::DEFAULT_DENY))).collect();
+            catalogue.all_fields().map(|f| (f, Decision::Deny(rules::DEFAULT_DENY))).collect();
         let mut undeclared_custom = Decision::Deny(rules::DEFAULT_DENY);
         let undeclared = Field::Custom(String::new());
         for role in request.roles {
@@ -299,10 +299,13 @@ fn builtin_field_decision(role: &Role, field: &Field, level: Level) -> Decision 
     match role {
         Role::Administrator | Role::Technician => Decision::Allow,
         Role::Auditor => Decision::Deny(rules::AUDITOR_NO_CUSTOMER_DATA),
+        // Customer service sees orders, never how they were paid.
+        Role::CustomerService if *field == Field::PaymentDetails => Decision::Deny(rules::SERVICE_NO_PAYMENT_DETAILS),
         Role::CustomerService => match level {
             Level::L1 => Decision::Mask(rules::SERVICE_L1_MASK),
             Level::L2 | Level::L3 => Decision::Allow,
         },
+        Role::Marketing if field.record_kind() != RecordKind::Customer => Decision::Deny(rules::MARKETING_NO_RECORDS),
         Role::Marketing => {
             let contact = matches!(field, Field::Name | Field::Mobile | Field::Email);
             match (contact || classification, level) {

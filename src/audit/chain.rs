@@ -211,6 +211,7 @@ pub(crate) fn blank_entry(time: i64, principal: &str, purpose: &str, action: &st
         lookup_hash: None,
         target: None,
         destruction: None,
+        records: Vec::new(),
     }
 }
 

@@ -100,6 +100,9 @@ pub struct AuditEntry {
     /// record the regulations ask for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destruction: Option<crate::retention::Destruction>,
+    /// The attached records (transactions, service records) concerned, ascending.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<u64>,
 }
 
 /// Which audit entries to return. Empty fields match everything:

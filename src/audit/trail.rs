@@ -4,11 +4,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::access::{Decision, FieldPlan};
 use crate::model::{CustomerId, CustomerView, Field};
+use crate::records::RecordView;
 
 /// The facts of one call that go into its audit entry.
 #[derive(Debug, Default)]
 pub(crate) struct Trail {
     pub(crate) customers: BTreeSet<CustomerId>,
+    /// The attached records concerned.
+    pub(crate) records: BTreeSet<u64>,
     pub(crate) fields: BTreeSet<String>,
     pub(crate) changed: Vec<String>,
     /// The first masking rule that applied to a value returned.
@@ -36,7 +39,23 @@ impl Trail {
     /// Records a customer returned to the caller and the fields it revealed.
     pub(crate) fn saw(&mut self, view: &CustomerView, plan: &FieldPlan) {
         self.customers.insert(view.id);
-        for (field, shown) in view.iter() {
+        self.revealed(view.iter(), view.withheld(), plan);
+    }
+
+    /// Records an attached record returned to the caller and the fields it revealed.
+    pub(crate) fn saw_record(&mut self, view: &RecordView, plan: &FieldPlan) {
+        self.customers.insert(view.customer);
+        self.records.insert(view.id.0);
+        self.revealed(view.iter(), view.withheld(), plan);
+    }
+
+    fn revealed<'a>(
+        &mut self,
+        values: impl Iterator<Item = (&'a Field, &'a crate::model::Shown)>,
+        withheld: &[crate::model::Withheld],
+        plan: &FieldPlan,
+    ) {
+        for (field, shown) in values {
             if !self.fields.contains(field.name().as_ref()) {
                 self.fields.insert(field.name().into_owned());
             }
@@ -47,7 +66,7 @@ impl Trail {
                 }
             }
         }
-        for withheld in view.withheld() {
+        for withheld in withheld {
             self.explain("withheld", withheld.rule, &withheld.field);
         }
     }

@@ -23,6 +23,19 @@ fn field_aad(customer: CustomerId, key_id: u64, field: &str) -> Vec<u8> {
     [b"custodian/v1/field\0".as_slice(), &customer.0.to_be_bytes(), &key_id.to_be_bytes(), field.as_bytes()].concat()
 }
 
+/// The AAD of a value of an attached record: the customer, the key, the
+/// record and the field, so a value moved to another record fails.
+fn record_aad(customer: CustomerId, key_id: u64, record: u64, field: &str) -> Vec<u8> {
+    [
+        b"custodian/v1/record\0".as_slice(),
+        &customer.0.to_be_bytes(),
+        &key_id.to_be_bytes(),
+        &record.to_be_bytes(),
+        field.as_bytes(),
+    ]
+    .concat()
+}
+
 /// Seals and opens the fields of one customer. The AES key schedule is
 /// built once per customer and dropped with the cipher.
 pub(crate) struct FieldCipher {
@@ -38,16 +51,33 @@ impl FieldCipher {
 
     /// Encrypts `plaintext` as the value of `field`.
     pub(crate) fn seal(&self, field: &Field, plaintext: &str) -> Result<Vec<u8>> {
+        self.seal_with(&field_aad(self.customer, self.key_id, &field.name()), plaintext)
+    }
+
+    /// Encrypts `plaintext` as the value of `field` of the customer's attached record `record`.
+    pub(crate) fn seal_in_record(&self, record: u64, field: &Field, plaintext: &str) -> Result<Vec<u8>> {
+        self.seal_with(&record_aad(self.customer, self.key_id, record, &field.name()), plaintext)
+    }
+
+    fn seal_with(&self, aad: &[u8], plaintext: &str) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(HEADER_LEN + 12 + plaintext.len() + 16);
         out.push(FIELD_VERSION);
         out.extend_from_slice(&self.key_id.to_be_bytes());
-        let aad = field_aad(self.customer, self.key_id, &field.name());
-        seal_into(&self.aead, &aad, plaintext.as_bytes(), &mut out)?;
+        seal_into(&self.aead, aad, plaintext.as_bytes(), &mut out)?;
         Ok(out)
     }
 
     /// Decrypts the stored value of `field`.
     pub(crate) fn open(&self, field: &Field, sealed: &[u8]) -> Result<Zeroizing<String>> {
+        self.open_with(field, None, sealed)
+    }
+
+    /// Decrypts the stored value of `field` of attached record `record`.
+    pub(crate) fn open_in_record(&self, record: u64, field: &Field, sealed: &[u8]) -> Result<Zeroizing<String>> {
+        self.open_with(field, Some(record), sealed)
+    }
+
+    fn open_with(&self, field: &Field, record: Option<u64>, sealed: &[u8]) -> Result<Zeroizing<String>> {
         let fail = |detail| Error::Decrypt { customer: self.customer, field: field.name().into_owned(), detail };
         if sealed.len() < HEADER_LEN || sealed[0] != FIELD_VERSION {
             return Err(fail("unknown ciphertext format"));
@@ -56,9 +86,12 @@ impl FieldCipher {
         if key_id != self.key_id {
             return Err(fail("ciphertext was made under another data key"));
         }
-        let aad = field_aad(self.customer, key_id, &field.name());
+        let aad = match record {
+            None => field_aad(self.customer, key_id, &field.name()),
+            Some(record) => record_aad(self.customer, key_id, record, &field.name()),
+        };
         let plain = open(&self.aead, &aad, &sealed[HEADER_LEN..]).ok_or_else(|| {
-            fail("authentication failed: the ciphertext was altered or belongs to another customer or field")
+            fail("authentication failed: the ciphertext was altered or belongs to another customer, record or field")
         })?;
         let text = std::str::from_utf8(&plain).map_err(|_| fail("plaintext is not UTF-8"))?;
         Ok(Zeroizing::new(text.to_owned()))

@@ -44,6 +44,8 @@ pub enum cust_status {
     VersionConflict = 23, // "changed by someone else since it was read"
     /// The customer is under a legal hold and cannot be erased.
     LegalHold = 24, // "under a legal hold"
+    /// The transaction or service record does not exist.
+    RecordNotFound = 25, // "record not found"
     /// The policy refused the operation (rule and reason in the message).
     Denied = 30, // "access denied"
     /// The master key or passphrase does not open this store.
@@ -119,7 +121,8 @@ impl cust_status {
             Error::CustomerNotFound(_) => cust_status::NotFound,
             Error::ExternalCodeNotFound(_) => cust_status::CodeNotFound,
             Error::DuplicateExternalCode { .. } => cust_status::DuplicateCode,
-            Error::VersionConflict { .. } => cust_status::VersionConflict,
+            Error::VersionConflict { .. } | Error::RecordVersionConflict { .. } => cust_status::VersionConflict,
+            Error::RecordNotFound(_) => cust_status::RecordNotFound,
             Error::LegalHold { .. } => cust_status::LegalHold,
             Error::Denied { .. } => cust_status::Denied,
             Error::WrongKey => cust_status::WrongKey,

@@ -86,7 +86,95 @@ pub enum Field {
     Version,
     /// A custom attribute declared in the catalogue; named `custom.<key>`.
     Custom(String),
+
+    // Fields of the records attached to a customer (see [`crate::records`]).
+    /// `transaction.reference`: the order reference.
+    OrderReference,
+    /// `transaction.time`: when the transaction took place (Unix ms).
+    OrderTime,
+    /// `transaction.status`: `pending`, `paid`, `refunded`, ...
+    OrderStatus,
+    /// `transaction.items`: the order lines and adjustments (JSON, exact amounts).
+    OrderItems,
+    /// `transaction.total`: the total, e.g. `296.00 CNY`.
+    OrderTotal,
+    /// `transaction.payment_method`: cash, bank card, WeChat Pay, ...
+    PaymentMethod,
+    /// `transaction.payment_details`: the card number or bank account (L1).
+    PaymentDetails,
+    /// `service.kind`: consultation, complaint, feedback, repair, other.
+    ServiceKind,
+    /// `service.channel`: how the customer reached us.
+    ServiceChannel,
+    /// `service.subject`: a one-line summary.
+    ServiceSubject,
+    /// `service.description`: what the customer said.
+    ServiceDescription,
+    /// `service.priority`: low, normal, high, urgent.
+    ServicePriority,
+    /// `service.owner`: the principal who handles the record.
+    ServiceOwner,
+    /// `service.status`: open, in_progress, resolved, closed, reopened (with its history).
+    ServiceStatus,
+    /// `service.opened_at`: when the record was opened (Unix ms).
+    ServiceOpenedAt,
+    /// `service.due_at`: when it is due (Unix ms).
+    ServiceDueAt,
+    /// `service.resolution`: how it was resolved.
+    ServiceResolution,
 }
+
+/// What kind of record a field belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// The customer itself.
+    Customer,
+    /// A transaction (an order and its payment).
+    Transaction,
+    /// An after-sales service record.
+    Service,
+}
+
+impl RecordKind {
+    /// Stable name (`customer`, `transaction`, `service`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordKind::Customer => "customer",
+            RecordKind::Transaction => "transaction",
+            RecordKind::Service => "service",
+        }
+    }
+
+    /// The kind with this name.
+    pub fn parse(name: &str) -> Result<RecordKind> {
+        [RecordKind::Customer, RecordKind::Transaction, RecordKind::Service]
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| Error::invalid("kind", "record_kind", "must be one of: customer, transaction, service"))
+    }
+}
+
+/// The fields of attached records, transactions first.
+pub const RECORD_FIELDS: [Field; 17] = [
+    Field::OrderReference,
+    Field::OrderTime,
+    Field::OrderStatus,
+    Field::OrderItems,
+    Field::OrderTotal,
+    Field::PaymentMethod,
+    Field::PaymentDetails,
+    Field::ServiceKind,
+    Field::ServiceChannel,
+    Field::ServiceSubject,
+    Field::ServiceDescription,
+    Field::ServicePriority,
+    Field::ServiceOwner,
+    Field::ServiceStatus,
+    Field::ServiceOpenedAt,
+    Field::ServiceDueAt,
+    Field::ServiceResolution,
+];
 
 /// The built-in fields, in display order.
 pub const BUILTIN_FIELDS: [Field; 20] = [
@@ -141,6 +229,23 @@ impl Field {
             Field::UpdatedAt => Borrowed("updated_at"),
             Field::Version => Borrowed("version"),
             Field::Custom(key) => std::borrow::Cow::Owned(format!("{CUSTOM_PREFIX}{key}")),
+            Field::OrderReference => Borrowed("transaction.reference"),
+            Field::OrderTime => Borrowed("transaction.time"),
+            Field::OrderStatus => Borrowed("transaction.status"),
+            Field::OrderItems => Borrowed("transaction.items"),
+            Field::OrderTotal => Borrowed("transaction.total"),
+            Field::PaymentMethod => Borrowed("transaction.payment_method"),
+            Field::PaymentDetails => Borrowed("transaction.payment_details"),
+            Field::ServiceKind => Borrowed("service.kind"),
+            Field::ServiceChannel => Borrowed("service.channel"),
+            Field::ServiceSubject => Borrowed("service.subject"),
+            Field::ServiceDescription => Borrowed("service.description"),
+            Field::ServicePriority => Borrowed("service.priority"),
+            Field::ServiceOwner => Borrowed("service.owner"),
+            Field::ServiceStatus => Borrowed("service.status"),
+            Field::ServiceOpenedAt => Borrowed("service.opened_at"),
+            Field::ServiceDueAt => Borrowed("service.due_at"),
+            Field::ServiceResolution => Borrowed("service.resolution"),
         }
     }
 
@@ -154,7 +259,36 @@ impl Field {
             }
             return Err(Error::UnknownField(name.to_owned()));
         }
-        BUILTIN_FIELDS.iter().find(|f| f.name() == name).cloned().ok_or_else(|| Error::UnknownField(name.to_owned()))
+        BUILTIN_FIELDS
+            .iter()
+            .chain(RECORD_FIELDS.iter())
+            .find(|f| f.name() == name)
+            .cloned()
+            .ok_or_else(|| Error::UnknownField(name.to_owned()))
+    }
+
+    /// The kind of record the field belongs to.
+    pub fn record_kind(&self) -> RecordKind {
+        match self {
+            Field::OrderReference
+            | Field::OrderTime
+            | Field::OrderStatus
+            | Field::OrderItems
+            | Field::OrderTotal
+            | Field::PaymentMethod
+            | Field::PaymentDetails => RecordKind::Transaction,
+            Field::ServiceKind
+            | Field::ServiceChannel
+            | Field::ServiceSubject
+            | Field::ServiceDescription
+            | Field::ServicePriority
+            | Field::ServiceOwner
+            | Field::ServiceStatus
+            | Field::ServiceOpenedAt
+            | Field::ServiceDueAt
+            | Field::ServiceResolution => RecordKind::Service,
+            _ => RecordKind::Customer,
+        }
     }
 
     /// How the field is kept at rest. Only classification and bookkeeping
@@ -170,7 +304,18 @@ impl Field {
             | Field::Status
             | Field::CreatedAt
             | Field::UpdatedAt
-            | Field::Version => Storage::Plain,
+            | Field::Version
+            // The bookkeeping of attached records: what deadlines, timelines
+            // and statistics filter on. Nothing in it describes a person.
+            | Field::OrderTime
+            | Field::OrderStatus
+            | Field::ServiceKind
+            | Field::ServiceChannel
+            | Field::ServicePriority
+            | Field::ServiceOwner
+            | Field::ServiceStatus
+            | Field::ServiceOpenedAt
+            | Field::ServiceDueAt => Storage::Plain,
             _ => Storage::Sealed,
         }
     }
@@ -183,7 +328,7 @@ impl Field {
     /// The default sensitivity level.
     pub fn default_level(&self) -> Level {
         match self {
-            Field::IdNumber | Field::BirthDate => Level::L1,
+            Field::IdNumber | Field::BirthDate | Field::PaymentDetails => Level::L1,
             f if f.storage() == Storage::Plain => Level::L3,
             _ => Level::L2,
         }
@@ -261,6 +406,13 @@ impl Catalogue {
                 format!("'{field}' is stored in plaintext for filtering and can only be L3"),
             ));
         }
+        if field == Field::PaymentDetails && level != Level::L1 {
+            return Err(Error::invalid(
+                field.name(),
+                "catalogue.payment_level",
+                "payment details (card numbers, bank accounts) are always L1",
+            ));
+        }
         if level == field.default_level() {
             self.overrides.remove(field.name().as_ref());
         } else {
@@ -313,8 +465,16 @@ impl Catalogue {
         self.custom.iter().map(|(k, v)| (k.as_str(), v))
     }
 
-    /// Checks that `field` exists in this catalogue.
+    /// Checks that `field` is a customer field this catalogue knows (a
+    /// field of an attached record is not one).
     pub fn check_field(&self, field: &Field) -> Result<()> {
+        if field.record_kind() != RecordKind::Customer {
+            return Err(Error::invalid(
+                field.name(),
+                "catalogue.record_field",
+                format!("'{field}' belongs to a {} record, not to the customer", field.record_kind().name()),
+            ));
+        }
         if let Field::Custom(key) = field {
             if self.closed && !self.custom.contains_key(key) {
                 return Err(Error::invalid(
@@ -332,7 +492,13 @@ impl Catalogue {
         self.custom.get(key).map_or(CustomAttribute::default().max_chars, |a| a.max_chars)
     }
 
-    /// Every field this catalogue knows: built-ins then declared custom attributes.
+    /// Every field a policy decides on: the customer's fields, then those
+    /// of attached records.
+    pub fn all_fields(&self) -> impl Iterator<Item = Field> + '_ {
+        self.fields().chain(RECORD_FIELDS.iter().cloned())
+    }
+
+    /// Every customer field this catalogue knows: built-ins then declared custom attributes.
     pub fn fields(&self) -> impl Iterator<Item = Field> + '_ {
         BUILTIN_FIELDS.iter().cloned().chain(self.custom.keys().map(|k| Field::Custom(k.clone())))
     }

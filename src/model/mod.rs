@@ -8,7 +8,9 @@ pub(crate) mod validate;
 
 pub use customer::{CustomerId, CustomerInput, CustomerPatch, CustomerView, Page, Shown, Withheld};
 pub use date::format_utc_millis;
-pub use field::{BUILTIN_FIELDS, CUSTOM_PREFIX, Catalogue, CustomAttribute, Field, Level, Storage};
+pub use field::{
+    BUILTIN_FIELDS, CUSTOM_PREFIX, Catalogue, CustomAttribute, Field, Level, RECORD_FIELDS, RecordKind, Storage,
+};
 pub use validate::{MAX_TAG_CHARS, MAX_TAGS, id_check_character, max_chars, normalise};
 
 /// Whether `s` has the syntax of a custom key or purpose name.

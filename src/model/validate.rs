@@ -34,6 +34,18 @@ pub fn max_chars(field: &Field, catalogue: &Catalogue) -> usize {
         Field::Kind => 12,
         Field::Status | Field::CreatedAt | Field::UpdatedAt | Field::Version => 20,
         Field::Custom(key) => catalogue.custom_max_chars(key),
+        Field::OrderReference | Field::ServiceOwner => 64,
+        Field::OrderItems => 16_384,
+        Field::OrderTotal | Field::PaymentDetails => 48,
+        Field::PaymentMethod
+        | Field::OrderStatus
+        | Field::ServiceKind
+        | Field::ServiceChannel
+        | Field::ServicePriority
+        | Field::ServiceStatus => 16,
+        Field::OrderTime | Field::ServiceOpenedAt | Field::ServiceDueAt => 20,
+        Field::ServiceSubject => 200,
+        Field::ServiceDescription | Field::ServiceResolution => 4000,
     }
 }
 
@@ -115,6 +127,7 @@ pub fn normalise(field: &Field, raw: &str, catalogue: &Catalogue, today_days: i6
         Field::Status | Field::CreatedAt | Field::UpdatedAt | Field::Version => {
             unreachable!("read-only fields are refused above")
         }
+        _ => unreachable!("fields of attached records are refused by the catalogue check above"),
     };
     if value.chars().count() > limit {
         return Err(too_long(field, limit));

@@ -315,7 +315,7 @@ pub struct OrderLine {
 
 /// Checks that `total` equals the sum of the lines plus the stated
 /// adjustments (discounts negative, fees positive), all in one currency and
-/// without overflow. `Err` names the line and the rule: `quantity_zero`,
+/// without overflow. `Err` names the line and the rule: `quantity_not_positive`,
 /// `price_negative`, `currency_mismatch`, `amount_overflow` or
 /// `total_mismatch`.
 pub fn check_total(lines: &[OrderLine], adjustments: &[Money], total: Money) -> Result<()> {
@@ -326,7 +326,7 @@ pub fn check_total(lines: &[OrderLine], adjustments: &[Money], total: Money) -> 
     for (i, line) in lines.iter().enumerate() {
         let field = format!("items[{i}]");
         if line.quantity == 0 {
-            return Err(Error::invalid(field, "quantity_zero", "a quantity is at least 1"));
+            return Err(Error::invalid(field, "quantity_not_positive", "a quantity is at least 1"));
         }
         if line.unit_price.minor < 0 {
             return Err(Error::invalid(
@@ -416,7 +416,7 @@ mod tests {
         assert_eq!(rule(e), "total_mismatch");
         assert_eq!(
             rule(check_total(&[line("x", 0, 1)], &[], Money::from_minor(0, cny())).unwrap_err()),
-            "quantity_zero"
+            "quantity_not_positive"
         );
         assert_eq!(
             rule(check_total(&[line("x", 1, -1)], &[], Money::from_minor(-1, cny())).unwrap_err()),

@@ -119,6 +119,55 @@ impl std::fmt::Debug for BankAccount {
     }
 }
 
+/// Payment details of a transaction: a card or a bank account (L1).
+#[derive(Clone, PartialEq, Eq)]
+pub enum PaymentDetails {
+    /// A payment card.
+    Card(CardNumber),
+    /// A bank account.
+    BankAccount(BankAccount),
+}
+
+impl PaymentDetails {
+    /// The stored (sealed) form: `card:<digits>` or `account:<characters>`.
+    pub(crate) fn stored(&self) -> Zeroizing<String> {
+        Zeroizing::new(match self {
+            PaymentDetails::Card(card) => format!("card:{}", card.digits()),
+            PaymentDetails::BankAccount(account) => format!("account:{}", account.text()),
+        })
+    }
+
+    /// Reads the stored form back (`None` if it is not one).
+    pub(crate) fn from_stored(stored: &str) -> Option<PaymentDetails> {
+        if let Some(digits) = stored.strip_prefix("card:") {
+            return CardNumber::parse(digits).ok().map(PaymentDetails::Card);
+        }
+        stored.strip_prefix("account:").and_then(|a| BankAccount::parse(a).ok()).map(PaymentDetails::BankAccount)
+    }
+
+    /// The masked rendering: `**** **** **** 1234` for a card, `**** 5678` for an account.
+    pub fn masked(&self) -> String {
+        match self {
+            PaymentDetails::Card(card) => card.masked(),
+            PaymentDetails::BankAccount(account) => account.masked(),
+        }
+    }
+}
+
+impl std::fmt::Debug for PaymentDetails {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PaymentDetails::Card(card) => card.fmt(f),
+            PaymentDetails::BankAccount(account) => account.fmt(f),
+        }
+    }
+}
+
+/// Masks a stored `transaction.payment_details` value.
+pub(crate) fn mask_details(stored: &str) -> String {
+    PaymentDetails::from_stored(stored).map_or_else(|| "***".to_owned(), |d| d.masked())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,5 +210,15 @@ mod tests {
         assert_eq!(BankAccount::parse("de89 3704 0044 0532 0130 00").unwrap().text(), "DE89370400440532013000");
         assert_eq!(rule(BankAccount::parse("1234567").unwrap_err()).0, "account_length");
         assert_eq!(rule(BankAccount::parse("12345678;DROP").unwrap_err()).0, "account_syntax");
+    }
+
+    #[test]
+    fn stored_details_read_back_and_mask() {
+        let card = PaymentDetails::Card(CardNumber::parse("4111-1111-1111-1111").unwrap());
+        assert_eq!(card.stored().as_str(), "card:4111111111111111");
+        assert_eq!(mask_details(&card.stored()), "**** **** **** 1111");
+        let account = PaymentDetails::BankAccount(BankAccount::parse("6217001234567890123").unwrap());
+        assert_eq!(PaymentDetails::from_stored(&account.stored()), Some(account));
+        assert_eq!(mask_details("garbage"), "***");
     }
 }

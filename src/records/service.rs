@@ -6,36 +6,6 @@ use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
 
-macro_rules! named_enum {
-    ($(#[$meta:meta])* $name:ident, $what:literal, $rule:literal { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub enum $name {
-            $($(#[$vmeta])* $variant),+
-        }
-
-        impl $name {
-            /// Every value, in order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// Its stable name.
-            pub fn name(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text),+
-                }
-            }
-
-            /// The value with this name.
-            pub fn parse(text: &str) -> Result<$name> {
-                $name::ALL.iter().copied().find(|v| v.name() == text).ok_or_else(|| {
-                    let names: Vec<&str> = $name::ALL.iter().map(|v| v.name()).collect();
-                    Error::invalid($what, $rule, format!("must be one of: {}", names.join(", ")))
-                })
-            }
-        }
-    };
-}
-
 named_enum!(
     /// What a service record is about.
     ServiceKind, "kind", "service_kind" {
@@ -47,6 +17,26 @@ named_enum!(
         Feedback = "feedback",
         /// A repair or return.
         Repair = "repair",
+        /// Anything else.
+        Other = "other",
+    }
+);
+
+named_enum!(
+    /// How the customer reached us.
+    ServiceChannel, "channel", "service_channel" {
+        /// By telephone.
+        Phone = "phone",
+        /// By e-mail.
+        Email = "email",
+        /// Through the website or app.
+        Web = "web",
+        /// Through WeChat.
+        Wechat = "wechat",
+        /// In person, at a counter or shop.
+        InPerson = "in_person",
+        /// By letter.
+        Letter = "letter",
         /// Anything else.
         Other = "other",
     }
@@ -201,6 +191,67 @@ impl ServiceLevelPolicy {
             }
         }
         Ok(())
+    }
+}
+
+/// A service record to open for a customer.
+#[derive(Debug, Clone)]
+pub struct ServiceInput {
+    /// What it is about.
+    pub kind: ServiceKind,
+    /// How the customer reached us.
+    pub channel: ServiceChannel,
+    /// A one-line summary (1-200 characters).
+    pub subject: String,
+    /// What the customer said (up to 4000 characters; sealed).
+    pub description: String,
+    /// How urgent it is (default `normal`).
+    pub priority: Priority,
+    /// The principal who handles it (registered and active), if assigned now.
+    pub owner: Option<String>,
+    /// When it was opened (Unix ms); `None`: now. Not in the future.
+    pub opened_at: Option<i64>,
+    /// When it is due (Unix ms), overriding the service-level policy; after the opening.
+    pub due_at: Option<i64>,
+}
+
+impl ServiceInput {
+    /// A record of `kind` reaching us by `channel`, at normal priority, unassigned.
+    pub fn new(kind: ServiceKind, channel: ServiceChannel, subject: &str, description: &str) -> Self {
+        ServiceInput {
+            kind,
+            channel,
+            subject: subject.to_owned(),
+            description: description.to_owned(),
+            priority: Priority::Normal,
+            owner: None,
+            opened_at: None,
+            due_at: None,
+        }
+    }
+
+    /// Sets the priority.
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Assigns it to principal `owner`.
+    pub fn owner(mut self, owner: &str) -> Self {
+        self.owner = Some(owner.to_owned());
+        self
+    }
+
+    /// Sets the opening time (Unix ms).
+    pub fn opened_at(mut self, at: i64) -> Self {
+        self.opened_at = Some(at);
+        self
+    }
+
+    /// Sets the due time (Unix ms), overriding the policy.
+    pub fn due_at(mut self, at: i64) -> Self {
+        self.due_at = Some(at);
+        self
     }
 }
 

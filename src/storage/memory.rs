@@ -7,12 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, DirectoryKind, IndexLink, Scan, ScannedCustomer,
-    SealedFields, StoredCheckpoint, Transaction, TxMode, Unmatched, WrappedKey,
+    AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, DirectoryKind, DueFilter, IndexLink, RecordRow, Scan,
+    ScannedCustomer, SealedFields, StatusChange, StoredCheckpoint, Transaction, TxMode, Unmatched, WrappedKey,
 };
 use crate::consent::{Channel, ConsentRecord};
 use crate::error::{Error, Result};
-use crate::model::CustomerId;
+use crate::model::{CustomerId, RecordKind};
 
 #[derive(Clone, Default)]
 struct State {
@@ -32,6 +32,9 @@ struct State {
     directory: BTreeMap<(DirectoryKind, String), Vec<u8>>,
     erasure_ledger: BTreeMap<Vec<u8>, i64>,
     directory_generation: u64,
+    last_record_id: u64,
+    records: BTreeMap<u64, RecordRow>,
+    history: BTreeMap<u64, Vec<StatusChange>>,
 }
 
 /// Keeps everything in memory; nothing survives the value.
@@ -167,6 +170,11 @@ impl Transaction for MemoryTx<'_> {
     fn delete_customer(&mut self, id: CustomerId) -> Result<bool> {
         let state = self.state_mut()?;
         state.generation += 1;
+        let attached: Vec<u64> = state.records.values().filter(|r| r.customer == id).map(|r| r.id).collect();
+        for record in attached {
+            state.records.remove(&record);
+            state.history.remove(&record);
+        }
         Ok(remove_row(state, id))
     }
 
@@ -213,6 +221,90 @@ impl Transaction for MemoryTx<'_> {
             }
         }
         Ok(())
+    }
+
+    fn next_record_id(&mut self) -> Result<u64> {
+        let state = self.state_mut()?;
+        state.last_record_id += 1;
+        Ok(state.last_record_id)
+    }
+
+    fn insert_record(&mut self, row: &RecordRow) -> Result<()> {
+        let state = self.state_mut()?;
+        if state.records.contains_key(&row.id) {
+            return Err(Error::storage("UNIQUE constraint failed: records.id"));
+        }
+        state.records.insert(row.id, row.clone());
+        Ok(())
+    }
+
+    fn replace_record(&mut self, row: &RecordRow, expected_version: u64) -> Result<bool> {
+        let state = self.state_mut()?;
+        match state.records.get_mut(&row.id) {
+            Some(old) if old.version == expected_version => {
+                *old = row.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn get_record(&mut self, id: u64) -> Result<Option<RecordRow>> {
+        Ok(self.state().records.get(&id).cloned())
+    }
+
+    fn delete_record(&mut self, id: u64) -> Result<bool> {
+        let state = self.state_mut()?;
+        state.history.remove(&id);
+        Ok(state.records.remove(&id).is_some())
+    }
+
+    fn records_of(&mut self, customer: CustomerId, before: Option<(i64, u64)>, limit: u32) -> Result<Vec<RecordRow>> {
+        let mut rows: Vec<&RecordRow> = self
+            .state()
+            .records
+            .values()
+            .filter(|r| r.customer == customer && before.is_none_or(|b| (r.time, r.id) < b))
+            .collect();
+        rows.sort_by_key(|r| std::cmp::Reverse((r.time, r.id)));
+        Ok(rows.into_iter().take(limit as usize).cloned().collect())
+    }
+
+    fn records_due(&mut self, filter: &DueFilter) -> Result<Vec<RecordRow>> {
+        let mut rows: Vec<&RecordRow> = self
+            .state()
+            .records
+            .values()
+            .filter(|r| r.pending && r.kind == RecordKind::Service)
+            .filter(|r| {
+                let due = r.due_at.unwrap_or(i64::MAX);
+                filter.from.is_none_or(|f| due >= f)
+                    && due <= filter.to
+                    && filter.owner.as_ref().is_none_or(|o| r.owner.as_ref() == Some(o))
+                    && filter.after.is_none_or(|a| (due, r.id) > a)
+            })
+            .collect();
+        rows.sort_by_key(|r| (r.due_at, r.id));
+        Ok(rows.into_iter().take(filter.limit as usize).cloned().collect())
+    }
+
+    fn records_retained_since(&mut self, kind: RecordKind, cutoff: i64) -> Result<Vec<(u64, CustomerId)>> {
+        Ok(self
+            .state()
+            .records
+            .values()
+            .filter(|r| r.kind == kind && r.retention_start.is_some_and(|t| t <= cutoff))
+            .map(|r| (r.id, r.customer))
+            .collect())
+    }
+
+    fn append_status_change(&mut self, record: u64, change: &StatusChange) -> Result<()> {
+        self.state_mut()?.history.entry(record).or_default().push(change.clone());
+        Ok(())
+    }
+
+    fn status_history(&mut self, record: u64) -> Result<Vec<StatusChange>> {
+        Ok(self.state().history.get(&record).cloned().unwrap_or_default())
     }
 
     fn put_data_key(&mut self, customer: CustomerId, key: &WrappedKey) -> Result<()> {

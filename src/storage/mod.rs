@@ -15,6 +15,7 @@
 mod memory;
 mod schema;
 mod sqlite;
+mod sqlite_records;
 
 pub use memory::MemoryBackend;
 pub(crate) use sqlite::is_open as sqlite_store_is_open;
@@ -24,7 +25,7 @@ use std::collections::BTreeMap;
 
 use crate::consent::{Channel, ConsentRecord};
 use crate::error::Result;
-use crate::model::CustomerId;
+use crate::model::{CustomerId, RecordKind};
 
 /// The fields that carry a blind index; a backend may refuse any other.
 pub const BLIND_INDEXED: [&str; 3] = ["mobile", "email", "id_number"];
@@ -173,6 +174,77 @@ impl SealedFields {
             }
         })
     }
+}
+
+/// A record attached to a customer (a transaction or a service record) as
+/// stored: plaintext bookkeeping columns and sealed values by field name,
+/// under the customer's data key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRow {
+    /// The record's id (never reused).
+    pub id: u64,
+    /// The customer it belongs to.
+    pub customer: CustomerId,
+    /// Transaction or service record.
+    pub kind: RecordKind,
+    /// When it happened: a transaction's time, a service record's opening (Unix ms).
+    pub time: i64,
+    /// Its status (`paid`, `open`, ...).
+    pub status: String,
+    /// A service record's kind (`complaint`, ...).
+    pub category: Option<String>,
+    /// A service record's channel.
+    pub channel: Option<String>,
+    /// A service record's priority.
+    pub priority: Option<String>,
+    /// The principal who handles a service record.
+    pub owner: Option<String>,
+    /// When a service record is due (Unix ms).
+    pub due_at: Option<i64>,
+    /// Whether it still awaits a resolution (only those count for deadlines).
+    pub pending: bool,
+    /// Where its retention period starts (a transaction's time, a service
+    /// record's closing); `None` while none runs.
+    pub retention_start: Option<i64>,
+    /// Creation time, Unix ms.
+    pub created_at: i64,
+    /// Last change, Unix ms.
+    pub updated_at: i64,
+    /// Version, from 1, incremented by every change.
+    pub version: u64,
+    /// The customer's data key the sealed values are under.
+    pub key_id: u64,
+    /// Sealed values by field name.
+    pub sealed: BTreeMap<String, Vec<u8>>,
+}
+
+/// One change of a record's status, as kept in its history.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StatusChange {
+    /// When (Unix ms).
+    pub at: i64,
+    /// The principal who made it.
+    pub by: String,
+    /// The status before (`None` when the record was opened).
+    pub from: Option<String>,
+    /// The status after.
+    pub to: String,
+}
+
+/// Which pending service records a due-time query visits: those due in
+/// `[from, to]`, optionally of one owner, in (due time, id) order after `after`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DueFilter {
+    /// Earliest due time (inclusive), if any.
+    pub from: Option<i64>,
+    /// Latest due time (inclusive).
+    pub to: i64,
+    /// Only records of this owner.
+    pub owner: Option<String>,
+    /// Resume after this (due time, record id).
+    pub after: Option<(i64, u64)>,
+    /// At most this many.
+    pub limit: u32,
 }
 
 /// What a scan hands to its visitor for each customer: the header and its
@@ -398,8 +470,9 @@ pub trait Transaction {
     /// Replaces a customer row if its stored version is `expected_version`;
     /// returns `false` (changing nothing) otherwise.
     fn replace_customer(&mut self, row: &CustomerRow, expected_version: u64) -> Result<bool>;
-    /// Deletes a customer row with its sealed fields, blind-index entries and
-    /// consent records; returns whether it existed.
+    /// Deletes a customer row with its sealed fields, blind-index entries,
+    /// consent records and attached records (with their histories); returns
+    /// whether it existed.
     fn delete_customer(&mut self, id: CustomerId) -> Result<bool>;
     /// Reads a whole customer row.
     fn get_customer(&mut self, id: CustomerId) -> Result<Option<CustomerRow>>;
@@ -417,6 +490,30 @@ pub trait Transaction {
     /// field named, a backend should not read the sealed fields at all.
     fn scan_customers(&mut self, fields: &[&str], visit: &mut dyn FnMut(ScannedCustomer) -> Result<Scan>)
     -> Result<()>;
+
+    /// Reserves the next record id (ids are never reused).
+    fn next_record_id(&mut self) -> Result<u64>;
+    /// Inserts an attached record (its customer exists; checked by the caller).
+    fn insert_record(&mut self, row: &RecordRow) -> Result<()>;
+    /// Replaces a record if its stored version is `expected_version`;
+    /// returns `false` (changing nothing) otherwise.
+    fn replace_record(&mut self, row: &RecordRow, expected_version: u64) -> Result<bool>;
+    /// Reads a record.
+    fn get_record(&mut self, id: u64) -> Result<Option<RecordRow>>;
+    /// Deletes a record with its history; returns whether it existed.
+    fn delete_record(&mut self, id: u64) -> Result<bool>;
+    /// A customer's records, newest first by (time, id), strictly before
+    /// `before` when given, at most `limit`.
+    fn records_of(&mut self, customer: CustomerId, before: Option<(i64, u64)>, limit: u32) -> Result<Vec<RecordRow>>;
+    /// Pending service records matching `filter`, by (due time, id).
+    fn records_due(&mut self, filter: &DueFilter) -> Result<Vec<RecordRow>>;
+    /// The ids and customers of records of `kind` whose retention period
+    /// started at or before `cutoff`, by id.
+    fn records_retained_since(&mut self, kind: RecordKind, cutoff: i64) -> Result<Vec<(u64, CustomerId)>>;
+    /// Appends a status change to a record's history.
+    fn append_status_change(&mut self, record: u64, change: &StatusChange) -> Result<()>;
+    /// A record's status changes, oldest first.
+    fn status_history(&mut self, record: u64) -> Result<Vec<StatusChange>>;
 
     /// Stores a customer's wrapped data key in the key store.
     fn put_data_key(&mut self, customer: CustomerId, key: &WrappedKey) -> Result<()>;

@@ -139,6 +139,43 @@ pub(super) const DATA: Component = Component {
              ) STRICT, WITHOUT ROWID;",
         ),
         (5, "INSERT OR IGNORE INTO {db}.counters (name, value) VALUES ('directory', 0);"),
+        (
+            6,
+            "INSERT OR IGNORE INTO {db}.counters (name, value) VALUES ('record_id', 0);
+             CREATE TABLE {db}.records (
+                 id INTEGER PRIMARY KEY,
+                 customer_id INTEGER NOT NULL,
+                 kind TEXT NOT NULL,
+                 time INTEGER NOT NULL,
+                 status TEXT NOT NULL,
+                 category TEXT,
+                 channel TEXT,
+                 priority TEXT,
+                 owner TEXT,
+                 due_at INTEGER,
+                 pending INTEGER NOT NULL,
+                 retention_start INTEGER,
+                 created_at INTEGER NOT NULL,
+                 updated_at INTEGER NOT NULL,
+                 version INTEGER NOT NULL,
+                 key_id INTEGER NOT NULL,
+                 sealed BLOB NOT NULL
+             ) STRICT;
+             CREATE INDEX {db}.records_by_customer ON records (customer_id, time, id);
+             CREATE INDEX {db}.records_pending_due ON records (due_at, id) WHERE pending = 1;
+             CREATE INDEX {db}.records_pending_by_owner ON records (owner, due_at, id) WHERE pending = 1;
+             CREATE INDEX {db}.records_by_retention ON records (kind, retention_start)
+                 WHERE retention_start IS NOT NULL;
+             CREATE TABLE {db}.record_history (
+                 record_id INTEGER NOT NULL,
+                 seq INTEGER NOT NULL,
+                 at INTEGER NOT NULL,
+                 by TEXT NOT NULL,
+                 from_status TEXT,
+                 to_status TEXT NOT NULL,
+                 PRIMARY KEY (record_id, seq)
+             ) STRICT, WITHOUT ROWID;",
+        ),
     ],
 };
 

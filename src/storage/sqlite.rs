@@ -19,13 +19,15 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
 
 use super::schema::{DATA, KEYS};
+use super::sqlite_records as records;
 use super::{
-    AuditFilter, AuditHead, AuditRecord, Backend, CustomerHeader, CustomerRow, DirectoryKind, IndexLink, Scan,
-    ScannedCustomer, SealedFields, StoredCheckpoint, Transaction, TxMode, Unmatched, WrappedKey,
+    AuditFilter, AuditHead, AuditRecord, Backend, CustomerHeader, CustomerRow, DirectoryKind, DueFilter, IndexLink,
+    RecordRow, Scan, ScannedCustomer, SealedFields, StatusChange, StoredCheckpoint, Transaction, TxMode, Unmatched,
+    WrappedKey,
 };
 use crate::consent::{Channel, ConsentRecord};
 use crate::error::{Error, Result};
-use crate::model::CustomerId;
+use crate::model::{CustomerId, RecordKind};
 
 /// File name of the customer database inside a store directory.
 pub const DATA_FILE: &str = "customers.db";
@@ -718,6 +720,7 @@ impl Transaction for SqliteTx<'_> {
 
     fn delete_customer(&mut self, id: CustomerId) -> Result<bool> {
         self.bump_generation()?;
+        records::delete_of(self.writable()?, id)?;
         self.writable()?
             .prepare_cached("DELETE FROM data.consent_events WHERE customer_id = ?1")
             .db()?
@@ -830,6 +833,46 @@ impl Transaction for SqliteTx<'_> {
             }
         }
         Ok(())
+    }
+
+    fn next_record_id(&mut self) -> Result<u64> {
+        records::next_id(self.writable()?)
+    }
+
+    fn insert_record(&mut self, row: &RecordRow) -> Result<()> {
+        records::insert(self.writable()?, row)
+    }
+
+    fn replace_record(&mut self, row: &RecordRow, expected_version: u64) -> Result<bool> {
+        records::replace(self.writable()?, row, expected_version)
+    }
+
+    fn get_record(&mut self, id: u64) -> Result<Option<RecordRow>> {
+        records::get(self.conn(), id)
+    }
+
+    fn delete_record(&mut self, id: u64) -> Result<bool> {
+        records::delete(self.writable()?, id)
+    }
+
+    fn records_of(&mut self, customer: CustomerId, before: Option<(i64, u64)>, limit: u32) -> Result<Vec<RecordRow>> {
+        records::of_customer(self.conn(), customer, before, limit)
+    }
+
+    fn records_due(&mut self, filter: &DueFilter) -> Result<Vec<RecordRow>> {
+        records::due(self.conn(), filter)
+    }
+
+    fn records_retained_since(&mut self, kind: RecordKind, cutoff: i64) -> Result<Vec<(u64, CustomerId)>> {
+        records::retained_since(self.conn(), kind, cutoff)
+    }
+
+    fn append_status_change(&mut self, record: u64, change: &StatusChange) -> Result<()> {
+        records::append_change(self.writable()?, record, change)
+    }
+
+    fn status_history(&mut self, record: u64) -> Result<Vec<StatusChange>> {
+        records::history(self.conn(), record)
     }
 
     fn put_data_key(&mut self, customer: CustomerId, key: &WrappedKey) -> Result<()> {

@@ -295,6 +295,7 @@ fn entry(store: &StoreInner, caller: &Caller<'_>, call: &Call, trail: Trail, out
         entry.destruction = call.destruction.clone();
     }
     entry.customers = trail.customers.into_iter().collect();
+    entry.records = trail.records.into_iter().collect();
     entry.fields = trail.fields.into_iter().collect();
     entry.changed = trail.changed;
     if let Some((field, hash)) = trail.lookup {

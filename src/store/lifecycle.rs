@@ -351,7 +351,7 @@ fn due_under(tx: &mut dyn Transaction, policy: &RetentionPolicy, now: i64) -> Re
 }
 
 /// A request id, hold reason or restriction reason: 1-64 printable characters.
-fn check_reference(field: &str, value: &str) -> Result<()> {
+pub(super) fn check_reference(field: &str, value: &str) -> Result<()> {
     if value.trim().is_empty() || value.chars().count() > 64 || value.chars().any(char::is_control) {
         return Err(Error::invalid(
             field,

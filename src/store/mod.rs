@@ -17,6 +17,7 @@ mod import;
 mod lifecycle;
 mod listing;
 mod login;
+mod records;
 mod restore;
 mod session;
 mod sort_cache;
@@ -114,6 +115,8 @@ pub(crate) struct StoreInner {
     /// survives a master-key rotation).
     pub(crate) backup_secret: Secret,
     pub(crate) login_policy: LoginPolicy,
+    /// When service records fall due, and how long a closed one may reopen.
+    pub(crate) service_levels: crate::records::service::ServiceLevelPolicy,
 }
 
 /// The key wrapper of the current master key and, after a rotation in this
@@ -341,8 +344,25 @@ impl Store {
             credential_key,
             backup_secret: archive::secret_from_root(&root)?,
             login_policy: LoginPolicy::default(),
+            service_levels: Default::default(),
         };
         Ok(Store { inner: Arc::new(inner) })
+    }
+
+    /// Sets the service-level policy: the hours within which service records
+    /// of each kind and priority fall due, and how long after closing one
+    /// may be reopened. Only possible before the store is shared or a
+    /// session is opened.
+    pub fn with_service_levels(mut self, policy: crate::records::service::ServiceLevelPolicy) -> Result<Store> {
+        let inner = Arc::get_mut(&mut self.inner).ok_or_else(|| {
+            Error::invalid(
+                "service_levels",
+                "store_shared",
+                "the service-level policy can only be set before the store is cloned or a session is opened",
+            )
+        })?;
+        inner.service_levels = policy;
+        Ok(self)
     }
 
     /// Replaces the clock (for tests and scheduled jobs). Only possible
