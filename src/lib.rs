@@ -62,13 +62,17 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use crypto::{KeySource, MasterKey};
 pub use error::{BackupProblem, Error, Result};
 pub use model::{
-    Catalogue, CustomAttribute, CustomerId, CustomerInput, CustomerPatch, CustomerView, Field, Level, Page, Shown,
-    Withheld,
+    Catalogue, CustomAttribute, CustomerId, CustomerInput, CustomerPatch, CustomerView, Field, Level, Page, RecordKind,
+    Shown, Withheld,
 };
+pub use records::service::{Priority, ServiceChannel, ServiceInput, ServiceKind, ServiceLevelPolicy, ServiceStatus};
+pub use records::transaction::{PaymentMethod, TransactionInput, TransactionStatus};
+pub use records::{DueQuery, DueWindow, RecordId, RecordPatch, RecordView, TimelinePage, TimelineQuery};
+pub use storage::StatusChange;
 pub use storage::{Durability, MemoryBackend, SqliteBackend, SqliteOptions};
 pub use store::{
     BACKUP_FORMAT, BackupKind, BackupManifest, BackupParent, BackupPart, BackupVerification, CheckpointPolicy,
-    CheckpointSink, CreateOptions, CustomerExport, Filter, ImportOptions, ImportProblem, ImportReport, ImportRow,
+    CheckpointSink, CreateOptions, CustomerExport, Filter, RecordExport, ImportOptions, ImportProblem, ImportReport, ImportRow,
     ImportedCustomer, ListQuery, LoginPolicy, MAX_PAGE, Matched, MatchedRow, OutsideRecord, RestoreOptions,
     RestoreReport, SearchQuery, Session, Store, StoreCounts, UnknownHistory,
 };

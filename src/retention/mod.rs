@@ -58,6 +58,25 @@ pub enum RetentionRule {
         /// Only customers of this category (marketing leads, say).
         category: String,
     },
+    /// Service records closed `days` days ago or more (the seeds: after-sales
+    /// records kept N years after closing). Destroys the records, not their customer.
+    ServiceRecordsClosedFor {
+        /// Days since the record was closed.
+        days: u32,
+    },
+    /// Transactions that took place `days` days ago or more. Destroys the
+    /// records, not their customer.
+    TransactionsOlderThan {
+        /// Days since the transaction.
+        days: u32,
+    },
+}
+
+impl RetentionRule {
+    /// Whether the rule destroys attached records rather than customers.
+    pub fn is_for_records(&self) -> bool {
+        matches!(self, RetentionRule::ServiceRecordsClosedFor { .. } | RetentionRule::TransactionsOlderThan { .. })
+    }
 }
 
 /// A retention policy: which customers are due, and how they are destroyed.
@@ -84,7 +103,10 @@ impl RetentionPolicy {
                 "a policy id is 1-64 characters of a-z, 0-9, '_', '.' and '-'",
             ));
         }
-        if let RetentionRule::InactiveFor { days: 0 } = self.rule {
+        if let RetentionRule::InactiveFor { days: 0 }
+        | RetentionRule::ServiceRecordsClosedFor { days: 0 }
+        | RetentionRule::TransactionsOlderThan { days: 0 } = self.rule
+        {
             return Err(Error::invalid("days", "retention_days", "a retention period is at least one day"));
         }
         Ok(())
@@ -113,4 +135,9 @@ pub struct SweepReport {
     pub destroyed: Vec<(CustomerId, String, DestructionMethod)>,
     /// Customers that were due but are under a legal hold: id and policy id.
     pub held: Vec<(CustomerId, String)>,
+    /// Attached records destroyed: record id, its customer, policy id and method.
+    pub records_destroyed: Vec<(u64, CustomerId, String, DestructionMethod)>,
+    /// Attached records that were due but whose customer is under a legal
+    /// hold: record id, customer and policy id.
+    pub records_held: Vec<(u64, CustomerId, String)>,
 }

@@ -110,6 +110,9 @@ pub(crate) struct Call {
     pub(crate) target: Option<String>,
     /// For a destruction: its method and reason (the destruction record).
     pub(crate) destruction: Option<Destruction>,
+    /// Whether the destruction erases the customers it names (so the host
+    /// gets an erasure receipt for each), rather than some of their records.
+    erases_customers: bool,
     /// Whether the call writes the key store although its action alone
     /// would not say so (a key rotation, the erasure ledger's replay).
     writes_keys: bool,
@@ -133,7 +136,16 @@ pub(crate) enum Purge {
 impl Call {
     pub(crate) fn new(action: Action, name: &'static str) -> Self {
         let purge = if action == Action::Delete { Purge::OnReturn } else { Purge::No };
-        Call { action, name, subject: None, target: None, destruction: None, writes_keys: false, purge }
+        Call {
+            action,
+            name,
+            subject: None,
+            target: None,
+            destruction: None,
+            erases_customers: false,
+            writes_keys: false,
+            purge,
+        }
     }
 
     pub(crate) fn about(action: Action, name: &'static str, subject: CustomerId) -> Self {
@@ -151,6 +163,15 @@ impl Call {
     /// Records the destruction this call performs; its bytes are purged
     /// from the store's files before it returns.
     pub(crate) fn destroying(mut self, destruction: Destruction) -> Self {
+        self.destruction = Some(destruction);
+        self.erases_customers = true;
+        self.purge = Purge::OnReturn;
+        self
+    }
+
+    /// Records the destruction of attached records (not of their customer,
+    /// so no erasure receipt); their bytes are purged before it returns.
+    pub(crate) fn destroying_records(mut self, destruction: Destruction) -> Self {
         self.destruction = Some(destruction);
         self.purge = Purge::OnReturn;
         self
@@ -218,7 +239,7 @@ pub(crate) fn run<T>(
             let rule = trail.masked_by.map(str::to_owned);
             let reason = trail.reason.take().or_else(|| trail.explanation());
             let entry = AuditEntry { rule, reason, ..entry(store, &caller, &call, trail, outcome) };
-            let destroyed = if call.destruction.is_some() { entry.customers.clone() } else { Vec::new() };
+            let destroyed = if call.erases_customers { entry.customers.clone() } else { Vec::new() };
             let appended = commit_with(store, tx, entry)?;
             // The host's outside record of every destruction.
             if let Some(sink) = &store.receipt_sink {

@@ -21,9 +21,9 @@ use crate::access::{Action, Purpose, rules};
 use crate::audit::AuditEntry;
 use crate::consent::ConsentRecord;
 use crate::error::{Error, Result};
-use crate::model::{CustomerId, CustomerPatch, CustomerView};
+use crate::model::{CustomerId, CustomerPatch, CustomerView, Field, RecordKind, Shown, Withheld};
 use crate::retention::{Destruction, DestructionMethod, Marker, RetentionPolicy, RetentionRule, SweepReport};
-use crate::storage::{AuditFilter, DirectoryKind, Scan, Transaction};
+use crate::storage::{AuditFilter, DirectoryKind, RecordRow, Scan, StatusChange, Transaction};
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
 /// Status of a customer whose personal fields were destroyed.
@@ -49,6 +49,45 @@ pub struct CustomerExport {
     pub restriction: Option<Marker>,
     /// The active legal hold, if any.
     pub legal_hold: Option<Marker>,
+    /// The customer's transactions and service records, newest first, as
+    /// the exporting session sees them.
+    pub records: Vec<RecordExport>,
+}
+
+/// One attached record in a [`CustomerExport`].
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordExport {
+    /// The record's id.
+    pub id: u64,
+    /// `transaction` or `service`.
+    pub kind: RecordKind,
+    /// Its version.
+    pub version: u64,
+    /// Every field as the exporting session sees it in plaintext.
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    /// Fields shown masked or withheld from the exporting session.
+    pub not_shown: Vec<String>,
+    /// Its status changes, oldest first.
+    pub history: Vec<StatusChange>,
+}
+
+/// Every value of a view the session sees in plaintext, and the names of
+/// those masked or withheld.
+fn exported<'a>(
+    values: impl Iterator<Item = (&'a Field, &'a Shown)>,
+    withheld: &[Withheld],
+) -> (serde_json::Map<String, serde_json::Value>, Vec<String>) {
+    let mut fields = serde_json::Map::new();
+    let mut not_shown = Vec::new();
+    for (field, shown) in values {
+        if shown.is_masked() {
+            not_shown.push(field.name().into_owned());
+        } else {
+            fields.insert(field.name().into_owned(), serde_json::Value::String(shown.text().to_owned()));
+        }
+    }
+    not_shown.extend(withheld.iter().map(|w| w.field.name().into_owned()));
+    (fields, not_shown)
 }
 
 fn key_of(id: CustomerId) -> String {
@@ -89,6 +128,14 @@ impl StoreInner {
             return Err(Error::LegalHold { customer: id, reason: hold.reason });
         }
         let row = tx.get_customer(id)?.ok_or(Error::CustomerNotFound(id))?;
+        let mut attached = Vec::new();
+        if method == DestructionMethod::Anonymise {
+            for record in tx.records_of(id, None, u32::MAX)? {
+                let history = tx.status_history(record.id)?;
+                attached.push((record, history));
+            }
+        }
+        // Deleting the customer deletes its attached records with it.
         tx.delete_customer(id)?;
         tx.delete_data_key(id)?;
         if method == DestructionMethod::Anonymise {
@@ -102,9 +149,39 @@ impl StoreInner {
             kept.header.version += 1;
             kept.header.updated_at = self.clock.now_millis().max(kept.header.updated_at);
             tx.insert_customer(&kept)?;
+            // Its records come back as bookkeeping only: times, statuses,
+            // kinds; every sealed value is gone with the key.
+            for (mut record, history) in attached {
+                strip_record(&mut record, self.clock.now_millis());
+                tx.insert_record(&record)?;
+                for change in &history {
+                    tx.append_status_change(record.id, change)?;
+                }
+            }
         }
         tx.directory_delete(DirectoryKind::Restriction, &key_of(id))?;
         tx.record_erasure(&self.ledger_hash(id), self.clock.now_millis())?;
+        Ok(())
+    }
+}
+
+impl StoreInner {
+    /// Destroys attached record `id` by `method` inside `tx`: deleted with
+    /// its history, or stripped to its bookkeeping.
+    fn destroy_record(&self, tx: &mut dyn Transaction, id: u64, method: DestructionMethod) -> Result<()> {
+        let mut record = tx.get_record(id)?.ok_or(Error::RecordNotFound(id))?;
+        match method {
+            DestructionMethod::CryptoShred => {
+                tx.delete_record(id)?;
+            }
+            DestructionMethod::Anonymise => {
+                let version = record.version;
+                strip_record(&mut record, self.clock.now_millis());
+                if !tx.replace_record(&record, version)? {
+                    return Err(Error::RecordVersionConflict { record: id, expected: version, actual: 0 });
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -117,17 +194,24 @@ impl Session {
         self.run(Call::about(Action::Export, "customer.export", id), |store, tx, plan, trail| {
             let view = read_view(store, tx, plan, id)?;
             trail.saw(&view, plan);
-            let fields = view
-                .iter()
-                .filter(|(_, s)| !s.is_masked())
-                .map(|(f, s)| (f.name().into_owned(), serde_json::Value::String(s.text().to_owned())))
-                .collect();
-            let not_shown = view
-                .iter()
-                .filter(|(_, s)| s.is_masked())
-                .map(|(f, _)| f.name().into_owned())
-                .chain(view.withheld().iter().map(|w| w.field.name().into_owned()))
-                .collect();
+            let (fields, not_shown) = exported(view.iter(), view.withheld());
+            let wrapped = tx.get_data_key(id)?;
+            let key = store.data_key(id, wrapped.as_ref())?;
+            let mut records = Vec::new();
+            for row in tx.records_of(id, None, u32::MAX)? {
+                let history = tx.status_history(row.id)?;
+                let record = store.render_record(&row, Some(&key), history, plan)?;
+                trail.saw_record(&record, plan);
+                let (fields, not_shown) = exported(record.iter(), record.withheld());
+                records.push(RecordExport {
+                    id: row.id,
+                    kind: row.kind,
+                    version: row.version,
+                    fields,
+                    not_shown,
+                    history: record.history().to_vec(),
+                });
+            }
             let filter = AuditFilter { customer: Some(id), ..Default::default() };
             Ok(CustomerExport {
                 exported_at: store.clock.now_millis(),
@@ -138,6 +222,7 @@ impl Session {
                 access_history: collect_entries(tx, &filter, usize::MAX, |_| true)?,
                 restriction: load(tx, DirectoryKind::Restriction, &key_of(id))?,
                 legal_hold: load(tx, DirectoryKind::Hold, &key_of(id))?,
+                records,
             })
         })
     }
@@ -220,22 +305,51 @@ impl Session {
     /// destruction record; customers under a legal hold are skipped and
     /// reported. Needs the `erase` action.
     pub fn sweep(&self) -> Result<SweepReport> {
-        let (now, due) = self.run(Call::new(Action::Erase, "retention.sweep"), |store, tx, _, _| {
+        let (now, due, records_due) = self.run(Call::new(Action::Erase, "retention.sweep"), |store, tx, _, _| {
             let now = store.clock.now_millis();
             let policies: Vec<RetentionPolicy> = load_all(tx, DirectoryKind::RetentionPolicy)?;
             let mut due: Vec<(CustomerId, RetentionPolicy)> = Vec::new();
+            let mut records_due: Vec<(u64, CustomerId, RetentionPolicy)> = Vec::new();
             for policy in policies {
+                for (record, customer) in records_due_under(tx, &policy, now)? {
+                    if !records_due.iter().any(|(r, _, _)| *r == record) {
+                        records_due.push((record, customer, policy.clone()));
+                    }
+                }
                 for id in due_under(tx, &policy, now)? {
                     if !due.iter().any(|(d, _)| *d == id) {
                         due.push((id, policy.clone()));
                     }
                 }
             }
-            Ok((now, due))
+            Ok((now, due, records_due))
         })?;
         let mut report = SweepReport { now, ..Default::default() };
         let mut failure = None;
-        for (id, policy) in due {
+        for (record, customer, policy) in records_due {
+            if due.iter().any(|(id, _)| *id == customer) {
+                continue; // its customer goes whole, records with it
+            }
+            let call = Call::about(Action::Erase, "retention.destroy_record", customer)
+                .destroying_records(Destruction { method: policy.method, reason: format!("policy:{}", policy.id) })
+                .purge_deferred();
+            let destroyed = self.run(call, |store, tx, _, trail| {
+                trail.records.insert(record);
+                if let Some(hold) = load::<Marker>(tx, DirectoryKind::Hold, &key_of(customer))? {
+                    return Err(Error::LegalHold { customer, reason: hold.reason });
+                }
+                store.destroy_record(tx, record, policy.method)
+            });
+            match destroyed {
+                Ok(()) => report.records_destroyed.push((record, customer, policy.id.clone(), policy.method)),
+                Err(Error::LegalHold { .. }) => report.records_held.push((record, customer, policy.id.clone())),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        for (id, policy) in due.into_iter().filter(|_| failure.is_none()) {
             let call = Call::about(Action::Erase, "retention.destroy", id)
                 .destroying(Destruction { method: policy.method, reason: format!("policy:{}", policy.id) })
                 .purge_deferred();
@@ -250,7 +364,7 @@ impl Session {
         }
         // One purge for the whole sweep, also when it stopped early: what it
         // destroyed leaves the files before it returns.
-        if !report.destroyed.is_empty() {
+        if !report.destroyed.is_empty() || !report.records_destroyed.is_empty() {
             self.store().backend.purge_logs()?;
         }
         match failure {
@@ -314,6 +428,7 @@ impl Session {
 fn due_under(tx: &mut dyn Transaction, policy: &RetentionPolicy, now: i64) -> Result<Vec<CustomerId>> {
     let mut due = Vec::new();
     match &policy.rule {
+        RetentionRule::ServiceRecordsClosedFor { .. } | RetentionRule::TransactionsOlderThan { .. } => {}
         RetentionRule::InactiveFor { days } => {
             let cutoff = now - i64::from(*days) * MILLIS_PER_DAY;
             tx.scan_customers(&[], &mut |c| {
@@ -348,6 +463,26 @@ fn due_under(tx: &mut dyn Transaction, policy: &RetentionPolicy, now: i64) -> Re
         }
     }
     Ok(due)
+}
+
+/// The attached records (with their customers) `policy` says are due at `now`.
+fn records_due_under(tx: &mut dyn Transaction, policy: &RetentionPolicy, now: i64) -> Result<Vec<(u64, CustomerId)>> {
+    let (kind, days) = match policy.rule {
+        RetentionRule::ServiceRecordsClosedFor { days } => (RecordKind::Service, days),
+        RetentionRule::TransactionsOlderThan { days } => (RecordKind::Transaction, days),
+        _ => return Ok(Vec::new()),
+    };
+    tx.records_retained_since(kind, now - i64::from(days) * MILLIS_PER_DAY)
+}
+
+/// Strips a record down to its bookkeeping: no sealed value, no retention
+/// period left to run (nothing in it identifies anyone any more).
+fn strip_record(record: &mut RecordRow, now: i64) {
+    record.sealed.clear();
+    record.key_id = 0;
+    record.retention_start = None;
+    record.version += 1;
+    record.updated_at = now.max(record.updated_at);
 }
 
 /// A request id, hold reason or restriction reason: 1-64 printable characters.

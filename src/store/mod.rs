@@ -25,7 +25,7 @@ mod sort_cache;
 pub use archive::{BACKUP_FORMAT, BackupKind, BackupManifest, BackupParent, BackupPart};
 pub use backup::BackupVerification;
 pub use import::{ImportOptions, ImportProblem, ImportReport, ImportRow, ImportedCustomer, Matched, MatchedRow};
-pub use lifecycle::CustomerExport;
+pub use lifecycle::{CustomerExport, RecordExport};
 pub use login::LoginPolicy;
 pub use restore::{OutsideRecord, RestoreOptions, RestoreReport, UnknownHistory};
 

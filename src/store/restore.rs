@@ -464,6 +464,16 @@ fn apply_backup(live: &StoreInner, tx: &mut dyn Transaction, source: &StoreInner
                 tx.insert_customer(&row)?;
             }
         }
+        // Its attached records become the backup's, with their histories.
+        for record in tx.records_of(*id, None, u32::MAX)? {
+            tx.delete_record(record.id)?;
+        }
+        for record in src.records_of(*id, None, u32::MAX)? {
+            tx.insert_record(&record)?;
+            for change in src.status_history(record.id)? {
+                tx.append_status_change(record.id, &change)?;
+            }
+        }
         restored += 1;
     }
     let mut held: Vec<CustomerId> = held.into_iter().collect();
