@@ -19,11 +19,12 @@ mod forward;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use custodian::consent::{Channel, ConsentRecord};
-use custodian::model::CustomerId;
+use custodian::model::{CustomerId, RecordKind};
 use custodian::storage::{
     AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, DirectoryKind, IndexLink, Scan, ScannedCustomer,
     SqliteBackend, SqliteOptions, StoredCheckpoint, Transaction, TxMode, Unmatched, WrappedKey,
 };
+use custodian::storage::{DueFilter, RecordRow, StatusChange};
 use custodian::{
     CreateOptions, CustomerInput, CustomerPatch, Field, KeySource, ListQuery, NewPrincipal, Purpose, Result, Store,
 };

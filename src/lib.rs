@@ -72,7 +72,7 @@ pub use storage::StatusChange;
 pub use storage::{Durability, MemoryBackend, SqliteBackend, SqliteOptions};
 pub use store::{
     BACKUP_FORMAT, BackupKind, BackupManifest, BackupParent, BackupPart, BackupVerification, CheckpointPolicy,
-    CheckpointSink, CreateOptions, CustomerExport, Filter, RecordExport, ImportOptions, ImportProblem, ImportReport, ImportRow,
-    ImportedCustomer, ListQuery, LoginPolicy, MAX_PAGE, Matched, MatchedRow, OutsideRecord, RestoreOptions,
-    RestoreReport, SearchQuery, Session, Store, StoreCounts, UnknownHistory,
+    CheckpointSink, CreateOptions, CustomerExport, Filter, ImportOptions, ImportProblem, ImportReport, ImportRow,
+    ImportedCustomer, ListQuery, LoginPolicy, MAX_PAGE, Matched, MatchedRow, OutsideRecord, RecordExport,
+    RestoreOptions, RestoreReport, SearchQuery, Session, Store, StoreCounts, UnknownHistory,
 };

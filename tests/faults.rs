@@ -10,11 +10,12 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use common::*;
 use custodian::consent::{Channel, ConsentRecord};
-use custodian::model::CustomerId;
+use custodian::model::{CustomerId, RecordKind};
 use custodian::storage::{
     AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, DirectoryKind, IndexLink, MemoryBackend, Scan,
     ScannedCustomer, SqliteBackend, SqliteOptions, StoredCheckpoint, Transaction, TxMode, Unmatched, WrappedKey,
 };
+use custodian::storage::{DueFilter, RecordRow, StatusChange};
 use custodian::{CreateOptions, CustomerPatch, Error, Field, Result, Store};
 
 /// Fails the operation whose number reaches the countdown (-1 disarms it),

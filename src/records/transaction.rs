@@ -291,6 +291,12 @@ pub(crate) fn check_payment_patch(raw: &str) -> Result<Zeroizing<String>> {
     Ok(details.stored())
 }
 
+impl std::fmt::Debug for CheckedTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CheckedTransaction(<redacted>)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

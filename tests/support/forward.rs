@@ -44,6 +44,16 @@ macro_rules! forward_transaction {
             directory_generation() -> Result<u64>;
             directory_delete(kind: DirectoryKind, key: &str) -> Result<bool>;
             directory_list(kind: DirectoryKind) -> Result<Vec<(String, Vec<u8>)>>;
+            next_record_id() -> Result<u64>;
+            insert_record(row: &RecordRow) -> Result<()>;
+            replace_record(row: &RecordRow, expected_version: u64) -> Result<bool>;
+            get_record(id: u64) -> Result<Option<RecordRow>>;
+            delete_record(id: u64) -> Result<bool>;
+            records_of(customer: CustomerId, before: Option<(i64, u64)>, limit: u32) -> Result<Vec<RecordRow>>;
+            records_due(filter: &DueFilter) -> Result<Vec<RecordRow>>;
+            records_retained_since(kind: RecordKind, cutoff: i64) -> Result<Vec<(u64, CustomerId)>>;
+            append_status_change(record: u64, change: &StatusChange) -> Result<()>;
+            status_history(record: u64) -> Result<Vec<StatusChange>>;
         }
     };
     (@methods $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
