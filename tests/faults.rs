@@ -108,7 +108,8 @@ impl Transaction for FailingTx<'_> {
 
 /// Everything the backend holds (customers with their keys, counts, and the
 /// access directory), as comparable data.
-type Snapshot = (Vec<(CustomerRow, Option<WrappedKey>)>, u64, u64, Vec<(String, Vec<u8>)>);
+type Snapshot =
+    (Vec<(CustomerRow, Option<WrappedKey>)>, u64, u64, Vec<(String, Vec<u8>)>, Vec<(RecordRow, Vec<StatusChange>)>);
 
 fn snapshot(backend: &dyn Backend) -> Snapshot {
     let mut tx = backend.begin(TxMode::Read).unwrap();
@@ -118,6 +119,13 @@ fn snapshot(backend: &dyn Backend) -> Snapshot {
         Ok(Scan::Continue)
     })
     .unwrap();
+    let mut records = Vec::new();
+    for id in &ids {
+        for record in tx.records_of(*id, None, u32::MAX).unwrap() {
+            let history = tx.status_history(record.id).unwrap();
+            records.push((record, history));
+        }
+    }
     let rows =
         ids.into_iter().map(|id| (tx.get_customer(id).unwrap().unwrap(), tx.get_data_key(id).unwrap())).collect();
     let mut directory = Vec::new();
@@ -126,7 +134,7 @@ fn snapshot(backend: &dyn Backend) -> Snapshot {
             .extend(tx.directory_list(kind).unwrap().into_iter().map(|(k, v)| (format!("{}:{k}", kind.name()), v)));
     }
     directory.extend(tx.erasure_ledger().unwrap().into_iter().map(|h| ("erasure_ledger".to_owned(), h)));
-    (rows, tx.count_customers().unwrap(), tx.count_data_keys().unwrap(), directory)
+    (rows, tx.count_customers().unwrap(), tx.count_data_keys().unwrap(), directory, records)
 }
 
 /// Runs `op` with the Nth operation failing, for N = 0, 1, ... until it
@@ -247,6 +255,86 @@ fn every_failed_call_leaves_the_store_unchanged() {
         let final_state = snapshot(inner.as_ref());
         assert_eq!(final_state.1, 4, "{name}: 5 seeded + 1 created - 1 deleted - 1 erased");
         assert_eq!(final_state.1, final_state.2, "{name}: one data key per customer");
+    }
+}
+
+/// The calls on attached records: every fault leaves the store (records
+/// and histories included) as it was, and so does every refused input.
+#[test]
+fn record_calls_leave_the_store_unchanged_on_every_fault() {
+    use custodian::{
+        DueQuery, PaymentMethod, RecordId, RecordPatch, ServiceChannel, ServiceInput, ServiceKind, ServiceStatus,
+        TimelineQuery, TransactionInput, TransactionStatus,
+    };
+    let order = || {
+        TransactionInput::new("SO-1", "CNY", 1_000, PaymentMethod::BankCard).item("茶", 2, 500).card("4111111111111111")
+    };
+    let complaint = || ServiceInput::new(ServiceKind::Complaint, ServiceChannel::Web, "投诉", "描述").owner("clerk");
+    for (name, inner, _guard) in backends() {
+        seeded(&inner);
+        {
+            let store = Store::open(SharedBackend(inner.clone()), key()).unwrap();
+            let s = admin(&store);
+            s.add_transaction(CustomerId(1), &order().status(TransactionStatus::Pending)).unwrap();
+            s.open_service_record(CustomerId(1), &complaint()).unwrap();
+            s.add_transaction(CustomerId(4), &order()).unwrap();
+        }
+        let points = every_fault(inner.clone(), &format!("{name} add transaction"), |store| {
+            open_admin(store)?.add_transaction(CustomerId(2), &order()).map(drop)
+        });
+        assert!(points >= 5, "{name}: {points}");
+        every_fault(inner.clone(), &format!("{name} open service record"), |store| {
+            open_admin(store)?.open_service_record(CustomerId(2), &complaint()).map(drop)
+        });
+        every_fault(inner.clone(), &format!("{name} transaction status"), |store| {
+            open_admin(store)?.set_transaction_status(RecordId(1), 1, TransactionStatus::Paid).map(drop)
+        });
+        every_fault(inner.clone(), &format!("{name} transition"), |store| {
+            open_admin(store)?
+                .transition_service_record(RecordId(2), 1, ServiceStatus::Resolved, Some("已处理"))
+                .map(drop)
+        });
+        every_fault(inner.clone(), &format!("{name} update record"), |store| {
+            let patch = RecordPatch::new().set(custodian::Field::ServiceDescription, "更正");
+            open_admin(store)?.update_record(RecordId(2), 2, &patch).map(drop)
+        });
+        every_fault(inner.clone(), &format!("{name} assign"), |store| {
+            open_admin(store)?.assign_service_record(RecordId(2), 3, "admin").map(drop)
+        });
+        every_fault(inner.clone(), &format!("{name} delete record"), |store| {
+            open_admin(store)?.delete_record(RecordId(3))
+        });
+        every_fault(inner.clone(), &format!("{name} timeline"), |store| {
+            open_admin(store)?.timeline(CustomerId(1), &TimelineQuery::new(10)).map(drop)
+        });
+        every_fault(inner.clone(), &format!("{name} due"), |store| {
+            open_admin(store)?.service_due(&DueQuery::due_within(1000, 10)).map(drop)
+        });
+        // An erasure takes the customer's records with it, or nothing.
+        every_fault(inner.clone(), &format!("{name} erase with records"), |store| {
+            store
+                .authenticated_session("admin", custodian::Purpose::Compliance, custodian::AuthContext::with_mfa(0))?
+                .erase(CustomerId(2), "dsr-2")
+        });
+        let store = Store::open(SharedBackend(inner.clone()), key()).unwrap();
+        let s = admin(&store);
+        let before = snapshot(inner.as_ref());
+        let refused: Vec<Result<()>> = vec![
+            s.add_transaction(CustomerId(1), &order().item("x", -1, 1)).map(drop),
+            s.add_transaction(CustomerId(1), &order().adjustment("fee", 1)).map(drop),
+            s.add_transaction(CustomerId(1), &order().card("4111111111111112")).map(drop),
+            s.open_service_record(CustomerId(1), &complaint().owner("ghost")).map(drop),
+            s.open_service_record(CustomerId(1), &complaint().due_at(0)).map(drop),
+            s.set_transaction_status(RecordId(1), 2, TransactionStatus::Pending).map(drop),
+            s.transition_service_record(RecordId(2), 4, ServiceStatus::Open, None).map(drop),
+            s.transition_service_record(RecordId(2), 1, ServiceStatus::Closed, None).map(drop),
+            service(&store).delete_record(RecordId(1)),
+        ];
+        for (i, r) in refused.into_iter().enumerate() {
+            assert!(r.is_err(), "{name}: attempt {i} should fail");
+        }
+        assert_eq!(snapshot(inner.as_ref()), before, "{name}");
+        assert_eq!(before.4.len(), 2, "{name}: customer 1's two (customer 4's was deleted, customer 2's erased)");
     }
 }
 
