@@ -446,3 +446,82 @@ fn the_directory_generation_moves_on_every_change_but_bookkeeping() {
         assert!(generation(b) > after_put, "{name}: a delete moves it");
     });
 }
+
+fn record(id: u64, customer: i64, kind: custodian::RecordKind, time: i64) -> custodian::storage::RecordRow {
+    custodian::storage::RecordRow {
+        id,
+        customer: CustomerId(customer),
+        kind,
+        time,
+        status: "open".into(),
+        category: Some("complaint".into()),
+        channel: Some("phone".into()),
+        priority: Some("normal".into()),
+        owner: Some(if id % 2 == 0 { "clerk" } else { "admin" }.into()),
+        due_at: (kind == custodian::RecordKind::Service).then_some(time + 100),
+        pending: kind == custodian::RecordKind::Service,
+        retention_start: (kind == custodian::RecordKind::Transaction).then_some(time),
+        created_at: time,
+        updated_at: time,
+        version: 1,
+        key_id: 42,
+        sealed: [("service.subject".to_owned(), vec![id as u8; 20])].into_iter().collect(),
+    }
+}
+
+#[test]
+fn attached_records_page_by_time_and_deadline_and_go_with_their_customer() {
+    use custodian::RecordKind::{Service, Transaction};
+    use custodian::storage::{DueFilter, StatusChange};
+    each(|name, b| {
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        tx.insert_customer(&row(1, None, &[], &[])).unwrap();
+        tx.insert_customer(&row(2, None, &[], &[])).unwrap();
+        let ids: Vec<u64> = (0..6).map(|_| tx.next_record_id().unwrap()).collect();
+        assert_eq!(ids, [1, 2, 3, 4, 5, 6], "{name}: record ids count up from 1");
+        for (id, kind, time) in [(1, Transaction, 30), (2, Service, 10), (3, Service, 30), (4, Transaction, 20)] {
+            tx.insert_record(&record(id, 1, kind, time)).unwrap();
+        }
+        tx.insert_record(&record(5, 2, Service, 5)).unwrap();
+        assert!(tx.insert_record(&record(5, 2, Service, 5)).is_err(), "{name}: ids are unique");
+        let change = StatusChange { at: 11, by: "clerk".into(), from: None, to: "open".into() };
+        tx.append_status_change(2, &change).unwrap();
+        tx.append_status_change(2, &StatusChange { from: Some("open".into()), to: "closed".into(), ..change.clone() })
+            .unwrap();
+        assert_eq!(tx.status_history(2).unwrap().len(), 2, "{name}");
+        // Newest first by (time, id), paged strictly before a cursor.
+        let order = |rows: Vec<custodian::storage::RecordRow>| rows.iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(order(tx.records_of(CustomerId(1), None, 10).unwrap()), [3, 1, 4, 2], "{name}");
+        assert_eq!(order(tx.records_of(CustomerId(1), Some((30, 1)), 2).unwrap()), [4, 2], "{name}");
+        assert_eq!(tx.get_record(3).unwrap().unwrap(), record(3, 1, Service, 30), "{name}: round trip");
+        // Pending service records by (due, id) within a window, by owner.
+        let due = |from, to, owner: Option<&str>, after| DueFilter {
+            from,
+            to,
+            owner: owner.map(str::to_owned),
+            after,
+            limit: 10,
+        };
+        assert_eq!(order(tx.records_due(&due(None, 1000, None, None)).unwrap()), [5, 2, 3], "{name}");
+        assert_eq!(order(tx.records_due(&due(Some(106), 130, None, None)).unwrap()), [2, 3], "{name}");
+        assert_eq!(order(tx.records_due(&due(None, 1000, Some("clerk"), None)).unwrap()), [2], "{name}");
+        assert_eq!(order(tx.records_due(&due(None, 1000, None, Some((110, 2)))).unwrap()), [3], "{name}");
+        assert_eq!(tx.records_retained_since(Transaction, 25).unwrap(), [(4, CustomerId(1))], "{name}");
+        // Versioned replace.
+        let mut changed = record(3, 1, Service, 30);
+        changed.version = 2;
+        changed.pending = false;
+        assert!(tx.replace_record(&changed, 1).unwrap(), "{name}");
+        assert!(!tx.replace_record(&changed, 1).unwrap(), "{name}: a stale version changes nothing");
+        assert_eq!(order(tx.records_due(&due(None, 1000, None, None)).unwrap()), [5, 2], "{name}");
+        // Deleting a customer deletes its records and their histories.
+        assert!(tx.delete_customer(CustomerId(1)).unwrap());
+        assert!(tx.records_of(CustomerId(1), None, 10).unwrap().is_empty(), "{name}");
+        assert!(tx.status_history(2).unwrap().is_empty(), "{name}");
+        assert_eq!(tx.get_record(5).unwrap().map(|r| r.id), Some(5), "{name}: another customer's record stays");
+        assert!(tx.delete_record(5).unwrap() && !tx.delete_record(5).unwrap(), "{name}");
+        tx.commit().unwrap();
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        assert_eq!(tx.next_record_id().unwrap(), 7, "{name}: ids are never reused");
+    });
+}
