@@ -103,6 +103,70 @@ fn the_decision_table() {
     }
 }
 
+/// The fields of attached records, one per kind of cell: payment details
+/// (L1), order items (L2, sealed), a transaction's status (L3 bookkeeping),
+/// a service record's description (L2, sealed) and its due time (L3).
+const RECORD_FIELDS: [Field; 5] =
+    [Field::PaymentDetails, Field::OrderItems, Field::OrderStatus, Field::ServiceDescription, Field::ServiceDueAt];
+
+/// role × purpose × MFA → the record fields above, for reading (marketing
+/// with consent: records are never marketing's, consent or not).
+#[test]
+fn the_decision_table_for_record_fields() {
+    use Purpose as P;
+    use Role as R;
+    const NO_PAYMENT: Decision = d(rules::SERVICE_NO_PAYMENT_DETAILS);
+    const NO_RECORDS: Decision = d(rules::MARKETING_NO_RECORDS);
+    #[rustfmt::skip]
+    let table: Vec<(Role, Purpose, bool, [Decision; 5])> = vec![
+        // role              purpose         mfa    payment     items    status   description due_at
+        (R::Administrator,   P::Service,     false, [L1_MFA,     A,       A,       A,          A]),
+        (R::Administrator,   P::Service,     true,  [A,          A,       A,       A,          A]),
+        (R::CustomerService, P::Service,     false, [NO_PAYMENT, A,       A,       A,          A]),
+        (R::CustomerService, P::Service,     true,  [NO_PAYMENT, A,       A,       A,          A]),
+        (R::Technician,      P::Maintenance, false, [L1_MFA,     A,       A,       A,          A]),
+        (R::Technician,      P::Maintenance, true,  [A,          A,       A,       A,          A]),
+        (R::Marketing,       P::Marketing,   false, [NO_RECORDS, NO_RECORDS, NO_RECORDS, NO_RECORDS, NO_RECORDS]),
+        (R::Marketing,       P::Marketing,   true,  [NO_RECORDS, NO_RECORDS, NO_RECORDS, NO_RECORDS, NO_RECORDS]),
+        (R::Analyst,         P::Analytics,   false, [ANALYST,    ANALYST, A,       ANALYST,    A]),
+        (R::Analyst,         P::Analytics,   true,  [ANALYST,    ANALYST, A,       ANALYST,    A]),
+        (R::Auditor,         P::Compliance,  true,  [AUDITOR,    AUDITOR, AUDITOR, AUDITOR,    AUDITOR]),
+        (R::CustomerService, P::Marketing,   true,  [PURPOSE,    PURPOSE, PURPOSE, PURPOSE,    PURPOSE]),
+    ];
+    let catalogue = Catalogue::default();
+    for (role, purpose, mfa, expected) in table {
+        let auth = if mfa { AuthContext::with_mfa(0) } else { AuthContext::single_factor() };
+        let roles = [role.clone()];
+        let request = Request {
+            principal: "p",
+            roles: &roles,
+            definitions: &[],
+            purpose: &purpose,
+            auth: &auth,
+            action: Action::Read,
+            now: 1_000,
+        };
+        let got = RECORD_FIELDS.map(|f| Policy.decide(&request, &catalogue, &f, true));
+        assert_eq!(got, expected, "{role} for {purpose}, mfa {mfa}");
+    }
+    // Payment details are L1 whatever the catalogue says.
+    assert!(Catalogue::default().with_level(Field::PaymentDetails, Level::L2).is_err());
+    assert!(Catalogue::default().with_level(Field::OrderStatus, Level::L1).is_err(), "bookkeeping stays L3");
+    let raised = Catalogue::default().with_level(Field::ServiceDescription, Level::L1).unwrap();
+    let roles = [Role::CustomerService];
+    let auth = AuthContext::single_factor();
+    let request = Request {
+        principal: "p",
+        roles: &roles,
+        definitions: &[],
+        purpose: &Purpose::Service,
+        auth: &auth,
+        action: Action::Read,
+        now: 1_000,
+    };
+    assert_eq!(Policy.decide(&request, &raised, &Field::ServiceDescription, true), SERVICE_L1);
+}
+
 /// A defined role: its own rule ids on masks, L1 behind MFA (masked or
 /// withheld as the role says), and rules whose context is missing deny.
 #[test]
