@@ -14,7 +14,8 @@
 //! Sections: pinyin-sorted listing, lookup by mobile, the masked
 //! customer-service view, the marketing view with consent given and
 //! withdrawn, denied requests, a lost update refused by its stale version,
-//! keyword search, validation errors, the audit log, access governance
+//! keyword search, validation errors, a customer's orders and a complaint
+//! with its deadline (customer service sees the order, not the card), the audit log, access governance
 //! (a technician with and without MFA, login lockout, a defined role,
 //! revocation in an open session, the access review), and the data
 //! lifecycle (an export, an erasure under and after a legal hold with its
@@ -39,9 +40,10 @@ use custodian::audit::{AuditQuery, Outcome};
 use custodian::consent::{Channel, ConsentChange};
 use custodian::retention::{DestructionMethod, RetentionPolicy, RetentionRule};
 use custodian::{
-    Action, AuthContext, Checkpoint, CreateOptions, CustomerInput, CustomerPatch, CustomerView, Error, Field, Filter,
-    KeySource, Level, ListQuery, NewPrincipal, Purpose, Role, RoleDefinition, RoleRule, SearchQuery, Session, Shown,
-    Store,
+    Action, AuthContext, Checkpoint, CreateOptions, CustomerInput, CustomerPatch, CustomerView, DueQuery, Error, Field,
+    Filter, KeySource, Level, ListQuery, NewPrincipal, PaymentMethod, Purpose, Role, RoleDefinition, RoleRule,
+    SearchQuery, ServiceChannel, ServiceInput, ServiceKind, ServiceStatus, Session, Shown, Store, TimelineQuery,
+    TransactionInput,
 };
 
 /// Where the demo store lives, relative to the current directory.
@@ -126,6 +128,7 @@ fn run() -> TourResult {
     audit_log(&store, &clerk, &id_holder)?;
     access_governance(&store, &id_holder)?;
     data_lifecycle(&store)?;
+    orders_and_service(&store, &clerk)?;
     Ok(())
 }
 
@@ -511,6 +514,109 @@ fn validation_errors(store: &Store, clerk: &Session) -> TourResult {
     println!("Nothing was stored: the store still holds {after} customers.");
     if after != before {
         return Err(Failure("a refused create changed the store".into()));
+    }
+    Ok(())
+}
+
+/// l. Attached records: a customer with an order and a complaint, the
+/// complaint's deadline from the service-level policy, the overdue query,
+/// customer service seeing the order but not the card, the timeline.
+fn orders_and_service(store: &Store, clerk: &Session) -> TourResult {
+    heading("l. Orders and after-sales service records");
+    let now = now_ms();
+    let sales = store.authenticated_session("admin", Purpose::Service, AuthContext::with_mfa(now))?;
+    let customer = sales.create(person("钱七").set(Field::Organisation, "云杉茶业有限公司"))?;
+    let order = TransactionInput::new(&format!("SO-{now}"), "CNY", 29_000, PaymentMethod::BankCard)
+        .item("龙井茶 250g", 2, 8_800)
+        .item("青瓷茶具", 1, 12_000)
+        .adjustment("会员折扣", -600)
+        .card("6200 0000 0000 0005");
+    let recorded = sales.add_transaction(customer.id, &order)?;
+    println!(
+        "Customer {} ({}) bought for {}: order {}.",
+        customer.id,
+        customer.text(&Field::Name),
+        recorded.text(&Field::OrderTotal),
+        recorded.id
+    );
+    let wrong = order.clone().adjustment("运费", 1_000);
+    match sales.add_transaction(customer.id, &wrong) {
+        Err(e) => println!("A total that is not the sum of its lines is refused: {e}"),
+        Ok(_) => return Err(Failure("a wrong total was accepted".into())),
+    }
+    let seen = clerk.record(recorded.id)?;
+    println!(
+        "Customer service sees the order: {} items, total {}.",
+        seen.text(&Field::OrderItems).matches("\"item\"").count(),
+        seen.text(&Field::OrderTotal)
+    );
+    for withheld in seen.withheld() {
+        println!("  but not {} (rule {}).", withheld.field, withheld.rule);
+    }
+    let auditor = store.session("auditor-01", Purpose::Compliance)?;
+    let log = auditor.audit_entries(&AuditQuery::new().customer(customer.id).limit(20))?;
+    if let Some(read) = log.iter().find(|e| e.action == "record.get") {
+        println!(
+            "Its audit entry names the record {:?} and the fields {}; never a value.",
+            read.records,
+            read.fields.join(", ")
+        );
+    }
+    let single_factor = store.session("admin", Purpose::Service)?.record(recorded.id)?;
+    println!(
+        "An administrator without a second factor sees the card as {}.",
+        single_factor.text(&Field::PaymentDetails)
+    );
+
+    // A complaint received three days ago by phone: due 48 hours after it was opened.
+    let complaint = ServiceInput::new(
+        ServiceKind::Complaint,
+        ServiceChannel::Phone,
+        "快递延误投诉",
+        "订单三天未送达，客户要求退运费",
+    )
+    .owner("clerk-07")
+    .opened_at(now - 72 * 3_600_000);
+    let opened = clerk.open_service_record(customer.id, &complaint)?;
+    let due: i64 = opened.text(&Field::ServiceDueAt).parse().unwrap_or(0);
+    println!(
+        "Complaint {} opened {}, due {} (complaints: 48 h at normal priority); overdue now: {}.",
+        opened.id,
+        custodian::model::format_utc_millis(now - 72 * 3_600_000),
+        custodian::model::format_utc_millis(due),
+        opened.overdue
+    );
+    let overdue = clerk.service_due(&DueQuery::overdue(5).owner("clerk-07"))?;
+    println!(
+        "Overdue records of clerk-07: {} (the most urgent is {}).",
+        overdue.len(),
+        overdue.first().map_or(String::new(), |r| r.text(&Field::ServiceSubject).to_owned())
+    );
+    let r = clerk.transition_service_record(opened.id, opened.version, ServiceStatus::InProgress, None)?;
+    match clerk.transition_service_record(r.id, r.version, ServiceStatus::Closed, None) {
+        Err(e) => println!("Closing it without a resolution is refused: {e}"),
+        Ok(_) => return Err(Failure("a record closed without a resolution".into())),
+    }
+    let r = clerk.transition_service_record(r.id, r.version, ServiceStatus::Resolved, Some("已退运费并致歉"))?;
+    let r = clerk.transition_service_record(r.id, r.version, ServiceStatus::Closed, None)?;
+    let history: Vec<String> =
+        r.history().iter().map(|c| format!("{}→{} by {}", c.from.as_deref().unwrap_or("-"), c.to, c.by)).collect();
+    println!("Its history: {}.", history.join(", "));
+    let page = clerk.timeline(customer.id, &TimelineQuery::new(10))?;
+    println!("The customer's timeline, newest first:");
+    for record in &page.records {
+        let what = match record.kind {
+            custodian::RecordKind::Transaction => {
+                format!("order {} {}", record.text(&Field::OrderTotal), record.text(&Field::OrderStatus))
+            }
+            _ => format!(
+                "{} \"{}\" {}",
+                record.text(&Field::ServiceKind),
+                record.text(&Field::ServiceSubject),
+                record.text(&Field::ServiceStatus)
+            ),
+        };
+        println!("  {:>6}  {what}", record.id);
     }
     Ok(())
 }
