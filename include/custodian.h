@@ -63,6 +63,8 @@ enum cust_status
   CUST_STATUS_VERSION_CONFLICT = 23,
   // The customer is under a legal hold and cannot be erased.
   CUST_STATUS_LEGAL_HOLD = 24,
+  // The transaction or service record does not exist.
+  CUST_STATUS_RECORD_NOT_FOUND = 25,
   // The policy refused the operation (rule and reason in the message).
   CUST_STATUS_DENIED = 30,
   // The master key or passphrase does not open this store.
@@ -261,6 +263,18 @@ typedef struct cust_input cust_input;
 // A page of customers, with the listing's total.
 typedef struct cust_list cust_list;
 
+// One transaction or service record as a session saw it.
+typedef struct cust_record cust_record;
+
+// A page of records (a timeline page or a deadline query), with the id to
+// continue from.
+typedef struct cust_record_list cust_record_list;
+
+// A service record being entered: kind, channel, subject and
+// description, then priority, owner and times. Free it with
+// `cust_service_input_free`, which zeroes its texts.
+typedef struct cust_service_input cust_service_input;
+
 // A session. Every call through it is checked against the policy and
 // audited. Close it with `cust_session_close`.
 typedef struct cust_session cust_session;
@@ -268,6 +282,11 @@ typedef struct cust_session cust_session;
 // An open store. Close it with `cust_store_close`; sessions opened on it
 // keep it alive until they are closed too.
 typedef struct cust_store cust_store;
+
+// A transaction being entered: reference, currency, total and payment
+// method, then items, adjustments, status, time and payment details.
+// Free it with `cust_transaction_input_free`, which zeroes its values.
+typedef struct cust_transaction_input cust_transaction_input;
 
 // Receives the text of one signed checkpoint or erasure receipt (valid
 // only during the call) and the `user` pointer given with it. It may be
@@ -1007,6 +1026,367 @@ cust_status cust_retention_define_json(const struct cust_session *session, const
 // # Safety
 // `session` must be a valid handle; `out` writable.
 cust_status cust_retention_sweep_json(const struct cust_session *session, char **out);
+
+// Creates a transaction input: order `reference`, ISO 4217 `currency`
+// (`"CNY"`), `total_minor` in the currency's minor unit (fen), and
+// payment `method` by name (`cash`, `bank_card`, `bank_transfer`,
+// `wechat_pay`, `alipay`, `other`). Its status is `paid` and its time the
+// moment it is added unless set. The amounts and texts are checked when
+// it is added (`cust_transaction_add`), the method name here. Free it with
+// `cust_transaction_input_free`.
+//
+// # Safety
+// The strings must be NUL-terminated; `out` writable.
+cust_status cust_transaction_input_new(const char *reference,
+                                       const char *currency,
+                                       int64_t total_minor,
+                                       const char *method,
+                                       struct cust_transaction_input **out);
+
+// Adds an item: `quantity` × `unit_price_minor` (minor units) of `item`.
+//
+// # Safety
+// `input` must be a valid handle; `item` NUL-terminated.
+cust_status cust_transaction_input_add_item(struct cust_transaction_input *input,
+                                            const char *item,
+                                            int64_t quantity,
+                                            int64_t unit_price_minor);
+
+// Adds a discount (negative `amount_minor`) or fee (positive) named `label`.
+//
+// # Safety
+// `input` must be a valid handle; `label` NUL-terminated.
+cust_status cust_transaction_input_add_adjustment(struct cust_transaction_input *input,
+                                                  const char *label,
+                                                  int64_t amount_minor);
+
+// Sets the status by name (`pending`, `paid`, `partially_refunded`,
+// `refunded`, `cancelled`).
+//
+// # Safety
+// `input` must be a valid handle; `status` NUL-terminated.
+cust_status cust_transaction_input_set_status(struct cust_transaction_input *input,
+                                              const char *status);
+
+// Sets when the transaction took place (Unix ms; not in the future).
+//
+// # Safety
+// `input` must be a valid handle.
+cust_status cust_transaction_input_set_time(struct cust_transaction_input *input, int64_t at_ms);
+
+// Pays by card `number` (digits, optionally grouped by spaces or dashes;
+// checked for length and Luhn when added, never shown in an error). Only
+// with method `bank_card`. Replaces earlier payment details.
+//
+// # Safety
+// `input` must be a valid handle; `number` NUL-terminated.
+cust_status cust_transaction_input_set_card(struct cust_transaction_input *input,
+                                            const char *number);
+
+// Pays from bank `account` (only with method `bank_transfer`). Replaces
+// earlier payment details.
+//
+// # Safety
+// `input` must be a valid handle; `account` NUL-terminated.
+cust_status cust_transaction_input_set_bank_account(struct cust_transaction_input *input,
+                                                    const char *account);
+
+// Frees a transaction input (NULL is ignored), zeroing its values and
+// payment details.
+//
+// # Safety
+// `input` must be NULL or a handle not freed before.
+void cust_transaction_input_free(struct cust_transaction_input *input);
+
+// Creates a service-record input: `kind` (`consultation`, `complaint`,
+// `feedback`, `repair`, `other`), `channel` (`phone`, `email`, `web`,
+// `wechat`, `in_person`, `letter`, `other`), a one-line `subject` and the
+// customer's `description` (NULL for none). Priority `normal`, unassigned,
+// opened when it is opened and due by the service-level policy unless
+// set. Free it with `cust_service_input_free`.
+//
+// # Safety
+// The strings must be NUL-terminated (`description` may be NULL); `out` writable.
+cust_status cust_service_input_new(const char *kind,
+                                   const char *channel,
+                                   const char *subject,
+                                   const char *description,
+                                   struct cust_service_input **out);
+
+// Sets the priority by name (`low`, `normal`, `high`, `urgent`).
+//
+// # Safety
+// `input` must be a valid handle; `priority` NUL-terminated.
+cust_status cust_service_input_set_priority(struct cust_service_input *input, const char *priority);
+
+// Assigns the record to principal `owner` (registered and active, checked
+// when it is opened); NULL leaves it unassigned.
+//
+// # Safety
+// `input` must be a valid handle; `owner` NULL or NUL-terminated.
+cust_status cust_service_input_set_owner(struct cust_service_input *input, const char *owner);
+
+// Sets when the record was opened (Unix ms; not in the future).
+//
+// # Safety
+// `input` must be a valid handle.
+cust_status cust_service_input_set_opened_at(struct cust_service_input *input, int64_t at_ms);
+
+// Sets when the record is due (Unix ms, after its opening), overriding
+// the service-level policy.
+//
+// # Safety
+// `input` must be a valid handle.
+cust_status cust_service_input_set_due_at(struct cust_service_input *input, int64_t at_ms);
+
+// Frees a service-record input (NULL is ignored), zeroing its texts.
+//
+// # Safety
+// `input` must be NULL or a handle not freed before.
+void cust_service_input_free(struct cust_service_input *input);
+
+// Records a transaction of customer `customer` from `input` (needs
+// `create`). The total must equal the items plus adjustments (rule
+// `total_mismatch`), a card number must pass its check digit; failures
+// are `CUST_STATUS_INVALID` naming field and rule, never the number.
+// `*out` receives the record as the session sees it.
+//
+// # Safety
+// `session` and `input` must be valid handles; `out` writable.
+cust_status cust_transaction_add(const struct cust_session *session,
+                                 int64_t customer,
+                                 const struct cust_transaction_input *input,
+                                 struct cust_record **out);
+
+// Moves transaction `id` (at `expected_version`) to `status` by name:
+// `pending` → `paid` | `cancelled`, `paid` → `partially_refunded` |
+// `refunded`, `partially_refunded` → `refunded` (anything else:
+// `CUST_STATUS_INVALID`, rule `transition_invalid`).
+//
+// # Safety
+// `session` must be a valid handle; `status` NUL-terminated; `out` writable.
+cust_status cust_transaction_set_status(const struct cust_session *session,
+                                        uint64_t id,
+                                        uint64_t expected_version,
+                                        const char *status,
+                                        struct cust_record **out);
+
+// Opens a service record for customer `customer` from `input` (needs
+// `create`); its due time comes from the service-level policy unless the
+// input sets one.
+//
+// # Safety
+// `session` and `input` must be valid handles; `out` writable.
+cust_status cust_service_open(const struct cust_session *session,
+                              int64_t customer,
+                              const struct cust_service_input *input,
+                              struct cust_record **out);
+
+// Assigns service record `id` (at `expected_version`) to principal
+// `owner` (registered and active).
+//
+// # Safety
+// `session` must be a valid handle; `owner` NUL-terminated; `out` writable.
+cust_status cust_service_assign(const struct cust_session *session,
+                                uint64_t id,
+                                uint64_t expected_version,
+                                const char *owner,
+                                struct cust_record **out);
+
+// Moves service record `id` (at `expected_version`) to status `to` by
+// name (`open`, `in_progress`, `resolved`, `closed`, `reopened`), with a
+// `resolution` text or NULL (resolving or closing needs one, given now or
+// before). Refusals are `CUST_STATUS_INVALID` with rule
+// `transition_invalid`, `resolution_required` or `reopen_expired`.
+//
+// # Safety
+// `session` must be a valid handle; `to` NUL-terminated, `resolution` NULL
+// or NUL-terminated; `out` writable.
+cust_status cust_service_transition(const struct cust_session *session,
+                                    uint64_t id,
+                                    uint64_t expected_version,
+                                    const char *to,
+                                    const char *resolution,
+                                    struct cust_record **out);
+
+// Changes descriptive values of record `id` (at `expected_version`) from
+// `patch_json`, an object of field name → string or null:
+// `{"service.priority": "high", "service.description": null}`. Patchable:
+// `transaction.reference`, `transaction.payment_details` (`card:<number>`,
+// `account:<number>` or a bare card number), `service.subject`,
+// `service.description`, `service.resolution`, `service.channel`,
+// `service.priority`, `service.due_at` (Unix ms as text).
+//
+// # Safety
+// `session` must be a valid handle; `patch_json` NUL-terminated; `out` writable.
+cust_status cust_record_update_json(const struct cust_session *session,
+                                    uint64_t id,
+                                    uint64_t expected_version,
+                                    const char *patch_json,
+                                    struct cust_record **out);
+
+// Rectifies record `id` at the customer's request `request` (a request
+// reference): applied like `cust_record_update_json`, audited naming the
+// request and the fields changed, never their values.
+//
+// # Safety
+// `session` must be a valid handle; the strings NUL-terminated; `out` writable.
+cust_status cust_record_rectify_json(const struct cust_session *session,
+                                     uint64_t id,
+                                     uint64_t expected_version,
+                                     const char *patch_json,
+                                     const char *request,
+                                     struct cust_record **out);
+
+// Deletes record `id` with its history (needs `delete`);
+// `CUST_STATUS_RECORD_NOT_FOUND` if there is none.
+//
+// # Safety
+// `session` must be a valid handle.
+cust_status cust_record_delete(const struct cust_session *session, uint64_t id);
+
+// Reads record `id`; `CUST_STATUS_RECORD_NOT_FOUND` if there is none.
+//
+// # Safety
+// `session` must be a valid handle; `out` writable.
+cust_status cust_record_get(const struct cust_session *session,
+                            uint64_t id,
+                            struct cust_record **out);
+
+// A page of customer `customer`'s timeline, newest first: at most `limit`
+// (1-1000) of its transactions and service records older than record
+// `before` (0 for the newest). `cust_record_list_next` gives the `before`
+// of the next page (0 on the last). Record kinds the session sees nothing
+// of are left out.
+//
+// # Safety
+// `session` must be a valid handle; `out` writable.
+cust_status cust_customer_timeline(const struct cust_session *session,
+                                   int64_t customer,
+                                   uint32_t limit,
+                                   uint64_t before,
+                                   struct cust_record_list **out);
+
+// Pending service records by deadline, most urgent first: with
+// `within_hours` 0 the overdue ones, otherwise those due within the next
+// `within_hours` (1-8760) hours; only `owner`'s (NULL for everyone's); at
+// most `limit` (1-1000), after record `after` (0 from the start; pass the
+// id of the last record of the previous page). `cust_record_list_next` is
+// that id when the page is full, else 0.
+//
+// # Safety
+// `session` must be a valid handle; `owner` NULL or NUL-terminated; `out` writable.
+cust_status cust_service_due(const struct cust_session *session,
+                             uint32_t within_hours,
+                             const char *owner,
+                             uint32_t limit,
+                             uint64_t after,
+                             struct cust_record_list **out);
+
+// The record's id (0 for NULL).
+//
+// # Safety
+// `record` must be NULL or a valid handle.
+uint64_t cust_record_id(const struct cust_record *record);
+
+// The id of the customer the record belongs to (0 for NULL).
+//
+// # Safety
+// `record` must be NULL or a valid handle.
+int64_t cust_record_customer(const struct cust_record *record);
+
+// The record's kind as static text: `"transaction"` or `"service"`
+// (`""` for NULL). Never freed.
+//
+// # Safety
+// `record` must be NULL or a valid handle.
+const char *cust_record_kind(const struct cust_record *record);
+
+// The record's version, for the calls that change it (0 for NULL).
+//
+// # Safety
+// `record` must be NULL or a valid handle.
+uint64_t cust_record_version(const struct cust_record *record);
+
+// Whether the record is a service record past due and unresolved at the
+// time it was read (false when the session may not see its deadline, for
+// a transaction, and for NULL).
+//
+// # Safety
+// `record` must be NULL or a valid handle.
+bool cust_record_overdue(const struct cust_record *record);
+
+// Copies field `field` (by name, e.g. `"transaction.total"`,
+// `"service.status"`) as the session sees it into `buf` with `snprintf`
+// semantics, like `cust_customer_field`: the value, its masked rendering
+// (a card as `**** **** **** 1111`), or `""` when the record has no value
+// or the session may not see the field. `*shown` (if not NULL) receives
+// which (a `cust_shown`), even when the buffer is too small. A name that
+// is no record field is `CUST_STATUS_UNKNOWN_FIELD`.
+//
+// # Safety
+// `record` must be a valid handle; `field` NUL-terminated; `buf` NULL or
+// `len` writable bytes; `needed` and `shown` NULL or writable.
+cust_status cust_record_field(const struct cust_record *record,
+                              const char *field,
+                              char *buf,
+                              size_t len,
+                              size_t *needed,
+                              uint32_t *shown);
+
+// The record as JSON: `{"id":..,"customer":..,"kind":"transaction"|"service",
+// "version":..,"overdue":..,"fields":{"transaction.total":"290.00 CNY",..},
+// "masked":[..],"withheld":[..],"history":[..]}` (history as
+// `cust_record_history_json`) in `*out`; free it with `cust_string_free`.
+//
+// # Safety
+// `record` must be a valid handle; `out` writable.
+cust_status cust_record_to_json(const struct cust_record *record, char **out);
+
+// The record's status changes as JSON, oldest first: `[{"at": ms, "by":
+// "principal", "from": "open"|null, "to": "in_progress"}, ...]` (empty
+// when the session may not see its status) in `*out`; free it with
+// `cust_string_free`.
+//
+// # Safety
+// `record` must be a valid handle; `out` writable.
+cust_status cust_record_history_json(const struct cust_record *record, char **out);
+
+// Frees a record (NULL is ignored).
+//
+// # Safety
+// `record` must be NULL or a handle not freed before (and not one
+// borrowed from a list).
+void cust_record_free(struct cust_record *record);
+
+// Records on this page (0 for NULL).
+//
+// # Safety
+// `list` must be NULL or a valid handle.
+size_t cust_record_list_len(const struct cust_record_list *list);
+
+// The record id to continue from (`before` of `cust_customer_timeline`,
+// `after` of `cust_service_due`), or 0 when this is the last page (and
+// for NULL).
+//
+// # Safety
+// `list` must be NULL or a valid handle.
+uint64_t cust_record_list_next(const struct cust_record_list *list);
+
+// Borrows the record at `index` of the page. The pointer stays valid
+// until the list is freed; do not free it on its own.
+//
+// # Safety
+// `list` must be a valid handle; `out` writable.
+cust_status cust_record_list_get(const struct cust_record_list *list,
+                                 size_t index,
+                                 const struct cust_record **out);
+
+// Frees a list and every record on it (NULL is ignored).
+//
+// # Safety
+// `list` must be NULL or a handle not freed before.
+void cust_record_list_free(struct cust_record_list *list);
 
 // Opens a session for registered principal `principal` acting for
 // `purpose` (`service`, `marketing`, `analytics`, `maintenance`,

@@ -2,7 +2,9 @@
 //!
 //! Conventions, the same for every function:
 //! - Names are `cust_<object>_<verb>`; objects are opaque handles
-//!   (`cust_store`, `cust_session`, `cust_customer`, ...).
+//!   (`cust_store`, `cust_session`, `cust_customer`, `cust_record`, ...).
+//! - Enumerated values of attached records (statuses, payment methods,
+//!   service kinds) and record fields go by their stable names as text.
 //! - Every fallible function returns a `cust_status` (0 is success). The
 //!   detail of the last failure is kept per thread (`cust_last_error`) and
 //!   per store and session handle, and copied out with `snprintf` semantics.
@@ -28,12 +30,14 @@ mod customer;
 mod directory;
 mod import;
 mod lifecycle;
+mod records;
 mod session;
 mod status;
 mod store;
 
 pub use customer::{cust_customer, cust_field, cust_input, cust_kind, cust_list, cust_shown};
 pub use import::{cust_import_report, cust_match};
+pub use records::{cust_record, cust_record_list, cust_service_input, cust_transaction_input};
 pub use session::cust_session;
 pub use status::cust_status;
 pub use store::cust_store;
