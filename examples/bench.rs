@@ -4,18 +4,21 @@
 //! cargo run --release --example bench -- [--n N] [--reads R] [--json] [--only PHASES]
 //! ```
 //!
-//! `--only insert,reads,languages,sort,search,verify,backup,erase` runs just those phases after the
+//! `--only insert,reads,languages,records,sort,search,verify,backup,erase` runs just those phases after the
 //! insert (for profiling one phase); the default is all of them.
 //!
 //! Builds a fresh store of N generated customers (default 100,000) and, side
 //! by side, a plain SQLite table of the same rows in plaintext (indexes on
 //! mobile and e-mail, one transaction), then measures bulk insert, audited
 //! point reads by id and by mobile against plain indexed SELECTs, the first
-//! pinyin-sorted page (cold and warm), keyword search, audit verification
+//! pinyin-sorted page (cold and warm), keyword search, attached records
+//! (inserts, a customer's timeline, the overdue query), audit verification
 //! and peak memory. Durability is the default (`synchronous=NORMAL`, WAL) on
 //! both sides. With `--json` every figure is one line
 //! `{"metric": "...", "value": ..., "unit": "..."}`.
 
+#[path = "support/bench_records.rs"]
+mod bench_records;
 #[path = "support/generate.rs"]
 mod generate;
 
@@ -239,6 +242,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     if args.runs("languages") {
         languages(&report, args, &session, &path, &ids)?;
+    }
+    if args.runs("records") {
+        bench_records::run(&report, &session, &plain, &ids)?;
     }
     drop(session);
     drop(store);

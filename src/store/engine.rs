@@ -116,6 +116,10 @@ pub(crate) struct Call {
     /// Whether the call writes the key store although its action alone
     /// would not say so (a key rotation, the erasure ledger's replay).
     writes_keys: bool,
+    /// Whether the call creates or deletes without touching a key although
+    /// its action would say so (attached records live under their
+    /// customer's existing key).
+    keyless: bool,
     /// Whether what the call destroys must be gone from every file of the
     /// store before it returns (erasures, deletions: the logs are purged
     /// after the commit), or `Deferred` to the end of a batch of them.
@@ -144,6 +148,7 @@ impl Call {
             destruction: None,
             erases_customers: false,
             writes_keys: false,
+            keyless: false,
             purge,
         }
     }
@@ -202,13 +207,17 @@ impl Call {
         self
     }
 
+    /// Marks a create or delete that creates or destroys no key (a record
+    /// attached to a customer): it leaves the key store unlocked.
+    pub(crate) fn keyless(mut self) -> Self {
+        self.keyless = true;
+        self
+    }
+
     /// Only calls that create or destroy keys lock the key store.
     fn mode(&self) -> TxMode {
-        if self.writes_keys || matches!(self.action, Action::Create | Action::Delete | Action::Erase) {
-            TxMode::Write
-        } else {
-            TxMode::WriteData
-        }
+        let key_action = matches!(self.action, Action::Create | Action::Delete | Action::Erase) && !self.keyless;
+        if self.writes_keys || key_action { TxMode::Write } else { TxMode::WriteData }
     }
 }
 

@@ -331,6 +331,7 @@ impl Session {
                 continue; // its customer goes whole, records with it
             }
             let call = Call::about(Action::Erase, "retention.destroy_record", customer)
+                .keyless()
                 .destroying_records(Destruction { method: policy.method, reason: format!("policy:{}", policy.id) })
                 .purge_deferred();
             let destroyed = self.run(call, |store, tx, _, trail| {

@@ -226,7 +226,7 @@ impl Session {
     /// total must equal the items plus adjustments; a card number must pass
     /// its check digit. Its descriptive values and payment details are sealed.
     pub fn add_transaction(&self, customer: CustomerId, input: &TransactionInput) -> Result<RecordView> {
-        self.run(Call::about(Action::Create, "transaction.create", customer), |store, tx, plan, trail| {
+        self.run(Call::about(Action::Create, "transaction.create", customer).keyless(), |store, tx, plan, trail| {
             let checked = input.check()?;
             let now = store.clock.now_millis();
             let time = input.time.unwrap_or(now);
@@ -298,7 +298,7 @@ impl Session {
     /// priority, unless the input gives one; an owner must be a registered,
     /// active principal.
     pub fn open_service_record(&self, customer: CustomerId, input: &ServiceInput) -> Result<RecordView> {
-        self.run(Call::about(Action::Create, "service.open", customer), |store, tx, plan, trail| {
+        self.run(Call::about(Action::Create, "service.open", customer).keyless(), |store, tx, plan, trail| {
             let subject = check_text("service.subject", &input.subject, 200)?;
             let description = optional_text("service.description", &input.description, 4000)?;
             let now = store.clock.now_millis();
@@ -475,7 +475,7 @@ impl Session {
     /// Deletes record `id` with its history (needs `delete`). Its bytes
     /// leave the store's files before the call returns.
     pub fn delete_record(&self, id: RecordId) -> Result<()> {
-        self.run(Call::new(Action::Delete, "record.delete").shredding(), |_, tx, plan, trail| {
+        self.run(Call::new(Action::Delete, "record.delete").keyless().shredding(), |_, tx, plan, trail| {
             let row = load(tx, id)?;
             trail.touched(row.customer);
             trail.records.insert(id.0);
