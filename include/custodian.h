@@ -1322,7 +1322,8 @@ bool cust_record_overdue(const struct cust_record *record);
 // (a card as `**** **** **** 1111`), or `""` when the record has no value
 // or the session may not see the field. `*shown` (if not NULL) receives
 // which (a `cust_shown`), even when the buffer is too small. A name that
-// is no record field is `CUST_STATUS_UNKNOWN_FIELD`.
+// is no record field is `CUST_STATUS_UNKNOWN_FIELD`. Payment details in
+// plaintext are in their stored form, `card:<digits>` or `account:<number>`.
 //
 // # Safety
 // `record` must be a valid handle; `field` NUL-terminated; `buf` NULL or

@@ -732,7 +732,8 @@ pub unsafe extern "C" fn cust_record_overdue(record: *const cust_record) -> bool
 /// (a card as `**** **** **** 1111`), or `""` when the record has no value
 /// or the session may not see the field. `*shown` (if not NULL) receives
 /// which (a `cust_shown`), even when the buffer is too small. A name that
-/// is no record field is `CUST_STATUS_UNKNOWN_FIELD`.
+/// is no record field is `CUST_STATUS_UNKNOWN_FIELD`. Payment details in
+/// plaintext are in their stored form, `card:<digits>` or `account:<number>`.
 ///
 /// # Safety
 /// `record` must be a valid handle; `field` NUL-terminated; `buf` NULL or

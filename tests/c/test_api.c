@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int checks = 0;
 static int failures = 0;
@@ -1034,6 +1035,318 @@ static void test_passphrase_lifecycle(const char *dir) {
     (void)id;
 }
 
+/* A record field's text and how it is shown (a static copy). */
+static const char *record_text(const cust_record *record, const char *field, uint32_t *shown) {
+    static char value[512];
+    value[0] = 0;
+    OK(cust_record_field(record, field, value, sizeof value, NULL, shown));
+    return value;
+}
+
+/* Attached records: a transaction with items and a card, a complaint with a
+ * past deadline, what customer service and an administrator without MFA see
+ * of them, status changes, patches, the timeline, the overdue query. */
+static void test_records(const char *dir) {
+    cust_store *store = provisioned(dir, "records");
+    cust_session *admin = NULL, *clerk = NULL, *plain_admin = NULL;
+    uint32_t shown = 99;
+    char text[512];
+    size_t needed = 0;
+    const int64_t now = (int64_t)time(NULL) * 1000;
+    OK(cust_session_open(store, "admin", "service", true, 0, &admin));
+    OK(cust_session_open(store, "admin", "service", false, 0, &plain_admin));
+    OK(cust_session_open(store, "clerk", "service", false, 0, &clerk));
+    cust_input *person_input = person("KH900", "赵六", "13900000900");
+    cust_customer *customer = NULL;
+    OK(cust_customer_create(admin, person_input, &customer));
+    cust_input_free(person_input);
+    const int64_t cid = cust_customer_id(customer);
+    cust_customer_free(customer);
+
+    /* The builder: names checked at once, NULLs and bad UTF-8 refused. */
+    cust_transaction_input *order = SENTINEL;
+    CHECK_STATUS(cust_transaction_input_new("SO-1", "CNY", 29000, "cheque", &order), CUST_STATUS_INVALID);
+    CHECK(order == SENTINEL && strstr(last_error(), "payment_method") != NULL);
+    CHECK_STATUS(cust_transaction_input_new(NULL, "CNY", 29000, "bank_card", &order), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_transaction_input_new(BAD_UTF8, "CNY", 29000, "bank_card", &order), CUST_STATUS_INVALID_UTF8);
+    CHECK_STATUS(cust_transaction_input_new("SO-1", "CNY", 29000, "bank_card", NULL), CUST_STATUS_NULL_ARGUMENT);
+    CHECK(order == SENTINEL);
+    OK(cust_transaction_input_new("SO-2026-0001", "CNY", 29000, "bank_card", &order));
+    OK(cust_transaction_input_add_item(order, "龙井茶 250g", 2, 8800));
+    OK(cust_transaction_input_add_item(order, "茶具", 1, 12000));
+    OK(cust_transaction_input_add_adjustment(order, "会员折扣", -600));
+    CHECK_STATUS(cust_transaction_input_set_status(order, "lost"), CUST_STATUS_INVALID);
+    OK(cust_transaction_input_set_status(order, "paid"));
+    OK(cust_transaction_input_set_time(order, now - 60000));
+    CHECK_STATUS(cust_transaction_input_add_item(NULL, "x", 1, 1), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_transaction_input_add_item(order, BAD_UTF8, 1, 1), CUST_STATUS_INVALID_UTF8);
+
+    /* A card failing Luhn is refused without the number in the message. */
+    cust_record *record = SENTINEL;
+    OK(cust_transaction_input_set_card(order, "4111 1111 1111 1112"));
+    CHECK_STATUS(cust_transaction_add(admin, cid, order, &record), CUST_STATUS_INVALID);
+    CHECK(record == SENTINEL);
+    OK(cust_session_last_error(admin, text, sizeof text, NULL));
+    CHECK(strstr(text, "card_luhn") != NULL && strstr(text, "1112") == NULL && strstr(text, "4111") == NULL);
+    OK(cust_transaction_input_set_card(order, "4111 1111 1111 1111"));
+
+    /* A total that is not the items plus adjustments is refused by rule. */
+    cust_transaction_input *wrong = NULL;
+    OK(cust_transaction_input_new("SO-2026-0002", "CNY", 30000, "cash", &wrong));
+    OK(cust_transaction_input_add_item(wrong, "茶具", 1, 12000));
+    CHECK_STATUS(cust_transaction_add(admin, cid, wrong, &record), CUST_STATUS_INVALID);
+    CHECK(record == SENTINEL && strstr(last_error(), "total_mismatch") != NULL);
+    cust_transaction_input_free(wrong);
+    CHECK_STATUS(cust_transaction_add(admin, cid, NULL, &record), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_transaction_add(NULL, cid, order, &record), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_transaction_add(admin, cid, order, NULL), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_transaction_add(admin, 424242, order, &record), CUST_STATUS_NOT_FOUND);
+
+    OK(cust_transaction_add(admin, cid, order, &record));
+    cust_transaction_input_free(order);
+    const uint64_t tid = cust_record_id(record);
+    CHECK(tid > 0 && cust_record_customer(record) == cid && cust_record_version(record) == 1);
+    CHECK(strcmp(cust_record_kind(record), "transaction") == 0 && !cust_record_overdue(record));
+    CHECK(strcmp(record_text(record, "transaction.total", &shown), "290.00 CNY") == 0 && shown == CUST_SHOWN_PLAIN);
+    CHECK(strcmp(record_text(record, "transaction.reference", NULL), "SO-2026-0001") == 0);
+    CHECK(strcmp(record_text(record, "transaction.status", NULL), "paid") == 0);
+    CHECK(strstr(record_text(record, "transaction.items", NULL), "龙井茶") != NULL);
+    /* An administrator with MFA sees the stored form of the card. */
+    CHECK(strcmp(record_text(record, "transaction.payment_details", &shown), "card:4111111111111111") == 0 &&
+          shown == CUST_SHOWN_PLAIN);
+    CHECK(strcmp(record_text(record, "service.subject", &shown), "") == 0 && shown == CUST_SHOWN_ABSENT);
+    CHECK_STATUS(cust_record_field(record, "transaction.total", text, 4, &needed, NULL), CUST_STATUS_BUFFER_TOO_SMALL);
+    CHECK(needed == strlen("290.00 CNY") + 1 && strlen(text) == 3);
+    CHECK_STATUS(cust_record_field(record, "transaction.total", NULL, 0, &needed, NULL), CUST_STATUS_BUFFER_TOO_SMALL);
+    CHECK_STATUS(cust_record_field(record, "no.such.field", text, sizeof text, NULL, NULL), CUST_STATUS_UNKNOWN_FIELD);
+    CHECK_STATUS(cust_record_field(record, "name", text, sizeof text, NULL, NULL), CUST_STATUS_UNKNOWN_FIELD);
+    CHECK_STATUS(cust_record_field(record, NULL, text, sizeof text, NULL, NULL), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_record_field(NULL, "transaction.total", text, sizeof text, NULL, NULL), CUST_STATUS_NULL_ARGUMENT);
+    char *json = SENTINEL;
+    OK(cust_record_to_json(record, &json));
+    CHECK(strstr(json, "\"kind\":\"transaction\"") != NULL && strstr(json, "\"transaction.total\":\"290.00 CNY\"") != NULL);
+    cust_string_free(json);
+    OK(cust_record_history_json(record, &json));
+    CHECK(strstr(json, "\"to\":\"paid\"") != NULL && strstr(json, "\"from\":null") != NULL);
+    cust_string_free(json);
+    CHECK_STATUS(cust_record_to_json(NULL, &json), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_record_history_json(record, NULL), CUST_STATUS_NULL_ARGUMENT);
+    cust_record_free(record);
+
+    /* Customer service sees the order, not how it was paid. */
+    OK(cust_record_get(clerk, tid, &record));
+    CHECK(strcmp(record_text(record, "transaction.total", NULL), "290.00 CNY") == 0);
+    CHECK(strcmp(record_text(record, "transaction.payment_details", &shown), "") == 0 && shown == CUST_SHOWN_WITHHELD);
+    OK(cust_record_to_json(record, &json));
+    CHECK(strstr(json, "\"withheld\":[\"transaction.payment_details\"]") != NULL && strstr(json, "1111") == NULL);
+    cust_string_free(json);
+    cust_record_free(record);
+    /* An administrator without MFA sees the card masked. */
+    OK(cust_record_get(plain_admin, tid, &record));
+    CHECK(strcmp(record_text(record, "transaction.payment_details", &shown), "**** **** **** 1111") == 0 &&
+          shown == CUST_SHOWN_MASKED);
+    cust_record_free(record);
+
+    /* Transaction status: allowed changes, refused ones, stale versions. */
+    record = SENTINEL;
+    CHECK_STATUS(cust_transaction_set_status(admin, tid, 1, "pending", &record), CUST_STATUS_INVALID);
+    CHECK(record == SENTINEL && strstr(last_error(), "transition_invalid") != NULL);
+    CHECK_STATUS(cust_transaction_set_status(admin, tid, 1, "gone", &record), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_transaction_set_status(admin, tid, 7, "refunded", &record), CUST_STATUS_VERSION_CONFLICT);
+    CHECK_STATUS(cust_transaction_set_status(admin, 999999, 1, "refunded", &record), CUST_STATUS_RECORD_NOT_FOUND);
+    OK(cust_transaction_set_status(admin, tid, 1, "partially_refunded", &record));
+    CHECK(cust_record_version(record) == 2 && strcmp(record_text(record, "transaction.status", NULL), "partially_refunded") == 0);
+    OK(cust_record_history_json(record, &json));
+    CHECK(strstr(json, "\"from\":\"paid\",\"to\":\"partially_refunded\"") != NULL);
+    cust_string_free(json);
+    cust_record_free(record);
+
+    /* A complaint opened ten hours ago, due an hour ago: overdue. */
+    cust_service_input *complaint = SENTINEL;
+    CHECK_STATUS(cust_service_input_new("rant", "phone", "s", NULL, &complaint), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_service_input_new("complaint", "pigeon", "s", NULL, &complaint), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_service_input_new("complaint", "phone", NULL, NULL, &complaint), CUST_STATUS_NULL_ARGUMENT);
+    CHECK(complaint == SENTINEL);
+    OK(cust_service_input_new("complaint", "phone", "茶具破损", "收到的茶具有裂纹", &complaint));
+    CHECK_STATUS(cust_service_input_set_priority(complaint, "whenever"), CUST_STATUS_INVALID);
+    OK(cust_service_input_set_priority(complaint, "high"));
+    OK(cust_service_input_set_owner(complaint, "clerk"));
+    OK(cust_service_input_set_opened_at(complaint, now - 10 * 3600000LL));
+    OK(cust_service_input_set_due_at(complaint, now - 3600000LL));
+    CHECK_STATUS(cust_service_input_set_due_at(NULL, 1), CUST_STATUS_NULL_ARGUMENT);
+    OK(cust_service_open(admin, cid, complaint, &record));
+    cust_service_input_free(complaint);
+    const uint64_t sid = cust_record_id(record);
+    CHECK(strcmp(cust_record_kind(record), "service") == 0 && cust_record_overdue(record));
+    CHECK(strcmp(record_text(record, "service.status", NULL), "open") == 0);
+    CHECK(strcmp(record_text(record, "service.owner", NULL), "clerk") == 0);
+    CHECK(strcmp(record_text(record, "service.priority", NULL), "high") == 0);
+    cust_record_free(record);
+    /* A due time before the opening is refused. */
+    cust_service_input *question = NULL;
+    OK(cust_service_input_new("consultation", "web", "保修期多久", NULL, &question));
+    OK(cust_service_input_set_opened_at(question, now - 3600000LL));
+    OK(cust_service_input_set_due_at(question, now - 7200000LL));
+    record = SENTINEL;
+    CHECK_STATUS(cust_service_open(admin, cid, question, &record), CUST_STATUS_INVALID);
+    CHECK(record == SENTINEL && strstr(last_error(), "due_before_opening") != NULL);
+    OK(cust_service_input_set_due_at(question, now + 48 * 3600000LL));
+    OK(cust_service_input_set_owner(question, NULL));
+    OK(cust_service_open(clerk, cid, question, &record));
+    cust_service_input_free(question);
+    const uint64_t qid = cust_record_id(record);
+    CHECK(!cust_record_overdue(record));
+    cust_record_free(record);
+
+    /* The overdue query, and the one for what falls due soon. */
+    cust_record_list *due = SENTINEL;
+    OK(cust_service_due(clerk, 0, NULL, 10, 0, &due));
+    CHECK(cust_record_list_len(due) == 1 && cust_record_list_next(due) == 0);
+    const cust_record *borrowed = NULL;
+    OK(cust_record_list_get(due, 0, &borrowed));
+    CHECK(cust_record_id(borrowed) == sid && cust_record_overdue(borrowed));
+    CHECK_STATUS(cust_record_list_get(due, 1, &borrowed), CUST_STATUS_INVALID_ARGUMENT);
+    cust_record_list_free(due);
+    OK(cust_service_due(clerk, 0, "admin", 10, 0, &due));
+    CHECK(cust_record_list_len(due) == 0);
+    cust_record_list_free(due);
+    OK(cust_service_due(clerk, 72, NULL, 10, 0, &due));
+    CHECK(cust_record_list_len(due) == 1);
+    OK(cust_record_list_get(due, 0, &borrowed));
+    CHECK(cust_record_id(borrowed) == qid);
+    cust_record_list_free(due);
+    due = SENTINEL;
+    CHECK_STATUS(cust_service_due(clerk, 0, NULL, 0, 0, &due), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(cust_service_due(clerk, 9000, NULL, 10, 0, &due), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(cust_service_due(clerk, 0, NULL, 10, tid, &due), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK(due == SENTINEL);
+
+    /* Service transitions: a resolution is required, a bad move refused. */
+    CHECK_STATUS(cust_service_transition(clerk, sid, 1, "resolved", NULL, &record), CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "resolution_required") != NULL);
+    CHECK_STATUS(cust_service_transition(clerk, sid, 1, "reopened", NULL, &record), CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "transition_invalid") != NULL);
+    CHECK_STATUS(cust_service_transition(clerk, sid, 1, "asleep", NULL, &record), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_service_transition(clerk, tid, 2, "closed", "x", &record), CUST_STATUS_INVALID);
+    OK(cust_service_transition(clerk, sid, 1, "in_progress", NULL, &record));
+    CHECK(cust_record_version(record) == 2);
+    cust_record_free(record);
+    CHECK_STATUS(cust_service_assign(clerk, sid, 2, "ghost", &record), CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "owner_unknown") != NULL);
+    OK(cust_service_assign(clerk, sid, 2, "admin", &record));
+    CHECK(strcmp(record_text(record, "service.owner", NULL), "admin") == 0);
+    cust_record_free(record);
+    OK(cust_service_transition(clerk, sid, 3, "resolved", "换货一套", &record));
+    CHECK(!cust_record_overdue(record) && strcmp(record_text(record, "service.resolution", NULL), "换货一套") == 0);
+    OK(cust_record_history_json(record, &json));
+    CHECK(strstr(json, "\"from\":\"in_progress\",\"to\":\"resolved\"") != NULL);
+    cust_string_free(json);
+    cust_record_free(record);
+    OK(cust_service_due(clerk, 0, NULL, 10, 0, &due));
+    CHECK(cust_record_list_len(due) == 0);
+    cust_record_list_free(due);
+
+    /* Patches as JSON: set and clear; bad JSON, fields and values refused. */
+    record = SENTINEL;
+    CHECK_STATUS(cust_record_update_json(clerk, qid, 1, "[1]", &record), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_record_update_json(clerk, qid, 1, "{", &record), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_record_update_json(clerk, qid, 1, "{\"service.nope\":\"x\"}", &record), CUST_STATUS_UNKNOWN_FIELD);
+    CHECK_STATUS(cust_record_update_json(clerk, qid, 1, "{\"service.subject\":1}", &record), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_record_update_json(clerk, qid, 1, "{}", &record), CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "empty_patch") != NULL);
+    CHECK_STATUS(cust_record_update_json(clerk, qid, 1, "{\"transaction.reference\":\"x\"}", &record), CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "record_field_kind") != NULL);
+    CHECK_STATUS(cust_record_update_json(clerk, qid, 9, "{\"service.priority\":\"high\"}", &record), CUST_STATUS_VERSION_CONFLICT);
+    CHECK(record == SENTINEL);
+    OK(cust_record_update_json(clerk, qid, 1, "{\"service.priority\":\"urgent\",\"service.description\":null}", &record));
+    CHECK(cust_record_version(record) == 2 && strcmp(record_text(record, "service.priority", NULL), "urgent") == 0);
+    CHECK(strcmp(record_text(record, "service.description", &shown), "") == 0 && shown == CUST_SHOWN_ABSENT);
+    cust_record_free(record);
+    OK(cust_record_rectify_json(clerk, qid, 2, "{\"service.subject\":\"保修期是多久\"}", "DSR-2026-7", &record));
+    CHECK(strcmp(record_text(record, "service.subject", NULL), "保修期是多久") == 0);
+    cust_record_free(record);
+    CHECK_STATUS(cust_record_rectify_json(clerk, qid, 3, "{\"service.subject\":\"x\"}", NULL, &record), CUST_STATUS_NULL_ARGUMENT);
+    /* Payment details by patch: customer service may not write them. */
+    CHECK_STATUS(cust_record_update_json(clerk, tid, 2, "{\"transaction.payment_details\":\"5555555555554444\"}", &record),
+                 CUST_STATUS_DENIED);
+    OK(cust_record_update_json(admin, tid, 2, "{\"transaction.payment_details\":\"5555555555554444\"}", &record));
+    cust_record_free(record);
+    OK(cust_record_get(plain_admin, tid, &record));
+    CHECK(strcmp(record_text(record, "transaction.payment_details", NULL), "**** **** **** 4444") == 0);
+    cust_record_free(record);
+
+    /* The timeline, paged. */
+    cust_record_list *page = NULL;
+    OK(cust_customer_timeline(clerk, cid, 2, 0, &page));
+    CHECK(cust_record_list_len(page) == 2 && cust_record_list_next(page) != 0);
+    const uint64_t next = cust_record_list_next(page);
+    cust_record_list_free(page);
+    OK(cust_customer_timeline(clerk, cid, 2, next, &page));
+    CHECK(cust_record_list_len(page) == 1 && cust_record_list_next(page) == 0);
+    cust_record_list_free(page);
+    page = SENTINEL;
+    CHECK_STATUS(cust_customer_timeline(clerk, cid, 0, 0, &page), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(cust_customer_timeline(clerk, 424242, 10, 0, &page), CUST_STATUS_NOT_FOUND);
+    CHECK_STATUS(cust_customer_timeline(clerk, cid, 10, 999999, &page), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(cust_customer_timeline(NULL, cid, 10, 0, &page), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_customer_timeline(clerk, cid, 10, 0, NULL), CUST_STATUS_NULL_ARGUMENT);
+    CHECK(page == SENTINEL);
+
+    /* Deleting, and records that are not there. */
+    CHECK_STATUS(cust_record_delete(clerk, qid), CUST_STATUS_DENIED);
+    OK(cust_record_delete(admin, qid));
+    record = SENTINEL;
+    CHECK_STATUS(cust_record_get(admin, qid, &record), CUST_STATUS_RECORD_NOT_FOUND);
+    CHECK(record == SENTINEL && strstr(last_error(), "not found") != NULL);
+    CHECK_STATUS(cust_record_delete(admin, qid), CUST_STATUS_RECORD_NOT_FOUND);
+    CHECK_STATUS(cust_record_get(admin, 999999, &record), CUST_STATUS_RECORD_NOT_FOUND);
+    CHECK_STATUS(cust_record_update_json(admin, 999999, 1, "{\"service.subject\":\"x\"}", &record),
+                 CUST_STATUS_RECORD_NOT_FOUND);
+    CHECK_STATUS(cust_record_get(admin, tid, NULL), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_record_delete(NULL, tid), CUST_STATUS_NULL_ARGUMENT);
+    CHECK(record == SENTINEL);
+
+    /* NULL handles: accessors give 0/empty, frees ignore them. */
+    CHECK(cust_record_id(NULL) == 0 && cust_record_customer(NULL) == 0 && cust_record_version(NULL) == 0);
+    CHECK(!cust_record_overdue(NULL) && strcmp(cust_record_kind(NULL), "") == 0);
+    CHECK(cust_record_list_len(NULL) == 0 && cust_record_list_next(NULL) == 0);
+    CHECK_STATUS(cust_record_list_get(NULL, 0, &borrowed), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_service_open(admin, cid, NULL, &record), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_service_assign(admin, sid, 1, NULL, &record), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_service_transition(admin, sid, 1, NULL, NULL, &record), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_service_input_set_priority(NULL, "low"), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_service_input_set_owner(NULL, "clerk"), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_service_input_set_opened_at(NULL, 1), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_transaction_input_set_status(NULL, "paid"), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_transaction_input_set_time(NULL, 1), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_transaction_input_set_card(NULL, "4111111111111111"), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_transaction_input_set_bank_account(NULL, "6222020200112233"), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_transaction_input_add_adjustment(NULL, "x", 1), CUST_STATUS_NULL_ARGUMENT);
+    CHECK(record == SENTINEL);
+    cust_record_free(NULL);
+    cust_record_list_free(NULL);
+    cust_transaction_input_free(NULL);
+    cust_service_input_free(NULL);
+
+    /* A bank transfer keeps its account, masked to an administrator without MFA. */
+    OK(cust_transaction_input_new("SO-2026-0003", "CNY", 5000, "bank_transfer", &order));
+    OK(cust_transaction_input_add_item(order, "茶叶", 1, 5000));
+    OK(cust_transaction_input_set_bank_account(order, "6222020200112233"));
+    OK(cust_transaction_add(admin, cid, order, &record));
+    cust_transaction_input_free(order);
+    const uint64_t bid = cust_record_id(record);
+    cust_record_free(record);
+    OK(cust_record_get(plain_admin, bid, &record));
+    CHECK(strstr(record_text(record, "transaction.payment_details", &shown), "2233") != NULL && shown == CUST_SHOWN_MASKED);
+    CHECK(strstr(record_text(record, "transaction.payment_details", NULL), "62220202") == NULL);
+    cust_record_free(record);
+
+    cust_session_close(admin);
+    cust_session_close(plain_admin);
+    cust_session_close(clerk);
+    cust_store_close(store);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s <empty-directory>\n", argv[0]);
@@ -1048,6 +1361,7 @@ int main(int argc, char **argv) {
     test_null_everywhere(argv[1]);
     test_lifecycle(argv[1]);
     test_passphrase_lifecycle(argv[1]);
+    test_records(argv[1]);
     printf("C API checks: %d passed, %d failed\n", checks - failures, failures);
     return failures == 0 ? 0 : 1;
 }
