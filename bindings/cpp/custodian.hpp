@@ -1,7 +1,7 @@
 /* custodian: the C++17 wrapper over the C API (include/custodian.h), header-only.
  *
  * - Handles are move-only RAII objects: store, session, customer, customer_list, input,
- *   import_report. A moved-from handle is empty; calling through it throws error with
+ *   import_report, transaction_input, service_input, record, record_list. A moved-from handle is empty; calling through it throws error with
  *   CUST_STATUS_NULL_ARGUMENT, as the C API would.
  * - Every failing call throws custodian::error: status(), rule() and the message of this
  *   thread's last error (cust_last_error, which the library sets on every failure, so the
@@ -18,7 +18,8 @@
  *   any session keeps the store alive. A sink receives a view valid only during the call, and
  *   must not throw: an exception it throws is swallowed at the C boundary. Handles close their
  *   C handle before they release the sinks.
- * - A customer_ref borrowed from a customer_list is valid only while the list lives. */
+ * - A customer_ref borrowed from a customer_list (a record_ref from a record_list) is valid
+ *   only while the list lives. */
 
 #ifndef CUSTODIAN_HPP
 #define CUSTODIAN_HPP
@@ -420,6 +421,212 @@ private:
     detail::owned<cust_list, &cust_list_free> handle_;
 };
 
+/* Attached records. Enumerated values (statuses, payment methods, kinds, channels,
+ * priorities) and record fields go by their stable names: "bank_card", "in_progress",
+ * "transaction.total". Amounts are integers in the currency's minor unit (fen for CNY). */
+
+class transaction_input {
+public:
+    transaction_input(std::string_view reference, std::string_view currency, int64_t total_minor,
+                      std::string_view method) {
+        detail::text r(reference, "reference"), c(currency, "currency"), m(method, "method");
+        cust_transaction_input* made = nullptr;
+        detail::check(cust_transaction_input_new(r.c_str(), c.c_str(), total_minor, m.c_str(), &made));
+        handle_ = handle_type(made);
+    }
+    transaction_input& item(std::string_view name, int64_t quantity, int64_t unit_price_minor) {
+        detail::text n(name, "item");
+        detail::check(cust_transaction_input_add_item(handle_.get(), n.c_str(), quantity, unit_price_minor));
+        return *this;
+    }
+    transaction_input& adjustment(std::string_view label, int64_t amount_minor) {
+        detail::text l(label, "label");
+        detail::check(cust_transaction_input_add_adjustment(handle_.get(), l.c_str(), amount_minor));
+        return *this;
+    }
+    transaction_input& status(std::string_view status) {
+        detail::text s(status, "status");
+        detail::check(cust_transaction_input_set_status(handle_.get(), s.c_str()));
+        return *this;
+    }
+    transaction_input& at(int64_t unix_ms) {
+        detail::check(cust_transaction_input_set_time(handle_.get(), unix_ms));
+        return *this;
+    }
+    transaction_input& card(std::string_view number) {
+        detail::text n(number, "number");
+        detail::check(cust_transaction_input_set_card(handle_.get(), n.c_str()));
+        return *this;
+    }
+    transaction_input& bank_account(std::string_view account) {
+        detail::text a(account, "account");
+        detail::check(cust_transaction_input_set_bank_account(handle_.get(), a.c_str()));
+        return *this;
+    }
+    const cust_transaction_input* native_handle() const noexcept { return handle_.get(); }
+    explicit operator bool() const noexcept { return handle_.get() != nullptr; }
+
+private:
+    using handle_type = detail::owned<cust_transaction_input, &cust_transaction_input_free>;
+    handle_type handle_;
+};
+
+class service_input {
+public:
+    service_input(std::string_view kind, std::string_view channel, std::string_view subject,
+                  std::optional<std::string_view> description = std::nullopt) {
+        detail::text k(kind, "kind"), c(channel, "channel"), s(subject, "subject");
+        detail::optional_text d(description, "description");
+        cust_service_input* made = nullptr;
+        detail::check(cust_service_input_new(k.c_str(), c.c_str(), s.c_str(), d.c_str(), &made));
+        handle_ = handle_type(made);
+    }
+    service_input& priority(std::string_view priority) {
+        detail::text p(priority, "priority");
+        detail::check(cust_service_input_set_priority(handle_.get(), p.c_str()));
+        return *this;
+    }
+    service_input& owner(std::optional<std::string_view> owner) {
+        detail::optional_text o(owner, "owner");
+        detail::check(cust_service_input_set_owner(handle_.get(), o.c_str()));
+        return *this;
+    }
+    service_input& opened_at(int64_t unix_ms) {
+        detail::check(cust_service_input_set_opened_at(handle_.get(), unix_ms));
+        return *this;
+    }
+    service_input& due_at(int64_t unix_ms) {
+        detail::check(cust_service_input_set_due_at(handle_.get(), unix_ms));
+        return *this;
+    }
+    const cust_service_input* native_handle() const noexcept { return handle_.get(); }
+    explicit operator bool() const noexcept { return handle_.get() != nullptr; }
+
+private:
+    using handle_type = detail::owned<cust_service_input, &cust_service_input_free>;
+    handle_type handle_;
+};
+
+class record_ref {
+public:
+    record_ref() noexcept = default;
+    explicit record_ref(const cust_record* record) noexcept : ptr_(record) {}
+
+    uint64_t id() const noexcept { return cust_record_id(ptr_); }
+    int64_t customer() const noexcept { return cust_record_customer(ptr_); }
+    std::string_view kind() const noexcept { return cust_record_kind(ptr_); }
+    uint64_t version() const noexcept { return cust_record_version(ptr_); }
+    bool overdue() const noexcept { return cust_record_overdue(ptr_); }
+
+    field_value field(std::string_view name) const {
+        detail::text n(name, "field");
+        field_value out;
+        uint32_t shown = CUST_SHOWN_ABSENT;
+        out.text = detail::text_out([&](char* buf, std::size_t len, std::size_t* needed) {
+            return cust_record_field(ptr_, n.c_str(), buf, len, needed, &shown);
+        });
+        out.shown = static_cast<cust_shown>(shown);
+        return out;
+    }
+    std::string text(std::string_view name) const { return field(name).text; }
+    std::optional<std::string> value(std::string_view name) const {
+        field_value v = field(name);
+        if (v.shown == CUST_SHOWN_ABSENT || v.shown == CUST_SHOWN_WITHHELD) return std::nullopt;
+        return std::move(v.text);
+    }
+    std::string to_json() const {
+        char* json = nullptr;
+        detail::check(cust_record_to_json(ptr_, &json));
+        return detail::take_string(json);
+    }
+    std::string history_json() const {
+        char* json = nullptr;
+        detail::check(cust_record_history_json(ptr_, &json));
+        return detail::take_string(json);
+    }
+    const cust_record* native_handle() const noexcept { return ptr_; }
+    explicit operator bool() const noexcept { return ptr_ != nullptr; }
+
+protected:
+    const cust_record* ptr_ = nullptr;
+};
+
+class record : public record_ref {
+public:
+    record() noexcept = default;
+    explicit record(cust_record* owned) noexcept : record_ref(owned), handle_(owned) {}
+    record(record&& other) noexcept : record_ref(other.ptr_), handle_(std::move(other.handle_)) {
+        other.ptr_ = nullptr;
+    }
+    record& operator=(record&& other) noexcept {
+        if (this != &other) {
+            handle_ = std::move(other.handle_);
+            ptr_ = std::exchange(other.ptr_, nullptr);
+        }
+        return *this;
+    }
+    record(const record&) = delete;
+    record& operator=(const record&) = delete;
+    ~record() = default;
+
+private:
+    detail::owned<cust_record, &cust_record_free> handle_;
+};
+
+class record_list {
+public:
+    class iterator {
+    public:
+        using iterator_category = std::input_iterator_tag;
+        using value_type = record_ref;
+        using difference_type = std::ptrdiff_t;
+        using pointer = void;
+        using reference = record_ref;
+
+        iterator() noexcept = default;
+        iterator(const record_list* list, std::size_t index) noexcept : list_(list), index_(index) {}
+        record_ref operator*() const { return list_->at(index_); }
+        iterator& operator++() noexcept {
+            ++index_;
+            return *this;
+        }
+        iterator operator++(int) noexcept {
+            iterator before = *this;
+            ++index_;
+            return before;
+        }
+        bool operator==(const iterator& other) const noexcept {
+            return list_ == other.list_ && index_ == other.index_;
+        }
+        bool operator!=(const iterator& other) const noexcept { return !(*this == other); }
+
+    private:
+        const record_list* list_ = nullptr;
+        std::size_t index_ = 0;
+    };
+
+    record_list() noexcept = default;
+    explicit record_list(cust_record_list* owned) noexcept : handle_(owned) {}
+
+    std::size_t size() const noexcept { return cust_record_list_len(handle_.get()); }
+    bool empty() const noexcept { return size() == 0; }
+    /* The id to continue from (timeline `before`, due-query `after`); 0 on the last page. */
+    uint64_t next() const noexcept { return cust_record_list_next(handle_.get()); }
+    record_ref at(std::size_t index) const {
+        const cust_record* item = nullptr;
+        detail::check(cust_record_list_get(handle_.get(), index, &item));
+        return record_ref(item);
+    }
+    record_ref operator[](std::size_t index) const { return at(index); }
+    iterator begin() const noexcept { return iterator(this, 0); }
+    iterator end() const noexcept { return iterator(this, size()); }
+    const cust_record_list* native_handle() const noexcept { return handle_.get(); }
+    explicit operator bool() const noexcept { return handle_.get() != nullptr; }
+
+private:
+    detail::owned<cust_record_list, &cust_record_list_free> handle_;
+};
+
 struct list_filter {
     std::optional<std::string_view> kind;
     std::optional<std::string_view> category;
@@ -710,6 +917,71 @@ public:
         char* out = nullptr;
         detail::check(cust_retention_sweep_json(handle_.get(), &out));
         return detail::take_string(out);
+    }
+
+    record add_transaction(int64_t customer, const transaction_input& input) const {
+        cust_record* out = nullptr;
+        detail::check(cust_transaction_add(handle_.get(), customer, input.native_handle(), &out));
+        return record(out);
+    }
+    record set_transaction_status(uint64_t id, uint64_t expected_version, std::string_view status) const {
+        detail::text s(status, "status");
+        cust_record* out = nullptr;
+        detail::check(cust_transaction_set_status(handle_.get(), id, expected_version, s.c_str(), &out));
+        return record(out);
+    }
+    record open_service(int64_t customer, const service_input& input) const {
+        cust_record* out = nullptr;
+        detail::check(cust_service_open(handle_.get(), customer, input.native_handle(), &out));
+        return record(out);
+    }
+    record assign_service(uint64_t id, uint64_t expected_version, std::string_view owner) const {
+        detail::text o(owner, "owner");
+        cust_record* out = nullptr;
+        detail::check(cust_service_assign(handle_.get(), id, expected_version, o.c_str(), &out));
+        return record(out);
+    }
+    record transition_service(uint64_t id, uint64_t expected_version, std::string_view to,
+                              std::optional<std::string_view> resolution = std::nullopt) const {
+        detail::text t(to, "to");
+        detail::optional_text r(resolution, "resolution");
+        cust_record* out = nullptr;
+        detail::check(cust_service_transition(handle_.get(), id, expected_version, t.c_str(), r.c_str(), &out));
+        return record(out);
+    }
+    /* patch_json: {"service.priority": "high", "service.description": null} */
+    record update_record_json(uint64_t id, uint64_t expected_version, std::string_view patch_json) const {
+        detail::text j(patch_json, "patch_json");
+        cust_record* out = nullptr;
+        detail::check(cust_record_update_json(handle_.get(), id, expected_version, j.c_str(), &out));
+        return record(out);
+    }
+    record rectify_record_json(uint64_t id, uint64_t expected_version, std::string_view patch_json,
+                               std::string_view request) const {
+        detail::text j(patch_json, "patch_json"), r(request, "request");
+        cust_record* out = nullptr;
+        detail::check(cust_record_rectify_json(handle_.get(), id, expected_version, j.c_str(), r.c_str(), &out));
+        return record(out);
+    }
+    void delete_record(uint64_t id) const { detail::check(cust_record_delete(handle_.get(), id)); }
+    record get_record(uint64_t id) const {
+        cust_record* out = nullptr;
+        detail::check(cust_record_get(handle_.get(), id, &out));
+        return record(out);
+    }
+    /* A page of the customer's timeline, newest first; before: next() of the previous page, or 0. */
+    record_list timeline(int64_t customer, uint32_t limit = 50, uint64_t before = 0) const {
+        cust_record_list* out = nullptr;
+        detail::check(cust_customer_timeline(handle_.get(), customer, limit, before, &out));
+        return record_list(out);
+    }
+    /* within_hours 0: overdue records; otherwise those due within that many hours. */
+    record_list service_due(uint32_t within_hours = 0, std::optional<std::string_view> owner = std::nullopt,
+                            uint32_t limit = 100, uint64_t after = 0) const {
+        detail::optional_text o(owner, "owner");
+        cust_record_list* out = nullptr;
+        detail::check(cust_service_due(handle_.get(), within_hours, o.c_str(), limit, after, &out));
+        return record_list(out);
     }
 
     const cust_session* native_handle() const noexcept { return handle_.get(); }

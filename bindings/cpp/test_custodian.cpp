@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iterator>
 #include <mutex>
@@ -832,6 +833,138 @@ static void test_passphrase_lifecycle(const std::string& dir) {
     custodian::store::open(path, KEY).close();
 }
 
+static_assert(!std::is_copy_constructible_v<custodian::record>, "record is move-only");
+static_assert(!std::is_copy_constructible_v<custodian::record_list>, "record list is move-only");
+static_assert(!std::is_copy_constructible_v<custodian::transaction_input>, "transaction input is move-only");
+
+/* Attached records through the wrapper: builders, records, lists, and the errors each refusal throws. */
+static void test_records(const std::string& dir) {
+    custodian::store store = provisioned(dir, "records");
+    custodian::session admin = store.open_session("admin", "service", true);
+    custodian::session plain_admin = store.open_session("admin", "service", false);
+    custodian::session clerk = store.open_session("clerk", "service", false);
+    const int64_t cid = admin.create(person("KH900", "赵六", "13900000900")).id();
+    const int64_t now = static_cast<int64_t>(std::time(nullptr)) * 1000;
+
+    /* Builders: names checked at once; text C cannot carry refused. */
+    auto bad_method = CHECK_THROWS(custodian::transaction_input("SO-1", "CNY", 1, "cheque"), CUST_STATUS_INVALID);
+    CHECK(bad_method && bad_method->rule() == "payment_method");
+    CHECK_THROWS(custodian::transaction_input(WITH_NUL, "CNY", 1, "cash"), CUST_STATUS_INVALID);
+    custodian::transaction_input order("SO-2026-0001", "CNY", 29000, "bank_card");
+    order.item(std::string_view("龙井茶 250g and more", 14), 2, 8800).item("茶具", 1, 12000).adjustment("会员折扣", -600);
+    order.status("paid").at(now - 60000).card("4111 1111 1111 1112");
+    auto luhn = CHECK_THROWS(admin.add_transaction(cid, order), CUST_STATUS_INVALID);
+    CHECK(luhn && luhn->rule() == "card_luhn" && !contains(luhn->message(), "1112"));
+    order.card("4111 1111 1111 1111");
+    custodian::transaction_input wrong("SO-2026-0002", "CNY", 30000, "cash");
+    wrong.item("茶具", 1, 12000);
+    auto mismatch = CHECK_THROWS(admin.add_transaction(cid, wrong), CUST_STATUS_INVALID);
+    CHECK(mismatch && mismatch->rule() == "total_mismatch");
+    CHECK_THROWS(order.status("lost"), CUST_STATUS_INVALID);
+
+    custodian::record sale = admin.add_transaction(cid, order);
+    CHECK(sale && sale.kind() == "transaction" && sale.customer() == cid && sale.version() == 1);
+    CHECK(sale.text("transaction.total") == "290.00 CNY");
+    CHECK(contains(sale.text("transaction.items"), "龙井茶"));
+    CHECK(sale.field("transaction.payment_details").shown == CUST_SHOWN_PLAIN);
+    CHECK(!sale.value("service.subject"));
+    CHECK_THROWS(sale.field("no.such.field"), CUST_STATUS_UNKNOWN_FIELD);
+    CHECK(contains(sale.to_json(), "\"kind\":\"transaction\"") && contains(sale.history_json(), "\"to\":\"paid\""));
+    const uint64_t tid = sale.id();
+
+    /* What customer service and an administrator without MFA see. */
+    custodian::record seen = clerk.get_record(tid);
+    CHECK(seen.text("transaction.total") == "290.00 CNY");
+    CHECK(seen.field("transaction.payment_details").shown == CUST_SHOWN_WITHHELD && !seen.value("transaction.payment_details"));
+    custodian::field_value card = plain_admin.get_record(tid).field("transaction.payment_details");
+    CHECK(card.text == "**** **** **** 1111" && card.shown == CUST_SHOWN_MASKED);
+
+    /* Status changes. */
+    auto backwards = CHECK_THROWS(admin.set_transaction_status(tid, 1, "pending"), CUST_STATUS_INVALID);
+    CHECK(backwards && backwards->rule() == "transition_invalid");
+    CHECK_THROWS(admin.set_transaction_status(tid, 5, "refunded"), CUST_STATUS_VERSION_CONFLICT);
+    custodian::record refunded = admin.set_transaction_status(tid, 1, "refunded");
+    CHECK(refunded.version() == 2 && refunded.text("transaction.status") == "refunded");
+
+    /* A complaint already past due, and a question due in two days. */
+    custodian::service_input complaint("complaint", "phone", "茶具破损", std::string_view("收到的茶具有裂纹"));
+    complaint.priority("high").owner(std::string_view("clerk")).opened_at(now - 10 * 3600000LL).due_at(now - 3600000LL);
+    CHECK_THROWS(complaint.priority("whenever"), CUST_STATUS_INVALID);
+    custodian::record opened = admin.open_service(cid, complaint);
+    CHECK(opened.kind() == "service" && opened.overdue() && opened.text("service.owner") == "clerk");
+    const uint64_t sid = opened.id();
+    custodian::service_input question("consultation", "web", "保修期多久");
+    question.opened_at(now - 3600000LL).due_at(now - 7200000LL);
+    auto early = CHECK_THROWS(admin.open_service(cid, question), CUST_STATUS_INVALID);
+    CHECK(early && early->rule() == "due_before_opening");
+    question.due_at(now + 48 * 3600000LL).owner(std::nullopt);
+    const uint64_t qid = clerk.open_service(cid, question).id();
+
+    custodian::record_list overdue = clerk.service_due();
+    CHECK(overdue.size() == 1 && overdue.next() == 0 && overdue[0].id() == sid && overdue.at(0).overdue());
+    CHECK_THROWS(overdue.at(1), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK(clerk.service_due(0, std::string_view("admin")).empty());
+    custodian::record_list soon = clerk.service_due(72);
+    CHECK(soon.size() == 1 && soon[0].id() == qid);
+    CHECK_THROWS(clerk.service_due(0, std::nullopt, 0), CUST_STATUS_INVALID_ARGUMENT);
+
+    /* Transitions and assignment. */
+    auto unresolved = CHECK_THROWS(clerk.transition_service(sid, 1, "resolved"), CUST_STATUS_INVALID);
+    CHECK(unresolved && unresolved->rule() == "resolution_required");
+    auto jump = CHECK_THROWS(clerk.transition_service(sid, 1, "reopened"), CUST_STATUS_INVALID);
+    CHECK(jump && jump->rule() == "transition_invalid");
+    CHECK(clerk.transition_service(sid, 1, "in_progress").version() == 2);
+    auto ghost = CHECK_THROWS(clerk.assign_service(sid, 2, "ghost"), CUST_STATUS_INVALID);
+    CHECK(ghost && ghost->rule() == "owner_unknown");
+    CHECK(clerk.assign_service(sid, 2, "admin").text("service.owner") == "admin");
+    custodian::record resolved = clerk.transition_service(sid, 3, "resolved", std::string_view("换货一套"));
+    CHECK(!resolved.overdue() && resolved.text("service.resolution") == "换货一套");
+    CHECK(contains(resolved.history_json(), "\"from\":\"in_progress\",\"to\":\"resolved\""));
+    CHECK(clerk.service_due().empty());
+
+    /* JSON patches. */
+    CHECK_THROWS(clerk.update_record_json(qid, 1, "[1]"), CUST_STATUS_INVALID);
+    CHECK_THROWS(clerk.update_record_json(qid, 1, "{\"service.nope\":\"x\"}"), CUST_STATUS_UNKNOWN_FIELD);
+    CHECK_THROWS(clerk.update_record_json(qid, 1, WITH_NUL), CUST_STATUS_INVALID);
+    custodian::record patched = clerk.update_record_json(qid, 1, "{\"service.priority\":\"urgent\"}");
+    CHECK(patched.version() == 2 && patched.text("service.priority") == "urgent");
+    custodian::record rectified =
+        clerk.rectify_record_json(qid, 2, "{\"service.subject\":\"保修期是多久\"}", "DSR-2026-7");
+    CHECK(rectified.text("service.subject") == "保修期是多久");
+    CHECK_THROWS(clerk.update_record_json(tid, 2, "{\"transaction.payment_details\":\"5555555555554444\"}"),
+                 CUST_STATUS_DENIED);
+
+    /* The timeline, paged, and iterated. */
+    custodian::record_list first = clerk.timeline(cid, 2);
+    CHECK(first.size() == 2 && first.next() != 0);
+    custodian::record_list last = clerk.timeline(cid, 2, first.next());
+    CHECK(last.size() == 1 && last.next() == 0);
+    std::size_t counted = 0;
+    for (custodian::record_ref r : clerk.timeline(cid)) {
+        CHECK(r.customer() == cid && (r.kind() == "transaction" || r.kind() == "service"));
+        ++counted;
+    }
+    CHECK(counted == 3);
+
+    /* Moves leave empty handles; deleted and unknown records are not found. */
+    custodian::record moved = std::move(patched);
+    CHECK(moved && !patched && patched.id() == 0);
+    custodian::record_list moved_list = std::move(first);
+    CHECK(moved_list.size() == 2 && first.size() == 0);
+    CHECK_THROWS(clerk.delete_record(qid), CUST_STATUS_DENIED);
+    admin.delete_record(qid);
+    auto gone = CHECK_THROWS(admin.get_record(qid), CUST_STATUS_RECORD_NOT_FOUND);
+    CHECK(gone && contains(gone->message(), "not found"));
+    CHECK_THROWS(admin.delete_record(qid), CUST_STATUS_RECORD_NOT_FOUND);
+
+    /* A bank transfer. */
+    custodian::transaction_input transfer("SO-2026-0003", "CNY", 5000, "bank_transfer");
+    transfer.item("茶叶", 1, 5000).bank_account("6222020200112233");
+    const uint64_t bid = admin.add_transaction(cid, transfer).id();
+    custodian::field_value account = plain_admin.get_record(bid).field("transaction.payment_details");
+    CHECK(account.shown == CUST_SHOWN_MASKED && contains(account.text, "2233") && !contains(account.text, "62220202"));
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         std::fprintf(stderr, "usage: %s <empty-directory>\n", argv[0]);
@@ -852,6 +985,7 @@ int main(int argc, char** argv) {
         {"lifecycle", test_lifecycle},
         {"throwing sink", test_throwing_sink},
         {"passphrase lifecycle", test_passphrase_lifecycle},
+        {"records", test_records},
     };
     for (const test& t : tests) {
         try {
