@@ -446,6 +446,10 @@ fn the_lifecycle_reaches_attached_records() {
         assert!(stripped.get(&Field::OrderItems).is_none() && stripped.get(&Field::PaymentDetails).is_none());
         let e = a.add_transaction(kept, &order("SO-10")).unwrap_err();
         assert_eq!(rule_of(&e), "customer_anonymised");
+        let e = a.set_transaction_status(t.id, stripped.version, TransactionStatus::Refunded).unwrap_err();
+        assert_eq!(rule_of(&e), "customer_anonymised");
+        let export = compliance.export_customer(kept).unwrap();
+        assert_eq!(export.records.len(), 1, "an anonymised customer's export lists its stripped records");
     }
 }
 

@@ -195,12 +195,13 @@ impl Session {
             let view = read_view(store, tx, plan, id)?;
             trail.saw(&view, plan);
             let (fields, not_shown) = exported(view.iter(), view.withheld());
+            // An anonymised customer has no key any more, and its records no sealed value.
             let wrapped = tx.get_data_key(id)?;
-            let key = store.data_key(id, wrapped.as_ref())?;
+            let key = wrapped.map(|k| store.data_key(id, Some(&k))).transpose()?;
             let mut records = Vec::new();
             for row in tx.records_of(id, None, u32::MAX)? {
                 let history = tx.status_history(row.id)?;
-                let record = store.render_record(&row, Some(&key), history, plan)?;
+                let record = store.render_record(&row, key.as_ref(), history, plan)?;
                 trail.saw_record(&record, plan);
                 let (fields, not_shown) = exported(record.iter(), record.withheld());
                 records.push(RecordExport {
@@ -350,7 +351,9 @@ impl Session {
                 }
             }
         }
-        for (id, policy) in due.into_iter().filter(|_| failure.is_none()) {
+        // A failure among the records stops the sweep before any customer.
+        let due = if failure.is_none() { due } else { Vec::new() };
+        for (id, policy) in due {
             let call = Call::about(Action::Erase, "retention.destroy", id)
                 .destroying(Destruction { method: policy.method, reason: format!("policy:{}", policy.id) })
                 .purge_deferred();

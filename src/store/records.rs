@@ -79,7 +79,8 @@ impl StoreInner {
             view.levels.insert(field.clone(), self.catalogue.level(field));
             view.values.insert(field.clone(), shown);
         }
-        if plan.visible(&Field::ServiceStatus) || plan.visible(&Field::OrderStatus) {
+        let status = if row.kind == RecordKind::Service { Field::ServiceStatus } else { Field::OrderStatus };
+        if plan.visible(&status) {
             view.history = history;
         }
         if row.kind == RecordKind::Service && plan.visible(&Field::ServiceDueAt) {
@@ -674,6 +675,14 @@ impl Session {
             trail.records.insert(id.0);
             self.check_restriction(tx, row.customer)?;
             check_visible(plan, row.kind, self.principal_id())?;
+            if tx.get_data_key(row.customer)?.is_none() {
+                // Anonymised: the record keeps its bookkeeping only, under no key.
+                return Err(Error::invalid(
+                    "record",
+                    "customer_anonymised",
+                    format!("record {id} belongs to an anonymised customer and can no longer change"),
+                ));
+            }
             let changed = change(store, tx, plan, &mut row)?;
             trail.wrote(&changed, true);
             let key = store.customer_key(tx, row.customer)?;
