@@ -13,7 +13,8 @@ role and purpose, and is written to the store's tamper-evident audit log.
 """
 
 from ._lib import STATUS, lib as _lib_handle
-from ._model import FIELDS, Checkpoint, Customer, ImportReport, ImportRow, MatchedRow, Page, Shown, Value
+from ._model import FIELDS, Checkpoint, Customer, ImportReport, ImportRow, MatchedRow, Page, Record, RecordPage, Shown
+from ._model import StatusChange, Value
 from ._store import Session, Store
 from .errors import (
     AlreadyExists,
@@ -28,6 +29,7 @@ from .errors import (
     LegalHold,
     NotAStore,
     NotFound,
+    RecordNotFound,
     StoreOpen,
     VersionConflict,
     WrongKey,
@@ -67,9 +69,13 @@ __all__ = [
     "NotAStore",
     "NotFound",
     "Page",
+    "Record",
+    "RecordNotFound",
+    "RecordPage",
     "Session",
     "Shown",
     "Store",
+    "StatusChange",
     "StoreOpen",
     "Value",
     "VersionConflict",

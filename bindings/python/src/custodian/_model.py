@@ -155,6 +155,120 @@ def take_page(function: str, *args: Any) -> Page:
 
 
 @dataclass(frozen=True)
+class StatusChange:
+    """One status change of a record: when (Unix ms), by which principal,
+    from which status (``None`` when the record was created) to which."""
+
+    at: int
+    by: str
+    from_status: Optional[str]
+    to: str
+
+
+class Record:
+    """A transaction or service record as one session saw it when it was
+    read. ``kind`` is ``"transaction"`` or ``"service"``; fields go by their
+    names (``record["transaction.total"].text``)."""
+
+    __slots__ = ("id", "customer", "kind", "version", "overdue", "_owner", "_pointer", "_values")
+
+    id: int
+    customer: int
+    kind: str
+    version: int
+    overdue: bool
+
+    def __init__(self, owner: _Owned, pointer: Any) -> None:
+        self._owner = owner  # keeps the record (or the page holding it) alive
+        self._pointer = pointer
+        self.id = lib.cust_record_id(pointer)
+        self.customer = lib.cust_record_customer(pointer)
+        kind: bytes = lib.cust_record_kind(pointer)
+        self.kind = kind.decode("utf-8")
+        self.version = lib.cust_record_version(pointer)
+        self.overdue = bool(lib.cust_record_overdue(pointer))
+        self._values: Optional[dict[str, Value]] = None
+
+    def __repr__(self) -> str:
+        return f"Record(id={self.id}, kind={self.kind!r}, customer={self.customer}, version={self.version})"
+
+    def __getitem__(self, name: str) -> Value:
+        """The field ``name`` (``"transaction.total"``, ``"service.status"``)
+        as the session sees it; ``Value("", Shown.ABSENT)`` when the record
+        has none. A name that is not a record field raises ``Invalid``."""
+        encoded = _lib.text(name, "field")
+        shown = c_uint32(0)
+        pointer = self._pointer
+        text = _lib.copy_out(lambda buf, n, needed: lib.cust_record_field(pointer, encoded, buf, n, needed, byref(shown)))
+        return Value(text, Shown(shown.value))
+
+    @property
+    def values(self) -> dict[str, Value]:
+        """Every field the record has, as the session sees it, by name (withheld ones too)."""
+        if self._values is None:
+            data = json.loads(_lib.take_string("cust_record_to_json", self._pointer))
+            masked, withheld = set(data.get("masked", [])), data.get("withheld", [])
+            values = {
+                name: Value(text, Shown.MASKED if name in masked else Shown.PLAIN)
+                for name, text in data.get("fields", {}).items()
+            }
+            for name in withheld:
+                values[name] = Value("", Shown.WITHHELD)
+            self._values = values
+        return self._values
+
+    @property
+    def history(self) -> list[StatusChange]:
+        """The status changes, oldest first (empty when the session may not see the status)."""
+        changes = json.loads(_lib.take_string("cust_record_history_json", self._pointer))
+        return [StatusChange(int(c["at"]), str(c["by"]), c.get("from"), str(c["to"])) for c in changes]
+
+    def text(self, name: str) -> str:
+        """The field's text (``""`` when absent or withheld)."""
+        return self[name].text
+
+    def shown(self, name: str) -> Shown:
+        """How the field is shown to the session."""
+        return self[name].shown
+
+    def as_dict(self) -> dict[str, str]:
+        """The fields the session sees (plain or masked), by name."""
+        return {k: v.text for k, v in self.values.items() if v}
+
+
+class RecordPage(list):  # type: ignore[type-arg]
+    """One page of records; ``next`` is the id to continue from (``before``
+    of a timeline, ``after`` of a deadline query), ``None`` on the last page."""
+
+    next: Optional[int]
+
+    def __init__(self, records: list[Record], next: Optional[int]) -> None:
+        super().__init__(records)
+        self.next = next
+
+
+def take_record(function: str, *args: Any) -> Record:
+    """Calls a function that returns one record handle; the record owns it."""
+    out = c_void_p()
+    _lib.call(function, *args, byref(out))
+    return Record(_Owned(out, lib.cust_record_free), out)
+
+
+def take_record_page(function: str, *args: Any) -> RecordPage:
+    """Calls a function that returns a record list; its records share it."""
+    out = c_void_p()
+    _lib.call(function, *args, byref(out))
+    owner = _Owned(out, lib.cust_record_list_free)
+    records = []
+    for index in range(lib.cust_record_list_len(out)):
+        borrowed = c_void_p()
+        _lib.check(lib.cust_record_list_get(out, index, byref(borrowed)))
+        records.append(Record(owner, borrowed))
+    next_id = lib.cust_record_list_next(out)
+    return RecordPage(records, next_id or None)
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     """A signed audit checkpoint: keep its text outside the store, and verify
     the store against it later (``store.verify_audit(checkpoint)``)."""

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, TypeVar
 from . import _lib
 from ._lib import KIND, lib
 from ._model import FIELDS, Checkpoint, Customer, ImportReport, Page, bytes_out, iterate_pages, take_customer
-from ._model import take_import_report, take_page
+from ._model import Record, RecordPage, take_import_report, take_page, take_record, take_record_page
 
 PathLike = Union[str, "os.PathLike[str]"]
 Key = Union[bytes, bytearray, memoryview]
@@ -421,6 +421,123 @@ def _input(fields: Mapping[str, Optional[str]], kind: str) -> c_void_p:
     return handle
 
 
+def _time(value: Optional[Union[int, float]], name: str) -> Optional[int]:
+    """Unix milliseconds from an int of ms or a float of seconds; ``None`` stays unset."""
+    return None if value is None else _ms(value, name)
+
+
+def _record_id(value: Optional[int], name: str) -> int:
+    """A record id argument (``None`` is 0, "none")."""
+    return 0 if value is None else _lib.integer(value, name, 1, U64[1])
+
+
+def _patch_json(fields: Mapping[str, Optional[str]]) -> bytes:
+    """A record patch (field name -> text, or ``None`` to clear) as JSON."""
+    if not isinstance(fields, Mapping):
+        raise TypeError(f"fields must be a mapping of field name to text, not {type(fields).__name__}")
+    for name, value in fields.items():
+        if not isinstance(name, str):
+            raise TypeError(f"field names are str, not {type(name).__name__}")
+        _lib.text(value, name, optional=True)
+    return _json_text(dict(fields), "fields")
+
+
+def _transaction_input(
+    reference: str,
+    currency: str,
+    total_minor: int,
+    method: str,
+    items: Sequence[tuple[str, int, int]],
+    adjustments: Sequence[tuple[str, int]],
+    status: Optional[str],
+    at: Optional[Union[int, float]],
+    card: Optional[str],
+    bank_account: Optional[str],
+) -> c_void_p:
+    """A ``cust_transaction_input`` handle (the caller frees it)."""
+    handle = c_void_p()
+    _lib.call(
+        "cust_transaction_input_new",
+        _lib.text(reference, "reference"),
+        _lib.text(currency, "currency"),
+        _lib.integer(total_minor, "total_minor", *I64),
+        _lib.text(method, "method"),
+        byref(handle),
+    )
+    try:
+        for i, (name, quantity, unit_price_minor) in enumerate(items):
+            _lib.call(
+                "cust_transaction_input_add_item",
+                handle,
+                _lib.text(name, f"items[{i}]"),
+                _lib.integer(quantity, f"items[{i}].quantity", *I64),
+                _lib.integer(unit_price_minor, f"items[{i}].unit_price_minor", *I64),
+            )
+        for i, (label, amount_minor) in enumerate(adjustments):
+            _lib.call(
+                "cust_transaction_input_add_adjustment",
+                handle,
+                _lib.text(label, f"adjustments[{i}]"),
+                _lib.integer(amount_minor, f"adjustments[{i}].amount_minor", *I64),
+            )
+        if status is not None:
+            _lib.call("cust_transaction_input_set_status", handle, _lib.text(status, "status"))
+        time = _time(at, "at")
+        if time is not None:
+            _lib.call("cust_transaction_input_set_time", handle, time)
+        if card is not None and bank_account is not None:
+            raise TypeError("give at most one of card or bank_account")
+        for value, name, function in [
+            (card, "card", "cust_transaction_input_set_card"),
+            (bank_account, "bank_account", "cust_transaction_input_set_bank_account"),
+        ]:
+            if value is not None:
+                encoded = _lib.text(value, name)
+                assert encoded is not None
+                with _lib.Secret(encoded, nul=True) as secret:  # wiped after the call
+                    _lib.call(function, handle, secret.buffer)
+    except BaseException:
+        lib.cust_transaction_input_free(handle)
+        raise
+    return handle
+
+
+def _service_input(
+    kind: str,
+    channel: str,
+    subject: str,
+    description: Optional[str],
+    priority: Optional[str],
+    owner: Optional[str],
+    opened_at: Optional[Union[int, float]],
+    due_at: Optional[Union[int, float]],
+) -> c_void_p:
+    """A ``cust_service_input`` handle (the caller frees it)."""
+    handle = c_void_p()
+    _lib.call(
+        "cust_service_input_new",
+        _lib.text(kind, "kind"),
+        _lib.text(channel, "channel"),
+        _lib.text(subject, "subject"),
+        _lib.text(description, "description", optional=True),
+        byref(handle),
+    )
+    try:
+        if priority is not None:
+            _lib.call("cust_service_input_set_priority", handle, _lib.text(priority, "priority"))
+        if owner is not None:
+            _lib.call("cust_service_input_set_owner", handle, _lib.text(owner, "owner"))
+        opened, due = _time(opened_at, "opened_at"), _time(due_at, "due_at")
+        if opened is not None:
+            _lib.call("cust_service_input_set_opened_at", handle, opened)
+        if due is not None:
+            _lib.call("cust_service_input_set_due_at", handle, due)
+    except BaseException:
+        lib.cust_service_input_free(handle)
+        raise
+    return handle
+
+
 class Session(_Owner):
     """What one principal may do for one purpose. Usable from several
     threads; close it (or use ``with``) when done."""
@@ -687,3 +804,157 @@ class Session(_Owner):
     def sweep(self) -> Any:
         """Destroys every customer a retention policy says is due; returns the report."""
         return _lib.take_json("cust_retention_sweep_json", self.handle)
+
+
+    # -- attached records ---------------------------------------------------------
+    def add_transaction(
+        self,
+        customer: int,
+        *,
+        reference: str,
+        currency: str,
+        total_minor: int,
+        method: str,
+        items: Sequence[tuple[str, int, int]] = (),
+        adjustments: Sequence[tuple[str, int]] = (),
+        status: Optional[str] = None,
+        at: Optional[Union[int, float]] = None,
+        card: Optional[str] = None,
+        bank_account: Optional[str] = None,
+    ) -> Record:
+        """Records a transaction of ``customer``: ``items`` as ``(name,
+        quantity, unit_price_minor)``, ``adjustments`` as ``(label,
+        amount_minor)``, amounts in the currency's minor unit (fen). The
+        total must equal items plus adjustments (``Invalid``, rule
+        ``total_mismatch``); a ``card`` must pass its check digit. ``method``:
+        ``cash``, ``bank_card``, ``bank_transfer``, ``wechat_pay``,
+        ``alipay``, ``other``; ``status`` defaults to ``paid``."""
+        handle = _transaction_input(
+            reference, currency, total_minor, method, items, adjustments, status, at, card, bank_account
+        )
+        try:
+            return take_record("cust_transaction_add", self.handle, _lib.integer(customer, "customer", *I64), handle)
+        finally:
+            lib.cust_transaction_input_free(handle)
+
+    def set_transaction_status(self, id: int, status: str, *, version: int) -> Record:
+        """Moves transaction ``id`` to ``status`` (``pending`` → ``paid`` |
+        ``cancelled``, ``paid`` → ``partially_refunded`` | ``refunded``,
+        ``partially_refunded`` → ``refunded``) if it is still at ``version``."""
+        return take_record(
+            "cust_transaction_set_status",
+            self.handle,
+            _record_id(id, "id"),
+            _lib.integer(version, "version", *U64),
+            _lib.text(status, "status"),
+        )
+
+    def open_service(
+        self,
+        customer: int,
+        *,
+        kind: str,
+        channel: str,
+        subject: str,
+        description: Optional[str] = None,
+        priority: Optional[str] = None,
+        owner: Optional[str] = None,
+        opened_at: Optional[Union[int, float]] = None,
+        due_at: Optional[Union[int, float]] = None,
+    ) -> Record:
+        """Opens a service record for ``customer``: ``kind`` (``consultation``,
+        ``complaint``, ``feedback``, ``repair``, ``other``), ``channel``
+        (``phone``, ``email``, ``web``, ``wechat``, ``in_person``, ``letter``,
+        ``other``), ``priority`` (``low``, ``normal``, ``high``, ``urgent``).
+        Due by the service-level policy unless ``due_at`` is given (times as
+        Unix ms, or float seconds)."""
+        handle = _service_input(kind, channel, subject, description, priority, owner, opened_at, due_at)
+        try:
+            return take_record("cust_service_open", self.handle, _lib.integer(customer, "customer", *I64), handle)
+        finally:
+            lib.cust_service_input_free(handle)
+
+    def assign_service(self, id: int, owner: str, *, version: int) -> Record:
+        """Assigns service record ``id`` to principal ``owner``."""
+        return take_record(
+            "cust_service_assign",
+            self.handle,
+            _record_id(id, "id"),
+            _lib.integer(version, "version", *U64),
+            _lib.text(owner, "owner"),
+        )
+
+    def transition_service(self, id: int, to: str, *, version: int, resolution: Optional[str] = None) -> Record:
+        """Moves service record ``id`` to status ``to`` (``open``,
+        ``in_progress``, ``resolved``, ``closed``, ``reopened``); resolving or
+        closing needs a ``resolution`` (now or before)."""
+        return take_record(
+            "cust_service_transition",
+            self.handle,
+            _record_id(id, "id"),
+            _lib.integer(version, "version", *U64),
+            _lib.text(to, "to"),
+            _lib.text(resolution, "resolution", optional=True),
+        )
+
+    def update_record(self, id: int, fields: Mapping[str, Optional[str]], *, version: int) -> Record:
+        """Changes descriptive values of record ``id`` (``None`` clears one):
+        ``{"service.priority": "high"}``."""
+        return take_record(
+            "cust_record_update_json",
+            self.handle,
+            _record_id(id, "id"),
+            _lib.integer(version, "version", *U64),
+            _patch_json(fields),
+        )
+
+    def rectify_record(self, id: int, fields: Mapping[str, Optional[str]], *, version: int, request: str) -> Record:
+        """Rectifies record ``id`` at the customer's request ``request``."""
+        return take_record(
+            "cust_record_rectify_json",
+            self.handle,
+            _record_id(id, "id"),
+            _lib.integer(version, "version", *U64),
+            _patch_json(fields),
+            _lib.text(request, "request"),
+        )
+
+    def delete_record(self, id: int) -> None:
+        """Deletes record ``id`` with its history."""
+        _lib.call("cust_record_delete", self.handle, _record_id(id, "id"))
+
+    def get_record(self, id: int) -> Record:
+        """Record ``id`` as this session may see it (``RecordNotFound`` if there is none)."""
+        return take_record("cust_record_get", self.handle, _record_id(id, "id"))
+
+    def timeline(self, customer: int, *, limit: int = 50, before: Optional[int] = None) -> RecordPage:
+        """A page of the customer's transactions and service records, newest
+        first; pass ``page.next`` as ``before`` for the next page."""
+        return take_record_page(
+            "cust_customer_timeline",
+            self.handle,
+            _lib.integer(customer, "customer", *I64),
+            _lib.integer(limit, "limit", *U32),
+            _record_id(before, "before"),
+        )
+
+    def service_due(
+        self,
+        *,
+        within_hours: Optional[int] = None,
+        owner: Optional[str] = None,
+        limit: int = 100,
+        after: Optional[int] = None,
+    ) -> RecordPage:
+        """Pending service records by deadline, most urgent first: the
+        overdue ones, or with ``within_hours`` those due within that many
+        hours; only ``owner``'s if given; pass ``page.next`` as ``after``."""
+        hours = 0 if within_hours is None else _lib.integer(within_hours, "within_hours", 1, U32[1])
+        return take_record_page(
+            "cust_service_due",
+            self.handle,
+            hours,
+            _lib.text(owner, "owner", optional=True),
+            _lib.integer(limit, "limit", *U32),
+            _record_id(after, "after"),
+        )

@@ -53,6 +53,10 @@ class NotFound(Error):
     """No such customer (by id or external code)."""
 
 
+class RecordNotFound(NotFound):
+    """No such transaction or service record."""
+
+
 class DuplicateCode(Error):
     """Another customer already uses this external code."""
 
@@ -111,6 +115,7 @@ _CLASSES: dict[int, type[Error]] = {
     22: DuplicateCode,
     23: VersionConflict,
     24: LegalHold,
+    25: RecordNotFound,
     30: Denied,
     40: WrongKey,
     50: AlreadyExists,
