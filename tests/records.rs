@@ -509,3 +509,27 @@ fn a_restore_replaces_the_attached_records() {
     assert!(matches!(a.record(later.id).unwrap_err(), Error::RecordNotFound(_)));
     assert_eq!(timeline_len(&a, customer), 1);
 }
+
+/// A batch of transactions for one customer: all or nothing, one audit entry.
+#[test]
+fn a_batch_of_transactions_is_all_or_nothing() {
+    for (name, store, _guard) in stores() {
+        let a = admin(&store);
+        let customer = a.create(sample(1)).unwrap().id;
+        let batch = [order("SO-1"), order("SO-2").item("x", 0, 1), order("SO-3")];
+        match a.add_transactions(customer, &batch).unwrap_err() {
+            Error::InBatch { index: 1, source } => assert_eq!(rule_of(&source), "quantity_not_positive", "{name}"),
+            other => panic!("{name}: {other:?}"),
+        }
+        assert_eq!(timeline_len(&a, customer), 0, "{name}: nothing was stored");
+        let ids = a.add_transactions(customer, &[order("SO-1"), order("SO-2"), order("SO-3")]).unwrap();
+        assert_eq!(ids.len(), 3);
+        assert_eq!(timeline_len(&a, customer), 3, "{name}");
+        let e = a.add_transactions(customer, &[]).unwrap_err();
+        assert_eq!(rule_of(&e), "batch_size");
+        let log = auditor(&store).audit_entries(&AuditQuery::new().customer(customer).limit(100)).unwrap();
+        let entry = log.iter().rfind(|e| e.action == "transaction.create_many").unwrap();
+        assert_eq!(entry.records, ids.iter().map(|r| r.0).collect::<Vec<_>>(), "{name}");
+        assert_eq!(entry.outcome, custodian::Outcome::Allowed);
+    }
+}

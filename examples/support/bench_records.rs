@@ -1,8 +1,10 @@
 //! The bench's `records` phase: every customer gets 10 transactions and 2
-//! service records, one audited call each, side by side with plain rusqlite
-//! inserting the same rows in plaintext (one transaction per row, as each
-//! custodian call is); then a customer's timeline and the overdue query
-//! over everyone, against the plain indexed queries.
+//! service records, side by side with plain rusqlite inserting the same rows
+//! in plaintext with the same transactions: for half the customers one call
+//! (one plain transaction) per record, for the other half the ten
+//! transactions in one batch call (one plain transaction). Then a
+//! customer's timeline and the overdue query over everyone, against the
+//! plain indexed queries.
 
 use std::time::{Duration, Instant};
 
@@ -59,47 +61,69 @@ pub fn run(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let per = TRANSACTIONS_PER_CUSTOMER + SERVICE_RECORDS_PER_CUSTOMER;
     report.section(&format!(
-        "Attached records: {} customers x ({TRANSACTIONS_PER_CUSTOMER} transactions + {SERVICE_RECORDS_PER_CUSTOMER} service records), one call (plain: one transaction) each",
+        "Attached records: {} customers x ({TRANSACTIONS_PER_CUSTOMER} transactions + {SERVICE_RECORDS_PER_CUSTOMER} service records); half one call per record, half the transactions batched",
         customers.len()
     ));
     plain.execute_batch(PLAIN_SCHEMA)?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
-    let (mut custodian_time, mut plain_time) = (Duration::ZERO, Duration::ZERO);
+    // The first half of the customers one call (one plain transaction) per
+    // record; the second half with each customer's ten transactions in one
+    // batch call (one plain transaction) and its service records one each.
+    let half = customers.len() / 2;
+    let mut timings = [(Duration::ZERO, Duration::ZERO, 0usize); 2];
     let mut n = 0usize;
     for (k, id) in customers.iter().enumerate() {
+        let batched = k >= half;
         let customer = CustomerId(*id);
+        let orders: Vec<TransactionInput> = (0..TRANSACTIONS_PER_CUSTOMER).map(|j| order(n + j, now)).collect();
         let t = Instant::now();
-        for j in 0..TRANSACTIONS_PER_CUSTOMER {
-            session.add_transaction(customer, &order(n + j, now))?;
+        if batched {
+            session.add_transactions(customer, &orders)?;
+        } else {
+            for order in &orders {
+                session.add_transaction(customer, order)?;
+            }
         }
         for j in 0..SERVICE_RECORDS_PER_CUSTOMER {
-            session.open_service_record(customer, &complaint(n + j, now))?;
+            session.open_service_record(customer, &complaint(n + TRANSACTIONS_PER_CUSTOMER + j, now))?;
         }
-        custodian_time += t.elapsed();
+        let custodian_time = t.elapsed();
         let t = Instant::now();
         let plain_id = k as i64 + 1;
+        let mut tx = Some(plain.unchecked_transaction()?);
         for j in 0..TRANSACTIONS_PER_CUSTOMER {
             let i = n + j;
             let price = 1_000 + (i as i64 % 50) * 100;
             let items = format!(
                 r#"{{"currency":"CNY","lines":[{{"item":"龙井茶 250g","quantity":2,"unit_price_minor":{price}}},{{"item":"茶具","quantity":1,"unit_price_minor":1500}}],"adjustments":[]}}"#
             );
-            let tx = plain.unchecked_transaction()?;
-            tx.prepare_cached(
-                "INSERT INTO transactions (customer_id, reference, time, status, items, total, payment_method, card)
-                 VALUES (?1, ?2, ?3, 'paid', ?4, ?5, 'bank_card', 'card:6200000000000005')",
-            )?
-            .execute(rusqlite::params![
-                plain_id,
-                format!("SO-{i:08}"),
-                now - (i as i64 % 1000) * HOUR,
-                items,
-                format!("{}.00 CNY", (2 * price + 1_500) / 100)
-            ])?;
+            let current = match tx.take() {
+                Some(tx) => tx,
+                None => plain.unchecked_transaction()?,
+            };
+            current
+                .prepare_cached(
+                    "INSERT INTO transactions (customer_id, reference, time, status, items, total, payment_method, card)
+                     VALUES (?1, ?2, ?3, 'paid', ?4, ?5, 'bank_card', 'card:6200000000000005')",
+                )?
+                .execute(rusqlite::params![
+                    plain_id,
+                    format!("SO-{i:08}"),
+                    now - (i as i64 % 1000) * HOUR,
+                    items,
+                    format!("{}.00 CNY", (2 * price + 1_500) / 100)
+                ])?;
+            if batched {
+                tx = Some(current);
+            } else {
+                current.commit()?;
+            }
+        }
+        if let Some(tx) = tx {
             tx.commit()?;
         }
         for j in 0..SERVICE_RECORDS_PER_CUSTOMER {
-            let opened = now - ((n + j) as i64 % 96) * HOUR;
+            let opened = now - ((n + TRANSACTIONS_PER_CUSTOMER + j) as i64 % 96) * HOUR;
             let tx = plain.unchecked_transaction()?;
             tx.prepare_cached(
                 "INSERT INTO service_records (customer_id, kind, channel, subject, description, priority, owner,
@@ -110,15 +134,22 @@ pub fn run(
             .execute(rusqlite::params![plain_id, opened, opened + 48 * HOUR])?;
             tx.commit()?;
         }
-        plain_time += t.elapsed();
+        let slot = &mut timings[usize::from(batched)];
+        slot.0 += custodian_time;
+        slot.1 += t.elapsed();
+        slot.2 += per;
         n += per;
     }
-    let custodian_rate = n as f64 / custodian_time.as_secs_f64();
-    let plain_rate = n as f64 / plain_time.as_secs_f64();
     report.metric("records", n as f64, "rows");
-    report.metric("records_insert_rate_custodian", custodian_rate, "records/s");
-    report.metric("records_insert_rate_plain", plain_rate, "records/s");
-    report.metric("records_insert_ratio_vs_plain", custodian_rate / plain_rate, "ratio");
+    for (prefix, (custodian_time, plain_time, count)) in
+        ["records_insert", "records_insert_batched"].iter().zip(timings)
+    {
+        let custodian_rate = count as f64 / custodian_time.as_secs_f64();
+        let plain_rate = count as f64 / plain_time.as_secs_f64();
+        report.metric(&format!("{prefix}_rate_custodian"), custodian_rate, "records/s");
+        report.metric(&format!("{prefix}_rate_plain"), plain_rate, "records/s");
+        report.metric(&format!("{prefix}_ratio_vs_plain"), custodian_rate / plain_rate, "ratio");
+    }
 
     // A customer's timeline: the newest 20 of its 12 records, with histories.
     let mut rng = fastrand::Rng::with_seed(11);

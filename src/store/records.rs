@@ -228,49 +228,91 @@ impl Session {
     /// its check digit. Its descriptive values and payment details are sealed.
     pub fn add_transaction(&self, customer: CustomerId, input: &TransactionInput) -> Result<RecordView> {
         self.run(Call::about(Action::Create, "transaction.create", customer).keyless(), |store, tx, plan, trail| {
-            let checked = input.check()?;
-            let now = store.clock.now_millis();
-            let time = input.time.unwrap_or(now);
-            check_not_future("transaction.time", time, now)?;
-            let mut written = vec![
-                Field::OrderReference,
-                Field::OrderTime,
-                Field::OrderStatus,
-                Field::OrderItems,
-                Field::OrderTotal,
-                Field::PaymentMethod,
-            ];
-            if checked.payment.is_some() {
-                written.push(Field::PaymentDetails);
-            }
-            trail.wrote(&written, false);
-            for field in &written {
-                check_writable(plan, field, self.principal_id())?;
-            }
             let key = self.attachable(store, tx, customer)?;
-            let mut row = new_row(tx, customer, RecordKind::Transaction, time, input.status.name(), &key, now)?;
-            row.retention_start = Some(time);
-            let cipher = FieldCipher::new(customer, &key);
-            let method = input.payment_method.name();
-            let mut seal = |field: Field, value: &str| -> Result<()> {
-                row.sealed.insert(field.name().into_owned(), cipher.seal_in_record(row.id, &field, value)?);
-                Ok(())
-            };
-            seal(Field::OrderReference, &checked.reference)?;
-            seal(Field::OrderItems, &checked.items)?;
-            seal(Field::OrderTotal, &checked.total)?;
-            seal(Field::PaymentMethod, method)?;
-            if let Some(payment) = &checked.payment {
-                seal(Field::PaymentDetails, payment)?;
-            }
-            tx.insert_record(&row)?;
-            let change =
-                StatusChange { at: now, by: self.principal_id().to_owned(), from: None, to: row.status.clone() };
-            tx.append_status_change(row.id, &change)?;
+            let (row, change) = self.insert_transaction(store, tx, plan, trail, customer, &key, input)?;
             let view = store.render_record(&row, Some(&key), vec![change], plan)?;
             trail.saw_record(&view, plan);
             Ok(view)
         })
+    }
+
+    /// Records many transactions of customer `customer` in one call: all of
+    /// them, or none (a rejected input fails the batch with
+    /// [`Error::InBatch`], which names its position). One audit entry names
+    /// every record; much faster than one call each for an order history.
+    pub fn add_transactions(&self, customer: CustomerId, inputs: &[TransactionInput]) -> Result<Vec<RecordId>> {
+        let call = Call::about(Action::Create, "transaction.create_many", customer).keyless();
+        self.run(call, |store, tx, plan, trail| {
+            if inputs.is_empty() || inputs.len() > MAX_RECORDS_PAGE as usize {
+                return Err(Error::out_of_range(
+                    "inputs",
+                    "batch_size",
+                    format!("a batch holds 1 to {MAX_RECORDS_PAGE} transactions"),
+                ));
+            }
+            let key = self.attachable(store, tx, customer)?;
+            let mut ids = Vec::with_capacity(inputs.len());
+            for (index, input) in inputs.iter().enumerate() {
+                let (row, _) = self
+                    .insert_transaction(store, tx, plan, trail, customer, &key, input)
+                    .map_err(|e| Error::InBatch { index, source: Box::new(e) })?;
+                trail.records.insert(row.id);
+                ids.push(RecordId(row.id));
+            }
+            Ok(ids)
+        })
+    }
+
+    /// Checks, seals and inserts one transaction of `customer` inside `tx`.
+    #[allow(clippy::too_many_arguments)]
+    fn insert_transaction(
+        &self,
+        store: &StoreInner,
+        tx: &mut dyn Transaction,
+        plan: &FieldPlan,
+        trail: &mut Trail,
+        customer: CustomerId,
+        key: &DataKey,
+        input: &TransactionInput,
+    ) -> Result<(RecordRow, StatusChange)> {
+        let checked = input.check()?;
+        let now = store.clock.now_millis();
+        let time = input.time.unwrap_or(now);
+        check_not_future("transaction.time", time, now)?;
+        let mut written = vec![
+            Field::OrderReference,
+            Field::OrderTime,
+            Field::OrderStatus,
+            Field::OrderItems,
+            Field::OrderTotal,
+            Field::PaymentMethod,
+        ];
+        if checked.payment.is_some() {
+            written.push(Field::PaymentDetails);
+        }
+        trail.wrote(&written, false);
+        for field in &written {
+            check_writable(plan, field, self.principal_id())?;
+        }
+        let mut row = new_row(tx, customer, RecordKind::Transaction, time, input.status.name(), key, now)?;
+        row.retention_start = Some(time);
+        let cipher = FieldCipher::new(customer, key);
+        let method = input.payment_method.name();
+        let mut seal = |field: Field, value: &str| -> Result<()> {
+            row.sealed.insert(field.name().into_owned(), cipher.seal_in_record(row.id, &field, value)?);
+            Ok(())
+        };
+        seal(Field::OrderReference, &checked.reference)?;
+        seal(Field::OrderItems, &checked.items)?;
+        seal(Field::OrderTotal, &checked.total)?;
+        seal(Field::PaymentMethod, method)?;
+        if let Some(payment) = &checked.payment {
+            seal(Field::PaymentDetails, payment)?;
+        }
+        tx.insert_record(&row)?;
+        let change = StatusChange { at: now, by: self.principal_id().to_owned(), from: None, to: row.status.clone() };
+        tx.append_status_change(row.id, &change)?;
+        Ok((row, change))
     }
 
     /// Moves transaction `id` to `status` (`pending` → `paid` | `cancelled`,
