@@ -154,15 +154,26 @@ private:
     std::string value_;
 };
 
+/* A text or none (NULL). Holds a plain string and a flag rather than std::optional<text>,
+ * which GCC's -Wmaybe-uninitialized misjudges when a std::nullopt argument is inlined. */
 class optional_text {
 public:
-    optional_text(const std::optional<std::string_view>& value, const char* name) {
-        if (value) value_.emplace(*value, name);
+    optional_text(const std::optional<std::string_view>& value, const char* name) : present_(value.has_value()) {
+        if (!present_) return;
+        value_.assign(value->data(), value->size());
+        if (value_.find('\0') != std::string::npos) {
+            wipe(value_.data(), value_.size());
+            refuse_nul(name);
+        }
     }
-    const char* c_str() const noexcept { return value_ ? value_->c_str() : nullptr; }
+    optional_text(const optional_text&) = delete;
+    optional_text& operator=(const optional_text&) = delete;
+    ~optional_text() { wipe(value_.data(), value_.size()); }
+    const char* c_str() const noexcept { return present_ ? value_.c_str() : nullptr; }
 
 private:
-    std::optional<text> value_;
+    bool present_;
+    std::string value_;
 };
 
 class text_array {
