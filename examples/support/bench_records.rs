@@ -35,6 +35,11 @@ const PLAIN_SCHEMA: &str = "
     CREATE INDEX service_by_customer ON service_records (customer_id, opened_at);
     CREATE INDEX service_pending_due ON service_records (due_at, id) WHERE pending = 1;";
 
+/// A row of the plain timeline query: kind, id, time, status and five values.
+type PlainTimelineRow = (String, i64, i64, String, String, Option<String>, String, String, Option<String>);
+/// A row of the plain overdue query.
+type PlainServiceRow = (i64, i64, String, Option<String>, Option<String>, String, i64);
+
 fn order(i: usize, now: i64) -> TransactionInput {
     let price = 1_000 + (i as i64 % 50) * 100;
     TransactionInput::new(&format!("SO-{i:08}"), "CNY", 2 * price + 1_500, PaymentMethod::BankCard)
@@ -170,7 +175,7 @@ pub fn run(
     let mut plain_samples = Vec::with_capacity(picks.len());
     for k in &picks {
         let t = Instant::now();
-        let rows: Vec<(String, i64, i64, String, String, Option<String>, String, String, Option<String>)> = stmt
+        let rows: Vec<PlainTimelineRow> = stmt
             .query_map([*k as i64 + 1], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
             })?
@@ -199,7 +204,7 @@ pub fn run(
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
     for _ in 0..OVERDUE_QUERIES {
         let t = Instant::now();
-        let rows: Vec<(i64, i64, String, Option<String>, Option<String>, String, i64)> = stmt
+        let rows: Vec<PlainServiceRow> = stmt
             .query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))?
             .collect::<rusqlite::Result<_>>()?;
         plain_samples.push(t.elapsed());

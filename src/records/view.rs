@@ -69,8 +69,10 @@ impl RecordView {
         &self.withheld
     }
 
-    /// A service record's status changes, oldest first (empty when the
-    /// session may not see its status).
+    /// The record's status changes, oldest first: filled by calls that
+    /// return one record (`record`, the calls that change one) and by the
+    /// export; empty in lists (timeline, deadlines) and when the session may
+    /// not see the record's status.
     pub fn history(&self) -> &[StatusChange] {
         &self.history
     }

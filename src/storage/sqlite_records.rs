@@ -58,8 +58,17 @@ fn adopt((mut row, packed): (RecordRow, Vec<u8>)) -> Result<RecordRow> {
     Ok(row)
 }
 
-fn collect(rows: impl Iterator<Item = rusqlite::Result<(RecordRow, Vec<u8>)>>) -> Result<Vec<RecordRow>> {
-    rows.map(|r| adopt(r.db()?)).collect()
+/// The first `limit` rows. The limit is applied here, not bound into the
+/// SQL: SQLite marks a statement whose plan read a bound parameter's value
+/// (a bound `LIMIT`, or a bare `column = ?` whose index also serves the
+/// `ORDER BY`) for re-preparation whenever its bindings are cleared, which
+/// rusqlite's statement cache does after every use; re-parsing then costs
+/// more than the query. So limits are counted here, and such comparisons
+/// bind `+?` (the same value, as an expression the planner does not read).
+/// The queries are ordered by an index, so stepping stops after `limit`
+/// rows without sorting more.
+fn collect(rows: impl Iterator<Item = rusqlite::Result<(RecordRow, Vec<u8>)>>, limit: u32) -> Result<Vec<RecordRow>> {
+    rows.take(limit as usize).map(|r| adopt(r.db()?)).collect()
 }
 
 pub(super) fn next_id(conn: &Connection) -> Result<u64> {
@@ -165,12 +174,12 @@ pub(super) fn of_customer(
     let (time, id) = before.map_or((i64::MAX, u64::MAX), |b| b);
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM data.records WHERE customer_id = ?1 AND (time, id) < (?2, ?3)
-             ORDER BY time DESC, id DESC LIMIT ?4"
+            "SELECT {COLUMNS} FROM data.records WHERE customer_id = +?1 AND (time, id) < (+?2, +?3)
+             ORDER BY time DESC, id DESC"
         ))
         .db()?;
-    let rows = stmt.query_map(params![customer.0, time, id.min(i64::MAX as u64) as i64, limit], read_row).db()?;
-    collect(rows)
+    let rows = stmt.query_map(params![customer.0, time, id.min(i64::MAX as u64) as i64], read_row).db()?;
+    collect(rows, limit)
 }
 
 pub(super) fn due(conn: &Connection, filter: &DueFilter) -> Result<Vec<RecordRow>> {
@@ -178,24 +187,21 @@ pub(super) fn due(conn: &Connection, filter: &DueFilter) -> Result<Vec<RecordRow
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM data.records
-             WHERE pending = 1 AND due_at >= ?1 AND due_at <= ?2 AND (?3 IS NULL OR owner = ?3)
-               AND (due_at, id) > (?4, ?5)
-             ORDER BY due_at, id LIMIT ?6"
+             WHERE pending = 1 AND due_at >= +?1 AND due_at <= +?2 AND (?3 IS NULL OR owner = +?3)
+               AND (due_at, id) > (+?4, +?5)
+             ORDER BY due_at, id"
         ))
         .db()?;
     let rows = stmt
-        .query_map(
-            params![filter.from.unwrap_or(i64::MIN), filter.to, filter.owner, after_due, after_id, filter.limit],
-            read_row,
-        )
+        .query_map(params![filter.from.unwrap_or(i64::MIN), filter.to, filter.owner, after_due, after_id], read_row)
         .db()?;
-    collect(rows)
+    collect(rows, filter.limit)
 }
 
 pub(super) fn retained_since(conn: &Connection, kind: RecordKind, cutoff: i64) -> Result<Vec<(u64, CustomerId)>> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT id, customer_id FROM data.records WHERE kind = ?1 AND retention_start <= ?2 ORDER BY id",
+            "SELECT id, customer_id FROM data.records WHERE kind = +?1 AND retention_start <= +?2 ORDER BY id",
         )
         .db()?;
     let rows = stmt
@@ -207,7 +213,7 @@ pub(super) fn retained_since(conn: &Connection, kind: RecordKind, cutoff: i64) -
 pub(super) fn append_change(conn: &Connection, record: u64, change: &StatusChange) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO data.record_history (record_id, seq, at, by, from_status, to_status)
-         VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM data.record_history WHERE record_id = ?1), ?2, ?3, ?4, ?5)",
+         VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM data.record_history WHERE record_id = +?1), ?2, ?3, ?4, ?5)",
     )
     .db()?
     .execute(params![record as i64, change.at, change.by, change.from, change.to])
@@ -218,7 +224,7 @@ pub(super) fn append_change(conn: &Connection, record: u64, change: &StatusChang
 pub(super) fn history(conn: &Connection, record: u64) -> Result<Vec<StatusChange>> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT at, by, from_status, to_status FROM data.record_history WHERE record_id = ?1 ORDER BY seq",
+            "SELECT at, by, from_status, to_status FROM data.record_history WHERE record_id = +?1 ORDER BY seq",
         )
         .db()?;
     let rows = stmt

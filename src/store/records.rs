@@ -547,7 +547,8 @@ impl Session {
 
     /// A page of customer `customer`'s timeline: its transactions and
     /// service records, newest first. Record kinds the session sees nothing
-    /// of are left out; a session that sees neither is refused.
+    /// of are left out; a session that sees neither is refused. Like every
+    /// list, the page carries no status histories ([`Session::record`] does).
     pub fn timeline(&self, customer: CustomerId, query: &TimelineQuery) -> Result<TimelinePage> {
         self.run(Call::about(Action::Read, "customer.timeline", customer), |store, tx, plan, trail| {
             check_limit(query.limit)?;
@@ -584,7 +585,8 @@ impl Session {
                         _ => services,
                     };
                     if shown && records.len() < query.limit as usize {
-                        let view = store.read_record_view(tx, &row, key.as_ref(), plan)?;
+                        // Lists carry no history: `record(id)` reads it.
+                        let view = store.render_record(&row, key.as_ref(), Vec::new(), plan)?;
                         trail.saw_record(&view, plan);
                         records.push(view);
                     }
@@ -598,6 +600,7 @@ impl Session {
     /// Pending service records by deadline, most urgent first: overdue
     /// ones, or those due within the next hours; everyone's or one owner's.
     /// Customers the session may not use (restricted processing) are left out.
+    /// The records carry no status histories ([`Session::record`] does).
     pub fn service_due(&self, query: &DueQuery) -> Result<Vec<RecordView>> {
         self.run(Call::new(Action::Read, "service.due"), |store, tx, plan, trail| {
             check_limit(query.limit)?;
@@ -643,12 +646,14 @@ impl Session {
                     if !scope.admits(row.customer) || views.len() >= query.limit as usize {
                         continue;
                     }
-                    if !keys.contains_key(&row.customer) {
-                        let wrapped = tx.get_data_key(row.customer)?;
-                        let key = wrapped.map(|k| store.data_key(row.customer, Some(&k))).transpose()?;
-                        keys.insert(row.customer, key);
-                    }
-                    let view = store.read_record_view(tx, &row, keys[&row.customer].as_ref(), plan)?;
+                    let key = match keys.entry(row.customer) {
+                        std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(slot) => {
+                            let wrapped = tx.get_data_key(row.customer)?;
+                            slot.insert(wrapped.map(|k| store.data_key(row.customer, Some(&k))).transpose()?)
+                        }
+                    };
+                    let view = store.render_record(&row, key.as_ref(), Vec::new(), plan)?;
                     trail.saw_record(&view, plan);
                     views.push(view);
                 }
