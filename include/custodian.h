@@ -1389,6 +1389,22 @@ cust_status cust_record_list_get(const struct cust_record_list *list,
 // `list` must be NULL or a handle not freed before.
 void cust_record_list_free(struct cust_record_list *list);
 
+// Records `count` transactions of customer `customer` from `inputs` in one
+// call: all of them or none. A rejected input fails the batch with
+// `CUST_STATUS_IN_BATCH`, its position and rule in the last error. On
+// success `out_ids[0..count]` receive the new records' ids, in input order.
+// `count` is 1 to 1000 (`CUST_STATUS_INVALID_ARGUMENT` otherwise; with
+// `count == 0` the pointers may be NULL).
+//
+// # Safety
+// `session` must be a valid handle; `inputs` must point to `count` valid
+// input handles; `out_ids` must be writable for `count` ids.
+cust_status cust_transaction_add_many(const struct cust_session *session,
+                                      int64_t customer,
+                                      const struct cust_transaction_input *const *inputs,
+                                      size_t count,
+                                      uint64_t *out_ids);
+
 // Opens a session for registered principal `principal` acting for
 // `purpose` (`service`, `marketing`, `analytics`, `maintenance`,
 // `compliance` or a custom name). `mfa` says whether the host verified a

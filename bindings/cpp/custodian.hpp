@@ -935,6 +935,17 @@ public:
         detail::check(cust_transaction_add(handle_.get(), customer, input.native_handle(), &out));
         return record(out);
     }
+    /// Records `inputs` for `customer` in one call, all or none; the ids in input order.
+    std::vector<uint64_t> add_transactions(int64_t customer, const std::vector<const transaction_input*>& inputs) const {
+        std::vector<const cust_transaction_input*> handles;
+        handles.reserve(inputs.size());
+        for (const transaction_input* input : inputs) {
+            handles.push_back(input == nullptr ? nullptr : input->native_handle());
+        }
+        std::vector<uint64_t> ids(inputs.size());
+        detail::check(cust_transaction_add_many(handle_.get(), customer, handles.data(), handles.size(), ids.data()));
+        return ids;
+    }
     record set_transaction_status(uint64_t id, uint64_t expected_version, std::string_view status) const {
         detail::text s(status, "status");
         cust_record* out = nullptr;

@@ -862,6 +862,21 @@ static void test_records(const std::string& dir) {
     CHECK(mismatch && mismatch->rule() == "total_mismatch");
     CHECK_THROWS(order.status("lost"), CUST_STATUS_INVALID);
 
+    // A batch: all or nothing; the ids in input order.
+    custodian::transaction_input tea("SO-B1", "CNY", 1000, "cash");
+    tea.item("茶", 2, 500);
+    custodian::transaction_input none("SO-B2", "CNY", 0, "cash");
+    none.item("茶", 0, 500);
+    auto in_batch = CHECK_THROWS(admin.add_transactions(cid, {&tea, &none}), CUST_STATUS_IN_BATCH);
+    CHECK(in_batch && contains(in_batch->message(), "input 1") && contains(in_batch->message(), "quantity_not_positive"));
+    CHECK_THROWS(admin.add_transactions(cid, {}), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_THROWS(admin.add_transactions(cid, {&tea, nullptr}), CUST_STATUS_NULL_ARGUMENT);
+    const std::vector<uint64_t> batch_ids = admin.add_transactions(cid, {&tea, &tea});
+    CHECK(batch_ids.size() == 2 && batch_ids[1] == batch_ids[0] + 1);
+    for (uint64_t id : batch_ids) {
+        admin.delete_record(id);
+    }
+
     custodian::record sale = admin.add_transaction(cid, order);
     CHECK(sale && sale.kind() == "transaction" && sale.customer() == cid && sale.version() == 1);
     CHECK(sale.text("transaction.total") == "290.00 CNY");

@@ -903,3 +903,44 @@ pub unsafe extern "C" fn cust_record_list_free(list: *mut cust_record_list) {
     // SAFETY: forwarded caller guarantee.
     unsafe { free_handle(list) }
 }
+
+/// Records `count` transactions of customer `customer` from `inputs` in one
+/// call: all of them or none. A rejected input fails the batch with
+/// `CUST_STATUS_IN_BATCH`, its position and rule in the last error. On
+/// success `out_ids[0..count]` receive the new records' ids, in input order.
+/// `count` is 1 to 1000 (`CUST_STATUS_INVALID_ARGUMENT` otherwise; with
+/// `count == 0` the pointers may be NULL).
+///
+/// # Safety
+/// `session` must be a valid handle; `inputs` must point to `count` valid
+/// input handles; `out_ids` must be writable for `count` ids.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_transaction_add_many(
+    session: *const cust_session,
+    customer: i64,
+    inputs: *const *const cust_transaction_input,
+    count: usize,
+    out_ids: *mut u64,
+) -> cust_status {
+    with_session(session, |s| {
+        // `(NULL, 0)` is an empty batch, refused below by its size like any other.
+        let (handles, out_ids) = if count == 0 {
+            (&[][..], out_ids)
+        } else {
+            let out_ids = out_ptr(out_ids, "out_ids")?;
+            // SAFETY: the caller promises `count` readable handle pointers.
+            (unsafe { std::slice::from_raw_parts(out_ptr(inputs.cast_mut(), "inputs")?.cast_const(), count) }, out_ids)
+        };
+        let mut batch = Vec::with_capacity(count);
+        for (i, handle) in handles.iter().enumerate() {
+            // SAFETY: the caller promises each pointer is a valid handle or NULL.
+            batch.push(&unsafe { object(*handle, &format!("inputs[{i}]")) }?.input);
+        }
+        let ids = s.add_transactions(CustomerId(customer), batch)?;
+        for (i, id) in ids.iter().enumerate() {
+            // SAFETY: the caller promises `count` writable ids; there are `count` of them.
+            unsafe { out_ids.add(i).write(id.0) };
+        }
+        Ok(())
+    })
+}

@@ -215,25 +215,14 @@ impl TransactionInput {
         }
         let total = Money::from_minor(self.total_minor, currency);
         check_total(&lines, &adjustments, total)?;
-        let payment = match (&self.payment, self.payment_method) {
-            (None, _) => None,
-            (Some(PaymentInput::Card(number)), PaymentMethod::BankCard) => {
-                Some(PaymentDetails::Card(CardNumber::parse(number)?))
-            }
-            (Some(PaymentInput::BankAccount(account)), PaymentMethod::BankTransfer) => {
-                Some(PaymentDetails::BankAccount(BankAccount::parse(account)?))
-            }
-            (Some(_), method) => {
-                return Err(Error::invalid(
-                    "transaction.payment_details",
-                    "payment_details_mismatch",
-                    format!(
-                        "card numbers go with bank_card and bank accounts with bank_transfer, not with {}",
-                        method.name()
-                    ),
-                ));
-            }
+        let payment = match &self.payment {
+            None => None,
+            Some(PaymentInput::Card(number)) => Some(PaymentDetails::Card(CardNumber::parse(number)?)),
+            Some(PaymentInput::BankAccount(account)) => Some(PaymentDetails::BankAccount(BankAccount::parse(account)?)),
         };
+        if let Some(details) = &payment {
+            check_payment_fits(details, self.payment_method)?;
+        }
         let items = serde_json::json!({
             "currency": currency.code(),
             "lines": self.items.iter().map(|i| serde_json::json!({
@@ -281,14 +270,29 @@ pub(crate) fn check_text(field: &str, raw: &str, max: usize) -> Result<String> {
 }
 
 /// Checks a payment-details value written by a patch (`card:` or `account:`
-/// prefixed, or a bare card number), returning its stored form.
-pub(crate) fn check_payment_patch(raw: &str) -> Result<Zeroizing<String>> {
+/// prefixed, or a bare card number) for a transaction paid by `method`,
+/// returning its stored form.
+pub(crate) fn check_payment_patch(raw: &str, method: PaymentMethod) -> Result<Zeroizing<String>> {
     let details = if let Some(account) = raw.strip_prefix("account:") {
         PaymentDetails::BankAccount(BankAccount::parse(account)?)
     } else {
         PaymentDetails::Card(CardNumber::parse(raw.strip_prefix("card:").unwrap_or(raw))?)
     };
+    check_payment_fits(&details, method)?;
     Ok(details.stored())
+}
+
+/// Card numbers go with `bank_card`, bank accounts with `bank_transfer`.
+fn check_payment_fits(details: &PaymentDetails, method: PaymentMethod) -> Result<()> {
+    match (details, method) {
+        (PaymentDetails::Card(_), PaymentMethod::BankCard)
+        | (PaymentDetails::BankAccount(_), PaymentMethod::BankTransfer) => Ok(()),
+        _ => Err(Error::invalid(
+            "transaction.payment_details",
+            "payment_details_mismatch",
+            format!("card numbers go with bank_card and bank accounts with bank_transfer, not with {}", method.name()),
+        )),
+    }
 }
 
 impl std::fmt::Debug for CheckedTransaction {

@@ -2,7 +2,8 @@
 //! columns in plaintext, sealed values packed in one blob as the customers
 //! table keeps them) and a `record_history` table of status changes.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::sqlite::Db;
 use super::{DueFilter, RecordRow, SealedFields, StatusChange};
@@ -80,59 +81,54 @@ pub(super) fn next_id(conn: &Connection) -> Result<u64> {
     Ok(id as u64)
 }
 
+/// A row's columns in [`COLUMNS`] order, as bound parameters `?1..?17`.
+fn column_values(row: &RecordRow) -> Vec<Value> {
+    let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
+    vec![
+        Value::Integer(row.id as i64),
+        Value::Integer(row.customer.0),
+        Value::Text(kind_name(row.kind).to_owned()),
+        Value::Integer(row.time),
+        Value::Text(row.status.clone()),
+        text(&row.category),
+        text(&row.channel),
+        text(&row.priority),
+        text(&row.owner),
+        row.due_at.map_or(Value::Null, Value::Integer),
+        Value::Integer(i64::from(row.pending)),
+        row.retention_start.map_or(Value::Null, Value::Integer),
+        Value::Integer(row.created_at),
+        Value::Integer(row.updated_at),
+        Value::Integer(row.version as i64),
+        Value::Integer(row.key_id as i64),
+        Value::Blob(SealedFields::pack(&row.sealed).packed().to_vec()),
+    ]
+}
+
 pub(super) fn insert(conn: &Connection, row: &RecordRow) -> Result<()> {
     conn.prepare_cached(&format!(
         "INSERT INTO data.records ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
     ))
     .db()?
-    .execute(params![
-        row.id as i64,
-        row.customer.0,
-        kind_name(row.kind),
-        row.time,
-        row.status,
-        row.category,
-        row.channel,
-        row.priority,
-        row.owner,
-        row.due_at,
-        i64::from(row.pending),
-        row.retention_start,
-        row.created_at,
-        row.updated_at,
-        row.version as i64,
-        row.key_id as i64,
-        SealedFields::pack(&row.sealed).packed(),
-    ])
+    .execute(params_from_iter(column_values(row)))
     .db()?;
     Ok(())
 }
 
+/// Replaces every column but the id, customer, kind and creation time
+/// (which never change; their parameters go unused) if the stored version
+/// is `expected_version` (`?18`).
 pub(super) fn replace(conn: &Connection, row: &RecordRow, expected_version: u64) -> Result<bool> {
+    let mut values = column_values(row);
+    values.push(Value::Integer(expected_version as i64));
     let n = conn
         .prepare_cached(
-            "UPDATE data.records SET time = ?2, status = ?3, category = ?4, channel = ?5, priority = ?6, owner = ?7,
-             due_at = ?8, pending = ?9, retention_start = ?10, updated_at = ?11, version = ?12, key_id = ?13,
-             sealed = ?14 WHERE id = ?1 AND version = ?15",
+            "UPDATE data.records SET time = ?4, status = ?5, category = ?6, channel = ?7, priority = ?8, owner = ?9,
+             due_at = ?10, pending = ?11, retention_start = ?12, updated_at = ?14, version = ?15, key_id = ?16,
+             sealed = ?17 WHERE id = ?1 AND version = ?18",
         )
         .db()?
-        .execute(params![
-            row.id as i64,
-            row.time,
-            row.status,
-            row.category,
-            row.channel,
-            row.priority,
-            row.owner,
-            row.due_at,
-            i64::from(row.pending),
-            row.retention_start,
-            row.updated_at,
-            row.version as i64,
-            row.key_id as i64,
-            SealedFields::pack(&row.sealed).packed(),
-            expected_version as i64,
-        ])
+        .execute(params_from_iter(values))
         .db()?;
     Ok(n > 0)
 }

@@ -1102,6 +1102,33 @@ static void test_records(const char *dir) {
     CHECK_STATUS(cust_transaction_add(admin, cid, order, NULL), CUST_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(cust_transaction_add(admin, 424242, order, &record), CUST_STATUS_NOT_FOUND);
 
+    /* A batch: all or nothing, the rejected position named; ids in input order. */
+    {
+        cust_transaction_input *batch[3] = {NULL, NULL, NULL};
+        for (int i = 0; i < 3; i++) {
+            OK(cust_transaction_input_new("SO-BATCH", "CNY", 1000, "cash", &batch[i]));
+            OK(cust_transaction_input_add_item(batch[i], "茶", i == 1 ? 0 : 2, 500));
+        }
+        uint64_t ids[3] = {7, 7, 7};
+        const cust_transaction_input *const inputs[3] = {batch[0], batch[1], batch[2]};
+        CHECK_STATUS(cust_transaction_add_many(admin, cid, inputs, 3, ids), CUST_STATUS_IN_BATCH);
+        CHECK(ids[0] == 7 && strstr(last_error(), "input 1") != NULL && strstr(last_error(), "quantity_not_positive") != NULL);
+        CHECK_STATUS(cust_transaction_add_many(admin, cid, inputs, 0, ids), CUST_STATUS_INVALID_ARGUMENT);
+        CHECK_STATUS(cust_transaction_add_many(admin, cid, NULL, 3, ids), CUST_STATUS_NULL_ARGUMENT);
+        CHECK_STATUS(cust_transaction_add_many(admin, cid, inputs, 3, NULL), CUST_STATUS_NULL_ARGUMENT);
+        const cust_transaction_input *const with_null[2] = {batch[0], NULL};
+        CHECK_STATUS(cust_transaction_add_many(admin, cid, with_null, 2, ids), CUST_STATUS_NULL_ARGUMENT);
+        const cust_transaction_input *const good[2] = {batch[0], batch[2]};
+        OK(cust_transaction_add_many(admin, cid, good, 2, ids));
+        CHECK(ids[0] > 0 && ids[1] == ids[0] + 1);
+        for (int i = 0; i < 3; i++) {
+            cust_transaction_input_free(batch[i]);
+        }
+        for (int i = 0; i < 2; i++) {
+            OK(cust_record_delete(admin, ids[i]));
+        }
+    }
+
     OK(cust_transaction_add(admin, cid, order, &record));
     cust_transaction_input_free(order);
     const uint64_t tid = cust_record_id(record);

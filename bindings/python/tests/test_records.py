@@ -247,3 +247,22 @@ def test_records_outlive_their_page_and_session(store: custodian.Store) -> None:
         record = admin.timeline(cid)[0]
     # The page is gone and the session closed; the record keeps its copy.
     assert record.text("transaction.total") == "290.00 CNY" and repr(record).startswith("Record(")
+
+
+def test_a_batch_of_transactions_is_all_or_nothing(admin: custodian.Session) -> None:
+    cid = admin.create(person(7)).id
+    tea = {"reference": "SO-B", "currency": "CNY", "total_minor": 1_000, "method": "cash", "items": [("茶", 2, 500)]}
+    none = dict(tea, items=[("茶", 0, 500)])
+    with pytest.raises(custodian.Invalid) as refused:
+        admin.add_transactions(cid, [tea, none, tea])
+    assert refused.value.status == 12 and refused.value.rule == "quantity_not_positive"
+    assert "input 1" in refused.value.message
+    assert list(admin.timeline(cid)) == []
+    with pytest.raises(custodian.Invalid) as empty:
+        admin.add_transactions(cid, [])
+    assert empty.value.rule == "batch_size"
+    with pytest.raises(TypeError):
+        admin.add_transactions(cid, [dict(tea, colour="red")])
+    ids = admin.add_transactions(cid, [tea, tea, tea])
+    assert len(ids) == 3 and ids == sorted(ids)
+    assert [r.id for r in admin.timeline(cid)] == sorted(ids, reverse=True)

@@ -124,6 +124,7 @@ FUNCTIONS: dict[str, tuple[str, list[str]]] = {
     "cust_store_verify_audit": ("c_uint32", ["c_void_p", "c_char_p", "POINTER(c_uint64)"]),
     "cust_string_free": ("None", ["c_char_p"]),
     "cust_transaction_add": ("c_uint32", ["c_void_p", "c_int64", "c_void_p", "POINTER(c_void_p)"]),
+    "cust_transaction_add_many": ("c_uint32", ["c_void_p", "c_int64", "POINTER(c_void_p)", "c_size_t", "POINTER(c_uint64)"]),
     "cust_transaction_input_add_adjustment": ("c_uint32", ["c_void_p", "c_char_p", "c_int64"]),
     "cust_transaction_input_add_item": ("c_uint32", ["c_void_p", "c_char_p", "c_int64", "c_int64"]),
     "cust_transaction_input_free": ("None", ["c_void_p"]),

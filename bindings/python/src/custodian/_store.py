@@ -4,6 +4,7 @@ library."""
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import threading
@@ -836,6 +837,52 @@ class Session(_Owner):
             return take_record("cust_transaction_add", self.handle, _lib.integer(customer, "customer", *I64), handle)
         finally:
             lib.cust_transaction_input_free(handle)
+
+    def add_transactions(self, customer: int, transactions: Sequence[Mapping[str, Any]]) -> builtins.list[int]:
+        """Records many transactions of ``customer`` in one call, all or
+        none: each mapping holds the keyword arguments of
+        :meth:`add_transaction` (``reference``, ``currency``, ``total_minor``,
+        ``method``, and optionally ``items``, ``adjustments``, ``status``,
+        ``at``, ``card``, ``bank_account``). A rejected one raises
+        ``InBatch`` naming its position. Returns the new ids in order."""
+        allowed = {
+            "reference", "currency", "total_minor", "method", "items", "adjustments",
+            "status", "at", "card", "bank_account",
+        }
+        handles: list[c_void_p] = []
+        try:
+            for i, spec in enumerate(transactions):
+                unknown = set(spec) - allowed
+                if unknown:
+                    raise TypeError(f"transactions[{i}]: unknown keys {sorted(unknown)}")
+                handles.append(
+                    _transaction_input(
+                        spec["reference"],
+                        spec["currency"],
+                        spec["total_minor"],
+                        spec["method"],
+                        spec.get("items", ()),
+                        spec.get("adjustments", ()),
+                        spec.get("status"),
+                        spec.get("at"),
+                        spec.get("card"),
+                        spec.get("bank_account"),
+                    )
+                )
+            array = (c_void_p * max(len(handles), 1))(*handles)
+            ids = (c_uint64 * max(len(handles), 1))()
+            _lib.call(
+                "cust_transaction_add_many",
+                self.handle,
+                _lib.integer(customer, "customer", *I64),
+                array,
+                len(handles),
+                ids,
+            )
+            return [int(ids[i]) for i in range(len(handles))]
+        finally:
+            for handle in handles:
+                lib.cust_transaction_input_free(handle)
 
     def set_transaction_status(self, id: int, status: str, *, version: int) -> Record:
         """Moves transaction ``id`` to ``status`` (``pending`` → ``paid`` |
