@@ -1590,6 +1590,28 @@ cust_status cust_store_last_error(const struct cust_store *store,
                                   size_t len,
                                   size_t *needed);
 
+// Sets how many hours service records of `kind` at `priority` (by name:
+// `complaint`, `normal`, ...) have before they fall due (at least 1), in
+// the store's service-level policy (complaints at normal priority: 48 h by
+// default). Only before the first session is opened or the store is
+// shared: `CUST_STATUS_INVALID` (rule `store_shared`) otherwise.
+//
+// # Safety
+// `store` must be a valid handle used by this thread only; `kind` and
+// `priority` NUL-terminated.
+cust_status cust_store_set_service_hours(struct cust_store *store,
+                                         const char *kind,
+                                         const char *priority,
+                                         uint32_t hours);
+
+// Sets how many days after closing a service record may be reopened
+// (default 30; 0: never). The same conditions as
+// `cust_store_set_service_hours`.
+//
+// # Safety
+// `store` must be a valid handle used by this thread only.
+cust_status cust_store_set_reopen_days(struct cust_store *store, uint32_t days);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

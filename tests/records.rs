@@ -533,3 +533,31 @@ fn a_batch_of_transactions_is_all_or_nothing() {
         assert_eq!(entry.outcome, custodian::Outcome::Allowed);
     }
 }
+
+/// The store's service-level policy sets due times; it is fixed once sessions exist.
+#[test]
+fn the_service_level_policy_is_the_stores() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let policy = custodian::ServiceLevelPolicy::default()
+        .hours(ServiceKind::Complaint, Priority::Normal, 6)
+        .unwrap()
+        .reopen_within_days(0);
+    let mut store = Store::in_memory(key(), CreateOptions::new())
+        .unwrap()
+        .with_clock(clock.clone())
+        .unwrap()
+        .with_service_levels(policy.clone())
+        .unwrap();
+    provision(&store);
+    assert_eq!(store.service_levels(), &policy);
+    let a = admin(&store);
+    let e = store.set_service_levels(custodian::ServiceLevelPolicy::default()).unwrap_err();
+    assert_eq!(rule_of(&e), "store_shared");
+    let customer = a.create(sample(1)).unwrap().id;
+    let opened = a.open_service_record(customer, &complaint()).unwrap();
+    assert_eq!(opened.text(&Field::ServiceDueAt), (T0 + 6 * HOUR).to_string());
+    let closed =
+        a.transition_service_record(opened.id, opened.version, ServiceStatus::Closed, Some("已处理")).unwrap();
+    let e = a.transition_service_record(closed.id, closed.version, ServiceStatus::Reopened, None).unwrap_err();
+    assert_eq!(rule_of(&e), "reopen_expired", "0 days: never");
+}

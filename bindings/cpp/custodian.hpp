@@ -1064,6 +1064,14 @@ public:
     void set_login_policy(uint32_t max_failures, uint64_t lockout_secs, uint32_t password_iterations = 0) {
         detail::check(cust_store_set_login_policy(handle_.get(), max_failures, lockout_secs, password_iterations));
     }
+    /// Hours before service records of `kind` at `priority` fall due (before any session).
+    void set_service_hours(std::string_view kind, std::string_view priority, uint32_t hours) {
+        detail::text k(kind, "kind");
+        detail::text p(priority, "priority");
+        detail::check(cust_store_set_service_hours(handle_.get(), k.c_str(), p.c_str(), hours));
+    }
+    /// Days after closing a service record may be reopened (0: never; before any session).
+    void set_reopen_days(uint32_t days) { detail::check(cust_store_set_reopen_days(handle_.get(), days)); }
     void set_checkpoints(uint64_t every_entries, uint64_t every_secs, text_sink on_checkpoint = {},
                          text_sink on_receipt = {}) {
         auto sinks = std::make_shared<detail::sinks>();

@@ -980,6 +980,27 @@ static void test_records(const std::string& dir) {
     CHECK(account.shown == CUST_SHOWN_MASKED && contains(account.text, "2233") && !contains(account.text, "62220202"));
 }
 
+/* The service-level policy: set on the store before any session, refused after. */
+static void test_service_levels(const std::string& dir) {
+    custodian::store store = provisioned(dir, "service-levels");
+    const int64_t now = static_cast<int64_t>(std::time(nullptr)) * 1000;
+    CHECK_THROWS(store.set_service_hours("rant", "normal", 6), CUST_STATUS_INVALID);
+    CHECK_THROWS(store.set_service_hours("complaint", "normal", 0), CUST_STATUS_INVALID_ARGUMENT);
+    store.set_service_hours("complaint", "normal", 6);
+    store.set_reopen_days(0);
+    custodian::session admin = store.open_session("admin", "service", true);
+    auto shared = CHECK_THROWS(store.set_service_hours("complaint", "normal", 7), CUST_STATUS_INVALID);
+    CHECK(shared && shared->rule() == "store_shared");
+    const int64_t cid = admin.create(person("KH950", "钱七", "13900000950")).id();
+    custodian::service_input complaint("complaint", "phone", "物流投诉");
+    complaint.opened_at(now - 3600000LL);
+    custodian::record opened = admin.open_service(cid, complaint);
+    CHECK(opened.text("service.due_at") == std::to_string(now - 3600000LL + 6 * 3600000LL));
+    custodian::record closed = admin.transition_service(opened.id(), 1, "closed", std::string_view("已处理"));
+    auto never = CHECK_THROWS(admin.transition_service(closed.id(), 2, "reopened"), CUST_STATUS_INVALID);
+    CHECK(never && never->rule() == "reopen_expired");
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         std::fprintf(stderr, "usage: %s <empty-directory>\n", argv[0]);
@@ -1001,6 +1022,7 @@ int main(int argc, char** argv) {
         {"throwing sink", test_throwing_sink},
         {"passphrase lifecycle", test_passphrase_lifecycle},
         {"records", test_records},
+        {"service levels", test_service_levels},
     };
     for (const test& t : tests) {
         try {

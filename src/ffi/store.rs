@@ -322,3 +322,55 @@ pub unsafe extern "C" fn cust_store_last_error(
         Err(_) => cust_status::NullArgument,
     }
 }
+
+/// Sets how many hours service records of `kind` at `priority` (by name:
+/// `complaint`, `normal`, ...) have before they fall due (at least 1), in
+/// the store's service-level policy (complaints at normal priority: 48 h by
+/// default). Only before the first session is opened or the store is
+/// shared: `CUST_STATUS_INVALID` (rule `store_shared`) otherwise.
+///
+/// # Safety
+/// `store` must be a valid handle used by this thread only; `kind` and
+/// `priority` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_set_service_hours(
+    store: *mut cust_store,
+    kind: *const c_char,
+    priority: *const c_char,
+    hours: u32,
+) -> cust_status {
+    // SAFETY: the caller promises a valid handle or NULL, used by this thread only.
+    let Some(handle) = (unsafe { store.as_mut() }) else {
+        return guard(None, || Err(super::boundary::null("store")));
+    };
+    let cust_store { store: inner, last_error } = handle;
+    guard(Some(last_error), || {
+        // SAFETY: the caller promises NUL-terminated strings or NULL.
+        let kind = crate::ServiceKind::parse(unsafe { super::boundary::text(kind, "kind") }?)?;
+        // SAFETY: as above.
+        let priority = crate::Priority::parse(unsafe { super::boundary::text(priority, "priority") }?)?;
+        let policy = inner.service_levels().clone().hours(kind, priority, hours)?;
+        inner.set_service_levels(policy)?;
+        Ok(())
+    })
+}
+
+/// Sets how many days after closing a service record may be reopened
+/// (default 30; 0: never). The same conditions as
+/// `cust_store_set_service_hours`.
+///
+/// # Safety
+/// `store` must be a valid handle used by this thread only.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_set_reopen_days(store: *mut cust_store, days: u32) -> cust_status {
+    // SAFETY: the caller promises a valid handle or NULL, used by this thread only.
+    let Some(handle) = (unsafe { store.as_mut() }) else {
+        return guard(None, || Err(super::boundary::null("store")));
+    };
+    let cust_store { store: inner, last_error } = handle;
+    guard(Some(last_error), || {
+        let policy = inner.service_levels().clone().reopen_within_days(days);
+        inner.set_service_levels(policy)?;
+        Ok(())
+    })
+}

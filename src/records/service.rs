@@ -124,7 +124,7 @@ impl ServiceLevelPolicy {
         Ok(self)
     }
 
-    /// Sets how many days after closing a record may be reopened.
+    /// Sets how many days after closing a record may be reopened (0: never).
     pub fn reopen_within_days(mut self, days: u32) -> Self {
         self.reopen_within_days = days;
         self
@@ -182,7 +182,8 @@ impl ServiceLevelPolicy {
         }
         if from == Closed {
             let closed = closed_at.unwrap_or(i64::MIN);
-            if now.saturating_sub(closed) > i64::from(self.reopen_within_days) * DAY_MS {
+            let days = self.reopen_within_days;
+            if days == 0 || now.saturating_sub(closed) > i64::from(days) * DAY_MS {
                 return Err(Error::invalid(
                     "status",
                     "reopen_expired",

@@ -354,6 +354,12 @@ impl Store {
     /// may be reopened. Only possible before the store is shared or a
     /// session is opened.
     pub fn with_service_levels(mut self, policy: crate::records::service::ServiceLevelPolicy) -> Result<Store> {
+        self.set_service_levels(policy)?;
+        Ok(self)
+    }
+
+    /// [`Store::with_service_levels`] on a store held by reference (the C ABI's handle).
+    pub fn set_service_levels(&mut self, policy: crate::records::service::ServiceLevelPolicy) -> Result<()> {
         let inner = Arc::get_mut(&mut self.inner).ok_or_else(|| {
             Error::invalid(
                 "service_levels",
@@ -362,7 +368,12 @@ impl Store {
             )
         })?;
         inner.service_levels = policy;
-        Ok(self)
+        Ok(())
+    }
+
+    /// The store's service-level policy.
+    pub fn service_levels(&self) -> &crate::records::service::ServiceLevelPolicy {
+        &self.inner.service_levels
     }
 
     /// Replaces the clock (for tests and scheduled jobs). Only possible

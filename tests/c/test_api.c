@@ -1374,6 +1374,48 @@ static void test_records(const char *dir) {
     cust_store_close(store);
 }
 
+/* The service-level policy: set on the store before any session, refused after. */
+static void test_service_levels(const char *dir) {
+    cust_store *store = provisioned(dir, "service-levels");
+    const int64_t now = (int64_t)time(NULL) * 1000;
+    CHECK_STATUS(cust_store_set_service_hours(store, "rant", "normal", 6), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_store_set_service_hours(store, "complaint", "whenever", 6), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_store_set_service_hours(store, "complaint", "normal", 0), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(cust_store_set_service_hours(NULL, "complaint", "normal", 6), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_store_set_service_hours(store, NULL, "normal", 6), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_store_set_reopen_days(NULL, 0), CUST_STATUS_NULL_ARGUMENT);
+    OK(cust_store_set_service_hours(store, "complaint", "normal", 6));
+    OK(cust_store_set_reopen_days(store, 0));
+    cust_session *admin = NULL;
+    OK(cust_session_open(store, "admin", "service", true, 0, &admin));
+    CHECK_STATUS(cust_store_set_service_hours(store, "complaint", "normal", 7), CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "store_shared") != NULL);
+    cust_input *person_input = person("KH950", "钱七", "13900000950");
+    cust_customer *customer = NULL;
+    OK(cust_customer_create(admin, person_input, &customer));
+    cust_input_free(person_input);
+    const int64_t cid = cust_customer_id(customer);
+    cust_customer_free(customer);
+    cust_service_input *complaint = NULL;
+    OK(cust_service_input_new("complaint", "phone", "物流投诉", NULL, &complaint));
+    OK(cust_service_input_set_opened_at(complaint, now - 3600000));
+    cust_record *record = NULL;
+    OK(cust_service_open(admin, cid, complaint, &record));
+    cust_service_input_free(complaint);
+    char expected[32];
+    snprintf(expected, sizeof expected, "%lld", (long long)(now - 3600000 + 6 * 3600000));
+    CHECK(strcmp(record_text(record, "service.due_at", NULL), expected) == 0);
+    const uint64_t sid = cust_record_id(record);
+    cust_record_free(record);
+    OK(cust_service_transition(admin, sid, 1, "closed", "已处理", &record));
+    cust_record_free(record);
+    /* Reopening is allowed for 0 days after closing: not at all. */
+    CHECK_STATUS(cust_service_transition(admin, sid, 2, "reopened", NULL, &record), CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "reopen_expired") != NULL);
+    cust_session_close(admin);
+    cust_store_close(store);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s <empty-directory>\n", argv[0]);
@@ -1389,6 +1431,7 @@ int main(int argc, char **argv) {
     test_lifecycle(argv[1]);
     test_passphrase_lifecycle(argv[1]);
     test_records(argv[1]);
+    test_service_levels(argv[1]);
     printf("C API checks: %d passed, %d failed\n", checks - failures, failures);
     return failures == 0 ? 0 : 1;
 }

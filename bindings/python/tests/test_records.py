@@ -12,7 +12,9 @@ import pytest
 import custodian
 from custodian import Shown
 
-from conftest import person
+from pathlib import Path
+
+from conftest import KEY, person, provision
 
 HOUR = 3_600_000
 
@@ -266,3 +268,24 @@ def test_a_batch_of_transactions_is_all_or_nothing(admin: custodian.Session) -> 
     ids = admin.add_transactions(cid, [tea, tea, tea])
     assert len(ids) == 3 and ids == sorted(ids)
     assert [r.id for r in admin.timeline(cid)] == sorted(ids, reverse=True)
+
+
+def test_the_service_level_policy_is_set_before_any_session(tmp_path: Path) -> None:
+    with custodian.Store.create(tmp_path / "levels", KEY) as store:
+        provision(store)
+        with pytest.raises(custodian.Invalid):
+            store.set_service_hours("rant", "normal", 6)
+        store.set_service_hours("complaint", "normal", 6)
+        store.set_reopen_days(0)
+        with store.session("admin", "service", mfa=True) as admin:
+            with pytest.raises(custodian.Invalid) as shared:
+                store.set_service_hours("complaint", "normal", 7)
+            assert shared.value.rule == "store_shared"
+            cid = admin.create(person(8)).id
+            opened_at = now_ms() - HOUR
+            record = admin.open_service(cid, kind="complaint", channel="phone", subject="物流投诉", opened_at=opened_at)
+            assert record.text("service.due_at") == str(opened_at + 6 * HOUR)
+            closed = admin.transition_service(record.id, "closed", resolution="已处理", version=1)
+            with pytest.raises(custodian.Invalid) as never:
+                admin.transition_service(closed.id, "reopened", version=closed.version)
+            assert never.value.rule == "reopen_expired"

@@ -224,6 +224,23 @@ class Store(_Owner):
             _lib.integer(password_iterations, "password_iterations", *U32),
         )
 
+    def set_service_hours(self, kind: str, priority: str, hours: int) -> None:
+        """Hours before service records of ``kind`` at ``priority`` fall due
+        (complaints at normal priority: 48 by default). Only before any
+        session is opened."""
+        _lib.call(
+            "cust_store_set_service_hours",
+            self.handle,
+            _lib.text(kind, "kind"),
+            _lib.text(priority, "priority"),
+            _lib.integer(hours, "hours", *U32),
+        )
+
+    def set_reopen_days(self, days: int) -> None:
+        """Days after closing a service record may be reopened (0: never).
+        Only before any session is opened."""
+        _lib.call("cust_store_set_reopen_days", self.handle, _lib.integer(days, "days", *U32))
+
     def set_checkpoints(
         self,
         every_entries: int = 1000,
