@@ -1139,11 +1139,12 @@ impl Transaction for SqliteTx<'_> {
     }
 
     fn consents_of(&mut self, customer: CustomerId) -> Result<Vec<ConsentRecord>> {
+        // `+?1`: see `sqlite_records::collect`.
         let mut stmt = self
             .conn()
             .prepare_cached(
                 "SELECT customer_id, purpose, channel, granted, at, source, policy_version, recorded_by
-             FROM data.consent_events WHERE customer_id = ?1 ORDER BY seq",
+             FROM data.consent_events WHERE customer_id = +?1 ORDER BY seq",
             )
             .db()?;
         let mut rows = stmt.query([customer.0]).db()?;
@@ -1248,7 +1249,9 @@ impl Transaction for SqliteTx<'_> {
 
     fn directory_list(&mut self, kind: DirectoryKind) -> Result<Vec<(String, Vec<u8>)>> {
         self.conn()
-            .prepare_cached("SELECT key, value FROM data.directory WHERE kind = ?1 ORDER BY key")
+            // `+?1`: see `sqlite_records::collect` (a bare `kind = ?1` whose
+            // index serves the ORDER BY is re-prepared after every use).
+            .prepare_cached("SELECT key, value FROM data.directory WHERE kind = +?1 ORDER BY key")
             .db()?
             .query_map([kind.name()], |r| Ok((r.get(0)?, r.get(1)?)))
             .db()?
