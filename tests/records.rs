@@ -556,8 +556,7 @@ fn the_service_level_policy_is_the_stores() {
     let customer = a.create(sample(1)).unwrap().id;
     let opened = a.open_service_record(customer, &complaint()).unwrap();
     assert_eq!(opened.text(&Field::ServiceDueAt), (T0 + 6 * HOUR).to_string());
-    let closed =
-        a.transition_service_record(opened.id, opened.version, ServiceStatus::Closed, Some("已处理")).unwrap();
+    let closed = a.transition_service_record(opened.id, opened.version, ServiceStatus::Closed, Some("已处理")).unwrap();
     let e = a.transition_service_record(closed.id, closed.version, ServiceStatus::Reopened, None).unwrap_err();
     assert_eq!(rule_of(&e), "reopen_expired", "0 days: never");
 }
