@@ -103,6 +103,9 @@ pub struct ImportOptions {
     /// session must be allowed to update customers) instead of reporting a
     /// conflict.
     pub update_existing: bool,
+    /// Leave rows whose values fail validation out (reported in
+    /// [`ImportReport::rejected`]) instead of keeping them `unverified`.
+    pub reject_invalid: bool,
 }
 
 impl ImportOptions {
@@ -116,6 +119,12 @@ impl ImportOptions {
         self.update_existing = update;
         self
     }
+
+    /// Sets [`ImportOptions::reject_invalid`].
+    pub fn reject_invalid(mut self, reject: bool) -> Self {
+        self.reject_invalid = reject;
+        self
+    }
 }
 
 /// The result of an import: one line per row, in source order.
@@ -125,6 +134,18 @@ pub struct ImportReport {
     pub customers: Vec<ImportedCustomer>,
     /// Every row whose external code already belonged to a customer.
     pub matched: Vec<MatchedRow>,
+    /// Rows left out because their values failed validation (with
+    /// [`ImportOptions::reject_invalid`]), with what was wrong.
+    pub rejected: Vec<RejectedRow>,
+}
+
+/// A row an import left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedRow {
+    /// The row's position in the source.
+    pub row: usize,
+    /// Why (field and rule; never the value).
+    pub problems: Vec<ImportProblem>,
 }
 
 impl ImportReport {
@@ -186,17 +207,37 @@ impl Session {
         rows: impl IntoIterator<Item = ImportRow>,
         options: &ImportOptions,
     ) -> Result<ImportReport> {
-        let name = if options.update_existing { "customer.import_update" } else { "customer.import" };
+        self.import_stream("customer.import", rows.into_iter().map(Ok), options)
+    }
+
+    /// Imports rows as a source yields them (a CSV file being read), in one
+    /// transaction: a source error (a malformed file) fails the import
+    /// whole, nothing imported. Audited as `name` (`_update` appended when
+    /// matched rows may update customers).
+    pub(super) fn import_stream(
+        &self,
+        name: &'static str,
+        rows: impl Iterator<Item = Result<ImportRow>>,
+        options: &ImportOptions,
+    ) -> Result<ImportReport> {
+        let name = match (options.update_existing, name) {
+            (false, name) => name,
+            (true, "customer.import_csv") => "customer.import_csv_update",
+            (true, _) => "customer.import_update",
+        };
         if options.update_existing && !self.can(Action::Update)? {
             return self.run(Call::new(Action::Update, name), |_, _, _, _| Ok(ImportReport::default()));
         }
         self.run(Call::new(Action::Create, name), |store, tx, plan, trail| {
-            let rows: Vec<ImportRow> = rows.into_iter().collect();
-            let mut ids = IdBlock::new(u32::try_from(rows.len()).unwrap_or(u32::MAX).clamp(1, 65_536));
+            // An exact-size source reserves exactly its ids; a stream (a CSV
+            // file) reserves blocks of 256 (unused ones are skipped, never reused).
+            let hint = u32::try_from(rows.size_hint().0).unwrap_or(u32::MAX);
+            let mut ids = IdBlock::new(if hint == 0 { 256 } else { hint.clamp(1, 65_536) });
             let mut codes: HashMap<String, (usize, CustomerId)> = HashMap::new();
             let mut mobiles: HashMap<Vec<u8>, (usize, CustomerId)> = HashMap::new();
             let mut report = ImportReport::default();
-            for ImportRow { row, input } in rows {
+            for next in rows {
+                let ImportRow { row, input } = next?;
                 trail.wrote(input.fields(), false);
                 let mut problems = Vec::new();
                 let mut values = Values::new();
@@ -252,6 +293,10 @@ impl Session {
                         Some((earlier, id)) => Some(format!("row {earlier} (customer {id})")),
                         None => tx.find_blind("mobile", digest)?.first().map(|id| format!("customer {id}")),
                     };
+                }
+                if options.reject_invalid && !problems.is_empty() {
+                    report.rejected.push(RejectedRow { row, problems });
+                    continue;
                 }
                 let status = if problems.is_empty() { STATUS_ACTIVE } else { STATUS_UNVERIFIED };
                 let (created, _) = self.insert_values(store, tx, &values, status, &mut ids)?;

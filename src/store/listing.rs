@@ -356,7 +356,7 @@ impl Filter {
         self.kind.is_none() && self.category.is_none() && self.tier.is_none() && self.source.is_none()
     }
 
-    fn matches(&self, h: &CustomerHeader) -> bool {
+    pub(super) fn matches(&self, h: &CustomerHeader) -> bool {
         let eq = |want: &Option<String>, have: Option<&String>| want.as_ref().is_none_or(|w| have == Some(w));
         eq(&self.kind, Some(&h.kind))
             && eq(&self.category, h.category.as_ref())

@@ -11,6 +11,7 @@ mod archive;
 mod audit_queries;
 mod backup;
 mod codec;
+mod csv;
 mod directory;
 mod engine;
 mod import;
@@ -24,7 +25,10 @@ mod sort_cache;
 
 pub use archive::{BACKUP_FORMAT, BackupKind, BackupManifest, BackupParent, BackupPart};
 pub use backup::BackupVerification;
-pub use import::{ImportOptions, ImportProblem, ImportReport, ImportRow, ImportedCustomer, Matched, MatchedRow};
+pub use csv::{CsvExportOptions, CsvExportSummary};
+pub use import::{
+    ImportOptions, ImportProblem, ImportReport, ImportRow, ImportedCustomer, Matched, MatchedRow, RejectedRow,
+};
 pub use lifecycle::{CustomerExport, RecordExport};
 pub use login::LoginPolicy;
 pub use restore::{OutsideRecord, RestoreOptions, RestoreReport, UnknownHistory};
