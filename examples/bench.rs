@@ -4,7 +4,7 @@
 //! cargo run --release --example bench -- [--n N] [--reads R] [--json] [--only PHASES]
 //! ```
 //!
-//! `--only insert,reads,languages,records,sort,search,verify,backup,erase` runs just those phases after the
+//! `--only insert,reads,languages,records,csv,sort,search,verify,backup,erase` runs just those phases after the
 //! insert (for profiling one phase); the default is all of them.
 //!
 //! Builds a fresh store of N generated customers (default 100,000) and, side
@@ -17,6 +17,8 @@
 //! both sides. With `--json` every figure is one line
 //! `{"metric": "...", "value": ..., "unit": "..."}`.
 
+#[path = "support/bench_csv.rs"]
+mod bench_csv;
 #[path = "support/bench_records.rs"]
 mod bench_records;
 #[path = "support/generate.rs"]
@@ -245,6 +247,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     if args.runs("records") {
         bench_records::run(&report, &session, &plain, &ids)?;
+    }
+    if args.runs("csv") {
+        bench_csv::run(&report, &session, &plain, dir.path(), args.n)?;
     }
     drop(session);
     drop(store);

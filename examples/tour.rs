@@ -15,7 +15,9 @@
 //! customer-service view, the marketing view with consent given and
 //! withdrawn, denied requests, a lost update refused by its stale version,
 //! keyword search, validation errors, a customer's orders and a complaint
-//! with its deadline (customer service sees the order, not the card), the audit log, access governance
+//! with its deadline (customer service sees the order, not the card), a GBK
+//! spreadsheet imported with its bad rows reported and a masked CSV
+//! exported for customer service, the audit log, access governance
 //! (a technician with and without MFA, login lockout, a defined role,
 //! revocation in an open session, the access review), and the data
 //! lifecycle (an export, an erasure under and after a legal hold with its
@@ -129,6 +131,7 @@ fn run() -> TourResult {
     access_governance(&store, &id_holder)?;
     data_lifecycle(&store)?;
     orders_and_service(&store, &clerk)?;
+    csv_in_and_out(&store, &clerk)?;
     Ok(())
 }
 
@@ -618,6 +621,71 @@ fn orders_and_service(store: &Store, clerk: &Session) -> TourResult {
         };
         println!("  {:>6}  {what}", record.id);
     }
+    Ok(())
+}
+
+/// m. A spreadsheet from WPS in GBK with two bad rows imported (kept
+/// unverified, reported by row and rule), imported again (nothing doubled),
+/// and a masked CSV exported for customer service.
+fn csv_in_and_out(store: &Store, clerk: &Session) -> TourResult {
+    heading("m. CSV in and out");
+    let sheet = "编号,姓名,单位,手机,邮箱,身份证号,备注\r\n\
+                 CSV-001,周杰,晨光文具有限公司,13811112222,zhou@example.com,110101199003078515,\"老客户，\r\n需开增值税发票\"\r\n\
+                 CSV-002,吴敏,,1381111,wu@example,,电话号码少了几位\r\n\
+                 CSV-003,郑爽,海风贸易,13933334444,,,=HYPERLINK(\"http://evil.example\")\r\n";
+    let (gbk, _, _) = encoding_rs::GBK.encode(sheet);
+    println!("A WPS spreadsheet in GBK: {} bytes, 3 customers, one cell spanning two lines.", gbk.len());
+    let admin = store.authenticated_session("admin", Purpose::Service, AuthContext::with_mfa(now_ms()))?;
+    let mut last = None;
+    let mut progress = |p: custodian::import::CsvProgress| last = Some(p);
+    let report = admin.import_csv(
+        &gbk[..],
+        &custodian::import::CsvReadOptions::new(),
+        &custodian::ImportOptions::new(),
+        Some(&mut progress),
+    )?;
+    if let Some(p) = last {
+        println!("Read {} rows, {} bytes (encoding detected: GBK).", p.rows, p.bytes);
+    }
+    for row in &report.customers {
+        let problems: Vec<String> = row.problems.iter().map(|p| format!("{} {}", p.field, p.rule)).collect();
+        println!(
+            "  row {} → customer {} {}{}",
+            row.row,
+            row.customer,
+            if row.verified { "verified" } else { "unverified" },
+            if problems.is_empty() { String::new() } else { format!(" ({})", problems.join(", ")) }
+        );
+    }
+    if report.customers.is_empty() {
+        println!("  (imported on an earlier run: {} rows matched as already present)", report.already_present());
+    }
+    let again = admin.import_csv(
+        &gbk[..],
+        &custodian::import::CsvReadOptions::new(),
+        &custodian::ImportOptions::new(),
+        None,
+    )?;
+    println!(
+        "Imported again: {} new, {} already present — nothing doubled.",
+        again.customers.len(),
+        again.already_present()
+    );
+    let mut out = Vec::new();
+    let filter = Filter::default();
+    let summary = clerk.export_csv(
+        &mut out,
+        &custodian::CsvExportOptions::new()
+            .columns([Field::ExternalCode, Field::Name, Field::Mobile, Field::IdNumber, Field::Notes])
+            .filter(filter)
+            .chinese_headers(true),
+    )?;
+    let text = String::from_utf8_lossy(&out);
+    println!("Customer service exports {} customers; the rows of this sheet:", summary.rows);
+    for line in text.split("\r\n").filter(|l| l.starts_with("编号") || l.starts_with("CSV-0")) {
+        println!("  {line}");
+    }
+    println!("(ID numbers masked as customer service sees them; the formula cell neutralised with an apostrophe.)");
     Ok(())
 }
 

@@ -288,6 +288,12 @@ typedef struct cust_store cust_store;
 // Free it with `cust_transaction_input_free`, which zeroes its values.
 typedef struct cust_transaction_input cust_transaction_input;
 
+// Receives an import's progress: customer rows read and bytes of the file
+// consumed so far, with the `user` pointer given with it. Called every
+// thousand rows and once at the end, on the importing thread, inside the
+// import's transaction: it must not call the library.
+typedef void (*cust_progress_sink)(void *user, uint64_t rows, uint64_t bytes);
+
 // Receives the text of one signed checkpoint or erasure receipt (valid
 // only during the call) and the `user` pointer given with it. It may be
 // called from any thread that uses the store, after the entry it concerns
@@ -539,6 +545,88 @@ cust_status cust_store_rotate_key(struct cust_store *store, const uint8_t *new_k
 cust_status cust_store_rotate_key_passphrase(struct cust_store *store,
                                              const char *passphrase,
                                              uint32_t kdf_iterations);
+
+// Imports CSV `bytes` (`len` bytes): see `cust_import_csv_file`.
+//
+// # Safety
+// As `cust_import_csv_file`, with `bytes` holding `len` readable bytes.
+cust_status cust_import_csv(const struct cust_session *session,
+                            const uint8_t *bytes,
+                            size_t len,
+                            const char *encoding,
+                            bool reject_invalid,
+                            bool update_existing,
+                            cust_progress_sink progress,
+                            void *user,
+                            struct cust_import_report **out);
+
+// Imports the CSV file at `path` (streamed: a large file is never held in
+// memory whole) in one transaction. `encoding` is NULL or `"auto"`
+// (detected), `"utf-8"` or `"gbk"`. The header maps columns by their
+// Chinese (编号, 姓名, 手机, ...) or field names; an unknown, repeated or
+// read-only column, a malformed row, or bytes in no supported encoding
+// fail the whole import with `CUST_STATUS_INVALID` (the column, row or
+// byte offset in the message) and import nothing. Rows that fail
+// validation are imported `unverified`, or with `reject_invalid` left out
+// (`cust_import_report_rejected`). Rows whose 编号 already belongs to a
+// customer are matched (`cust_import_report_matched`): skipped if
+// identical, a conflict if not, or with `update_existing` applied. Row
+// numbers are the spreadsheet's (the header is row 1). `progress` may be
+// NULL. `*out` receives the report.
+//
+// # Safety
+// `session` must be a valid handle; `path` and `encoding` NULL or
+// NUL-terminated; `out` writable; `progress`, if given, callable with `user`.
+cust_status cust_import_csv_file(const struct cust_session *session,
+                                 const char *path,
+                                 const char *encoding,
+                                 bool reject_invalid,
+                                 bool update_existing,
+                                 cust_progress_sink progress,
+                                 void *user,
+                                 struct cust_import_report **out);
+
+// Exports the customers this session may see as CSV into a new buffer
+// (`*out`, `*out_len`; free it with `cust_bytes_free`, which zeroes it).
+// `columns` is NULL (every writable built-in field) or comma-separated
+// field names (`"name,mobile,custom.vip_level"`); `encoding` NULL or
+// `"utf-8"`, `"utf-8-bom"` (for Excel) or `"gbk"`; `chinese_headers`
+// writes 编号, 姓名, ... as the header; `kind`, `category`, `tier` and
+// `source` filter (NULL: any). Values appear as the session sees them:
+// masked values masked, withheld ones empty; cells starting with `=`, `+`,
+// `-`, `@`, tab or carriage return get an apostrophe in front. `*rows`
+// (may be NULL) receives the number of customers written. Audited
+// (`customer.export_csv`) naming every customer exported.
+//
+// # Safety
+// `session` must be a valid handle; every text argument NULL or
+// NUL-terminated; `out` and `out_len` writable; `rows` NULL or writable.
+cust_status cust_export_csv(const struct cust_session *session,
+                            const char *columns,
+                            const char *encoding,
+                            bool chinese_headers,
+                            const char *kind,
+                            const char *category,
+                            const char *tier,
+                            const char *source,
+                            uint64_t *rows,
+                            uint8_t **out,
+                            size_t *out_len);
+
+// `cust_export_csv` into a new file at `path` (refused if it exists).
+//
+// # Safety
+// As `cust_export_csv`, with `path` NUL-terminated.
+cust_status cust_export_csv_file(const struct cust_session *session,
+                                 const char *path,
+                                 const char *columns,
+                                 const char *encoding,
+                                 bool chinese_headers,
+                                 const char *kind,
+                                 const char *category,
+                                 const char *tier,
+                                 const char *source,
+                                 uint64_t *rows);
 
 // Creates an empty input for a customer of `kind` (`CUST_KIND_INDIVIDUAL`
 // or `CUST_KIND_ORGANISATION`); free it with `cust_input_free`.
@@ -950,6 +1038,35 @@ cust_status cust_import_report_matched(const struct cust_import_report *report,
 // # Safety
 // `report` must be NULL or a handle not freed before.
 void cust_import_report_free(struct cust_import_report *report);
+
+// Rows the import left out because their values failed validation (with
+// the reject option of `cust_import_csv`; 0 for NULL).
+//
+// # Safety
+// `report` must be NULL or a valid handle.
+size_t cust_import_report_rejected_len(const struct cust_import_report *report);
+
+// Left-out row `index`: its row number in the file and how many problems
+// it has. Either output may be NULL.
+//
+// # Safety
+// `report` must be a valid handle; the outputs NULL or writable.
+cust_status cust_import_report_rejected(const struct cust_import_report *report,
+                                        size_t index,
+                                        size_t *row,
+                                        size_t *problems);
+
+// Problem `problem` of left-out row `index` as text (`field: message
+// (rule)`), with `snprintf` semantics. It never contains the value.
+//
+// # Safety
+// `report` must be a valid handle; `buf` NULL or `len` writable bytes; `needed` NULL or writable.
+cust_status cust_import_report_rejected_problem(const struct cust_import_report *report,
+                                                size_t index,
+                                                size_t problem,
+                                                char *buf,
+                                                size_t len,
+                                                size_t *needed);
 
 // Everything held about customer `id` (fields, consents, every audit entry
 // about it) as JSON in `*out`, for handing to the customer. Needs the

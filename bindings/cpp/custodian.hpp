@@ -659,6 +659,22 @@ struct import_match {
     std::string fields;
 };
 
+/// How a CSV import reads its file and treats its rows.
+struct csv_import_options {
+    std::optional<std::string_view> encoding;  ///< "auto" (default), "utf-8" or "gbk"
+    bool reject_invalid = false;                ///< leave rows that fail validation out
+    bool update_existing = false;               ///< apply matched rows that differ
+    std::function<void(uint64_t rows, uint64_t bytes)> progress;  ///< every thousand rows and at the end
+};
+
+/// What a CSV export writes.
+struct csv_export_options {
+    std::optional<std::string_view> columns;   ///< comma-separated field names (default: every writable field)
+    std::optional<std::string_view> encoding;  ///< "utf-8" (default), "utf-8-bom" or "gbk"
+    bool chinese_headers = false;              ///< 编号, 姓名, ... as the header
+    std::optional<std::string_view> kind, category, tier, source;  ///< filters
+};
+
 class import_report {
 public:
     import_report() noexcept = default;
@@ -700,6 +716,23 @@ public:
         std::vector<import_match> out;
         out.reserve(matched_size());
         for (std::size_t i = 0; i < matched_size(); ++i) out.push_back(matched(i));
+        return out;
+    }
+    /// Rows left out for failing validation (`customer` 0, `verified` false).
+    std::vector<import_row> rejected() const {
+        std::vector<import_row> out;
+        const std::size_t n = cust_import_report_rejected_len(handle_.get());
+        for (std::size_t i = 0; i < n; ++i) {
+            import_row row;
+            std::size_t problems = 0;
+            detail::check(cust_import_report_rejected(handle_.get(), i, &row.slot, &problems));
+            for (std::size_t p = 0; p < problems; ++p) {
+                row.problems.push_back(detail::text_out([&](char* buf, std::size_t len, std::size_t* needed) {
+                    return cust_import_report_rejected_problem(handle_.get(), i, p, buf, len, needed);
+                }));
+            }
+            out.push_back(std::move(row));
+        }
         return out;
     }
     const cust_import_report* native_handle() const noexcept { return handle_.get(); }
@@ -880,6 +913,66 @@ public:
         return detail::take_string(out);
     }
 
+    template <typename Call>
+    static import_report import_csv_with(const csv_import_options& options, Call call) {
+        detail::optional_text enc(options.encoding, "encoding");
+        struct state {
+            const std::function<void(uint64_t, uint64_t)>* progress;
+        } st{&options.progress};
+        cust_progress_sink sink = nullptr;
+        if (options.progress) {
+            sink = [](void* user, uint64_t rows, uint64_t bytes) {
+                try {
+                    (*static_cast<state*>(user)->progress)(rows, bytes);
+                } catch (...) {
+                    // A callback must not throw through C; its exception is dropped.
+                }
+            };
+        }
+        cust_import_report* out = nullptr;
+        detail::check(call(enc.c_str(), sink, &st, &out));
+        return import_report(out);
+    }
+    /// Imports CSV text (see `cust_import_csv_file`); `progress(rows, bytes)` may be empty.
+    import_report import_csv(std::string_view data, const csv_import_options& options = {}) const {
+        return import_csv_with(options, [&](const char* enc, cust_progress_sink sink, void* user, cust_import_report** out) {
+            return cust_import_csv(handle_.get(), reinterpret_cast<const uint8_t*>(data.data()), data.size(), enc,
+                                   options.reject_invalid, options.update_existing, sink, user, out);
+        });
+    }
+    /// Imports the CSV file at `path`, streamed.
+    import_report import_csv_file(std::string_view path, const csv_import_options& options = {}) const {
+        detail::text p(path, "path");
+        return import_csv_with(options, [&](const char* enc, cust_progress_sink sink, void* user, cust_import_report** out) {
+            return cust_import_csv_file(handle_.get(), p.c_str(), enc, options.reject_invalid,
+                                        options.update_existing, sink, user, out);
+        });
+    }
+    /// The customers this session may see as CSV bytes (see `cust_export_csv`).
+    std::string export_csv(const csv_export_options& options = {}, uint64_t* rows = nullptr) const {
+        detail::optional_text c(options.columns, "columns"), e(options.encoding, "encoding"), k(options.kind, "kind"),
+            g(options.category, "category"), t(options.tier, "tier"), s(options.source, "source");
+        uint8_t* out = nullptr;
+        std::size_t len = 0;
+        detail::check(cust_export_csv(handle_.get(), c.c_str(), e.c_str(), options.chinese_headers, k.c_str(),
+                                      g.c_str(), t.c_str(), s.c_str(), rows, &out, &len));
+        struct release {
+            uint8_t* p;
+            std::size_t len;
+            ~release() { cust_bytes_free(p, len); }
+        } guard{out, len};
+        return std::string(reinterpret_cast<const char*>(out), len);
+    }
+    /// Writes that CSV into the new file `path`; returns the rows written.
+    uint64_t export_csv_file(std::string_view path, const csv_export_options& options = {}) const {
+        detail::text p(path, "path");
+        detail::optional_text c(options.columns, "columns"), e(options.encoding, "encoding"), k(options.kind, "kind"),
+            g(options.category, "category"), t(options.tier, "tier"), s(options.source, "source");
+        uint64_t rows = 0;
+        detail::check(cust_export_csv_file(handle_.get(), p.c_str(), c.c_str(), e.c_str(), options.chinese_headers,
+                                           k.c_str(), g.c_str(), t.c_str(), s.c_str(), &rows));
+        return rows;
+    }
     import_report import_khzl(const uint8_t* bytes, std::size_t len) const {
         cust_import_report* out = nullptr;
         detail::check(cust_import_khzl(handle_.get(), bytes, len, &out));

@@ -1001,6 +1001,53 @@ static void test_service_levels(const std::string& dir) {
     CHECK(never && never->rule() == "reopen_expired");
 }
 
+/* CSV in and out: a bad row kept unverified or rejected, progress, an export as the session sees it. */
+static void test_csv(const std::string& dir) {
+    custodian::store store = provisioned(dir, "csv");
+    custodian::session admin = store.open_session("admin", "service", true);
+    const std::string sheet =
+        "编号,姓名,手机,身份证号\r\nKH001,王五,13812345678,110101199003078515\r\nKH002,李四,not-a-mobile,\r\n";
+    std::vector<uint64_t> seen;
+    custodian::csv_import_options options;
+    options.progress = [&](uint64_t rows, uint64_t) { seen.push_back(rows); };
+    custodian::import_report report = admin.import_csv(sheet, options);
+    CHECK(report.size() == 2 && report.row(0).slot == 2 && report.row(1).slot == 3 && !report.row(1).verified);
+    CHECK(seen.size() == 1 && seen[0] == 2);
+    custodian::csv_import_options reject;
+    reject.reject_invalid = true;
+    custodian::import_report again = admin.import_csv(sheet);
+    CHECK(again.size() == 0 && again.matched_size() == 2 && again.rejected().empty());
+    custodian::import_report left_out =
+        admin.import_csv("编号,姓名,手机\r\nKH010,钱七,13700000010\r\nKH011,孙八,12345\r\n", reject);
+    CHECK(left_out.size() == 1 && left_out.rejected().size() == 1);
+    CHECK(left_out.rejected()[0].slot == 3 && contains(left_out.rejected()[0].problems[0], "mobile_format"));
+    auto unknown = CHECK_THROWS(admin.import_csv("name,shoe_size\r\nx,1\r\n"), CUST_STATUS_INVALID);
+    CHECK(unknown && unknown->rule() == "csv_unknown_column");
+    const std::string path = path_in(dir, "csv-in.csv");
+    {
+        std::FILE* f = std::fopen(path.c_str(), "wb");
+        std::fputs("姓名,手机\r\n赵六,13700000001\r\n", f);
+        std::fclose(f);
+    }
+    CHECK(admin.import_csv_file(path).size() == 1);
+    CHECK_THROWS(admin.import_csv_file(path_in(dir, "no-such.csv")), CUST_STATUS_STORAGE);
+    custodian::session clerk = store.open_session("clerk", "service", false);
+    custodian::csv_export_options columns;
+    columns.columns = std::string_view("name,id_number");
+    uint64_t rows = 0;
+    const std::string exported = clerk.export_csv(columns, &rows);
+    CHECK(rows == 4 && exported.rfind("name,id_number\r\n王五,1101**********8515\r\n", 0) == 0);
+    CHECK(!contains(exported, "110101199003078515"));
+    custodian::csv_export_options gbk;
+    gbk.encoding = std::string_view("gbk");
+    gbk.chinese_headers = true;
+    CHECK(admin.export_csv_file(path_in(dir, "csv-out.csv"), gbk) == 4);
+    CHECK_THROWS(admin.export_csv_file(path_in(dir, "csv-out.csv"), gbk), CUST_STATUS_STORAGE);
+    custodian::csv_export_options bad;
+    bad.encoding = std::string_view("latin-1");
+    CHECK_THROWS(admin.export_csv(bad), CUST_STATUS_INVALID);
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         std::fprintf(stderr, "usage: %s <empty-directory>\n", argv[0]);
@@ -1023,6 +1070,7 @@ int main(int argc, char** argv) {
         {"passphrase lifecycle", test_passphrase_lifecycle},
         {"records", test_records},
         {"service levels", test_service_levels},
+        {"csv", test_csv},
     };
     for (const test& t : tests) {
         try {

@@ -10,7 +10,7 @@ use crate::{ImportOptions, ImportReport, Matched};
 
 /// What an import did, row by row.
 pub struct cust_import_report {
-    report: ImportReport,
+    pub(super) report: ImportReport,
 }
 
 /// What an import did with a record whose number (编号) already belonged to
@@ -235,4 +235,65 @@ pub unsafe extern "C" fn cust_import_report_matched(
 pub unsafe extern "C" fn cust_import_report_free(report: *mut cust_import_report) {
     // SAFETY: forwarded caller guarantee.
     unsafe { free_handle(report) }
+}
+
+/// Rows the import left out because their values failed validation (with
+/// the reject option of `cust_import_csv`; 0 for NULL).
+///
+/// # Safety
+/// `report` must be NULL or a valid handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_import_report_rejected_len(report: *const cust_import_report) -> usize {
+    // SAFETY: the caller promises a valid handle or NULL.
+    unsafe { report.as_ref() }.map_or(0, |r| r.report.rejected.len())
+}
+
+/// Left-out row `index`: its row number in the file and how many problems
+/// it has. Either output may be NULL.
+///
+/// # Safety
+/// `report` must be a valid handle; the outputs NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_import_report_rejected(
+    report: *const cust_import_report,
+    index: usize,
+    row: *mut usize,
+    problems: *mut usize,
+) -> cust_status {
+    super::plain(|| {
+        // SAFETY: the caller promises a valid handle or NULL.
+        let report = unsafe { object(report, "report") }?;
+        let rejected = item(&report.report.rejected, index, "rejected row")?;
+        // SAFETY: each output is NULL or writable, as the caller promises.
+        unsafe {
+            write_if(row, rejected.row);
+            write_if(problems, rejected.problems.len());
+        }
+        Ok(())
+    })
+}
+
+/// Problem `problem` of left-out row `index` as text (`field: message
+/// (rule)`), with `snprintf` semantics. It never contains the value.
+///
+/// # Safety
+/// `report` must be a valid handle; `buf` NULL or `len` writable bytes; `needed` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_import_report_rejected_problem(
+    report: *const cust_import_report,
+    index: usize,
+    problem: usize,
+    buf: *mut c_char,
+    len: usize,
+    needed: *mut usize,
+) -> cust_status {
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        report_text(report, buf, len, needed, "the problem text", |report| {
+            let p = report.rejected.get(index).and_then(|row| row.problems.get(problem)).ok_or_else(|| {
+                Failure::new(cust_status::InvalidArgument, format!("no problem {problem} in rejected row {index}"))
+            })?;
+            Ok(Some(format!("{}: {} ({})", p.field, p.message, p.rule)))
+        })
+    }
 }

@@ -26,6 +26,7 @@
 
 mod backup;
 mod boundary;
+mod csv;
 mod customer;
 mod directory;
 mod import;

@@ -29,6 +29,7 @@ SCALARS = {
     "uint32_t": "c_uint32",
     "cust_status": "c_uint32",
     "cust_text_sink": "TEXT_SINK",
+    "cust_progress_sink": "PROGRESS_SINK",
 }
 POINTERS = {
     "char *": "c_char_p",  # NUL-terminated text, or a caller's buffer

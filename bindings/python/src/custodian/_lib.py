@@ -19,6 +19,7 @@ from . import _declarations
 from .errors import error_for
 
 TEXT_SINK = ctypes.CFUNCTYPE(None, c_void_p, c_char_p)
+PROGRESS_SINK = ctypes.CFUNCTYPE(None, c_void_p, c_uint64, c_uint64)
 
 _TYPES: dict[str, Any] = {
     "None": None,
@@ -30,6 +31,7 @@ _TYPES: dict[str, Any] = {
     "c_void_p": c_void_p,
     "c_char_p": c_char_p,
     "TEXT_SINK": TEXT_SINK,
+    "PROGRESS_SINK": PROGRESS_SINK,
     "POINTER(c_void_p)": POINTER(c_void_p),
     "POINTER(c_char_p)": POINTER(c_char_p),
     "POINTER(c_size_t)": POINTER(c_size_t),

@@ -8,6 +8,7 @@ import enum
 import json
 from ctypes import byref, c_bool, c_int64, c_size_t, c_uint32, c_void_p
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any, Iterator, NamedTuple, Optional
 
 from . import _lib
@@ -318,6 +319,8 @@ class ImportReport:
 
     rows: list[ImportRow]
     matched: list[MatchedRow]
+    #: Rows left out because their values failed validation (``reject_invalid``).
+    rejected: list[ImportRow] = dataclass_field(default_factory=list)
 
     @property
     def imported(self) -> list[int]:
@@ -353,7 +356,18 @@ def take_import_report(function: str, *args: Any) -> ImportReport:
             matched.append(
                 MatchedRow(slot.value, customer.value, _MATCH_NAMES[outcome.value], [f for f in fields.split(",") if f])
             )
-        return ImportReport(rows, matched)
+        rejected = []
+        for index in range(lib.cust_import_report_rejected_len(out)):
+            slot, problems = c_size_t(), c_size_t()
+            _lib.check(lib.cust_import_report_rejected(out, index, byref(slot), byref(problems)))
+
+            def rejected_problem(p: int) -> str:
+                return _lib.copy_out(
+                    lambda buf, n, needed: int(lib.cust_import_report_rejected_problem(out, index, p, buf, n, needed))
+                )
+
+            rejected.append(ImportRow(slot.value, None, False, [rejected_problem(p) for p in range(problems.value)]))
+        return ImportReport(rows, matched, rejected)
     finally:
         lib.cust_import_report_free(out)
 

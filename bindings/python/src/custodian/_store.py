@@ -775,6 +775,86 @@ class Session(_Owner):
         function = "cust_import_khzl_update" if update else "cust_import_khzl"
         return take_import_report(function, self.handle, raw, len(raw))
 
+    def import_csv(
+        self,
+        source: Union[str, "os.PathLike[str]", bytes, bytearray],
+        *,
+        encoding: Optional[str] = None,
+        reject_invalid: bool = False,
+        update: bool = False,
+        progress: Optional[Callable[[int, int], None]] = None,
+    ) -> ImportReport:
+        """Imports a CSV file (a path, streamed) or CSV bytes, in one
+        transaction. ``encoding``: ``None``/``"auto"``, ``"utf-8"`` or
+        ``"gbk"``. Columns by their Chinese (编号, 姓名, ...) or field names;
+        an unknown column, a malformed row or undecodable bytes raise
+        ``Invalid`` and import nothing. Rows failing validation are kept
+        unverified, or with ``reject_invalid`` left out
+        (``report.rejected``); rows whose 编号 exists are matched (with
+        ``update``, applied). ``progress(rows, bytes)`` is called every
+        thousand rows and at the end; it must not call the store."""
+        sink = _lib.PROGRESS_SINK(0)
+        failure: list[BaseException] = []
+        if progress is not None:
+            callback = progress
+
+            def deliver(_user: Any, rows: int, done: int) -> None:
+                if failure:
+                    return
+                try:
+                    callback(int(rows), int(done))
+                except BaseException as e:  # raised again once the call returns
+                    failure.append(e)
+
+            sink = _lib.PROGRESS_SINK(deliver)
+        flags = (_lib.text(encoding, "encoding", optional=True), bool(reject_invalid), bool(update), sink, None)
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            raw = bytes(source)
+            report = take_import_report("cust_import_csv", self.handle, raw, len(raw), *flags)
+        elif isinstance(source, (str, os.PathLike)):
+            report = take_import_report("cust_import_csv_file", self.handle, _lib.text(os.fspath(source), "path"), *flags)
+        else:
+            raise TypeError(f"source must be a path or bytes, not {type(source).__name__}")
+        if failure:
+            raise failure[0]
+        return report
+
+    def export_csv(
+        self,
+        path: Optional[Union[str, "os.PathLike[str]"]] = None,
+        *,
+        columns: Optional[Sequence[str]] = None,
+        encoding: Optional[str] = None,
+        chinese_headers: bool = False,
+        kind: Optional[str] = None,
+        category: Optional[str] = None,
+        tier: Optional[str] = None,
+        source: Optional[str] = None,
+    ) -> Union[bytes, int]:
+        """The customers this session may see as CSV: the bytes, or with
+        ``path`` written to that new file (the number of rows returned).
+        ``columns`` are field names (default: every writable built-in
+        field); ``encoding`` ``"utf-8"`` (default), ``"utf-8-bom"`` or
+        ``"gbk"``; the filters match classification attributes. Masked values
+        are exported masked, withheld ones empty; formula cells are
+        neutralised. Audited, naming every customer exported."""
+        if columns is not None and (isinstance(columns, str) or not all(isinstance(c, str) for c in columns)):
+            raise TypeError("columns is a sequence of field names")
+        args = (
+            _lib.text(",".join(columns), "columns") if columns is not None else None,
+            _lib.text(encoding, "encoding", optional=True),
+            bool(chinese_headers),
+            _lib.text(kind, "kind", optional=True),
+            _lib.text(category, "category", optional=True),
+            _lib.text(tier, "tier", optional=True),
+            _lib.text(source, "source", optional=True),
+        )
+        if path is not None:
+            rows = c_uint64()
+            _lib.call("cust_export_csv_file", self.handle, _lib.text(os.fspath(path), "path"), *args, byref(rows))
+            return int(rows.value)
+        return bytes_out("cust_export_csv", self.handle, *args, None)
+
     # -- data-subject requests and retention ------------------------------------
     def export(self, id: int) -> Any:
         """Everything held about a customer, for handing to them."""

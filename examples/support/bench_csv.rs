@@ -1,0 +1,100 @@
+//! The bench's `csv` phase: a CSV file of N generated customers (the
+//! columns a Chinese CRM exports, in GBK as Excel and WPS write them)
+//! imported through a session from a file, streamed, against plain
+//! rusqlite parsing the same file with the same `csv` crate and inserting
+//! the rows in plaintext in one transaction.
+
+use std::io::Write;
+use std::time::Instant;
+
+use custodian::import::{CsvEncoding, CsvReadOptions};
+use custodian::{ImportOptions, Session};
+
+use super::Report;
+use super::generate::Generator;
+
+const HEADER: &str = "编号,类型,姓名,单位,类别,职务,手机,邮箱,地址,性别,出生日期,身份证号,来源,等级,标签,备注";
+
+/// Runs the phase: `n` rows written to `dir/customers.csv`, then both imports.
+pub fn run(
+    report: &Report,
+    session: &Session,
+    plain: &rusqlite::Connection,
+    dir: &std::path::Path,
+    n: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    report.section(&format!("CSV import of {n} rows (GBK, 16 columns, from a file, streamed)"));
+    let path = dir.join("customers.csv");
+    let mut rng = fastrand::Rng::with_seed(99);
+    let mut generator = Generator::new(&mut rng);
+    let mut text = String::with_capacity(n * 220);
+    text.push_str(HEADER);
+    text.push_str("\r\n");
+    for i in 0..n {
+        let p = generator.profile();
+        let kind = if p.organisation_kind { "单位" } else { "个人" };
+        let cells = [
+            format!("CSV{i:07}"),
+            kind.to_owned(),
+            p.name.clone(),
+            p.organisation.clone(),
+            p.category.to_owned(),
+            p.title.to_owned(),
+            p.mobile.clone(),
+            p.email.clone().unwrap_or_default(),
+            p.address.clone(),
+            p.gender.unwrap_or("").to_owned(),
+            p.birth_date.clone().unwrap_or_default(),
+            p.id_number.clone().unwrap_or_default(),
+            p.source.to_owned(),
+            p.tier.to_owned(),
+            p.tags.clone(),
+            format!("\"{}\"", p.notes.replace('"', "\"\"")),
+        ];
+        text.push_str(&cells.join(","));
+        text.push_str("\r\n");
+    }
+    let (gbk, _, _) = encoding_rs::GBK.encode(&text);
+    std::fs::File::create(&path)?.write_all(&gbk)?;
+    report.metric("csv_rows", n as f64, "rows");
+    report.metric("csv_file_bytes", gbk.len() as f64, "bytes");
+    drop(text);
+
+    let t = Instant::now();
+    let imported = session.import_csv(
+        std::fs::File::open(&path)?,
+        &CsvReadOptions::new().encoding(CsvEncoding::Auto),
+        &ImportOptions::new(),
+        None,
+    )?;
+    let custodian_secs = t.elapsed().as_secs_f64();
+    assert_eq!(imported.customers.len(), n);
+
+    plain.execute_batch(
+        "CREATE TABLE csv_customers (code TEXT, kind TEXT, name TEXT, organisation TEXT, category TEXT, title TEXT,
+         mobile TEXT, email TEXT, address TEXT, gender TEXT, birth_date TEXT, id_number TEXT, source TEXT, tier TEXT,
+         tags TEXT, notes TEXT);
+         CREATE INDEX csv_by_mobile ON csv_customers (mobile);",
+    )?;
+    let t = Instant::now();
+    let file = std::fs::read(&path)?;
+    let (decoded, _, malformed) = encoding_rs::GB18030.decode(&file);
+    assert!(!malformed);
+    let mut reader = csv::Reader::from_reader(decoded.as_bytes());
+    let tx = plain.unchecked_transaction()?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO csv_customers VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        )?;
+        for record in reader.records() {
+            let record = record?;
+            insert.execute(rusqlite::params_from_iter(record.iter()))?;
+        }
+    }
+    tx.commit()?;
+    let plain_secs = t.elapsed().as_secs_f64();
+    report.metric("csv_import_rate_custodian", n as f64 / custodian_secs, "rows/s");
+    report.metric("csv_import_rate_plain", n as f64 / plain_secs, "rows/s");
+    report.metric("csv_import_ratio_vs_plain", plain_secs / custodian_secs, "ratio");
+    Ok(())
+}
