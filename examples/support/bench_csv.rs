@@ -27,33 +27,31 @@ pub fn run(
     let path = dir.join("customers.csv");
     let mut rng = fastrand::Rng::with_seed(99);
     let mut generator = Generator::new(&mut rng);
-    let mut text = String::with_capacity(n * 220);
-    text.push_str(HEADER);
-    text.push_str("\r\n");
+    let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::with_capacity(n * 220));
+    writer.write_record(HEADER.split(','))?;
     for i in 0..n {
         let p = generator.profile();
         let kind = if p.organisation_kind { "单位" } else { "个人" };
-        let cells = [
-            format!("CSV{i:07}"),
-            kind.to_owned(),
-            p.name.clone(),
-            p.organisation.clone(),
-            p.category.to_owned(),
-            p.title.to_owned(),
-            p.mobile.clone(),
-            p.email.clone().unwrap_or_default(),
-            p.address.clone(),
-            p.gender.unwrap_or("").to_owned(),
-            p.birth_date.clone().unwrap_or_default(),
-            p.id_number.clone().unwrap_or_default(),
-            p.source.to_owned(),
-            p.tier.to_owned(),
-            p.tags.clone(),
-            format!("\"{}\"", p.notes.replace('"', "\"\"")),
-        ];
-        text.push_str(&cells.join(","));
-        text.push_str("\r\n");
+        writer.write_record([
+            format!("CSV{i:07}").as_str(),
+            kind,
+            &p.name,
+            &p.organisation,
+            p.category,
+            p.title,
+            &p.mobile,
+            p.email.as_deref().unwrap_or(""),
+            &p.address,
+            p.gender.unwrap_or(""),
+            p.birth_date.as_deref().unwrap_or(""),
+            p.id_number.as_deref().unwrap_or(""),
+            p.source,
+            p.tier,
+            &p.tags,
+            &p.notes,
+        ])?;
     }
+    let text = String::from_utf8(writer.into_inner().map_err(|e| e.into_error())?)?;
     let (gbk, _, _) = encoding_rs::GBK.encode(&text);
     std::fs::File::create(&path)?.write_all(&gbk)?;
     report.metric("csv_rows", n as f64, "rows");
