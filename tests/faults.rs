@@ -258,6 +258,26 @@ fn every_failed_call_leaves_the_store_unchanged() {
     }
 }
 
+/// A CSV import is one transaction: every fault leaves the store as it was.
+#[test]
+fn a_csv_import_leaves_the_store_unchanged_on_every_fault() {
+    let file = "编号,姓名,手机\r\nCSV1,王五,13812345678\r\nCSV2,李四,bad\r\nKH00001,张三,13912345678\r\n";
+    for (name, inner, _guard) in backends() {
+        seeded(&inner);
+        let points = every_fault(inner.clone(), &format!("{name} csv import"), |store| {
+            open_admin(store)?
+                .import_csv(
+                    file.as_bytes(),
+                    &custodian::import::CsvReadOptions::new(),
+                    &custodian::ImportOptions::new(),
+                    None,
+                )
+                .map(drop)
+        });
+        assert!(points >= 6, "{name}: {points}");
+    }
+}
+
 /// The calls on attached records: every fault leaves the store (records
 /// and histories included) as it was, and so does every refused input.
 #[test]
