@@ -657,6 +657,34 @@ cust_status cust_customer_create(const struct cust_session *session,
                                  const struct cust_input *input,
                                  struct cust_customer **out);
 
+// `cust_customer_create` with a duplicate check (`check`: `"allow"`,
+// `"warn"` or `"refuse"`): customers with the same ID number, mobile or
+// e-mail are found through the blind indexes. `"refuse"` fails with
+// `CUST_STATUS_INVALID` (rule `possible_duplicate`, naming the other
+// customer and the field) and creates nothing. `*duplicates` (may be NULL)
+// receives the pairs as JSON (`[{"first": 1, "second": 7, "score": 80,
+// "reasons": ["same_mobile"]}]`; free it with `cust_string_free`).
+//
+// # Safety
+// `session` and `input` must be valid handles; `check` NUL-terminated;
+// `out` writable; `duplicates` NULL or writable.
+cust_status cust_customer_create_checked(const struct cust_session *session,
+                                         const struct cust_input *input,
+                                         const char *check,
+                                         char **duplicates,
+                                         struct cust_customer **out);
+
+// Finds possible duplicate customers across the store, at most `limit`
+// pairs (1 to 100,000), as JSON: `{"pairs": [{"first": 1, "second": 2,
+// "score": 85, "reasons": ["same_mobile", "same_name_and_organisation"]}],
+// "truncated": false}`, highest score first. Only signals the session may
+// read are used, and only customers it may see appear; never a value.
+// Free `*out` with `cust_string_free`.
+//
+// # Safety
+// `session` must be a valid handle; `out` writable.
+cust_status cust_duplicates_json(const struct cust_session *session, uint32_t limit, char **out);
+
 // Creates a customer from JSON: `{"kind": "individual"|"organisation",
 // "fields": {"name": "王五", "mobile": "13812345678", "custom.loyalty_no": "..."}}`
 // (field names as in the Rust API; `kind` defaults to individual).

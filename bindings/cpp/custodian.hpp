@@ -795,6 +795,24 @@ public:
         detail::check(cust_customer_create(handle_.get(), values.native_handle(), &out));
         return customer(out);
     }
+    /// Creates a customer with a duplicate check (`"allow"`, `"warn"`, `"refuse"`);
+    /// `duplicates_json`, if given, receives the pairs found as JSON.
+    customer create_checked(const input& values, std::string_view check,
+                            std::string* duplicates_json = nullptr) const {
+        detail::text c(check, "check");
+        cust_customer* out = nullptr;
+        char* pairs = nullptr;
+        detail::check(cust_customer_create_checked(handle_.get(), values.native_handle(), c.c_str(), &pairs, &out));
+        std::string text = detail::take_string(pairs);
+        if (duplicates_json != nullptr) *duplicates_json = std::move(text);
+        return customer(out);
+    }
+    /// Possible duplicates across the store, as JSON (see `cust_duplicates_json`).
+    std::string duplicates_json(uint32_t limit = 1000) const {
+        char* out = nullptr;
+        detail::check(cust_duplicates_json(handle_.get(), limit, &out));
+        return detail::take_string(out);
+    }
     customer create_json(std::string_view json) const {
         detail::text j(json, "json");
         cust_customer* out = nullptr;

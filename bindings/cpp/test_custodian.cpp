@@ -1048,6 +1048,22 @@ static void test_csv(const std::string& dir) {
     CHECK_THROWS(admin.export_csv(bad), CUST_STATUS_INVALID);
 }
 
+/* Possible duplicates: the report and a create that refuses or warns. */
+static void test_duplicates(const std::string& dir) {
+    custodian::store store = provisioned(dir, "duplicates");
+    custodian::session admin = store.open_session("admin", "service", true);
+    const int64_t first = admin.create(person("KH960", "王五", "13812345678")).id();
+    auto refused = CHECK_THROWS(admin.create_checked(person("KH961", "王小五", "138-1234-5678"), "refuse"),
+                                CUST_STATUS_INVALID);
+    CHECK(refused && refused->rule() == "possible_duplicate" && !contains(refused->message(), "13812345678"));
+    std::string pairs;
+    custodian::customer twin = admin.create_checked(person("KH961", "王小五", "138-1234-5678"), "warn", &pairs);
+    const std::string expected = "\"first\":" + std::to_string(first);
+    CHECK(twin && contains(pairs, expected.c_str()) && contains(pairs, "same_mobile"));
+    CHECK(contains(admin.duplicates_json(10), "\"truncated\":false"));
+    CHECK_THROWS(admin.duplicates_json(0), CUST_STATUS_INVALID_ARGUMENT);
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         std::fprintf(stderr, "usage: %s <empty-directory>\n", argv[0]);
@@ -1071,6 +1087,7 @@ int main(int argc, char** argv) {
         {"records", test_records},
         {"service levels", test_service_levels},
         {"csv", test_csv},
+        {"duplicates", test_duplicates},
     };
     for (const test& t : tests) {
         try {

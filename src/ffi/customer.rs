@@ -248,6 +248,79 @@ pub unsafe extern "C" fn cust_customer_create(
     })
 }
 
+/// `cust_customer_create` with a duplicate check (`check`: `"allow"`,
+/// `"warn"` or `"refuse"`): customers with the same ID number, mobile or
+/// e-mail are found through the blind indexes. `"refuse"` fails with
+/// `CUST_STATUS_INVALID` (rule `possible_duplicate`, naming the other
+/// customer and the field) and creates nothing. `*duplicates` (may be NULL)
+/// receives the pairs as JSON (`[{"first": 1, "second": 7, "score": 80,
+/// "reasons": ["same_mobile"]}]`; free it with `cust_string_free`).
+///
+/// # Safety
+/// `session` and `input` must be valid handles; `check` NUL-terminated;
+/// `out` writable; `duplicates` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_customer_create_checked(
+    session: *const cust_session,
+    input: *const cust_input,
+    check: *const c_char,
+    duplicates: *mut *mut c_char,
+    out: *mut *mut cust_customer,
+) -> cust_status {
+    with_session(session, |s| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller promises a valid handle or NULL.
+        let input = unsafe { object(input, "input") }?;
+        // SAFETY: the caller promises a NUL-terminated string or NULL.
+        let check = crate::DuplicateCheck::parse(unsafe { super::boundary::text(check, "check") }?)?;
+        let mut customer = match input.kind {
+            cust_kind::Individual => CustomerInput::individual(),
+            cust_kind::Organisation => CustomerInput::organisation(),
+        };
+        for (field, value) in &input.values {
+            if let Some(value) = value {
+                customer.insert(field.clone(), value.clone());
+            }
+        }
+        let (view, pairs) = s.create_checked(customer, check)?;
+        let json = serde_json::to_string(&pairs).map_err(|e| crate::Error::storage_caused("encoding the pairs", e))?;
+        if !duplicates.is_null() {
+            let text = super::boundary::c_string(json)?;
+            // SAFETY: checked non-NULL; writable as the caller promises.
+            unsafe { write(duplicates, text) };
+        }
+        hand_out(out, view);
+        Ok(())
+    })
+}
+
+/// Finds possible duplicate customers across the store, at most `limit`
+/// pairs (1 to 100,000), as JSON: `{"pairs": [{"first": 1, "second": 2,
+/// "score": 85, "reasons": ["same_mobile", "same_name_and_organisation"]}],
+/// "truncated": false}`, highest score first. Only signals the session may
+/// read are used, and only customers it may see appear; never a value.
+/// Free `*out` with `cust_string_free`.
+///
+/// # Safety
+/// `session` must be a valid handle; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_duplicates_json(
+    session: *const cust_session,
+    limit: u32,
+    out: *mut *mut c_char,
+) -> cust_status {
+    with_session(session, |s| {
+        let out = out_ptr(out, "out")?;
+        let report = s.duplicates(limit)?;
+        let json =
+            serde_json::to_string(&report).map_err(|e| crate::Error::storage_caused("encoding the report", e))?;
+        let text = super::boundary::c_string(json)?;
+        // SAFETY: checked.
+        unsafe { write(out, text) };
+        Ok(())
+    })
+}
+
 /// Creates a customer from JSON: `{"kind": "individual"|"organisation",
 /// "fields": {"name": "王五", "mobile": "13812345678", "custom.loyalty_no": "..."}}`
 /// (field names as in the Rust API; `kind` defaults to individual).

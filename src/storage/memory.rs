@@ -197,6 +197,21 @@ impl Transaction for MemoryTx<'_> {
             .collect())
     }
 
+    fn blind_groups(&mut self, field: &str) -> Result<Vec<Vec<CustomerId>>> {
+        let mut groups: Vec<Vec<CustomerId>> = Vec::new();
+        let mut last: Option<&[u8]> = None;
+        for (f, digest, id) in self.state().blind.iter().filter(|(f, _, _)| f == field) {
+            let _ = f;
+            match (last, groups.last_mut()) {
+                (Some(previous), Some(group)) if previous == digest.as_slice() => group.push(*id),
+                _ => groups.push(vec![*id]),
+            }
+            last = Some(digest);
+        }
+        groups.retain(|g| g.len() > 1);
+        Ok(groups)
+    }
+
     fn customers_generation(&mut self) -> Result<u64> {
         Ok(self.state().generation)
     }

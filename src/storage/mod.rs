@@ -480,6 +480,10 @@ pub trait Transaction {
     fn find_external_code(&mut self, code: &str) -> Result<Option<CustomerId>>;
     /// Finds the customers whose blind index for `field` equals `digest`, in id order.
     fn find_blind(&mut self, field: &str, digest: &[u8]) -> Result<Vec<CustomerId>>;
+    /// The customers that share a blind-index digest of `field`: one group
+    /// per digest held by two customers or more, each group's ids ascending,
+    /// groups in digest order (which reveals nothing).
+    fn blind_groups(&mut self, field: &str) -> Result<Vec<Vec<CustomerId>>>;
     /// Number of customers.
     fn count_customers(&mut self) -> Result<u64>;
     /// A number that changes whenever any customer row is inserted, replaced

@@ -755,6 +755,35 @@ impl Transaction for SqliteTx<'_> {
         Ok(Some(CustomerRow { header, sealed, blind }))
     }
 
+    fn blind_groups(&mut self, field: &str) -> Result<Vec<Vec<CustomerId>>> {
+        // The column name comes from a fixed list, never from the caller.
+        let Some((_, column)) = BLIND_COLUMNS.iter().find(|(name, _)| *name == field) else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self
+            .conn()
+            .prepare_cached(&format!(
+                "SELECT {column}, id FROM data.customers WHERE {column} IN
+                   (SELECT {column} FROM data.customers WHERE {column} IS NOT NULL
+                    GROUP BY {column} HAVING count(*) > 1)
+                 ORDER BY {column}, id"
+            ))
+            .db()?;
+        let mut rows = stmt.query([]).db()?;
+        let mut groups: Vec<Vec<CustomerId>> = Vec::new();
+        let mut last: Option<Vec<u8>> = None;
+        while let Some(r) = rows.next().db()? {
+            let digest: Vec<u8> = r.get(0).db()?;
+            let id = CustomerId(r.get(1).db()?);
+            match groups.last_mut() {
+                Some(group) if last.as_deref() == Some(digest.as_slice()) => group.push(id),
+                _ => groups.push(vec![id]),
+            }
+            last = Some(digest);
+        }
+        Ok(groups)
+    }
+
     fn find_external_code(&mut self, code: &str) -> Result<Option<CustomerId>> {
         Ok(self
             .conn()

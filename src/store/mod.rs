@@ -13,6 +13,7 @@ mod backup;
 mod codec;
 mod csv;
 mod directory;
+mod duplicates;
 mod engine;
 mod import;
 mod lifecycle;
@@ -26,6 +27,7 @@ mod sort_cache;
 pub use archive::{BACKUP_FORMAT, BackupKind, BackupManifest, BackupParent, BackupPart};
 pub use backup::BackupVerification;
 pub use csv::{CsvExportOptions, CsvExportSummary};
+pub use duplicates::{DuplicateCheck, DuplicatePair, DuplicateReason, DuplicateReport};
 pub use import::{
     ImportOptions, ImportProblem, ImportReport, ImportRow, ImportedCustomer, Matched, MatchedRow, RejectedRow,
 };

@@ -231,7 +231,7 @@ impl Session {
     }
 
     /// Validates, seals and inserts one new customer inside `tx`.
-    fn insert_new(
+    pub(super) fn insert_new(
         &self,
         store: &StoreInner,
         tx: &mut dyn Transaction,

@@ -1504,6 +1504,41 @@ static void test_csv(const char *dir) {
     cust_store_close(store);
 }
 
+/* Possible duplicates: the report and a create that refuses or warns. */
+static void test_duplicates(const char *dir) {
+    cust_store *store = provisioned(dir, "duplicates");
+    cust_session *admin = NULL;
+    OK(cust_session_open(store, "admin", "service", true, 0, &admin));
+    cust_input *one = person("KH960", "王五", "13812345678");
+    cust_customer *customer = NULL;
+    OK(cust_customer_create(admin, one, &customer));
+    const int64_t first = cust_customer_id(customer);
+    cust_customer_free(customer);
+    cust_input_free(one);
+    cust_input *twin = person("KH961", "王小五", "138-1234-5678");
+    char *json = SENTINEL;
+    customer = SENTINEL;
+    CHECK_STATUS(cust_customer_create_checked(admin, twin, "refuse", &json, &customer), CUST_STATUS_INVALID);
+    CHECK(customer == SENTINEL && json == SENTINEL && strstr(last_error(), "possible_duplicate") != NULL);
+    CHECK(strstr(last_error(), "13812345678") == NULL);
+    CHECK_STATUS(cust_customer_create_checked(admin, twin, "maybe", &json, &customer), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_customer_create_checked(admin, twin, NULL, &json, &customer), CUST_STATUS_NULL_ARGUMENT);
+    OK(cust_customer_create_checked(admin, twin, "warn", &json, &customer));
+    char expected[64];
+    snprintf(expected, sizeof expected, "\"first\":%lld", (long long)first);
+    CHECK(strstr(json, expected) != NULL && strstr(json, "same_mobile") != NULL);
+    cust_string_free(json);
+    cust_customer_free(customer);
+    cust_input_free(twin);
+    OK(cust_duplicates_json(admin, 10, &json));
+    CHECK(strstr(json, "\"pairs\":[{") != NULL && strstr(json, "\"truncated\":false") != NULL);
+    cust_string_free(json);
+    CHECK_STATUS(cust_duplicates_json(admin, 0, &json), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(cust_duplicates_json(admin, 10, NULL), CUST_STATUS_NULL_ARGUMENT);
+    cust_session_close(admin);
+    cust_store_close(store);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s <empty-directory>\n", argv[0]);
@@ -1521,6 +1556,7 @@ int main(int argc, char **argv) {
     test_records(argv[1]);
     test_service_levels(argv[1]);
     test_csv(argv[1]);
+    test_duplicates(argv[1]);
     printf("C API checks: %d passed, %d failed\n", checks - failures, failures);
     return failures == 0 ? 0 : 1;
 }

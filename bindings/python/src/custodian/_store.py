@@ -5,10 +5,11 @@ library."""
 from __future__ import annotations
 
 import builtins
+import ctypes
 import json
 import os
 import threading
-from ctypes import byref, c_bool, c_uint64, c_void_p
+from ctypes import byref, c_bool, c_char_p, c_uint64, c_void_p
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, TypeVar, Union
 
 from . import _lib
@@ -587,6 +588,36 @@ class Session(_Owner):
             return take_customer("cust_customer_create", self.handle, handle)
         finally:
             lib.cust_input_free(handle)
+
+    def create_checked(
+        self, fields: Mapping[str, Optional[str]], *, check: str = "warn", kind: str = "individual"
+    ) -> tuple[Customer, builtins.list[dict[str, Any]]]:
+        """Creates a customer after looking for customers with the same ID
+        number, mobile or e-mail: ``check="refuse"`` raises ``Invalid`` (rule
+        ``possible_duplicate``) and creates nothing; ``"warn"`` creates it
+        and returns the pairs found; ``"allow"`` returns none."""
+        handle = _input(fields, kind)
+        pairs = c_void_p()
+        try:
+            customer = take_customer(
+                "cust_customer_create_checked", self.handle, handle, _lib.text(check, "check"), byref(pairs)
+            )
+        finally:
+            lib.cust_input_free(handle)
+        try:
+            found: builtins.list[dict[str, Any]] = json.loads(ctypes.string_at(pairs.value)) if pairs.value else []
+        finally:
+            lib.cust_string_free(ctypes.cast(pairs, c_char_p))
+        return customer, found
+
+    def duplicates(self, limit: int = 1000) -> dict[str, Any]:
+        """Possible duplicate customers: ``{"pairs": [{"first", "second",
+        "score", "reasons"}], "truncated"}``, highest score first, built only
+        from what this session may read."""
+        result: dict[str, Any] = _lib.take_json(
+            "cust_duplicates_json", self.handle, _lib.integer(limit, "limit", 1, 100_000)
+        )
+        return result
 
     def create_json(self, document: Union[str, Mapping[str, Any]]) -> Customer:
         """Creates a customer from ``{"kind": ..., "fields": {...}}``."""
