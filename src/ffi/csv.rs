@@ -44,6 +44,36 @@ unsafe fn read_options(encoding: *const c_char) -> Outcome<CsvReadOptions> {
     Ok(CsvReadOptions::new().encoding(encoding))
 }
 
+/// Imports `source` and hands the report out through `out` (checked).
+///
+/// # Safety
+/// `encoding` NULL or NUL-terminated; `out` writable; `progress`, if given, callable with `user`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn import_into(
+    session: &crate::Session,
+    source: impl std::io::Read,
+    encoding: *const c_char,
+    reject_invalid: bool,
+    update_existing: bool,
+    progress: cust_progress_sink,
+    user: *mut c_void,
+    out: *mut *mut cust_import_report,
+) -> Outcome {
+    // SAFETY: the caller promises NULL or a NUL-terminated name.
+    let read = unsafe { read_options(encoding) }?;
+    let options = ImportOptions::new().reject_invalid(reject_invalid).update_existing(update_existing);
+    let mut report = |p: CsvProgress| {
+        if let Some(sink) = progress {
+            // SAFETY: the host's callback, called as its type says.
+            unsafe { sink(user, p.rows, p.bytes) }
+        }
+    };
+    let report = session.import_csv(source, &read, &options, Some(&mut report))?;
+    // SAFETY: the caller checked `out`.
+    unsafe { write(out, into_handle(cust_import_report { report })) };
+    Ok(())
+}
+
 /// Imports CSV `bytes` (`len` bytes): see `cust_import_csv_file`.
 ///
 /// # Safety
@@ -65,19 +95,8 @@ pub unsafe extern "C" fn cust_import_csv(
         let out = out_ptr(out, "out")?;
         // SAFETY: the caller promises `len` readable bytes.
         let data = unsafe { super::boundary::bytes(bytes, len, "bytes") }?;
-        // SAFETY: the caller promises NULL or a NUL-terminated name.
-        let read = unsafe { read_options(encoding) }?;
-        let options = ImportOptions::new().reject_invalid(reject_invalid).update_existing(update_existing);
-        let mut report = |p: CsvProgress| {
-            if let Some(sink) = progress {
-                // SAFETY: the host's callback, called as its type says.
-                unsafe { sink(user, p.rows, p.bytes) }
-            }
-        };
-        let report = s.import_csv(data, &read, &options, Some(&mut report))?;
-        // SAFETY: checked.
-        unsafe { write(out, into_handle(cust_import_report { report })) };
-        Ok(())
+        // SAFETY: forwarded caller guarantees.
+        unsafe { import_into(s, data, encoding, reject_invalid, update_existing, progress, user, out) }
     })
 }
 
@@ -114,21 +133,10 @@ pub unsafe extern "C" fn cust_import_csv_file(
         let out = out_ptr(out, "out")?;
         // SAFETY: the caller promises a NUL-terminated path or NULL.
         let path = unsafe { text(path, "path") }?;
-        // SAFETY: the caller promises NULL or a NUL-terminated name.
-        let read = unsafe { read_options(encoding) }?;
         let file =
             std::fs::File::open(path).map_err(|e| Error::storage_caused(format!("opening the CSV file {path}"), e))?;
-        let options = ImportOptions::new().reject_invalid(reject_invalid).update_existing(update_existing);
-        let mut report = |p: CsvProgress| {
-            if let Some(sink) = progress {
-                // SAFETY: the host's callback, called as its type says.
-                unsafe { sink(user, p.rows, p.bytes) }
-            }
-        };
-        let report = s.import_csv(file, &read, &options, Some(&mut report))?;
-        // SAFETY: checked.
-        unsafe { write(out, into_handle(cust_import_report { report })) };
-        Ok(())
+        // SAFETY: forwarded caller guarantees.
+        unsafe { import_into(s, file, encoding, reject_invalid, update_existing, progress, user, out) }
     })
 }
 

@@ -220,6 +220,20 @@ fn hand_out_list(out: *mut *mut cust_list, items: Vec<CustomerView>, total: u64)
     unsafe { write(out, into_handle(cust_list { items, total })) };
 }
 
+/// The values of a `cust_input` as the Rust API takes them.
+fn customer_input(input: &cust_input) -> CustomerInput {
+    let mut customer = match input.kind {
+        cust_kind::Individual => CustomerInput::individual(),
+        cust_kind::Organisation => CustomerInput::organisation(),
+    };
+    for (field, value) in &input.values {
+        if let Some(value) = value {
+            customer.insert(field.clone(), value.clone());
+        }
+    }
+    customer
+}
+
 /// Creates a customer from `input`; `*out` receives it as the session sees it.
 ///
 /// # Safety
@@ -234,15 +248,7 @@ pub unsafe extern "C" fn cust_customer_create(
         let out = out_ptr(out, "out")?;
         // SAFETY: the caller promises a valid handle or NULL.
         let input = unsafe { object(input, "input") }?;
-        let mut customer = match input.kind {
-            cust_kind::Individual => CustomerInput::individual(),
-            cust_kind::Organisation => CustomerInput::organisation(),
-        };
-        for (field, value) in &input.values {
-            if let Some(value) = value {
-                customer.insert(field.clone(), value.clone());
-            }
-        }
+        let customer = customer_input(input);
         hand_out(out, s.create(customer)?);
         Ok(())
     })
@@ -273,15 +279,7 @@ pub unsafe extern "C" fn cust_customer_create_checked(
         let input = unsafe { object(input, "input") }?;
         // SAFETY: the caller promises a NUL-terminated string or NULL.
         let check = crate::DuplicateCheck::parse(unsafe { super::boundary::text(check, "check") }?)?;
-        let mut customer = match input.kind {
-            cust_kind::Individual => CustomerInput::individual(),
-            cust_kind::Organisation => CustomerInput::organisation(),
-        };
-        for (field, value) in &input.values {
-            if let Some(value) = value {
-                customer.insert(field.clone(), value.clone());
-            }
-        }
+        let customer = customer_input(input);
         let (view, pairs) = s.create_checked(customer, check)?;
         let json = serde_json::to_string(&pairs).map_err(|e| crate::Error::storage_caused("encoding the pairs", e))?;
         if !duplicates.is_null() {
