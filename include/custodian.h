@@ -1757,6 +1757,15 @@ cust_status cust_store_set_service_hours(struct cust_store *store,
 // `store` must be a valid handle used by this thread only.
 cust_status cust_store_set_reopen_days(struct cust_store *store, uint32_t days);
 
+// Requires (`true`) or not that customers be verified
+// (`cust_customer_verify`) by another principal than the one who entered
+// or last changed them (refused with `CUST_STATUS_DENIED`, rule
+// `verify.four_eyes`). The same conditions as `cust_store_set_service_hours`.
+//
+// # Safety
+// `store` must be a valid handle used by this thread only.
+cust_status cust_store_set_four_eyes(struct cust_store *store, bool required);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -236,3 +236,44 @@ mod khzl_files {
         assert!(!err.contains("CANARY") && err.contains("bz"), "{err}");
     }
 }
+
+/// With four-eyes verification, whoever entered or last changed a customer
+/// may not verify it; someone else may.
+#[test]
+fn four_eyes_verification_needs_a_second_principal() {
+    for four_eyes in [true, false] {
+        let mut store = custodian::Store::in_memory(key(), custodian::CreateOptions::new()).unwrap();
+        store.set_four_eyes(four_eyes).unwrap();
+        provision(&store);
+        principal(&store, "checker", custodian::Role::CustomerService);
+        let clerk = service(&store);
+        let report = clerk
+            .import(vec![custodian::ImportRow {
+                row: 1,
+                input: custodian::CustomerInput::individual()
+                    .set(custodian::Field::Name, "王五")
+                    .set(custodian::Field::Mobile, "1381234"),
+            }])
+            .unwrap();
+        let id = report.customers[0].customer;
+        let fixed =
+            clerk.update(id, 1, custodian::CustomerPatch::new().set(custodian::Field::Mobile, "13812345678")).unwrap();
+        let by_clerk = clerk.verify(id, fixed.version);
+        if !four_eyes {
+            by_clerk.unwrap();
+            continue;
+        }
+        match by_clerk.unwrap_err() {
+            custodian::Error::Denied { rule, reason } => {
+                assert_eq!(rule, custodian::access::rules::FOUR_EYES);
+                assert!(reason.contains("'clerk'") && reason.contains("customer.update"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let checker = store.session("checker", custodian::Purpose::Service).unwrap();
+        checker.verify(id, fixed.version).unwrap();
+        // Set only before the store is shared.
+        let e = store.set_four_eyes(false).unwrap_err();
+        assert!(matches!(e, custodian::Error::Invalid { rule: "store_shared", .. }));
+    }
+}

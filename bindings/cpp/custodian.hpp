@@ -1181,6 +1181,8 @@ public:
         detail::text p(priority, "priority");
         detail::check(cust_store_set_service_hours(handle_.get(), k.c_str(), p.c_str(), hours));
     }
+    /// Requires that customers be verified by another principal than the one who entered them.
+    void set_four_eyes(bool required) { detail::check(cust_store_set_four_eyes(handle_.get(), required)); }
     /// Days after closing a service record may be reopened (0: never; before any session).
     void set_reopen_days(uint32_t days) { detail::check(cust_store_set_reopen_days(handle_.get(), days)); }
     void set_checkpoints(uint64_t every_entries, uint64_t every_secs, text_sink on_checkpoint = {},

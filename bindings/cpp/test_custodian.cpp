@@ -1064,6 +1064,19 @@ static void test_duplicates(const std::string& dir) {
     CHECK_THROWS(admin.duplicates_json(0), CUST_STATUS_INVALID_ARGUMENT);
 }
 
+/* Four-eyes verification: whoever entered a customer may not verify it. */
+static void test_four_eyes(const std::string& dir) {
+    custodian::store store = provisioned(dir, "four-eyes");
+    store.set_four_eyes(true);
+    custodian::session clerk = store.open_session("clerk", "service", false);
+    CHECK_THROWS(store.set_four_eyes(false), CUST_STATUS_INVALID);
+    const int64_t id = clerk.create(person("KH970", "王五", "13812345678")).id();
+    auto same = CHECK_THROWS(clerk.verify(id, 1), CUST_STATUS_DENIED);
+    CHECK(same && same->rule() == "verify.four_eyes");
+    custodian::session admin = store.open_session("admin", "service", true);
+    admin.verify(id, 1);
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         std::fprintf(stderr, "usage: %s <empty-directory>\n", argv[0]);
@@ -1088,6 +1101,7 @@ int main(int argc, char** argv) {
         {"service levels", test_service_levels},
         {"csv", test_csv},
         {"duplicates", test_duplicates},
+        {"four eyes", test_four_eyes},
     };
     for (const test& t : tests) {
         try {

@@ -259,6 +259,9 @@ pub mod rules {
     pub const SERVICE_NO_PAYMENT_DETAILS: &str = "builtin.customer_service.no_payment_details";
     /// Marketing sees no transactions or service records.
     pub const MARKETING_NO_RECORDS: &str = "builtin.marketing.no_attached_records";
+    /// With four-eyes verification, the principal who entered or last
+    /// changed a customer may not verify it.
+    pub const FOUR_EYES: &str = "verify.four_eyes";
     /// Keyword search never covers L1 fields.
     pub const SEARCH_EXCLUDES_L1: &str = "builtin.search_excludes_l1";
 }

@@ -374,3 +374,23 @@ pub unsafe extern "C" fn cust_store_set_reopen_days(store: *mut cust_store, days
         Ok(())
     })
 }
+
+/// Requires (`true`) or not that customers be verified
+/// (`cust_customer_verify`) by another principal than the one who entered
+/// or last changed them (refused with `CUST_STATUS_DENIED`, rule
+/// `verify.four_eyes`). The same conditions as `cust_store_set_service_hours`.
+///
+/// # Safety
+/// `store` must be a valid handle used by this thread only.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_set_four_eyes(store: *mut cust_store, required: bool) -> cust_status {
+    // SAFETY: the caller promises a valid handle or NULL, used by this thread only.
+    let Some(handle) = (unsafe { store.as_mut() }) else {
+        return guard(None, || Err(super::boundary::null("store")));
+    };
+    let cust_store { store: inner, last_error } = handle;
+    guard(Some(last_error), || {
+        inner.set_four_eyes(required)?;
+        Ok(())
+    })
+}

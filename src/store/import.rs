@@ -21,13 +21,16 @@ use std::collections::HashMap;
 use zeroize::Zeroizing;
 
 use super::StoreInner;
+use super::audit_queries::collect_entries;
 use super::codec::Values;
 use super::session::{Call, IdBlock, STATUS_ACTIVE, STATUS_UNVERIFIED, Session, replace_versioned, row_at_version};
-use crate::access::{Action, FieldPlan};
+use crate::access::{Action, FieldPlan, rules};
+use crate::audit::Outcome;
 use crate::audit::Trail;
 use crate::error::{Error, Result};
 use crate::model::validate::{MAX_RAW_BYTES, check_record, check_stored};
 use crate::model::{CustomerId, CustomerInput, CustomerPatch, CustomerView, Field};
+use crate::storage::AuditFilter;
 use crate::storage::Transaction;
 
 /// One row to import: its position in the source (record slot, CSV line)
@@ -383,13 +386,48 @@ impl Session {
         Ok(Matched::Updated { fields })
     }
 
+    /// Refuses a verification by the principal who entered or last changed
+    /// customer `id`, as the audit log records it.
+    fn check_second_pair_of_eyes(&self, tx: &mut dyn Transaction, id: CustomerId) -> Result<()> {
+        const WRITES: [&str; 8] = [
+            "customer.create",
+            "customer.create_many",
+            "customer.update",
+            "customer.rectify",
+            "customer.import",
+            "customer.import_update",
+            "customer.import_csv",
+            "customer.import_csv_update",
+        ];
+        let filter = AuditFilter { customer: Some(id), ..Default::default() };
+        let writes = collect_entries(tx, &filter, usize::MAX, |e| {
+            matches!(e.outcome, Outcome::Allowed | Outcome::Masked) && WRITES.contains(&e.action.as_str())
+        })?;
+        match writes.last() {
+            Some(last) if last.principal == self.principal_id() => Err(Error::Denied {
+                rule: rules::FOUR_EYES,
+                reason: format!(
+                    "customer {id} was last entered or changed by principal '{}' ({}); another principal must verify it",
+                    last.principal, last.action
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Verifies customer `id` (审核): if every stored value passes
     /// validation, an `unverified` customer becomes `active`; otherwise the
     /// first failing value's field and rule are reported and nothing
-    /// changes. `expected_version` guards against lost updates.
+    /// changes. `expected_version` guards against lost updates. With
+    /// four-eyes verification ([`crate::Store::set_four_eyes`]) the principal
+    /// who entered or last changed the customer is refused
+    /// (`verify.four_eyes`).
     pub fn verify(&self, id: CustomerId, expected_version: u64) -> Result<CustomerView> {
         self.run(Call::about(Action::Update, "customer.verify", id), |store, tx, plan, trail| {
             let mut row = row_at_version(tx, id, expected_version)?;
+            if store.four_eyes {
+                self.check_second_pair_of_eyes(tx, id)?;
+            }
             let key = store.data_key(id, tx.get_data_key(id)?.as_ref())?;
             let values = store.unseal_all(&row, &key)?;
             check_stored(&values, &store.catalogue, self.today_days())?;

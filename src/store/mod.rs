@@ -123,6 +123,9 @@ pub(crate) struct StoreInner {
     pub(crate) login_policy: LoginPolicy,
     /// When service records fall due, and how long a closed one may reopen.
     pub(crate) service_levels: crate::records::service::ServiceLevelPolicy,
+    /// Whether `verify` needs another principal than the one who entered or
+    /// last changed the customer (录入 → 审核 by two people).
+    pub(crate) four_eyes: bool,
 }
 
 /// The key wrapper of the current master key and, after a rotation in this
@@ -351,6 +354,7 @@ impl Store {
             backup_secret: archive::secret_from_root(&root)?,
             login_policy: LoginPolicy::default(),
             service_levels: Default::default(),
+            four_eyes: false,
         };
         Ok(Store { inner: Arc::new(inner) })
     }
@@ -375,6 +379,29 @@ impl Store {
         })?;
         inner.service_levels = policy;
         Ok(())
+    }
+
+    /// Requires (`true`) or not (`false`, the default) that a customer be
+    /// verified by another principal than the one who entered or last
+    /// changed it: [`Session::verify`] by that principal is then refused with
+    /// rule `verify.four_eyes`. Only before the store is shared or a session
+    /// is opened.
+    pub fn set_four_eyes(&mut self, required: bool) -> Result<()> {
+        let inner = Arc::get_mut(&mut self.inner).ok_or_else(|| {
+            Error::invalid(
+                "four_eyes",
+                "store_shared",
+                "four-eyes verification can only be set before the store is cloned or a session is opened",
+            )
+        })?;
+        inner.four_eyes = required;
+        Ok(())
+    }
+
+    /// [`Store::set_four_eyes`], builder style.
+    pub fn with_four_eyes(mut self, required: bool) -> Result<Store> {
+        self.set_four_eyes(required)?;
+        Ok(self)
     }
 
     /// The store's service-level policy.

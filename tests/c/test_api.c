@@ -1539,6 +1539,29 @@ static void test_duplicates(const char *dir) {
     cust_store_close(store);
 }
 
+/* Four-eyes verification: whoever entered a customer may not verify it. */
+static void test_four_eyes(const char *dir) {
+    cust_store *store = provisioned(dir, "four-eyes");
+    CHECK_STATUS(cust_store_set_four_eyes(NULL, true), CUST_STATUS_NULL_ARGUMENT);
+    OK(cust_store_set_four_eyes(store, true));
+    cust_session *clerk = NULL, *admin = NULL;
+    OK(cust_session_open(store, "clerk", "service", false, 0, &clerk));
+    CHECK_STATUS(cust_store_set_four_eyes(store, false), CUST_STATUS_INVALID);
+    cust_input *in = person("KH970", "王五", "13812345678");
+    cust_customer *customer = NULL;
+    OK(cust_customer_create(clerk, in, &customer));
+    const int64_t id = cust_customer_id(customer);
+    cust_customer_free(customer);
+    cust_input_free(in);
+    CHECK_STATUS(cust_customer_verify(clerk, id, 1), CUST_STATUS_DENIED);
+    CHECK(strstr(last_error(), "verify.four_eyes") != NULL);
+    OK(cust_session_open(store, "admin", "service", true, 0, &admin));
+    OK(cust_customer_verify(admin, id, 1));
+    cust_session_close(admin);
+    cust_session_close(clerk);
+    cust_store_close(store);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s <empty-directory>\n", argv[0]);
@@ -1557,6 +1580,7 @@ int main(int argc, char **argv) {
     test_service_levels(argv[1]);
     test_csv(argv[1]);
     test_duplicates(argv[1]);
+    test_four_eyes(argv[1]);
     printf("C API checks: %d passed, %d failed\n", checks - failures, failures);
     return failures == 0 ? 0 : 1;
 }

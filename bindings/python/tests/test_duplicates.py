@@ -3,9 +3,12 @@ refuses or warns."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import custodian
+from conftest import KEY, provision
 
 
 def test_duplicates_are_reported_and_a_create_can_refuse(admin: custodian.Session) -> None:
@@ -27,3 +30,18 @@ def test_duplicates_are_reported_and_a_create_can_refuse(admin: custodian.Sessio
         admin.create_checked({"name": "赵六"}, check="maybe")
     with pytest.raises(ValueError):
         admin.duplicates(0)
+
+
+def test_four_eyes_verification(tmp_path: Path) -> None:
+    with custodian.Store.create(tmp_path / "four-eyes", KEY) as store:
+        provision(store)
+        store.set_four_eyes(True)
+        with store.session("clerk", "service") as clerk, store.session("admin", "service", mfa=True) as admin:
+            with pytest.raises(custodian.Invalid) as shared:
+                store.set_four_eyes(False)
+            assert shared.value.rule == "store_shared"
+            made = clerk.create({"name": "王五", "mobile": "13812345678"})
+            with pytest.raises(custodian.Denied) as refused:
+                clerk.verify(made.id, version=1)
+            assert refused.value.rule == "verify.four_eyes"
+            admin.verify(made.id, version=1)

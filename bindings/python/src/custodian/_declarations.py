@@ -129,6 +129,7 @@ FUNCTIONS: dict[str, tuple[str, list[str]]] = {
     "cust_store_rotate_key": ("c_uint32", ["c_void_p", "c_void_p", "c_size_t"]),
     "cust_store_rotate_key_passphrase": ("c_uint32", ["c_void_p", "c_char_p", "c_uint32"]),
     "cust_store_set_checkpoints": ("c_uint32", ["c_void_p", "c_uint64", "c_uint64", "TEXT_SINK", "TEXT_SINK", "c_void_p"]),
+    "cust_store_set_four_eyes": ("c_uint32", ["c_void_p", "c_bool"]),
     "cust_store_set_login_policy": ("c_uint32", ["c_void_p", "c_uint32", "c_uint64", "c_uint32"]),
     "cust_store_set_reopen_days": ("c_uint32", ["c_void_p", "c_uint32"]),
     "cust_store_set_service_hours": ("c_uint32", ["c_void_p", "c_char_p", "c_char_p", "c_uint32"]),

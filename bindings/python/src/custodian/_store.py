@@ -237,6 +237,12 @@ class Store(_Owner):
             _lib.integer(hours, "hours", *U32),
         )
 
+    def set_four_eyes(self, required: bool = True) -> None:
+        """Requires that customers be verified by another principal than the
+        one who entered or last changed them (``Denied``, rule
+        ``verify.four_eyes``). Only before any session is opened."""
+        _lib.call("cust_store_set_four_eyes", self.handle, bool(required))
+
     def set_reopen_days(self, days: int) -> None:
         """Days after closing a service record may be reopened (0: never).
         Only before any session is opened."""
