@@ -685,6 +685,15 @@ cust_status cust_customer_create_checked(const struct cust_session *session,
 // `session` must be a valid handle; `out` writable.
 cust_status cust_duplicates_json(const struct cust_session *session, uint32_t limit, char **out);
 
+// The data-quality report as JSON: `{"by_category": {"零售": {"customers":
+// 10, "unverified": 2, "possible_duplicates": 3, "missing_contact": 1}},
+// "total": {...}}`, over the customers this session may see; counts only,
+// never a value. Free `*out` with `cust_string_free`.
+//
+// # Safety
+// `session` must be a valid handle; `out` writable.
+cust_status cust_data_quality_json(const struct cust_session *session, char **out);
+
 // Creates a customer from JSON: `{"kind": "individual"|"organisation",
 // "fields": {"name": "王五", "mobile": "13812345678", "custom.loyalty_no": "..."}}`
 // (field names as in the Rust API; `kind` defaults to individual).

@@ -71,9 +71,10 @@ pub use records::{DueQuery, DueWindow, RecordId, RecordPatch, RecordView, Timeli
 pub use storage::StatusChange;
 pub use storage::{Durability, MemoryBackend, SqliteBackend, SqliteOptions};
 pub use store::{
-    BACKUP_FORMAT, BackupKind, BackupManifest, BackupParent, BackupPart, BackupVerification, CheckpointPolicy,
-    CheckpointSink, CreateOptions, CsvExportOptions, CsvExportSummary, CustomerExport, DuplicateCheck, DuplicatePair,
-    DuplicateReason, DuplicateReport, Filter, ImportOptions, ImportProblem, ImportReport, ImportRow, ImportedCustomer,
-    ListQuery, LoginPolicy, MAX_PAGE, Matched, MatchedRow, OutsideRecord, RecordExport, RejectedRow, RestoreOptions,
-    RestoreReport, SearchQuery, Session, Store, StoreCounts, UnknownHistory,
+    BACKUP_FORMAT, BackupKind, BackupManifest, BackupParent, BackupPart, BackupVerification, CategoryQuality,
+    CheckpointPolicy, CheckpointSink, CreateOptions, CsvExportOptions, CsvExportSummary, CustomerExport,
+    DuplicateCheck, DuplicatePair, DuplicateReason, DuplicateReport, Filter, ImportOptions, ImportProblem,
+    ImportReport, ImportRow, ImportedCustomer, ListQuery, LoginPolicy, MAX_PAGE, Matched, MatchedRow, OutsideRecord,
+    QualityReport, RecordExport, RejectedRow, RestoreOptions, RestoreReport, SearchQuery, Session, Store, StoreCounts,
+    UnknownHistory,
 };

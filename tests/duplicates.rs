@@ -107,3 +107,31 @@ fn a_create_can_refuse_or_warn_about_duplicates() {
         assert!(matches!(DuplicateCheck::parse("maybe"), Err(Error::Invalid { rule: "duplicate_check", .. })));
     }
 }
+
+/// The data-quality report counts, by category, without reading a value.
+#[test]
+fn the_data_quality_report_counts_by_category() {
+    for (name, store, _guard) in stores() {
+        stocked(&store);
+        let a = admin(&store);
+        a.import(vec![custodian::ImportRow {
+            row: 1,
+            input: CustomerInput::individual()
+                .set(Field::Name, "赵六")
+                .set(Field::Mobile, "1381234")
+                .set(Field::Category, "零售"),
+        }])
+        .unwrap();
+        let report = a.data_quality().unwrap();
+        assert_eq!(report.total.customers, 8, "{name}");
+        let retail = &report.by_category["零售"];
+        assert_eq!((retail.customers, retail.unverified), (5, 1), "{name}");
+        assert_eq!(retail.possible_duplicates, 4, "{name}: customers 1-4 share an ID number, mobile or e-mail");
+        let none = &report.by_category["(none)"];
+        assert_eq!((none.customers, none.missing_contact), (3, 3), "{name}");
+        let analyst = store.session("analyst", Purpose::Analytics).unwrap().data_quality().unwrap();
+        assert_eq!(analyst.total, report.total, "{name}: counts are statistics, not values");
+        let json = serde_json::to_string(&report).unwrap();
+        assert!(!json.contains("1381234") && !json.contains("王五"), "{name}");
+    }
+}

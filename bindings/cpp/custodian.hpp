@@ -807,6 +807,12 @@ public:
         if (duplicates_json != nullptr) *duplicates_json = std::move(text);
         return customer(out);
     }
+    /// The data-quality counts by category, as JSON (see `cust_data_quality_json`).
+    std::string data_quality_json() const {
+        char* out = nullptr;
+        detail::check(cust_data_quality_json(handle_.get(), &out));
+        return detail::take_string(out);
+    }
     /// Possible duplicates across the store, as JSON (see `cust_duplicates_json`).
     std::string duplicates_json(uint32_t limit = 1000) const {
         char* out = nullptr;

@@ -1062,6 +1062,7 @@ static void test_duplicates(const std::string& dir) {
     CHECK(twin && contains(pairs, expected.c_str()) && contains(pairs, "same_mobile"));
     CHECK(contains(admin.duplicates_json(10), "\"truncated\":false"));
     CHECK_THROWS(admin.duplicates_json(0), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK(contains(admin.data_quality_json(), "\"total\":{\"customers\":2,"));
 }
 
 /* Four-eyes verification: whoever entered a customer may not verify it. */

@@ -319,6 +319,27 @@ pub unsafe extern "C" fn cust_duplicates_json(
     })
 }
 
+/// The data-quality report as JSON: `{"by_category": {"零售": {"customers":
+/// 10, "unverified": 2, "possible_duplicates": 3, "missing_contact": 1}},
+/// "total": {...}}`, over the customers this session may see; counts only,
+/// never a value. Free `*out` with `cust_string_free`.
+///
+/// # Safety
+/// `session` must be a valid handle; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_data_quality_json(session: *const cust_session, out: *mut *mut c_char) -> cust_status {
+    with_session(session, |s| {
+        let out = out_ptr(out, "out")?;
+        let report = s.data_quality()?;
+        let json =
+            serde_json::to_string(&report).map_err(|e| crate::Error::storage_caused("encoding the report", e))?;
+        let text = super::boundary::c_string(json)?;
+        // SAFETY: checked.
+        unsafe { write(out, text) };
+        Ok(())
+    })
+}
+
 /// Creates a customer from JSON: `{"kind": "individual"|"organisation",
 /// "fields": {"name": "王五", "mobile": "13812345678", "custom.loyalty_no": "..."}}`
 /// (field names as in the Rust API; `kind` defaults to individual).

@@ -337,6 +337,67 @@ fn name_groups(
     Ok(found)
 }
 
+/// Data quality of one category of customers: counts only, never a value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CategoryQuality {
+    /// Customers in the category.
+    pub customers: u64,
+    /// Of them, kept `unverified` (imported with values that failed
+    /// validation, not yet corrected and verified).
+    pub unverified: u64,
+    /// Of them, sharing an ID number, mobile or e-mail with another customer.
+    pub possible_duplicates: u64,
+    /// Of them, with neither a mobile number nor an e-mail address.
+    pub missing_contact: u64,
+}
+
+/// The store's data quality by category (`(none)` for customers without one).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct QualityReport {
+    /// Every category's counts.
+    pub by_category: BTreeMap<String, CategoryQuality>,
+    /// The counts over all customers.
+    pub total: CategoryQuality,
+}
+
+impl Session {
+    /// Counts, by category, the customers this session may see that are
+    /// unverified, possible duplicates (by the blind indexes) or without
+    /// contact details. Reads no value: statuses and categories are
+    /// plaintext, duplicates come from the blind indexes, a missing contact
+    /// from which sealed fields exist. Needs `read`; audited as
+    /// `customer.data_quality` (it names no customer).
+    pub fn data_quality(&self) -> Result<QualityReport> {
+        self.run(Call::new(Action::Read, "customer.data_quality"), |_, tx, _, _| {
+            let scope = self.consent_scope(tx)?;
+            let mut duplicated = std::collections::HashSet::new();
+            for reason in BLIND_REASONS {
+                let field = reason.field().expect("blind reasons have a field");
+                for group in tx.blind_groups(&field.name())? {
+                    duplicated.extend(group);
+                }
+            }
+            let mut report = QualityReport::default();
+            tx.scan_customers(&["mobile", "email"], &mut |c| {
+                if !scope.admits(c.header.id) {
+                    return Ok(Scan::Continue);
+                }
+                let category = c.header.category.clone().unwrap_or_else(|| "(none)".to_owned());
+                let counts = report.by_category.entry(category).or_default();
+                for slot in [&mut *counts, &mut report.total] {
+                    slot.customers += 1;
+                    slot.unverified += u64::from(c.header.status == super::session::STATUS_UNVERIFIED);
+                    slot.possible_duplicates += u64::from(duplicated.contains(&c.header.id));
+                    slot.missing_contact +=
+                        u64::from(c.sealed.get("mobile").is_none() && c.sealed.get("email").is_none());
+                }
+                Ok(Scan::Continue)
+            })?;
+            Ok(report)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

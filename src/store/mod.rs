@@ -27,7 +27,7 @@ mod sort_cache;
 pub use archive::{BACKUP_FORMAT, BackupKind, BackupManifest, BackupParent, BackupPart};
 pub use backup::BackupVerification;
 pub use csv::{CsvExportOptions, CsvExportSummary};
-pub use duplicates::{DuplicateCheck, DuplicatePair, DuplicateReason, DuplicateReport};
+pub use duplicates::{CategoryQuality, DuplicateCheck, DuplicatePair, DuplicateReason, DuplicateReport, QualityReport};
 pub use import::{
     ImportOptions, ImportProblem, ImportReport, ImportRow, ImportedCustomer, Matched, MatchedRow, RejectedRow,
 };

@@ -1534,6 +1534,11 @@ static void test_duplicates(const char *dir) {
     CHECK(strstr(json, "\"pairs\":[{") != NULL && strstr(json, "\"truncated\":false") != NULL);
     cust_string_free(json);
     CHECK_STATUS(cust_duplicates_json(admin, 0, &json), CUST_STATUS_INVALID_ARGUMENT);
+    OK(cust_data_quality_json(admin, &json));
+    CHECK(strstr(json, "\"total\":{\"customers\":2,") != NULL && strstr(json, "\"possible_duplicates\":2") != NULL);
+    CHECK(strstr(json, "13812345678") == NULL);
+    cust_string_free(json);
+    CHECK_STATUS(cust_data_quality_json(admin, NULL), CUST_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(cust_duplicates_json(admin, 10, NULL), CUST_STATUS_NULL_ARGUMENT);
     cust_session_close(admin);
     cust_store_close(store);

@@ -30,6 +30,9 @@ def test_duplicates_are_reported_and_a_create_can_refuse(admin: custodian.Sessio
         admin.create_checked({"name": "赵六"}, check="maybe")
     with pytest.raises(ValueError):
         admin.duplicates(0)
+    quality = admin.data_quality()
+    assert quality["total"]["customers"] == 4 and quality["total"]["possible_duplicates"] == 3
+    assert quality["by_category"]["(none)"]["missing_contact"] == 1
 
 
 def test_four_eyes_verification(tmp_path: Path) -> None:

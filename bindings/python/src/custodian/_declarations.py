@@ -41,6 +41,7 @@ FUNCTIONS: dict[str, tuple[str, list[str]]] = {
     "cust_customer_update": ("c_uint32", ["c_void_p", "c_int64", "c_uint64", "c_void_p", "POINTER(c_void_p)"]),
     "cust_customer_verify": ("c_uint32", ["c_void_p", "c_int64", "c_uint64"]),
     "cust_customer_version": ("c_uint64", ["c_void_p"]),
+    "cust_data_quality_json": ("c_uint32", ["c_void_p", "POINTER(c_void_p)"]),
     "cust_duplicates_json": ("c_uint32", ["c_void_p", "c_uint32", "POINTER(c_void_p)"]),
     "cust_export_csv": ("c_uint32", ["c_void_p", "c_char_p", "c_char_p", "c_bool", "c_char_p", "c_char_p", "c_char_p", "c_char_p", "POINTER(c_uint64)", "POINTER(c_void_p)", "POINTER(c_size_t)"]),
     "cust_export_csv_file": ("c_uint32", ["c_void_p", "c_char_p", "c_char_p", "c_char_p", "c_bool", "c_char_p", "c_char_p", "c_char_p", "c_char_p", "POINTER(c_uint64)"]),

@@ -616,6 +616,13 @@ class Session(_Owner):
             lib.cust_string_free(ctypes.cast(pairs, c_char_p))
         return customer, found
 
+    def data_quality(self) -> dict[str, Any]:
+        """Counts by category of the customers this session may see:
+        ``customers``, ``unverified``, ``possible_duplicates``,
+        ``missing_contact``; and the ``total``. Never a value."""
+        result: dict[str, Any] = _lib.take_json("cust_data_quality_json", self.handle)
+        return result
+
     def duplicates(self, limit: int = 1000) -> dict[str, Any]:
         """Possible duplicate customers: ``{"pairs": [{"first", "second",
         "score", "reasons"}], "truncated"}``, highest score first, built only
