@@ -196,8 +196,7 @@ impl Session {
             trail.saw(&view, plan);
             let (fields, not_shown) = exported(view.iter(), view.withheld());
             // An anonymised customer has no key any more, and its records no sealed value.
-            let wrapped = tx.get_data_key(id)?;
-            let key = wrapped.map(|k| store.data_key(id, Some(&k))).transpose()?;
+            let key = store.optional_customer_key(tx, id)?;
             let mut records = Vec::new();
             for row in tx.records_of(id, None, u32::MAX)? {
                 let history = tx.status_history(row.id)?;

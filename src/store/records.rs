@@ -102,6 +102,16 @@ impl StoreInner {
     }
 
     /// The data key of `customer`, unwrapped.
+    /// The data key of `customer`, unwrapped, or `None` if it was destroyed
+    /// (anonymised: its records keep no sealed value).
+    pub(crate) fn optional_customer_key(
+        &self,
+        tx: &mut dyn Transaction,
+        customer: CustomerId,
+    ) -> Result<Option<DataKey>> {
+        tx.get_data_key(customer)?.map(|wrapped| self.data_key(customer, Some(&wrapped))).transpose()
+    }
+
     fn customer_key(&self, tx: &mut dyn Transaction, customer: CustomerId) -> Result<DataKey> {
         let wrapped = tx.get_data_key(customer)?;
         self.data_key(customer, wrapped.as_ref())
@@ -329,7 +339,7 @@ impl Session {
         expected_version: u64,
         status: TransactionStatus,
     ) -> Result<RecordView> {
-        self.change_record(id, "transaction.status", |store, tx, plan, row| {
+        self.change_record(id, "transaction.status", |store, tx, plan, _, row| {
             *row = load_at(tx, id, expected_version, RecordKind::Transaction)?;
             check_writable(plan, &Field::OrderStatus, self.principal_id())?;
             let from = TransactionStatus::parse(&row.status)?;
@@ -411,7 +421,7 @@ impl Session {
 
     /// Assigns service record `id` to principal `owner` (registered and active).
     pub fn assign_service_record(&self, id: RecordId, expected_version: u64, owner: &str) -> Result<RecordView> {
-        self.change_record(id, "service.assign", |store, tx, plan, row| {
+        self.change_record(id, "service.assign", |store, tx, plan, _, row| {
             *row = load_at(tx, id, expected_version, RecordKind::Service)?;
             check_writable(plan, &Field::ServiceOwner, self.principal_id())?;
             row.owner = Some(check_owner(tx, owner)?);
@@ -432,7 +442,7 @@ impl Session {
         to: ServiceStatus,
         resolution: Option<&str>,
     ) -> Result<RecordView> {
-        self.change_record(id, "service.transition", |store, tx, plan, row| {
+        self.change_record(id, "service.transition", |store, tx, plan, key, row| {
             *row = load_at(tx, id, expected_version, RecordKind::Service)?;
             let mut changed = vec![Field::ServiceStatus];
             check_writable(plan, &Field::ServiceStatus, self.principal_id())?;
@@ -448,8 +458,7 @@ impl Session {
             let closed_at = if from == ServiceStatus::Closed { row.retention_start } else { None };
             store.service_levels.check_transition(from, to, has_resolution, closed_at, now)?;
             if let Some(resolution) = &resolution {
-                let key = store.customer_key(tx, row.customer)?;
-                let sealed = FieldCipher::new(row.customer, &key).seal_in_record(
+                let sealed = FieldCipher::new(row.customer, key).seal_in_record(
                     row.id,
                     &Field::ServiceResolution,
                     resolution,
@@ -495,14 +504,13 @@ impl Session {
     }
 
     fn patch_record(&self, call: Call, id: RecordId, expected_version: u64, patch: &RecordPatch) -> Result<RecordView> {
-        self.change_record_as(call, id, |store, tx, plan, row| {
+        self.change_record_as(call, id, |store, tx, plan, key, row| {
             if patch.is_empty() {
                 return Err(Error::invalid("patch", "empty_patch", "the patch changes no field"));
             }
             let kind = load(tx, id)?.kind;
             *row = load_at(tx, id, expected_version, kind)?;
-            let key = store.customer_key(tx, row.customer)?;
-            let cipher = FieldCipher::new(row.customer, &key);
+            let cipher = FieldCipher::new(row.customer, key);
             for (field, value) in &patch.changes {
                 if field.record_kind() != row.kind {
                     return Err(Error::invalid(
@@ -542,8 +550,7 @@ impl Session {
             trail.records.insert(id.0);
             self.check_restriction(tx, row.customer)?;
             check_visible(plan, row.kind, self.principal_id())?;
-            let key = tx.get_data_key(row.customer)?;
-            let key = key.map(|k| store.data_key(row.customer, Some(&k))).transpose()?;
+            let key = store.optional_customer_key(tx, row.customer)?;
             let view = store.read_record_view(tx, &row, key.as_ref(), plan)?;
             trail.saw_record(&view, plan);
             Ok(view)
@@ -576,8 +583,7 @@ impl Session {
                     }
                 },
             };
-            let wrapped = tx.get_data_key(customer)?;
-            let key = wrapped.map(|k| store.data_key(customer, Some(&k))).transpose()?;
+            let key = store.optional_customer_key(tx, customer)?;
             let mut records = Vec::new();
             let mut exhausted = false;
             while records.len() < query.limit as usize && !exhausted {
@@ -654,8 +660,7 @@ impl Session {
                     let key = match keys.entry(row.customer) {
                         std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
                         std::collections::hash_map::Entry::Vacant(slot) => {
-                            let wrapped = tx.get_data_key(row.customer)?;
-                            slot.insert(wrapped.map(|k| store.data_key(row.customer, Some(&k))).transpose()?)
+                            slot.insert(store.optional_customer_key(tx, row.customer)?)
                         }
                     };
                     let view = store.render_record(&row, key.as_ref(), Vec::new(), plan)?;
@@ -707,7 +712,7 @@ impl Session {
         &self,
         id: RecordId,
         name: &'static str,
-        change: impl FnOnce(&StoreInner, &mut dyn Transaction, &FieldPlan, &mut RecordRow) -> Result<Vec<Field>>,
+        change: impl FnOnce(&StoreInner, &mut dyn Transaction, &FieldPlan, &DataKey, &mut RecordRow) -> Result<Vec<Field>>,
     ) -> Result<RecordView> {
         self.change_record_as(Call::new(Action::Update, name), id, change)
     }
@@ -719,7 +724,7 @@ impl Session {
         &self,
         call: Call,
         id: RecordId,
-        change: impl FnOnce(&StoreInner, &mut dyn Transaction, &FieldPlan, &mut RecordRow) -> Result<Vec<Field>>,
+        change: impl FnOnce(&StoreInner, &mut dyn Transaction, &FieldPlan, &DataKey, &mut RecordRow) -> Result<Vec<Field>>,
     ) -> Result<RecordView> {
         self.run(call, |store, tx, plan, trail: &mut Trail| {
             let mut row = load(tx, id)?;
@@ -727,17 +732,16 @@ impl Session {
             trail.records.insert(id.0);
             self.check_restriction(tx, row.customer)?;
             check_visible(plan, row.kind, self.principal_id())?;
-            if tx.get_data_key(row.customer)?.is_none() {
+            let Some(key) = store.optional_customer_key(tx, row.customer)? else {
                 // Anonymised: the record keeps its bookkeeping only, under no key.
                 return Err(Error::invalid(
                     "record",
                     "customer_anonymised",
                     format!("record {id} belongs to an anonymised customer and can no longer change"),
                 ));
-            }
-            let changed = change(store, tx, plan, &mut row)?;
+            };
+            let changed = change(store, tx, plan, &key, &mut row)?;
             trail.wrote(&changed, true);
-            let key = store.customer_key(tx, row.customer)?;
             let view = store.read_record_view(tx, &row, Some(&key), plan)?;
             trail.saw_record(&view, plan);
             Ok(view)
