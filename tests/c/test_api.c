@@ -1164,8 +1164,9 @@ static void test_records(const char *dir) {
     OK(cust_record_get(clerk, tid, &record));
     CHECK(strcmp(record_text(record, "transaction.total", NULL), "290.00 CNY") == 0);
     CHECK(strcmp(record_text(record, "transaction.payment_details", &shown), "") == 0 && shown == CUST_SHOWN_WITHHELD);
+    /* Neither the card nor its masked form: "1111" alone could be part of a timestamp. */
     OK(cust_record_to_json(record, &json));
-    CHECK(strstr(json, "\"withheld\":[\"transaction.payment_details\"]") != NULL && strstr(json, "1111") == NULL);
+    CHECK(strstr(json, "\"withheld\":[\"transaction.payment_details\"]") != NULL && strstr(json, "4111111111111111") == NULL && strstr(json, "* 1111") == NULL);
     cust_string_free(json);
     cust_record_free(record);
     /* An administrator without MFA sees the card masked. */
