@@ -108,8 +108,13 @@ impl Transaction for FailingTx<'_> {
 
 /// Everything the backend holds (customers with their keys, counts, and the
 /// access directory), as comparable data.
-type Snapshot =
-    (Vec<(CustomerRow, Option<WrappedKey>)>, u64, u64, Vec<(String, Vec<u8>)>, Vec<(RecordRow, Vec<StatusChange>)>);
+type Snapshot = (
+    Vec<(CustomerRow, Option<WrappedKey>, Vec<ConsentRecord>)>,
+    u64,
+    u64,
+    Vec<(String, Vec<u8>)>,
+    Vec<(RecordRow, Vec<StatusChange>)>,
+);
 
 fn snapshot(backend: &dyn Backend) -> Snapshot {
     let mut tx = backend.begin(TxMode::Read).unwrap();
@@ -126,10 +131,20 @@ fn snapshot(backend: &dyn Backend) -> Snapshot {
             records.push((record, history));
         }
     }
-    let rows =
-        ids.into_iter().map(|id| (tx.get_customer(id).unwrap().unwrap(), tx.get_data_key(id).unwrap())).collect();
+    let rows = ids
+        .into_iter()
+        .map(|id| (tx.get_customer(id).unwrap().unwrap(), tx.get_data_key(id).unwrap(), tx.consents_of(id).unwrap()))
+        .collect();
     let mut directory = Vec::new();
-    for kind in [DirectoryKind::Principal, DirectoryKind::Role, DirectoryKind::Credential] {
+    for kind in [
+        DirectoryKind::Principal,
+        DirectoryKind::Role,
+        DirectoryKind::Credential,
+        DirectoryKind::Hold,
+        DirectoryKind::Restriction,
+        DirectoryKind::RetentionPolicy,
+        DirectoryKind::Merge,
+    ] {
         directory
             .extend(tx.directory_list(kind).unwrap().into_iter().map(|(k, v)| (format!("{}:{k}", kind.name()), v)));
     }
@@ -355,6 +370,39 @@ fn record_calls_leave_the_store_unchanged_on_every_fault() {
         }
         assert_eq!(snapshot(inner.as_ref()), before, "{name}");
         assert_eq!(before.4.len(), 2, "{name}: customer 1's two (customer 4's was deleted, customer 2's erased)");
+    }
+}
+
+/// A merge moves values, records, consents and holds and destroys a
+/// customer in one transaction: every fault leaves all of it as it was.
+#[test]
+fn a_merge_leaves_the_store_unchanged_on_every_fault() {
+    use custodian::{MergeOptions, PaymentMethod, TransactionInput};
+    for (name, inner, _guard) in backends() {
+        seeded(&inner);
+        {
+            let store = Store::open(SharedBackend(inner.clone()), key()).unwrap();
+            let s = admin(&store);
+            let order = TransactionInput::new("SO-1", "CNY", 1_000, PaymentMethod::Cash).item("茶", 2, 500);
+            s.add_transaction(CustomerId(2), &order).unwrap();
+            consent_to_sms(&store, CustomerId(2));
+            withdraw_sms(&store, CustomerId(1));
+            consent_to_sms(&store, CustomerId(1));
+            withdraw_sms(&store, CustomerId(2));
+            s.place_hold(CustomerId(2), "case-1").unwrap();
+        }
+        let points = every_fault(inner.clone(), &format!("{name} merge"), |store| {
+            let s = open_admin(store)?;
+            let (keep, gone) = (s.get(CustomerId(1))?, s.get(CustomerId(2))?);
+            let options =
+                MergeOptions::new("ticket-1").take(Field::Mobile, custodian::MergeSide::Merged).carrying_holds();
+            s.merge(keep.id, keep.version, gone.id, gone.version, &options).map(drop)
+        });
+        assert!(points >= 10, "{name}: {points}");
+        let state = snapshot(inner.as_ref());
+        assert_eq!(state.1, 4, "{name}: the duplicate is gone once");
+        assert!(state.3.iter().any(|(k, _)| k == "merge:2"), "{name}");
+        assert!(state.3.iter().any(|(k, _)| k == "hold:1"), "{name}: the hold moved");
     }
 }
 

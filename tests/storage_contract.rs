@@ -361,6 +361,11 @@ fn consent_records_keep_history_and_the_latest_decides() {
         assert_eq!(tx.consenting("analytics", Channel::Sms).unwrap(), vec![], "{name}");
         let history = tx.consents_of(CustomerId(2)).unwrap();
         assert_eq!(history.iter().map(|c| c.granted).collect::<Vec<_>>(), vec![true, false], "{name}");
+        // A replaced row keeps its consents (the memory backend once lost them).
+        let mut changed = row(2, None, &[("name", b"new")], &[]);
+        changed.header.version = 2;
+        assert!(tx.replace_customer(&changed, 1).unwrap());
+        assert_eq!(tx.consents_of(CustomerId(2)).unwrap().len(), 2, "{name}: kept across a replace");
         tx.delete_customer(CustomerId(1)).unwrap();
         assert!(tx.consents_of(CustomerId(1)).unwrap().is_empty(), "{name}: deleted with the customer");
         assert_eq!(tx.consenting("marketing", Channel::Sms).unwrap(), vec![], "{name}");

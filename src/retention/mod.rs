@@ -19,14 +19,19 @@ pub enum DestructionMethod {
     /// classification attributes (kind, category, source, tier) kept for
     /// statistics, under no key.
     Anonymise,
+    /// The customer was merged into another (its values, consents, records
+    /// and holds moved to the survivor), then crypto-shredded like an
+    /// erasure. Never a retention policy's method.
+    Merge,
 }
 
 impl DestructionMethod {
-    /// Stable name (`crypto_shred`, `anonymise`).
+    /// Stable name (`crypto_shred`, `anonymise`, `merge`).
     pub fn name(self) -> &'static str {
         match self {
             DestructionMethod::CryptoShred => "crypto_shred",
             DestructionMethod::Anonymise => "anonymise",
+            DestructionMethod::Merge => "merge",
         }
     }
 }
@@ -101,6 +106,13 @@ impl RetentionPolicy {
                 "policy",
                 "policy_id",
                 "a policy id is 1-64 characters of a-z, 0-9, '_', '.' and '-'",
+            ));
+        }
+        if self.method == DestructionMethod::Merge {
+            return Err(Error::invalid(
+                "method",
+                "retention_method",
+                "a retention policy destroys by crypto_shred or anonymise; merge is not a retention method",
             ));
         }
         if let RetentionRule::InactiveFor { days: 0 }

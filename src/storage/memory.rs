@@ -175,6 +175,7 @@ impl Transaction for MemoryTx<'_> {
             state.records.remove(&record);
             state.history.remove(&record);
         }
+        state.consents.retain(|c| c.customer != id);
         Ok(remove_row(state, id))
     }
 
@@ -476,9 +477,10 @@ impl Transaction for MemoryTx<'_> {
     }
 }
 
+/// Removes a customer's row with its external code and blind-index entries;
+/// its consents stay (a replace keeps them, a delete removes them itself).
 fn remove_row(state: &mut State, id: CustomerId) -> bool {
     let Some(row) = state.customers.remove(&id) else { return false };
-    state.consents.retain(|c| c.customer != id);
     if let Some(code) = &row.header.external_code {
         state.external_codes.remove(code);
     }

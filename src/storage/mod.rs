@@ -382,6 +382,9 @@ pub enum DirectoryKind {
     Restriction,
     /// A retention policy, keyed by policy id.
     RetentionPolicy,
+    /// A customer merged into another, keyed by the merged-away id: where
+    /// its audit history now leads.
+    Merge,
 }
 
 impl DirectoryKind {
@@ -394,6 +397,7 @@ impl DirectoryKind {
             DirectoryKind::Hold => "hold",
             DirectoryKind::Restriction => "restriction",
             DirectoryKind::RetentionPolicy => "retention_policy",
+            DirectoryKind::Merge => "merge",
         }
     }
 }

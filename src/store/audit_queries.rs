@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
 use super::listing::normalise_keyword;
+use super::merge::merge_family;
 use super::session::{Call, Session};
 use crate::access::Action;
 use crate::audit::{AuditEntry, AuditQuery, Outcome, TouchedCustomer, hex};
@@ -132,12 +133,40 @@ fn decode(body: &[u8]) -> Result<AuditEntry> {
     serde_json::from_slice(body).map_err(|e| Error::corrupt_caused("an audit entry is unreadable", e))
 }
 
-/// The decoded entries `filter` selects (those `keep` accepts), at most `limit`.
+/// The decoded entries `filter` selects (those `keep` accepts), at most
+/// `limit`, in sequence order. A filter on a customer also selects the
+/// entries about every customer of its merge family (the one it was merged
+/// into, and those merged into that one): a merged-away id leads to the
+/// survivor's history, and the survivor's history includes its own.
 pub(super) fn collect_entries(
     tx: &mut dyn Transaction,
     filter: &AuditFilter,
     limit: usize,
     keep: impl Fn(&AuditEntry) -> bool,
+) -> Result<Vec<AuditEntry>> {
+    let Some(customer) = filter.customer else { return collect_one(tx, filter, limit, &keep) };
+    let family = merge_family(tx, customer)?;
+    if family.len() == 1 {
+        return collect_one(tx, filter, limit, &keep);
+    }
+    // Each member's entries come in sequence order; a merge entry names two
+    // members, so the union is sorted and de-duplicated by sequence number.
+    let mut all: BTreeMap<u64, AuditEntry> = BTreeMap::new();
+    for member in family {
+        let member_filter = AuditFilter { customer: Some(member), ..filter.clone() };
+        for entry in collect_one(tx, &member_filter, limit, &keep)? {
+            all.insert(entry.seq, entry);
+        }
+    }
+    Ok(all.into_values().take(limit).collect())
+}
+
+/// [`collect_entries`] for exactly the customer (if any) `filter` names.
+fn collect_one(
+    tx: &mut dyn Transaction,
+    filter: &AuditFilter,
+    limit: usize,
+    keep: &impl Fn(&AuditEntry) -> bool,
 ) -> Result<Vec<AuditEntry>> {
     let mut out = Vec::new();
     tx.scan_audit(filter, &mut |record| {

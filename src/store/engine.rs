@@ -110,9 +110,10 @@ pub(crate) struct Call {
     pub(crate) target: Option<String>,
     /// For a destruction: its method and reason (the destruction record).
     pub(crate) destruction: Option<Destruction>,
-    /// Whether the destruction erases the customers it names (so the host
-    /// gets an erasure receipt for each), rather than some of their records.
-    erases_customers: bool,
+    /// Which customers the destruction erases (the host gets an erasure
+    /// receipt for each): those the entry names, one of them, or none (when
+    /// it destroys some of their records).
+    erases: Erases,
     /// Whether the call writes the key store although its action alone
     /// would not say so (a key rotation, the erasure ledger's replay).
     writes_keys: bool,
@@ -124,6 +125,17 @@ pub(crate) struct Call {
     /// store before it returns (erasures, deletions: the logs are purged
     /// after the commit), or `Deferred` to the end of a batch of them.
     purge: Purge,
+}
+
+/// Which of the customers a call names it erases.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Erases {
+    /// None (it destroys nothing, or only attached records).
+    Nothing,
+    /// Every customer its audit entry names.
+    Named,
+    /// Only this one (a merge names the survivor too).
+    Only(CustomerId),
 }
 
 /// When a destroying call empties the store's write-ahead logs.
@@ -146,7 +158,7 @@ impl Call {
             subject: None,
             target: None,
             destruction: None,
-            erases_customers: false,
+            erases: Erases::Nothing,
             writes_keys: false,
             keyless: false,
             purge,
@@ -169,7 +181,16 @@ impl Call {
     /// from the store's files before it returns.
     pub(crate) fn destroying(mut self, destruction: Destruction) -> Self {
         self.destruction = Some(destruction);
-        self.erases_customers = true;
+        self.erases = Erases::Named;
+        self.purge = Purge::OnReturn;
+        self
+    }
+
+    /// Records the destruction of customer `erased` alone among those the
+    /// call names (a merge, which names its survivor too).
+    pub(crate) fn erasing_only(mut self, erased: CustomerId, destruction: Destruction) -> Self {
+        self.destruction = Some(destruction);
+        self.erases = Erases::Only(erased);
         self.purge = Purge::OnReturn;
         self
     }
@@ -248,7 +269,11 @@ pub(crate) fn run<T>(
             let rule = trail.masked_by.map(str::to_owned);
             let reason = trail.reason.take().or_else(|| trail.explanation());
             let entry = AuditEntry { rule, reason, ..entry(store, &caller, &call, trail, outcome) };
-            let destroyed = if call.erases_customers { entry.customers.clone() } else { Vec::new() };
+            let destroyed = match call.erases {
+                Erases::Nothing => Vec::new(),
+                Erases::Named => entry.customers.clone(),
+                Erases::Only(id) => vec![id],
+            };
             let appended = commit_with(store, tx, entry)?;
             // The host's outside record of every destruction.
             if let Some(sink) = &store.receipt_sink {

@@ -389,8 +389,9 @@ impl Session {
     /// Refuses a verification by the principal who entered or last changed
     /// customer `id`, as the audit log records it.
     fn check_second_pair_of_eyes(&self, tx: &mut dyn Transaction, id: CustomerId) -> Result<()> {
-        const WRITES: [&str; 8] = [
+        const WRITES: [&str; 9] = [
             "customer.create",
+            "customer.merge",
             "customer.create_many",
             "customer.update",
             "customer.rectify",

@@ -90,7 +90,7 @@ fn exported<'a>(
     (fields, not_shown)
 }
 
-fn key_of(id: CustomerId) -> String {
+pub(super) fn key_of(id: CustomerId) -> String {
     id.0.to_string()
 }
 
@@ -123,7 +123,7 @@ impl StoreInner {
 
     /// Destroys customer `id` by `method` inside `tx` and records it in the
     /// erasure ledger. Refuses a customer under a legal hold.
-    fn destroy(&self, tx: &mut dyn Transaction, id: CustomerId, method: DestructionMethod) -> Result<()> {
+    pub(super) fn destroy(&self, tx: &mut dyn Transaction, id: CustomerId, method: DestructionMethod) -> Result<()> {
         if let Some(hold) = load::<Marker>(tx, DirectoryKind::Hold, &key_of(id))? {
             return Err(Error::LegalHold { customer: id, reason: hold.reason });
         }
@@ -171,7 +171,7 @@ impl StoreInner {
     fn destroy_record(&self, tx: &mut dyn Transaction, id: u64, method: DestructionMethod) -> Result<()> {
         let mut record = tx.get_record(id)?.ok_or(Error::RecordNotFound(id))?;
         match method {
-            DestructionMethod::CryptoShred => {
+            DestructionMethod::CryptoShred | DestructionMethod::Merge => {
                 tx.delete_record(id)?;
             }
             DestructionMethod::Anonymise => {

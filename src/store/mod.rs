@@ -19,6 +19,7 @@ mod import;
 mod lifecycle;
 mod listing;
 mod login;
+mod merge;
 mod records;
 mod restore;
 mod session;
@@ -33,6 +34,7 @@ pub use import::{
 };
 pub use lifecycle::{CustomerExport, RecordExport};
 pub use login::LoginPolicy;
+pub use merge::{MergeOptions, MergeReport, MergeSide};
 pub use restore::{OutsideRecord, RestoreOptions, RestoreReport, UnknownHistory};
 
 pub use listing::{Filter, ListQuery, MAX_PAGE, SearchQuery};
