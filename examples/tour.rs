@@ -24,7 +24,9 @@
 //! destruction record, a sealed full backup and an increment over it,
 //! verified as a chain, and the full backup restored into a copy of the live
 //! store that keeps the erasure, a consent withdrawal and a revocation made
-//! after the backup, a retention sweep on a simulated clock). On a reopened
+//! after the backup, a retention sweep on a simulated clock), and data
+//! quality (a duplicate flagged at entry and in the store-wide report, then
+//! merged into its survivor with its order and consent). On a reopened
 //! store the audit chain is verified first (against
 //! the checkpoint the previous run kept in `audit-checkpoint.txt`); a broken
 //! chain is reported with its first bad entry and the tour exits non-zero.
@@ -42,10 +44,10 @@ use custodian::audit::{AuditQuery, Outcome};
 use custodian::consent::{Channel, ConsentChange};
 use custodian::retention::{DestructionMethod, RetentionPolicy, RetentionRule};
 use custodian::{
-    Action, AuthContext, Checkpoint, CreateOptions, CustomerInput, CustomerPatch, CustomerView, DueQuery, Error, Field,
-    Filter, KeySource, Level, ListQuery, NewPrincipal, PaymentMethod, Purpose, Role, RoleDefinition, RoleRule,
-    SearchQuery, ServiceChannel, ServiceInput, ServiceKind, ServiceStatus, Session, Shown, Store, TimelineQuery,
-    TransactionInput,
+    Action, AuthContext, Checkpoint, CreateOptions, CustomerInput, CustomerPatch, CustomerView, DueQuery,
+    DuplicateCheck, Error, Field, Filter, KeySource, Level, ListQuery, MergeOptions, MergeSide, NewPrincipal,
+    PaymentMethod, Purpose, Role, RoleDefinition, RoleRule, SearchQuery, ServiceChannel, ServiceInput, ServiceKind,
+    ServiceStatus, Session, Shown, Store, TimelineQuery, TransactionInput,
 };
 
 /// Where the demo store lives, relative to the current directory.
@@ -132,6 +134,7 @@ fn run() -> TourResult {
     data_lifecycle(&store)?;
     orders_and_service(&store, &clerk)?;
     csv_in_and_out(&store, &clerk)?;
+    duplicates_and_merge(&store, &clerk)?;
     Ok(())
 }
 
@@ -686,6 +689,150 @@ fn csv_in_and_out(store: &Store, clerk: &Session) -> TourResult {
         println!("  {line}");
     }
     println!("(ID numbers masked as customer service sees them; the formula cell neutralised with an apostrophe.)");
+    Ok(())
+}
+
+/// n. Data quality: a duplicate flagged when a clerk enters it and in the
+/// store-wide report, then merged into the customer it duplicates (its
+/// newer mobile, its order and its consent move; it is crypto-shredded).
+fn duplicates_and_merge(store: &Store, clerk: &Session) -> TourResult {
+    heading("n. Data quality: duplicates found and merged");
+    let admin = store.authenticated_session("admin", Purpose::Service, AuthContext::with_mfa(now_ms()))?;
+    // Contact details of their own on every run (the store is reused).
+    let stamp = now_ms();
+    let email = format!("sun.li.{stamp}@example.com");
+    let survivor = admin.create(
+        person("孙丽")
+            .set(Field::Organisation, "锦程物流有限公司")
+            .set(Field::Title, "采购经理")
+            .set(Field::Mobile, format!("186{:08}", stamp % 100_000_000))
+            .set(Field::Email, email.as_str()),
+    )?;
+    let sms = |granted: bool| ConsentChange {
+        purpose: Purpose::Marketing,
+        channel: Channel::Sms,
+        granted,
+        source: "counter".into(),
+        policy_version: "2026-01".into(),
+    };
+    admin.record_consent(survivor.id, &sms(false))?;
+    // A year later a clerk enters her again at another counter, with a new mobile.
+    let (duplicate, pairs) = clerk.create_checked(
+        person("孙 丽")
+            .set(Field::Organisation, "锦程物流有限公司")
+            .set(Field::Mobile, format!("187{:08}", stamp % 100_000_000))
+            .set(Field::Email, email.as_str())
+            .set(Field::Address, "上海市浦东新区世纪大道100号"),
+        DuplicateCheck::Warn,
+    )?;
+    for pair in &pairs {
+        let reasons: Vec<&str> = pair.reasons.iter().map(|r| r.name()).collect();
+        println!(
+            "clerk-07 enters customer {} with a duplicate check: it may be customer {} (score {}: {}).",
+            duplicate.id,
+            if pair.first == duplicate.id { pair.second } else { pair.first },
+            pair.score,
+            reasons.join(", ")
+        );
+    }
+    let order = TransactionInput::new(&format!("SO-{stamp}-DQ"), "CNY", 4_500, PaymentMethod::Alipay).item(
+        "茶叶礼盒",
+        1,
+        4_500,
+    );
+    let order = admin.add_transaction(duplicate.id, &order)?;
+    admin.record_consent(duplicate.id, &sms(true))?;
+    println!(
+        "Meanwhile customer {} placed order {} and agreed to SMS marketing; customer {} had refused it.",
+        duplicate.id, order.id, survivor.id
+    );
+
+    let report = admin.duplicates(1000)?;
+    println!(
+        "The store-wide duplicate report (contacts by their blind indexes, names once normalised): {} pair(s){}:",
+        report.pairs.len(),
+        if report.truncated { " (truncated)" } else { "" }
+    );
+    for pair in report.pairs.iter().take(3) {
+        let reasons: Vec<&str> = pair.reasons.iter().map(|r| r.name()).collect();
+        println!("  {:>5} ~ {:<5} score {:>3}  {}", pair.first, pair.second, pair.score, reasons.join(", "));
+    }
+    let quality = admin.data_quality()?;
+    println!(
+        "Data quality (counts only): {} customers, {} possible duplicates, {} unverified, {} without a mobile or e-mail.",
+        quality.total.customers,
+        quality.total.possible_duplicates,
+        quality.total.unverified,
+        quality.total.missing_contact
+    );
+
+    let reference = format!("DQ-{stamp}");
+    let options = MergeOptions::new(&reference).take(Field::Mobile, MergeSide::Merged);
+    expect_denied(
+        "clerk-07 merging them (a merge destroys a customer: it needs erase)",
+        clerk.merge(survivor.id, survivor.version, duplicate.id, duplicate.version, &options),
+    )?;
+    let merged = admin.merge(survivor.id, survivor.version, duplicate.id, duplicate.version, &options)?;
+    let kept: Vec<String> = merged.withdrawals_kept.iter().map(|(p, c)| format!("{p}/{c}")).collect();
+    println!(
+        "admin merges customer {} into customer {} (request {reference}; the newer mobile taken from the duplicate):",
+        duplicate.id, survivor.id
+    );
+    println!("  fields changed:  {}", merged.fields_changed.join(", "));
+    println!("  records moved:   {:?}", merged.records_moved);
+    println!(
+        "  consents moved:  {}; withdrawals kept: {}",
+        merged.consents_moved,
+        if kept.is_empty() { "none".to_owned() } else { kept.join(", ") }
+    );
+    let now = &merged.survivor;
+    println!(
+        "  customer {} now: {} {}, mobile {}, e-mail {}, address {}",
+        now.id,
+        now.text(&Field::Name),
+        now.text(&Field::Title),
+        now.text(&Field::Mobile),
+        now.text(&Field::Email),
+        now.text(&Field::Address)
+    );
+    match admin.get(duplicate.id) {
+        Err(Error::CustomerNotFound(_)) => println!("  customer {}: not found (crypto-shredded).", duplicate.id),
+        other => return Err(Failure(format!("the merged-away customer is still there: {other:?}"))),
+    }
+    let auditor = store.session("auditor-01", Purpose::Compliance)?;
+    let log = auditor.audit_entries(&AuditQuery::new().customer(duplicate.id).limit(1000))?;
+    let about_survivor = log.iter().filter(|e| e.customers.contains(&survivor.id)).count();
+    println!(
+        "The audit log for customer {} leads to the survivor: {} entries, {} of them about customer {}:",
+        duplicate.id,
+        log.len(),
+        about_survivor,
+        survivor.id
+    );
+    for e in &log {
+        let who: Vec<String> = e.customers.iter().map(|c| c.to_string()).collect();
+        println!(
+            "  #{:<6} {:<12} {:<20} {:<8} customers {}",
+            e.seq,
+            e.principal,
+            e.action,
+            e.outcome.name(),
+            who.join(", ")
+        );
+    }
+    let record = log
+        .iter()
+        .find(|e| e.action == "customer.merge" && e.destruction.is_some())
+        .ok_or_else(|| Failure("no destruction record for the merge".into()))?;
+    let d = record.destruction.as_ref().expect("found by it");
+    println!(
+        "Destruction record #{}: method {}, reason {}, customers {}, records {:?}.",
+        record.seq,
+        d.method.name(),
+        d.reason,
+        record.customers.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "),
+        record.records
+    );
     Ok(())
 }
 

@@ -1181,6 +1181,47 @@ cust_status cust_retention_define_json(const struct cust_session *session, const
 // `session` must be a valid handle; `out` writable.
 cust_status cust_retention_sweep_json(const struct cust_session *session, char **out);
 
+// Merges customer `merged` into customer `survivor`, both at the versions
+// the caller last read (else `CUST_STATUS_VERSION_CONFLICT`), in one
+// audited transaction: all of it or nothing.
+//
+// `options_json`: `{"reference": "ticket-1", "take": {"mobile": "merged",
+// "email": "survivor"}, "carry_holds": false}`. `reference` (required,
+// 1-64 printable characters) names the request; the destruction record's
+// reason is `merge:<reference>`. `take` chooses whose value of a field
+// survives (`"survivor"` or `"merged"`); a field not named keeps the
+// survivor's value, or the merged-away customer's where the survivor has
+// none, and tags are joined. `carry_holds` lets a legal hold on either
+// customer move to the survivor; without it a hold gives
+// `CUST_STATUS_LEGAL_HOLD`. Bad JSON or an unknown key gives
+// `CUST_STATUS_INVALID`, an unknown field `CUST_STATUS_UNKNOWN_FIELD`.
+//
+// Attached records and consents move to the survivor (a withdrawal on
+// either side stays a withdrawal), as does a restriction of processing;
+// the merged-away customer is crypto-shredded (destruction method
+// `merge`), and audit queries for its id lead to the survivor. Needs the
+// `update` and `erase` actions (customer service may not merge).
+//
+// `*out` receives the survivor as the session sees it. `*report_json`
+// (may be NULL) receives what the merge did: `{"survivor": 3, "merged": 7,
+// "fields_changed": ["email", "mobile"], "records_moved": [12],
+// "consents_moved": 2, "withdrawals_kept": [{"purpose": "marketing",
+// "channel": "phone"}], "hold_carried": false, "restriction_carried":
+// false}` (field names only, never a value); free it with
+// `cust_string_free`.
+//
+// # Safety
+// `session` must be a valid handle; `options_json` NUL-terminated; `out`
+// writable; `report_json` NULL or writable.
+cust_status cust_customer_merge(const struct cust_session *session,
+                                int64_t survivor,
+                                uint64_t survivor_version,
+                                int64_t merged,
+                                uint64_t merged_version,
+                                const char *options_json,
+                                char **report_json,
+                                struct cust_customer **out);
+
 // Creates a transaction input: order `reference`, ISO 4217 `currency`
 // (`"CNY"`), `total_minor` in the currency's minor unit (fen), and
 // payment `method` by name (`cash`, `bank_card`, `bank_transfer`,

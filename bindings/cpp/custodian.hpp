@@ -819,6 +819,22 @@ public:
         detail::check(cust_duplicates_json(handle_.get(), limit, &out));
         return detail::take_string(out);
     }
+    /// Merges customer `merged` into `survivor` (both at the versions last read) and returns the
+    /// survivor. `options_json`: `{"reference": "ticket-1", "take": {"mobile": "merged"},
+    /// "carry_holds": false}`; `report_json`, if given, receives what moved (see
+    /// `cust_customer_merge`).
+    customer merge(int64_t survivor, uint64_t survivor_version, int64_t merged, uint64_t merged_version,
+                   std::string_view options_json, std::string* report_json = nullptr) const {
+        detail::text o(options_json, "options_json");
+        cust_customer* out = nullptr;
+        char* report = nullptr;
+        detail::check(cust_customer_merge(handle_.get(), survivor, survivor_version, merged, merged_version,
+                                          o.c_str(), report_json != nullptr ? &report : nullptr, &out));
+        customer kept(out);
+        std::string text = detail::take_string(report);
+        if (report_json != nullptr) *report_json = std::move(text);
+        return kept;
+    }
     customer create_json(std::string_view json) const {
         detail::text j(json, "json");
         cust_customer* out = nullptr;

@@ -1078,6 +1078,72 @@ static void test_four_eyes(const std::string& dir) {
     admin.verify(id, 1);
 }
 
+/* Merging a duplicate into its survivor: the chosen value, the moved record and consents,
+ * the duplicate gone, and refusals for bad options, a clerk and a hold. */
+static void test_merge(const std::string& dir) {
+    custodian::store store = provisioned(dir, "merge");
+    custodian::session admin = store.open_session("admin", "service", true);
+    custodian::session compliance = store.open_session("admin", "compliance", true);
+    custodian::session clerk = store.open_session("clerk", "service", false);
+    const custodian::customer keep = admin.create(person("KH980", "王五", "13812345678"));
+    custodian::input twin = person("KH981", "王 五", "13912345678");
+    twin.set(CUST_FIELD_EMAIL, "wangwu@example.com");
+    const custodian::customer dup = admin.create(twin);
+    custodian::transaction_input order("SO-MERGE-1", "CNY", 1000, "cash");
+    order.item("茶", 2, 500);
+    const uint64_t sold = admin.add_transaction(dup.id(), order).id();
+    admin.record_consent(dup.id(), "marketing", "sms", true, "counter", "v1");
+    const std::string options = R"({"reference": "ticket-1", "take": {"mobile": "merged"}})";
+
+    auto bad = CHECK_THROWS(admin.merge(keep.id(), keep.version(), dup.id(), dup.version(), "{\"reference\": 1}"),
+                            CUST_STATUS_INVALID);
+    CHECK(bad && contains(bad->message(), "invalid merge options JSON"));
+    auto unknown = CHECK_THROWS(
+        admin.merge(keep.id(), keep.version(), dup.id(), dup.version(), R"({"reference": "t", "carry": true})"),
+        CUST_STATUS_INVALID);
+    CHECK(unknown && contains(unknown->message(), "carry"));
+    auto read_only = CHECK_THROWS(admin.merge(keep.id(), keep.version(), dup.id(), dup.version(),
+                                              R"({"reference": "t", "take": {"version": "merged"}})"),
+                                  CUST_STATUS_INVALID);
+    CHECK(read_only && read_only->rule() == "read_only");
+    auto self = CHECK_THROWS(admin.merge(keep.id(), keep.version(), keep.id(), keep.version(), options),
+                             CUST_STATUS_INVALID);
+    CHECK(self && self->rule() == "merge_self");
+    CHECK_THROWS(admin.merge(keep.id(), keep.version(), dup.id(), dup.version() + 1, options),
+                 CUST_STATUS_VERSION_CONFLICT);
+    CHECK_THROWS(admin.merge(keep.id(), keep.version(), dup.id(), dup.version(), WITH_NUL), CUST_STATUS_INVALID);
+    CHECK_THROWS(clerk.merge(keep.id(), keep.version(), dup.id(), dup.version(), options), CUST_STATUS_DENIED);
+    compliance.place_hold(dup.id(), "case-9");
+    auto held = CHECK_THROWS(compliance.merge(keep.id(), keep.version(), dup.id(), dup.version(), options),
+                             CUST_STATUS_LEGAL_HOLD);
+    CHECK(held && contains(held->message(), "case-9"));
+    compliance.lift_hold(dup.id());
+
+    std::string report;
+    const custodian::customer survivor =
+        admin.merge(keep.id(), keep.version(), dup.id(), dup.version(), options, &report);
+    CHECK(survivor.id() == keep.id() && survivor.version() == keep.version() + 1);
+    CHECK(survivor.text(CUST_FIELD_NAME) == "王五" && survivor.text(CUST_FIELD_MOBILE) == "13912345678");
+    CHECK(survivor.text(CUST_FIELD_EMAIL) == "wangwu@example.com");
+    const std::string ids = "\"survivor\":" + std::to_string(keep.id()) + ",\"merged\":" + std::to_string(dup.id());
+    const std::string moved = "\"records_moved\":[" + std::to_string(sold) + "]";
+    CHECK(contains(report, ids.c_str()) && contains(report, moved.c_str()));
+    CHECK(contains(report, "\"fields_changed\":[\"mobile\",\"email\"]") && contains(report, "\"consents_moved\":1"));
+    CHECK(!contains(report, "13912345678"));
+    CHECK_THROWS(admin.get(dup.id()), CUST_STATUS_NOT_FOUND);
+    CHECK(admin.get_record(sold).customer() == keep.id());
+    CHECK(contains(admin.consents_json(keep.id()), "\"sms\""));
+    const std::string log = admin.audit_query_json(dup.id());
+    CHECK(contains(log, "customer.merge") && contains(log, "\"method\":\"merge\""));
+    /* Without a report string; a hold moves when asked to. */
+    const custodian::customer third = admin.create(person("KH982", "王五五", "13712345678"));
+    compliance.place_hold(third.id(), "case-10");
+    const custodian::customer again = compliance.merge(survivor.id(), survivor.version(), third.id(), third.version(),
+                                                       R"({"reference": "ticket-2", "carry_holds": true})");
+    CHECK(again.version() == survivor.version() + 1);
+    CHECK_THROWS(compliance.erase(keep.id(), "dsr-1"), CUST_STATUS_LEGAL_HOLD);
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         std::fprintf(stderr, "usage: %s <empty-directory>\n", argv[0]);
@@ -1103,6 +1169,7 @@ int main(int argc, char** argv) {
         {"csv", test_csv},
         {"duplicates", test_duplicates},
         {"four eyes", test_four_eyes},
+        {"merge", test_merge},
     };
     for (const test& t : tests) {
         try {

@@ -31,6 +31,7 @@ mod customer;
 mod directory;
 mod import;
 mod lifecycle;
+mod merge;
 mod records;
 mod session;
 mod status;

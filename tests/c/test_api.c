@@ -1568,6 +1568,151 @@ static void test_four_eyes(const char *dir) {
     cust_store_close(store);
 }
 
+/* Merging a duplicate into its survivor: a value taken from the duplicate,
+ * its record and consent moved, its id gone (its history found through the
+ * survivor), and merges refused for bad options, a hold and a clerk. */
+static void test_merge(const char *dir) {
+    const cust_status N = CUST_STATUS_NULL_ARGUMENT;
+    cust_store *store = provisioned(dir, "merge");
+    cust_session *admin = NULL, *compliance = NULL, *clerk = NULL;
+    OK(cust_session_open(store, "admin", "service", true, 0, &admin));
+    OK(cust_session_open(store, "admin", "compliance", true, 0, &compliance));
+    OK(cust_session_open(store, "clerk", "service", false, 0, &clerk));
+    cust_customer *customer = NULL;
+    cust_input *in = person("KH980", "王五", "13812345678");
+    OK(cust_customer_create(admin, in, &customer));
+    const int64_t keep = cust_customer_id(customer);
+    const uint64_t keep_version = cust_customer_version(customer);
+    cust_customer_free(customer);
+    cust_input_free(in);
+    in = person("KH981", "王 五", "13912345678");
+    OK(cust_input_set(in, CUST_FIELD_EMAIL, "wangwu@example.com"));
+    OK(cust_customer_create(admin, in, &customer));
+    const int64_t dup = cust_customer_id(customer);
+    const uint64_t dup_version = cust_customer_version(customer);
+    cust_customer_free(customer);
+    cust_input_free(in);
+    cust_transaction_input *order = NULL;
+    OK(cust_transaction_input_new("SO-MERGE-1", "CNY", 1000, "cash", &order));
+    OK(cust_transaction_input_add_item(order, "茶", 2, 500));
+    cust_record *record = NULL;
+    OK(cust_transaction_add(admin, dup, order, &record));
+    const uint64_t record_id = cust_record_id(record);
+    cust_record_free(record);
+    cust_transaction_input_free(order);
+    OK(cust_consent_record(admin, dup, "marketing", "sms", true, "counter", "v1"));
+
+    /* Refusals leave the outputs and both customers as they were. */
+    const char *options = "{\"reference\": \"ticket-1\", \"take\": {\"mobile\": \"merged\"}}";
+    char *report = SENTINEL;
+    customer = SENTINEL;
+    CHECK_STATUS(cust_customer_merge(admin, keep, keep_version, dup, dup_version, "{\"reference\": \"t\",", &report,
+                                     &customer),
+                 CUST_STATUS_INVALID);
+    CHECK(customer == SENTINEL && report == SENTINEL);
+    CHECK(strstr(last_error(), "invalid merge options JSON") != NULL);
+    CHECK_STATUS(cust_customer_merge(admin, keep, keep_version, dup, dup_version,
+                                     "{\"reference\": \"t\", \"carry\": true}", &report, &customer),
+                 CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "invalid merge options JSON") != NULL && strstr(last_error(), "carry") != NULL);
+    CHECK_STATUS(cust_customer_merge(admin, keep, keep_version, dup, dup_version, "{\"take\": {}}", &report, &customer),
+                 CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "reference") != NULL);
+    CHECK_STATUS(cust_customer_merge(admin, keep, keep_version, dup, dup_version,
+                                     "{\"reference\": \"t\", \"take\": {\"mobile\": \"both\"}}", &report, &customer),
+                 CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "merge_side") != NULL);
+    CHECK_STATUS(cust_customer_merge(admin, keep, keep_version, dup, dup_version,
+                                     "{\"reference\": \"t\", \"take\": {\"status\": \"merged\"}}", &report, &customer),
+                 CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "read_only") != NULL);
+    CHECK_STATUS(cust_customer_merge(admin, keep, keep_version, dup, dup_version, "{\"reference\": \"\"}", &report,
+                                     &customer),
+                 CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_customer_merge(admin, keep, keep_version, keep, keep_version, options, &report, &customer),
+                 CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "merge_self") != NULL);
+    CHECK_STATUS(cust_customer_merge(admin, keep, keep_version + 1, dup, dup_version, options, &report, &customer),
+                 CUST_STATUS_VERSION_CONFLICT);
+    CHECK_STATUS(cust_customer_merge(admin, keep, keep_version, 424242, 1, options, &report, &customer),
+                 CUST_STATUS_NOT_FOUND);
+    CHECK_STATUS(cust_customer_merge(clerk, keep, keep_version, dup, dup_version, options, &report, &customer),
+                 CUST_STATUS_DENIED);
+    OK(cust_customer_place_hold(compliance, dup, "case-9"));
+    CHECK_STATUS(cust_customer_merge(compliance, keep, keep_version, dup, dup_version, options, &report, &customer),
+                 CUST_STATUS_LEGAL_HOLD);
+    CHECK(strstr(last_error(), "case-9") != NULL);
+    OK(cust_customer_lift_hold(compliance, dup));
+    CHECK_STATUS(cust_customer_merge(NULL, keep, keep_version, dup, dup_version, options, &report, &customer), N);
+    CHECK_STATUS(cust_customer_merge(admin, keep, keep_version, dup, dup_version, NULL, &report, &customer), N);
+    CHECK_STATUS(cust_customer_merge(admin, keep, keep_version, dup, dup_version, options, &report, NULL), N);
+    CHECK_STATUS(cust_customer_merge(admin, keep, keep_version, dup, dup_version, BAD_UTF8, &report, &customer),
+                 CUST_STATUS_INVALID_UTF8);
+    CHECK(customer == SENTINEL && report == SENTINEL);
+    OK(cust_customer_get(admin, dup, &customer));
+    CHECK(cust_customer_version(customer) == dup_version);
+    cust_customer_free(customer);
+
+    /* The merge: the duplicate's mobile chosen, its e-mail filling an empty field. */
+    OK(cust_customer_merge(admin, keep, keep_version, dup, dup_version, options, &report, &customer));
+    char text[256], expected[64];
+    CHECK(cust_customer_id(customer) == keep && cust_customer_version(customer) == keep_version + 1);
+    OK(cust_customer_field(customer, CUST_FIELD_EXTERNAL_CODE, text, sizeof text, NULL, NULL));
+    CHECK(strcmp(text, "KH980") == 0);
+    OK(cust_customer_field(customer, CUST_FIELD_NAME, text, sizeof text, NULL, NULL));
+    CHECK(strcmp(text, "王五") == 0);
+    OK(cust_customer_field(customer, CUST_FIELD_MOBILE, text, sizeof text, NULL, NULL));
+    CHECK(strcmp(text, "13912345678") == 0);
+    OK(cust_customer_field(customer, CUST_FIELD_EMAIL, text, sizeof text, NULL, NULL));
+    CHECK(strcmp(text, "wangwu@example.com") == 0);
+    cust_customer_free(customer);
+    snprintf(expected, sizeof expected, "\"survivor\":%lld,\"merged\":%lld", (long long)keep, (long long)dup);
+    CHECK(strstr(report, expected) != NULL);
+    /* Names only (in field order): the report carries no value. */
+    CHECK(strstr(report, "\"fields_changed\":[\"mobile\",\"email\"]") != NULL);
+    snprintf(expected, sizeof expected, "\"records_moved\":[%llu]", (unsigned long long)record_id);
+    CHECK(strstr(report, expected) != NULL);
+    CHECK(strstr(report, "\"consents_moved\":1") != NULL && strstr(report, "\"withdrawals_kept\":[]") != NULL);
+    CHECK(strstr(report, "\"hold_carried\":false") != NULL && strstr(report, "\"restriction_carried\":false") != NULL);
+    CHECK(strstr(report, "wangwu") == NULL && strstr(report, "13912345678") == NULL);
+    cust_string_free(report);
+
+    /* The duplicate is gone; its record is the survivor's; its id leads to the survivor's history. */
+    customer = SENTINEL;
+    CHECK_STATUS(cust_customer_get(admin, dup, &customer), CUST_STATUS_NOT_FOUND);
+    CHECK(customer == SENTINEL);
+    CHECK_STATUS(cust_customer_get_by_code(admin, "KH981", &customer), CUST_STATUS_CODE_NOT_FOUND);
+    OK(cust_record_get(admin, record_id, &record));
+    CHECK(cust_record_customer(record) == keep);
+    cust_record_free(record);
+    char *json = NULL;
+    OK(cust_consent_list_json(admin, keep, &json));
+    CHECK(strstr(json, "\"sms\"") != NULL);
+    cust_string_free(json);
+    OK(cust_audit_query_json(admin, dup, NULL, 0, 0, 0, &json));
+    CHECK(strstr(json, "customer.merge") != NULL && strstr(json, "\"method\":\"merge\"") != NULL);
+    CHECK(strstr(json, "merge:ticket-1") != NULL);
+    snprintf(expected, sizeof expected, "\"customers\":[%lld]", (long long)keep);
+    CHECK(strstr(json, expected) != NULL);
+    cust_string_free(json);
+    /* Without the report: the survivor alone. A hold is carried when asked. */
+    in = person("KH982", "王五五", "13712345678");
+    OK(cust_customer_create(admin, in, &customer));
+    const int64_t third = cust_customer_id(customer);
+    cust_customer_free(customer);
+    cust_input_free(in);
+    OK(cust_customer_place_hold(compliance, third, "case-10"));
+    OK(cust_customer_merge(compliance, keep, keep_version + 1, third, 1,
+                           "{\"reference\": \"ticket-2\", \"carry_holds\": true}", NULL, &customer));
+    CHECK(cust_customer_id(customer) == keep && cust_customer_version(customer) == keep_version + 2);
+    cust_customer_free(customer);
+    CHECK_STATUS(cust_customer_erase(compliance, keep, "dsr-1"), CUST_STATUS_LEGAL_HOLD);
+    cust_session_close(clerk);
+    cust_session_close(compliance);
+    cust_session_close(admin);
+    cust_store_close(store);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s <empty-directory>\n", argv[0]);
@@ -1587,6 +1732,7 @@ int main(int argc, char **argv) {
     test_csv(argv[1]);
     test_duplicates(argv[1]);
     test_four_eyes(argv[1]);
+    test_merge(argv[1]);
     printf("C API checks: %d passed, %d failed\n", checks - failures, failures);
     return failures == 0 ? 0 : 1;
 }

@@ -14,7 +14,7 @@ role and purpose, and is written to the store's tamper-evident audit log.
 
 from ._lib import STATUS, lib as _lib_handle
 from ._model import FIELDS, Checkpoint, Customer, ImportReport, ImportRow, MatchedRow, Page, Record, RecordPage, Shown
-from ._model import StatusChange, Value
+from ._model import MergeReport, StatusChange, Value
 from ._store import Session, Store
 from .errors import (
     AlreadyExists,
@@ -66,6 +66,7 @@ __all__ = [
     "Invalid",
     "LegalHold",
     "MatchedRow",
+    "MergeReport",
     "NotAStore",
     "NotFound",
     "Page",

@@ -32,6 +32,7 @@ FUNCTIONS: dict[str, tuple[str, list[str]]] = {
     "cust_customer_lift_restriction": ("c_uint32", ["c_void_p", "c_int64"]),
     "cust_customer_list": ("c_uint32", ["c_void_p", "c_uint32", "c_bool", "c_uint64", "c_uint32", "POINTER(c_void_p)"]),
     "cust_customer_list_filtered": ("c_uint32", ["c_void_p", "c_uint32", "c_bool", "c_uint64", "c_uint32", "c_char_p", "c_char_p", "c_char_p", "c_char_p", "POINTER(c_void_p)"]),
+    "cust_customer_merge": ("c_uint32", ["c_void_p", "c_int64", "c_uint64", "c_int64", "c_uint64", "c_char_p", "POINTER(c_void_p)", "POINTER(c_void_p)"]),
     "cust_customer_place_hold": ("c_uint32", ["c_void_p", "c_int64", "c_char_p"]),
     "cust_customer_rectify": ("c_uint32", ["c_void_p", "c_int64", "c_uint64", "c_void_p", "c_char_p", "POINTER(c_void_p)"]),
     "cust_customer_restrict": ("c_uint32", ["c_void_p", "c_int64", "c_char_p"]),

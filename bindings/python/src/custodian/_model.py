@@ -156,6 +156,39 @@ def take_page(function: str, *args: Any) -> Page:
 
 
 @dataclass(frozen=True)
+class MergeReport:
+    """What a merge did: the ``survivor`` as the session sees it after the
+    merge, the ``merged``-away customer's id (now destroyed), the survivor's
+    fields whose value changed (names only), the attached records moved to
+    it, how many consent records moved, the ``(purpose, channel)`` pairs
+    where a withdrawal was kept over a later grant, and whether a legal hold
+    or a restriction of processing moved to (or stayed on) the survivor."""
+
+    survivor: Customer
+    merged: int
+    fields_changed: list[str]
+    records_moved: list[int]
+    consents_moved: int
+    withdrawals_kept: list[tuple[str, str]]
+    hold_carried: bool
+    restriction_carried: bool
+
+    @classmethod
+    def from_json(cls, survivor: Customer, data: dict[str, Any]) -> "MergeReport":
+        """The report from ``cust_customer_merge``'s JSON and the survivor's handle."""
+        return cls(
+            survivor=survivor,
+            merged=int(data["merged"]),
+            fields_changed=[str(f) for f in data["fields_changed"]],
+            records_moved=[int(r) for r in data["records_moved"]],
+            consents_moved=int(data["consents_moved"]),
+            withdrawals_kept=[(str(w["purpose"]), str(w["channel"])) for w in data["withdrawals_kept"]],
+            hold_carried=bool(data["hold_carried"]),
+            restriction_carried=bool(data["restriction_carried"]),
+        )
+
+
+@dataclass(frozen=True)
 class StatusChange:
     """One status change of a record: when (Unix ms), by which principal,
     from which status (``None`` when the record was created) to which."""

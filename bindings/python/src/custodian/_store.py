@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, TypeVar
 
 from . import _lib
 from ._lib import KIND, lib
-from ._model import FIELDS, Checkpoint, Customer, ImportReport, Page, bytes_out, iterate_pages, take_customer
+from ._model import FIELDS, Checkpoint, Customer, ImportReport, MergeReport, Page, bytes_out, iterate_pages, take_customer
 from ._model import Record, RecordPage, take_import_report, take_page, take_record, take_record_page
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -631,6 +631,55 @@ class Session(_Owner):
             "cust_duplicates_json", self.handle, _lib.integer(limit, "limit", 1, 100_000)
         )
         return result
+
+    def merge(
+        self,
+        survivor: int,
+        survivor_version: int,
+        merged: int,
+        merged_version: int,
+        *,
+        reference: str,
+        take: Optional[Mapping[str, str]] = None,
+        carry_holds: bool = False,
+    ) -> MergeReport:
+        """Merges customer ``merged`` into ``survivor``, both at the versions
+        last read (else ``VersionConflict``), in one audited transaction.
+        ``reference`` (1-64 printable characters) names the request; ``take``
+        chooses whose value of a field survives (``{"mobile": "merged",
+        "email": "survivor"}``); a field not named keeps the survivor's value,
+        or the merged-away customer's where the survivor has none, and tags
+        are joined. Records, consents (a withdrawal stays a withdrawal) and a
+        restriction move to the survivor; a legal hold raises ``LegalHold``
+        unless ``carry_holds``. The merged-away customer is crypto-shredded
+        (destruction method ``merge``). Needs the update and erase actions."""
+        _lib.text(reference, "reference")
+        choices: dict[str, str] = {}
+        for name, side in (take or {}).items():
+            _lib.text(name, "take field")
+            _lib.text(side, f"take[{name!r}]")
+            choices[name] = side
+        if not isinstance(carry_holds, bool):
+            raise TypeError(f"carry_holds must be a bool, not {type(carry_holds).__name__}")
+        options = {"reference": reference, "take": choices, "carry_holds": carry_holds}
+        report = c_void_p()
+        customer = take_customer(
+            "cust_customer_merge",
+            self.handle,
+            _lib.integer(survivor, "survivor", *I64),
+            _lib.integer(survivor_version, "survivor_version", *U64),
+            _lib.integer(merged, "merged", *I64),
+            _lib.integer(merged_version, "merged_version", *U64),
+            _json_text(options, "options"),
+            byref(report),
+        )
+        try:
+            if not report.value:  # written on every success
+                raise RuntimeError("cust_customer_merge succeeded without its report")
+            data: dict[str, Any] = json.loads(ctypes.string_at(report.value))
+        finally:
+            lib.cust_string_free(ctypes.cast(report, c_char_p))
+        return MergeReport.from_json(customer, data)
 
     def create_json(self, document: Union[str, Mapping[str, Any]]) -> Customer:
         """Creates a customer from ``{"kind": ..., "fields": {...}}``."""
