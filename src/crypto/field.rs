@@ -105,6 +105,7 @@ pub(crate) struct BlindIndexer {
     mobile: Secret,
     email: Secret,
     id_number: Secret,
+    credit_code: Secret,
 }
 
 impl BlindIndexer {
@@ -113,6 +114,7 @@ impl BlindIndexer {
             mobile: root.derive(b"custodian/v1/blind-index/mobile")?,
             email: root.derive(b"custodian/v1/blind-index/email")?,
             id_number: root.derive(b"custodian/v1/blind-index/id_number")?,
+            credit_code: root.derive(b"custodian/v1/blind-index/credit_code")?,
         })
     }
 
@@ -122,6 +124,7 @@ impl BlindIndexer {
             Field::Mobile => &self.mobile,
             Field::Email => &self.email,
             Field::IdNumber => &self.id_number,
+            Field::CreditCode => &self.credit_code,
             _ => return None,
         };
         let key = hmac::Key::new(hmac::HMAC_SHA256, secret.bytes());

@@ -116,6 +116,13 @@ const CHINESE_NAMES: &[(&str, Field)] = &[
     ("标签", Field::Tags),
     ("类型", Field::Kind),
     ("客户类型", Field::Kind),
+    ("统一社会信用代码", Field::CreditCode),
+    ("信用代码", Field::CreditCode),
+    ("注册地址", Field::RegisteredAddress),
+    ("座机", Field::Landline),
+    ("固定电话", Field::Landline),
+    ("电话", Field::Landline),
+    ("联系人列表", Field::Contacts),
 ];
 
 /// The Chinese column name export writes for `field`, if it has one.

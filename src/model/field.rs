@@ -76,6 +76,16 @@ pub enum Field {
     Tags,
     /// Customer kind: `individual` or `organisation`.
     Kind,
+    /// 统一社会信用代码: an organisation's unified social credit code (GB
+    /// 32100-2015, 18 characters with a check character); blind-indexed.
+    CreditCode,
+    /// 注册地址: an organisation's registered address (beside its contact address).
+    RegisteredAddress,
+    /// 座机: a landline number with area code and optional extension, `010-12345678-801`.
+    Landline,
+    /// 联系人: an organisation's contact persons, a JSON array of
+    /// `{"name", "title", "mobile", "email", "landline"}` (see [`super::Contact`]).
+    Contacts,
     /// Record status (`active`, ...); read-only.
     Status,
     /// Creation time (Unix milliseconds, UTC); read-only.
@@ -177,7 +187,7 @@ pub const RECORD_FIELDS: [Field; 17] = [
 ];
 
 /// The built-in fields, in display order.
-pub const BUILTIN_FIELDS: [Field; 20] = [
+pub const BUILTIN_FIELDS: [Field; 24] = [
     Field::ExternalCode,
     Field::Kind,
     Field::Name,
@@ -194,6 +204,10 @@ pub const BUILTIN_FIELDS: [Field; 20] = [
     Field::Source,
     Field::Tier,
     Field::Tags,
+    Field::CreditCode,
+    Field::RegisteredAddress,
+    Field::Landline,
+    Field::Contacts,
     Field::Status,
     Field::CreatedAt,
     Field::UpdatedAt,
@@ -224,6 +238,10 @@ impl Field {
             Field::Tier => Borrowed("tier"),
             Field::Tags => Borrowed("tags"),
             Field::Kind => Borrowed("kind"),
+            Field::CreditCode => Borrowed("credit_code"),
+            Field::RegisteredAddress => Borrowed("registered_address"),
+            Field::Landline => Borrowed("landline"),
+            Field::Contacts => Borrowed("contacts"),
             Field::Status => Borrowed("status"),
             Field::CreatedAt => Borrowed("created_at"),
             Field::UpdatedAt => Borrowed("updated_at"),
@@ -336,7 +354,7 @@ impl Field {
 
     /// Fields that get a blind index for exact lookup.
     pub fn has_blind_index(&self) -> bool {
-        matches!(self, Field::Mobile | Field::Email | Field::IdNumber)
+        matches!(self, Field::Mobile | Field::Email | Field::IdNumber | Field::CreditCode)
     }
 }
 

@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 
 use super::date::{days_from_civil, days_in_month};
 use super::field::{Catalogue, Field};
+use super::organisation::{normalise_contacts, normalise_credit_code, normalise_landline};
 use crate::error::{Error, Result};
 
 /// Maximum length in characters of a built-in field's normalised value.
@@ -25,7 +26,11 @@ pub fn max_chars(field: &Field, catalogue: &Catalogue) -> usize {
         Field::Mobile => 16,
         Field::Email => 254,
         Field::Notes => 4000,
-        Field::Address => 256,
+        Field::Address | Field::RegisteredAddress => 256,
+        Field::CreditCode => 18,
+        Field::Landline => 24,
+        // Ten contacts of a name, a title, a mobile, an e-mail and a landline, as JSON.
+        Field::Contacts => 8_000,
         Field::Gender => 7,
         Field::BirthDate => 10,
         Field::IdNumber => 18,
@@ -69,7 +74,9 @@ pub fn normalise(field: &Field, raw: &str, catalogue: &Catalogue, today_days: i6
     if raw.len() > MAX_RAW_BYTES {
         return Err(too_long(field, limit));
     }
-    let multi_line = matches!(field, Field::Notes | Field::Address | Field::Custom(_));
+    // Contacts are JSON, which may be laid out on several lines.
+    let multi_line =
+        matches!(field, Field::Notes | Field::Address | Field::RegisteredAddress | Field::Contacts | Field::Custom(_));
     if let Some(c) = raw.chars().find(|&c| c.is_control() && !(multi_line && (c == '\n' || c == '\t' || c == '\r'))) {
         return Err(Error::invalid(
             field.name(),
@@ -123,7 +130,10 @@ pub fn normalise(field: &Field, raw: &str, catalogue: &Catalogue, today_days: i6
             v
         }
         // Free text: anything printable, including emoji and SQL metacharacters.
-        Field::Notes | Field::Address | Field::Custom(_) => trimmed.to_owned(),
+        Field::Notes | Field::Address | Field::RegisteredAddress | Field::Custom(_) => trimmed.to_owned(),
+        Field::CreditCode => normalise_credit_code(trimmed)?,
+        Field::Landline => normalise_landline(trimmed)?,
+        Field::Contacts => normalise_contacts(trimmed, |f, raw| normalise(f, raw, catalogue, today_days))?,
         Field::Status | Field::CreatedAt | Field::UpdatedAt | Field::Version => {
             unreachable!("read-only fields are refused above")
         }
@@ -227,6 +237,13 @@ fn normalise_mobile(value: &str) -> Result<String> {
     if let Some(national) = mainland {
         let b = national.as_bytes();
         if b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) {
+            if !super::phone::mainland_mobile_allocated(national) {
+                return Err(Error::invalid(
+                    field.name(),
+                    "mobile_unallocated",
+                    "no mainland mobile number block starts with these digits (libphonenumber's allocation data)",
+                ));
+            }
             return Ok(national.to_owned());
         }
         return Err(Error::invalid(
@@ -236,7 +253,15 @@ fn normalise_mobile(value: &str) -> Result<String> {
         ));
     }
     if (8..=15).contains(&digits.len()) && !digits.starts_with('0') {
-        return Ok(format!("+{digits}"));
+        let e164 = format!("+{digits}");
+        if !super::phone::international_valid(&e164) {
+            return Err(Error::invalid(
+                field.name(),
+                "e164_invalid",
+                "no number of this length exists in the country its code names (libphonenumber's data)",
+            ));
+        }
+        return Ok(e164);
     }
     Err(Error::invalid(
         field.name(),
@@ -248,8 +273,28 @@ fn normalise_mobile(value: &str) -> Result<String> {
 /// E-mail syntax (the dot-atom form of RFC 5322 with an ASCII DNS domain); case-folded.
 fn normalise_email(value: &str) -> Result<String> {
     let bad = |message: &str| Error::invalid(Field::Email.name(), "email_syntax", message);
+    let value = match value.rsplit_once('@') {
+        // An internationalised domain (例子.中国) is kept in its IDNA form
+        // (xn--fsqu00a.xn--fiqs8s), so both spellings find the customer.
+        Some((local, domain)) if !domain.is_ascii() => {
+            // IDNA maps invisible characters (a zero-width space) to nothing;
+            // an address that carries one was not typed, it was crafted.
+            if domain.chars().any(is_invisible) {
+                return Err(bad("the domain contains an invisible or formatting character"));
+            }
+            let ascii = idna::domain_to_ascii(domain).map_err(|_| {
+                Error::invalid(
+                    Field::Email.name(),
+                    "email_idna",
+                    "the domain is not a valid internationalised domain name",
+                )
+            })?;
+            format!("{local}@{ascii}")
+        }
+        _ => value.to_owned(),
+    };
     if !value.is_ascii() {
-        return Err(bad("only ASCII addresses are accepted (write an internationalised domain in its xn-- form)"));
+        return Err(bad("the part before '@' must be ASCII (internationalised local parts are not accepted)"));
     }
     let value = value.to_ascii_lowercase();
     if value.len() > 254 {
@@ -287,6 +332,21 @@ fn normalise_email(value: &str) -> Result<String> {
         return Err(bad("the top-level domain must be at least two letters"));
     }
     Ok(value)
+}
+
+/// Whether `c` is a format or other invisible character (general category
+/// Cf, Zl, Zp or a separator other than the space).
+fn is_invisible(c: char) -> bool {
+    use icu_properties::CodePointMapData;
+    use icu_properties::props::GeneralCategory;
+    matches!(
+        CodePointMapData::<GeneralCategory>::new().get(c),
+        GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+            | GeneralCategory::SpaceSeparator
+            | GeneralCategory::Control
+    )
 }
 
 /// GB 11643-1999 weights and check characters.

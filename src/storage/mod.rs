@@ -28,7 +28,7 @@ use crate::error::Result;
 use crate::model::{CustomerId, RecordKind};
 
 /// The fields that carry a blind index; a backend may refuse any other.
-pub const BLIND_INDEXED: [&str; 3] = ["mobile", "email", "id_number"];
+pub const BLIND_INDEXED: [&str; 4] = ["mobile", "email", "id_number", "credit_code"];
 
 /// Whether a transaction may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

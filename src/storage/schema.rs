@@ -176,6 +176,12 @@ pub(super) const DATA: Component = Component {
                  PRIMARY KEY (record_id, seq)
              ) STRICT, WITHOUT ROWID;",
         ),
+        (
+            7,
+            "ALTER TABLE {db}.customers ADD COLUMN credit_code_index BLOB;
+             CREATE INDEX {db}.customers_by_credit_code ON customers (credit_code_index)
+                 WHERE credit_code_index IS NOT NULL;",
+        ),
     ],
 };
 

@@ -471,8 +471,43 @@ fn row_params(row: &CustomerRow) -> Result<Vec<Value>> {
 }
 
 /// Fields with a blind index ([`super::BLIND_INDEXED`]), and the column that holds it.
-const BLIND_COLUMNS: [(&str, &str); 3] =
-    [("mobile", "mobile_index"), ("email", "email_index"), ("id_number", "id_number_index")];
+const BLIND_COLUMNS: [(&str, &str); 4] = [
+    ("mobile", "mobile_index"),
+    ("email", "email_index"),
+    ("id_number", "id_number_index"),
+    ("credit_code", "credit_code_index"),
+];
+
+/// The blind-index columns, comma-separated (`prefix` before each).
+fn blind_column_list(prefix: &str) -> String {
+    BLIND_COLUMNS.iter().map(|(_, column)| format!("{prefix}{column}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Inserts a customer row: the header, the sealed fields, the blind indexes.
+static INSERT_CUSTOMER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let placeholders = (1..=12 + BLIND_COLUMNS.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+    format!(
+        "INSERT INTO data.customers (id, kind, external_code, category, source, tier, status, created_at,
+         updated_at, version, key_id, sealed, {}) VALUES ({placeholders})",
+        blind_column_list("")
+    )
+});
+
+/// Updates a customer's unindexed columns and returns its indexed ones.
+static UPDATE_CUSTOMER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "UPDATE data.customers SET kind = ?2, category = ?4, source = ?5, tier = ?6, status = ?7,
+         created_at = ?8, updated_at = ?9, version = ?10, key_id = ?11, sealed = ?12
+         WHERE id = ?1 AND version = ?13
+         RETURNING external_code, {}",
+        blind_column_list("")
+    )
+});
+
+/// Reads one customer row with its blind indexes.
+static GET_CUSTOMER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("SELECT {HEADER_COLUMNS}, c.sealed, {} FROM data.customers c WHERE c.id = ?1", blind_column_list("c."))
+});
 
 impl SqliteTx<'_> {
     fn conn(&self) -> &Connection {
@@ -665,15 +700,7 @@ impl Transaction for SqliteTx<'_> {
     fn insert_customer(&mut self, row: &CustomerRow) -> Result<()> {
         let values = row_params(row)?;
         self.bump_generation()?;
-        self.writable()?
-            .prepare_cached(
-                "INSERT INTO data.customers (id, kind, external_code, category, source, tier, status, created_at,
-                 updated_at, version, key_id, sealed, mobile_index, email_index, id_number_index)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            )
-            .db()?
-            .execute(params_from_iter(values))
-            .db()?;
+        self.writable()?.prepare_cached(&INSERT_CUSTOMER).db()?.execute(params_from_iter(values)).db()?;
         Ok(())
     }
 
@@ -691,15 +718,10 @@ impl Transaction for SqliteTx<'_> {
         // (none of them changed) costs no further statement.
         let stored: Option<Vec<Value>> = self
             .writable()?
-            .prepare_cached(
-                "UPDATE data.customers SET kind = ?2, category = ?4, source = ?5, tier = ?6, status = ?7,
-                 created_at = ?8, updated_at = ?9, version = ?10, key_id = ?11, sealed = ?12
-                 WHERE id = ?1 AND version = ?13
-                 RETURNING external_code, mobile_index, email_index, id_number_index",
-            )
+            .prepare_cached(&UPDATE_CUSTOMER)
             .db()?
             .query_row(params_from_iter(values.iter().cloned().chain([Value::Integer(expected_version as i64)])), |r| {
-                (0..4).map(|i| r.get::<_, Value>(i)).collect()
+                (0..=BLIND_COLUMNS.len()).map(|i| r.get::<_, Value>(i)).collect()
             })
             .optional()
             .db()?;
@@ -734,13 +756,11 @@ impl Transaction for SqliteTx<'_> {
     fn get_customer(&mut self, id: CustomerId) -> Result<Option<CustomerRow>> {
         let row = self
             .conn()
-            .prepare_cached(&format!(
-                "SELECT {HEADER_COLUMNS}, c.sealed, c.mobile_index, c.email_index, c.id_number_index
-                 FROM data.customers c WHERE c.id = ?1"
-            ))
+            .prepare_cached(&GET_CUSTOMER)
             .db()?
             .query_row([id.0], |r| {
-                let blind: Vec<Option<Vec<u8>>> = vec![r.get(12)?, r.get(13)?, r.get(14)?];
+                let blind: Vec<Option<Vec<u8>>> =
+                    (12..12 + BLIND_COLUMNS.len()).map(|i| r.get(i)).collect::<rusqlite::Result<_>>()?;
                 Ok((read_header(r)?, r.get::<_, Vec<u8>>(11)?, blind))
             })
             .optional()

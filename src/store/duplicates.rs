@@ -31,6 +31,8 @@ pub enum DuplicateReason {
     SameMobile,
     /// The same e-mail address.
     SameEmail,
+    /// The same unified social credit code (organisations).
+    SameCreditCode,
     /// The same name and organisation, once normalised.
     SameNameAndOrganisation,
 }
@@ -42,6 +44,7 @@ impl DuplicateReason {
             DuplicateReason::SameIdNumber => "same_id_number",
             DuplicateReason::SameMobile => "same_mobile",
             DuplicateReason::SameEmail => "same_email",
+            DuplicateReason::SameCreditCode => "same_credit_code",
             DuplicateReason::SameNameAndOrganisation => "same_name_and_organisation",
         }
     }
@@ -52,6 +55,7 @@ impl DuplicateReason {
             DuplicateReason::SameIdNumber => 95,
             DuplicateReason::SameMobile => 80,
             DuplicateReason::SameEmail => 70,
+            DuplicateReason::SameCreditCode => 95,
             DuplicateReason::SameNameAndOrganisation => 60,
         }
     }
@@ -62,6 +66,7 @@ impl DuplicateReason {
             DuplicateReason::SameIdNumber => Some(Field::IdNumber),
             DuplicateReason::SameMobile => Some(Field::Mobile),
             DuplicateReason::SameEmail => Some(Field::Email),
+            DuplicateReason::SameCreditCode => Some(Field::CreditCode),
             DuplicateReason::SameNameAndOrganisation => None,
         }
     }
@@ -169,8 +174,12 @@ impl Pairs {
     }
 }
 
-const BLIND_REASONS: [DuplicateReason; 3] =
-    [DuplicateReason::SameIdNumber, DuplicateReason::SameMobile, DuplicateReason::SameEmail];
+const BLIND_REASONS: [DuplicateReason; 4] = [
+    DuplicateReason::SameIdNumber,
+    DuplicateReason::SameCreditCode,
+    DuplicateReason::SameMobile,
+    DuplicateReason::SameEmail,
+];
 
 impl Session {
     /// Finds possible duplicates across the store (see the module docs), at

@@ -418,7 +418,12 @@ impl Session {
         self.find(Field::IdNumber, id_number)
     }
 
-    /// Exact lookup through a blind index (mobile, e-mail or ID number). The
+    /// Exact lookup by unified social credit code (any case, spaces allowed).
+    pub fn find_by_credit_code(&self, credit_code: &str) -> Result<Vec<CustomerView>> {
+        self.find(Field::CreditCode, credit_code)
+    }
+
+    /// Exact lookup through a blind index (mobile, e-mail, ID number or credit code). The
     /// session must be allowed to see the field, plain or masked. The audit
     /// entry keeps a keyed hash of the value, never the value.
     pub fn find(&self, field: Field, value: &str) -> Result<Vec<CustomerView>> {
@@ -427,7 +432,7 @@ impl Session {
                 return Err(Error::out_of_range(
                     field.name(),
                     "not_indexed",
-                    "exact lookup exists for mobile, email and id_number only",
+                    "exact lookup exists for mobile, email, id_number and credit_code only",
                 ));
             }
             let value = Zeroizing::new(normalise_lookup(&field, value, &store.catalogue, self.today_days())?);
