@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::StoreInner;
 use super::audit_queries::collect_entries;
 use super::directory::{load, load_all, save};
-use super::session::{Call, Session, read_view};
+use super::session::{Call, STATUS_ANONYMISED, Session, read_view};
 use crate::access::{Action, Purpose, rules};
 use crate::audit::AuditEntry;
 use crate::consent::ConsentRecord;
@@ -26,8 +26,6 @@ use crate::retention::{Destruction, DestructionMethod, Marker, RetentionPolicy, 
 use crate::storage::{AuditFilter, DirectoryKind, RecordRow, Scan, StatusChange, Transaction};
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
-/// Status of a customer whose personal fields were destroyed.
-const STATUS_ANONYMISED: &str = "anonymised";
 
 /// Everything held about one customer, for handing to the customer.
 #[derive(Debug, Clone, Serialize)]

@@ -32,10 +32,7 @@ use crate::model::{CustomerId, CustomerView, Field, Storage};
 use crate::retention::{Destruction, DestructionMethod, Marker};
 use crate::storage::{CustomerRow, DirectoryKind, Transaction};
 
-use super::session::STATUS_UNVERIFIED;
-
-/// Status of a customer whose personal fields were destroyed (it cannot be merged).
-const STATUS_ANONYMISED: &str = "anonymised";
+use super::session::{STATUS_ANONYMISED, STATUS_UNVERIFIED};
 
 /// Whose value of a field survives a merge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,7 +216,7 @@ impl Session {
 
             let records_moved = move_records(store, tx, trail, &gone_key, merged, &key, survivor)?;
             let (consents_moved, withdrawals_kept) = self.move_consents(store, tx, trail, merged, survivor)?;
-            let restriction_carried = carry_markers(tx, merged, survivor, hold_carried)?;
+            let restriction_carried = carry_markers(tx, merged, survivor)?;
             // Its external code, blind indexes and key go with it, so the
             // survivor may take the code in the same transaction.
             store.destroy(tx, merged, DestructionMethod::Merge)?;
@@ -453,16 +450,13 @@ fn move_records(
     Ok(moved)
 }
 
-/// Moves `from`'s legal hold (when carried and `to` has none) and its
-/// restriction of processing (when `to` has none) to `to`; returns whether
-/// a restriction moved. `from`'s own markers go with its destruction.
-fn carry_markers(tx: &mut dyn Transaction, from: CustomerId, to: CustomerId, carry_hold: bool) -> Result<bool> {
+/// Moves `from`'s legal hold and restriction of processing to `to` where
+/// `to` has none of its own (a hold is here only when the merge carries
+/// holds: otherwise it was refused), and returns whether a restriction moved.
+fn carry_markers(tx: &mut dyn Transaction, from: CustomerId, to: CustomerId) -> Result<bool> {
     let mut restriction_carried = false;
     for kind in [DirectoryKind::Hold, DirectoryKind::Restriction] {
         let Some(marker) = load::<Marker>(tx, kind, &key_of(from))? else { continue };
-        if kind == DirectoryKind::Hold && !carry_hold {
-            continue; // refused before: not reached
-        }
         if load::<Marker>(tx, kind, &key_of(to))?.is_none() {
             save(tx, kind, &key_of(to), &Marker { customer: to, ..marker })?;
             restriction_carried |= kind == DirectoryKind::Restriction;

@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use super::StoreInner;
 use super::directory::active_principal;
-use super::session::{Call, Session};
+use super::session::{Call, STATUS_ANONYMISED, Session};
 use crate::access::{Action, Decision, FieldPlan, mask, rules};
 use crate::audit::Trail;
 use crate::crypto::{DataKey, FieldCipher};
@@ -33,8 +33,6 @@ const HOUR_MS: i64 = 3_600_000;
 /// How far ahead of the store's clock a recorded time may lie (clock skew
 /// between the host and the machine the time came from).
 const FUTURE_SKEW_MS: i64 = 5 * 60_000;
-/// Status of a customer whose personal fields were destroyed (no records may be added).
-const STATUS_ANONYMISED: &str = "anonymised";
 
 impl StoreInner {
     /// Renders a stored record under `plan`, with its history if the plan shows its status.

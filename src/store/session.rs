@@ -23,6 +23,9 @@ pub(crate) const STATUS_ACTIVE: &str = "active";
 /// Status of an imported customer with values that failed validation: kept
 /// as entered until corrected and verified.
 pub(crate) const STATUS_UNVERIFIED: &str = "unverified";
+/// Status of a customer whose personal fields were destroyed: it keeps its
+/// classification attributes only, and nothing more may be attached or merged.
+pub(crate) const STATUS_ANONYMISED: &str = "anonymised";
 const MILLIS_PER_DAY: i64 = 86_400_000;
 
 /// A principal acting for a purpose: the only road to customer plaintext.
