@@ -419,7 +419,13 @@ fn id_number_good_forms() {
     let oldest = id_born("18800101");
     let today = id_born(&TODAY_ISO.replace('-', ""));
     let padded = format!("  {leap}\u{3000}");
+    // Historical divisions: 崇文区 (110103, merged in 2010) for someone born
+    // in 1975; 东城区 (110101) for everyone.
+    let historical = id_number("11010319750307123");
+    let current = id_number("11010120200307123");
     let rows = [
+        (Field::IdNumber, historical.as_str(), historical.as_str()),
+        (Field::IdNumber, &current, &current),
         (Field::IdNumber, "11010519491231002X", "11010519491231002X"),
         (Field::IdNumber, "11010519491231002x", "11010519491231002X"),
         (Field::IdNumber, &padded, &leap),
@@ -451,6 +457,12 @@ fn id_number_bad_forms() {
     let han_first = format!("中{}", &valid[1..]);
     let fullwidth: String =
         valid.chars().map(|c| char::from_u32(c as u32 - '0' as u32 + '０' as u32).unwrap()).collect();
+    // GB/T 2260: 999999 and 000000 are no division; 110199 was never listed;
+    // 崇文区 (110103) was merged into 东城区 in 2010, so nobody born in 2012 has it.
+    let no_division = id_number("99999919900307123");
+    let zero_division = id_number("00000019900307123");
+    let unlisted_county = id_number("11019919900307123");
+    let abolished = id_number("11010320120307123");
     let rows = [
         (Field::IdNumber, "110105491231002", "id_length"),
         (Field::IdNumber, seventeen.as_str(), "id_length"),
@@ -475,6 +487,10 @@ fn id_number_bad_forms() {
         (Field::IdNumber, &wrong_check, "id_check_digit"),
         (Field::IdNumber, &x_instead_of_digit, "id_check_digit"),
         (Field::IdNumber, "11010519491231002X\u{0}", "control_character"),
+        (Field::IdNumber, &no_division, "id_division_unknown"),
+        (Field::IdNumber, &zero_division, "id_division_unknown"),
+        (Field::IdNumber, &unlisted_county, "id_division_unknown"),
+        (Field::IdNumber, &abolished, "id_division_abolished"),
     ];
     assert_rejected(&v, &rows);
 }

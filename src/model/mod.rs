@@ -3,6 +3,7 @@
 
 mod customer;
 pub(crate) mod date;
+mod division;
 mod field;
 mod organisation;
 mod phone;

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
 use super::date::{days_from_civil, days_in_month};
+use super::division::{DivisionProblem, check_division};
 use super::field::{Catalogue, Field};
 use super::organisation::{normalise_contacts, normalise_credit_code, normalise_landline};
 use crate::error::{Error, Result};
@@ -377,6 +378,25 @@ fn normalise_id_number(value: &str, today_days: i64) -> Result<String> {
     }
     if id_check_character(&b[..17]) != b[17] {
         return Err(Error::invalid(field.name(), "id_check_digit", "the check character does not match (GB 11643)"));
+    }
+    let birth_year: i32 = value[6..10].parse().expect("checked digits");
+    match check_division(&value[..6], birth_year) {
+        Ok(()) => {}
+        Err(DivisionProblem::Unknown) => {
+            return Err(Error::invalid(
+                field.name(),
+                "id_division_unknown",
+                "digits 1-6 are no GB/T 2260 administrative division code",
+            ));
+        }
+        // The year is left out of the message: it narrows down the code.
+        Err(DivisionProblem::AbolishedBeforeBirth { .. }) => {
+            return Err(Error::invalid(
+                field.name(),
+                "id_division_abolished",
+                "the division code in digits 1-6 was abolished before the birth date in digits 7-14",
+            ));
+        }
     }
     Ok(value)
 }
