@@ -81,6 +81,9 @@ fn bad_codes_landlines_and_contacts_get_their_own_rules() {
         (&code[..17], "credit_code_length"),
         ("91350100M000100Y4I", "credit_code_format"),
         ("01350100M000100Y43", "credit_code_format"),
+        // No organisation type 0 or letter (GB 32100 table 1).
+        (&credit_code("90350100M000100Y4"), "credit_code_format"),
+        (&credit_code("9A350100M000100Y4"), "credit_code_format"),
     ] {
         let err = a.create(company(value)).unwrap_err();
         assert_eq!(rule_of(err), ("credit_code".to_owned(), expected), "{value}");

@@ -30,7 +30,7 @@ pub fn credit_code_check_character(first17: &[u8]) -> u8 {
 }
 
 /// A unified social credit code: 18 characters (spaces and `-` dropped,
-/// letters upper-cased), a known registration authority, a six-digit
+/// letters upper-cased), a known registration authority and organisation type, a six-digit
 /// division code at positions 3-8, and the GB 32100 check character.
 pub(crate) fn normalise_credit_code(value: &str) -> Result<String> {
     let name = Field::CreditCode.name();
@@ -47,11 +47,15 @@ pub(crate) fn normalise_credit_code(value: &str) -> Result<String> {
             "a unified social credit code uses digits and the letters A-Y except I, O, S, V and Z",
         ));
     }
-    if !CREDIT_CODE_AUTHORITIES.contains(&b[0]) || !b[2..8].iter().all(u8::is_ascii_digit) {
+    // GB 32100 table 1: every authority's organisation types are 1-9.
+    if !CREDIT_CODE_AUTHORITIES.contains(&b[0])
+        || !(b'1'..=b'9').contains(&b[1])
+        || !b[2..8].iter().all(u8::is_ascii_digit)
+    {
         return Err(Error::invalid(
             name,
             "credit_code_format",
-            "a unified social credit code starts with a registration authority (1-9, A, N or Y) and has a six-digit division code at positions 3-8",
+            "a unified social credit code starts with a registration authority (1-9, A, N or Y) and an organisation type (1-9), then a six-digit division code at positions 3-8",
         ));
     }
     if credit_code_check_character(&b[..17]) != b[17] {

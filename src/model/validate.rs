@@ -253,21 +253,21 @@ fn normalise_mobile(value: &str) -> Result<String> {
             "a mainland mobile number has 11 digits starting with 13-19 (an international number needs a leading '+')",
         ));
     }
-    if (8..=15).contains(&digits.len()) && !digits.starts_with('0') {
-        let e164 = format!("+{digits}");
-        if !super::phone::international_valid(&e164) {
-            return Err(Error::invalid(
+    // Seven digits in all is the shortest (Niue, Saint Helena, Tokelau: a
+    // three-digit country code and four digits).
+    if (7..=15).contains(&digits.len()) && !digits.starts_with('0') {
+        return super::phone::international_e164(&format!("+{digits}")).ok_or_else(|| {
+            Error::invalid(
                 field.name(),
                 "e164_invalid",
-                "no number of this length exists in the country its code names (libphonenumber's data)",
-            ));
-        }
-        return Ok(e164);
+                "no such number exists in the country its code names (libphonenumber's data)",
+            )
+        });
     }
     Err(Error::invalid(
         field.name(),
         "e164_format",
-        "an international number is '+', a country code not starting with 0, and 8-15 digits in all",
+        "an international number is '+', a country code not starting with 0, and 7-15 digits in all",
     ))
 }
 
