@@ -132,7 +132,8 @@ typedef uint32_t cust_status;
 #endif // __cplusplus
 
 // A customer field, by code. The first eight are the prototype's
-// `khzl` arrays (编号 姓名 单位 类别 职务 手机 邮箱 备注).
+// `khzl` arrays (编号 姓名 单位 类别 职务 手机 邮箱 备注). Codes are stable:
+// new fields are appended, existing codes never change.
 enum cust_field
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
@@ -178,6 +179,20 @@ enum cust_field
   CUST_FIELD_UPDATED_AT = 18,
   // Version (read-only).
   CUST_FIELD_VERSION = 19,
+  // 统一社会信用代码: an organisation's unified social credit code (GB
+  // 32100-2015, 18 characters; spaces dropped, letters upper-cased; the
+  // check character verified). Blind-indexed: `cust_customer_find` looks it up.
+  CUST_FIELD_CREDIT_CODE = 20,
+  // 注册地址: an organisation's registered address (beside `CUST_FIELD_ADDRESS`).
+  CUST_FIELD_REGISTERED_ADDRESS = 21,
+  // 座机: a landline with area code and optional extension, normalised to
+  // `010-12345678-801` (`400-810-8888` for a service number).
+  CUST_FIELD_LANDLINE = 22,
+  // 联系人: an organisation's contact persons, a JSON array of 1 to 10
+  // `{"name", "title", "mobile", "email", "landline"}` objects, each part
+  // validated like the customer's own field (a refusal names e.g.
+  // `contacts[1].mobile`, counting from 1); read back as compact JSON.
+  CUST_FIELD_CONTACTS = 23,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -658,8 +673,8 @@ cust_status cust_customer_create(const struct cust_session *session,
                                  struct cust_customer **out);
 
 // `cust_customer_create` with a duplicate check (`check`: `"allow"`,
-// `"warn"` or `"refuse"`): customers with the same ID number, mobile or
-// e-mail are found through the blind indexes. `"refuse"` fails with
+// `"warn"` or `"refuse"`): customers with the same ID number, credit code,
+// mobile or e-mail are found through the blind indexes. `"refuse"` fails with
 // `CUST_STATUS_INVALID` (rule `possible_duplicate`, naming the other
 // customer and the field) and creates nothing. `*duplicates` (may be NULL)
 // receives the pairs as JSON (`[{"first": 1, "second": 7, "score": 80,
@@ -739,8 +754,9 @@ cust_status cust_customer_update(const struct cust_session *session,
 // `session` must be a valid handle.
 cust_status cust_customer_delete(const struct cust_session *session, int64_t id);
 
-// Exact lookup by `field` (`CUST_FIELD_MOBILE`, `_EMAIL` or `_ID_NUMBER`),
-// in any accepted format.
+// Exact lookup by `field` (`CUST_FIELD_MOBILE`, `_EMAIL`, `_ID_NUMBER` or
+// `_CREDIT_CODE`), in any accepted format (a credit code in any case, with
+// spaces). Another field is `CUST_STATUS_INVALID_ARGUMENT` (rule `not_indexed`).
 //
 // # Safety
 // `session` must be a valid handle; `value` a NUL-terminated string; `out` writable.

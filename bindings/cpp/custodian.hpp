@@ -861,6 +861,8 @@ public:
     void verify(int64_t id, uint64_t expected_version) const {
         detail::check(cust_customer_verify(handle_.get(), id, expected_version));
     }
+    /// Exact lookup through a blind index: `CUST_FIELD_MOBILE`, `_EMAIL`, `_ID_NUMBER` or `_CREDIT_CODE`
+    /// (a unified social credit code in any case, with spaces), in any accepted format.
     customer_list find(cust_field field, std::string_view value) const {
         detail::text v(value, "value");
         cust_list* out = nullptr;

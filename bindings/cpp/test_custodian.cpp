@@ -1144,6 +1144,83 @@ static void test_merge(const std::string& dir) {
     CHECK_THROWS(compliance.erase(keep.id(), "dsr-1"), CUST_STATUS_LEGAL_HOLD);
 }
 
+/* Organisation customers: credit code (found however it is typed), registered address, a
+ * landline read back in its normal form, contact persons as JSON; each refused with its rule. */
+static void test_organisations(const std::string& dir) {
+    custodian::store store = provisioned(dir, "organisations");
+    custodian::session admin = store.open_session("admin", "service", true);
+    custodian::session clerk = store.open_session("clerk", "service", false);
+    static_assert(CUST_FIELD_CREDIT_CODE == 20 && CUST_FIELD_REGISTERED_ADDRESS == 21 && CUST_FIELD_LANDLINE == 22 &&
+                      CUST_FIELD_CONTACTS == 23,
+                  "the organisation fields follow CUST_FIELD_VERSION");
+    const std::string code = "91350100M000100Y43"; /* 91350100M000100Y4 and its GB 32100 check character */
+    auto company = [] {
+        custodian::input in(CUST_KIND_ORGANISATION);
+        in.set(CUST_FIELD_ORGANISATION, "星辰科技有限公司");
+        return in;
+    };
+    custodian::input in = company();
+    in.set(CUST_FIELD_EXTERNAL_CODE, "ORG001")
+        .set(CUST_FIELD_CREDIT_CODE, "91350100m000100y43")
+        .set(CUST_FIELD_REGISTERED_ADDRESS, "福建省福州市鼓楼区五四路1号")
+        .set(CUST_FIELD_LANDLINE, "(010) 6234 5678 转 801")
+        .set(CUST_FIELD_CONTACTS, R"([{"name": "李四", "title": "采购经理", "mobile": "+86 138 1234 5678",
+                                      "email": "LiSi@Example.com"}])");
+    const custodian::customer made = clerk.create(in);
+    CHECK(made.text(CUST_FIELD_KIND) == "organisation");
+    custodian::field_value credit = made.field(CUST_FIELD_CREDIT_CODE);
+    CHECK(credit.text == code && credit.shown == CUST_SHOWN_PLAIN);
+    CHECK(made.text(CUST_FIELD_REGISTERED_ADDRESS) == "福建省福州市鼓楼区五四路1号");
+    CHECK(made.text(CUST_FIELD_LANDLINE) == "010-62345678-801");
+    CHECK(made.text(CUST_FIELD_CONTACTS) ==
+          R"([{"name":"李四","title":"采购经理","mobile":"13812345678","email":"lisi@example.com"}])");
+    CHECK(contains(made.to_json(), "\"credit_code\":\"91350100M000100Y43\""));
+
+    /* Found by its credit code in upper or lower case, with spaces or dashes. */
+    for (const char* spelling :
+         {"91350100M000100Y43", "91350100m000100y43", "913501 00M000100Y43", "91-350100-M000100Y43"}) {
+        custodian::customer_list found = clerk.find(CUST_FIELD_CREDIT_CODE, spelling);
+        CHECK(found.size() == 1 && found[0].id() == made.id());
+    }
+    const std::string spaced = "9135 0100 M000 100Y 43 and more";
+    CHECK(clerk.find(CUST_FIELD_CREDIT_CODE, std::string_view(spaced).substr(0, 22)).size() == 1);
+    CHECK(clerk.find(CUST_FIELD_CREDIT_CODE, "91110108MA01ABCD1E").empty());
+    auto lookup = CHECK_THROWS(clerk.find(CUST_FIELD_CREDIT_CODE, "91350100M000100Y44"), CUST_STATUS_INVALID);
+    CHECK(lookup && lookup->rule() == "credit_code_check");
+    auto unindexed = CHECK_THROWS(clerk.find(CUST_FIELD_LANDLINE, "010-62345678-801"), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK(unindexed && unindexed->rule() == "not_indexed");
+
+    /* Refusals name the field and the rule, never the value; nothing is stored. */
+    struct refusal {
+        cust_field field;
+        const char* value;
+        const char* named;
+        const char* rule;
+    };
+    const refusal refused[] = {
+        {CUST_FIELD_CREDIT_CODE, "91350100M000100Y44", "'credit_code'", "credit_code_check"},
+        {CUST_FIELD_CREDIT_CODE, "91350100M00010", "'credit_code'", "credit_code_length"},
+        {CUST_FIELD_LANDLINE, "62345678", "'landline'", "landline_area_code"},
+        {CUST_FIELD_LANDLINE, "010-6234abcd", "'landline'", "landline_format"},
+        {CUST_FIELD_CONTACTS, R"([{"name": "王五", "mobile": "12345"}])", "'contacts[1].mobile'", "mobile_format"},
+        {CUST_FIELD_CONTACTS, R"([{"name": "王五", "fax": "1"}])", "'contacts'", "contacts_json"},
+    };
+    for (const refusal& r : refused) {
+        custodian::input bad = company();
+        bad.set(r.field, r.value);
+        auto e = CHECK_THROWS(clerk.create(bad), CUST_STATUS_INVALID);
+        CHECK(e && e->rule() == r.rule && contains(e->message(), r.named) && !contains(e->message(), r.value));
+    }
+    CHECK(admin.list(CUST_FIELD_NAME).total() == 1);
+
+    /* An update normalises a new landline; clearing the contacts leaves the field absent. */
+    custodian::input patch(CUST_KIND_ORGANISATION);
+    patch.set(CUST_FIELD_LANDLINE, "0571 8765 4321 ext. 12").clear(CUST_FIELD_CONTACTS);
+    const custodian::customer changed = admin.update(made.id(), made.version(), patch);
+    CHECK(changed.text(CUST_FIELD_LANDLINE) == "0571-87654321-12");
+    CHECK(!changed.value(CUST_FIELD_CONTACTS).has_value());
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         std::fprintf(stderr, "usage: %s <empty-directory>\n", argv[0]);
@@ -1170,6 +1247,7 @@ int main(int argc, char** argv) {
         {"duplicates", test_duplicates},
         {"four eyes", test_four_eyes},
         {"merge", test_merge},
+        {"organisations", test_organisations},
     };
     for (const test& t : tests) {
         try {

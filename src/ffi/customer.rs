@@ -15,7 +15,8 @@ use crate::model::{CustomerId, CustomerInput, CustomerPatch, CustomerView, Field
 use crate::{ListQuery, SearchQuery};
 
 /// A customer field, by code. The first eight are the prototype's
-/// `khzl` arrays (编号 姓名 单位 类别 职务 手机 邮箱 备注).
+/// `khzl` arrays (编号 姓名 单位 类别 职务 手机 邮箱 备注). Codes are stable:
+/// new fields are appended, existing codes never change.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(non_camel_case_types)]
@@ -60,9 +61,24 @@ pub enum cust_field {
     UpdatedAt = 18,
     /// Version (read-only).
     Version = 19,
+    /// 统一社会信用代码: an organisation's unified social credit code (GB
+    /// 32100-2015, 18 characters; spaces dropped, letters upper-cased; the
+    /// check character verified). Blind-indexed: `cust_customer_find` looks it up.
+    CreditCode = 20,
+    /// 注册地址: an organisation's registered address (beside `CUST_FIELD_ADDRESS`).
+    RegisteredAddress = 21,
+    /// 座机: a landline with area code and optional extension, normalised to
+    /// `010-12345678-801` (`400-810-8888` for a service number).
+    Landline = 22,
+    /// 联系人: an organisation's contact persons, a JSON array of 1 to 10
+    /// `{"name", "title", "mobile", "email", "landline"}` objects, each part
+    /// validated like the customer's own field (a refusal names e.g.
+    /// `contacts[1].mobile`, counting from 1); read back as compact JSON.
+    Contacts = 23,
 }
 
-const FIELDS: [(cust_field, Field); 20] = [
+/// Every C field code and the field it stands for.
+const FIELDS: [(cust_field, Field); 24] = [
     (cust_field::ExternalCode, Field::ExternalCode),
     (cust_field::Name, Field::Name),
     (cust_field::Organisation, Field::Organisation),
@@ -83,6 +99,10 @@ const FIELDS: [(cust_field, Field); 20] = [
     (cust_field::CreatedAt, Field::CreatedAt),
     (cust_field::UpdatedAt, Field::UpdatedAt),
     (cust_field::Version, Field::Version),
+    (cust_field::CreditCode, Field::CreditCode),
+    (cust_field::RegisteredAddress, Field::RegisteredAddress),
+    (cust_field::Landline, Field::Landline),
+    (cust_field::Contacts, Field::Contacts),
 ];
 
 /// The field for a code passed from C (any number: unknown ones are refused).
@@ -255,8 +275,8 @@ pub unsafe extern "C" fn cust_customer_create(
 }
 
 /// `cust_customer_create` with a duplicate check (`check`: `"allow"`,
-/// `"warn"` or `"refuse"`): customers with the same ID number, mobile or
-/// e-mail are found through the blind indexes. `"refuse"` fails with
+/// `"warn"` or `"refuse"`): customers with the same ID number, credit code,
+/// mobile or e-mail are found through the blind indexes. `"refuse"` fails with
 /// `CUST_STATUS_INVALID` (rule `possible_duplicate`, naming the other
 /// customer and the field) and creates nothing. `*duplicates` (may be NULL)
 /// receives the pairs as JSON (`[{"first": 1, "second": 7, "score": 80,
@@ -443,8 +463,9 @@ pub unsafe extern "C" fn cust_customer_delete(session: *const cust_session, id: 
     with_session(session, |s| Ok(s.delete(CustomerId(id))?))
 }
 
-/// Exact lookup by `field` (`CUST_FIELD_MOBILE`, `_EMAIL` or `_ID_NUMBER`),
-/// in any accepted format.
+/// Exact lookup by `field` (`CUST_FIELD_MOBILE`, `_EMAIL`, `_ID_NUMBER` or
+/// `_CREDIT_CODE`), in any accepted format (a credit code in any case, with
+/// spaces). Another field is `CUST_STATUS_INVALID_ARGUMENT` (rule `not_indexed`).
 ///
 /// # Safety
 /// `session` must be a valid handle; `value` a NUL-terminated string; `out` writable.
@@ -722,4 +743,26 @@ pub unsafe extern "C" fn cust_list_get(
 pub unsafe extern "C" fn cust_list_free(list: *mut cust_list) {
     // SAFETY: forwarded caller guarantee.
     unsafe { free_handle(list) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::BUILTIN_FIELDS;
+
+    #[test]
+    fn every_customer_field_has_one_code_and_the_codes_are_dense() {
+        for field in BUILTIN_FIELDS {
+            let codes: Vec<u32> = FIELDS.iter().filter(|(_, f)| *f == field).map(|(c, _)| *c as u32).collect();
+            assert_eq!(codes.len(), 1, "'{field}' has C field codes {codes:?}");
+        }
+        // Appended, never renumbered: codes 0..FIELDS.len() in order.
+        for (i, (code, _)) in FIELDS.iter().enumerate() {
+            assert_eq!(*code as u32, i as u32);
+        }
+        assert_eq!(FIELDS.len(), BUILTIN_FIELDS.len());
+        assert_eq!(field_of(cust_field::CreditCode as u32).ok(), Some(Field::CreditCode));
+        assert_eq!(field_of(cust_field::Contacts as u32).ok(), Some(Field::Contacts));
+        assert!(field_of(24).is_err());
+    }
 }

@@ -1713,6 +1713,126 @@ static void test_merge(const char *dir) {
     cust_store_close(store);
 }
 
+/* Organisation customers: the credit code (looked up however it is typed),
+ * the registered address, a landline read back in its normal form, contact
+ * persons as JSON; each refused with its own rule, never echoing the value. */
+static void test_organisations(const char *dir) {
+    cust_store *store = provisioned(dir, "organisations");
+    cust_session *admin = NULL, *clerk = NULL;
+    OK(cust_session_open(store, "admin", "service", true, 0, &admin));
+    OK(cust_session_open(store, "clerk", "service", false, 0, &clerk));
+    /* The codes are appended after CUST_FIELD_VERSION; none is renumbered. */
+    CHECK(CUST_FIELD_VERSION == 19 && CUST_FIELD_CREDIT_CODE == 20 && CUST_FIELD_REGISTERED_ADDRESS == 21);
+    CHECK(CUST_FIELD_LANDLINE == 22 && CUST_FIELD_CONTACTS == 23);
+
+    /* 91350100M000100Y4 and its GB 32100 check character 3. */
+    const char *code = "91350100M000100Y43";
+    const char *contacts = "[{\"name\": \"李四\", \"title\": \"采购经理\", \"mobile\": \"+86 138 1234 5678\", "
+                           "\"email\": \"LiSi@Example.com\"}]";
+    cust_input *in = NULL;
+    OK(cust_input_new(CUST_KIND_ORGANISATION, &in));
+    OK(cust_input_set(in, CUST_FIELD_EXTERNAL_CODE, "ORG001"));
+    OK(cust_input_set(in, CUST_FIELD_ORGANISATION, "星辰科技有限公司"));
+    OK(cust_input_set(in, CUST_FIELD_CREDIT_CODE, "91350100m000100y43"));
+    OK(cust_input_set(in, CUST_FIELD_REGISTERED_ADDRESS, "福建省福州市鼓楼区五四路1号"));
+    OK(cust_input_set(in, CUST_FIELD_LANDLINE, "(010) 6234 5678 转 801"));
+    OK(cust_input_set(in, CUST_FIELD_CONTACTS, contacts));
+    cust_customer *customer = NULL;
+    OK(cust_customer_create(clerk, in, &customer));
+    const int64_t id = cust_customer_id(customer);
+    CHECK(id > 0);
+    char text[512];
+    uint32_t shown = 99;
+    OK(cust_customer_field(customer, CUST_FIELD_KIND, text, sizeof text, NULL, NULL));
+    CHECK(strcmp(text, "organisation") == 0);
+    OK(cust_customer_field(customer, CUST_FIELD_CREDIT_CODE, text, sizeof text, NULL, &shown));
+    CHECK(strcmp(text, code) == 0 && shown == CUST_SHOWN_PLAIN); /* upper-cased */
+    OK(cust_customer_field(customer, CUST_FIELD_REGISTERED_ADDRESS, text, sizeof text, NULL, NULL));
+    CHECK(strcmp(text, "福建省福州市鼓楼区五四路1号") == 0);
+    OK(cust_customer_field(customer, CUST_FIELD_LANDLINE, text, sizeof text, NULL, NULL));
+    CHECK(strcmp(text, "010-62345678-801") == 0);
+    /* Every part normalised like the customer's own field, written back as compact JSON. */
+    OK(cust_customer_field(customer, CUST_FIELD_CONTACTS, text, sizeof text, NULL, NULL));
+    CHECK(strcmp(text, "[{\"name\":\"李四\",\"title\":\"采购经理\",\"mobile\":\"13812345678\","
+                       "\"email\":\"lisi@example.com\"}]") == 0);
+    char *json = NULL;
+    OK(cust_customer_to_json(customer, &json));
+    CHECK(strstr(json, "\"credit_code\":\"91350100M000100Y43\"") != NULL);
+    CHECK(strstr(json, "\"landline\":\"010-62345678-801\"") != NULL);
+    cust_string_free(json);
+    cust_customer_free(customer);
+    cust_input_free(in);
+
+    /* Found by its credit code however it is typed: upper or lower case, spaces, dashes. */
+    const char *spellings[] = {code, "91350100m000100y43", "913501 00M000100Y43", "91-350100-M000100Y43"};
+    for (size_t i = 0; i < sizeof spellings / sizeof spellings[0]; i++) {
+        cust_list *list = NULL;
+        OK(cust_customer_find(clerk, CUST_FIELD_CREDIT_CODE, spellings[i], &list));
+        const cust_customer *found = NULL;
+        CHECK(cust_list_len(list) == 1 && cust_list_get(list, 0, &found) == CUST_STATUS_OK);
+        CHECK(cust_customer_id(found) == id);
+        cust_list_free(list);
+    }
+    cust_list *list = SENTINEL;
+    /* A valid code nobody has: an empty list. */
+    OK(cust_customer_find(clerk, CUST_FIELD_CREDIT_CODE, "91110108MA01ABCD1E", &list));
+    CHECK(cust_list_len(list) == 0 && cust_list_total(list) == 0);
+    cust_list_free(list);
+    list = SENTINEL;
+    CHECK_STATUS(cust_customer_find(clerk, CUST_FIELD_CREDIT_CODE, "91350100M000100Y44", &list), CUST_STATUS_INVALID);
+    CHECK(list == SENTINEL && strstr(last_error(), "(rule credit_code_check)") != NULL);
+    CHECK_STATUS(cust_customer_find(clerk, CUST_FIELD_REGISTERED_ADDRESS, "福州", &list), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK(list == SENTINEL && strstr(last_error(), "not_indexed") != NULL);
+
+    /* Refusals: the field and its rule named, the value never echoed, nothing stored. */
+    const struct {
+        cust_field field;
+        const char *value;
+        const char *named;
+        const char *rule;
+    } refused[] = {
+        {CUST_FIELD_CREDIT_CODE, "91350100M000100Y44", "'credit_code'", "(rule credit_code_check)"},
+        {CUST_FIELD_CREDIT_CODE, "91350100M000100Y4", "'credit_code'", "(rule credit_code_length)"},
+        {CUST_FIELD_CREDIT_CODE, "91350100I000100Y43", "'credit_code'", "(rule credit_code_format)"},
+        {CUST_FIELD_LANDLINE, "62345678", "'landline'", "(rule landline_area_code)"},
+        {CUST_FIELD_LANDLINE, "010-62345678 转 1234567", "'landline'", "(rule landline_extension)"},
+        {CUST_FIELD_CONTACTS, "[{\"name\": \"王五\", \"mobile\": \"12345\"}]", "'contacts[1].mobile'",
+         "(rule mobile_format)"},
+        {CUST_FIELD_CONTACTS, "[]", "'contacts'", "(rule contacts_count)"},
+        {CUST_FIELD_CONTACTS, "not json", "'contacts'", "(rule contacts_json)"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        OK(cust_input_new(CUST_KIND_ORGANISATION, &in));
+        OK(cust_input_set(in, CUST_FIELD_ORGANISATION, "海风贸易有限公司"));
+        OK(cust_input_set(in, refused[i].field, refused[i].value));
+        customer = SENTINEL;
+        CHECK_STATUS(cust_customer_create(clerk, in, &customer), CUST_STATUS_INVALID);
+        const char *message = last_error();
+        CHECK(customer == SENTINEL && strstr(message, refused[i].named) != NULL);
+        CHECK(strstr(message, refused[i].rule) != NULL);
+        CHECK(strstr(message, refused[i].value) == NULL);
+        cust_input_free(in);
+    }
+    OK(cust_customer_list(admin, CUST_FIELD_NAME, false, 0, 10, &list));
+    CHECK(cust_list_total(list) == 1);
+    cust_list_free(list);
+
+    /* An update normalises a new landline too; clearing the contacts leaves the field absent. */
+    OK(cust_input_new(CUST_KIND_ORGANISATION, &in));
+    OK(cust_input_set(in, CUST_FIELD_LANDLINE, "+86 571 8765 4321"));
+    OK(cust_input_set(in, CUST_FIELD_CONTACTS, NULL));
+    OK(cust_customer_update(admin, id, 1, in, &customer));
+    OK(cust_customer_field(customer, CUST_FIELD_LANDLINE, text, sizeof text, NULL, NULL));
+    CHECK(strcmp(text, "0571-87654321") == 0);
+    OK(cust_customer_field(customer, CUST_FIELD_CONTACTS, text, sizeof text, NULL, &shown));
+    CHECK(text[0] == 0 && shown == CUST_SHOWN_ABSENT);
+    cust_customer_free(customer);
+    cust_input_free(in);
+    cust_session_close(clerk);
+    cust_session_close(admin);
+    cust_store_close(store);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s <empty-directory>\n", argv[0]);
@@ -1733,6 +1853,7 @@ int main(int argc, char **argv) {
     test_duplicates(argv[1]);
     test_four_eyes(argv[1]);
     test_merge(argv[1]);
+    test_organisations(argv[1]);
     printf("C API checks: %d passed, %d failed\n", checks - failures, failures);
     return failures == 0 ? 0 : 1;
 }

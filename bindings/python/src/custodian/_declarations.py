@@ -173,6 +173,10 @@ CUST_FIELD: dict[str, int] = {
     "CREATED_AT": 17,
     "UPDATED_AT": 18,
     "VERSION": 19,
+    "CREDIT_CODE": 20,
+    "REGISTERED_ADDRESS": 21,
+    "LANDLINE": 22,
+    "CONTACTS": 23,
 }
 
 # enum cust_kind

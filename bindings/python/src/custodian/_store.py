@@ -599,7 +599,7 @@ class Session(_Owner):
         self, fields: Mapping[str, Optional[str]], *, check: str = "warn", kind: str = "individual"
     ) -> tuple[Customer, builtins.list[dict[str, Any]]]:
         """Creates a customer after looking for customers with the same ID
-        number, mobile or e-mail: ``check="refuse"`` raises ``Invalid`` (rule
+        number, credit code, mobile or e-mail: ``check="refuse"`` raises ``Invalid`` (rule
         ``possible_duplicate``) and creates nothing; ``"warn"`` creates it
         and returns the pairs found; ``"allow"`` returns none."""
         handle = _input(fields, kind)
@@ -729,6 +729,12 @@ class Session(_Owner):
     def find_by_id_number(self, id_number: str) -> list[Customer]:
         """Customers with this identity-card number."""
         return self._find("id_number", id_number)
+
+    def find_by_credit_code(self, code: str) -> list[Customer]:
+        """Organisations with this unified social credit code (统一社会信用代码;
+        any case, spaces and dashes allowed). A code whose GB 32100 check
+        character is wrong raises ``Invalid`` with rule ``credit_code_check``."""
+        return self._find("credit_code", code)
 
     def list(
         self,
