@@ -73,8 +73,8 @@ pub use storage::{Durability, MemoryBackend, SqliteBackend, SqliteOptions};
 pub use store::{
     BACKUP_FORMAT, BackupKind, BackupManifest, BackupParent, BackupPart, BackupVerification, CategoryQuality,
     CheckpointPolicy, CheckpointSink, CreateOptions, CsvExportOptions, CsvExportSummary, CustomerExport,
-    DuplicateCheck, DuplicatePair, DuplicateReason, DuplicateReport, Filter, ImportOptions, ImportProblem,
-    ImportReport, ImportRow, ImportedCustomer, ListQuery, LoginPolicy, MAX_PAGE, Matched, MatchedRow, MergeOptions,
-    MergeReport, MergeSide, OutsideRecord, QualityReport, RecordExport, RejectedRow, RestoreOptions, RestoreReport,
-    SearchQuery, Session, Store, StoreCounts, UnknownHistory,
+    DuplicateCheck, DuplicatePair, DuplicateReason, DuplicateReport, Filter, ImportCounts, ImportOptions,
+    ImportProblem, ImportReport, ImportRow, ImportedCustomer, ListQuery, LoginPolicy, MAX_PAGE, Matched, MatchedRow,
+    MergeOptions, MergeReport, MergeSide, OutsideRecord, QualityReport, RecordExport, RejectedRow, RestoreOptions,
+    RestoreReport, SearchQuery, Session, Store, StoreCounts, UnknownHistory,
 };

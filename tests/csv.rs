@@ -246,3 +246,48 @@ fn a_large_file_streams_with_progress() {
     assert_eq!(seen.last().unwrap().bytes, file.len() as u64);
     assert!(seen.windows(2).all(|w| w[0].bytes <= w[1].bytes));
 }
+
+#[test]
+fn a_problems_only_report_lists_the_rows_to_look_at_and_counts_the_rest() {
+    // Rows 2-3 good; 4 an invalid mobile; 5 repeats row 2's code; 6 repeats row 3's mobile.
+    let file = format!(
+        "{HEADER}KH001,王五,星辰科技,零售,经理,13812345678,w@example.com,\r\n\
+         KH002,李四,星辰科技,零售,,13912345678,,\r\n\
+         KH003,张三,,,,not-a-mobile,,\r\n\
+         KH001,赵六,,,,13712345678,,\r\n\
+         KH004,钱七,,,,13912345678,,\r\n"
+    );
+    let quiet = ImportOptions::new().problems_only(true);
+    for (_, backend, _dir) in stores() {
+        let a = admin(&backend);
+        let full = memory_store();
+        let full_report = import(&admin(&full), file.as_bytes()).unwrap();
+        let report = a.import_csv(file.as_bytes(), &CsvReadOptions::new(), &quiet, None).unwrap();
+        // The invalid row and the one stored without its repeated code stay unverified.
+        let expected = custodian::ImportCounts { created: 5, verified: 3, ..Default::default() };
+        assert_eq!(report.counts, expected);
+        assert_eq!(full_report.counts, expected, "the full report counts the same");
+        assert_eq!((report.verified(), report.unverified()), (3, 2));
+        // Only the rows with something to say, with the same problems as the full report.
+        assert_eq!(report.customers.iter().map(|c| c.row).collect::<Vec<_>>(), [4, 5, 6]);
+        let rules: Vec<Vec<&str>> =
+            report.customers.iter().map(|c| c.problems.iter().map(|p| p.rule).collect()).collect();
+        assert_eq!(rules, [vec!["mobile_format"], vec!["duplicate_code"], vec!["duplicate_mobile"]]);
+        let full_problems: Vec<_> = full_report.with_problems().map(|c| (c.row, c.problems.clone())).collect();
+        let quiet_problems: Vec<_> = report.customers.iter().map(|c| (c.row, c.problems.clone())).collect();
+        assert_eq!(full_problems, quiet_problems);
+        // In-file duplicates name the earlier row (found in the store, not in a map of the file).
+        let row2 = report.customers[1].problems[0].message.clone();
+        assert!(row2.contains("row 2 (customer"), "{row2}");
+        let row6 = report.customers[2].problems[0].message.clone();
+        assert!(row6.contains("row 3 (customer"), "{row6}");
+        assert!(!row6.contains("13912345678"), "never the value");
+        // Again: every row matched; only the conflict is listed (row 5 was stored without its code,
+        // so its 编号 now matches row 2's customer with different values).
+        let again = a.import_csv(file.as_bytes(), &CsvReadOptions::new(), &quiet, None).unwrap();
+        assert_eq!(again.counts, custodian::ImportCounts { already_present: 4, conflicts: 1, ..Default::default() });
+        assert_eq!(again.matched.iter().map(|m| m.row).collect::<Vec<_>>(), [5]);
+        assert!(again.customers.is_empty());
+        assert_eq!(count(&backend), 5);
+    }
+}

@@ -16,8 +16,6 @@
 //! ([`ImportOptions::update_existing`]). Row numbers count from 1, as people
 //! (and the console) count records.
 
-use std::collections::HashMap;
-
 use zeroize::Zeroizing;
 
 use super::StoreInner;
@@ -109,6 +107,13 @@ pub struct ImportOptions {
     /// Leave rows whose values fail validation out (reported in
     /// [`ImportReport::rejected`]) instead of keeping them `unverified`.
     pub reject_invalid: bool,
+    /// List only the rows with something to report: in
+    /// [`ImportReport::customers`] the unverified rows and those with a
+    /// duplicate, in [`ImportReport::matched`] the conflicts and updates.
+    /// Every row is still counted in [`ImportReport::counts`]. With it an
+    /// import's memory no longer grows with the rows that went well (a
+    /// million-row file).
+    pub problems_only: bool,
 }
 
 impl ImportOptions {
@@ -128,11 +133,38 @@ impl ImportOptions {
         self.reject_invalid = reject;
         self
     }
+
+    /// Sets [`ImportOptions::problems_only`].
+    pub fn problems_only(mut self, problems_only: bool) -> Self {
+        self.problems_only = problems_only;
+        self
+    }
 }
 
-/// The result of an import: one line per row, in source order.
+/// How many rows of an import went which way; complete whatever the
+/// report lists ([`ImportOptions::problems_only`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    /// Rows that became new customers (verified and unverified).
+    pub created: u64,
+    /// New customers whose values all passed validation (`active`).
+    pub verified: u64,
+    /// Rows matched by external code and skipped as already present.
+    pub already_present: u64,
+    /// Matched rows that differ and were not imported.
+    pub conflicts: u64,
+    /// Matched rows that updated their customer.
+    pub updated: u64,
+    /// Rows left out because their values failed validation.
+    pub rejected: u64,
+}
+
+/// The result of an import: one line per row, in source order (only the
+/// rows with something to report under [`ImportOptions::problems_only`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportReport {
+    /// Every row counted by outcome.
+    pub counts: ImportCounts,
     /// Every row that became a new customer.
     pub customers: Vec<ImportedCustomer>,
     /// Every row whose external code already belonged to a customer.
@@ -154,12 +186,12 @@ pub struct RejectedRow {
 impl ImportReport {
     /// Rows imported as verified customers.
     pub fn verified(&self) -> usize {
-        self.customers.iter().filter(|c| c.verified).count()
+        self.counts.verified as usize
     }
 
     /// Rows imported but left unverified.
     pub fn unverified(&self) -> usize {
-        self.customers.len() - self.verified()
+        (self.counts.created - self.counts.verified) as usize
     }
 
     /// Rows with anything reported (unverified ones and duplicates).
@@ -169,12 +201,49 @@ impl ImportReport {
 
     /// Matched rows that were skipped as already present.
     pub fn already_present(&self) -> usize {
-        self.matched.iter().filter(|m| m.outcome == Matched::AlreadyPresent).count()
+        self.counts.already_present as usize
     }
 
     /// Matched rows that differ and were not imported.
     pub fn conflicts(&self) -> impl Iterator<Item = &MatchedRow> {
         self.matched.iter().filter(|m| matches!(m.outcome, Matched::Conflict { .. }))
+    }
+}
+
+impl ImportCounts {
+    fn count(&mut self, outcome: &Matched) {
+        match outcome {
+            Matched::AlreadyPresent => self.already_present += 1,
+            Matched::Conflict { .. } => self.conflicts += 1,
+            Matched::Updated { .. } => self.updated += 1,
+        }
+    }
+}
+
+/// The customers an import has created so far, for naming the row of an
+/// in-file duplicate: ids are handed out in increasing order, so a row
+/// number per id from the first one (4 bytes a row) is all it takes.
+#[derive(Default)]
+struct CreatedRows {
+    first: Option<CustomerId>,
+    rows: Vec<u32>,
+}
+
+impl CreatedRows {
+    fn record(&mut self, id: CustomerId, row: usize) {
+        let first = *self.first.get_or_insert(id);
+        let at = (id.0 - first.0) as usize;
+        if self.rows.len() <= at {
+            self.rows.resize(at + 1, 0);
+        }
+        self.rows[at] = u32::try_from(row).unwrap_or(u32::MAX);
+    }
+
+    /// The row customer `id` came from, if this import created it.
+    fn row_of(&self, id: CustomerId) -> Option<u32> {
+        let first = self.first?;
+        let at = usize::try_from(id.0.checked_sub(first.0)?).ok()?;
+        self.rows.get(at).copied().filter(|row| *row != 0)
     }
 }
 
@@ -236,8 +305,11 @@ impl Session {
             // file) reserves blocks of 256 (unused ones are skipped, never reused).
             let hint = u32::try_from(rows.size_hint().0).unwrap_or(u32::MAX);
             let mut ids = IdBlock::new(if hint == 0 { 256 } else { hint.clamp(1, 65_536) });
-            let mut codes: HashMap<String, (usize, CustomerId)> = HashMap::new();
-            let mut mobiles: HashMap<Vec<u8>, (usize, CustomerId)> = HashMap::new();
+            // Duplicates within the file are found in the store itself (the
+            // rows inserted so far are visible in this transaction), not in
+            // maps of the file's values: `new_rows` tells the customers this
+            // import created, and their rows, from their ids.
+            let mut new_rows = CreatedRows::default();
             let mut report = ImportReport::default();
             for next in rows {
                 let ImportRow { row, input } = next?;
@@ -269,35 +341,45 @@ impl Session {
                     problems.extend(problem(&e));
                 }
                 let code = values.get(&Field::ExternalCode).map(|c| c.as_str().to_owned());
-                if let Some(existing) = match &code {
-                    Some(code) if !codes.contains_key(code) => tx.find_external_code(code)?,
-                    _ => None,
-                } {
-                    // Imported before (or entered by hand): matched, never doubled.
-                    let outcome = self.match_existing(store, tx, plan, trail, existing, &values, options)?;
-                    report.matched.push(MatchedRow { row, customer: existing, outcome });
-                    continue;
-                }
-                if let Some(code) = &code {
-                    let holder = codes.get(code).map(|(earlier, id)| format!("row {earlier} (customer {id})"));
-                    if let Some(holder) = holder {
+                let holder = match &code {
+                    Some(code) => tx.find_external_code(code)?,
+                    None => None,
+                };
+                match holder.and_then(|id| new_rows.row_of(id).map(|earlier| (id, earlier))) {
+                    Some((id, earlier)) => {
                         problems.push(ImportProblem {
                             field: Field::ExternalCode.name().into_owned(),
                             rule: "duplicate_code",
-                            message: format!("code '{code}' already belongs to {holder}; imported without it"),
+                            message: format!(
+                                "code '{}' already belongs to row {earlier} (customer {id}); imported without it",
+                                code.as_deref().unwrap_or_default()
+                            ),
                         });
                         values.remove(&Field::ExternalCode);
                     }
+                    None => {
+                        if let Some(existing) = holder {
+                            // Imported before (or entered by hand): matched, never doubled.
+                            let outcome = self.match_existing(store, tx, plan, trail, existing, &values, options)?;
+                            report.counts.count(&outcome);
+                            if !(options.problems_only && outcome == Matched::AlreadyPresent) {
+                                report.matched.push(MatchedRow { row, customer: existing, outcome });
+                            }
+                            continue;
+                        }
+                    }
                 }
-                let mobile_digest = valid.get(&Field::Mobile).and_then(|m| store.blind.digest(&Field::Mobile, m));
                 let mut duplicate_mobile = None;
-                if let Some(digest) = &mobile_digest {
-                    duplicate_mobile = match mobiles.get(digest) {
-                        Some((earlier, id)) => Some(format!("row {earlier} (customer {id})")),
-                        None => tx.find_blind("mobile", digest)?.first().map(|id| format!("customer {id}")),
-                    };
+                if let Some(digest) = valid.get(&Field::Mobile).and_then(|m| store.blind.digest(&Field::Mobile, m)) {
+                    // The earliest holder: an existing customer before any row of this file.
+                    duplicate_mobile =
+                        tx.find_blind("mobile", &digest)?.into_iter().min().map(|id| match new_rows.row_of(id) {
+                            Some(earlier) => format!("row {earlier} (customer {id})"),
+                            None => format!("customer {id}"),
+                        });
                 }
                 if options.reject_invalid && !problems.is_empty() {
+                    report.counts.rejected += 1;
                     report.rejected.push(RejectedRow { row, problems });
                     continue;
                 }
@@ -312,18 +394,17 @@ impl Session {
                         message: format!("the same mobile number as {holder}"),
                     });
                 }
-                if let (Some(code), true) = (code, values.contains_key(&Field::ExternalCode)) {
-                    codes.insert(code, (row, id));
+                new_rows.record(id, row);
+                report.counts.created += 1;
+                report.counts.verified += u64::from(status == STATUS_ACTIVE);
+                if !(options.problems_only && problems.is_empty()) {
+                    report.customers.push(ImportedCustomer {
+                        row,
+                        customer: id,
+                        verified: status == STATUS_ACTIVE,
+                        problems,
+                    });
                 }
-                if let Some(digest) = mobile_digest {
-                    mobiles.entry(digest).or_insert((row, id));
-                }
-                report.customers.push(ImportedCustomer {
-                    row,
-                    customer: id,
-                    verified: status == STATUS_ACTIVE,
-                    problems,
-                });
             }
             Ok(report)
         })

@@ -30,7 +30,8 @@ pub use backup::BackupVerification;
 pub use csv::{CsvExportOptions, CsvExportSummary};
 pub use duplicates::{CategoryQuality, DuplicateCheck, DuplicatePair, DuplicateReason, DuplicateReport, QualityReport};
 pub use import::{
-    ImportOptions, ImportProblem, ImportReport, ImportRow, ImportedCustomer, Matched, MatchedRow, RejectedRow,
+    ImportCounts, ImportOptions, ImportProblem, ImportReport, ImportRow, ImportedCustomer, Matched, MatchedRow,
+    RejectedRow,
 };
 pub use lifecycle::{CustomerExport, RecordExport};
 pub use login::LoginPolicy;
