@@ -76,5 +76,6 @@ pub use store::{
     DuplicateCheck, DuplicatePair, DuplicateReason, DuplicateReport, Filter, ImportCounts, ImportOptions,
     ImportProblem, ImportReport, ImportRow, ImportedCustomer, ListQuery, LoginPolicy, MAX_PAGE, Matched, MatchedRow,
     MergeOptions, MergeReport, MergeSide, OutsideRecord, QualityReport, RecordExport, RejectedRow, RestoreOptions,
-    RestoreReport, SearchQuery, Session, Store, StoreCounts, UnknownHistory,
+    RestoreReport, SearchQuery, Session, StatisticsCell, StatisticsDimension, StatisticsQuery, StatisticsTable, Store,
+    StoreCounts, UnknownHistory,
 };

@@ -42,6 +42,7 @@ fn row(id: i64, code: Option<&str>, fields: &[(&str, &[u8])], blind: &[(&str, &[
             updated_at: 1_700_000_000_000,
             version: 1,
             key_id: 42,
+            region: Some("330100".into()),
         },
         sealed: fields.iter().map(|(f, v)| ((*f).to_owned(), v.to_vec())).collect(),
         blind: blind.iter().map(|(f, v)| ((*f).to_owned(), v.to_vec())).collect(),
@@ -113,6 +114,14 @@ fn rows_round_trip_and_lookups_find_them() {
         assert_eq!(tx.find_blind("mobile", b"d1").unwrap(), vec![CustomerId(1), CustomerId(2)], "{name}");
         assert_eq!(tx.find_blind("email", b"d1").unwrap(), vec![], "{name}: digests are per field");
         assert_eq!(tx.count_customers().unwrap(), 2, "{name}");
+        // Both rows share their classification: one combination, counted twice.
+        let classes = tx.class_counts().unwrap();
+        assert_eq!(classes.len(), 1, "{name}");
+        let (key, n) = &classes[0];
+        assert_eq!(
+            (key.category.as_deref(), key.tier.as_deref(), key.region.as_deref(), *n),
+            (Some("零售"), Some("A"), Some("330100"), 2)
+        );
     });
 }
 

@@ -10,7 +10,8 @@ Inputs (git directories, as `fetch` or `git clone --bare` leaves them):
   --nbs2023 DIR  github.com/modood/Administrative-divisions-of-China: the
                  NBS 2023 statistical division codes (cut-off 2023-06-30).
 
-Output: one line per six-digit code, `code<TAB>first<TAB>last`, where first
+Output: regions.tsv (province and prefecture names, for deriving a
+customer's region from an address), and divisions.tsv: one line per six-digit code, `code<TAB>first<TAB>last`, where first
 and last are the first and last years a list includes the code, and last is
 `-` when the newest list (NBS 2023) still does. NBS codes whose fifth digit
 is 7 (development zones, 统计用区划代码 only, not GB/T 2260 divisions) are
@@ -62,6 +63,23 @@ def main():
         text = show(args.nbs2023, f"dist/{name}.csv")
         for row in csv.DictReader(io.StringIO(text)):
             seen(row["code"] + suffix, NEWEST)
+
+    # Province and prefecture names (NBS 2023) for deriving a customer's
+    # region from an address; municipalities' 市辖区/县 and the
+    # province-administered county groups are no prefectures and left out.
+    regions = []
+    for row in csv.DictReader(io.StringIO(show(args.nbs2023, "dist/provinces.csv"))):
+        regions.append((row["code"] + "0000", row["name"]))
+    for row in csv.DictReader(io.StringIO(show(args.nbs2023, "dist/cities.csv"))):
+        if row["name"] in ("市辖区", "县") or "直辖" in row["name"]:
+            continue
+        regions.append((row["code"] + "00", row["name"]))
+    regions_out = args.out.replace("divisions.tsv", "regions.tsv")
+    with open(regions_out, "w", encoding="utf-8", newline="\n") as out:
+        out.write("# Provinces and prefectures (NBS 2023 names), for a customer's region.\n")
+        out.write("# Built by build.py; sources and dates in SOURCES.md.\n")
+        for code, name in sorted(regions):
+            out.write(f"{code}\t{name}\n")
 
     with open(args.out, "w", encoding="utf-8", newline="\n") as out:
         out.write("# GB/T 2260 county-level division codes, with the first and last year a\n")

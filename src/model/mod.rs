@@ -7,6 +7,7 @@ mod division;
 mod field;
 mod organisation;
 mod phone;
+pub(crate) mod region;
 pub(crate) mod validate;
 
 pub use customer::{CustomerId, CustomerInput, CustomerPatch, CustomerView, Page, Shown, Withheld};

@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, DirectoryKind, DueFilter, IndexLink, RecordRow, Scan,
-    ScannedCustomer, SealedFields, StatusChange, StoredCheckpoint, Transaction, TxMode, Unmatched, WrappedKey,
+    AuditFilter, AuditHead, AuditRecord, Backend, ClassKey, CustomerRow, DirectoryKind, DueFilter, IndexLink,
+    RecordRow, Scan, ScannedCustomer, SealedFields, StatusChange, StoredCheckpoint, Transaction, TxMode, Unmatched,
+    WrappedKey,
 };
 use crate::consent::{Channel, ConsentRecord};
 use crate::error::{Error, Result};
@@ -219,6 +220,23 @@ impl Transaction for MemoryTx<'_> {
 
     fn count_customers(&mut self) -> Result<u64> {
         Ok(self.state().customers.len() as u64)
+    }
+
+    fn class_counts(&mut self) -> Result<Vec<(ClassKey, u64)>> {
+        let mut counts: BTreeMap<ClassKey, u64> = BTreeMap::new();
+        for row in self.state().customers.values() {
+            let h = &row.header;
+            let key = ClassKey {
+                kind: h.kind.clone(),
+                category: h.category.clone(),
+                source: h.source.clone(),
+                tier: h.tier.clone(),
+                status: h.status.clone(),
+                region: h.region.clone(),
+            };
+            *counts.entry(key).or_default() += 1;
+        }
+        Ok(counts.into_iter().collect())
     }
 
     fn scan_customers(

@@ -69,6 +69,27 @@ pub struct CustomerHeader {
     pub version: u64,
     /// Id of the data key the sealed fields are encrypted under.
     pub key_id: u64,
+    /// The region derived from the address when it was written: a
+    /// prefecture's or province's GB/T 2260 code (`330100`), so statistics
+    /// count by region without decrypting addresses.
+    pub region: Option<String>,
+}
+
+/// One combination of the classification columns statistics count by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClassKey {
+    /// `individual` or `organisation`.
+    pub kind: String,
+    /// 类别.
+    pub category: Option<String>,
+    /// Source channel.
+    pub source: Option<String>,
+    /// Value tier.
+    pub tier: Option<String>,
+    /// Record status.
+    pub status: String,
+    /// Derived region code.
+    pub region: Option<String>,
 }
 
 /// A whole customer row as stored: header, sealed fields by field name, and
@@ -490,6 +511,10 @@ pub trait Transaction {
     fn blind_groups(&mut self, field: &str) -> Result<Vec<Vec<CustomerId>>>;
     /// Number of customers.
     fn count_customers(&mut self) -> Result<u64>;
+
+    /// Customers counted by their classification columns: one entry per
+    /// combination that occurs. Reads no sealed data.
+    fn class_counts(&mut self) -> Result<Vec<(ClassKey, u64)>>;
     /// A number that changes whenever any customer row is inserted, replaced
     /// or deleted (by any connection or process), for caches to check.
     fn customers_generation(&mut self) -> Result<u64>;

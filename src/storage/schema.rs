@@ -182,6 +182,14 @@ pub(super) const DATA: Component = Component {
              CREATE INDEX {db}.customers_by_credit_code ON customers (credit_code_index)
                  WHERE credit_code_index IS NOT NULL;",
         ),
+        (
+            8,
+            // The region derived from the address (customers written before
+            // this version have none until their next update), and a covering
+            // index statistics count from without reading a row.
+            "ALTER TABLE {db}.customers ADD COLUMN region TEXT;
+             CREATE INDEX {db}.customers_classes ON customers (kind, category, source, tier, status, region);",
+        ),
     ],
 };
 

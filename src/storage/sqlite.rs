@@ -21,9 +21,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_ite
 use super::schema::{DATA, KEYS};
 use super::sqlite_records as records;
 use super::{
-    AuditFilter, AuditHead, AuditRecord, Backend, CustomerHeader, CustomerRow, DirectoryKind, DueFilter, IndexLink,
-    RecordRow, Scan, ScannedCustomer, SealedFields, StatusChange, StoredCheckpoint, Transaction, TxMode, Unmatched,
-    WrappedKey,
+    AuditFilter, AuditHead, AuditRecord, Backend, ClassKey, CustomerHeader, CustomerRow, DirectoryKind, DueFilter,
+    IndexLink, RecordRow, Scan, ScannedCustomer, SealedFields, StatusChange, StoredCheckpoint, Transaction, TxMode,
+    Unmatched, WrappedKey,
 };
 use crate::consent::{Channel, ConsentRecord};
 use crate::error::{Error, Result};
@@ -422,7 +422,10 @@ impl Drop for SqliteTx<'_> {
     }
 }
 
-const HEADER_COLUMNS: &str = "c.id, c.kind, c.external_code, c.category, c.source, c.tier, c.status, c.created_at, c.updated_at, c.version, c.key_id";
+const HEADER_COLUMNS: &str = "c.id, c.kind, c.external_code, c.category, c.source, c.tier, c.status, c.created_at, c.updated_at, c.version, c.key_id, c.region";
+
+/// How many columns [`HEADER_COLUMNS`] has: what follows them starts here.
+const HEADER_LEN: usize = 12;
 
 /// Prepared statements kept per connection (the backend has about 60).
 const STATEMENT_CACHE: usize = 128;
@@ -440,10 +443,12 @@ fn read_header(r: &rusqlite::Row<'_>) -> rusqlite::Result<CustomerHeader> {
         updated_at: r.get(8)?,
         version: r.get::<_, i64>(9)? as u64,
         key_id: r.get::<_, i64>(10)? as u64,
+        region: r.get(11)?,
     })
 }
 
-/// The columns of a customer row in table order (`?1` to `?15` in the statements below).
+/// The columns of a customer row (`?1` to `?12`, then the blind indexes, then
+/// the region, in the statements below).
 fn row_params(row: &CustomerRow) -> Result<Vec<Value>> {
     let h = &row.header;
     let text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::Text);
@@ -467,6 +472,7 @@ fn row_params(row: &CustomerRow) -> Result<Vec<Value>> {
     if let Some(unknown) = row.blind.keys().find(|f| !super::BLIND_INDEXED.contains(&f.as_str())) {
         return Err(Error::storage(format!("no blind index for field '{unknown}'")));
     }
+    values.push(text(&h.region));
     Ok(values)
 }
 
@@ -485,10 +491,10 @@ fn blind_column_list(prefix: &str) -> String {
 
 /// Inserts a customer row: the header, the sealed fields, the blind indexes.
 static INSERT_CUSTOMER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let placeholders = (1..=12 + BLIND_COLUMNS.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+    let placeholders = (1..=13 + BLIND_COLUMNS.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
     format!(
         "INSERT INTO data.customers (id, kind, external_code, category, source, tier, status, created_at,
-         updated_at, version, key_id, sealed, {}) VALUES ({placeholders})",
+         updated_at, version, key_id, sealed, {}, region) VALUES ({placeholders})",
         blind_column_list("")
     )
 });
@@ -497,8 +503,8 @@ static INSERT_CUSTOMER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|
 static UPDATE_CUSTOMER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "UPDATE data.customers SET kind = ?2, category = ?4, source = ?5, tier = ?6, status = ?7,
-         created_at = ?8, updated_at = ?9, version = ?10, key_id = ?11, sealed = ?12
-         WHERE id = ?1 AND version = ?13
+         created_at = ?8, updated_at = ?9, version = ?10, key_id = ?11, sealed = ?12, region = ?13
+         WHERE id = ?1 AND version = ?14
          RETURNING external_code, {}",
         blind_column_list("")
     )
@@ -712,6 +718,7 @@ impl Transaction for SqliteTx<'_> {
         // UPDATE rewrites its index entry even when the value is the same,
         // which moves cells and dirties index pages that an incremental
         // backup would then carry.
+        let region = values.pop().expect("row_params ends with the region");
         let blind = values.split_off(12);
         let code = std::mem::replace(&mut values[2], Value::Null);
         // RETURNING gives the stored indexed values, so the common update
@@ -720,9 +727,10 @@ impl Transaction for SqliteTx<'_> {
             .writable()?
             .prepare_cached(&UPDATE_CUSTOMER)
             .db()?
-            .query_row(params_from_iter(values.iter().cloned().chain([Value::Integer(expected_version as i64)])), |r| {
-                (0..=BLIND_COLUMNS.len()).map(|i| r.get::<_, Value>(i)).collect()
-            })
+            .query_row(
+                params_from_iter(values.iter().cloned().chain([region, Value::Integer(expected_version as i64)])),
+                |r| (0..=BLIND_COLUMNS.len()).map(|i| r.get::<_, Value>(i)).collect(),
+            )
             .optional()
             .db()?;
         let changed = stored.is_some();
@@ -759,9 +767,10 @@ impl Transaction for SqliteTx<'_> {
             .prepare_cached(&GET_CUSTOMER)
             .db()?
             .query_row([id.0], |r| {
-                let blind: Vec<Option<Vec<u8>>> =
-                    (12..12 + BLIND_COLUMNS.len()).map(|i| r.get(i)).collect::<rusqlite::Result<_>>()?;
-                Ok((read_header(r)?, r.get::<_, Vec<u8>>(11)?, blind))
+                let blind: Vec<Option<Vec<u8>>> = (HEADER_LEN + 1..HEADER_LEN + 1 + BLIND_COLUMNS.len())
+                    .map(|i| r.get(i))
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok((read_header(r)?, r.get::<_, Vec<u8>>(HEADER_LEN)?, blind))
             })
             .optional()
             .db()?;
@@ -852,6 +861,32 @@ impl Transaction for SqliteTx<'_> {
         Ok(n as u64)
     }
 
+    fn class_counts(&mut self) -> Result<Vec<(ClassKey, u64)>> {
+        // In the order of the covering index customers_classes: SQLite walks
+        // the index and counts each group as it passes, reading no row.
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT kind, category, source, tier, status, region, count(*) FROM data.customers
+                 GROUP BY kind, category, source, tier, status, region",
+            )
+            .db()?;
+        let rows = stmt
+            .query_map([], |r| {
+                let key = ClassKey {
+                    kind: r.get(0)?,
+                    category: r.get(1)?,
+                    source: r.get(2)?,
+                    tier: r.get(3)?,
+                    status: r.get(4)?,
+                    region: r.get(5)?,
+                };
+                Ok((key, r.get::<_, i64>(6)? as u64))
+            })
+            .db()?;
+        rows.collect::<rusqlite::Result<_>>().db()
+    }
+
     fn scan_customers(
         &mut self,
         fields: &[&str],
@@ -869,12 +904,12 @@ impl Transaction for SqliteTx<'_> {
         let mut rows = stmt.query([]).db()?;
         while let Some(r) = rows.next().db()? {
             let header = read_header(r).db()?;
-            let sealed = match r.get_ref(11).db()?.as_blob_or_null().map_err(rusqlite::Error::from).db()? {
+            let sealed = match r.get_ref(HEADER_LEN).db()?.as_blob_or_null().map_err(rusqlite::Error::from).db()? {
                 Some(packed) => SealedFields::from_packed(header.id, packed.to_vec())?,
                 None => SealedFields::default(),
             };
-            let key = match r.get::<_, Option<i64>>(12).db()? {
-                Some(key_id) => Some(WrappedKey { key_id: key_id as u64, wrapped: r.get(13).db()? }),
+            let key = match r.get::<_, Option<i64>>(HEADER_LEN + 1).db()? {
+                Some(key_id) => Some(WrappedKey { key_id: key_id as u64, wrapped: r.get(HEADER_LEN + 2).db()? }),
                 None => None,
             };
             if visit(ScannedCustomer { header, sealed, key })? == Scan::Stop {

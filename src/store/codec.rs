@@ -30,6 +30,7 @@ impl StoreInner {
         header.category = get(Field::Category);
         header.source = get(Field::Source);
         header.tier = get(Field::Tier);
+        header.region = values.get(&Field::Address).and_then(|a| crate::model::region::region_of(a));
     }
 
     /// Seals one field and, where it has one, computes its blind index.

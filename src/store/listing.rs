@@ -365,7 +365,7 @@ impl Filter {
     }
 
     /// Normalises the filter values like stored values, so `a` finds tier `A`.
-    fn normalised(&self, session: &Session, today_days: i64) -> Result<Filter> {
+    pub(super) fn normalised(&self, session: &Session, today_days: i64) -> Result<Filter> {
         let catalogue = &session.store().catalogue;
         let norm = |field: Field, v: &Option<String>| -> Result<Option<String>> {
             match v {

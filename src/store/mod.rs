@@ -24,6 +24,7 @@ mod records;
 mod restore;
 mod session;
 mod sort_cache;
+mod statistics;
 
 pub use archive::{BACKUP_FORMAT, BackupKind, BackupManifest, BackupParent, BackupPart};
 pub use backup::BackupVerification;
@@ -37,6 +38,7 @@ pub use lifecycle::{CustomerExport, RecordExport};
 pub use login::LoginPolicy;
 pub use merge::{MergeOptions, MergeReport, MergeSide};
 pub use restore::{OutsideRecord, RestoreOptions, RestoreReport, UnknownHistory};
+pub use statistics::{StatisticsCell, StatisticsDimension, StatisticsQuery, StatisticsTable};
 
 pub use listing::{Filter, ListQuery, MAX_PAGE, SearchQuery};
 pub use session::Session;

@@ -287,6 +287,7 @@ impl Session {
                 updated_at: now,
                 version: 1,
                 key_id: key.id,
+                region: None,
             },
             sealed: Default::default(),
             blind: Default::default(),

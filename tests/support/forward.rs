@@ -22,6 +22,7 @@ macro_rules! forward_transaction {
             find_external_code(code: &str) -> Result<Option<CustomerId>>;
             find_blind(field: &str, digest: &[u8]) -> Result<Vec<CustomerId>>;
             count_customers() -> Result<u64>;
+            class_counts() -> Result<Vec<(custodian::storage::ClassKey, u64)>>;
             blind_groups(field: &str) -> Result<Vec<Vec<CustomerId>>>;
             customers_generation() -> Result<u64>;
             put_data_key(customer: CustomerId, key: &WrappedKey) -> Result<()>;

@@ -1,0 +1,159 @@
+//! Statistics that single out no one (issue 17, items 6-8): counts by
+//! classification and region, suppression below k with secondary
+//! suppression, restricted customers left out, no value beyond
+//! classification in any result, and who may ask.
+
+mod common;
+
+use common::*;
+use custodian::{
+    AuditQuery, CustomerInput, Error, Field, Filter, Purpose, Session, StatisticsCell as C, StatisticsDimension as D,
+    StatisticsQuery, StatisticsTable, Store,
+};
+
+/// 类别 × 等级 counts of the fixed data set (rows 零售, 批发, 政府; columns A, B, C).
+const DATA: [(&str, [usize; 3]); 3] = [("零售", [12, 7, 3]), ("批发", [6, 2, 9]), ("政府", [5, 5, 0])];
+
+const ADDRESSES: [&str; 4] = ["浙江省杭州市西湖区文三路", "浙江宁波海曙区", "北京市朝阳区建国路", "广东省深圳市南山区"];
+
+fn populate(store: &Store) {
+    let mut inputs = Vec::new();
+    let mut n = 0;
+    for (category, per_tier) in DATA {
+        for (tier, count) in ["A", "B", "C"].iter().zip(per_tier) {
+            for _ in 0..count {
+                inputs.push(
+                    CustomerInput::individual()
+                        .set(Field::Name, name_of(n))
+                        .set(Field::Category, category)
+                        .set(Field::Tier, *tier)
+                        .set(Field::IdNumber, id_number("110105", "19851224", n))
+                        .set(Field::Address, ADDRESSES[n as usize % ADDRESSES.len()]),
+                );
+                n += 1;
+            }
+        }
+    }
+    admin(store).create_many(inputs).expect("create");
+}
+
+/// A distinct name per customer (names take no digits): 统计甲甲, 统计甲乙, ...
+fn name_of(n: u32) -> String {
+    const STEMS: [char; 10] = ['甲', '乙', '丙', '丁', '戊', '己', '庚', '辛', '壬', '癸'];
+    format!("统计{}{}", STEMS[(n / 10) as usize], STEMS[(n % 10) as usize])
+}
+
+/// The provisioned analyst, for the analytics purpose.
+fn analyst(store: &Store) -> Session {
+    store.session("analyst", Purpose::Analytics).expect("analyst session")
+}
+
+fn counts(cells: &[C]) -> Vec<Option<u64>> {
+    cells.iter().map(|c| c.count()).collect()
+}
+
+#[test]
+fn a_cross_tab_suppresses_small_cells_and_what_would_reveal_them() {
+    for (name, store, _dir) in stores() {
+        populate(&store);
+        let table = analyst(&store).statistics(&StatisticsQuery::new(D::Category).by(D::Tier)).unwrap();
+        assert_eq!(table.row_labels, ["批发", "政府", "零售"], "{name}: sorted labels");
+        assert_eq!(table.column_labels, ["A", "B", "C"]);
+        // The golden table at k = 5. 2 (批发, B) and 3 (零售, C) are below k (primary).
+        // Then, line by line until no line holds a single suppression: row 批发 hides
+        // its smallest other cell, 6; row 零售 hides 7; column A hides 5 (政府, A);
+        // column C hides 9; row 政府 then hides its other 5. Zero is shown.
+        let expected: Vec<Vec<Option<u64>>> =
+            vec![vec![None, None, None], vec![None, None, Some(0)], vec![Some(12), None, None]];
+        let cells: Vec<Vec<Option<u64>>> = table.cells.iter().map(|r| counts(r)).collect();
+        assert_eq!(cells, expected, "{name}: {table:?}");
+        assert_eq!(counts(&table.row_totals), [Some(17), Some(10), Some(22)]);
+        assert_eq!(counts(&table.column_totals), [Some(23), Some(14), Some(12)]);
+        assert_eq!(table.total, C::Count(49));
+        assert_eq!((table.suppressed_primary, table.suppressed_secondary), (2, 5));
+        assert!(no_line_has_a_single_suppression(&table), "{name}: {table:?}");
+
+        // The same at k = 2 suppresses nothing; k below 2 is refused.
+        let open = analyst(&store).statistics(&StatisticsQuery::new(D::Category).by(D::Tier).threshold(2)).unwrap();
+        assert!(open.cells.iter().flatten().all(|c| c.count().is_some()));
+        let e = analyst(&store).statistics(&StatisticsQuery::new(D::Tier).threshold(1)).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument { rule: "statistics_threshold", .. }), "{e:?}");
+        let e = analyst(&store).statistics(&StatisticsQuery::new(D::Tier).by(D::Tier)).unwrap_err();
+        assert!(matches!(e, Error::Invalid { rule: "statistics_same_dimension", .. }), "{e:?}");
+    }
+}
+
+/// No row, column or margin line holds exactly one suppressed entry.
+fn no_line_has_a_single_suppression(t: &StatisticsTable) -> bool {
+    let hidden = |c: &C| usize::from(c.count().is_none());
+    let rows = (0..t.cells.len()).all(|i| t.cells[i].iter().map(hidden).sum::<usize>() + hidden(&t.row_totals[i]) != 1);
+    let columns = (0..t.column_labels.len())
+        .all(|j| t.cells.iter().map(|r| hidden(&r[j])).sum::<usize>() + hidden(&t.column_totals[j]) != 1);
+    let margins = t.row_totals.iter().map(hidden).sum::<usize>() + hidden(&t.total) != 1
+        && t.column_totals.iter().map(hidden).sum::<usize>() + hidden(&t.total) != 1;
+    rows && columns && margins
+}
+
+#[test]
+fn regions_come_from_the_address_and_filters_apply() {
+    for (name, store, _dir) in stores() {
+        populate(&store);
+        let a = analyst(&store);
+        let by_province = a.statistics(&StatisticsQuery::new(D::Province).threshold(2)).unwrap();
+        assert_eq!(by_province.row_labels, ["北京市", "广东省", "浙江省"], "{name}");
+        // 49 customers over four addresses in turn: 13 杭州, 12 宁波, 12 北京, 12 深圳.
+        assert_eq!(counts(&by_province.cells.iter().map(|r| r[0]).collect::<Vec<_>>()), [Some(12), Some(12), Some(25)]);
+        let by_city = a.statistics(&StatisticsQuery::new(D::City).threshold(2)).unwrap();
+        assert_eq!(by_city.row_labels, ["北京市", "广东省深圳市", "浙江省宁波市", "浙江省杭州市"], "{name}");
+        // A filter on a classification attribute.
+        let retail =
+            a.statistics(&StatisticsQuery::new(D::Tier).filter(Filter::new().category("零售")).threshold(2)).unwrap();
+        assert_eq!(retail.total, C::Count(22));
+        // A changed address moves the customer (the region is kept at write time).
+        let admin = admin(&store);
+        let someone = admin.find(Field::IdNumber, &id_number("110105", "19851224", 0)).unwrap().remove(0);
+        admin
+            .update(someone.id, someone.version, custodian::CustomerPatch::new().set(Field::Address, "广东深圳福田区"))
+            .unwrap();
+        let after = a.statistics(&StatisticsQuery::new(D::Province).threshold(2)).unwrap();
+        assert_eq!(counts(&after.cells.iter().map(|r| r[0]).collect::<Vec<_>>()), [Some(12), Some(13), Some(24)]);
+    }
+}
+
+#[test]
+fn restricted_customers_are_not_counted_and_no_value_or_customer_appears() {
+    let store = memory_store();
+    populate(&store);
+    let admin = admin(&store);
+    let someone = admin.find(Field::IdNumber, &id_number("110105", "19851224", 0)).unwrap().remove(0);
+    admin.restrict(someone.id, "objection").unwrap();
+    let a = analyst(&store);
+    let table = a.statistics(&StatisticsQuery::new(D::Category).by(D::Tier).threshold(2)).unwrap();
+    assert_eq!(table.total, C::Count(48));
+    // Nothing but labels and counts: no name, ID number or address in the result.
+    let shown = format!("{table:?}");
+    for canary in ["统计", "110105", "文三路", "西湖区"] {
+        assert!(!shown.contains(canary), "{canary} in {shown}");
+    }
+    // Audited with the dimensions and the threshold, naming no customer.
+    let log = auditor(&store).audit_entries(&AuditQuery::new().limit(1000)).unwrap();
+    let entry = log.iter().rev().find(|e| e.action == "customer.statistics").unwrap();
+    assert!(entry.customers.is_empty());
+    assert_eq!(entry.fields, ["category", "tier"]);
+    let reason = entry.reason.clone().unwrap();
+    assert!(reason.contains("rows=category") && reason.contains("columns=tier") && reason.contains("k=2"), "{reason}");
+}
+
+#[test]
+fn marketing_is_refused_and_the_analyst_reads_no_customer() {
+    let store = memory_store();
+    populate(&store);
+    let e = marketing(&store).statistics(&StatisticsQuery::new(D::Tier)).unwrap_err();
+    assert!(matches!(e, Error::Denied { rule: "statistics.marketing", .. }), "{e:?}");
+    // Service staff may count too; the analyst sees no personal field of anyone.
+    service(&store).statistics(&StatisticsQuery::new(D::Tier)).unwrap();
+    let a = analyst(&store);
+    let page = a.list(&custodian::ListQuery::new().sort(Field::Category)).unwrap();
+    assert_eq!(page.total, 49);
+    assert!(page.items.iter().all(|c| !matches!(c.get(&Field::Name), Some(custodian::Shown::Plain(_)))));
+}
