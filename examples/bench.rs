@@ -4,7 +4,7 @@
 //! cargo run --release --example bench -- [--n N] [--reads R] [--json] [--only PHASES]
 //! ```
 //!
-//! `--only insert,reads,languages,records,duplicates,csv,sort,search,verify,backup,erase` runs just those phases after the
+//! `--only insert,reads,languages,records,duplicates,statistics,csv,sort,search,verify,backup,erase` runs just those phases after the
 //! insert (for profiling one phase); the default is all of them.
 //!
 //! Builds a fresh store of N generated customers (default 100,000) and, side
@@ -260,6 +260,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.runs("duplicates") {
         duplicate_report(&report, &session)?;
     }
+    if args.runs("statistics") {
+        statistics(&report, &session, &plain)?;
+    }
     if args.runs("csv") {
         bench_csv::run(&report, &session, &plain, dir.path(), args.n)?;
     }
@@ -371,6 +374,53 @@ fn duplicate_report(report: &Report, session: &Session) -> Result<(), Box<dyn st
     }
     report.metric("duplicate_report_pairs", pairs as f64, "pairs");
     report.metric("duplicate_report_median", median(&mut samples).as_secs_f64() * 1e3, "ms");
+    Ok(())
+}
+
+/// Counts by category × tier and by city, median of 20 each, beside plain
+/// rusqlite counting category × tier with a covering index of its own.
+fn statistics(
+    report: &Report,
+    session: &Session,
+    plain: &rusqlite::Connection,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use custodian::{StatisticsDimension as D, StatisticsQuery};
+    report.section("Statistics (suppressed counts, no decryption), median of 20");
+    let time = |query: &StatisticsQuery| -> Result<(Duration, usize), custodian::Error> {
+        let mut samples = Vec::new();
+        let mut cells = 0;
+        for _ in 0..20 {
+            let t = Instant::now();
+            let table = session.statistics(query)?;
+            samples.push(t.elapsed());
+            cells = table.cells.iter().map(Vec::len).sum();
+        }
+        Ok((median(&mut samples), cells))
+    };
+    let (category_tier, cells) = time(&StatisticsQuery::new(D::Category).by(D::Tier))?;
+    let (city, cities) = time(&StatisticsQuery::new(D::City))?;
+    plain.execute_batch("CREATE INDEX IF NOT EXISTS customers_classes ON customers (kind, category, source, tier)")?;
+    let mut samples = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let rows: Vec<(Option<String>, Option<String>, i64)> = plain
+            .prepare_cached("SELECT category, tier, count(*) FROM customers GROUP BY category, tier")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        std::hint::black_box(rows);
+        samples.push(t.elapsed());
+    }
+    let plain_median = median(&mut samples);
+    report.metric("statistics_category_tier_cells", cells as f64, "cells");
+    report.metric("statistics_category_tier_median", category_tier.as_secs_f64() * 1e3, "ms");
+    report.metric("statistics_category_tier_plain_median", plain_median.as_secs_f64() * 1e3, "ms");
+    report.metric(
+        "statistics_category_tier_ratio_vs_plain",
+        plain_median.as_secs_f64() / category_tier.as_secs_f64(),
+        "ratio",
+    );
+    report.metric("statistics_city_rows", cities as f64, "rows");
+    report.metric("statistics_city_median", city.as_secs_f64() * 1e3, "ms");
     Ok(())
 }
 
