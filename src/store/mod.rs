@@ -120,6 +120,9 @@ pub(crate) struct StoreInner {
     pub(crate) checkpoint_sink: Option<CheckpointSink>,
     pub(crate) receipt_sink: Option<crate::audit::ReceiptSink>,
     pub(crate) sort_cache: sort_cache::SortCache,
+    /// The last classification counts statistics read, with the customers'
+    /// generation they are true for.
+    pub(crate) class_counts: statistics::ClassCountCache,
     /// Seals principals' TOTP secrets (derived from the root secret).
     pub(crate) credential_key: Secret,
     /// Keys every backup of the store (derived from the root secret, so it
@@ -355,6 +358,7 @@ impl Store {
             checkpoint_sink: None,
             receipt_sink: None,
             sort_cache: Default::default(),
+            class_counts: Default::default(),
             credential_key,
             backup_secret: archive::secret_from_root(&root)?,
             login_policy: LoginPolicy::default(),

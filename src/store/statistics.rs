@@ -18,6 +18,7 @@
 //! exactly one. Zero counts are shown: an empty cell describes nobody.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use super::listing::Filter;
 use super::session::{Call, Session};
@@ -226,7 +227,7 @@ impl Session {
     /// naming no customer. Nothing in the result is a customer's value
     /// beyond its classification.
     pub fn statistics(&self, query: &StatisticsQuery) -> Result<StatisticsTable> {
-        self.run(Call::new(Action::Read, "customer.statistics"), |_store, tx, _plan, trail| {
+        self.run(Call::new(Action::Read, "customer.statistics"), |store, tx, _plan, trail| {
             if query.threshold < MIN_THRESHOLD {
                 return Err(Error::out_of_range(
                     "threshold",
@@ -248,7 +249,7 @@ impl Session {
             for dimension in [Some(query.rows), query.columns].into_iter().flatten() {
                 trail.fields.insert(dimension.name().to_owned());
             }
-            let mut counts: BTreeMap<ClassKey, u64> = tx.class_counts()?.into_iter().collect();
+            let mut counts: BTreeMap<ClassKey, u64> = store.class_counts.get(tx)?.iter().cloned().collect();
             // Customers who restricted processing are not counted.
             for id in self.restricted(tx)?.iter() {
                 uncount(tx, &mut counts, *id)?;
@@ -264,6 +265,32 @@ impl Session {
             }
             Ok(tabulate(query, &cells))
         })
+    }
+}
+
+/// The classification counts of the last statistics call, kept while no
+/// customer changes: counting a million customers' index entries takes
+/// about 300 ms, folding the few combinations microseconds. Any insert,
+/// update or erasure moves the customers' generation, and the next call
+/// counts afresh (from this process or another).
+#[derive(Default)]
+pub(crate) struct ClassCountCache(Mutex<Option<(u64, ClassCounts)>>);
+
+/// Customers per combination of classification columns.
+type ClassCounts = Arc<Vec<(ClassKey, u64)>>;
+
+impl ClassCountCache {
+    fn get(&self, tx: &mut dyn crate::storage::Transaction) -> Result<ClassCounts> {
+        let generation = tx.customers_generation()?;
+        let mut cached = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, counts)) = cached.as_ref()
+            && *at == generation
+        {
+            return Ok(counts.clone());
+        }
+        let counts = Arc::new(tx.class_counts()?);
+        *cached = Some((generation, counts.clone()));
+        Ok(counts)
     }
 }
 
