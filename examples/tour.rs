@@ -139,6 +139,7 @@ fn run() -> TourResult {
     csv_in_and_out(&store, &clerk)?;
     duplicates_and_merge(&store, &clerk)?;
     organisations(&clerk)?;
+    statistics(&store)?;
     Ok(())
 }
 
@@ -885,6 +886,51 @@ fn organisations(clerk: &Session) -> TourResult {
         }
         Err(e) => return Err(e.into()),
         Ok(v) => return Err(Failure(format!("a credit code with a wrong check character was stored (id {})", v.id))),
+    }
+    Ok(())
+}
+
+/// p. Statistics that single out no one: an analyst counts customers by
+/// category × tier and by city, reading no sealed value; small cells, and
+/// the cells that would give them away, are suppressed.
+fn statistics(store: &Store) -> TourResult {
+    heading("p. Statistics that single out no one");
+    let admin = store.authenticated_session("admin", Purpose::Maintenance, AuthContext::with_mfa(now_ms()))?;
+    // Registered here rather than with the staff: stores made by older tours lack it.
+    match admin.register_principal(&NewPrincipal::staff("analyst-05", "数据分析 吴迪")) {
+        Ok(_) => {
+            admin.grant_role("analyst-05", Role::Analyst, None)?;
+        }
+        Err(Error::Invalid { rule: "principal_exists", .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let analyst = store.session("analyst-05", Purpose::Analytics)?;
+    // A stricter k than the default 5, so that this small demo store shows suppression.
+    let query = custodian::StatisticsQuery::new(custodian::StatisticsDimension::Category)
+        .by(custodian::StatisticsDimension::Tier)
+        .threshold(25);
+    let table = analyst.statistics(&query)?;
+    let shown = |c: &custodian::StatisticsCell| c.count().map_or_else(|| "*".to_owned(), |n| n.to_string());
+    println!("analyst-05 counts customers by category × tier (k = {}; * = suppressed):", table.threshold);
+    println!(
+        "  {}{}",
+        pad("", 12),
+        table.column_labels.iter().map(|c| format!("{c:>6}")).collect::<String>() + "  total"
+    );
+    for ((label, row), total) in table.row_labels.iter().zip(&table.cells).zip(&table.row_totals) {
+        let cells: String = row.iter().map(|c| format!("{:>6}", shown(c))).collect();
+        println!("  {}{cells}{:>7}", pad(label, 12), shown(total));
+    }
+    let totals: String = table.column_totals.iter().map(|c| format!("{:>6}", shown(c))).collect();
+    println!("  {}{totals}{:>7}", pad("total", 12), shown(&table.total));
+    println!(
+        "{} cell(s) below k suppressed, {} more so that none can be recovered from the totals.",
+        table.suppressed_primary, table.suppressed_secondary
+    );
+    let by_city = analyst.statistics(&custodian::StatisticsQuery::new(custodian::StatisticsDimension::City))?;
+    println!("By city (from the address, derived when it was written; no address decrypted):");
+    for (label, row) in by_city.row_labels.iter().zip(&by_city.cells) {
+        println!("  {}{:>6}", pad(label, 24), shown(&row[0]));
     }
     Ok(())
 }
