@@ -309,6 +309,24 @@ typedef struct cust_transaction_input cust_transaction_input;
 // import's transaction: it must not call the library.
 typedef void (*cust_progress_sink)(void *user, uint64_t rows, uint64_t bytes);
 
+// How many rows of an import went which way (`cust_import_report_counts`).
+// Complete whatever the report lists: with `problems_only` the rows that
+// went well are counted here, not listed.
+typedef struct cust_import_counts {
+  // Rows that became new customers (verified and unverified).
+  uint64_t created;
+  // New customers whose values all passed validation (`active`).
+  uint64_t verified;
+  // Rows matched by 编号 and skipped as already present.
+  uint64_t already_present;
+  // Matched rows that differ and were not imported.
+  uint64_t conflicts;
+  // Matched rows that updated their customer.
+  uint64_t updated;
+  // Rows left out because their values failed validation.
+  uint64_t rejected;
+} cust_import_counts;
+
 // Receives the text of one signed checkpoint or erasure receipt (valid
 // only during the call) and the `user` pointer given with it. It may be
 // called from any thread that uses the store, after the entry it concerns
@@ -600,6 +618,45 @@ cust_status cust_import_csv_file(const struct cust_session *session,
                                  cust_progress_sink progress,
                                  void *user,
                                  struct cust_import_report **out);
+
+// `cust_import_csv` with its options as JSON: `options_json` is NULL (the
+// defaults) or an object with any of the keys `encoding` (`"auto"`, the
+// default, `"utf-8"` or `"gbk"`), `reject_invalid`, `update_existing` and
+// `problems_only` (booleans, false by default), e.g.
+// `{"encoding": "gbk", "problems_only": true}`. Anything else (bad JSON,
+// an unknown key, a value of the wrong type) gives `CUST_STATUS_INVALID`
+// and imports nothing. With `problems_only` the report lists only the
+// rows with something to report: the unverified rows and those with a
+// duplicate note (`cust_import_report_row`), the conflicts and updates
+// (`cust_import_report_matched`; records already present are not listed)
+// and, as always, the rejected rows; `cust_import_report_counts` still
+// counts every row, so a report of a million rows that went well stays
+// small.
+//
+// # Safety
+// As `cust_import_csv_file_with`, with `bytes` holding `len` readable bytes.
+cust_status cust_import_csv_with(const struct cust_session *session,
+                                 const uint8_t *bytes,
+                                 size_t len,
+                                 const char *options_json,
+                                 cust_progress_sink progress,
+                                 void *user,
+                                 struct cust_import_report **out);
+
+// `cust_import_csv_file` with its options as JSON (see
+// `cust_import_csv_with`); the options are checked before the file is
+// opened.
+//
+// # Safety
+// `session` must be a valid handle; `path` NUL-terminated; `options_json`
+// NULL or NUL-terminated; `out` writable; `progress`, if given, callable
+// with `user`.
+cust_status cust_import_csv_file_with(const struct cust_session *session,
+                                      const char *path,
+                                      const char *options_json,
+                                      cust_progress_sink progress,
+                                      void *user,
+                                      struct cust_import_report **out);
 
 // Exports the customers this session may see as CSV into a new buffer
 // (`*out`, `*out_len`; free it with `cust_bytes_free`, which zeroes it).
@@ -1010,7 +1067,8 @@ cust_status cust_customer_verify(const struct cust_session *session,
 // validation are imported as `unverified`. A record whose number (编号)
 // already belongs to a customer is not imported again: it is matched
 // (`cust_import_report_matched`) as already present or, if it differs, as a
-// conflict. `*out` reports every record; record numbers count from 1.
+// conflict. `*out` reports every record (`cust_import_report_counts`
+// counts them by outcome); record numbers count from 1.
 //
 // # Safety
 // `session` must be a valid handle; `bytes` hold `len` bytes; `out` writable.
@@ -1031,7 +1089,10 @@ cust_status cust_import_khzl_update(const struct cust_session *session,
                                     size_t len,
                                     struct cust_import_report **out);
 
-// Rows the import created customers for (0 for NULL).
+// Rows the import created customers for (0 for NULL). With
+// `problems_only` (`cust_import_csv_with`) only the rows listed: the
+// unverified ones and those with a duplicate note; the counts of every row
+// are in `cust_import_report_counts`.
 //
 // # Safety
 // `report` must be NULL or a valid handle.
@@ -1062,7 +1123,9 @@ cust_status cust_import_report_problem(const struct cust_import_report *report,
                                        size_t len,
                                        size_t *needed);
 
-// Records the import matched with existing customers (0 for NULL).
+// Records the import matched with existing customers (0 for NULL). With
+// `problems_only` only the conflicts and updates are listed, not the
+// records already present.
 //
 // # Safety
 // `report` must be NULL or a valid handle.
@@ -1085,6 +1148,16 @@ cust_status cust_import_report_matched(const struct cust_import_report *report,
                                        char *buf,
                                        size_t len,
                                        size_t *needed);
+
+// Fills `*out` with the report's counts of every row by outcome: created
+// (of which verified), already present, conflicts, updated and rejected.
+// They are complete even when the report lists only the problems
+// (`problems_only`), for CSV and khzl imports alike.
+//
+// # Safety
+// `report` must be a valid handle; `out` writable.
+cust_status cust_import_report_counts(const struct cust_import_report *report,
+                                      struct cust_import_counts *out);
 
 // Frees an import report (NULL is ignored).
 //

@@ -665,7 +665,12 @@ struct csv_import_options {
     bool reject_invalid = false;                ///< leave rows that fail validation out
     bool update_existing = false;               ///< apply matched rows that differ
     std::function<void(uint64_t rows, uint64_t bytes)> progress;  ///< every thousand rows and at the end
+    bool problems_only = false;  ///< list only the rows to look at; import_report::counts() counts every row
 };
+
+/// How many rows of an import went which way: created (of which verified), already present,
+/// conflicts, updated, rejected. Complete even when the report lists only the problems.
+using import_counts = cust_import_counts;
 
 /// What a CSV export writes.
 struct csv_export_options {
@@ -680,8 +685,16 @@ public:
     import_report() noexcept = default;
     explicit import_report(cust_import_report* owned) noexcept : handle_(owned) {}
 
+    /// The rows listed as created (with problems_only, only those with something to report).
     std::size_t size() const noexcept { return cust_import_report_len(handle_.get()); }
+    /// The matched rows listed (with problems_only, only conflicts and updates).
     std::size_t matched_size() const noexcept { return cust_import_report_matched_len(handle_.get()); }
+    /// Every row counted by outcome, whatever the report lists (see `cust_import_report_counts`).
+    import_counts counts() const {
+        import_counts out{};
+        detail::check(cust_import_report_counts(handle_.get(), &out));
+        return out;
+    }
     import_row row(std::size_t index) const {
         import_row out;
         std::size_t problems = 0;
@@ -743,6 +756,36 @@ private:
 };
 
 namespace detail {
+
+/// `value` as a JSON string literal.
+inline std::string json_string(std::string_view value) {
+    static const char hex[] = "0123456789abcdef";
+    std::string out = "\"";
+    for (char c : value) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (byte < 0x20) {
+            out += "\\u00";
+            out += hex[byte >> 4];
+            out += hex[byte & 0xf];
+        } else {
+            out += c;
+        }
+    }
+    return out + "\"";
+}
+
+/// The options JSON of `cust_import_csv_with` for `options` (its progress callback goes separately).
+inline std::string import_options_json(const csv_import_options& options) {
+    std::string out = "{";
+    if (options.encoding) out += "\"encoding\": " + json_string(*options.encoding) + ", ";
+    out += std::string("\"reject_invalid\": ") + (options.reject_invalid ? "true" : "false");
+    out += std::string(", \"update_existing\": ") + (options.update_existing ? "true" : "false");
+    out += std::string(", \"problems_only\": ") + (options.problems_only ? "true" : "false");
+    return out + "}";
+}
 
 struct sinks {
     text_sink checkpoint;
@@ -956,13 +999,12 @@ public:
     }
 
     template <typename Call>
-    static import_report import_csv_with(const csv_import_options& options, Call call) {
-        detail::optional_text enc(options.encoding, "encoding");
+    static import_report run_csv_import(const std::function<void(uint64_t, uint64_t)>& progress, Call call) {
         struct state {
             const std::function<void(uint64_t, uint64_t)>* progress;
-        } st{&options.progress};
+        } st{&progress};
         cust_progress_sink sink = nullptr;
-        if (options.progress) {
+        if (progress) {
             sink = [](void* user, uint64_t rows, uint64_t bytes) {
                 try {
                     (*static_cast<state*>(user)->progress)(rows, bytes);
@@ -972,22 +1014,49 @@ public:
             };
         }
         cust_import_report* out = nullptr;
-        detail::check(call(enc.c_str(), sink, &st, &out));
+        detail::check(call(sink, &st, &out));
         return import_report(out);
     }
-    /// Imports CSV text (see `cust_import_csv_file`); `progress(rows, bytes)` may be empty.
+    /// Imports CSV text (see `cust_import_csv_file`); `progress(rows, bytes)` may be empty. With
+    /// `problems_only` it goes through `cust_import_csv_with`.
     import_report import_csv(std::string_view data, const csv_import_options& options = {}) const {
-        return import_csv_with(options, [&](const char* enc, cust_progress_sink sink, void* user, cust_import_report** out) {
-            return cust_import_csv(handle_.get(), reinterpret_cast<const uint8_t*>(data.data()), data.size(), enc,
-                                   options.reject_invalid, options.update_existing, sink, user, out);
+        if (options.problems_only) return import_csv_with(data, detail::import_options_json(options), options.progress);
+        detail::optional_text enc(options.encoding, "encoding");
+        return run_csv_import(options.progress, [&](cust_progress_sink sink, void* user, cust_import_report** out) {
+            return cust_import_csv(handle_.get(), reinterpret_cast<const uint8_t*>(data.data()), data.size(),
+                                   enc.c_str(), options.reject_invalid, options.update_existing, sink, user, out);
         });
     }
     /// Imports the CSV file at `path`, streamed.
     import_report import_csv_file(std::string_view path, const csv_import_options& options = {}) const {
+        if (options.problems_only) {
+            return import_csv_file_with(path, detail::import_options_json(options), options.progress);
+        }
         detail::text p(path, "path");
-        return import_csv_with(options, [&](const char* enc, cust_progress_sink sink, void* user, cust_import_report** out) {
-            return cust_import_csv_file(handle_.get(), p.c_str(), enc, options.reject_invalid,
+        detail::optional_text enc(options.encoding, "encoding");
+        return run_csv_import(options.progress, [&](cust_progress_sink sink, void* user, cust_import_report** out) {
+            return cust_import_csv_file(handle_.get(), p.c_str(), enc.c_str(), options.reject_invalid,
                                         options.update_existing, sink, user, out);
+        });
+    }
+    /// Imports CSV text with its options as JSON (see `cust_import_csv_with`): std::nullopt for the
+    /// defaults, or e.g. `{"encoding": "gbk", "problems_only": true}`; an unknown key throws
+    /// CUST_STATUS_INVALID.
+    import_report import_csv_with(std::string_view data, std::optional<std::string_view> options_json,
+                                  const std::function<void(uint64_t rows, uint64_t bytes)>& progress = {}) const {
+        detail::optional_text o(options_json, "options_json");
+        return run_csv_import(progress, [&](cust_progress_sink sink, void* user, cust_import_report** out) {
+            return cust_import_csv_with(handle_.get(), reinterpret_cast<const uint8_t*>(data.data()), data.size(),
+                                        o.c_str(), sink, user, out);
+        });
+    }
+    /// Imports the CSV file at `path`, streamed, with its options as JSON (see `import_csv_with`).
+    import_report import_csv_file_with(std::string_view path, std::optional<std::string_view> options_json,
+                                       const std::function<void(uint64_t rows, uint64_t bytes)>& progress = {}) const {
+        detail::text p(path, "path");
+        detail::optional_text o(options_json, "options_json");
+        return run_csv_import(progress, [&](cust_progress_sink sink, void* user, cust_import_report** out) {
+            return cust_import_csv_file_with(handle_.get(), p.c_str(), o.c_str(), sink, user, out);
         });
     }
     /// The customers this session may see as CSV bytes (see `cust_export_csv`).

@@ -496,8 +496,11 @@ static void test_legacy_import(const std::string& dir) {
     std::vector<custodian::import_row> rows = report.rows();
     CHECK(rows.size() == 2 && rows[1].slot == 3 && rows[0].customer == customer_id);
     CHECK(report.matches().empty());
+    const custodian::import_counts legacy = report.counts();
+    CHECK(legacy.created == 2 && legacy.verified == 1 && legacy.already_present == 0 && legacy.rejected == 0);
     custodian::import_report moved(std::move(report));
     CHECK(moved.size() == 2 && report.size() == 0 && !report);
+    CHECK_THROWS(report.counts(), CUST_STATUS_NULL_ARGUMENT);
 
     /* The same file again: nothing is doubled, both records are already present. */
     report = admin.import_khzl(file);
@@ -1048,6 +1051,91 @@ static void test_csv(const std::string& dir) {
     CHECK_THROWS(admin.export_csv(bad), CUST_STATUS_INVALID);
 }
 
+static bool counts_are(const custodian::import_counts& c, uint64_t created, uint64_t verified,
+                       uint64_t already_present, uint64_t conflicts, uint64_t updated, uint64_t rejected) {
+    return c.created == created && c.verified == verified && c.already_present == already_present &&
+           c.conflicts == conflicts && c.updated == updated && c.rejected == rejected;
+}
+
+/* A problems-only CSV import lists the rows to look at and counts every row; options as JSON. */
+static void test_csv_problems_only(const std::string& dir) {
+    custodian::store store = provisioned(dir, "csv-problems");
+    custodian::session admin = store.open_session("admin", "service", true);
+    /* Rows 2-3 good; 4 an invalid mobile; 5 repeats row 2's code; 6 repeats row 3's mobile. */
+    const std::string sheet =
+        "编号,姓名,单位,类别,职务,手机,邮箱,备注\r\n"
+        "KH001,王五,星辰科技,零售,经理,13812345678,w@example.com,\r\n"
+        "KH002,李四,星辰科技,零售,,13912345678,,\r\n"
+        "KH003,张三,,,,not-a-mobile,,\r\n"
+        "KH001,赵六,,,,13712345678,,\r\n"
+        "KH004,钱七,,,,13912345678,,\r\n";
+    /* Bad options import nothing. */
+    auto unknown = CHECK_THROWS(admin.import_csv_with(sheet, std::string_view("{\"problems_only\": true, \"shoe\": 1}")),
+                                CUST_STATUS_INVALID);
+    CHECK(unknown && contains(unknown->message(), "shoe"));
+    CHECK_THROWS(admin.import_csv_with(sheet, std::string_view("{\"problems_only\": 1}")), CUST_STATUS_INVALID);
+    CHECK_THROWS(admin.import_csv_file_with(path_in(dir, "no-such.csv"), std::string_view("[]")), CUST_STATUS_INVALID);
+    CHECK(admin.list(CUST_FIELD_NAME).total() == 0);
+
+    std::vector<uint64_t> seen;
+    custodian::import_report report = admin.import_csv_with(
+        sheet, std::string_view("{\"problems_only\":true}"), [&](uint64_t rows, uint64_t) { seen.push_back(rows); });
+    CHECK(!seen.empty() && seen.back() == 5);
+    CHECK(counts_are(report.counts(), 5, 3, 0, 0, 0, 0));
+    CHECK(report.size() == 3 && report.matched_size() == 0 && report.rejected().empty());
+    const std::vector<custodian::import_row> rows = report.rows();
+    CHECK(rows.size() == 3 && rows[0].slot == 4 && rows[1].slot == 5 && rows[2].slot == 6);
+    CHECK(!rows[0].verified && !rows[1].verified && rows[2].verified);
+    CHECK(contains(rows.at(0).problems.at(0), "(mobile_format)") && contains(rows.at(1).problems.at(0), "(duplicate_code)"));
+    CHECK(contains(rows.at(2).problems.at(0), "row 3 (customer") && !contains(rows.at(2).problems.at(0), "13912345678"));
+
+    /* Again, through the options struct: every row matched, only the conflict (row 5) listed. */
+    custodian::csv_import_options quiet;
+    quiet.problems_only = true;
+    quiet.encoding = std::string_view("utf-8");
+    custodian::import_report again = admin.import_csv(sheet, quiet);
+    CHECK(counts_are(again.counts(), 0, 0, 4, 1, 0, 0));
+    CHECK(again.size() == 0 && again.matched_size() == 1);
+    const std::vector<custodian::import_match> matches = again.matches();
+    CHECK(matches.size() == 1 && matches[0].slot == 5 && matches[0].outcome == CUST_MATCH_CONFLICT);
+    CHECK(admin.list(CUST_FIELD_NAME).total() == 5);
+
+    /* No options are the defaults: the full report, counted the same; a file likewise. */
+    custodian::store full_store = provisioned(dir, "csv-problems-full");
+    custodian::session full = full_store.open_session("admin", "service", true);
+    custodian::import_report everything = full.import_csv_with(sheet, std::nullopt);
+    CHECK(everything.size() == 5 && counts_are(everything.counts(), 5, 3, 0, 0, 0, 0));
+    const std::string path = path_in(dir, "csv-problems.csv");
+    {
+        std::FILE* f = std::fopen(path.c_str(), "wb");
+        std::fputs(sheet.c_str(), f);
+        std::fclose(f);
+    }
+    custodian::import_report file_again = full.import_csv_file_with(path, std::string_view("{}"));
+    CHECK(file_again.matched_size() == 5 && counts_are(file_again.counts(), 0, 0, 4, 1, 0, 0));
+    /* An update is listed; the rows already present are only counted. */
+    const std::string renamed_path = path_in(dir, "csv-renamed.csv");
+    {
+        std::FILE* f = std::fopen(renamed_path.c_str(), "wb");
+        std::fputs("编号,姓名,单位,类别,职务,手机,邮箱,备注\r\n"
+                   "KH001,王五,星辰科技,零售,经理,13812345678,w@example.com,\r\n"
+                   "KH002,李小四,星辰科技,零售,,13912345678,,\r\n",
+                   f);
+        std::fclose(f);
+    }
+    quiet.update_existing = true;
+    custodian::import_report updated = full.import_csv_file(renamed_path, quiet);
+    CHECK(updated.size() == 0 && updated.matched_size() == 1 && counts_are(updated.counts(), 0, 0, 1, 0, 1, 0));
+    CHECK(updated.matched(0).slot == 3 && updated.matched(0).outcome == CUST_MATCH_UPDATED &&
+          updated.matched(0).fields == "name");
+    /* An encoding needing JSON escapes is refused by name, not as bad JSON. */
+    custodian::csv_import_options odd;
+    odd.problems_only = true;
+    odd.encoding = std::string_view("\"utf-8\\\n");
+    auto named = CHECK_THROWS(full.import_csv(sheet, odd), CUST_STATUS_INVALID);
+    CHECK(named && named->rule() == "csv_encoding_name");
+}
+
 /* Possible duplicates: the report and a create that refuses or warns. */
 static void test_duplicates(const std::string& dir) {
     custodian::store store = provisioned(dir, "duplicates");
@@ -1244,6 +1332,7 @@ int main(int argc, char** argv) {
         {"records", test_records},
         {"service levels", test_service_levels},
         {"csv", test_csv},
+        {"csv problems only", test_csv_problems_only},
         {"duplicates", test_duplicates},
         {"four eyes", test_four_eyes},
         {"merge", test_merge},

@@ -4,10 +4,12 @@
 
 use std::ffi::{c_char, c_void};
 
+use serde::Deserialize;
+
 use super::boundary::{Outcome, into_handle, out_ptr, text, write, write_if};
 use super::import::cust_import_report;
 use super::session::{cust_session, with_session};
-use super::status::cust_status;
+use super::status::{Failure, cust_status};
 use crate::error::Error;
 use crate::import::{CsvEncoding, CsvProgress, CsvReadOptions};
 use crate::{CsvExportOptions, Field, Filter, ImportOptions};
@@ -31,47 +33,111 @@ unsafe fn optional<'a>(ptr: *const c_char, name: &str) -> Outcome<Option<&'a str
     Ok(Some(unsafe { text(ptr, name) }?))
 }
 
-/// The read options of an import with `encoding` (NULL or a name).
+/// What an import reads and does: from the C flags or the options JSON.
+struct Settings {
+    /// How the file is read (its encoding).
+    read: CsvReadOptions,
+    /// What the import does with its rows.
+    import: ImportOptions,
+}
+
+/// The settings of an import with `encoding` (NULL or a name) and the two
+/// flags of `cust_import_csv` and `cust_import_csv_file`.
 ///
 /// # Safety
 /// `encoding` must be NULL or NUL-terminated.
-unsafe fn read_options(encoding: *const c_char) -> Outcome<CsvReadOptions> {
+unsafe fn flag_settings(encoding: *const c_char, reject_invalid: bool, update_existing: bool) -> Outcome<Settings> {
     // SAFETY: forwarded caller guarantee.
     let encoding = match unsafe { optional(encoding, "encoding") }? {
         None => CsvEncoding::Auto,
         Some(name) => CsvEncoding::parse(name)?,
     };
-    Ok(CsvReadOptions::new().encoding(encoding))
+    Ok(Settings {
+        read: CsvReadOptions::new().encoding(encoding),
+        import: ImportOptions::new().reject_invalid(reject_invalid).update_existing(update_existing),
+    })
 }
 
-/// Imports `source` and hands the report out through `out` (checked).
+/// The options JSON of `cust_import_csv_with` and `cust_import_csv_file_with`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OptionsJson {
+    #[serde(default = "auto")]
+    encoding: String,
+    #[serde(default)]
+    reject_invalid: bool,
+    #[serde(default)]
+    update_existing: bool,
+    #[serde(default)]
+    problems_only: bool,
+}
+
+/// The default encoding's name.
+fn auto() -> String {
+    CsvEncoding::Auto.name().to_owned()
+}
+
+/// The settings an options JSON object describes (NULL: the defaults).
+/// Anything but an object, an unknown key or a value of the wrong type is
+/// refused (`CUST_STATUS_INVALID`); the encoding's name is checked by the
+/// Rust API's parser.
 ///
 /// # Safety
-/// `encoding` NULL or NUL-terminated; `out` writable; `progress`, if given, callable with `user`.
-#[allow(clippy::too_many_arguments)]
+/// `options_json` must be NULL or NUL-terminated.
+unsafe fn json_settings(options_json: *const c_char) -> Outcome<Settings> {
+    let invalid =
+        |e: serde_json::Error| Failure::new(cust_status::Invalid, format!("invalid import options JSON: {e}"));
+    // SAFETY: forwarded caller guarantee.
+    let parsed = match unsafe { optional(options_json, "options_json") }? {
+        None => OptionsJson { encoding: auto(), reject_invalid: false, update_existing: false, problems_only: false },
+        Some(json) => {
+            // An object only (a struct would also be read from an array).
+            let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json).map_err(invalid)?;
+            serde_json::from_value(serde_json::Value::Object(object)).map_err(invalid)?
+        }
+    };
+    Ok(Settings {
+        read: CsvReadOptions::new().encoding(CsvEncoding::parse(&parsed.encoding)?),
+        import: ImportOptions::new()
+            .reject_invalid(parsed.reject_invalid)
+            .update_existing(parsed.update_existing)
+            .problems_only(parsed.problems_only),
+    })
+}
+
+/// Imports `source` with `settings` and hands the report out through `out`
+/// (checked): the one routine behind every CSV import function.
+///
+/// # Safety
+/// `out` writable; `progress`, if given, callable with `user`.
 unsafe fn import_into(
     session: &crate::Session,
     source: impl std::io::Read,
-    encoding: *const c_char,
-    reject_invalid: bool,
-    update_existing: bool,
+    settings: &Settings,
     progress: cust_progress_sink,
     user: *mut c_void,
     out: *mut *mut cust_import_report,
 ) -> Outcome {
-    // SAFETY: the caller promises NULL or a NUL-terminated name.
-    let read = unsafe { read_options(encoding) }?;
-    let options = ImportOptions::new().reject_invalid(reject_invalid).update_existing(update_existing);
     let mut report = |p: CsvProgress| {
         if let Some(sink) = progress {
             // SAFETY: the host's callback, called as its type says.
             unsafe { sink(user, p.rows, p.bytes) }
         }
     };
-    let report = session.import_csv(source, &read, &options, Some(&mut report))?;
+    let report = session.import_csv(source, &settings.read, &settings.import, Some(&mut report))?;
     // SAFETY: the caller checked `out`.
     unsafe { write(out, into_handle(cust_import_report { report })) };
     Ok(())
+}
+
+/// Opens the CSV file at `path` for an import.
+///
+/// # Safety
+/// `path` must be NULL or NUL-terminated.
+unsafe fn open(path: *const c_char) -> Outcome<std::fs::File> {
+    // SAFETY: forwarded caller guarantee.
+    let path = unsafe { text(path, "path") }?;
+    Ok(std::fs::File::open(path).map_err(|e| Error::storage_caused(format!("opening the CSV file {path}"), e))?)
 }
 
 /// Imports CSV `bytes` (`len` bytes): see `cust_import_csv_file`.
@@ -96,7 +162,10 @@ pub unsafe extern "C" fn cust_import_csv(
         // SAFETY: the caller promises `len` readable bytes.
         let data = unsafe { super::boundary::bytes(bytes, len, "bytes") }?;
         // SAFETY: forwarded caller guarantees.
-        unsafe { import_into(s, data, encoding, reject_invalid, update_existing, progress, user, out) }
+        unsafe {
+            let settings = flag_settings(encoding, reject_invalid, update_existing)?;
+            import_into(s, data, &settings, progress, user, out)
+        }
     })
 }
 
@@ -132,11 +201,77 @@ pub unsafe extern "C" fn cust_import_csv_file(
     with_session(session, |s| {
         let out = out_ptr(out, "out")?;
         // SAFETY: the caller promises a NUL-terminated path or NULL.
-        let path = unsafe { text(path, "path") }?;
-        let file =
-            std::fs::File::open(path).map_err(|e| Error::storage_caused(format!("opening the CSV file {path}"), e))?;
+        let file = unsafe { open(path) }?;
         // SAFETY: forwarded caller guarantees.
-        unsafe { import_into(s, file, encoding, reject_invalid, update_existing, progress, user, out) }
+        unsafe {
+            let settings = flag_settings(encoding, reject_invalid, update_existing)?;
+            import_into(s, file, &settings, progress, user, out)
+        }
+    })
+}
+
+/// `cust_import_csv` with its options as JSON: `options_json` is NULL (the
+/// defaults) or an object with any of the keys `encoding` (`"auto"`, the
+/// default, `"utf-8"` or `"gbk"`), `reject_invalid`, `update_existing` and
+/// `problems_only` (booleans, false by default), e.g.
+/// `{"encoding": "gbk", "problems_only": true}`. Anything else (bad JSON,
+/// an unknown key, a value of the wrong type) gives `CUST_STATUS_INVALID`
+/// and imports nothing. With `problems_only` the report lists only the
+/// rows with something to report: the unverified rows and those with a
+/// duplicate note (`cust_import_report_row`), the conflicts and updates
+/// (`cust_import_report_matched`; records already present are not listed)
+/// and, as always, the rejected rows; `cust_import_report_counts` still
+/// counts every row, so a report of a million rows that went well stays
+/// small.
+///
+/// # Safety
+/// As `cust_import_csv_file_with`, with `bytes` holding `len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_import_csv_with(
+    session: *const cust_session,
+    bytes: *const u8,
+    len: usize,
+    options_json: *const c_char,
+    progress: cust_progress_sink,
+    user: *mut c_void,
+    out: *mut *mut cust_import_report,
+) -> cust_status {
+    with_session(session, |s| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller promises NULL or a NUL-terminated string.
+        let settings = unsafe { json_settings(options_json) }?;
+        // SAFETY: the caller promises `len` readable bytes.
+        let data = unsafe { super::boundary::bytes(bytes, len, "bytes") }?;
+        // SAFETY: forwarded caller guarantees.
+        unsafe { import_into(s, data, &settings, progress, user, out) }
+    })
+}
+
+/// `cust_import_csv_file` with its options as JSON (see
+/// `cust_import_csv_with`); the options are checked before the file is
+/// opened.
+///
+/// # Safety
+/// `session` must be a valid handle; `path` NUL-terminated; `options_json`
+/// NULL or NUL-terminated; `out` writable; `progress`, if given, callable
+/// with `user`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_import_csv_file_with(
+    session: *const cust_session,
+    path: *const c_char,
+    options_json: *const c_char,
+    progress: cust_progress_sink,
+    user: *mut c_void,
+    out: *mut *mut cust_import_report,
+) -> cust_status {
+    with_session(session, |s| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller promises NULL or a NUL-terminated string.
+        let settings = unsafe { json_settings(options_json) }?;
+        // SAFETY: the caller promises a NUL-terminated path or NULL.
+        let file = unsafe { open(path) }?;
+        // SAFETY: forwarded caller guarantees.
+        unsafe { import_into(s, file, &settings, progress, user, out) }
     })
 }
 

@@ -33,7 +33,8 @@ pub enum cust_match {
 /// validation are imported as `unverified`. A record whose number (编号)
 /// already belongs to a customer is not imported again: it is matched
 /// (`cust_import_report_matched`) as already present or, if it differs, as a
-/// conflict. `*out` reports every record; record numbers count from 1.
+/// conflict. `*out` reports every record (`cust_import_report_counts`
+/// counts them by outcome); record numbers count from 1.
 ///
 /// # Safety
 /// `session` must be a valid handle; `bytes` hold `len` bytes; `out` writable.
@@ -86,7 +87,10 @@ unsafe fn import_khzl(
     })
 }
 
-/// Rows the import created customers for (0 for NULL).
+/// Rows the import created customers for (0 for NULL). With
+/// `problems_only` (`cust_import_csv_with`) only the rows listed: the
+/// unverified ones and those with a duplicate note; the counts of every row
+/// are in `cust_import_report_counts`.
 ///
 /// # Safety
 /// `report` must be NULL or a valid handle.
@@ -179,7 +183,9 @@ unsafe fn report_text(
     if guarded == cust_status::Ok { status } else { guarded }
 }
 
-/// Records the import matched with existing customers (0 for NULL).
+/// Records the import matched with existing customers (0 for NULL). With
+/// `problems_only` only the conflicts and updates are listed, not the
+/// records already present.
 ///
 /// # Safety
 /// `report` must be NULL or a valid handle.
@@ -225,6 +231,58 @@ pub unsafe extern "C" fn cust_import_report_matched(
             Ok((!buf.is_null() || len != 0 || !needed.is_null()).then_some(fields))
         })
     }
+}
+
+/// How many rows of an import went which way (`cust_import_report_counts`).
+/// Complete whatever the report lists: with `problems_only` the rows that
+/// went well are counted here, not listed.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub struct cust_import_counts {
+    /// Rows that became new customers (verified and unverified).
+    pub created: u64,
+    /// New customers whose values all passed validation (`active`).
+    pub verified: u64,
+    /// Rows matched by 编号 and skipped as already present.
+    pub already_present: u64,
+    /// Matched rows that differ and were not imported.
+    pub conflicts: u64,
+    /// Matched rows that updated their customer.
+    pub updated: u64,
+    /// Rows left out because their values failed validation.
+    pub rejected: u64,
+}
+
+/// Fills `*out` with the report's counts of every row by outcome: created
+/// (of which verified), already present, conflicts, updated and rejected.
+/// They are complete even when the report lists only the problems
+/// (`problems_only`), for CSV and khzl imports alike.
+///
+/// # Safety
+/// `report` must be a valid handle; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_import_report_counts(
+    report: *const cust_import_report,
+    out: *mut cust_import_counts,
+) -> cust_status {
+    super::plain(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller promises a valid handle or NULL.
+        let report = unsafe { object(report, "report") }?;
+        let c = report.report.counts;
+        let counts = cust_import_counts {
+            created: c.created,
+            verified: c.verified,
+            already_present: c.already_present,
+            conflicts: c.conflicts,
+            updated: c.updated,
+            rejected: c.rejected,
+        };
+        // SAFETY: checked non-NULL; writable as the caller promises.
+        unsafe { write(out, counts) };
+        Ok(())
+    })
 }
 
 /// Frees an import report (NULL is ignored).

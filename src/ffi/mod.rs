@@ -38,7 +38,7 @@ mod status;
 mod store;
 
 pub use customer::{cust_customer, cust_field, cust_input, cust_kind, cust_list, cust_shown};
-pub use import::{cust_import_report, cust_match};
+pub use import::{cust_import_counts, cust_import_report, cust_match};
 pub use records::{cust_record, cust_record_list, cust_service_input, cust_transaction_input};
 pub use session::cust_session;
 pub use status::cust_status;

@@ -518,6 +518,9 @@ static void test_legacy_import(const char *dir) {
     CHECK_STATUS(cust_import_report_problem(report, 1, 1, text, sizeof text, NULL), CUST_STATUS_INVALID_ARGUMENT);
     CHECK_STATUS(cust_import_report_row(report, 2, NULL, NULL, NULL, NULL), CUST_STATUS_INVALID_ARGUMENT);
     CHECK(cust_import_report_matched_len(report) == 0);
+    cust_import_counts counts;
+    OK(cust_import_report_counts(report, &counts));
+    CHECK(counts.created == 2 && counts.verified == 1 && counts.already_present == 0 && counts.rejected == 0);
     cust_import_report_free(report);
 
     /* The same file again: nothing is doubled, both records are already present. */
@@ -550,6 +553,8 @@ static void test_legacy_import(const char *dir) {
     OK(cust_import_khzl_update(admin, file, sizeof file, &report));
     OK(cust_import_report_matched(report, 0, NULL, NULL, &outcome, text, sizeof text, NULL));
     CHECK(outcome == CUST_MATCH_UPDATED && strcmp(text, "name") == 0);
+    OK(cust_import_report_counts(report, &counts));
+    CHECK(counts.created == 0 && counts.updated == 1 && counts.already_present == 1 && counts.conflicts == 0);
     cust_import_report_free(report);
     OK(cust_customer_get(admin, customer_id, &kept));
     OK(cust_customer_field(kept, CUST_FIELD_NAME, text, sizeof text, NULL, NULL));
@@ -1505,6 +1510,149 @@ static void test_csv(const char *dir) {
     cust_store_close(store);
 }
 
+/* Counts are equal, field by field. */
+static int counts_are(const cust_import_counts *c, uint64_t created, uint64_t verified, uint64_t already_present,
+                      uint64_t conflicts, uint64_t updated, uint64_t rejected) {
+    return c->created == created && c->verified == verified && c->already_present == already_present &&
+           c->conflicts == conflicts && c->updated == updated && c->rejected == rejected;
+}
+
+/* A CSV import whose options come as JSON: with problems_only the report
+ * lists the rows to look at and counts every row; bad options import nothing. */
+static void test_csv_problems_only(const char *dir) {
+    cust_store *store = provisioned(dir, "csv-problems");
+    cust_session *admin = NULL;
+    OK(cust_session_open(store, "admin", "service", true, 0, &admin));
+    /* Rows 2-3 good; 4 an invalid mobile; 5 repeats row 2's code; 6 repeats row 3's mobile. */
+    const char *sheet = "编号,姓名,单位,类别,职务,手机,邮箱,备注\r\n"
+                        "KH001,王五,星辰科技,零售,经理,13812345678,w@example.com,\r\n"
+                        "KH002,李四,星辰科技,零售,,13912345678,,\r\n"
+                        "KH003,张三,,,,not-a-mobile,,\r\n"
+                        "KH001,赵六,,,,13712345678,,\r\n"
+                        "KH004,钱七,,,,13912345678,,\r\n";
+    const uint8_t *data = (const uint8_t *)sheet;
+    const size_t len = strlen(sheet);
+    cust_import_report *report = SENTINEL;
+
+    /* Options refused before anything is read: an unknown key, a wrong type, not an object, bad JSON,
+     * an unknown encoding; nothing imported. */
+    const char *refused[] = {"{\"problems_only\": true, \"shoe_size\": 42}", "{\"problems_only\": \"yes\"}",
+                             "{\"encoding\": 8}", "[true]", "{\"problems_only\": tru", "{\"encoding\": \"latin-1\"}"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        CHECK_STATUS(cust_import_csv_with(admin, data, len, refused[i], NULL, NULL, &report), CUST_STATUS_INVALID);
+        CHECK(report == SENTINEL);
+    }
+    CHECK_STATUS(cust_import_csv_with(admin, data, len, refused[0], NULL, NULL, &report), CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "shoe_size") != NULL);
+    char path[512];
+    path_in(path, sizeof path, dir, "no-such.csv");
+    CHECK_STATUS(cust_import_csv_file_with(admin, path, refused[0], NULL, NULL, &report), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_import_csv_with(NULL, data, len, NULL, NULL, NULL, &report), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_import_csv_with(admin, NULL, len, NULL, NULL, NULL, &report), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_import_csv_with(admin, data, len, NULL, NULL, NULL, NULL), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_import_csv_file_with(admin, NULL, NULL, NULL, NULL, &report), CUST_STATUS_NULL_ARGUMENT);
+    CHECK(report == SENTINEL);
+    cust_list *list = NULL;
+    OK(cust_customer_list(admin, CUST_FIELD_NAME, false, 0, 10, &list));
+    CHECK(cust_list_total(list) == 0);
+    cust_list_free(list);
+
+    /* Only the rows with something to say are listed; every row is counted. */
+    uint64_t last = 0;
+    OK(cust_import_csv_with(admin, data, len, "{\"problems_only\":true}", count_progress, &last, &report));
+    CHECK(last == 5);
+    cust_import_counts counts;
+    memset(&counts, 0xff, sizeof counts);
+    OK(cust_import_report_counts(report, &counts));
+    CHECK(counts_are(&counts, 5, 3, 0, 0, 0, 0)); /* the invalid row and the one without its code unverified */
+    CHECK(cust_import_report_len(report) == 3 && cust_import_report_matched_len(report) == 0);
+    CHECK(cust_import_report_rejected_len(report) == 0);
+    const size_t rows[] = {4, 5, 6};
+    const bool verified_rows[] = {false, false, true};
+    const char *rules[] = {"(mobile_format)", "(duplicate_code)", "(duplicate_mobile)"};
+    char text[256];
+    for (size_t i = 0; i < 3; i++) {
+        size_t slot = 0, problems = 0;
+        bool verified = !verified_rows[i];
+        OK(cust_import_report_row(report, i, &slot, NULL, &verified, &problems));
+        CHECK(slot == rows[i] && verified == verified_rows[i] && problems == 1);
+        OK(cust_import_report_problem(report, i, 0, text, sizeof text, NULL));
+        CHECK(strstr(text, rules[i]) != NULL);
+    }
+    OK(cust_import_report_problem(report, 2, 0, text, sizeof text, NULL));
+    CHECK(strstr(text, "row 3 (customer") != NULL && strstr(text, "13912345678") == NULL);
+    /* Counts go out only on success, and need both a report and somewhere to go. */
+    cust_import_counts untouched;
+    memset(&untouched, 0xff, sizeof untouched);
+    CHECK_STATUS(cust_import_report_counts(NULL, &untouched), CUST_STATUS_NULL_ARGUMENT);
+    CHECK(untouched.created == UINT64_MAX && untouched.rejected == UINT64_MAX);
+    CHECK_STATUS(cust_import_report_counts(report, NULL), CUST_STATUS_NULL_ARGUMENT);
+    cust_import_report_free(report);
+
+    /* Again: every row matched; only the conflict is listed (row 5 was stored without its code, so its
+     * 编号 now matches row 2's customer with other values). */
+    OK(cust_import_csv_with(admin, data, len, "{\"problems_only\": true, \"encoding\": \"utf-8\"}", NULL, NULL,
+                            &report));
+    OK(cust_import_report_counts(report, &counts));
+    CHECK(counts_are(&counts, 0, 0, 4, 1, 0, 0));
+    CHECK(cust_import_report_len(report) == 0 && cust_import_report_matched_len(report) == 1);
+    size_t slot = 0;
+    uint32_t outcome = 99;
+    OK(cust_import_report_matched(report, 0, &slot, NULL, &outcome, text, sizeof text, NULL));
+    CHECK(slot == 5 && outcome == CUST_MATCH_CONFLICT && strstr(text, "name") != NULL);
+    cust_import_report_free(report);
+    OK(cust_customer_list(admin, CUST_FIELD_NAME, false, 0, 10, &list));
+    CHECK(cust_list_total(list) == 5);
+    cust_list_free(list);
+    cust_session_close(admin);
+    cust_store_close(store);
+
+    /* NULL options are the defaults: the full report, with the same counts; a file likewise. */
+    store = provisioned(dir, "csv-problems-full");
+    OK(cust_session_open(store, "admin", "service", true, 0, &admin));
+    OK(cust_import_csv_with(admin, data, len, NULL, NULL, NULL, &report));
+    CHECK(cust_import_report_len(report) == 5 && cust_import_report_matched_len(report) == 0);
+    OK(cust_import_report_counts(report, &counts));
+    CHECK(counts_are(&counts, 5, 3, 0, 0, 0, 0));
+    cust_import_report_free(report);
+    path_in(path, sizeof path, dir, "csv-problems.csv");
+    FILE *f = fopen(path, "wb");
+    fputs(sheet, f);
+    fclose(f);
+    OK(cust_import_csv_file_with(admin, path, "{}", NULL, NULL, &report));
+    CHECK(cust_import_report_len(report) == 0 && cust_import_report_matched_len(report) == 5);
+    OK(cust_import_report_counts(report, &counts));
+    CHECK(counts_are(&counts, 0, 0, 4, 1, 0, 0));
+    cust_import_report_free(report);
+    /* An update is listed; the rows already present are only counted. */
+    const char *renamed = "编号,姓名,单位,类别,职务,手机,邮箱,备注\r\n"
+                          "KH001,王五,星辰科技,零售,经理,13812345678,w@example.com,\r\n"
+                          "KH002,李小四,星辰科技,零售,,13912345678,,\r\n";
+    OK(cust_import_csv_with(admin, (const uint8_t *)renamed, strlen(renamed),
+                            "{\"problems_only\": true, \"update_existing\": true}", NULL, NULL, &report));
+    CHECK(cust_import_report_len(report) == 0 && cust_import_report_matched_len(report) == 1);
+    OK(cust_import_report_counts(report, &counts));
+    CHECK(counts_are(&counts, 0, 0, 1, 0, 1, 0));
+    OK(cust_import_report_matched(report, 0, &slot, NULL, &outcome, text, sizeof text, NULL));
+    CHECK(slot == 3 && outcome == CUST_MATCH_UPDATED && strcmp(text, "name") == 0);
+    cust_import_report_free(report);
+    /* The flag functions count too; rejected rows are always listed. */
+    const char *bad = "编号,姓名,手机\r\nKH010,钱七,13700000010\r\nKH011,孙八,12345\r\n";
+    OK(cust_import_csv_with(admin, (const uint8_t *)bad, strlen(bad), "{\"reject_invalid\": true, \"problems_only\": true}",
+                            NULL, NULL, &report));
+    CHECK(cust_import_report_len(report) == 0 && cust_import_report_rejected_len(report) == 1);
+    OK(cust_import_report_counts(report, &counts));
+    CHECK(counts_are(&counts, 1, 1, 0, 0, 0, 1));
+    cust_import_report_free(report);
+    OK(cust_import_csv(admin, (const uint8_t *)bad, strlen(bad), NULL, true, false, NULL, NULL, &report));
+    CHECK(cust_import_report_matched_len(report) == 1 && cust_import_report_rejected_len(report) == 1);
+    OK(cust_import_report_counts(report, &counts));
+    CHECK(counts_are(&counts, 0, 0, 1, 0, 0, 1));
+    cust_import_report_free(report);
+    cust_session_close(admin);
+    cust_store_close(store);
+}
+
 /* Possible duplicates: the report and a create that refuses or warns. */
 static void test_duplicates(const char *dir) {
     cust_store *store = provisioned(dir, "duplicates");
@@ -1850,6 +1998,7 @@ int main(int argc, char **argv) {
     test_records(argv[1]);
     test_service_levels(argv[1]);
     test_csv(argv[1]);
+    test_csv_problems_only(argv[1]);
     test_duplicates(argv[1]);
     test_four_eyes(argv[1]);
     test_merge(argv[1]);

@@ -203,6 +203,7 @@ def test_the_legacy_khzl_file_imports_with_its_report(admin: custodian.Session) 
     assert [(r.slot, r.verified, len(r.problems)) for r in report.rows] == [(1, True, 0), (3, False, 1)]
     assert "mobile" in report.rows[1].problems[0] and "12345" not in report.rows[1].problems[0]
     assert len(report.imported) == 2 and report.matched == []
+    assert report.counts == custodian.ImportCounts(created=2, verified=1)
     again = admin.import_khzl(bytes(data))
     assert again.rows == [] and [m.outcome for m in again.matched] == ["present", "present"]
     data[10:14] = "张三".encode("gbk")
@@ -210,6 +211,7 @@ def test_the_legacy_khzl_file_imports_with_its_report(admin: custodian.Session) 
     assert conflict.matched[0].outcome == "conflict" and conflict.matched[0].fields == ["name"]
     updated = admin.import_khzl(bytes(data), update=True)
     assert updated.matched[0].outcome == "updated"
+    assert updated.counts == custodian.ImportCounts(already_present=1, updated=1)
     unverified = admin.get(report.rows[1].customer)
     admin.update(unverified.id, {"mobile": "13800000002"}, version=unverified.version)
     admin.verify(unverified.id, version=unverified.version + 1)

@@ -13,8 +13,8 @@ role and purpose, and is written to the store's tamper-evident audit log.
 """
 
 from ._lib import STATUS, lib as _lib_handle
-from ._model import FIELDS, Checkpoint, Customer, ImportReport, ImportRow, MatchedRow, Page, Record, RecordPage, Shown
-from ._model import MergeReport, StatusChange, Value
+from ._model import FIELDS, Checkpoint, Customer, ImportCounts, ImportReport, ImportRow, MatchedRow, Page, Record, RecordPage
+from ._model import MergeReport, Shown, StatusChange, Value
 from ._store import Session, Store
 from .errors import (
     AlreadyExists,
@@ -61,6 +61,7 @@ __all__ = [
     "Denied",
     "DuplicateCode",
     "Error",
+    "ImportCounts",
     "ImportReport",
     "ImportRow",
     "Invalid",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ctypes
 import enum
 import json
-from ctypes import byref, c_bool, c_int64, c_size_t, c_uint32, c_void_p
+from ctypes import byref, c_bool, c_int64, c_size_t, c_uint32, c_uint64, c_void_p
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any, Iterator, NamedTuple, Optional
@@ -347,13 +347,51 @@ class MatchedRow:
 
 
 @dataclass(frozen=True)
+class ImportCounts:
+    """How many rows of an import went which way (``cust_import_counts``).
+    Complete even when the report lists only the problems
+    (``problems_only``)."""
+
+    #: Rows that became new customers (verified and unverified).
+    created: int = 0
+    #: New customers whose values all passed validation.
+    verified: int = 0
+    #: Rows matched by 编号 and skipped as already present.
+    already_present: int = 0
+    #: Matched rows that differ and were not imported.
+    conflicts: int = 0
+    #: Matched rows that updated their customer.
+    updated: int = 0
+    #: Rows left out because their values failed validation.
+    rejected: int = 0
+
+
+class _CountsOut(ctypes.Structure):
+    """``cust_import_counts`` as C lays it out."""
+
+    _fields_ = [
+        ("created", c_uint64),
+        ("verified", c_uint64),
+        ("already_present", c_uint64),
+        ("conflicts", c_uint64),
+        ("updated", c_uint64),
+        ("rejected", c_uint64),
+    ]
+
+
+@dataclass(frozen=True)
 class ImportReport:
-    """What an import did, row by row."""
+    """What an import did, row by row (with ``problems_only``, only the rows
+    with something to report: unverified rows and duplicate notes in
+    ``rows``, conflicts and updates in ``matched``); ``counts`` counts every
+    row."""
 
     rows: list[ImportRow]
     matched: list[MatchedRow]
     #: Rows left out because their values failed validation (``reject_invalid``).
     rejected: list[ImportRow] = dataclass_field(default_factory=list)
+    #: Every row counted by outcome, whatever the lists hold.
+    counts: ImportCounts = dataclass_field(default_factory=ImportCounts)
 
     @property
     def imported(self) -> list[int]:
@@ -400,7 +438,17 @@ def take_import_report(function: str, *args: Any) -> ImportReport:
                 )
 
             rejected.append(ImportRow(slot.value, None, False, [rejected_problem(p) for p in range(problems.value)]))
-        return ImportReport(rows, matched, rejected)
+        raw = _CountsOut()
+        _lib.check(lib.cust_import_report_counts(out, byref(raw)))
+        counts = ImportCounts(
+            int(raw.created),
+            int(raw.verified),
+            int(raw.already_present),
+            int(raw.conflicts),
+            int(raw.updated),
+            int(raw.rejected),
+        )
+        return ImportReport(rows, matched, rejected, counts)
     finally:
         lib.cust_import_report_free(out)
 

@@ -881,6 +881,7 @@ class Session(_Owner):
         encoding: Optional[str] = None,
         reject_invalid: bool = False,
         update: bool = False,
+        problems_only: bool = False,
         progress: Optional[Callable[[int, int], None]] = None,
     ) -> ImportReport:
         """Imports a CSV file (a path, streamed) or CSV bytes, in one
@@ -890,8 +891,11 @@ class Session(_Owner):
         ``Invalid`` and import nothing. Rows failing validation are kept
         unverified, or with ``reject_invalid`` left out
         (``report.rejected``); rows whose 编号 exists are matched (with
-        ``update``, applied). ``progress(rows, bytes)`` is called every
-        thousand rows and at the end; it must not call the store."""
+        ``update``, applied). With ``problems_only`` the report lists only
+        the rows with something to report (unverified rows and duplicate
+        notes, conflicts and updates, rejected rows); ``report.counts``
+        counts every row either way. ``progress(rows, bytes)`` is called
+        every thousand rows and at the end; it must not call the store."""
         sink = _lib.PROGRESS_SINK(0)
         failure: list[BaseException] = []
         if progress is not None:
@@ -906,12 +910,21 @@ class Session(_Owner):
                     failure.append(e)
 
             sink = _lib.PROGRESS_SINK(deliver)
-        flags = (_lib.text(encoding, "encoding", optional=True), bool(reject_invalid), bool(update), sink, None)
+        options: dict[str, Any] = {
+            "reject_invalid": bool(reject_invalid),
+            "update_existing": bool(update),
+            "problems_only": bool(problems_only),
+        }
+        if encoding is not None:
+            _lib.text(encoding, "encoding")  # its type here; its name is the library's to check
+            options["encoding"] = encoding
+        flags = (json.dumps(options).encode("utf-8"), sink, None)
         if isinstance(source, (bytes, bytearray, memoryview)):
             raw = bytes(source)
-            report = take_import_report("cust_import_csv", self.handle, raw, len(raw), *flags)
+            report = take_import_report("cust_import_csv_with", self.handle, raw, len(raw), *flags)
         elif isinstance(source, (str, os.PathLike)):
-            report = take_import_report("cust_import_csv_file", self.handle, _lib.text(os.fspath(source), "path"), *flags)
+            path = _lib.text(os.fspath(source), "path")
+            report = take_import_report("cust_import_csv_file_with", self.handle, path, *flags)
         else:
             raise TypeError(f"source must be a path or bytes, not {type(source).__name__}")
         if failure:
