@@ -295,7 +295,10 @@ fn anonymisation_keeps_classification_attributes_only() {
     let clock = Arc::new(ManualClock::new(T0));
     let store = Store::in_memory(key(), CreateOptions::new()).unwrap().with_clock(clock.clone()).unwrap();
     provision(&store);
-    let lead = admin(&store).create(sample(3).set(Field::Category, "lead")).unwrap().id;
+    let lead = admin(&store)
+        .create(sample(3).set(Field::Category, "lead").set(Field::Address, "浙江省杭州市西湖区"))
+        .unwrap()
+        .id;
     let c = compliance(&store);
     c.define_retention_policy(&RetentionPolicy {
         id: "leads-withdrawn".into(),
@@ -323,6 +326,11 @@ fn anonymisation_keeps_classification_attributes_only() {
     }
     assert!(admin(&store).find_by_mobile("13900000003").unwrap().is_empty(), "its blind index is gone");
     assert!(c.sweep().unwrap().destroyed.is_empty(), "an anonymised customer is not due again");
+    // Statistics still count it, by province only: its city went with the address.
+    let by_city = admin(&store)
+        .statistics(&custodian::StatisticsQuery::new(custodian::StatisticsDimension::City).threshold(2))
+        .unwrap();
+    assert_eq!(by_city.row_labels, ["浙江省 (city unknown)"]);
 }
 
 #[test]

@@ -122,6 +122,11 @@ pub(crate) fn region_name(code: u32) -> Option<&'static str> {
     REGIONS.names.get(&code).copied()
 }
 
+/// The province of a stored region (`"330100"` → `"330000"`).
+pub(crate) fn province_code(region: &str) -> Option<String> {
+    region.parse::<u32>().ok().map(|code| province_of(code).to_string())
+}
+
 /// The province of a region code (`330100` → `330000`).
 pub(crate) fn province_of(code: u32) -> u32 {
     code / 10_000 * 10_000

@@ -143,6 +143,9 @@ impl StoreInner {
             kept.sealed.clear();
             kept.blind.clear();
             kept.header.external_code = None;
+            // The region is coarsened to the province: a city beside the
+            // category and the times could narrow an anonymised row to few people.
+            kept.header.region = kept.header.region.as_deref().and_then(crate::model::region::province_code);
             kept.header.status = STATUS_ANONYMISED.into();
             kept.header.version += 1;
             kept.header.updated_at = self.clock.now_millis().max(kept.header.updated_at);
