@@ -157,3 +157,32 @@ fn marketing_is_refused_and_the_analyst_reads_no_customer() {
     assert_eq!(page.total, 49);
     assert!(page.items.iter().all(|c| !matches!(c.get(&Field::Name), Some(custodian::Shown::Plain(_)))));
 }
+
+#[test]
+fn a_store_from_before_version_8_gets_its_counts_on_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    {
+        let store = Store::create_at(&path, key(), custodian::CreateOptions::new()).unwrap();
+        provision(&store);
+        populate(&store);
+    }
+    // Turn the data file back into a version-7 one: no region column, no counts.
+    {
+        let conn = rusqlite::Connection::open(path.join(custodian::storage::DATA_FILE)).unwrap();
+        conn.execute_batch(
+            "DROP TABLE class_counts;
+             ALTER TABLE customers DROP COLUMN region;
+             UPDATE schema_version SET version = 7;",
+        )
+        .unwrap();
+    }
+    let store = Store::open_at(&path, key()).unwrap();
+    let a = analyst(&store);
+    let table = a.statistics(&StatisticsQuery::new(D::Category).by(D::Tier).threshold(2)).unwrap();
+    assert_eq!(table.total, C::Count(49), "every customer counted after the upgrade");
+    assert_eq!(counts(&table.row_totals), [Some(17), Some(10), Some(22)]);
+    // Regions come with the next write of each customer; until then, none.
+    let by_city = a.statistics(&StatisticsQuery::new(D::City).threshold(2)).unwrap();
+    assert_eq!(by_city.row_labels, ["(none)"]);
+}

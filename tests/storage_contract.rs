@@ -539,3 +539,38 @@ fn attached_records_page_by_time_and_deadline_and_go_with_their_customer() {
         assert_eq!(tx.next_record_id().unwrap(), 7, "{name}: ids are never reused");
     });
 }
+
+#[test]
+fn class_counts_follow_every_write_and_roll_back_with_it() {
+    each(|name, b| {
+        let counts = |tx: &mut dyn custodian::storage::Transaction| -> Vec<(Option<String>, Option<String>, u64)> {
+            tx.class_counts().unwrap().into_iter().map(|(k, n)| (k.tier, k.region, n)).collect()
+        };
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        tx.insert_customer(&row(1, None, &[], &[])).unwrap();
+        tx.insert_customer(&row(2, None, &[], &[])).unwrap();
+        tx.commit().unwrap();
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        assert_eq!(counts(tx.as_mut()), [(Some("A".into()), Some("330100".into()), 2)], "{name}");
+        // A stale replace changes nothing; a replace that moves a customer moves its count.
+        let mut moved = row(1, None, &[], &[]);
+        moved.header.tier = None;
+        moved.header.region = None;
+        moved.header.version = 2;
+        assert!(!tx.replace_customer(&moved, 7).unwrap());
+        assert_eq!(counts(tx.as_mut()), [(Some("A".into()), Some("330100".into()), 2)], "{name}");
+        assert!(tx.replace_customer(&moved, 1).unwrap());
+        let mut after = counts(tx.as_mut());
+        after.sort();
+        assert_eq!(after, [(None, None, 1), (Some("A".into()), Some("330100".into()), 1)], "{name}");
+        // Dropped: rolled back with the transaction.
+        drop(tx);
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        assert_eq!(counts(tx.as_mut()), [(Some("A".into()), Some("330100".into()), 2)], "{name}");
+        assert!(tx.delete_customer(CustomerId(2)).unwrap());
+        assert!(!tx.delete_customer(CustomerId(9)).unwrap(), "{name}: deleting nobody counts nothing");
+        tx.commit().unwrap();
+        let mut tx = b.begin(TxMode::Read).unwrap();
+        assert_eq!(counts(tx.as_mut()), [(Some("A".into()), Some("330100".into()), 1)], "{name}");
+    });
+}

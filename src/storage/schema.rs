@@ -185,10 +185,20 @@ pub(super) const DATA: Component = Component {
         (
             8,
             // The region derived from the address (customers written before
-            // this version have none until their next update), and a covering
-            // index statistics count from without reading a row.
+            // this version have none until their next update), and the number
+            // of customers per combination of classification columns, kept by
+            // every write in its own transaction, which statistics read ('' for
+            // no value: NULLs would never meet in the unique key).
             "ALTER TABLE {db}.customers ADD COLUMN region TEXT;
-             CREATE INDEX {db}.customers_classes ON customers (kind, category, source, tier, status, region);",
+             CREATE TABLE {db}.class_counts (
+                 kind TEXT NOT NULL, category TEXT NOT NULL, source TEXT NOT NULL, tier TEXT NOT NULL,
+                 status TEXT NOT NULL, region TEXT NOT NULL, n INTEGER NOT NULL,
+                 PRIMARY KEY (kind, category, source, tier, status, region)
+             ) WITHOUT ROWID;
+             INSERT INTO {db}.class_counts
+                 SELECT kind, coalesce(category, ''), coalesce(source, ''), coalesce(tier, ''), status,
+                        coalesce(region, ''), count(*)
+                 FROM {db}.customers GROUP BY 1, 2, 3, 4, 5, 6;",
         ),
     ],
 };

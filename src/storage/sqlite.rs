@@ -515,7 +515,61 @@ static GET_CUSTOMER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!("SELECT {HEADER_COLUMNS}, c.sealed, {} FROM data.customers c WHERE c.id = ?1", blind_column_list("c."))
 });
 
+/// A header's classification columns, as statistics count them.
+fn class_of(h: &CustomerHeader) -> ClassKey {
+    ClassKey {
+        kind: h.kind.clone(),
+        category: h.category.clone(),
+        source: h.source.clone(),
+        tier: h.tier.clone(),
+        status: h.status.clone(),
+        region: h.region.clone(),
+    }
+}
+
 impl SqliteTx<'_> {
+    /// The stored classification of customer `id`, if it exists.
+    fn stored_class(&self, id: CustomerId) -> Result<Option<ClassKey>> {
+        self.conn()
+            .prepare_cached("SELECT kind, category, source, tier, status, region FROM data.customers WHERE id = ?1")
+            .db()?
+            .query_row([id.0], |r| {
+                Ok(ClassKey {
+                    kind: r.get(0)?,
+                    category: r.get(1)?,
+                    source: r.get(2)?,
+                    tier: r.get(3)?,
+                    status: r.get(4)?,
+                    region: r.get(5)?,
+                })
+            })
+            .optional()
+            .db()
+    }
+
+    /// Adds `delta` to the count of customers classified as `key`.
+    fn count_class(&self, key: &ClassKey, delta: i64) -> Result<()> {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        self.writable()?
+            .prepare_cached(
+                "INSERT INTO data.class_counts (kind, category, source, tier, status, region, n)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (kind, category, source, tier, status, region) DO UPDATE SET n = n + excluded.n",
+            )
+            .db()?
+            .execute(params![
+                key.kind,
+                text(&key.category),
+                text(&key.source),
+                text(&key.tier),
+                key.status,
+                text(&key.region),
+                delta
+            ])
+            .db()?;
+        Ok(())
+    }
+
     fn conn(&self) -> &Connection {
         self.conn.as_ref().expect("connection present until commit or drop")
     }
@@ -707,7 +761,7 @@ impl Transaction for SqliteTx<'_> {
         let values = row_params(row)?;
         self.bump_generation()?;
         self.writable()?.prepare_cached(&INSERT_CUSTOMER).db()?.execute(params_from_iter(values)).db()?;
-        Ok(())
+        self.count_class(&class_of(&row.header), 1)
     }
 
     fn replace_customer(&mut self, row: &CustomerRow, expected_version: u64) -> Result<bool> {
@@ -719,6 +773,7 @@ impl Transaction for SqliteTx<'_> {
         // which moves cells and dirties index pages that an incremental
         // backup would then carry.
         let region = values.pop().expect("row_params ends with the region");
+        let before = self.stored_class(row.header.id)?;
         let blind = values.split_off(12);
         let code = std::mem::replace(&mut values[2], Value::Null);
         // RETURNING gives the stored indexed values, so the common update
@@ -745,6 +800,11 @@ impl Transaction for SqliteTx<'_> {
                     .db()?;
             }
         }
+        let after = class_of(&row.header);
+        if let Some(before) = before.filter(|before| changed && *before != after) {
+            self.count_class(&before, -1)?;
+            self.count_class(&after, 1)?;
+        }
         Ok(changed)
     }
 
@@ -756,9 +816,10 @@ impl Transaction for SqliteTx<'_> {
             .db()?
             .execute([id.0])
             .db()?;
-        let n =
-            self.writable()?.prepare_cached("DELETE FROM data.customers WHERE id = ?1").db()?.execute([id.0]).db()?;
-        Ok(n > 0)
+        let Some(before) = self.stored_class(id)? else { return Ok(false) };
+        self.writable()?.prepare_cached("DELETE FROM data.customers WHERE id = ?1").db()?.execute([id.0]).db()?;
+        self.count_class(&before, -1)?;
+        Ok(true)
     }
 
     fn get_customer(&mut self, id: CustomerId) -> Result<Option<CustomerRow>> {
@@ -862,24 +923,24 @@ impl Transaction for SqliteTx<'_> {
     }
 
     fn class_counts(&mut self) -> Result<Vec<(ClassKey, u64)>> {
-        // In the order of the covering index customers_classes: SQLite walks
-        // the index and counts each group as it passes, reading no row.
+        // Kept by every write (`count_class`): a few hundred rows at most.
         let mut stmt = self
             .conn()
             .prepare_cached(
-                "SELECT kind, category, source, tier, status, region, count(*) FROM data.customers
-                 GROUP BY kind, category, source, tier, status, region",
+                "SELECT kind, category, source, tier, status, region, n FROM data.class_counts WHERE n > 0
+                 ORDER BY kind, category, source, tier, status, region",
             )
             .db()?;
+        let none_if_empty = |s: String| (!s.is_empty()).then_some(s);
         let rows = stmt
             .query_map([], |r| {
                 let key = ClassKey {
                     kind: r.get(0)?,
-                    category: r.get(1)?,
-                    source: r.get(2)?,
-                    tier: r.get(3)?,
+                    category: none_if_empty(r.get(1)?),
+                    source: none_if_empty(r.get(2)?),
+                    tier: none_if_empty(r.get(3)?),
                     status: r.get(4)?,
-                    region: r.get(5)?,
+                    region: none_if_empty(r.get(5)?),
                 };
                 Ok((key, r.get::<_, i64>(6)? as u64))
             })
