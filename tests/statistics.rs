@@ -186,3 +186,41 @@ fn a_store_from_before_version_8_gets_its_counts_on_upgrade() {
     let by_city = a.statistics(&StatisticsQuery::new(D::City).threshold(2)).unwrap();
     assert_eq!(by_city.row_labels, ["(none)"]);
 }
+
+#[test]
+fn age_bands_are_counted_from_birth_dates_decrypted_inside_the_store() {
+    // 2024-10-04, so that the ages do not move with the years.
+    let clock = std::sync::Arc::new(custodian::ManualClock::new(20_000 * 86_400_000 + 43_200_000));
+    let store = Store::in_memory(key(), custodian::CreateOptions::new()).unwrap().with_clock(clock).unwrap();
+    provision(&store);
+    // 6 born 1990-10-05 (33: the birthday is tomorrow), 7 born 1990-10-04 (34), 5 born 2010-01-01 (14), 3 without.
+    let mut inputs = Vec::new();
+    for (birth, n) in [(Some("1990-10-05"), 6), (Some("1990-10-04"), 7), (Some("2010-01-01"), 5), (None, 3)] {
+        for _ in 0..n {
+            let input =
+                CustomerInput::individual().set(Field::Name, name_of(inputs.len() as u32)).set(Field::Tier, "A");
+            inputs.push(match birth {
+                Some(b) => input.set(Field::BirthDate, b),
+                None => input,
+            });
+        }
+    }
+    admin(&store).create_many(inputs).unwrap();
+    let a = analyst(&store);
+    let table = a.statistics(&StatisticsQuery::new(D::AgeBand).by(D::Tier).threshold(2)).unwrap();
+    assert_eq!(table.row_labels, ["(none)", "0-17", "30-39"]);
+    assert_eq!(table.cells.iter().map(|r| r[0].count()).collect::<Vec<_>>(), [Some(3), Some(5), Some(13)]);
+    // The same at k = 5: the 3 without a birth date go, and the smallest other row with them.
+    let strict = a.statistics(&StatisticsQuery::new(D::AgeBand)).unwrap();
+    assert_eq!(strict.cells.iter().map(|r| r[0].count()).collect::<Vec<_>>(), [None, None, Some(13)]);
+    // Restricted customers are left out here too, and the audit entry names birth_date as used.
+    let someone = admin(&store).list(&custodian::ListQuery::new().sort(Field::Tier)).unwrap().items[0].id;
+    admin(&store).restrict(someone, "objection").unwrap();
+    let after = a.statistics(&StatisticsQuery::new(D::AgeBand).threshold(2)).unwrap();
+    assert_eq!(after.total, C::Count(20));
+    let log = auditor(&store).audit_entries(&AuditQuery::new().limit(1000)).unwrap();
+    let entry = log.iter().rev().find(|e| e.action == "customer.statistics").unwrap();
+    assert_eq!(entry.fields, ["age_band", "birth_date"]);
+    assert!(entry.customers.is_empty());
+    assert!(!format!("{after:?}").contains("1990"), "no birth date in the result");
+}
