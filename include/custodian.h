@@ -1754,6 +1754,47 @@ cust_status cust_session_last_error(const struct cust_session *session,
                                     size_t len,
                                     size_t *needed);
 
+// Counts customers along one dimension, or cross-tabulates
+// two, with every small count suppressed. Only `age_band` reads sealed
+// data: the birth dates, decrypted inside the store for the count.
+//
+// `query_json`: `{"rows": "category", "columns": "tier", "filter":
+// {"category": "零售"}, "threshold": 5}`. `rows` (required) and `columns`
+// (optional: one column of counts, labelled `count`) are each one of
+// `kind`, `category`, `source`, `tier`, `status`, `province`, `city`,
+// `age_band` (else `CUST_STATUS_INVALID`, rule `statistics_dimension`),
+// not the same one twice (rule `statistics_same_dimension`). `filter` (optional) counts
+// only the customers whose `kind`, `category`, `tier` and `source` match
+// those given. `threshold` k (default 5) is at least 2, else
+// `CUST_STATUS_INVALID_ARGUMENT` (rule `statistics_threshold`). Bad JSON,
+// anything but an object, an unknown key or a value of the wrong type
+// gives `CUST_STATUS_INVALID` and nothing is counted or audited.
+//
+// A cell, row total or column total counting 1 to k - 1 customers is
+// suppressed; then every row, column and margin line holding exactly one
+// suppressed entry gets a second (its smallest non-zero cell, else its
+// total) until none does, so no suppressed count can be recovered by
+// subtraction. Zero counts are shown. Customers who restricted processing
+// are not counted. Needs the `read` action; a marketing session is refused
+// (`CUST_STATUS_DENIED`, rule `statistics.marketing`). Audited as
+// `customer.statistics` with the dimensions, filter and threshold, naming
+// no customer.
+//
+// `*table_json` receives the table: `{"rows": "category", "columns":
+// "tier", "threshold": 5, "row_labels": ["批发", "零售"], "column_labels":
+// ["A", "B"], "cells": [[null, null], [null, null]], "row_totals": [17,
+// 15], "column_totals": [20, 12], "total": 32, "suppressed_primary": 1,
+// "suppressed_secondary": 3}`, labels sorted, `cells[row][column]`, a
+// suppressed count `null`, `columns` `null` for one dimension (customers
+// without a value are labelled `(none)`); free it with `cust_string_free`.
+//
+// # Safety
+// `session` must be a valid handle; `query_json` NUL-terminated;
+// `table_json` writable.
+cust_status cust_statistics(const struct cust_session *session,
+                            const char *query_json,
+                            char **table_json);
+
 // Creates a new store in directory `dir` (`customers.db` and `keys.db`)
 // under the 32-byte master key `key`. Fails with
 // `CUST_STATUS_ALREADY_EXISTS` if one is there.

@@ -862,6 +862,18 @@ public:
         detail::check(cust_duplicates_json(handle_.get(), limit, &out));
         return detail::take_string(out);
     }
+    /// Counts customers along one dimension or a cross-tab of two, small counts
+    /// suppressed, as JSON. `query_json`: `{"rows": "category", "columns": "tier", "filter":
+    /// {"category": "零售"}, "threshold": 5}` (`columns`, `filter`, `threshold` optional); the
+    /// table: `{"rows", "columns", "threshold", "row_labels", "column_labels", "cells",
+    /// "row_totals", "column_totals", "total", "suppressed_primary", "suppressed_secondary"}`, a
+    /// suppressed count `null` (see `cust_statistics`).
+    std::string statistics(std::string_view query_json) const {
+        detail::text q(query_json, "query_json");
+        char* out = nullptr;
+        detail::check(cust_statistics(handle_.get(), q.c_str(), &out));
+        return detail::take_string(out);
+    }
     /// Merges customer `merged` into `survivor` (both at the versions last read) and returns the
     /// survivor. `options_json`: `{"reference": "ticket-1", "take": {"mobile": "merged"},
     /// "carry_holds": false}`; `report_json`, if given, receives what moved (see

@@ -1309,6 +1309,82 @@ static void test_organisations(const std::string& dir) {
     CHECK(!changed.value(CUST_FIELD_CONTACTS).has_value());
 }
 
+/* Statistics as tests/statistics.rs counts them: 49 individuals, category x tier 零售 [12, 7, 3],
+ * 批发 [6, 2, 9], 政府 [5, 5, 0], over four addresses in turn. The analyst's golden cross-tab at
+ * k = 5, provinces at k = 2, and the refusals, each with its status and rule. */
+static void test_statistics(const std::string& dir) {
+    custodian::store store = provisioned(dir, "statistics");
+    {
+        custodian::session maintenance = store.open_session("admin", "maintenance", true);
+        maintenance.register_principal("analyst", "数据分析");
+        maintenance.grant("analyst", "analyst");
+    }
+    custodian::session admin = store.open_session("admin", "service", true);
+    const char* const stems[10] = {"甲", "乙", "丙", "丁", "戊", "己", "庚", "辛", "壬", "癸"};
+    const char* const addresses[4] = {"浙江省杭州市西湖区文三路", "浙江宁波海曙区", "北京市朝阳区建国路",
+                                      "广东省深圳市南山区"};
+    const std::pair<const char*, std::array<int, 3>> data[3] = {
+        {"零售", {12, 7, 3}}, {"批发", {6, 2, 9}}, {"政府", {5, 5, 0}}};
+    const char* const tiers[3] = {"A", "B", "C"};
+    int n = 0;
+    for (const auto& [category, per_tier] : data) {
+        for (std::size_t t = 0; t < 3; t++) {
+            for (int i = 0; i < per_tier[t]; i++, n++) {
+                custodian::input in(CUST_KIND_INDIVIDUAL);
+                in.set(CUST_FIELD_NAME, std::string("统计") + stems[n / 10] + stems[n % 10])
+                    .set(CUST_FIELD_CATEGORY, category)
+                    .set(CUST_FIELD_TIER, tiers[t])
+                    .set(CUST_FIELD_ADDRESS, addresses[n % 4]);
+                admin.create(in);
+            }
+        }
+    }
+    CHECK(n == 49);
+    custodian::session analyst = store.open_session("analyst", "analytics");
+
+    /* A query refused before anything is counted or audited. */
+    auto unknown = CHECK_THROWS(analyst.statistics(R"({"rows": "tier", "k": 5})"), CUST_STATUS_INVALID);
+    CHECK(unknown && contains(unknown->message(), "invalid statistics query JSON") &&
+          contains(unknown->message(), "`k`"));
+    auto filter = CHECK_THROWS(analyst.statistics(R"({"rows": "tier", "filter": {"colour": "red"}})"),
+                               CUST_STATUS_INVALID);
+    CHECK(filter && contains(filter->message(), "`colour`"));
+    auto typed = CHECK_THROWS(analyst.statistics(R"({"rows": "tier", "threshold": "5"})"), CUST_STATUS_INVALID);
+    CHECK(typed && contains(typed->message(), "invalid statistics query JSON"));
+    CHECK_THROWS(analyst.statistics(R"(["tier"])"), CUST_STATUS_INVALID);
+    CHECK_THROWS(analyst.statistics(WITH_NUL), CUST_STATUS_INVALID);
+    CHECK(!contains(admin.audit_query_json(0, "analyst"), "customer.statistics"));
+
+    const std::string golden = analyst.statistics(R"({"rows": "category", "columns": "tier"})");
+    CHECK(golden == "{\"rows\":\"category\",\"columns\":\"tier\",\"threshold\":5,"
+                    "\"row_labels\":[\"批发\",\"政府\",\"零售\"],\"column_labels\":[\"A\",\"B\",\"C\"],"
+                    "\"cells\":[[null,null,null],[null,null,0],[12,null,null]],"
+                    "\"row_totals\":[17,10,22],\"column_totals\":[23,14,12],\"total\":49,"
+                    "\"suppressed_primary\":2,\"suppressed_secondary\":5}");
+    CHECK(!contains(golden, "统计") && !contains(golden, "文三路"));
+    CHECK(contains(admin.audit_query_json(0, "analyst"), "customer.statistics"));
+    const std::string provinces = analyst.statistics(R"({"rows": "province", "threshold": 2})");
+    CHECK(contains(provinces, "\"columns\":null") &&
+          contains(provinces, "\"row_labels\":[\"北京市\",\"广东省\",\"浙江省\"]"));
+    CHECK(contains(provinces, "\"cells\":[[12],[12],[25]]") && contains(provinces, "\"total\":49"));
+    const std::string retail =
+        analyst.statistics(R"({"rows": "tier", "filter": {"category": "零售"}, "threshold": 2})");
+    CHECK(contains(retail, "\"cells\":[[12],[7],[3]]") && contains(retail, "\"total\":22"));
+
+    auto low = CHECK_THROWS(analyst.statistics(R"({"rows": "tier", "threshold": 1})"), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK(low && low->rule() == "statistics_threshold");
+    auto twice = CHECK_THROWS(analyst.statistics(R"({"rows": "tier", "columns": "tier"})"), CUST_STATUS_INVALID);
+    CHECK(twice && twice->rule() == "statistics_same_dimension");
+    auto colour = CHECK_THROWS(analyst.statistics(R"({"rows": "colour"})"), CUST_STATUS_INVALID);
+    CHECK(colour && colour->rule() == "statistics_dimension");
+    custodian::session marketer = store.open_marketing_session("marketer", "sms");
+    auto denied = CHECK_THROWS(marketer.statistics(R"({"rows": "tier"})"), CUST_STATUS_DENIED);
+    CHECK(denied && denied->rule() == "statistics.marketing");
+    custodian::session moved(std::move(analyst));
+    CHECK_THROWS(analyst.statistics(R"({"rows": "tier"})"), CUST_STATUS_NULL_ARGUMENT); /* moved-from */
+    CHECK(contains(moved.statistics(R"({"rows": "kind"})"), "\"row_labels\":[\"individual\"]"));
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         std::fprintf(stderr, "usage: %s <empty-directory>\n", argv[0]);
@@ -1337,6 +1413,7 @@ int main(int argc, char** argv) {
         {"four eyes", test_four_eyes},
         {"merge", test_merge},
         {"organisations", test_organisations},
+        {"statistics", test_statistics},
     };
     for (const test& t : tests) {
         try {

@@ -34,6 +34,7 @@ mod lifecycle;
 mod merge;
 mod records;
 mod session;
+mod statistics;
 mod status;
 mod store;
 

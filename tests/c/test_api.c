@@ -1981,6 +1981,145 @@ static void test_organisations(const char *dir) {
     cust_store_close(store);
 }
 
+/* Occurrences of `needle` in `text`. */
+static int occurrences(const char *text, const char *needle) {
+    int n = 0;
+    for (const char *at = strstr(text, needle); at != NULL; at = strstr(at + 1, needle)) n++;
+    return n;
+}
+
+/* Statistics as tests/statistics.rs counts them: 49 individuals, category x
+ * tier 零售 [12, 7, 3], 批发 [6, 2, 9], 政府 [5, 5, 0], over four addresses
+ * in turn. The analyst's suppressed cross-tab at k = 5 (the golden table),
+ * provinces at k = 2, a filter, and the refusals: a bad query before anything
+ * is counted or audited, k below 2, one dimension twice, an unknown one, and
+ * a marketing session. */
+static void test_statistics(const char *dir) {
+    const cust_status N = CUST_STATUS_NULL_ARGUMENT;
+    static const char *const stems[10] = {"甲", "乙", "丙", "丁", "戊", "己", "庚", "辛", "壬", "癸"};
+    static const char *const addresses[4] = {"浙江省杭州市西湖区文三路", "浙江宁波海曙区", "北京市朝阳区建国路",
+                                             "广东省深圳市南山区"};
+    static const struct {
+        const char *category;
+        int per_tier[3];
+    } data[3] = {{"零售", {12, 7, 3}}, {"批发", {6, 2, 9}}, {"政府", {5, 5, 0}}};
+    static const char *const tiers[3] = {"A", "B", "C"};
+    cust_store *store = provisioned(dir, "statistics");
+    cust_session *admin = NULL, *analyst = NULL, *marketer = NULL;
+    OK(cust_session_open(store, "admin", "maintenance", true, 0, &admin));
+    OK(cust_principal_register(admin, "analyst", "数据分析", false));
+    OK(cust_principal_grant(admin, "analyst", "analyst", 0));
+    cust_session_close(admin);
+    OK(cust_session_open(store, "admin", "service", true, 0, &admin));
+    int n = 0;
+    for (size_t c = 0; c < 3; c++) {
+        for (size_t t = 0; t < 3; t++) {
+            for (int i = 0; i < data[c].per_tier[t]; i++, n++) {
+                char name[64];
+                snprintf(name, sizeof name, "统计%s%s", stems[n / 10], stems[n % 10]);
+                cust_input *in = NULL;
+                cust_customer *customer = NULL;
+                OK(cust_input_new(CUST_KIND_INDIVIDUAL, &in));
+                OK(cust_input_set(in, CUST_FIELD_NAME, name));
+                OK(cust_input_set(in, CUST_FIELD_CATEGORY, data[c].category));
+                OK(cust_input_set(in, CUST_FIELD_TIER, tiers[t]));
+                OK(cust_input_set(in, CUST_FIELD_ADDRESS, addresses[n % 4]));
+                OK(cust_customer_create(admin, in, &customer));
+                cust_customer_free(customer);
+                cust_input_free(in);
+            }
+        }
+    }
+    CHECK(n == 49);
+    OK(cust_session_open(store, "analyst", "analytics", false, 0, &analyst));
+
+    /* A query the binding refuses: the output untouched, nothing counted or audited. */
+    const struct {
+        const char *query;
+        const char *named;
+    } malformed[] = {
+        {"{\"rows\": \"tier\",", "invalid statistics query JSON"},
+        {"{\"rows\": \"tier\", \"k\": 5}", "`k`"},
+        {"{\"rows\": \"tier\", \"filter\": {\"colour\": \"red\"}}", "`colour`"},
+        {"{\"rows\": \"tier\", \"threshold\": \"5\"}", "invalid statistics query JSON"},
+        {"{\"rows\": 3}", "invalid statistics query JSON"},
+        {"{\"rows\": \"tier\", \"filter\": \"零售\"}", "invalid statistics query JSON"},
+        {"{\"columns\": \"tier\"}", "`rows`"},
+        {"[\"tier\"]", "invalid statistics query JSON"},
+        {"{\"rows\": \"tier\", \"threshold\": -5}", "invalid statistics query JSON"},
+    };
+    char *table = SENTINEL;
+    for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
+        CHECK_STATUS(cust_statistics(analyst, malformed[i].query, &table), CUST_STATUS_INVALID);
+        CHECK(table == SENTINEL && strstr(last_error(), malformed[i].named) != NULL);
+    }
+    CHECK_STATUS(cust_statistics(NULL, "{\"rows\": \"tier\"}", &table), N);
+    CHECK_STATUS(cust_statistics(analyst, NULL, &table), N);
+    CHECK_STATUS(cust_statistics(analyst, "{\"rows\": \"tier\"}", NULL), N);
+    CHECK(strstr(last_error(), "table_json") != NULL);
+    CHECK_STATUS(cust_statistics(analyst, BAD_UTF8, &table), CUST_STATUS_INVALID_UTF8);
+    CHECK(table == SENTINEL);
+    char *json = NULL;
+    OK(cust_audit_query_json(admin, 0, "analyst", 0, 0, 0, &json));
+    CHECK(occurrences(json, "customer.statistics") == 0);
+    cust_string_free(json);
+
+    /* The golden table: 2 (批发, B) and 3 (零售, C) below k; then 6, 7, 5 (政府, A), 9
+     * and the other 5 so that no line holds a single suppression. Zero is shown. */
+    OK(cust_statistics(analyst, "{\"rows\": \"category\", \"columns\": \"tier\"}", &table));
+    CHECK(strcmp(table, "{\"rows\":\"category\",\"columns\":\"tier\",\"threshold\":5,"
+                        "\"row_labels\":[\"批发\",\"政府\",\"零售\"],\"column_labels\":[\"A\",\"B\",\"C\"],"
+                        "\"cells\":[[null,null,null],[null,null,0],[12,null,null]],"
+                        "\"row_totals\":[17,10,22],\"column_totals\":[23,14,12],\"total\":49,"
+                        "\"suppressed_primary\":2,\"suppressed_secondary\":5}") == 0);
+    /* Labels and counts only: no name or address. */
+    CHECK(strstr(table, "统计") == NULL && strstr(table, "文三路") == NULL);
+    cust_string_free(table);
+    OK(cust_audit_query_json(admin, 0, "analyst", 0, 0, 0, &json));
+    CHECK(occurrences(json, "customer.statistics") == 1 && strstr(json, "rows=category") != NULL);
+    cust_string_free(json);
+
+    /* One dimension: provinces from the addresses (13 杭州 + 12 宁波), at k = 2. */
+    OK(cust_statistics(analyst, "{\"rows\": \"province\", \"columns\": null, \"threshold\": 2}", &table));
+    CHECK(strcmp(table, "{\"rows\":\"province\",\"columns\":null,\"threshold\":2,"
+                        "\"row_labels\":[\"北京市\",\"广东省\",\"浙江省\"],\"column_labels\":[\"count\"],"
+                        "\"cells\":[[12],[12],[25]],\"row_totals\":[12,12,25],\"column_totals\":[49],"
+                        "\"total\":49,\"suppressed_primary\":0,\"suppressed_secondary\":0}") == 0);
+    cust_string_free(table);
+    /* A filter on a classification attribute. */
+    OK(cust_statistics(analyst, "{\"rows\": \"tier\", \"filter\": {\"category\": \"零售\"}, \"threshold\": 2}",
+                       &table));
+    CHECK(strstr(table, "\"row_labels\":[\"A\",\"B\",\"C\"]") != NULL && strstr(table, "\"cells\":[[12],[7],[3]]") != NULL);
+    CHECK(strstr(table, "\"total\":22") != NULL);
+    cust_string_free(table);
+    /* Age bands come from birth dates read inside the store; nobody here has one. */
+    OK(cust_statistics(analyst, "{\"rows\": \"age_band\"}", &table));
+    CHECK(strstr(table, "\"row_labels\":[\"(none)\"]") != NULL && strstr(table, "\"cells\":[[49]]") != NULL);
+    cust_string_free(table);
+
+    /* Refusals of the call itself, each with its rule. */
+    table = SENTINEL;
+    CHECK_STATUS(cust_statistics(analyst, "{\"rows\": \"tier\", \"threshold\": 1}", &table),
+                 CUST_STATUS_INVALID_ARGUMENT);
+    CHECK(table == SENTINEL && strstr(last_error(), "(rule statistics_threshold)") != NULL);
+    CHECK_STATUS(cust_statistics(analyst, "{\"rows\": \"tier\", \"columns\": \"tier\"}", &table), CUST_STATUS_INVALID);
+    CHECK(table == SENTINEL && strstr(last_error(), "(rule statistics_same_dimension)") != NULL);
+    CHECK_STATUS(cust_statistics(analyst, "{\"rows\": \"colour\"}", &table), CUST_STATUS_INVALID);
+    CHECK(table == SENTINEL && strstr(last_error(), "(rule statistics_dimension)") != NULL);
+    CHECK_STATUS(cust_statistics(analyst, "{\"rows\": \"tier\", \"columns\": \"colour\"}", &table), CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "(rule statistics_dimension)") != NULL);
+    OK(cust_session_open_marketing(store, "marketer", "sms", false, 0, &marketer));
+    CHECK_STATUS(cust_statistics(marketer, "{\"rows\": \"tier\"}", &table), CUST_STATUS_DENIED);
+    CHECK(table == SENTINEL && strstr(last_error(), "statistics.marketing") != NULL);
+    char text[512];
+    OK(cust_session_last_error(marketer, text, sizeof text, NULL));
+    CHECK(strstr(text, "statistics.marketing") != NULL);
+    cust_session_close(marketer);
+    cust_session_close(analyst);
+    cust_session_close(admin);
+    cust_store_close(store);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s <empty-directory>\n", argv[0]);
@@ -2003,6 +2142,7 @@ int main(int argc, char **argv) {
     test_four_eyes(argv[1]);
     test_merge(argv[1]);
     test_organisations(argv[1]);
+    test_statistics(argv[1]);
     printf("C API checks: %d passed, %d failed\n", checks - failures, failures);
     return failures == 0 ? 0 : 1;
 }

@@ -14,7 +14,7 @@ role and purpose, and is written to the store's tamper-evident audit log.
 
 from ._lib import STATUS, lib as _lib_handle
 from ._model import FIELDS, Checkpoint, Customer, ImportCounts, ImportReport, ImportRow, MatchedRow, Page, Record, RecordPage
-from ._model import MergeReport, Shown, StatusChange, Value
+from ._model import MergeReport, Shown, StatisticsTable, StatusChange, Value
 from ._store import Session, Store
 from .errors import (
     AlreadyExists,
@@ -76,6 +76,7 @@ __all__ = [
     "RecordPage",
     "Session",
     "Shown",
+    "StatisticsTable",
     "Store",
     "StatusChange",
     "StoreOpen",

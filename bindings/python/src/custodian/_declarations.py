@@ -114,6 +114,7 @@ FUNCTIONS: dict[str, tuple[str, list[str]]] = {
     "cust_session_mfa": ("c_uint32", ["c_void_p", "POINTER(c_bool)"]),
     "cust_session_open": ("c_uint32", ["c_void_p", "c_char_p", "c_char_p", "c_bool", "c_int64", "POINTER(c_void_p)"]),
     "cust_session_open_marketing": ("c_uint32", ["c_void_p", "c_char_p", "c_char_p", "c_bool", "c_int64", "POINTER(c_void_p)"]),
+    "cust_statistics": ("c_uint32", ["c_void_p", "c_char_p", "POINTER(c_void_p)"]),
     "cust_status_str": ("c_char_p", ["c_uint32"]),
     "cust_store_backup": ("c_uint32", ["c_void_p", "c_char_p", "POINTER(c_void_p)"]),
     "cust_store_backup_increment": ("c_uint32", ["c_void_p", "c_char_p", "c_char_p", "POINTER(c_void_p)"]),

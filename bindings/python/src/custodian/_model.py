@@ -189,6 +189,52 @@ class MergeReport:
 
 
 @dataclass(frozen=True)
+class StatisticsTable:
+    """Counts of customers along one dimension (``rows``) or a
+    cross-tab of two (``columns``; ``None`` for one column labelled
+    ``count``), from ``Session.statistics``. Labels are sorted;
+    ``cells[row][column]``, the totals and ``total`` are counts, ``None``
+    where suppressed: below ``threshold``, or able to reveal a suppressed
+    count by subtraction. ``suppressed_primary`` entries fell below the
+    threshold, ``suppressed_secondary`` were withheld to protect them. Zero
+    counts are shown; no customer and no value appears."""
+
+    rows: str
+    columns: Optional[str]
+    threshold: int
+    row_labels: list[str]
+    column_labels: list[str]
+    cells: list[list[Optional[int]]]
+    row_totals: list[Optional[int]]
+    column_totals: list[Optional[int]]
+    total: Optional[int]
+    suppressed_primary: int
+    suppressed_secondary: int
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "StatisticsTable":
+        """The table from ``cust_statistics``'s JSON."""
+
+        def counts(values: list[Any]) -> list[Optional[int]]:
+            return [None if v is None else int(v) for v in values]
+
+        columns = data["columns"]
+        return cls(
+            rows=str(data["rows"]),
+            columns=None if columns is None else str(columns),
+            threshold=int(data["threshold"]),
+            row_labels=[str(label) for label in data["row_labels"]],
+            column_labels=[str(label) for label in data["column_labels"]],
+            cells=[counts(row) for row in data["cells"]],
+            row_totals=counts(data["row_totals"]),
+            column_totals=counts(data["column_totals"]),
+            total=None if data["total"] is None else int(data["total"]),
+            suppressed_primary=int(data["suppressed_primary"]),
+            suppressed_secondary=int(data["suppressed_secondary"]),
+        )
+
+
+@dataclass(frozen=True)
 class StatusChange:
     """One status change of a record: when (Unix ms), by which principal,
     from which status (``None`` when the record was created) to which."""

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, TypeVar
 from . import _lib
 from ._lib import KIND, lib
 from ._model import FIELDS, Checkpoint, Customer, ImportReport, MergeReport, Page, bytes_out, iterate_pages, take_customer
-from ._model import Record, RecordPage, take_import_report, take_page, take_record, take_record_page
+from ._model import Record, RecordPage, StatisticsTable, take_import_report, take_page, take_record, take_record_page
 
 PathLike = Union[str, "os.PathLike[str]"]
 Key = Union[bytes, bytearray, memoryview]
@@ -631,6 +631,45 @@ class Session(_Owner):
             "cust_duplicates_json", self.handle, _lib.integer(limit, "limit", 1, 100_000)
         )
         return result
+
+    def statistics(
+        self,
+        rows: str,
+        columns: Optional[str] = None,
+        *,
+        filter: Optional[Mapping[str, str]] = None,
+        threshold: int = 5,
+    ) -> StatisticsTable:
+        """Counts customers by ``rows`` or, with ``columns``, cross-tabulates
+        two dimensions (each ``kind``, ``category``, ``source``, ``tier``,
+        ``status``, ``province``, ``city`` or ``age_band``; only
+        ``age_band`` reads sealed data, the birth dates, inside the store).
+        ``filter`` counts only customers whose ``kind``, ``category``,
+        ``tier`` and ``source`` match those given. Counts from 1 to
+        ``threshold - 1`` (``threshold`` at least 2) are suppressed, then
+        whatever would reveal them by subtraction; zero counts are shown.
+        Customers who restricted processing are not counted. A marketing
+        session raises ``Denied`` (rule ``statistics.marketing``); an unknown
+        dimension, the same one twice, an unknown filter key or a threshold
+        below 2 raise ``Invalid`` with its rule. Audited as
+        ``customer.statistics``, naming no customer."""
+        _lib.text(rows, "rows")
+        query: dict[str, Any] = {"rows": rows}
+        if columns is not None:
+            _lib.text(columns, "columns")
+            query["columns"] = columns
+        if filter is not None:
+            if not isinstance(filter, Mapping):
+                raise TypeError(f"filter must be a mapping, not {type(filter).__name__}")
+            chosen: dict[str, str] = {}
+            for name, value in filter.items():
+                _lib.text(name, "filter key")
+                _lib.text(value, f"filter[{name!r}]")
+                chosen[name] = value
+            query["filter"] = chosen
+        query["threshold"] = _lib.integer(threshold, "threshold", *U64)
+        data: dict[str, Any] = _lib.take_object("cust_statistics", self.handle, _json_text(query, "query"))
+        return StatisticsTable.from_json(data)
 
     def merge(
         self,

@@ -1,0 +1,163 @@
+//! Statistics through C: the query comes in as JSON and the suppressed
+//! table goes out as JSON, a suppressed count as `null`.
+
+use std::ffi::c_char;
+
+use serde::{Deserialize, Serialize};
+
+use super::boundary::{Outcome, c_string, out_ptr, text, write};
+use super::session::{cust_session, with_session};
+use super::status::{Failure, cust_status};
+use crate::{Filter, StatisticsCell, StatisticsDimension, StatisticsQuery, StatisticsTable};
+
+/// The query JSON of `cust_statistics`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryJson {
+    rows: String,
+    #[serde(default)]
+    columns: Option<String>,
+    #[serde(default)]
+    filter: Option<FilterJson>,
+    #[serde(default)]
+    threshold: Option<u64>,
+}
+
+/// The classification attributes a query's `filter` may name.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilterJson {
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    category: Option<String>,
+    #[serde(default)]
+    tier: Option<String>,
+    #[serde(default)]
+    source: Option<String>,
+}
+
+/// The query a JSON text describes; dimension names are checked by the
+/// Rust API's own parser, the threshold and the pair of dimensions by the
+/// call itself.
+fn query_of(json: &str) -> Outcome<StatisticsQuery> {
+    let invalid =
+        |e: serde_json::Error| Failure::new(cust_status::Invalid, format!("invalid statistics query JSON: {e}"));
+    // An object only (a struct would also be read from an array).
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json).map_err(invalid)?;
+    let parsed: QueryJson = serde_json::from_value(serde_json::Value::Object(object)).map_err(invalid)?;
+    let mut query = StatisticsQuery::new(StatisticsDimension::parse(&parsed.rows)?);
+    if let Some(k) = parsed.threshold {
+        query = query.threshold(k);
+    }
+    if let Some(columns) = &parsed.columns {
+        query = query.by(StatisticsDimension::parse(columns)?);
+    }
+    if let Some(f) = parsed.filter {
+        let mut filter = Filter::new();
+        if let Some(v) = f.kind {
+            filter = filter.kind(v);
+        }
+        if let Some(v) = f.category {
+            filter = filter.category(v);
+        }
+        if let Some(v) = f.tier {
+            filter = filter.tier(v);
+        }
+        if let Some(v) = f.source {
+            filter = filter.source(v);
+        }
+        query = query.filter(filter);
+    }
+    Ok(query)
+}
+
+/// The JSON form of a table, its keys in the documented order; a
+/// suppressed count is `null`.
+#[derive(Serialize)]
+struct TableJson<'a> {
+    rows: &'static str,
+    columns: Option<&'static str>,
+    threshold: u64,
+    row_labels: &'a [String],
+    column_labels: &'a [String],
+    cells: Vec<Vec<Option<u64>>>,
+    row_totals: Vec<Option<u64>>,
+    column_totals: Vec<Option<u64>>,
+    total: Option<u64>,
+    suppressed_primary: usize,
+    suppressed_secondary: usize,
+}
+
+/// The table as JSON text.
+fn table_to_json(table: &StatisticsTable) -> Outcome<String> {
+    let counts = |cells: &[StatisticsCell]| cells.iter().map(|c| c.count()).collect::<Vec<_>>();
+    let json = TableJson {
+        rows: table.rows.name(),
+        columns: table.columns.map(StatisticsDimension::name),
+        threshold: table.threshold,
+        row_labels: &table.row_labels,
+        column_labels: &table.column_labels,
+        cells: table.cells.iter().map(|row| counts(row)).collect(),
+        row_totals: counts(&table.row_totals),
+        column_totals: counts(&table.column_totals),
+        total: table.total.count(),
+        suppressed_primary: table.suppressed_primary,
+        suppressed_secondary: table.suppressed_secondary,
+    };
+    serde_json::to_string(&json).map_err(|e| Failure::new(cust_status::Internal, format!("JSON: {e}")))
+}
+
+/// Counts customers along one dimension, or cross-tabulates
+/// two, with every small count suppressed. Only `age_band` reads sealed
+/// data: the birth dates, decrypted inside the store for the count.
+///
+/// `query_json`: `{"rows": "category", "columns": "tier", "filter":
+/// {"category": "零售"}, "threshold": 5}`. `rows` (required) and `columns`
+/// (optional: one column of counts, labelled `count`) are each one of
+/// `kind`, `category`, `source`, `tier`, `status`, `province`, `city`,
+/// `age_band` (else `CUST_STATUS_INVALID`, rule `statistics_dimension`),
+/// not the same one twice (rule `statistics_same_dimension`). `filter` (optional) counts
+/// only the customers whose `kind`, `category`, `tier` and `source` match
+/// those given. `threshold` k (default 5) is at least 2, else
+/// `CUST_STATUS_INVALID_ARGUMENT` (rule `statistics_threshold`). Bad JSON,
+/// anything but an object, an unknown key or a value of the wrong type
+/// gives `CUST_STATUS_INVALID` and nothing is counted or audited.
+///
+/// A cell, row total or column total counting 1 to k - 1 customers is
+/// suppressed; then every row, column and margin line holding exactly one
+/// suppressed entry gets a second (its smallest non-zero cell, else its
+/// total) until none does, so no suppressed count can be recovered by
+/// subtraction. Zero counts are shown. Customers who restricted processing
+/// are not counted. Needs the `read` action; a marketing session is refused
+/// (`CUST_STATUS_DENIED`, rule `statistics.marketing`). Audited as
+/// `customer.statistics` with the dimensions, filter and threshold, naming
+/// no customer.
+///
+/// `*table_json` receives the table: `{"rows": "category", "columns":
+/// "tier", "threshold": 5, "row_labels": ["批发", "零售"], "column_labels":
+/// ["A", "B"], "cells": [[null, null], [null, null]], "row_totals": [17,
+/// 15], "column_totals": [20, 12], "total": 32, "suppressed_primary": 1,
+/// "suppressed_secondary": 3}`, labels sorted, `cells[row][column]`, a
+/// suppressed count `null`, `columns` `null` for one dimension (customers
+/// without a value are labelled `(none)`); free it with `cust_string_free`.
+///
+/// # Safety
+/// `session` must be a valid handle; `query_json` NUL-terminated;
+/// `table_json` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_statistics(
+    session: *const cust_session,
+    query_json: *const c_char,
+    table_json: *mut *mut c_char,
+) -> cust_status {
+    with_session(session, |s| {
+        let out = out_ptr(table_json, "table_json")?;
+        // SAFETY: the caller promises a NUL-terminated string or NULL.
+        let query = query_of(unsafe { text(query_json, "query_json") }?)?;
+        let json = c_string(table_to_json(&s.statistics(&query)?)?)?;
+        // SAFETY: checked non-NULL; writable as the caller promises.
+        unsafe { write(out, json) };
+        Ok(())
+    })
+}
