@@ -23,7 +23,23 @@ pub enum Channel {
     Phone,
     /// Letters.
     Post,
+    /// Not a contact channel: the customer's separate consent to their
+    /// information being provided to another handler (PIPL art. 23). The
+    /// consent's purpose names the recipient's id, or [`THIRD_PARTIES`]
+    /// for every recipient.
+    #[serde(rename = "third_party")]
+    ThirdParty,
+    /// Not a contact channel: the separate consent that also covers
+    /// sensitive (L1) fields being provided to another handler (PIPL art.
+    /// 29), for the recipient (or [`THIRD_PARTIES`]) its purpose names.
+    #[serde(rename = "third_party_sensitive")]
+    ThirdPartySensitive,
 }
+
+/// The purpose of a sharing consent ([`Channel::ThirdParty`],
+/// [`Channel::ThirdPartySensitive`]) that covers every recipient rather
+/// than one.
+pub const THIRD_PARTIES: &str = "third_parties";
 
 impl Channel {
     /// Stable name of the channel.
@@ -33,15 +49,37 @@ impl Channel {
             Channel::Email => "email",
             Channel::Phone => "phone",
             Channel::Post => "post",
+            Channel::ThirdParty => "third_party",
+            Channel::ThirdPartySensitive => "third_party_sensitive",
         }
+    }
+
+    /// Whether customers are contacted on this channel (a marketing
+    /// session's channel), rather than it recording consent to sharing.
+    pub fn is_contact(self) -> bool {
+        !matches!(self, Channel::ThirdParty | Channel::ThirdPartySensitive)
+    }
+
+    /// A consent to provide the customer's information to `recipient` (a
+    /// registered recipient's id, or [`THIRD_PARTIES`] for every
+    /// recipient), given or withdrawn; `sensitive` makes it the consent
+    /// that also covers L1 fields.
+    pub fn sharing(sensitive: bool) -> Channel {
+        if sensitive { Channel::ThirdPartySensitive } else { Channel::ThirdParty }
     }
 
     /// Parses a channel name.
     pub fn parse(name: &str) -> Result<Channel> {
-        [Channel::Sms, Channel::Email, Channel::Phone, Channel::Post]
+        [Channel::Sms, Channel::Email, Channel::Phone, Channel::Post, Channel::ThirdParty, Channel::ThirdPartySensitive]
             .into_iter()
             .find(|c| c.name() == name)
-            .ok_or_else(|| Error::invalid("channel", "choice", "must be one of: sms, email, phone, post"))
+            .ok_or_else(|| {
+                Error::invalid(
+                    "channel",
+                    "choice",
+                    "must be one of: sms, email, phone, post, third_party, third_party_sensitive",
+                )
+            })
     }
 }
 

@@ -60,6 +60,16 @@ pub enum Error {
     /// The attached record (transaction or service record) does not exist.
     #[error("record {0} not found")]
     RecordNotFound(u64),
+    /// The share does not exist.
+    #[error("share {0} not found")]
+    ShareNotFound(u64),
+    /// No recipient is registered under this id.
+    #[error("recipient '{0}' is not registered")]
+    RecipientNotFound(String),
+    /// A share package was refused: not a package, truncated, altered, or
+    /// sealed to another key (the detail says which).
+    #[error("share package rejected: {0}")]
+    Package(String),
     /// A change to an attached record carried a version that is no longer
     /// current. Nothing was changed.
     #[error(

@@ -51,6 +51,7 @@ pub mod import;
 pub mod model;
 pub mod records;
 pub mod retention;
+pub mod sharing;
 pub mod storage;
 mod store;
 
@@ -68,14 +69,18 @@ pub use model::{
 pub use records::service::{Priority, ServiceChannel, ServiceInput, ServiceKind, ServiceLevelPolicy, ServiceStatus};
 pub use records::transaction::{PaymentMethod, TransactionInput, TransactionStatus};
 pub use records::{DueQuery, DueWindow, RecordId, RecordPatch, RecordView, TimelinePage, TimelineQuery};
+pub use sharing::package::{OpenedPackage, PackageManifest, PackagedCustomer, RecipientSecret, VerifiedPackage};
+pub use sharing::{
+    CustomerShare, Disclosure, NewRecipient, NewShare, Recipient, Revocation, Share, ShareCustomers, ShareFilter,
+};
 pub use storage::StatusChange;
 pub use storage::{Durability, MemoryBackend, SqliteBackend, SqliteOptions};
 pub use store::{
     BACKUP_FORMAT, BackupKind, BackupManifest, BackupParent, BackupPart, BackupVerification, CategoryQuality,
     CheckpointPolicy, CheckpointSink, CreateOptions, CsvExportOptions, CsvExportSummary, CustomerExport,
     DuplicateCheck, DuplicatePair, DuplicateReason, DuplicateReport, Filter, ImportCounts, ImportOptions,
-    ImportProblem, ImportReport, ImportRow, ImportedCustomer, ListQuery, LoginPolicy, MAX_PAGE, Matched, MatchedRow,
-    MergeOptions, MergeReport, MergeSide, OutsideRecord, QualityReport, RecordExport, RejectedRow, RestoreOptions,
-    RestoreReport, SearchQuery, Session, StatisticsCell, StatisticsDimension, StatisticsQuery, StatisticsTable, Store,
-    StoreCounts, UnknownHistory,
+    ImportProblem, ImportReport, ImportRow, ImportedCustomer, ListQuery, LoginPolicy, MAX_PAGE, MAX_SHARE_FIELDS,
+    Matched, MatchedRow, MergeOptions, MergeReport, MergeSide, OutsideRecord, QualityReport, RecordExport, RejectedRow,
+    RestoreOptions, RestoreReport, SearchQuery, Session, SharePage, ShareSession, StatisticsCell, StatisticsDimension,
+    StatisticsQuery, StatisticsTable, Store, StoreCounts, UnknownHistory,
 };

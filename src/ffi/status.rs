@@ -46,6 +46,10 @@ pub enum cust_status {
     LegalHold = 24, // "under a legal hold"
     /// The transaction or service record does not exist.
     RecordNotFound = 25, // "record not found"
+    /// The share does not exist.
+    ShareNotFound = 26, // "share not found"
+    /// No recipient is registered under this id.
+    RecipientNotFound = 27, // "recipient not registered"
     /// The policy refused the operation (rule and reason in the message).
     Denied = 30, // "access denied"
     /// The master key or passphrase does not open this store.
@@ -84,6 +88,9 @@ pub enum cust_status {
     BackupChain = 84, // "backup chain is broken"
     /// The master key given does not open the backup.
     BackupKey = 85, // "master key does not open the backup"
+    /// A share package is not a package, is truncated or altered, or is
+    /// sealed to another key.
+    PackageRejected = 86, // "share package rejected"
     /// A required pointer argument was NULL.
     NullArgument = 100, // "a required argument was NULL"
     /// A string argument was not valid UTF-8.
@@ -123,6 +130,9 @@ impl cust_status {
             Error::DuplicateExternalCode { .. } => cust_status::DuplicateCode,
             Error::VersionConflict { .. } | Error::RecordVersionConflict { .. } => cust_status::VersionConflict,
             Error::RecordNotFound(_) => cust_status::RecordNotFound,
+            Error::ShareNotFound(_) => cust_status::ShareNotFound,
+            Error::RecipientNotFound(_) => cust_status::RecipientNotFound,
+            Error::Package(_) => cust_status::PackageRejected,
             Error::LegalHold { .. } => cust_status::LegalHold,
             Error::Denied { .. } => cust_status::Denied,
             Error::WrongKey => cust_status::WrongKey,

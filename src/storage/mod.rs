@@ -406,6 +406,10 @@ pub enum DirectoryKind {
     /// A customer merged into another, keyed by the merged-away id: where
     /// its audit history now leads.
     Merge,
+    /// A recipient of shared data, keyed by recipient id.
+    Recipient,
+    /// A share grant, keyed by share id.
+    Share,
 }
 
 impl DirectoryKind {
@@ -419,6 +423,8 @@ impl DirectoryKind {
             DirectoryKind::Restriction => "restriction",
             DirectoryKind::RetentionPolicy => "retention_policy",
             DirectoryKind::Merge => "merge",
+            DirectoryKind::Recipient => "recipient",
+            DirectoryKind::Share => "share",
         }
     }
 }

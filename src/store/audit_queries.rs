@@ -78,12 +78,16 @@ impl Session {
     }
 
     /// "Who saw my data": every call that returned or changed customer `id`'s
-    /// data (allowed or masked), oldest first — the customer's own access report.
+    /// data (allowed or masked), oldest first — the customer's own access
+    /// report. Disclosures to recipients of a share (`share.get`,
+    /// `share.list`, `share.package`, principal `recipient:<id>`) are among
+    /// them; [`Session::customer_shares`] groups them by share.
     pub fn customer_access_report(&self, id: CustomerId) -> Result<Vec<AuditEntry>> {
         self.run(Call::about(Action::Audit, "audit.access_report", id), |_, tx, _, _| {
             let filter = AuditFilter { customer: Some(id), ..Default::default() };
             collect_entries(tx, &filter, usize::MAX, |e| {
-                matches!(e.outcome, Outcome::Allowed | Outcome::Masked) && e.action.starts_with("customer.")
+                (matches!(e.outcome, Outcome::Allowed | Outcome::Masked) && e.action.starts_with("customer."))
+                    || super::sharing::is_disclosure(e)
             })
         })
     }

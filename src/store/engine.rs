@@ -18,13 +18,15 @@
 //!    its own (or, for a refusal whose bookkeeping must persist, such as a
 //!    failed login's counter, commit that with the refusal's entry).
 //!
-//! Calls come from sessions ([`Caller::Session`]) or from the host on its own
+//! Calls come from sessions ([`Caller::Session`]), from a recipient's
+//! session on a share ([`Caller::Recipient`]), or from the host on its own
 //! authority ([`Caller::Host`]: the store itself, a bootstrap, a login or a
 //! session being opened), whose principal is recorded but not authorised
 //! by the policy: the host holds the master key.
 
 use super::StoreInner;
 use super::session::Session;
+use super::sharing::ShareSession;
 use crate::access::{Action, FieldPlan, Purpose};
 use crate::audit::{Appended, AuditEntry, Checkpoint, Outcome, Trail};
 use crate::error::{Error, Result};
@@ -39,6 +41,9 @@ pub(crate) const STORE_PRINCIPAL: &str = "(store)";
 pub(crate) enum Caller<'a> {
     /// A session: authorised by the policy on every call.
     Session(&'a Session),
+    /// A recipient's session on one share: authorised by the share, its
+    /// recipient and agreement on every call.
+    Recipient(&'a ShareSession),
     /// The host, on its own authority: recorded as `principal` acting for
     /// `purpose`, not authorised by the policy.
     Host {
@@ -61,6 +66,7 @@ impl<'a> Caller<'a> {
     fn principal(&self) -> &str {
         match self {
             Caller::Session(session) => session.principal_id(),
+            Caller::Recipient(session) => session.principal(),
             Caller::Host { principal, .. } => principal,
         }
     }
@@ -68,6 +74,7 @@ impl<'a> Caller<'a> {
     fn purpose(&self) -> &Purpose {
         match self {
             Caller::Session(session) => session.purpose(),
+            Caller::Recipient(session) => session.purpose(),
             Caller::Host { purpose, .. } => purpose,
         }
     }
@@ -75,6 +82,7 @@ impl<'a> Caller<'a> {
     fn mfa(&self) -> bool {
         match self {
             Caller::Session(session) => session.auth().mfa,
+            Caller::Recipient(_) => false,
             Caller::Host { mfa, .. } => *mfa,
         }
     }
@@ -93,6 +101,9 @@ impl<'a> Caller<'a> {
                 }
                 Ok(plan)
             }
+            // The share's fields, while the share, its recipient and the
+            // agreement are in effect.
+            Caller::Recipient(session) => session.authorise(tx, call.action),
             // The host reads no customer values through a plan.
             Caller::Host { .. } => Ok(FieldPlan::nothing()),
         }

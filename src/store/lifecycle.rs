@@ -50,6 +50,9 @@ pub struct CustomerExport {
     /// The customer's transactions and service records, newest first, as
     /// the exporting session sees them.
     pub records: Vec<RecordExport>,
+    /// Every share the customer is or was in, with every disclosure made
+    /// through it: to whom, when, which fields.
+    pub shares: Vec<crate::sharing::CustomerShare>,
 }
 
 /// One attached record in a [`CustomerExport`].
@@ -224,6 +227,7 @@ impl Session {
                 restriction: load(tx, DirectoryKind::Restriction, &key_of(id))?,
                 legal_hold: load(tx, DirectoryKind::Hold, &key_of(id))?,
                 records,
+                shares: super::sharing::customer_shares(store, tx, id)?,
             })
         })
     }

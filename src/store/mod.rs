@@ -23,6 +23,7 @@ mod merge;
 mod records;
 mod restore;
 mod session;
+mod sharing;
 mod sort_cache;
 mod statistics;
 
@@ -42,6 +43,7 @@ pub use statistics::{StatisticsCell, StatisticsDimension, StatisticsQuery, Stati
 
 pub use listing::{Filter, ListQuery, MAX_PAGE, SearchQuery};
 pub use session::Session;
+pub use sharing::{MAX_SHARE_FIELDS, SharePage, ShareSession};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -521,6 +523,15 @@ impl Store {
     /// a direct read of one is denied. (A marketing session opened without a
     /// channel sees no customer.)
     pub fn marketing_session(&self, principal_id: &str, channel: Channel, auth: AuthContext) -> Result<Session> {
+        if !channel.is_contact() {
+            return Err(Error::invalid(
+                "channel",
+                "marketing_channel",
+                format!(
+                    "'{channel}' records consent to sharing; a marketing session contacts by sms, email, phone or post"
+                ),
+            ));
+        }
         self.open_session(principal_id, Purpose::Marketing, auth, Some(channel))
     }
 

@@ -11,7 +11,7 @@ pub(super) use super::engine::Call;
 use super::engine::{self, Caller};
 use crate::access::{Action, AuthContext, Decision, FieldPlan, Purpose, rules};
 use crate::audit::{Trail, hex};
-use crate::consent::{Channel, ConsentChange, ConsentRecord, check_change};
+use crate::consent::{Channel, ConsentChange, ConsentRecord, THIRD_PARTIES, check_change};
 use crate::crypto::{DataKey, FieldCipher};
 use crate::error::{Error, Result};
 use crate::model::validate::{check_record, normalise, normalise_lookup, passes};
@@ -115,6 +115,21 @@ impl Session {
         self.run(Call::about(Action::Update, "consent.record", id), |store, tx, _, trail| {
             check_change(change)?;
             tx.get_customer(id)?.ok_or(Error::CustomerNotFound(id))?;
+            if !change.channel.is_contact() {
+                // A sharing consent names a registered recipient, or every third party.
+                let recipient = change.purpose.name();
+                if recipient != THIRD_PARTIES
+                    && tx.directory_get(crate::storage::DirectoryKind::Recipient, recipient)?.is_none()
+                {
+                    return Err(Error::invalid(
+                        "purpose",
+                        "consent_recipient_unknown",
+                        format!(
+                            "a consent to sharing names a registered recipient or '{THIRD_PARTIES}', not '{recipient}'"
+                        ),
+                    ));
+                }
+            }
             let record = ConsentRecord {
                 customer: id,
                 purpose: change.purpose.name().to_owned(),
