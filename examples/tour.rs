@@ -47,7 +47,7 @@ use custodian::audit::{AuditQuery, Outcome};
 use custodian::consent::{Channel, ConsentChange};
 use custodian::retention::{DestructionMethod, RetentionPolicy, RetentionRule};
 use custodian::{
-    Action, AuthContext, Checkpoint, CreateOptions, CustomerInput, CustomerPatch, CustomerView, DueQuery,
+    Action, AuthContext, Checkpoint, CreateOptions, CustomerId, CustomerInput, CustomerPatch, CustomerView, DueQuery,
     DuplicateCheck, Error, Field, Filter, KeySource, Level, ListQuery, MergeOptions, MergeSide, NewPrincipal,
     PaymentMethod, Purpose, Role, RoleDefinition, RoleRule, SearchQuery, ServiceChannel, ServiceInput, ServiceKind,
     ServiceStatus, Session, Shown, Store, TimelineQuery, TransactionInput,
@@ -140,6 +140,7 @@ fn run() -> TourResult {
     duplicates_and_merge(&store, &clerk)?;
     organisations(&clerk)?;
     statistics(&store)?;
+    sharing(&store, &clerk)?;
     Ok(())
 }
 
@@ -931,6 +932,134 @@ fn statistics(store: &Store) -> TourResult {
     println!("By city (from the address, derived when it was written; no address decrypted):");
     for (label, row) in by_city.row_labels.iter().zip(&by_city.cells) {
         println!("  {}{:>6}", pad(label, 24), shown(&row[0]));
+    }
+    Ok(())
+}
+
+/// The demo recipient's secret key. A real recipient generates its own
+/// (`RecipientSecret::generate`) and gives the store only the public key;
+/// the tour keeps a fixed one so that a reopened demo store can still be
+/// opened by it.
+const DEMO_RECIPIENT_SECRET: &[u8; 32] = b"demo recipient secret, not real!";
+
+/// q. Sharing with a partner under separate consent: a share of three
+/// fields, who is inside it, a withdrawal, a sealed package opened by the
+/// recipient, and the customer's account of the disclosures.
+fn sharing(store: &Store, clerk: &Session) -> TourResult {
+    use custodian::consent::THIRD_PARTIES;
+    use custodian::sharing::package;
+    use custodian::{NewRecipient, NewShare, RecipientSecret, ShareCustomers};
+    heading("q. Sharing with a partner under separate consent");
+    let admin = store.authenticated_session("admin", Purpose::Maintenance, AuthContext::with_mfa(now_ms()))?;
+    let secret = RecipientSecret::from_bytes(*DEMO_RECIPIENT_SECRET);
+    const DAY: i64 = 86_400_000;
+    let recipient = NewRecipient {
+        id: "shunda".into(),
+        name: "顺达物流有限公司".into(),
+        agreement: "DPA-2026-017".into(),
+        agreement_from: now_ms() - DAY,
+        agreement_until: now_ms() + 3650 * DAY,
+        public_key: secret.public_key(),
+    };
+    match admin.register_recipient(&recipient) {
+        Ok(r) => println!("Registered recipient {} ({}) under agreement {}.", r.id, r.name, r.agreement),
+        // A reopened demo store has it from an earlier tour.
+        Err(Error::AlreadyExists(_)) => println!("Recipient shunda is registered (agreement DPA-2026-017)."),
+        Err(e) => return Err(e.into()),
+    }
+    // Three individuals with an ID number (seen masked by the clerk), to show what sensitive consent changes.
+    let listed = clerk.list(&ListQuery::new().filter(Filter::new().kind("individual")).limit(100))?.items;
+    let three: Vec<CustomerId> =
+        listed.iter().filter(|v| v.get(&Field::IdNumber).is_some()).map(|v| v.id).take(3).collect();
+    if three.len() < 3 {
+        return Err(Failure("the demo store has fewer than three individuals with an ID number".into()));
+    }
+    let consent = |customer: CustomerId, purpose: &str, channel: Channel, granted: bool| -> TourResult {
+        let change = ConsentChange {
+            purpose: Purpose::parse(purpose)?,
+            channel,
+            granted,
+            source: "web_form".into(),
+            policy_version: "v2".into(),
+        };
+        clerk.record_consent(customer, &change)?;
+        Ok(())
+    };
+    consent(three[0], "shunda", Channel::ThirdParty, true)?;
+    consent(three[1], THIRD_PARTIES, Channel::ThirdParty, true)?;
+    consent(three[1], THIRD_PARTIES, Channel::ThirdPartySensitive, true)?;
+    println!(
+        "Customer {} consents to sharing with shunda; {} with every third party, sensitive data included; {} gave no consent.",
+        three[0], three[1], three[2]
+    );
+    let share = admin.create_share(&NewShare {
+        recipient: "shunda".into(),
+        purpose: Purpose::parse("delivery")?,
+        fields: vec![Field::Name, Field::Mobile, Field::IdNumber],
+        customers: ShareCustomers::Listed(three.clone()),
+        expires_at: now_ms() + 30 * DAY,
+        agreement: "DPA-2026-017".into(),
+    })?;
+    println!(
+        "Share {}: {} of the three, for {}, expiring in 30 days.",
+        share.id,
+        share.fields.join(", "),
+        share.purpose
+    );
+    let partner = store.share_session(share.id)?;
+    let page = partner.customers(None, 10)?;
+    println!("What shunda sees through it ({} customers inside):", page.customers.len());
+    for view in &page.customers {
+        let withheld: Vec<String> = view
+            .withheld()
+            .iter()
+            .filter(|w| w.rule == "share.sensitive_consent_required")
+            .map(|w| w.field.name().into_owned())
+            .collect();
+        println!(
+            "  {:>6}  {}  {}  {}{}",
+            view.id,
+            pad(view.text(&Field::Name), 8),
+            view.text(&Field::Mobile),
+            view.text(&Field::IdNumber),
+            if withheld.is_empty() { String::new() } else { format!("(withheld: {})", withheld.join(", ")) }
+        );
+    }
+    if let Err(e) = partner.get(three[2]) {
+        println!("  customer {}: {e}", three[2]);
+    }
+    consent(three[0], "shunda", Channel::ThirdParty, false)?;
+    let after = partner.customers(None, 10)?;
+    println!("Customer {} withdraws: shunda now sees {} customer(s).", three[0], after.customers.len());
+
+    let bytes = partner.package()?;
+    let verified = package::verify(&bytes)?;
+    println!(
+        "Package: {} bytes sealed to shunda's X25519 key; manifest share {} fields [{}] count {} sha256 {}…",
+        bytes.len(),
+        verified.manifest.share,
+        verified.manifest.fields.join(", "),
+        verified.manifest.count,
+        &verified.sha256[..16]
+    );
+    let opened = package::open(&bytes, &secret)?;
+    for c in &opened.customers {
+        println!(
+            "  opened by shunda: customer {} with {}",
+            c.id,
+            c.fields.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    match package::open(&bytes, &RecipientSecret::generate()?) {
+        Err(e) => println!("  with another key: {e}"),
+        Ok(_) => return Err(Failure("a package opened with the wrong key".into())),
+    }
+    let compliance = store.authenticated_session("admin", Purpose::Compliance, AuthContext::with_mfa(now_ms()))?;
+    for entry in compliance.customer_shares(three[1])?.iter().filter(|s| s.share.id == share.id) {
+        println!("Customer {}'s account of share {} (inside now: {}):", three[1], entry.share.id, entry.inside_now);
+        for d in &entry.disclosures {
+            println!("  at {} ms: to {} by {}: {}", d.at, d.recipient, d.action, d.fields.join(", "));
+        }
     }
     Ok(())
 }

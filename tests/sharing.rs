@@ -380,3 +380,52 @@ fn the_customer_learns_every_share_and_every_disclosure() {
         assert_eq!(after[0].disclosures.len(), 2);
     }
 }
+
+/// The interpreter the standalone opener runs under (the one with `cryptography`).
+fn python() -> String {
+    std::env::var("CUSTODIAN_REFERENCE_PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+#[test]
+fn the_documented_python_routine_opens_a_package_without_custodian() {
+    use std::process::Command;
+    let available = Command::new(python()).args(["-c", "import cryptography"]).output();
+    match available {
+        Ok(out) if out.status.success() => {}
+        _ if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!(
+                "SKIPPED: python3 with `cryptography` is missing (pip install cryptography, or set CUSTODIAN_REFERENCE_PYTHON)"
+            );
+            return;
+        }
+        other => panic!("CI=true and python3 with cryptography cannot be run: {other:?}"),
+    }
+    let (_, store, _, dir) = stores_with_clock().remove(1);
+    let (ids, secret) = setup(&store);
+    let share = admin(&store).create_share(&share_of(ShareCustomers::Listed(ids.clone()))).unwrap();
+    let bytes = store.share_session(share.id).unwrap().package().unwrap();
+    let path = dir.as_ref().unwrap().path().join("package.bin");
+    std::fs::write(&path, &bytes).unwrap();
+    let opener = format!("{}/examples/open_share_package.py", env!("CARGO_MANIFEST_DIR"));
+    let secret_hex: String = secret.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let out = Command::new(python()).arg(&opener).arg(&path).arg(&secret_hex).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let opened: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(opened["manifest"]["share"], share.id);
+    assert_eq!(opened["manifest"]["count"], 3);
+    let customers = opened["customers"].as_array().unwrap();
+    assert_eq!(customers[0]["fields"]["mobile"], "13900000000");
+    assert_eq!(customers[0]["withheld"][0], "id_number");
+    assert_eq!(customers[1]["fields"].as_object().unwrap().len(), 3);
+
+    // Another key, and a flipped byte, are refused by the routine too.
+    let other: String = RecipientSecret::generate().unwrap().to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let out = Command::new(python()).arg(&opener).arg(&path).arg(&other).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another key"));
+    let mut altered = bytes.clone();
+    altered[bytes.len() / 2] ^= 1;
+    std::fs::write(&path, &altered).unwrap();
+    let out = Command::new(python()).arg(&opener).arg(&path).arg(&secret_hex).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+}
