@@ -16,7 +16,7 @@ const DATA: [(&str, [usize; 3]); 3] = [("零售", [12, 7, 3]), ("批发", [6, 2,
 
 const ADDRESSES: [&str; 4] = ["浙江省杭州市西湖区文三路", "浙江宁波海曙区", "北京市朝阳区建国路", "广东省深圳市南山区"];
 
-fn populate(store: &Store) {
+fn populate(store: &Store) -> Vec<custodian::CustomerId> {
     let mut inputs = Vec::new();
     let mut n = 0;
     for (category, per_tier) in DATA {
@@ -34,7 +34,7 @@ fn populate(store: &Store) {
             }
         }
     }
-    admin(store).create_many(inputs).expect("create");
+    admin(store).create_many(inputs).expect("create")
 }
 
 /// A distinct name per customer (names take no digits): 统计甲甲, 统计甲乙, ...
@@ -223,4 +223,46 @@ fn age_bands_are_counted_from_birth_dates_decrypted_inside_the_store() {
     assert_eq!(entry.fields, ["age_band", "birth_date"]);
     assert!(entry.customers.is_empty());
     assert!(!format!("{after:?}").contains("1990"), "no birth date in the result");
+}
+
+#[test]
+fn consent_states_are_counted_per_purpose_and_channel_without_reading_sealed_data() {
+    use custodian::consent::Channel;
+    for (name, store, _dir) in stores() {
+        let ids = populate(&store);
+        // The first 12 (零售, A) consent to SMS marketing; one of them withdraws
+        // again, and another restricts processing (not counted at all).
+        for id in &ids[..12] {
+            consent_to_sms(&store, *id);
+        }
+        withdraw_sms(&store, ids[0]);
+        admin(&store).restrict(ids[1], "objection").unwrap();
+        let query =
+            StatisticsQuery::new(D::Consent).by(D::Category).threshold(2).consent(Purpose::Marketing, Channel::Sms);
+        let table = analyst(&store).statistics(&query).unwrap();
+        assert_eq!(table.row_labels, ["granted", "not granted"], "{name}");
+        assert_eq!(table.column_labels, ["批发", "政府", "零售"]);
+        let cells: Vec<Vec<Option<u64>>> = table.cells.iter().map(|r| counts(r)).collect();
+        assert_eq!(cells, [vec![Some(0), Some(0), Some(10)], vec![Some(17), Some(10), Some(11)]], "{name}: {table:?}");
+        assert_eq!(table.total, C::Count(48));
+        // At the default k nothing changes here; consent to another channel is nobody's.
+        let email = StatisticsQuery::new(D::Consent).consent(Purpose::Marketing, Channel::Email);
+        let by_email = analyst(&store).statistics(&email).unwrap();
+        assert_eq!(by_email.row_labels, ["not granted"]);
+        // The purpose and channel are required, and consent is not crossed with age.
+        let e = analyst(&store).statistics(&StatisticsQuery::new(D::Consent)).unwrap_err();
+        assert!(matches!(e, Error::Invalid { rule: "statistics_consent_purpose", .. }), "{e:?}");
+        let e = analyst(&store)
+            .statistics(&StatisticsQuery::new(D::Consent).by(D::AgeBand).consent(Purpose::Marketing, Channel::Sms))
+            .unwrap_err();
+        assert!(matches!(e, Error::Invalid { rule: "statistics_dimension_pair", .. }), "{e:?}");
+        // The audit entry names the consent counted.
+        let entries = auditor(&store).audit_entries(&AuditQuery::new().principal("analyst")).unwrap();
+        let last = entries
+            .iter()
+            .rev()
+            .find(|e| e.action == "customer.statistics" && e.outcome == custodian::Outcome::Allowed)
+            .unwrap();
+        assert!(last.fields.contains(&"consent.marketing.email".to_owned()), "{last:?}");
+    }
 }

@@ -21,6 +21,16 @@ struct QueryJson {
     filter: Option<FilterJson>,
     #[serde(default)]
     threshold: Option<u64>,
+    #[serde(default)]
+    consent: Option<ConsentJson>,
+}
+
+/// The purpose and channel the `consent` dimension counts consent to.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentJson {
+    purpose: String,
+    channel: String,
 }
 
 /// The classification attributes a query's `filter` may name.
@@ -49,6 +59,9 @@ fn query_of(json: &str) -> Outcome<StatisticsQuery> {
     let mut query = StatisticsQuery::new(StatisticsDimension::parse(&parsed.rows)?);
     if let Some(k) = parsed.threshold {
         query = query.threshold(k);
+    }
+    if let Some(c) = &parsed.consent {
+        query = query.consent(crate::Purpose::parse(&c.purpose)?, crate::consent::Channel::parse(&c.channel)?);
     }
     if let Some(columns) = &parsed.columns {
         query = query.by(StatisticsDimension::parse(columns)?);
@@ -116,8 +129,12 @@ fn table_to_json(table: &StatisticsTable) -> Outcome<String> {
 /// {"category": "零售"}, "threshold": 5}`. `rows` (required) and `columns`
 /// (optional: one column of counts, labelled `count`) are each one of
 /// `kind`, `category`, `source`, `tier`, `status`, `province`, `city`,
-/// `age_band` (else `CUST_STATUS_INVALID`, rule `statistics_dimension`),
-/// not the same one twice (rule `statistics_same_dimension`). `filter` (optional) counts
+/// `age_band`, `consent` (else `CUST_STATUS_INVALID`, rule `statistics_dimension`),
+/// not the same one twice (rule `statistics_same_dimension`). `consent`
+/// counts customers as `granted` or `not granted` by their latest consent
+/// to the query's `"consent": {"purpose": "marketing", "channel": "sms"}`
+/// (required with it: rule `statistics_consent_purpose`; not crossed with
+/// `age_band`: rule `statistics_dimension_pair`). `filter` (optional) counts
 /// only the customers whose `kind`, `category`, `tier` and `source` match
 /// those given. `threshold` k (default 5) is at least 2, else
 /// `CUST_STATUS_INVALID_ARGUMENT` (rule `statistics_threshold`). Bad JSON,

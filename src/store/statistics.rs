@@ -60,6 +60,11 @@ pub enum StatisticsDimension {
     /// leave it, and the audit entry names `birth_date` among the fields used.
     /// Slower than the other dimensions: one decryption per customer.
     AgeBand,
+    /// Consent to the purpose and channel the query names
+    /// ([`StatisticsQuery::consent`]): `granted` when the customer's latest
+    /// consent record for them is a grant, else `not granted`. Read from
+    /// the consent records and the classification columns; nothing sealed.
+    Consent,
 }
 
 impl StatisticsDimension {
@@ -74,6 +79,7 @@ impl StatisticsDimension {
             StatisticsDimension::Province => "province",
             StatisticsDimension::City => "city",
             StatisticsDimension::AgeBand => "age_band",
+            StatisticsDimension::Consent => "consent",
         }
     }
 
@@ -88,6 +94,7 @@ impl StatisticsDimension {
             StatisticsDimension::Province,
             StatisticsDimension::City,
             StatisticsDimension::AgeBand,
+            StatisticsDimension::Consent,
         ]
         .into_iter()
         .find(|d| d.name() == name)
@@ -95,17 +102,18 @@ impl StatisticsDimension {
             Error::invalid(
                 "dimension",
                 "statistics_dimension",
-                "a dimension is one of kind, category, source, tier, status, province, city, age_band",
+                "a dimension is one of kind, category, source, tier, status, province, city, age_band, consent",
             )
         })
     }
 
-    /// The label of `key` (and the customer's age band, when it was worked
-    /// out) along this dimension.
-    fn label(self, key: &ClassKey, band: Option<&str>) -> String {
+    /// The label of `key` along this dimension; `own` is the customer's
+    /// label along the one dimension not kept in the classification columns
+    /// (the age band or consent state), when the query has one.
+    fn label(self, key: &ClassKey, own: Option<&str>) -> String {
         let text = |v: &Option<String>| v.clone().unwrap_or_else(|| NONE.to_owned());
         match self {
-            StatisticsDimension::AgeBand => band.unwrap_or(NONE).to_owned(),
+            StatisticsDimension::AgeBand | StatisticsDimension::Consent => own.unwrap_or(NONE).to_owned(),
             StatisticsDimension::Kind => key.kind.clone(),
             StatisticsDimension::Category => text(&key.category),
             StatisticsDimension::Source => text(&key.source),
@@ -132,6 +140,10 @@ impl StatisticsDimension {
 
 /// The label of customers with no value along a dimension.
 pub const NONE: &str = "(none)";
+/// The consent dimension's label of customers whose latest consent is a grant.
+const CONSENT_GRANTED: &str = "granted";
+/// The consent dimension's label of everyone else.
+const CONSENT_NOT_GRANTED: &str = "not granted";
 /// Appended to a province when the address named no city.
 const UNKNOWN_CITY: &str = "(city unknown)";
 const MUNICIPALITY_PROVINCES: [u32; 4] = [11, 12, 31, 50];
@@ -152,12 +164,23 @@ pub struct StatisticsQuery {
     pub filter: Filter,
     /// Counts from 1 to `threshold - 1` are suppressed (default 5, at least 2).
     pub threshold: u64,
+    /// The purpose and channel the [`StatisticsDimension::Consent`]
+    /// dimension counts consent to.
+    pub consent: Option<(crate::Purpose, crate::consent::Channel)>,
 }
 
 impl StatisticsQuery {
     /// Counts by one dimension, threshold 5, every customer.
     pub fn new(rows: StatisticsDimension) -> Self {
-        Self { rows, columns: None, filter: Filter::default(), threshold: DEFAULT_THRESHOLD }
+        Self { rows, columns: None, filter: Filter::default(), threshold: DEFAULT_THRESHOLD, consent: None }
+    }
+
+    /// The purpose and channel the [`StatisticsDimension::Consent`]
+    /// dimension counts consent to (marketing by SMS, sharing with a
+    /// recipient, ...).
+    pub fn consent(mut self, purpose: crate::Purpose, channel: crate::consent::Channel) -> Self {
+        self.consent = Some((purpose, channel));
+        self
     }
 
     /// A cross-tab: `columns` across.
@@ -263,7 +286,30 @@ impl Session {
             for dimension in [Some(query.rows), query.columns].into_iter().flatten() {
                 trail.fields.insert(dimension.name().to_owned());
             }
-            let by_age = [Some(query.rows), query.columns].contains(&Some(StatisticsDimension::AgeBand));
+            let dimensions = [Some(query.rows), query.columns];
+            let by_age = dimensions.contains(&Some(StatisticsDimension::AgeBand));
+            let by_consent = dimensions.contains(&Some(StatisticsDimension::Consent));
+            let consent = match (by_consent, &query.consent) {
+                (true, None) => {
+                    return Err(Error::invalid(
+                        "consent",
+                        "statistics_consent_purpose",
+                        "counting by consent needs the purpose and channel (StatisticsQuery::consent)",
+                    ));
+                }
+                (true, Some(_)) if by_age => {
+                    return Err(Error::invalid(
+                        "columns",
+                        "statistics_dimension_pair",
+                        "age_band and consent cannot be crossed with each other",
+                    ));
+                }
+                (true, Some((purpose, channel))) => Some((purpose.name().to_owned(), *channel)),
+                (false, _) => None,
+            };
+            if let Some((purpose, channel)) = &consent {
+                trail.fields.insert(format!("consent.{purpose}.{channel}"));
+            }
             let mut cells: BTreeMap<(String, String), u64> = BTreeMap::new();
             let mut add = |key: &ClassKey, band: Option<&str>, n: u64| {
                 let row = query.rows.label(key, band);
@@ -302,11 +348,39 @@ impl Session {
             } else {
                 let mut counts: BTreeMap<ClassKey, u64> = store.class_counts.get(tx)?.iter().cloned().collect();
                 // Customers who restricted processing are not counted.
-                for id in self.restricted(tx)?.iter() {
+                let restricted = self.restricted(tx)?;
+                for id in restricted.iter() {
                     uncount(tx, &mut counts, *id)?;
                 }
+                // Consenting customers per classification, from their rows;
+                // everyone else of that classification does not consent.
+                let granted = match &consent {
+                    None => None,
+                    Some((purpose, channel)) => {
+                        let mut granted: BTreeMap<ClassKey, u64> = BTreeMap::new();
+                        for id in tx.consenting(purpose, *channel)? {
+                            if restricted.contains(&id) {
+                                continue;
+                            }
+                            if let Some(row) = tx.get_customer(id)? {
+                                *granted.entry(ClassKey::of(&row.header)).or_default() += 1;
+                            }
+                        }
+                        Some(granted)
+                    }
+                };
                 for (key, n) in counts.iter().filter(|(key, n)| **n > 0 && filter.matches_class(key)) {
-                    add(key, None, *n);
+                    match &granted {
+                        None => add(key, None, *n),
+                        Some(granted) => {
+                            let yes = granted.get(key).copied().unwrap_or(0).min(*n);
+                            for (label, count) in [(CONSENT_GRANTED, yes), (CONSENT_NOT_GRANTED, n - yes)] {
+                                if count > 0 {
+                                    add(key, Some(label), count);
+                                }
+                            }
+                        }
+                    }
                 }
             }
             Ok(tabulate(query, &cells))
@@ -347,8 +421,12 @@ fn describe(query: &StatisticsQuery) -> String {
         .into_iter()
         .filter_map(|(name, v)| v.as_ref().map(|v| format!("{name}={v}")))
         .collect();
+    let consent = match &query.consent {
+        Some((purpose, channel)) => format!(" consent={purpose}/{channel}"),
+        None => String::new(),
+    };
     format!(
-        "statistics rows={} columns={} filter=[{}] k={}",
+        "statistics rows={} columns={} filter=[{}] k={}{consent}",
         query.rows.name(),
         query.columns.map_or("-", StatisticsDimension::name),
         filter.join(","),
