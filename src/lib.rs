@@ -80,7 +80,8 @@ pub use store::{
     CheckpointPolicy, CheckpointSink, CreateOptions, CsvExportOptions, CsvExportSummary, CustomerExport,
     DuplicateCheck, DuplicatePair, DuplicateReason, DuplicateReport, Filter, ImportCounts, ImportOptions,
     ImportProblem, ImportReport, ImportRow, ImportedCustomer, ListQuery, LoginPolicy, MAX_PAGE, MAX_SHARE_FIELDS,
-    Matched, MatchedRow, MergeOptions, MergeReport, MergeSide, OutsideRecord, QualityReport, RecordExport, RejectedRow,
-    RestoreOptions, RestoreReport, SearchQuery, Session, SharePage, ShareSession, StatisticsCell, StatisticsDimension,
-    StatisticsQuery, StatisticsTable, Store, StoreCounts, UnknownHistory,
+    Matched, MatchedRow, MergeOptions, MergeReport, MergeSide, OutsideRecord, PurchaseTotals, PurchaseTotalsQuery,
+    QualityReport, RecordExport, RejectedRow, RestoreOptions, RestoreReport, SearchQuery, Session, SharePage,
+    ShareSession, StatisticsCell, StatisticsDimension, StatisticsQuery, StatisticsTable, Store, StoreCounts,
+    UnknownHistory,
 };

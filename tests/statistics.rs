@@ -266,3 +266,63 @@ fn consent_states_are_counted_per_purpose_and_channel_without_reading_sealed_dat
         assert!(last.fields.contains(&"consent.marketing.email".to_owned()), "{last:?}");
     }
 }
+
+#[test]
+fn purchase_totals_by_tier_sum_what_customers_paid_and_suppress_small_rows() {
+    use custodian::{PaymentMethod, PurchaseTotalsQuery, TransactionInput, TransactionStatus};
+    for (name, store, _dir) in stores() {
+        let ids = populate(&store);
+        // Tier A of 零售 is ids[0..12], B ids[12..19], C ids[19..22]; 批发 A ids[22..28] ...
+        let a = admin(&store);
+        let pay = |id, reference: &str, minor: i64, currency: &str| {
+            let input = TransactionInput::new(reference, currency, minor, PaymentMethod::Cash).item("茶", 1, minor);
+            a.add_transaction(id, &input).unwrap()
+        };
+        for (n, id) in ids[..6].iter().enumerate() {
+            pay(*id, &format!("A-{n}"), 10_000, "CNY"); // 6 tier-A buyers, 100.00 each
+        }
+        pay(ids[0], "A-extra", 5_050, "CNY"); // a second order: 50.50 more, still 6 buyers
+        pay(ids[1], "A-usd", 999, "USD"); // another currency: not summed
+        for (n, id) in ids[12..17].iter().enumerate() {
+            pay(*id, &format!("B-{n}"), 2_000, "CNY"); // 5 tier-B buyers
+        }
+        pay(ids[19], "C-0", 70_000, "CNY"); // 1 tier-C buyer: suppressed, and so is B with it
+        // Pending (not yet paid), then cancelled: not a purchase.
+        let pending = TransactionInput::new("C-1", "CNY", 80_000, PaymentMethod::Cash)
+            .item("茶", 1, 80_000)
+            .status(TransactionStatus::Pending);
+        let pending = a.add_transaction(ids[20], &pending).unwrap();
+        a.set_transaction_status(pending.id, pending.version, TransactionStatus::Cancelled).unwrap();
+
+        let totals = analyst(&store).purchase_totals(&PurchaseTotalsQuery::new(D::Tier, "CNY")).unwrap();
+        assert_eq!(totals.row_labels, ["A", "B", "C"], "{name}");
+        assert_eq!(totals.buyers, [C::Count(6), C::Suppressed, C::Suppressed], "{name}: {totals:?}");
+        assert_eq!(totals.amounts, [Some("650.50 CNY".to_owned()), None, None]);
+        assert_eq!(totals.total_buyers, C::Count(12));
+        assert_eq!(totals.total_amount.as_deref(), Some("1450.50 CNY"));
+        // At k = 2 a single tier-C buyer is still hidden, and B with it; a second C buyer shows all.
+        let k2 = PurchaseTotalsQuery::new(D::Tier, "CNY").threshold(2);
+        assert_eq!(analyst(&store).purchase_totals(&k2).unwrap().amounts, totals.amounts);
+        pay(ids[21], "C-2", 1_000, "CNY");
+        let open = analyst(&store).purchase_totals(&k2).unwrap();
+        let amounts: Vec<Option<&str>> = open.amounts.iter().map(|a| a.as_deref()).collect();
+        assert_eq!(amounts, [Some("650.50 CNY"), Some("100.00 CNY"), Some("710.00 CNY")], "{name}");
+        assert_eq!(open.buyers, [C::Count(6), C::Count(5), C::Count(2)]);
+        let usd = analyst(&store).purchase_totals(&PurchaseTotalsQuery::new(D::Tier, "USD").threshold(2)).unwrap();
+        assert_eq!(usd.buyers, [C::Suppressed]);
+        // Refusals.
+        let e = analyst(&store).purchase_totals(&PurchaseTotalsQuery::new(D::Tier, "XXY")).unwrap_err();
+        assert!(matches!(e, Error::Invalid { rule: "currency_unknown", .. }), "{e:?}");
+        let e = analyst(&store).purchase_totals(&PurchaseTotalsQuery::new(D::AgeBand, "CNY")).unwrap_err();
+        assert!(matches!(e, Error::Invalid { rule: "statistics_dimension", .. }), "{e:?}");
+        let e = marketing(&store).purchase_totals(&PurchaseTotalsQuery::new(D::Tier, "CNY")).unwrap_err();
+        assert!(matches!(e, Error::Denied { rule: "statistics.marketing", .. }), "{e:?}");
+        let entries = auditor(&store).audit_entries(&AuditQuery::new().principal("analyst")).unwrap();
+        let last = entries
+            .iter()
+            .rev()
+            .find(|e| e.action == "customer.purchase_totals" && e.outcome == custodian::Outcome::Allowed)
+            .unwrap();
+        assert!(last.customers.is_empty() && last.fields.contains(&"transaction.total".to_owned()));
+    }
+}

@@ -67,20 +67,7 @@ fn query_of(json: &str) -> Outcome<StatisticsQuery> {
         query = query.by(StatisticsDimension::parse(columns)?);
     }
     if let Some(f) = parsed.filter {
-        let mut filter = Filter::new();
-        if let Some(v) = f.kind {
-            filter = filter.kind(v);
-        }
-        if let Some(v) = f.category {
-            filter = filter.category(v);
-        }
-        if let Some(v) = f.tier {
-            filter = filter.tier(v);
-        }
-        if let Some(v) = f.source {
-            filter = filter.source(v);
-        }
-        query = query.filter(filter);
+        query = query.filter(filter_of(f));
     }
     Ok(query)
 }
@@ -175,6 +162,124 @@ pub unsafe extern "C" fn cust_statistics(
         let json = c_string(table_to_json(&s.statistics(&query)?)?)?;
         // SAFETY: checked non-NULL; writable as the caller promises.
         unsafe { write(out, json) };
+        Ok(())
+    })
+}
+
+/// The query JSON of `cust_purchase_totals`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PurchaseQueryJson {
+    rows: String,
+    currency: String,
+    #[serde(default)]
+    filter: Option<FilterJson>,
+    #[serde(default)]
+    threshold: Option<u64>,
+}
+
+/// The JSON form of purchase totals; a suppressed entry is `null`.
+#[derive(Serialize)]
+struct PurchaseTotalsJson<'a> {
+    rows: &'static str,
+    currency: &'a str,
+    threshold: u64,
+    row_labels: &'a [String],
+    buyers: Vec<Option<u64>>,
+    amounts: &'a [Option<String>],
+    total_buyers: Option<u64>,
+    total_amount: Option<&'a str>,
+    suppressed_primary: usize,
+    suppressed_secondary: usize,
+}
+
+fn filter_of(f: FilterJson) -> Filter {
+    let mut filter = Filter::new();
+    if let Some(v) = f.kind {
+        filter = filter.kind(v);
+    }
+    if let Some(v) = f.category {
+        filter = filter.category(v);
+    }
+    if let Some(v) = f.tier {
+        filter = filter.tier(v);
+    }
+    if let Some(v) = f.source {
+        filter = filter.source(v);
+    }
+    filter
+}
+
+fn purchase_query_of(json: &str) -> Outcome<crate::PurchaseTotalsQuery> {
+    let invalid =
+        |e: serde_json::Error| Failure::new(cust_status::Invalid, format!("invalid purchase totals query JSON: {e}"));
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json).map_err(invalid)?;
+    let parsed: PurchaseQueryJson = serde_json::from_value(serde_json::Value::Object(object)).map_err(invalid)?;
+    let mut query = crate::PurchaseTotalsQuery::new(StatisticsDimension::parse(&parsed.rows)?, parsed.currency);
+    if let Some(k) = parsed.threshold {
+        query = query.threshold(k);
+    }
+    if let Some(f) = parsed.filter {
+        query = query.filter(filter_of(f));
+    }
+    Ok(query)
+}
+
+/// Sums what customers bought (their `paid` and `partially_refunded`
+/// transactions in one currency, at full total) by one classification
+/// dimension, with small rows suppressed.
+///
+/// `query_json`: `{"rows": "tier", "currency": "CNY", "filter": {"category":
+/// "零售"}, "threshold": 5}`; `rows` is `kind`, `category`, `source`, `tier`,
+/// `status`, `province` or `city` (else `CUST_STATUS_INVALID`, rule
+/// `statistics_dimension`); `currency` an ISO 4217 code (rule
+/// `currency_unknown`); `threshold` at least 2 (`CUST_STATUS_INVALID_ARGUMENT`,
+/// rule `statistics_threshold`). Bad JSON, an unknown key or a wrong type
+/// is `CUST_STATUS_INVALID` and nothing is read or audited.
+///
+/// A row with 1 to k - 1 buyers has its buyers and amount suppressed, then
+/// a second row whenever only one is, as for `cust_statistics`. The totals
+/// are decrypted inside the store; only the suppressed sums leave it.
+/// Customers who restricted processing are left out; a marketing session is
+/// refused (`statistics.marketing`). Audited as `customer.purchase_totals`,
+/// naming no customer.
+///
+/// `*totals_json` receives `{"rows": "tier", "currency": "CNY",
+/// "threshold": 5, "row_labels": ["A", "B"], "buyers": [6, null],
+/// "amounts": ["650.50 CNY", null], "total_buyers": 12, "total_amount":
+/// "1450.50 CNY", "suppressed_primary": 2, "suppressed_secondary": 2}`;
+/// free it with `cust_string_free`.
+///
+/// # Safety
+/// `session` must be a valid handle; `query_json` NUL-terminated;
+/// `totals_json` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_purchase_totals(
+    session: *const cust_session,
+    query_json: *const c_char,
+    totals_json: *mut *mut c_char,
+) -> cust_status {
+    with_session(session, |s| {
+        let out = out_ptr(totals_json, "totals_json")?;
+        // SAFETY: the caller promises a NUL-terminated string or NULL.
+        let query = purchase_query_of(unsafe { text(query_json, "query_json") }?)?;
+        let totals = s.purchase_totals(&query)?;
+        let json = PurchaseTotalsJson {
+            rows: totals.rows.name(),
+            currency: &totals.currency,
+            threshold: totals.threshold,
+            row_labels: &totals.row_labels,
+            buyers: totals.buyers.iter().map(|c| c.count()).collect(),
+            amounts: &totals.amounts,
+            total_buyers: totals.total_buyers.count(),
+            total_amount: totals.total_amount.as_deref(),
+            suppressed_primary: totals.suppressed_primary,
+            suppressed_secondary: totals.suppressed_secondary,
+        };
+        let text =
+            serde_json::to_string(&json).map_err(|e| Failure::new(cust_status::Internal, format!("JSON: {e}")))?;
+        // SAFETY: checked non-NULL; writable as the caller promises.
+        unsafe { write(out, c_string(text)?) };
         Ok(())
     })
 }

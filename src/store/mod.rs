@@ -20,6 +20,7 @@ mod lifecycle;
 mod listing;
 mod login;
 mod merge;
+mod purchase_totals;
 mod records;
 mod restore;
 mod session;
@@ -38,6 +39,7 @@ pub use import::{
 pub use lifecycle::{CustomerExport, RecordExport};
 pub use login::LoginPolicy;
 pub use merge::{MergeOptions, MergeReport, MergeSide};
+pub use purchase_totals::{PurchaseTotals, PurchaseTotalsQuery};
 pub use restore::{OutsideRecord, RestoreOptions, RestoreReport, UnknownHistory};
 pub use statistics::{StatisticsCell, StatisticsDimension, StatisticsQuery, StatisticsTable};
 

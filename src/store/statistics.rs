@@ -110,7 +110,7 @@ impl StatisticsDimension {
     /// The label of `key` along this dimension; `own` is the customer's
     /// label along the one dimension not kept in the classification columns
     /// (the age band or consent state), when the query has one.
-    fn label(self, key: &ClassKey, own: Option<&str>) -> String {
+    pub(super) fn label(self, key: &ClassKey, own: Option<&str>) -> String {
         let text = |v: &Option<String>| v.clone().unwrap_or_else(|| NONE.to_owned());
         match self {
             StatisticsDimension::AgeBand | StatisticsDimension::Consent => own.unwrap_or(NONE).to_owned(),
@@ -452,7 +452,8 @@ fn age_band(birth: &str, today: (i32, u32, u32)) -> Option<&'static str> {
 }
 
 impl ClassKey {
-    fn of(h: &crate::storage::CustomerHeader) -> Self {
+    /// The classification columns of a customer.
+    pub(super) fn of(h: &crate::storage::CustomerHeader) -> Self {
         ClassKey {
             kind: h.kind.clone(),
             category: h.category.clone(),
@@ -594,7 +595,7 @@ pub(crate) fn suppress(counts: &[Vec<u64>], k: u64) -> Suppression {
 impl Filter {
     /// Whether a combination of classification columns passes the filter
     /// (the filter already normalised).
-    fn matches_class(&self, key: &ClassKey) -> bool {
+    pub(super) fn matches_class(&self, key: &ClassKey) -> bool {
         let eq = |want: &Option<String>, have: Option<&String>| want.as_ref().is_none_or(|w| Some(w) == have);
         eq(&self.kind, Some(&key.kind))
             && eq(&self.category, key.category.as_ref())
