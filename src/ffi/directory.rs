@@ -192,7 +192,11 @@ pub unsafe extern "C" fn cust_access_review_json(
 /// Records customer `customer`'s consent to `purpose` on `channel` being
 /// given (`granted`) or withdrawn, where (`source`: `web_form`, `counter`,
 /// `call`, ...) and under which privacy-policy version. Takes effect on the
-/// next call of every session.
+/// next call of every session. `channel` is `sms`, `email`, `phone` or
+/// `post`, or `third_party` / `third_party_sensitive` for the separate
+/// consent to sharing, whose `purpose` is then a registered recipient's id
+/// or `third_parties` (else `CUST_STATUS_INVALID`, rule
+/// `consent_recipient_unknown`).
 ///
 /// # Safety
 /// `session` must be a valid handle; the strings NUL-terminated.
