@@ -65,6 +65,10 @@ enum cust_status
   CUST_STATUS_LEGAL_HOLD = 24,
   // The transaction or service record does not exist.
   CUST_STATUS_RECORD_NOT_FOUND = 25,
+  // The share does not exist.
+  CUST_STATUS_SHARE_NOT_FOUND = 26,
+  // No recipient is registered under this id.
+  CUST_STATUS_RECIPIENT_NOT_FOUND = 27,
   // The policy refused the operation (rule and reason in the message).
   CUST_STATUS_DENIED = 30,
   // The master key or passphrase does not open this store.
@@ -103,6 +107,9 @@ enum cust_status
   CUST_STATUS_BACKUP_CHAIN = 84,
   // The master key given does not open the backup.
   CUST_STATUS_BACKUP_KEY = 85,
+  // A share package is not a package, is truncated or altered, or is
+  // sealed to another key.
+  CUST_STATUS_PACKAGE_REJECTED = 86,
   // A required pointer argument was NULL.
   CUST_STATUS_NULL_ARGUMENT = 100,
   // A string argument was not valid UTF-8.
@@ -293,6 +300,11 @@ typedef struct cust_service_input cust_service_input;
 // A session. Every call through it is checked against the policy and
 // audited. Close it with `cust_session_close`.
 typedef struct cust_session cust_session;
+
+// A recipient's session on one share, opened by `cust_share_session_open`
+// and closed with `cust_share_session_close`. It reads only what the share
+// grants, of the customers inside it, and keeps the store alive.
+typedef struct cust_share_session cust_share_session;
 
 // An open store. Close it with `cust_store_close`; sessions opened on it
 // keep it alive until they are closed too.
@@ -1016,7 +1028,11 @@ cust_status cust_access_review_json(const struct cust_session *session,
 // Records customer `customer`'s consent to `purpose` on `channel` being
 // given (`granted`) or withdrawn, where (`source`: `web_form`, `counter`,
 // `call`, ...) and under which privacy-policy version. Takes effect on the
-// next call of every session.
+// next call of every session. `channel` is `sms`, `email`, `phone` or
+// `post`, or `third_party` / `third_party_sensitive` for the separate
+// consent to sharing, whose `purpose` is then a registered recipient's id
+// or `third_parties` (else `CUST_STATUS_INVALID`, rule
+// `consent_recipient_unknown`).
 //
 // # Safety
 // `session` must be a valid handle; the strings NUL-terminated.
@@ -1754,6 +1770,298 @@ cust_status cust_session_last_error(const struct cust_session *session,
                                     size_t len,
                                     size_t *needed);
 
+// Registers a recipient of shared data: an external party receiving
+// customers' information under an agreement, with the X25519 public key
+// its packages are sealed to (`cust_recipient_keypair` makes a pair).
+//
+// `recipient_json`: `{"id": "acme", "name": "顺达物流有限公司",
+// "agreement": "DPA-2026-017", "agreement_from": 1764547200000,
+// "agreement_until": 1796083200000, "public_key": "<64 hex digits>"}`,
+// every key required. `id` (`[a-z][a-z0-9_]{0,31}`, not a built-in purpose
+// nor `third_parties`; rule `recipient_id`) is what sharing consents name
+// as their purpose; `name` 1-64 printable characters; `agreement` the
+// agreement's reference; its period in Unix ms, the end exclusive and
+// after the start (rule `agreement_period`); `public_key` 64 hexadecimal
+// digits of a usable key (rule `recipient_public_key`). Bad JSON, anything
+// but an object, an unknown key or a value of the wrong type gives
+// `CUST_STATUS_INVALID`; an id already registered
+// `CUST_STATUS_ALREADY_EXISTS`. Nothing is stored on failure.
+//
+// Needs the `manage` action (administrators); audited as
+// `share.register_recipient`. `*recipient_json_out` (may be NULL) receives
+// the recipient as stored: the keys above (the key as hex) and
+// `registered_at`, `registered_by`; free it with `cust_string_free`.
+//
+// # Safety
+// `session` must be a valid handle; `recipient_json` NUL-terminated;
+// `recipient_json_out` NULL or writable.
+cust_status cust_recipient_register(const struct cust_session *session,
+                                    const char *recipient_json,
+                                    char **recipient_json_out);
+
+// Revokes recipient `id` for `reason` (1-64 printable characters): every
+// share to it ends at once, and no new one can be granted. An unknown id
+// gives `CUST_STATUS_RECIPIENT_NOT_FOUND`; one already revoked
+// `CUST_STATUS_INVALID` (rule `already_revoked`). Needs the `manage`
+// action; audited as `share.revoke_recipient` with the reason.
+// `*recipient_json_out` (may be NULL) receives the recipient with its
+// `revoked` (`{"at", "by", "reason"}`); free it with `cust_string_free`.
+//
+// # Safety
+// `session` must be a valid handle; `id` and `reason` NUL-terminated;
+// `recipient_json_out` NULL or writable.
+cust_status cust_recipient_revoke(const struct cust_session *session,
+                                  const char *id,
+                                  const char *reason,
+                                  char **recipient_json_out);
+
+// Every registered recipient, revoked ones included (with their
+// `revoked`), by id, as a JSON array in the form `cust_recipient_register`
+// gives. Needs the `manage` action. Free `*json` with `cust_string_free`.
+//
+// # Safety
+// `session` must be a valid handle; `json` writable.
+cust_status cust_recipients_json(const struct cust_session *session, char **json);
+
+// Grants a share: the listed fields of the customers it covers, to a
+// registered recipient for one purpose, until it expires. A customer is
+// inside only while their separate consent to sharing with that recipient
+// stands (`cust_consent_record` with channel `third_party`, purpose the
+// recipient's id or `third_parties`; the latest of the two decides); L1
+// fields also need consent on channel `third_party_sensitive`.
+//
+// `share_json`: `{"recipient": "acme", "purpose": "delivery", "fields":
+// ["name", "mobile"], "customers": [3, 7], "expires_at": 1767225600000,
+// "agreement": "DPA-2026-017"}`, or `"filter": {"category": "零售"}` (any of
+// `kind`, `category`, `tier`, `source`; `{}` covers everyone) instead of
+// `customers`: exactly one of the two (rule `share_customers_or_filter`).
+// `purpose` is a custom purpose, `service` or `analytics`; `fields` lists
+// 1-32 fields by name, never "all" (an unknown one gives
+// `CUST_STATUS_UNKNOWN_FIELD`); `customers` 1 to 100,000 existing ids (an
+// unknown one gives `CUST_STATUS_NOT_FOUND`); `expires_at` (Unix ms) in
+// the future and no later than the agreement's end; `agreement` the
+// recipient's. An unregistered recipient gives
+// `CUST_STATUS_RECIPIENT_NOT_FOUND`, a revoked one or an agreement not in
+// effect `CUST_STATUS_DENIED`. Bad JSON, anything but an object, an
+// unknown key or a value of the wrong type gives `CUST_STATUS_INVALID`.
+// Nothing is stored on failure.
+//
+// Needs the `manage` action; audited as `share.create`, naming listed
+// customers. `*share_id` (may be NULL) receives the new share's id, for
+// `cust_share_session_open`; `*share_json_out` (may be NULL) the share:
+// `{"id", "recipient", "purpose", "fields", "customers": {"listed": [3,
+// 7]} or {"matching": {"category": "零售"}}, "expires_at", "agreement",
+// "created_at", "created_by"}`; free it with `cust_string_free`.
+//
+// # Safety
+// `session` must be a valid handle; `share_json` NUL-terminated;
+// `share_id` and `share_json_out` NULL or writable.
+cust_status cust_share_create(const struct cust_session *session,
+                              const char *share_json,
+                              uint64_t *share_id,
+                              char **share_json_out);
+
+// Revokes share `share` for `reason` (1-64 printable characters): its
+// recipient sees nothing through it from the next call on (an open
+// `cust_share_session` gets `CUST_STATUS_DENIED`, rule `share.revoked`).
+// An unknown share gives `CUST_STATUS_SHARE_NOT_FOUND`; one already
+// revoked `CUST_STATUS_INVALID` (rule `already_revoked`). Needs the
+// `manage` action; audited as `share.revoke`. `*share_json_out` (may be
+// NULL) receives the share with its `revoked`; free it with
+// `cust_string_free`.
+//
+// # Safety
+// `session` must be a valid handle; `reason` NUL-terminated;
+// `share_json_out` NULL or writable.
+cust_status cust_share_revoke(const struct cust_session *session,
+                              uint64_t share,
+                              const char *reason,
+                              char **share_json_out);
+
+// Every share granted, revoked and expired ones included, by id, as a
+// JSON array in the form `cust_share_create` gives. Needs the `manage`
+// action. Free `*json` with `cust_string_free`.
+//
+// # Safety
+// `session` must be a valid handle; `json` writable.
+cust_status cust_shares_json(const struct cust_session *session, char **json);
+
+// Every share customer `customer` is or was in (listed by it, inside it
+// now, or disclosed through), for the customer's access report, as JSON:
+// `[{"share": {...}, "inside_now": true, "disclosures": [{"at": ms, "seq":
+// 41, "recipient": "acme", "share": 1, "action": "share.get", "fields":
+// ["mobile", "name"]}]}]` (the share as `cust_share_create` gives it; the
+// disclosures from the audit log, oldest first, field names only). Needs
+// the `audit` action (auditors, administrators for compliance). Free
+// `*json` with `cust_string_free`.
+//
+// # Safety
+// `session` must be a valid handle; `json` writable.
+cust_status cust_customer_shares_json(const struct cust_session *session,
+                                      int64_t customer,
+                                      char **json);
+
+// Opens the recipient's session on share `share`, for the host serving
+// that recipient: it reads the share's granted fields of the customers
+// inside it and nothing else, and can do nothing else. Every call is
+// audited under principal `recipient:<id>` with target `share:<id>`,
+// naming the customers and fields disclosed; the opening too
+// (`share.session_open`). An unknown share gives
+// `CUST_STATUS_SHARE_NOT_FOUND`; a share revoked or expired, a revoked
+// recipient or an agreement not in effect `CUST_STATUS_DENIED` (rules
+// `share.revoked`, `share.expired`, `share.recipient_revoked`,
+// `share.agreement_not_in_effect`), then and on any later call. The
+// session keeps the store alive; close it with `cust_share_session_close`.
+//
+// # Safety
+// `store` must be a valid handle; `out` writable.
+cust_status cust_share_session_open(const struct cust_store *store,
+                                    uint64_t share,
+                                    struct cust_share_session **out);
+
+// Closes a share session (NULL is ignored).
+//
+// # Safety
+// `session` must be NULL or a handle not closed before.
+void cust_share_session_close(struct cust_share_session *session);
+
+// Copies the id of the share session's recipient into `buf` (snprintf
+// semantics, as `cust_last_error`).
+//
+// # Safety
+// `session` must be a valid handle; `buf` NULL or `len` writable bytes;
+// `needed` NULL or writable.
+cust_status cust_share_session_recipient(const struct cust_share_session *session,
+                                         char *buf,
+                                         size_t len,
+                                         size_t *needed);
+
+// Copies the last error message recorded on the share session (snprintf
+// semantics, as `cust_last_error`).
+//
+// # Safety
+// `session` must be a valid handle; `buf` NULL or `len` writable bytes;
+// `needed` NULL or writable.
+cust_status cust_share_session_last_error(const struct cust_share_session *session,
+                                          char *buf,
+                                          size_t len,
+                                          size_t *needed);
+
+// Reads customer `customer` through the share: `*out` receives it with
+// the granted fields only (read it with `cust_customer_field`,
+// `cust_customer_to_json`, ...; free it with `cust_customer_free`). Every
+// other field is withheld (rule `share.field_not_granted`), and so are L1
+// fields unless the customer's sharing consent names sensitive data (rule
+// `share.sensitive_consent_required`). A customer outside the share (not
+// covered, not consenting, restricted, erased) gives `CUST_STATUS_NOT_FOUND`,
+// as one that does not exist. Audited as `share.get`.
+//
+// # Safety
+// `session` must be a valid handle; `out` writable.
+cust_status cust_share_get(const struct cust_share_session *session,
+                           int64_t customer,
+                           struct cust_customer **out);
+
+// Up to `limit` (1 to 1000, else `CUST_STATUS_INVALID_ARGUMENT`) customers
+// inside the share with ids above `after` (0: from the first), in id
+// order, each as `cust_share_get` gives it, in `*out` (a `cust_list`: read
+// it with `cust_list_len` and `cust_list_get`, free it with
+// `cust_list_free`; its `cust_list_total` is this page's length, as a
+// share does not count its members). `*next` (may be NULL) receives the
+// `after` of the next page, 0 on the last. Audited as `share.list`, naming
+// the customers.
+//
+// # Safety
+// `session` must be a valid handle; `next` NULL or writable; `out` writable.
+cust_status cust_share_customers(const struct cust_share_session *session,
+                                 int64_t after,
+                                 uint32_t limit,
+                                 int64_t *next,
+                                 struct cust_list **out);
+
+// Seals every customer inside the share, minimised to the granted fields,
+// into a package for the recipient: `(*out, *out_len)` receive its bytes
+// (free them with `cust_bytes_free`). The package is sealed to the
+// recipient's public key with a fresh ephemeral key (X25519, HKDF-SHA256,
+// AES-256-GCM with the manifest as additional data) and ends with its
+// SHA-256: `cust_package_verify` checks it without a key,
+// `cust_package_open` opens it with the recipient's secret. Audited as
+// `share.package`, naming the customers, the fields and the package's
+// SHA-256.
+//
+// # Safety
+// `session` must be a valid handle; `out` and `out_len` writable.
+cust_status cust_share_package(const struct cust_share_session *session,
+                               uint8_t **out,
+                               size_t *out_len);
+
+// Checks a share package without its key: the format, the manifest, and
+// the SHA-256 over everything, so a truncated or altered package is
+// refused (`CUST_STATUS_PACKAGE_REJECTED`, the message says how).
+// `*manifest_json` receives what the package says about itself, readable
+// by anyone who holds it: `{"format": "custodian-share-package/1",
+// "share": 1, "recipient": "acme", "recipient_key": "<hex>",
+// "ephemeral_key": "<hex>", "purpose": "delivery", "agreement":
+// "DPA-2026-017", "fields": ["name", "mobile"], "count": 3, "created_at":
+// ms, "expires_at": ms, "sha256": "<hex>"}` (no customer value); free it
+// with `cust_string_free`.
+//
+// # Safety
+// `package` must hold `package_len` readable bytes (or be NULL with 0);
+// `manifest_json` writable.
+cust_status cust_package_verify(const uint8_t *package, size_t package_len, char **manifest_json);
+
+// Opens a share package with the recipient's 32-byte X25519 `secret`
+// (another length: `CUST_STATUS_INVALID_ARGUMENT`): verified as by
+// `cust_package_verify`, then decrypted, which also authenticates the
+// manifest. A package sealed to another key, altered, truncated or not a
+// package gives `CUST_STATUS_PACKAGE_REJECTED`. Needs no store: this is
+// what the recipient runs.
+//
+// `*content_json` receives `{"manifest": {...as cust_package_verify
+// gives it, without sha256}, "sha256": "<hex>", "customers": [{"id": 3,
+// "fields": {"mobile": "13900000000", "name": "王五"}, "withheld":
+// ["id_number"]}]}`: each customer's granted values by field name, and the
+// granted fields left out for that customer (L1 without consent naming
+// sensitive data). It holds personal data: free it with
+// `cust_string_free`, which zeroes it (the library keeps no other copy).
+//
+// # Safety
+// `package` must hold `package_len` readable bytes (or be NULL with 0);
+// `secret` `secret_len` readable bytes; `content_json` writable.
+cust_status cust_package_open(const uint8_t *package,
+                              size_t package_len,
+                              const uint8_t *secret,
+                              size_t secret_len,
+                              char **content_json);
+
+// Makes a new recipient key pair from the operating system's random
+// number generator: the 32-byte X25519 secret into `secret` (kept by the
+// recipient, never by the sending store: wipe your copies with
+// `cust_memzero`) and its 32-byte public key into `public_key` (hex-encode
+// it for `cust_recipient_register`). Both lengths must be 32, else
+// `CUST_STATUS_INVALID_ARGUMENT`; nothing is written on failure.
+//
+// # Safety
+// `secret` must hold `secret_len` writable bytes, `public_key`
+// `public_key_len` writable bytes.
+cust_status cust_recipient_keypair(uint8_t *secret,
+                                   size_t secret_len,
+                                   uint8_t *public_key,
+                                   size_t public_key_len);
+
+// The 32-byte X25519 public key of the recipient secret `secret` (32
+// bytes) into `public_key` (32 bytes); another length of either is
+// `CUST_STATUS_INVALID_ARGUMENT`.
+//
+// # Safety
+// `secret` must hold `secret_len` readable bytes, `public_key`
+// `public_key_len` writable bytes.
+cust_status cust_recipient_public_key(const uint8_t *secret,
+                                      size_t secret_len,
+                                      uint8_t *public_key,
+                                      size_t public_key_len);
+
 // Counts customers along one dimension, or cross-tabulates
 // two, with every small count suppressed. Only `age_band` reads sealed
 // data: the birth dates, decrypted inside the store for the count.
@@ -1762,8 +2070,12 @@ cust_status cust_session_last_error(const struct cust_session *session,
 // {"category": "零售"}, "threshold": 5}`. `rows` (required) and `columns`
 // (optional: one column of counts, labelled `count`) are each one of
 // `kind`, `category`, `source`, `tier`, `status`, `province`, `city`,
-// `age_band` (else `CUST_STATUS_INVALID`, rule `statistics_dimension`),
-// not the same one twice (rule `statistics_same_dimension`). `filter` (optional) counts
+// `age_band`, `consent` (else `CUST_STATUS_INVALID`, rule `statistics_dimension`),
+// not the same one twice (rule `statistics_same_dimension`). `consent`
+// counts customers as `granted` or `not granted` by their latest consent
+// to the query's `"consent": {"purpose": "marketing", "channel": "sms"}`
+// (required with it: rule `statistics_consent_purpose`; not crossed with
+// `age_band`: rule `statistics_dimension_pair`). `filter` (optional) counts
 // only the customers whose `kind`, `category`, `tier` and `source` match
 // those given. `threshold` k (default 5) is at least 2, else
 // `CUST_STATUS_INVALID_ARGUMENT` (rule `statistics_threshold`). Bad JSON,
@@ -1794,6 +2106,38 @@ cust_status cust_session_last_error(const struct cust_session *session,
 cust_status cust_statistics(const struct cust_session *session,
                             const char *query_json,
                             char **table_json);
+
+// Sums what customers bought (their `paid` and `partially_refunded`
+// transactions in one currency, at full total) by one classification
+// dimension, with small rows suppressed.
+//
+// `query_json`: `{"rows": "tier", "currency": "CNY", "filter": {"category":
+// "零售"}, "threshold": 5}`; `rows` is `kind`, `category`, `source`, `tier`,
+// `status`, `province` or `city` (else `CUST_STATUS_INVALID`, rule
+// `statistics_dimension`); `currency` an ISO 4217 code (rule
+// `currency_unknown`); `threshold` at least 2 (`CUST_STATUS_INVALID_ARGUMENT`,
+// rule `statistics_threshold`). Bad JSON, an unknown key or a wrong type
+// is `CUST_STATUS_INVALID` and nothing is read or audited.
+//
+// A row with 1 to k - 1 buyers has its buyers and amount suppressed, then
+// a second row whenever only one is, as for `cust_statistics`. The totals
+// are decrypted inside the store; only the suppressed sums leave it.
+// Customers who restricted processing are left out; a marketing session is
+// refused (`statistics.marketing`). Audited as `customer.purchase_totals`,
+// naming no customer.
+//
+// `*totals_json` receives `{"rows": "tier", "currency": "CNY",
+// "threshold": 5, "row_labels": ["A", "B"], "buyers": [6, null],
+// "amounts": ["650.50 CNY", null], "total_buyers": 12, "total_amount":
+// "1450.50 CNY", "suppressed_primary": 2, "suppressed_secondary": 2}`;
+// free it with `cust_string_free`.
+//
+// # Safety
+// `session` must be a valid handle; `query_json` NUL-terminated;
+// `totals_json` writable.
+cust_status cust_purchase_totals(const struct cust_session *session,
+                                 const char *query_json,
+                                 char **totals_json);
 
 // Creates a new store in directory `dir` (`customers.db` and `keys.db`)
 // under the 32-byte master key `key`. Fails with

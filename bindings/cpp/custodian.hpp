@@ -1,7 +1,7 @@
 /* custodian: the C++17 wrapper over the C API (include/custodian.h), header-only.
  *
  * - Handles are move-only RAII objects: store, session, customer, customer_list, input,
- *   import_report, transaction_input, service_input, record, record_list. A moved-from handle is empty; calling through it throws error with
+ *   import_report, transaction_input, service_input, record, record_list, share_session. A moved-from handle is empty; calling through it throws error with
  *   CUST_STATUS_NULL_ARGUMENT, as the C API would.
  * - Every failing call throws custodian::error: status(), rule() and the message of this
  *   thread's last error (cust_last_error, which the library sets on every failure, so the
@@ -281,6 +281,8 @@ public:
     std::size_t size() const noexcept { return bytes_.size(); }
     bool empty() const noexcept { return bytes_.empty(); }
     uint8_t operator[](std::size_t index) const { return bytes_.at(index); }
+    /// The bytes as a key argument (a recipient secret for `open_package`), never copied.
+    operator key_view() const noexcept { return key_view(bytes_.data(), bytes_.size()); }
 
 private:
     void wipe() noexcept { detail::wipe(bytes_.data(), bytes_.size()); }
@@ -1222,6 +1224,60 @@ public:
         return record_list(out);
     }
 
+    /* Sharing with third parties (see the C functions for the JSON forms). */
+    /// Registers a recipient: `{"id", "name", "agreement", "agreement_from", "agreement_until",
+    /// "public_key"}` (the key as 64 hex digits: `to_hex(keys.public_key)`); returns it as stored.
+    std::string register_recipient(std::string_view recipient_json) const {
+        detail::text j(recipient_json, "recipient_json");
+        char* out = nullptr;
+        detail::check(cust_recipient_register(handle_.get(), j.c_str(), &out));
+        return detail::take_string(out);
+    }
+    /// Revokes recipient `id` (every share to it ends); returns it with its `revoked`.
+    std::string revoke_recipient(std::string_view id, std::string_view reason) const {
+        detail::text i(id, "id"), r(reason, "reason");
+        char* out = nullptr;
+        detail::check(cust_recipient_revoke(handle_.get(), i.c_str(), r.c_str(), &out));
+        return detail::take_string(out);
+    }
+    /// Every registered recipient, revoked ones included, as a JSON array.
+    std::string recipients_json() const {
+        char* out = nullptr;
+        detail::check(cust_recipients_json(handle_.get(), &out));
+        return detail::take_string(out);
+    }
+    /// Grants a share (`{"recipient", "purpose", "fields": [...], "customers": [ids] | "filter":
+    /// {...}, "expires_at", "agreement"}`) and returns its id, for `store::open_share_session`;
+    /// `share_json`, if given, receives the share as stored.
+    uint64_t create_share(std::string_view share_json, std::string* share_json_out = nullptr) const {
+        detail::text j(share_json, "share_json");
+        uint64_t id = 0;
+        char* out = nullptr;
+        detail::check(cust_share_create(handle_.get(), j.c_str(), &id, share_json_out != nullptr ? &out : nullptr));
+        std::string text = detail::take_string(out);
+        if (share_json_out != nullptr) *share_json_out = std::move(text);
+        return id;
+    }
+    /// Revokes share `share`; returns it with its `revoked`.
+    std::string revoke_share(uint64_t share, std::string_view reason) const {
+        detail::text r(reason, "reason");
+        char* out = nullptr;
+        detail::check(cust_share_revoke(handle_.get(), share, r.c_str(), &out));
+        return detail::take_string(out);
+    }
+    /// Every share granted, revoked and expired ones included, as a JSON array.
+    std::string shares_json() const {
+        char* out = nullptr;
+        detail::check(cust_shares_json(handle_.get(), &out));
+        return detail::take_string(out);
+    }
+    /// Every share the customer is or was in, with every disclosure through it, as JSON.
+    std::string customer_shares_json(int64_t customer) const {
+        char* out = nullptr;
+        detail::check(cust_customer_shares_json(handle_.get(), customer, &out));
+        return detail::take_string(out);
+    }
+
     const cust_session* native_handle() const noexcept { return handle_.get(); }
     explicit operator bool() const noexcept { return handle_.get() != nullptr; }
 
@@ -1232,6 +1288,88 @@ private:
 
     std::shared_ptr<const void> keep_alive_;
     detail::owned<cust_session, &cust_session_close> handle_;
+};
+
+/// One page of the customers inside a share: `next` is the `after` of the next page, 0 on the last.
+struct share_page {
+    customer_list customers;
+    int64_t next = 0;
+};
+
+/// A recipient's session on one share (`store::open_share_session`): it reads the granted fields
+/// of the customers inside the share and nothing else. Move-only; it keeps the store (and its
+/// sinks) alive.
+class share_session {
+public:
+    share_session() noexcept = default;
+    share_session(share_session&& other) noexcept = default;
+    share_session& operator=(share_session&& other) noexcept {
+        if (this != &other) {
+            close();
+            handle_ = std::move(other.handle_);
+            keep_alive_ = std::move(other.keep_alive_);
+            share_ = std::exchange(other.share_, 0);
+        }
+        return *this;
+    }
+    ~share_session() { close(); }
+
+    void close() noexcept {
+        handle_.reset();
+        keep_alive_.reset();
+    }
+    /// The share's id (0 when empty).
+    uint64_t share_id() const noexcept { return handle_.get() != nullptr ? share_ : 0; }
+    /// The recipient's id.
+    std::string recipient() const {
+        return detail::text_out([&](char* buf, std::size_t len, std::size_t* needed) {
+            return cust_share_session_recipient(handle_.get(), buf, len, needed);
+        });
+    }
+    std::string last_error() const {
+        return detail::text_out([&](char* buf, std::size_t len, std::size_t* needed) {
+            return cust_share_session_last_error(handle_.get(), buf, len, needed);
+        });
+    }
+    /// Customer `id` with the granted fields only; CUST_STATUS_NOT_FOUND if it is not inside.
+    customer get(int64_t id) const {
+        cust_customer* out = nullptr;
+        detail::check(cust_share_get(handle_.get(), id, &out));
+        return customer(out);
+    }
+    /// Up to `limit` (1 to 1000) customers inside the share with ids above `after` (0: from the first).
+    share_page customers(int64_t after = 0, uint32_t limit = 100) const {
+        cust_list* out = nullptr;
+        int64_t next = 0;
+        detail::check(cust_share_customers(handle_.get(), after, limit, &next, &out));
+        share_page page;
+        page.customers = customer_list(out);
+        page.next = next;
+        return page;
+    }
+    /// Every customer inside the share, sealed to the recipient's key: the package's bytes.
+    std::vector<uint8_t> package() const {
+        uint8_t* out = nullptr;
+        std::size_t len = 0;
+        detail::check(cust_share_package(handle_.get(), &out, &len));
+        struct release {
+            uint8_t* p;
+            std::size_t len;
+            ~release() { cust_bytes_free(p, len); }
+        } guard{out, len};
+        return std::vector<uint8_t>(out, out + len);
+    }
+    const cust_share_session* native_handle() const noexcept { return handle_.get(); }
+    explicit operator bool() const noexcept { return handle_.get() != nullptr; }
+
+private:
+    friend class store;
+    share_session(cust_share_session* owned, uint64_t share, std::shared_ptr<const void> keep_alive) noexcept
+        : keep_alive_(std::move(keep_alive)), handle_(owned), share_(share) {}
+
+    std::shared_ptr<const void> keep_alive_;
+    detail::owned<cust_share_session, &cust_share_session_close> handle_;
+    uint64_t share_ = 0;
 };
 
 class store {
@@ -1347,6 +1485,14 @@ public:
         return session(out, sinks_);
     }
 
+    /// Opens the recipient's session on share `share` (CUST_STATUS_SHARE_NOT_FOUND, or
+    /// CUST_STATUS_DENIED when the share, its recipient or the agreement is not in effect).
+    share_session open_share_session(uint64_t share) const {
+        cust_share_session* out = nullptr;
+        detail::check(cust_share_session_open(handle_.get(), share, &out));
+        return share_session(out, share, sinks_);
+    }
+
     std::string backup(std::string_view path) const {
         detail::text p(path, "path");
         char* manifest = nullptr;
@@ -1376,6 +1522,69 @@ private:
     std::shared_ptr<detail::sinks> sinks_;
     detail::owned<cust_store, &cust_store_close> handle_;
 };
+
+/* Share packages and recipient keys: what the recipient runs, without a store. */
+
+/// A recipient's X25519 key pair: the secret (kept by the recipient only; wiped when destroyed)
+/// and the public key to register with the sender.
+struct recipient_keys {
+    secret_bytes secret;
+    std::array<uint8_t, 32> public_key{};
+};
+
+/// A new key pair from the operating system's random number generator.
+inline recipient_keys generate_recipient_keys() {
+    std::array<uint8_t, 32> secret{};
+    recipient_keys keys;
+    const cust_status status = cust_recipient_keypair(secret.data(), secret.size(), keys.public_key.data(),
+                                                      keys.public_key.size());
+    if (status == CUST_STATUS_OK) keys.secret = secret_bytes(secret.data(), secret.size());
+    detail::wipe(secret.data(), secret.size());
+    detail::check(status);
+    return keys;
+}
+
+/// The public key of a recipient secret (32 bytes).
+inline std::array<uint8_t, 32> recipient_public_key(key_view secret) {
+    std::array<uint8_t, 32> out{};
+    detail::check(cust_recipient_public_key(secret.data(), secret.size(), out.data(), out.size()));
+    return out;
+}
+
+/// Bytes as lower-case hex digits (a public key for `session::register_recipient`).
+inline std::string to_hex(key_view bytes) {
+    static const char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+        out += digits[bytes.data()[i] >> 4];
+        out += digits[bytes.data()[i] & 0xf];
+    }
+    return out;
+}
+
+/// Checks a share package without its key (format, manifest, SHA-256); returns the manifest
+/// with its `sha256` as JSON. A truncated or altered package throws CUST_STATUS_PACKAGE_REJECTED.
+inline std::string verify_package(const uint8_t* package, std::size_t len) {
+    char* out = nullptr;
+    detail::check(cust_package_verify(package, len, &out));
+    return detail::take_string(out);
+}
+inline std::string verify_package(const std::vector<uint8_t>& package) {
+    return verify_package(package.data(), package.size());
+}
+
+/// Opens a share package with the recipient's 32-byte secret; returns `{"manifest", "sha256",
+/// "customers": [{"id", "fields", "withheld"}]}` as JSON. Another key, or a truncated or
+/// altered package, throws CUST_STATUS_PACKAGE_REJECTED.
+inline std::string open_package(const uint8_t* package, std::size_t len, key_view secret) {
+    char* out = nullptr;
+    detail::check(cust_package_open(package, len, secret.data(), secret.size(), &out));
+    return detail::take_string(out);
+}
+inline std::string open_package(const std::vector<uint8_t>& package, key_view secret) {
+    return open_package(package.data(), package.size(), secret);
+}
 
 inline std::string backup_manifest(std::string_view path) {
     detail::text p(path, "path");

@@ -1385,6 +1385,175 @@ static void test_statistics(const std::string& dir) {
     CHECK(contains(moved.statistics(R"({"rows": "kind"})"), "\"row_labels\":[\"individual\"]"));
 }
 
+static_assert(!std::is_copy_constructible_v<custodian::share_session>, "share session is move-only");
+static_assert(std::is_nothrow_move_constructible_v<custodian::share_session> &&
+                  std::is_nothrow_move_assignable_v<custodian::share_session>,
+              "share sessions move without throwing");
+
+/* A customer with a name, a mobile, an e-mail and an ID number, created by `session`; its id. */
+static int64_t shared_customer(const custodian::session& session, std::string_view code, std::string_view mobile,
+                               std::string_view email, std::string_view id_number) {
+    custodian::input in = person(code, "王五", mobile);
+    in.set(CUST_FIELD_EMAIL, email).set(CUST_FIELD_ID_NUMBER, id_number);
+    return session.create(in).id();
+}
+
+/* Sharing with a third party, as tests/sharing.rs and test_api.c: a recipient with generated keys,
+ * sharing consents through record_consent (channels third_party, third_party_sensitive), a share
+ * of name, mobile and ID number, the recipient's share_session (granted fields only, a withdrawal
+ * taking a customer out, pages), a package verified and opened with the recipient's secret only,
+ * the customer's disclosures, revocation, and refused JSON, each with its status and rule. */
+static void test_sharing(const std::string& dir) {
+    custodian::store store = provisioned(dir, "sharing");
+    custodian::session admin = store.open_session("admin", "service", true);
+    custodian::session clerk = store.open_session("clerk", "service");
+    custodian::session compliance = store.open_session("admin", "compliance", true);
+    const int64_t day = 86400000;
+    const int64_t now = static_cast<int64_t>(std::time(nullptr)) * 1000;
+
+    custodian::recipient_keys keys = custodian::generate_recipient_keys();
+    const custodian::recipient_keys other = custodian::generate_recipient_keys();
+    CHECK(keys.secret.size() == 32 && keys.public_key != other.public_key);
+    CHECK(custodian::recipient_public_key(keys.secret) == keys.public_key);
+    CHECK_THROWS(custodian::recipient_public_key(custodian::key_view(keys.secret.data(), 31)),
+                 CUST_STATUS_INVALID_ARGUMENT);
+    const std::string key_hex = custodian::to_hex(keys.public_key);
+    CHECK(key_hex.size() == 64 && custodian::to_hex(std::vector<uint8_t>{0x0a, 0xf1}) == "0af1");
+
+    auto recipient_json = [&](std::string_view id, const std::string& key, std::string_view extra = "") {
+        return std::string("{\"id\": \"") + std::string(id) + "\", \"name\": \"顺达物流有限公司\", \"agreement\": " +
+               "\"DPA-2026-017\", \"agreement_from\": " + std::to_string(now - day) +
+               ", \"agreement_until\": " + std::to_string(now + 365 * day) + ", \"public_key\": \"" + key + "\"" +
+               std::string(extra) + "}";
+    };
+    auto unknown = CHECK_THROWS(admin.register_recipient(recipient_json("acme", key_hex, ", \"colour\": 1")),
+                                CUST_STATUS_INVALID);
+    CHECK(unknown && contains(unknown->message(), "invalid recipient JSON") && contains(unknown->message(), "`colour`"));
+    auto short_key = CHECK_THROWS(admin.register_recipient(recipient_json("acme", "abcd")), CUST_STATUS_INVALID);
+    CHECK(short_key && short_key->rule() == "recipient_public_key");
+    auto low_order =
+        CHECK_THROWS(admin.register_recipient(recipient_json("acme", std::string(64, '0'))), CUST_STATUS_INVALID);
+    CHECK(low_order && low_order->rule() == "recipient_public_key");
+    auto bad_id = CHECK_THROWS(admin.register_recipient(recipient_json("marketing", key_hex)), CUST_STATUS_INVALID);
+    CHECK(bad_id && bad_id->rule() == "recipient_id");
+    CHECK_THROWS(admin.register_recipient(R"(["acme"])"), CUST_STATUS_INVALID);
+    CHECK_THROWS(admin.register_recipient(WITH_NUL), CUST_STATUS_INVALID);
+    CHECK_THROWS(clerk.register_recipient(recipient_json("acme", key_hex)), CUST_STATUS_DENIED);
+    CHECK(admin.recipients_json() == "[]");
+    const std::string registered = admin.register_recipient(recipient_json("acme", key_hex));
+    CHECK(contains(registered, "\"id\":\"acme\"") && contains(registered, key_hex.c_str()));
+    CHECK_THROWS(admin.register_recipient(recipient_json("acme", key_hex)), CUST_STATUS_ALREADY_EXISTS);
+    admin.register_recipient(recipient_json("other", custodian::to_hex(other.public_key)));
+    CHECK(contains(admin.recipients_json(), "\"id\":\"other\""));
+
+    /* 0 consents to acme, 1 to every third party with sensitive data, 2 never. */
+    const int64_t ids[3] = {shared_customer(admin, "KH800", "13900000080", "user80@example.com", "110101199003078515"),
+                            shared_customer(admin, "KH801", "13900000081", "user81@example.com", "11010519491231002X"),
+                            shared_customer(admin, "KH802", "13900000082", "user82@example.com", "110101199003078515")};
+    clerk.record_consent(ids[0], "acme", "third_party", true, "web_form", "v2");
+    clerk.record_consent(ids[1], "third_parties", "third_party", true, "web_form", "v2");
+    clerk.record_consent(ids[1], "third_parties", "third_party_sensitive", true, "web_form", "v2");
+    auto unregistered =
+        CHECK_THROWS(clerk.record_consent(ids[2], "nobody_here", "third_party", true, "web_form", "v2"),
+                     CUST_STATUS_INVALID);
+    CHECK(unregistered && unregistered->rule() == "consent_recipient_unknown");
+
+    auto share_json = [&](std::string_view customers, int64_t expires_at, std::string_view recipient = "acme") {
+        return std::string("{\"recipient\": \"") + std::string(recipient) +
+               "\", \"purpose\": \"delivery\", \"fields\": [\"name\", \"mobile\", \"id_number\"], " +
+               std::string(customers) + ", \"expires_at\": " + std::to_string(expires_at) +
+               ", \"agreement\": \"DPA-2026-017\"}";
+    };
+    const std::string listed = "\"customers\": [" + std::to_string(ids[0]) + ", " + std::to_string(ids[1]) + ", " +
+                               std::to_string(ids[2]) + "]";
+    auto both = CHECK_THROWS(admin.create_share(share_json(listed + ", \"filter\": {}", now + day)), CUST_STATUS_INVALID);
+    CHECK(both && both->rule() == "share_customers_or_filter");
+    auto neither = CHECK_THROWS(admin.create_share(share_json("\"x\": 1", now + day)), CUST_STATUS_INVALID);
+    CHECK(neither && contains(neither->message(), "`x`"));
+    auto outlives = CHECK_THROWS(admin.create_share(share_json(listed, now + 400 * day)), CUST_STATUS_INVALID);
+    CHECK(outlives && outlives->rule() == "share_outlives_agreement");
+    CHECK_THROWS(admin.create_share(share_json(listed, now + day, "nobody_here")), CUST_STATUS_RECIPIENT_NOT_FOUND);
+    CHECK_THROWS(admin.create_share(share_json("\"customers\": [987654]", now + day)), CUST_STATUS_NOT_FOUND);
+    CHECK_THROWS(admin.create_share("[]"), CUST_STATUS_INVALID);
+    CHECK_THROWS(clerk.create_share(share_json(listed, now + day)), CUST_STATUS_DENIED);
+    CHECK(admin.shares_json() == "[]");
+    std::string created;
+    const uint64_t share = admin.create_share(share_json(listed, now + 30 * day), &created);
+    CHECK(share == 1 && contains(created, "\"id\":1,\"recipient\":\"acme\"") && contains(created, "\"listed\":["));
+    CHECK(admin.create_share(share_json("\"filter\": {\"tier\": \"Z\"}", now + day)) == 2);
+    CHECK(contains(admin.shares_json(), "\"matching\":{\"tier\":\"Z\"}"));
+
+    /* The recipient's session: granted fields of consenting customers only. */
+    CHECK_THROWS(store.open_share_session(999), CUST_STATUS_SHARE_NOT_FOUND);
+    custodian::share_session session = store.open_share_session(share);
+    CHECK(session.share_id() == share && session.recipient() == "acme");
+    const custodian::customer first = session.get(ids[0]);
+    CHECK(first.text(CUST_FIELD_MOBILE) == "13900000080" && first.text(CUST_FIELD_NAME) == "王五");
+    CHECK(first.field(CUST_FIELD_ID_NUMBER).shown == CUST_SHOWN_WITHHELD);
+    CHECK(first.field(CUST_FIELD_EMAIL).shown == CUST_SHOWN_WITHHELD && !first.value(CUST_FIELD_EMAIL));
+    CHECK(session.get(ids[1]).text(CUST_FIELD_ID_NUMBER) == "11010519491231002X");
+    auto outside = CHECK_THROWS(session.get(ids[2]), CUST_STATUS_NOT_FOUND);
+    CHECK(outside && contains(session.last_error(), "not found"));
+    custodian::share_page page = session.customers(0, 1);
+    CHECK(page.customers.size() == 1 && page.customers[0].id() == ids[0] && page.next == ids[0]);
+    page = session.customers(page.next, 1);
+    CHECK(page.customers.size() == 1 && page.customers[0].id() == ids[1] && page.next == 0);
+    CHECK_THROWS(session.customers(0, 0), CUST_STATUS_INVALID_ARGUMENT);
+    int seen = 0;
+    for (custodian::customer_ref each : session.customers().customers) seen += each.id() == ids[1];
+    CHECK(seen == 1);
+
+    /* The package: verified without a key, opened with the recipient's secret only. */
+    const std::vector<uint8_t> package = session.package();
+    const std::string package_text(package.begin(), package.end());
+    CHECK(package.size() > 100 && package_text.compare(0, 8, "CUSTSHR1") == 0);
+    CHECK(!contains(package_text, "13900000080") && !contains(package_text, "王五"));
+    const std::string manifest = custodian::verify_package(package);
+    CHECK(contains(manifest, "\"recipient\":\"acme\"") && contains(manifest, "\"count\":2") &&
+          contains(manifest, "\"sha256\":\""));
+    const std::string content = custodian::open_package(package, keys.secret);
+    CHECK(contains(content, "\"mobile\":\"13900000080\"") && contains(content, "\"withheld\":[\"id_number\"]"));
+    CHECK(contains(content, "\"id_number\":\"11010519491231002X\"") && !contains(content, "example.com"));
+    auto wrong = CHECK_THROWS(custodian::open_package(package, other.secret), CUST_STATUS_PACKAGE_REJECTED);
+    CHECK(wrong && contains(wrong->message(), "another key"));
+    CHECK_THROWS(custodian::verify_package(package.data(), package.size() - 1), CUST_STATUS_PACKAGE_REJECTED);
+    CHECK_THROWS(custodian::open_package(package.data(), 40, keys.secret), CUST_STATUS_PACKAGE_REJECTED);
+    std::vector<uint8_t> altered = package;
+    altered[altered.size() / 2] ^= 0x20;
+    CHECK_THROWS(custodian::open_package(altered, keys.secret), CUST_STATUS_PACKAGE_REJECTED);
+    CHECK_THROWS(custodian::verify_package(altered), CUST_STATUS_PACKAGE_REJECTED);
+    CHECK_THROWS(custodian::open_package(package, custodian::key_view(keys.secret.data(), 16)),
+                 CUST_STATUS_INVALID_ARGUMENT);
+
+    /* A withdrawal takes the customer out on the next call; the history stays. */
+    clerk.record_consent(ids[0], "third_parties", "third_party", false, "call", "v2");
+    CHECK_THROWS(session.get(ids[0]), CUST_STATUS_NOT_FOUND);
+    CHECK_THROWS(clerk.customer_shares_json(ids[0]), CUST_STATUS_DENIED);
+    const std::string account = compliance.customer_shares_json(ids[0]);
+    CHECK(contains(account, "\"inside_now\":false") && contains(account, "\"action\":\"share.get\"") &&
+          contains(account, "\"action\":\"share.package\"") && !contains(account, "13900000080"));
+
+    /* Moves; the session keeps the store alive; revocation ends it. */
+    custodian::share_session moved(std::move(session));
+    CHECK(!session && session.share_id() == 0 && moved.share_id() == share);
+    CHECK_THROWS(session.get(ids[1]), CUST_STATUS_NULL_ARGUMENT);
+    session = std::move(moved);
+    CHECK(session && !moved);
+    const std::string revoked = admin.revoke_share(share, "contract ended");
+    CHECK(contains(revoked, "\"reason\":\"contract ended\""));
+    auto again = CHECK_THROWS(admin.revoke_share(share, "again"), CUST_STATUS_INVALID);
+    CHECK(again && again->rule() == "already_revoked");
+    CHECK_THROWS(admin.revoke_share(999, "x"), CUST_STATUS_SHARE_NOT_FOUND);
+    auto ended = CHECK_THROWS(session.package(), CUST_STATUS_DENIED);
+    CHECK(ended && ended->rule() == "share.revoked");
+    custodian::share_session second = store.open_share_session(2);
+    CHECK(contains(admin.revoke_recipient("acme", "breach"), "\"reason\":\"breach\""));
+    CHECK_THROWS(admin.revoke_recipient("nobody_here", "breach"), CUST_STATUS_RECIPIENT_NOT_FOUND);
+    store.close();
+    auto gone = CHECK_THROWS(second.customers(), CUST_STATUS_DENIED);
+    CHECK(gone && gone->rule() == "share.recipient_revoked");
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         std::fprintf(stderr, "usage: %s <empty-directory>\n", argv[0]);
@@ -1414,6 +1583,7 @@ int main(int argc, char** argv) {
         {"merge", test_merge},
         {"organisations", test_organisations},
         {"statistics", test_statistics},
+        {"sharing", test_sharing},
     };
     for (const test& t : tests) {
         try {

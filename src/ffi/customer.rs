@@ -234,7 +234,8 @@ pub(crate) fn hand_out(out: *mut *mut cust_customer, view: CustomerView) {
     unsafe { write(out, into_handle(cust_customer { view })) };
 }
 
-fn hand_out_list(out: *mut *mut cust_list, items: Vec<CustomerView>, total: u64) {
+/// Hands a page of views to C through a checked `out`.
+pub(crate) fn hand_out_list(out: *mut *mut cust_list, items: Vec<CustomerView>, total: u64) {
     let items = items.into_iter().map(|view| cust_customer { view }).collect();
     // SAFETY: every caller checked `out`.
     unsafe { write(out, into_handle(cust_list { items, total })) };

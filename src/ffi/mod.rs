@@ -34,6 +34,7 @@ mod lifecycle;
 mod merge;
 mod records;
 mod session;
+mod sharing;
 mod statistics;
 mod status;
 mod store;
@@ -42,6 +43,7 @@ pub use customer::{cust_customer, cust_field, cust_input, cust_kind, cust_list, 
 pub use import::{cust_import_counts, cust_import_report, cust_match};
 pub use records::{cust_record, cust_record_list, cust_service_input, cust_transaction_input};
 pub use session::cust_session;
+pub use sharing::cust_share_session;
 pub use status::cust_status;
 pub use store::cust_store;
 

@@ -2120,6 +2120,422 @@ static void test_statistics(const char *dir) {
     cust_store_close(store);
 }
 
+/* `key` as 64 lower-case hex digits and a NUL. */
+static void hex_of(char out[65], const uint8_t key[32]) {
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < 32; i++) {
+        out[2 * i] = digits[key[i] >> 4];
+        out[2 * i + 1] = digits[key[i] & 0xf];
+    }
+    out[64] = 0;
+}
+
+/* Whether `len` bytes at `bytes` hold the text `needle` anywhere. */
+static int bytes_hold(const uint8_t *bytes, size_t len, const char *needle) {
+    size_t n = strlen(needle);
+    for (size_t i = 0; n <= len && i <= len - n; i++) {
+        if (memcmp(bytes + i, needle, n) == 0) return 1;
+    }
+    return 0;
+}
+
+/* A customer with a name, a mobile, an e-mail and an ID number; its id. */
+static int64_t shared_customer(cust_session *session, const char *code, const char *mobile, const char *email,
+                               const char *id_number) {
+    cust_input *in = person(code, "王五", mobile);
+    cust_customer *customer = NULL;
+    OK(cust_input_set(in, CUST_FIELD_EMAIL, email));
+    OK(cust_input_set(in, CUST_FIELD_ID_NUMBER, id_number));
+    OK(cust_input_set(in, CUST_FIELD_CATEGORY, "零售"));
+    OK(cust_customer_create(session, in, &customer));
+    cust_input_free(in);
+    int64_t id = cust_customer_id(customer);
+    cust_customer_free(customer);
+    return id;
+}
+
+/* Sharing with a third party, as tests/sharing.rs: a recipient registered with a generated
+ * key pair, sharing consents recorded through cust_consent_record (channels third_party and
+ * third_party_sensitive), a share of name, mobile and ID number, the recipient's session that
+ * sees only the consenting customers and only the granted fields (the ID number only with
+ * sensitive consent), a withdrawal taking a customer out, a package verified and opened with
+ * the recipient's secret and refused with another, truncated or altered, the customer's
+ * account of every disclosure, revocation, and the refusals of malformed JSON (nothing stored). */
+static void test_sharing(const char *dir) {
+    const cust_status N = CUST_STATUS_NULL_ARGUMENT;
+    const long long DAY = 86400000LL;
+    const long long now = (long long)time(NULL) * 1000LL;
+    cust_store *store = provisioned(dir, "sharing");
+    cust_session *admin = NULL, *clerk = NULL, *compliance = NULL;
+    OK(cust_session_open(store, "admin", "service", true, 0, &admin));
+    OK(cust_session_open(store, "clerk", "service", false, 0, &clerk));
+    OK(cust_session_open(store, "admin", "compliance", true, 0, &compliance));
+    char text[512];
+    char *json = SENTINEL;
+
+    /* Key pairs: 32 bytes each way, nothing written on a refusal. */
+    uint8_t secret[32] = {0}, public_key[32] = {0}, other_secret[32] = {0}, other_public[32] = {0};
+    uint8_t derived[32] = {0}, zero[32] = {0};
+    CHECK_STATUS(cust_recipient_keypair(NULL, 32, public_key, 32), N);
+    CHECK_STATUS(cust_recipient_keypair(secret, 32, NULL, 32), N);
+    CHECK_STATUS(cust_recipient_keypair(secret, 31, public_key, 32), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK(strstr(last_error(), "secret_len") != NULL);
+    CHECK_STATUS(cust_recipient_keypair(secret, 32, public_key, 64), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK(memcmp(secret, zero, 32) == 0 && memcmp(public_key, zero, 32) == 0);
+    OK(cust_recipient_keypair(secret, 32, public_key, 32));
+    OK(cust_recipient_keypair(other_secret, sizeof other_secret, other_public, sizeof other_public));
+    CHECK(memcmp(secret, zero, 32) != 0 && memcmp(secret, other_secret, 32) != 0);
+    OK(cust_recipient_public_key(secret, 32, derived, 32));
+    CHECK(memcmp(derived, public_key, 32) == 0);
+    CHECK_STATUS(cust_recipient_public_key(secret, 16, derived, 32), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(cust_recipient_public_key(NULL, 32, derived, 32), N);
+    CHECK_STATUS(cust_recipient_public_key(secret, 32, derived, 0), CUST_STATUS_INVALID_ARGUMENT);
+    char key_hex[65], other_hex[65];
+    hex_of(key_hex, public_key);
+    hex_of(other_hex, other_public);
+
+    /* Recipients: every malformed registration refused, nothing stored. */
+    char recipient[1024], bad[1024];
+    const char *const format = "{\"id\": \"%s\", \"name\": \"顺达物流有限公司\", \"agreement\": \"DPA-2026-017\", "
+                               "\"agreement_from\": %lld, \"agreement_until\": %lld, \"public_key\": \"%s\"%s}";
+    snprintf(recipient, sizeof recipient, format, "acme", now - DAY, now + 365 * DAY, key_hex, "");
+    const struct {
+        const char *id;
+        const char *key;
+        const char *extra;
+        const char *named;
+    } refused[] = {
+        {"acme", key_hex, ", \"colour\": \"red\"", "`colour`"},
+        {"acme", "abcd", "", "(rule recipient_public_key)"},
+        {"acme", "0000000000000000000000000000000000000000000000000000000000000000", "", "(rule recipient_public_key)"},
+        {"marketing", key_hex, "", "(rule recipient_id)"},
+        {"Bad-Id", key_hex, "", "(rule recipient_id)"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(bad, sizeof bad, format, refused[i].id, now - DAY, now + 365 * DAY, refused[i].key, refused[i].extra);
+        json = SENTINEL;
+        CHECK_STATUS(cust_recipient_register(admin, bad, &json), CUST_STATUS_INVALID);
+        CHECK(json == SENTINEL && strstr(last_error(), refused[i].named) != NULL);
+    }
+    snprintf(bad, sizeof bad, format, "acme", now + DAY, now - DAY, key_hex, "");
+    CHECK_STATUS(cust_recipient_register(admin, bad, &json), CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "(rule agreement_period)") != NULL);
+    const char *const malformed_recipients[] = {
+        "{\"id\": \"acme\"",
+        "[\"acme\"]",
+        "{\"id\": \"acme\", \"name\": \"x\"}",
+        "{\"id\": 7, \"name\": \"x\", \"agreement\": \"A\", \"agreement_from\": 0, \"agreement_until\": 1, "
+        "\"public_key\": \"00\"}",
+    };
+    for (size_t i = 0; i < sizeof malformed_recipients / sizeof malformed_recipients[0]; i++) {
+        CHECK_STATUS(cust_recipient_register(admin, malformed_recipients[i], &json), CUST_STATUS_INVALID);
+        CHECK(json == SENTINEL && strstr(last_error(), "invalid recipient JSON") != NULL);
+    }
+    CHECK_STATUS(cust_recipient_register(admin, BAD_UTF8, &json), CUST_STATUS_INVALID_UTF8);
+    CHECK_STATUS(cust_recipient_register(admin, NULL, &json), N);
+    CHECK_STATUS(cust_recipient_register(NULL, recipient, &json), N);
+    CHECK_STATUS(cust_recipient_register(clerk, recipient, &json), CUST_STATUS_DENIED);
+    CHECK(json == SENTINEL);
+    OK(cust_recipients_json(admin, &json));
+    CHECK(strcmp(json, "[]") == 0);
+    cust_string_free(json);
+
+    OK(cust_recipient_register(admin, recipient, &json));
+    CHECK(strstr(json, "\"id\":\"acme\"") != NULL && strstr(json, key_hex) != NULL);
+    CHECK(strstr(json, "\"registered_by\":\"admin\"") != NULL && strstr(json, "\"revoked\"") == NULL);
+    cust_string_free(json);
+    CHECK_STATUS(cust_recipient_register(admin, recipient, NULL), CUST_STATUS_ALREADY_EXISTS);
+    snprintf(bad, sizeof bad, format, "other", now - DAY, now + 365 * DAY, other_hex, "");
+    OK(cust_recipient_register(admin, bad, NULL));
+    OK(cust_recipients_json(admin, &json));
+    CHECK(strstr(json, "\"id\":\"acme\"") != NULL && strstr(json, "\"id\":\"other\"") != NULL);
+    cust_string_free(json);
+    CHECK_STATUS(cust_recipients_json(admin, NULL), N);
+    CHECK_STATUS(cust_recipients_json(clerk, &json), CUST_STATUS_DENIED);
+
+    /* Customers and their sharing consents, through the consent function everyone uses:
+     * 0 consents to acme, 1 to every third party with sensitive data, 2 never consents,
+     * 3 consents to acme and withdraws later. */
+    int64_t ids[4];
+    ids[0] = shared_customer(admin, "KH700", "13900000070", "user70@example.com", "110101199003078515");
+    ids[1] = shared_customer(admin, "KH701", "13900000071", "user71@example.com", "11010519491231002X");
+    ids[2] = shared_customer(admin, "KH702", "13900000072", "user72@example.com", "110101199003078515");
+    ids[3] = shared_customer(admin, "KH703", "13900000073", "user73@example.com", "110101199003078515");
+    OK(cust_consent_record(clerk, ids[0], "acme", "third_party", true, "web_form", "v2"));
+    OK(cust_consent_record(clerk, ids[1], "third_parties", "third_party", true, "web_form", "v2"));
+    OK(cust_consent_record(clerk, ids[1], "third_parties", "third_party_sensitive", true, "web_form", "v2"));
+    OK(cust_consent_record(clerk, ids[3], "acme", "third_party", true, "counter", "v2"));
+    CHECK_STATUS(cust_consent_record(clerk, ids[2], "nobody_here", "third_party", true, "web_form", "v2"),
+                 CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "(rule consent_recipient_unknown)") != NULL);
+
+    /* Shares: every malformed or inconsistent grant refused, nothing stored. */
+    char share[1024];
+    const char *const share_format = "{\"recipient\": \"%s\", \"purpose\": \"delivery\", \"fields\": [\"name\", "
+                                     "\"mobile\", \"id_number\"], %s, \"expires_at\": %lld, \"agreement\": \"%s\"}";
+    char listed[128];
+    snprintf(listed, sizeof listed, "\"customers\": [%lld, %lld, %lld, %lld]", (long long)ids[0], (long long)ids[1],
+             (long long)ids[2], (long long)ids[3]);
+    snprintf(share, sizeof share, share_format, "acme", listed, now + 30 * DAY, "DPA-2026-017");
+    const struct {
+        const char *recipient;
+        const char *customers;
+        long long expires_at;
+        const char *agreement;
+        cust_status status;
+        const char *named;
+    } refused_shares[] = {
+        {"acme", "\"customers\": [1], \"filter\": {}", now + DAY, "DPA-2026-017", CUST_STATUS_INVALID,
+         "(rule share_customers_or_filter)"},
+        {"acme", "\"colour\": \"red\"", now + DAY, "DPA-2026-017", CUST_STATUS_INVALID, "`colour`"},
+        {"acme", "\"filter\": {\"colour\": \"red\"}", now + DAY, "DPA-2026-017", CUST_STATUS_INVALID, "`colour`"},
+        {"acme", "\"customers\": \"all\"", now + DAY, "DPA-2026-017", CUST_STATUS_INVALID, "invalid share JSON"},
+        {"acme", "\"customers\": []", now + DAY, "DPA-2026-017", CUST_STATUS_INVALID, "(rule share_customers_count)"},
+        {"acme", "\"customers\": [987654]", now + DAY, "DPA-2026-017", CUST_STATUS_NOT_FOUND, "987654"},
+        {"acme", "\"filter\": {}", now + 400 * DAY, "DPA-2026-017", CUST_STATUS_INVALID,
+         "(rule share_outlives_agreement)"},
+        {"acme", "\"filter\": {}", now - DAY, "DPA-2026-017", CUST_STATUS_INVALID, "(rule share_expiry_past)"},
+        {"acme", "\"filter\": {}", now + DAY, "DPA-OTHER", CUST_STATUS_INVALID, "(rule share_agreement_mismatch)"},
+        {"nobody_here", "\"filter\": {}", now + DAY, "DPA-2026-017", CUST_STATUS_RECIPIENT_NOT_FOUND, "nobody_here"},
+    };
+    uint64_t share_id = 0;
+    for (size_t i = 0; i < sizeof refused_shares / sizeof refused_shares[0]; i++) {
+        snprintf(bad, sizeof bad, share_format, refused_shares[i].recipient, refused_shares[i].customers,
+                 refused_shares[i].expires_at, refused_shares[i].agreement);
+        json = SENTINEL;
+        share_id = 5;
+        CHECK_STATUS(cust_share_create(admin, bad, &share_id, &json), refused_shares[i].status);
+        CHECK(json == SENTINEL && share_id == 5 && strstr(last_error(), refused_shares[i].named) != NULL);
+    }
+    CHECK_STATUS(cust_share_create(admin, "[]", &share_id, &json), CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "invalid share JSON") != NULL);
+    CHECK_STATUS(cust_share_create(admin, "{\"recipient\": \"acme\"", &share_id, &json), CUST_STATUS_INVALID);
+    snprintf(bad, sizeof bad,
+             "{\"recipient\": \"acme\", \"purpose\": \"delivery\", \"fields\": [\"colour\"], \"filter\": {}, "
+             "\"expires_at\": %lld, \"agreement\": \"DPA-2026-017\"}",
+             now + DAY);
+    CHECK_STATUS(cust_share_create(admin, bad, &share_id, &json), CUST_STATUS_UNKNOWN_FIELD);
+    CHECK_STATUS(cust_share_create(admin, BAD_UTF8, &share_id, &json), CUST_STATUS_INVALID_UTF8);
+    CHECK_STATUS(cust_share_create(NULL, share, &share_id, &json), N);
+    CHECK_STATUS(cust_share_create(admin, NULL, &share_id, &json), N);
+    CHECK_STATUS(cust_share_create(clerk, share, &share_id, &json), CUST_STATUS_DENIED);
+    CHECK(json == SENTINEL && share_id == 5);
+    OK(cust_shares_json(admin, &json));
+    CHECK(strcmp(json, "[]") == 0);
+    cust_string_free(json);
+
+    OK(cust_share_create(admin, share, &share_id, &json));
+    CHECK(share_id == 1);
+    CHECK(strstr(json, "\"id\":1,\"recipient\":\"acme\",\"purpose\":\"delivery\"") != NULL);
+    CHECK(strstr(json, "\"fields\":[\"name\",\"mobile\",\"id_number\"]") != NULL);
+    CHECK(strstr(json, "\"customers\":{\"listed\":[") != NULL && strstr(json, "\"created_by\":\"admin\"") != NULL);
+    cust_string_free(json);
+    /* A second share by classification attributes, neither output wanted. */
+    snprintf(bad, sizeof bad, share_format, "acme", "\"filter\": {\"category\": \"批发\"}", now + DAY, "DPA-2026-017");
+    OK(cust_share_create(admin, bad, NULL, NULL));
+    OK(cust_shares_json(admin, &json));
+    CHECK(strstr(json, "\"id\":2") != NULL && strstr(json, "\"matching\":{\"category\":\"批发\"}") != NULL);
+    cust_string_free(json);
+    CHECK_STATUS(cust_shares_json(admin, NULL), N);
+
+    /* The recipient's session. */
+    cust_share_session *recipient_session = SENTINEL;
+    CHECK_STATUS(cust_share_session_open(store, 999, &recipient_session), CUST_STATUS_SHARE_NOT_FOUND);
+    CHECK(recipient_session == SENTINEL);
+    CHECK_STATUS(cust_share_session_open(NULL, share_id, &recipient_session), N);
+    CHECK_STATUS(cust_share_session_open(store, share_id, NULL), N);
+    OK(cust_share_session_open(store, share_id, &recipient_session));
+    size_t needed = 0;
+    CHECK_STATUS(cust_share_session_recipient(recipient_session, NULL, 0, &needed), CUST_STATUS_BUFFER_TOO_SMALL);
+    CHECK(needed == 5);
+    OK(cust_share_session_recipient(recipient_session, text, sizeof text, NULL));
+    CHECK(strcmp(text, "acme") == 0);
+    CHECK_STATUS(cust_share_session_recipient(NULL, text, sizeof text, NULL), N);
+
+    /* A consenting customer: only the granted fields; the ID number only with sensitive consent. */
+    cust_customer *seen = SENTINEL;
+    uint32_t shown = 99;
+    CHECK_STATUS(cust_share_get(NULL, ids[0], &seen), N);
+    CHECK_STATUS(cust_share_get(recipient_session, ids[0], NULL), N);
+    OK(cust_share_get(recipient_session, ids[0], &seen));
+    CHECK(cust_customer_id(seen) == ids[0]);
+    OK(cust_customer_field(seen, CUST_FIELD_MOBILE, text, sizeof text, NULL, &shown));
+    CHECK(strcmp(text, "13900000070") == 0 && shown == CUST_SHOWN_PLAIN);
+    OK(cust_customer_field(seen, CUST_FIELD_NAME, text, sizeof text, NULL, &shown));
+    CHECK(strcmp(text, "王五") == 0 && shown == CUST_SHOWN_PLAIN);
+    OK(cust_customer_field(seen, CUST_FIELD_ID_NUMBER, text, sizeof text, NULL, &shown));
+    CHECK(text[0] == 0 && shown == CUST_SHOWN_WITHHELD);
+    OK(cust_customer_field(seen, CUST_FIELD_EMAIL, text, sizeof text, NULL, &shown));
+    CHECK(text[0] == 0 && shown == CUST_SHOWN_WITHHELD);
+    OK(cust_customer_field(seen, CUST_FIELD_CATEGORY, text, sizeof text, NULL, &shown));
+    CHECK(shown == CUST_SHOWN_WITHHELD);
+    OK(cust_customer_to_json(seen, &json));
+    CHECK(strstr(json, "user70@example.com") == NULL && strstr(json, "\"withheld\":[") != NULL);
+    cust_string_free(json);
+    cust_customer_free(seen);
+    OK(cust_share_get(recipient_session, ids[1], &seen));
+    OK(cust_customer_field(seen, CUST_FIELD_ID_NUMBER, text, sizeof text, NULL, &shown));
+    CHECK(strcmp(text, "11010519491231002X") == 0 && shown == CUST_SHOWN_PLAIN);
+    cust_customer_free(seen);
+    /* One who never consented is absent, as if there were none. */
+    seen = SENTINEL;
+    CHECK_STATUS(cust_share_get(recipient_session, ids[2], &seen), CUST_STATUS_NOT_FOUND);
+    CHECK(seen == SENTINEL);
+    OK(cust_share_session_last_error(recipient_session, text, sizeof text, NULL));
+    CHECK(strstr(text, "not found") != NULL);
+    CHECK_STATUS(cust_share_session_last_error(NULL, text, sizeof text, NULL), N);
+    CHECK_STATUS(cust_share_get(recipient_session, 987654, &seen), CUST_STATUS_NOT_FOUND);
+    /* A withdrawal takes a customer out on the next call. */
+    OK(cust_share_get(recipient_session, ids[3], &seen));
+    cust_customer_free(seen);
+    OK(cust_consent_record(clerk, ids[3], "acme", "third_party", false, "call", "v2"));
+    seen = SENTINEL;
+    CHECK_STATUS(cust_share_get(recipient_session, ids[3], &seen), CUST_STATUS_NOT_FOUND);
+    CHECK(seen == SENTINEL);
+
+    /* Pages of the customers inside: 0 and 1, one at a time. */
+    cust_list *page = SENTINEL;
+    int64_t next = -1;
+    CHECK_STATUS(cust_share_customers(recipient_session, 0, 0, &next, &page), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(cust_share_customers(recipient_session, 0, 1001, &next, &page), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(cust_share_customers(recipient_session, 0, 1, &next, NULL), N);
+    CHECK(page == SENTINEL && next == -1);
+    OK(cust_share_customers(recipient_session, 0, 1, &next, &page));
+    const cust_customer *item = NULL;
+    CHECK(cust_list_len(page) == 1 && cust_list_total(page) == 1 && next == ids[0]);
+    OK(cust_list_get(page, 0, &item));
+    CHECK(cust_customer_id(item) == ids[0]);
+    cust_list_free(page);
+    OK(cust_share_customers(recipient_session, next, 1, &next, &page));
+    OK(cust_list_get(page, 0, &item));
+    CHECK(cust_list_len(page) == 1 && cust_customer_id(item) == ids[1] && next == 0);
+    OK(cust_customer_field(item, CUST_FIELD_ID_NUMBER, text, sizeof text, NULL, &shown));
+    CHECK(shown == CUST_SHOWN_PLAIN);
+    cust_list_free(page);
+    OK(cust_share_customers(recipient_session, 0, 100, NULL, &page));
+    CHECK(cust_list_len(page) == 2);
+    cust_list_free(page);
+
+    /* A package: sealed, verified without a key, opened with the recipient's secret only. */
+    uint8_t *package = SENTINEL;
+    size_t package_len = 0;
+    CHECK_STATUS(cust_share_package(NULL, &package, &package_len), N);
+    CHECK_STATUS(cust_share_package(recipient_session, NULL, &package_len), N);
+    CHECK_STATUS(cust_share_package(recipient_session, &package, NULL), N);
+    CHECK(package == SENTINEL);
+    OK(cust_share_package(recipient_session, &package, &package_len));
+    CHECK(package != SENTINEL && package_len > 100 && memcmp(package, "CUSTSHR1", 8) == 0);
+    CHECK(!bytes_hold(package, package_len, "13900000070") && !bytes_hold(package, package_len, "王五"));
+    OK(cust_package_verify(package, package_len, &json));
+    CHECK(strstr(json, "\"format\":\"custodian-share-package/1\"") != NULL && strstr(json, "\"share\":1,") != NULL);
+    CHECK(strstr(json, "\"recipient\":\"acme\"") != NULL && strstr(json, "\"count\":2") != NULL);
+    CHECK(strstr(json, key_hex) != NULL && strstr(json, "\"sha256\":\"") != NULL);
+    CHECK(strstr(json, "13900000070") == NULL);
+    cust_string_free(json);
+    json = SENTINEL;
+    CHECK_STATUS(cust_package_verify(package, package_len - 1, &json), CUST_STATUS_PACKAGE_REJECTED);
+    CHECK(json == SENTINEL && strstr(last_error(), "share package rejected") != NULL);
+    CHECK_STATUS(cust_package_verify(NULL, 0, &json), CUST_STATUS_PACKAGE_REJECTED);
+    CHECK_STATUS(cust_package_verify(NULL, 10, &json), N);
+    CHECK_STATUS(cust_package_verify(package, package_len, NULL), N);
+
+    char *content = SENTINEL;
+    OK(cust_package_open(package, package_len, secret, sizeof secret, &content));
+    CHECK(strstr(content, "\"manifest\":{\"format\":\"custodian-share-package/1\"") != NULL);
+    CHECK(strstr(content, "\"mobile\":\"13900000070\"") != NULL && strstr(content, "\"withheld\":[\"id_number\"]") != NULL);
+    CHECK(strstr(content, "\"id_number\":\"11010519491231002X\"") != NULL);
+    CHECK(strstr(content, "example.com") == NULL && strstr(content, "13900000072") == NULL);
+    CHECK(strstr(content, "13900000073") == NULL);
+    cust_string_free(content);
+    content = SENTINEL;
+    CHECK_STATUS(cust_package_open(package, package_len, other_secret, 32, &content), CUST_STATUS_PACKAGE_REJECTED);
+    CHECK(content == SENTINEL && strstr(last_error(), "another key") != NULL);
+    CHECK_STATUS(cust_package_open(package, package_len - 1, secret, 32, &content), CUST_STATUS_PACKAGE_REJECTED);
+    CHECK_STATUS(cust_package_open(package, 40, secret, 32, &content), CUST_STATUS_PACKAGE_REJECTED);
+    CHECK_STATUS(cust_package_open(package, package_len, secret, 31, &content), CUST_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(cust_package_open(package, package_len, NULL, 32, &content), N);
+    CHECK_STATUS(cust_package_open(package, package_len, secret, 32, NULL), N);
+    uint8_t *altered = malloc(package_len);
+    CHECK(altered != NULL);
+    if (altered != NULL) {
+        memcpy(altered, package, package_len);
+        altered[package_len / 2] ^= 0x20;
+        CHECK_STATUS(cust_package_open(altered, package_len, secret, 32, &content), CUST_STATUS_PACKAGE_REJECTED);
+        CHECK_STATUS(cust_package_verify(altered, package_len, &json), CUST_STATUS_PACKAGE_REJECTED);
+        free(altered);
+    }
+    CHECK(content == SENTINEL && json == SENTINEL);
+    cust_bytes_free(package, package_len);
+    cust_memzero(secret, sizeof secret);
+    cust_memzero(other_secret, sizeof other_secret);
+
+    /* The customer's account: every share and every disclosure, field names only. */
+    CHECK_STATUS(cust_customer_shares_json(clerk, ids[0], &json), CUST_STATUS_DENIED);
+    CHECK_STATUS(cust_customer_shares_json(compliance, ids[0], NULL), N);
+    OK(cust_customer_shares_json(compliance, ids[0], &json));
+    CHECK(strstr(json, "\"inside_now\":true") != NULL && strstr(json, "\"action\":\"share.get\"") != NULL);
+    CHECK(strstr(json, "\"action\":\"share.list\"") != NULL && strstr(json, "\"action\":\"share.package\"") != NULL);
+    CHECK(strstr(json, "\"recipient\":\"acme\"") != NULL && strstr(json, "\"fields\":[\"mobile\",\"name\"]") != NULL);
+    CHECK(strstr(json, "13900000070") == NULL);
+    cust_string_free(json);
+    OK(cust_customer_shares_json(compliance, ids[2], &json));
+    CHECK(strstr(json, "\"inside_now\":false,\"disclosures\":[]") != NULL);
+    cust_string_free(json);
+    OK(cust_customer_shares_json(compliance, ids[3], &json));
+    CHECK(strstr(json, "\"inside_now\":false") != NULL && strstr(json, "\"action\":\"share.get\"") != NULL);
+    cust_string_free(json);
+
+    /* Revocation: the open session sees nothing from its next call on. */
+    json = SENTINEL;
+    CHECK_STATUS(cust_share_revoke(admin, share_id, "", &json), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_share_revoke(admin, 999, "contract ended", &json), CUST_STATUS_SHARE_NOT_FOUND);
+    CHECK_STATUS(cust_share_revoke(admin, share_id, NULL, &json), N);
+    CHECK_STATUS(cust_share_revoke(clerk, share_id, "contract ended", &json), CUST_STATUS_DENIED);
+    CHECK(json == SENTINEL);
+    OK(cust_share_get(recipient_session, ids[0], &seen));
+    cust_customer_free(seen);
+    OK(cust_share_revoke(admin, share_id, "contract ended", &json));
+    CHECK(strstr(json, "\"revoked\":{") != NULL && strstr(json, "\"reason\":\"contract ended\"") != NULL);
+    cust_string_free(json);
+    CHECK_STATUS(cust_share_revoke(admin, share_id, "again", NULL), CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "(rule already_revoked)") != NULL);
+    seen = SENTINEL;
+    CHECK_STATUS(cust_share_get(recipient_session, ids[0], &seen), CUST_STATUS_DENIED);
+    CHECK(seen == SENTINEL && strstr(last_error(), "share.revoked") != NULL);
+    OK(cust_share_session_last_error(recipient_session, text, sizeof text, NULL));
+    CHECK(strstr(text, "share.revoked") != NULL);
+    package = SENTINEL;
+    CHECK_STATUS(cust_share_package(recipient_session, &package, &package_len), CUST_STATUS_DENIED);
+    CHECK(package == SENTINEL);
+    CHECK_STATUS(cust_share_customers(recipient_session, 0, 10, &next, &page), CUST_STATUS_DENIED);
+    cust_share_session *again = SENTINEL;
+    CHECK_STATUS(cust_share_session_open(store, share_id, &again), CUST_STATUS_DENIED);
+    CHECK(again == SENTINEL);
+    OK(cust_shares_json(admin, &json));
+    CHECK(strstr(json, "\"reason\":\"contract ended\"") != NULL);
+    cust_string_free(json);
+
+    /* Revoking a recipient ends its shares too. */
+    CHECK_STATUS(cust_recipient_revoke(admin, "nobody_here", "breach", NULL), CUST_STATUS_RECIPIENT_NOT_FOUND);
+    CHECK_STATUS(cust_recipient_revoke(admin, NULL, "breach", NULL), N);
+    CHECK_STATUS(cust_recipient_revoke(clerk, "acme", "breach", NULL), CUST_STATUS_DENIED);
+    OK(cust_share_session_open(store, 2, &again));
+    OK(cust_recipient_revoke(admin, "acme", "breach", &json));
+    CHECK(strstr(json, "\"revoked\":{") != NULL && strstr(json, "\"reason\":\"breach\"") != NULL);
+    cust_string_free(json);
+    CHECK_STATUS(cust_share_customers(again, 0, 10, NULL, &page), CUST_STATUS_DENIED);
+    CHECK(strstr(last_error(), "share.recipient_revoked") != NULL);
+    CHECK_STATUS(cust_recipient_revoke(admin, "acme", "again", NULL), CUST_STATUS_INVALID);
+
+    cust_share_session_close(again);
+    cust_share_session_close(recipient_session);
+    cust_share_session_close(NULL);
+    cust_session_close(compliance);
+    cust_session_close(clerk);
+    cust_session_close(admin);
+    cust_store_close(store);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s <empty-directory>\n", argv[0]);
@@ -2143,6 +2559,7 @@ int main(int argc, char **argv) {
     test_merge(argv[1]);
     test_organisations(argv[1]);
     test_statistics(argv[1]);
+    test_sharing(argv[1]);
     printf("C API checks: %d passed, %d failed\n", checks - failures, failures);
     return failures == 0 ? 0 : 1;
 }

@@ -15,7 +15,10 @@ role and purpose, and is written to the store's tamper-evident audit log.
 from ._lib import STATUS, lib as _lib_handle
 from ._model import FIELDS, Checkpoint, Customer, ImportCounts, ImportReport, ImportRow, MatchedRow, Page, Record, RecordPage
 from ._model import MergeReport, Shown, StatisticsTable, StatusChange, Value
-from ._store import Session, Store
+from ._model import CustomerShare, Disclosure, OpenedPackage, PackagedCustomer, PackageManifest, Recipient
+from ._model import Revocation, Share, SharePage, VerifiedPackage
+from ._store import Session, ShareSession, Store
+from ._store import generate_recipient_keypair, open_package, recipient_public_key, verify_package
 from .errors import (
     AlreadyExists,
     AuditBroken,
@@ -29,7 +32,10 @@ from .errors import (
     LegalHold,
     NotAStore,
     NotFound,
+    PackageRejected,
+    RecipientNotFound,
     RecordNotFound,
+    ShareNotFound,
     StoreOpen,
     VersionConflict,
     WrongKey,
@@ -58,7 +64,9 @@ __all__ = [
     "Checkpoint",
     "Corrupt",
     "Customer",
+    "CustomerShare",
     "Denied",
+    "Disclosure",
     "DuplicateCode",
     "Error",
     "ImportCounts",
@@ -70,19 +78,35 @@ __all__ = [
     "MergeReport",
     "NotAStore",
     "NotFound",
+    "OpenedPackage",
+    "PackageManifest",
+    "PackageRejected",
+    "PackagedCustomer",
     "Page",
+    "Recipient",
+    "RecipientNotFound",
     "Record",
     "RecordNotFound",
     "RecordPage",
+    "Revocation",
     "Session",
+    "Share",
+    "ShareNotFound",
+    "SharePage",
+    "ShareSession",
     "Shown",
     "StatisticsTable",
-    "Store",
     "StatusChange",
+    "Store",
     "StoreOpen",
     "Value",
+    "VerifiedPackage",
     "VersionConflict",
     "WrongKey",
+    "generate_recipient_keypair",
     "library_version",
+    "open_package",
+    "recipient_public_key",
     "status_text",
+    "verify_package",
 ]

@@ -499,6 +499,244 @@ def take_import_report(function: str, *args: Any) -> ImportReport:
         lib.cust_import_report_free(out)
 
 
+# -- sharing with third parties -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """When (Unix ms) and by which principal a recipient or share was revoked, and why."""
+
+    at: int
+    by: str
+    reason: str
+
+    @classmethod
+    def from_json(cls, data: Optional[dict[str, Any]]) -> Optional["Revocation"]:
+        """The revocation from its JSON, ``None`` for none."""
+        if data is None:
+            return None
+        return cls(int(data["at"]), str(data["by"]), str(data["reason"]))
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A registered recipient of shared data: an external party under an
+    agreement (``agreement`` in effect from ``agreement_from`` until
+    ``agreement_until``, Unix ms, the end exclusive), with the X25519
+    ``public_key`` (hex) its packages are sealed to. ``revoked`` is set once
+    it was revoked: every share to it ended then."""
+
+    id: str
+    name: str
+    agreement: str
+    agreement_from: int
+    agreement_until: int
+    public_key: str
+    registered_at: int
+    registered_by: str
+    revoked: Optional[Revocation] = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Recipient":
+        """The recipient from the library's JSON."""
+        return cls(
+            id=str(data["id"]),
+            name=str(data["name"]),
+            agreement=str(data["agreement"]),
+            agreement_from=int(data["agreement_from"]),
+            agreement_until=int(data["agreement_until"]),
+            public_key=str(data["public_key"]),
+            registered_at=int(data["registered_at"]),
+            registered_by=str(data["registered_by"]),
+            revoked=Revocation.from_json(data.get("revoked")),
+        )
+
+
+@dataclass(frozen=True)
+class Share:
+    """A share grant: ``fields`` (by name) of the customers it covers, to
+    ``recipient`` for ``purpose`` until ``expires_at`` (Unix ms), under
+    ``agreement``. It covers the listed ``customers`` (ids), or with
+    ``filter`` every customer whose classification attributes match (one of
+    the two is ``None``); consent decides who of them is inside."""
+
+    id: int
+    recipient: str
+    purpose: str
+    fields: list[str]
+    customers: Optional[list[int]]
+    filter: Optional[dict[str, str]]
+    expires_at: int
+    agreement: str
+    created_at: int
+    created_by: str
+    revoked: Optional[Revocation] = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Share":
+        """The share from the library's JSON (``customers`` is
+        ``{"listed": [...]}`` or ``{"matching": {...}}`` there)."""
+        covered: dict[str, Any] = data["customers"]
+        listed = covered.get("listed")
+        matching = covered.get("matching")
+        return cls(
+            id=int(data["id"]),
+            recipient=str(data["recipient"]),
+            purpose=str(data["purpose"]),
+            fields=[str(f) for f in data["fields"]],
+            customers=None if listed is None else [int(c) for c in listed],
+            filter=None if matching is None else {str(k): str(v) for k, v in matching.items()},
+            expires_at=int(data["expires_at"]),
+            agreement=str(data["agreement"]),
+            created_at=int(data["created_at"]),
+            created_by=str(data["created_by"]),
+            revoked=Revocation.from_json(data.get("revoked")),
+        )
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """One disclosure of a customer's data to a recipient, from the audit
+    log: when (Unix ms), the entry's sequence number, the recipient, the
+    share, how (``share.get``, ``share.list`` or ``share.package``) and the
+    fields disclosed (names only)."""
+
+    at: int
+    seq: int
+    recipient: str
+    share: int
+    action: str
+    fields: list[str]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Disclosure":
+        """The disclosure from the library's JSON."""
+        return cls(
+            at=int(data["at"]),
+            seq=int(data["seq"]),
+            recipient=str(data["recipient"]),
+            share=int(data["share"]),
+            action=str(data["action"]),
+            fields=[str(f) for f in data["fields"]],
+        )
+
+
+@dataclass(frozen=True)
+class CustomerShare:
+    """A share a customer is or was in (for their access report): whether
+    they are inside it now, and every disclosure made through it, oldest first."""
+
+    share: Share
+    inside_now: bool
+    disclosures: list[Disclosure]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "CustomerShare":
+        """The entry from the library's JSON."""
+        return cls(
+            share=Share.from_json(data["share"]),
+            inside_now=bool(data["inside_now"]),
+            disclosures=[Disclosure.from_json(d) for d in data["disclosures"]],
+        )
+
+
+@dataclass(frozen=True)
+class PackageManifest:
+    """What a share package says about itself, readable without the key:
+    the share, recipient and the public key it is sealed to (hex), the
+    sender's ephemeral key, purpose, agreement, the fields granted, how many
+    customers it holds, when it was made and when the share ends (Unix ms:
+    the recipient may keep the data no longer)."""
+
+    format: str
+    share: int
+    recipient: str
+    recipient_key: str
+    ephemeral_key: str
+    purpose: str
+    agreement: str
+    fields: list[str]
+    count: int
+    created_at: int
+    expires_at: int
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "PackageManifest":
+        """The manifest from the library's JSON (a ``sha256`` beside it is ignored)."""
+        return cls(
+            format=str(data["format"]),
+            share=int(data["share"]),
+            recipient=str(data["recipient"]),
+            recipient_key=str(data["recipient_key"]),
+            ephemeral_key=str(data["ephemeral_key"]),
+            purpose=str(data["purpose"]),
+            agreement=str(data["agreement"]),
+            fields=[str(f) for f in data["fields"]],
+            count=int(data["count"]),
+            created_at=int(data["created_at"]),
+            expires_at=int(data["expires_at"]),
+        )
+
+
+@dataclass(frozen=True)
+class VerifiedPackage:
+    """A package checked without its key: its manifest and its SHA-256
+    (hex; the audit entry of its making names it)."""
+
+    manifest: PackageManifest
+    sha256: str
+
+
+@dataclass(frozen=True)
+class PackagedCustomer:
+    """One customer in an opened package: their id in the sender's store,
+    the granted values by field name (not shown by ``repr``), and the
+    granted fields left out for them (L1 fields without consent covering
+    sensitive data)."""
+
+    id: int
+    fields: dict[str, str] = dataclass_field(repr=False)
+    withheld: list[str] = dataclass_field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OpenedPackage:
+    """A package opened with the recipient's secret: its manifest, SHA-256
+    and customers."""
+
+    manifest: PackageManifest
+    sha256: str
+    customers: list[PackagedCustomer]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "OpenedPackage":
+        """The package from ``cust_package_open``'s JSON."""
+        return cls(
+            manifest=PackageManifest.from_json(data["manifest"]),
+            sha256=str(data["sha256"]),
+            customers=[
+                PackagedCustomer(
+                    int(c["id"]),
+                    {str(k): str(v) for k, v in c["fields"].items()},
+                    [str(w) for w in c.get("withheld", [])],
+                )
+                for c in data["customers"]
+            ],
+        )
+
+
+class SharePage(list):  # type: ignore[type-arg]
+    """One page of the customers inside a share (``Customer`` objects with
+    the granted fields only); ``next`` is the ``after`` of the next page,
+    ``None`` on the last."""
+
+    next: Optional[int]
+
+    def __init__(self, customers: list[Customer], next: Optional[int]) -> None:
+        super().__init__(customers)
+        self.next = next
+
+
 def bytes_out(function: str, *args: Any) -> bytes:
     """Calls a function returning library-owned bytes; copies, wipes and frees them."""
     out, length = c_void_p(), c_size_t()

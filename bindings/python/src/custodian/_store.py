@@ -9,13 +9,14 @@ import ctypes
 import json
 import os
 import threading
-from ctypes import byref, c_bool, c_char_p, c_uint64, c_void_p
+from ctypes import byref, c_bool, c_char_p, c_int64, c_uint64, c_void_p
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, TypeVar, Union
 
 from . import _lib
 from ._lib import KIND, lib
 from ._model import FIELDS, Checkpoint, Customer, ImportReport, MergeReport, Page, bytes_out, iterate_pages, take_customer
 from ._model import Record, RecordPage, StatisticsTable, take_import_report, take_page, take_record, take_record_page
+from ._model import CustomerShare, OpenedPackage, PackageManifest, Recipient, Share, SharePage, VerifiedPackage
 
 PathLike = Union[str, "os.PathLike[str]"]
 Key = Union[bytes, bytearray, memoryview]
@@ -32,6 +33,13 @@ def _ms(value: Optional[Union[int, float]], name: str) -> int:
     if isinstance(value, float):
         return int(value * 1000)
     return _lib.integer(value, name, *I64)
+
+
+def _required_ms(value: Union[int, float], name: str) -> int:
+    """Unix milliseconds from an int of ms or a float of seconds (not ``None``)."""
+    if value is None:
+        raise TypeError(f"{name} must be an int of Unix ms or a float of seconds, not None")
+    return _ms(value, name)
 
 
 def _one_key(key: Any, passphrase: Any) -> None:
@@ -285,6 +293,18 @@ class Store(_Owner):
             None,
         )
         self._sinks = sinks
+
+    def share_session(self, share_id: int) -> "ShareSession":
+        """Opens the recipient's session on share ``share_id``, for the host
+        serving that recipient: it reads the share's granted fields of the
+        customers inside it, and nothing else. ``ShareNotFound`` for an
+        unknown share; ``Denied`` (rule ``share.revoked``, ``share.expired``,
+        ``share.recipient_revoked`` or ``share.agreement_not_in_effect``)
+        when it is not in effect, then or on any later call."""
+        share = _lib.integer(share_id, "share_id", 1, U64[1])
+        out = c_void_p()
+        _lib.call("cust_share_session_open", self.handle, share, byref(out))
+        return ShareSession(out, share)
 
     # -- audit ------------------------------------------------------------------
     def verify_audit(self, trusted: Optional[Union[Checkpoint, str]] = None) -> int:
@@ -1006,6 +1026,124 @@ class Session(_Owner):
             return int(rows.value)
         return bytes_out("cust_export_csv", self.handle, *args, None)
 
+    # -- sharing with third parties ---------------------------------------------
+    def register_recipient(
+        self,
+        id: str,
+        name: str,
+        *,
+        agreement: str,
+        agreement_from: Union[int, float],
+        agreement_until: Union[int, float],
+        public_key: Union[bytes, bytearray, str],
+    ) -> Recipient:
+        """Registers a recipient of shared data: an external party receiving
+        customers' information under ``agreement`` (its reference), in effect
+        from ``agreement_from`` until ``agreement_until`` (Unix ms, or float
+        seconds; the end exclusive), with the X25519 ``public_key`` (32 bytes
+        or 64 hex digits; see ``generate_recipient_keypair``) its packages
+        are sealed to. ``id`` (``[a-z][a-z0-9_]{0,31}``, not a built-in
+        purpose nor ``third_parties``) is what sharing consents name as their
+        purpose. Needs the manage action; ``AlreadyExists`` for an id in use."""
+        if isinstance(public_key, (bytes, bytearray)):
+            key_hex = bytes(public_key).hex()
+        elif isinstance(public_key, str):
+            key_hex = public_key
+        else:
+            raise TypeError(f"public_key must be bytes or a hex str, not {type(public_key).__name__}")
+        document = {
+            "id": id,
+            "name": name,
+            "agreement": agreement,
+            "agreement_from": _required_ms(agreement_from, "agreement_from"),
+            "agreement_until": _required_ms(agreement_until, "agreement_until"),
+            "public_key": key_hex,
+        }
+        for key in ("id", "name", "agreement", "public_key"):
+            _lib.text(document[key], key)
+        data = _lib.take_object("cust_recipient_register", self.handle, _json_text(document, "recipient"))
+        return Recipient.from_json(data)
+
+    def revoke_recipient(self, id: str, reason: str) -> Recipient:
+        """Revokes recipient ``id`` for ``reason``: every share to it ends at
+        once. ``RecipientNotFound`` for an unknown id."""
+        data = _lib.take_object("cust_recipient_revoke", self.handle, _lib.text(id, "id"), _lib.text(reason, "reason"))
+        return Recipient.from_json(data)
+
+    def recipients(self) -> builtins.list[Recipient]:
+        """Every registered recipient, revoked ones included, by id."""
+        return [Recipient.from_json(r) for r in _lib.take_json("cust_recipients_json", self.handle)]
+
+    def create_share(
+        self,
+        recipient: str,
+        purpose: str,
+        fields: Sequence[str],
+        *,
+        customers: Optional[Sequence[int]] = None,
+        filter: Optional[Mapping[str, str]] = None,
+        expires_at: Union[int, float],
+        agreement: str,
+    ) -> Share:
+        """Grants a share: ``fields`` (1 to 32 field names, never "all") of
+        the listed ``customers`` (ids) or, with ``filter``, of every customer
+        whose ``kind``, ``category``, ``tier`` and ``source`` match (exactly
+        one of the two), to ``recipient`` for ``purpose`` (a custom purpose,
+        ``service`` or ``analytics``) until ``expires_at`` (Unix ms or float
+        seconds, no later than the agreement's end), under ``agreement`` (the
+        recipient's). A customer is inside only while their consent to
+        sharing stands: ``record_consent(customer, recipient or
+        "third_parties", "third_party", True, ...)``, and for L1 fields
+        channel ``third_party_sensitive`` too. Needs the manage action."""
+        if (customers is None) == (filter is None):
+            raise TypeError("give exactly one of customers (a sequence of ids) or filter (a mapping)")
+        _lib.text(recipient, "recipient")
+        _lib.text(purpose, "purpose")
+        if isinstance(fields, str) or not all(isinstance(f, str) for f in fields):
+            raise TypeError("fields is a sequence of field names")
+        document: dict[str, Any] = {"recipient": recipient, "purpose": purpose, "fields": builtins.list(fields)}
+        for name in fields:
+            _lib.text(name, "fields")
+        if customers is not None:
+            if isinstance(customers, (str, bytes)):
+                raise TypeError("customers is a sequence of customer ids")
+            document["customers"] = [_lib.integer(c, "customers", *I64) for c in customers]
+        if filter is not None:
+            if not isinstance(filter, Mapping):
+                raise TypeError(f"filter must be a mapping, not {type(filter).__name__}")
+            chosen: dict[str, str] = {}
+            for key, value in filter.items():
+                _lib.text(key, "filter key")
+                _lib.text(value, f"filter[{key!r}]")
+                chosen[key] = value
+            document["filter"] = chosen
+        document["expires_at"] = _required_ms(expires_at, "expires_at")
+        _lib.text(agreement, "agreement")
+        document["agreement"] = agreement
+        # The share's id comes with its JSON: no separate id output wanted (NULL).
+        data = _lib.take_object("cust_share_create", self.handle, _json_text(document, "share"), None)
+        return Share.from_json(data)
+
+    def revoke_share(self, share_id: int, reason: str) -> Share:
+        """Revokes share ``share_id`` for ``reason``: its recipient sees
+        nothing through it from the next call on. ``ShareNotFound`` for an
+        unknown share."""
+        data = _lib.take_object(
+            "cust_share_revoke", self.handle, _lib.integer(share_id, "share_id", *U64), _lib.text(reason, "reason")
+        )
+        return Share.from_json(data)
+
+    def shares(self) -> builtins.list[Share]:
+        """Every share granted, revoked and expired ones included, by id."""
+        return [Share.from_json(s) for s in _lib.take_json("cust_shares_json", self.handle)]
+
+    def customer_shares(self, customer: int) -> builtins.list[CustomerShare]:
+        """Every share ``customer`` is or was in, with whether they are
+        inside it now and every disclosure made through it (for their access
+        report). Needs the audit action."""
+        entries = _lib.take_json("cust_customer_shares_json", self.handle, _lib.integer(customer, "customer", *I64))
+        return [CustomerShare.from_json(e) for e in entries]
+
     # -- data-subject requests and retention ------------------------------------
     def export(self, id: int) -> Any:
         """Everything held about a customer, for handing to them."""
@@ -1253,3 +1391,96 @@ class Session(_Owner):
             _lib.integer(limit, "limit", *U32),
             _record_id(after, "after"),
         )
+
+
+class ShareSession(_Owner):
+    """A recipient's session on one share (``Store.share_session``): it
+    reads the granted fields of the customers inside the share, and can do
+    nothing else. Every call is audited under ``recipient:<id>``. Use as a
+    context manager, or call ``close()``."""
+
+    _kind = "share session"
+
+    def __init__(self, handle: c_void_p, share_id: int) -> None:
+        super().__init__(handle)
+        self.share_id = share_id
+
+    def _free(self, handle: c_void_p) -> None:
+        lib.cust_share_session_close(handle)
+
+    @property
+    def recipient(self) -> str:
+        """The recipient's id."""
+        return _lib.copy_out(lambda buf, n, needed: lib.cust_share_session_recipient(self.handle, buf, n, needed))
+
+    @property
+    def last_error(self) -> str:
+        """The last error of a call on this share session."""
+        return _lib.copy_out(lambda buf, n, needed: lib.cust_share_session_last_error(self.handle, buf, n, needed))
+
+    def get(self, id: int) -> Customer:
+        """Customer ``id`` with the granted fields only (every other field
+        ``Shown.WITHHELD``; L1 ones too unless the customer's consent names
+        sensitive data); ``NotFound`` for a customer outside the share."""
+        return take_customer("cust_share_get", self.handle, _lib.integer(id, "id", *I64))
+
+    def customers(self, after: Optional[int] = None, limit: int = 100) -> SharePage:
+        """Up to ``limit`` (1 to 1000) customers inside the share with ids
+        above ``after``, in id order; pass ``page.next`` as ``after`` for the
+        next page."""
+        start = 0 if after is None else _lib.integer(after, "after", 1, I64[1])
+        next_id = c_int64()
+        page = take_page("cust_share_customers", self.handle, start, _lib.integer(limit, "limit", *U32), byref(next_id))
+        return SharePage(builtins.list(page), next_id.value or None)
+
+    def package(self) -> bytes:
+        """Every customer inside the share, minimised to the granted fields
+        and sealed to the recipient's public key: the package's bytes."""
+        return bytes_out("cust_share_package", self.handle)
+
+
+def _package_bytes(package: Any) -> bytes:
+    if not isinstance(package, (bytes, bytearray, memoryview)):
+        raise TypeError(f"package must be bytes, not {type(package).__name__}")
+    return bytes(package)
+
+
+def verify_package(package: Union[bytes, bytearray, memoryview]) -> VerifiedPackage:
+    """Checks a share package without its key (format, manifest, and the
+    SHA-256 over everything): its manifest and hash. ``PackageRejected`` for
+    a truncated, altered or foreign file."""
+    raw = _package_bytes(package)
+    data = _lib.take_object("cust_package_verify", raw, len(raw))
+    return VerifiedPackage(PackageManifest.from_json(data), str(data["sha256"]))
+
+
+def open_package(package: Union[bytes, bytearray, memoryview], secret: Key) -> OpenedPackage:
+    """Opens a share package with the recipient's 32-byte X25519 ``secret``
+    (passed through a buffer wiped after the call; a ``bytearray`` is wiped
+    too). ``PackageRejected`` if it is sealed to another key, altered,
+    truncated or not a package."""
+    raw = _package_bytes(package)
+    with _lib.key_secret(secret) as s:
+        data = _lib.take_object("cust_package_open", raw, len(raw), s.buffer, s.length)
+    return OpenedPackage.from_json(data)
+
+
+def generate_recipient_keypair() -> tuple[bytes, bytes]:
+    """A new recipient key pair from the operating system's generator:
+    ``(secret, public_key)``, 32 bytes each. The secret stays with the
+    recipient; register the public key with the sender."""
+    secret = ctypes.create_string_buffer(32)
+    public = ctypes.create_string_buffer(32)
+    try:
+        _lib.call("cust_recipient_keypair", secret, 32, public, 32)
+        return secret.raw, public.raw
+    finally:
+        lib.cust_memzero(secret, 32)
+
+
+def recipient_public_key(secret: Key) -> bytes:
+    """The public key of a 32-byte recipient secret."""
+    public = ctypes.create_string_buffer(32)
+    with _lib.key_secret(secret) as s:
+        _lib.call("cust_recipient_public_key", s.buffer, s.length, public, 32)
+    return public.raw

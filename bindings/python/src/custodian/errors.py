@@ -57,6 +57,14 @@ class RecordNotFound(NotFound):
     """No such transaction or service record."""
 
 
+class ShareNotFound(NotFound):
+    """No such share."""
+
+
+class RecipientNotFound(NotFound):
+    """No recipient is registered under this id."""
+
+
 class DuplicateCode(Error):
     """Another customer already uses this external code."""
 
@@ -102,6 +110,11 @@ class BackupError(Error):
     foreign, a broken chain, or a key that does not open it."""
 
 
+class PackageRejected(Error):
+    """A share package was refused: not a package, truncated, altered, or
+    sealed to another key (the message says which)."""
+
+
 class AuditBroken(Error):
     """The audit chain failed verification (the message names the first bad entry)."""
 
@@ -116,6 +129,8 @@ _CLASSES: dict[int, type[Error]] = {
     23: VersionConflict,
     24: LegalHold,
     25: RecordNotFound,
+    26: ShareNotFound,
+    27: RecipientNotFound,
     30: Denied,
     40: WrongKey,
     50: AlreadyExists,
@@ -129,6 +144,7 @@ _CLASSES: dict[int, type[Error]] = {
     83: BackupError,
     84: BackupError,
     85: BackupError,
+    86: PackageRejected,
     101: Invalid,
     103: Invalid,
     105: AuditBroken,
