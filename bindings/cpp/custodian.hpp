@@ -876,6 +876,14 @@ public:
         detail::check(cust_statistics(handle_.get(), q.c_str(), &out));
         return detail::take_string(out);
     }
+    /// Purchase totals by one classification dimension, small rows suppressed, as JSON.
+    /// `query_json`: `{"rows": "tier", "currency": "CNY", "threshold": 5}` (see `cust_purchase_totals`).
+    std::string purchase_totals(std::string_view query_json) const {
+        detail::text q(query_json, "query_json");
+        char* out = nullptr;
+        detail::check(cust_purchase_totals(handle_.get(), q.c_str(), &out));
+        return detail::take_string(out);
+    }
     /// Merges customer `merged` into `survivor` (both at the versions last read) and returns the
     /// survivor. `options_json`: `{"reference": "ticket-1", "take": {"mobile": "merged"},
     /// "carry_holds": false}`; `report_json`, if given, receives what moved (see

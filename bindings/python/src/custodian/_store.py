@@ -691,6 +691,19 @@ class Session(_Owner):
         data: dict[str, Any] = _lib.take_object("cust_statistics", self.handle, _json_text(query, "query"))
         return StatisticsTable.from_json(data)
 
+    def purchase_totals(self, rows: str, currency: str, *, threshold: int = 5) -> dict[str, Any]:
+        """What the customers of each ``rows`` value (a classification
+        dimension) paid in ``currency``: ``paid`` and ``partially_refunded``
+        transactions at full total, a row of fewer than ``threshold`` buyers
+        suppressed (``None``) with secondary suppression as for statistics.
+        Returns the JSON object of ``cust_purchase_totals``."""
+        _lib.text(rows, "rows")
+        _lib.text(currency, "currency")
+        query: dict[str, Any] = {"rows": rows, "currency": currency}
+        query["threshold"] = _lib.integer(threshold, "threshold", *U64)
+        data: dict[str, Any] = _lib.take_object("cust_purchase_totals", self.handle, _json_text(query, "query"))
+        return data
+
     def merge(
         self,
         survivor: int,
