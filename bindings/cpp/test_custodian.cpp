@@ -1327,6 +1327,7 @@ static void test_statistics(const std::string& dir) {
         {"零售", {12, 7, 3}}, {"批发", {6, 2, 9}}, {"政府", {5, 5, 0}}};
     const char* const tiers[3] = {"A", "B", "C"};
     int n = 0;
+    std::vector<int64_t> ids;
     for (const auto& [category, per_tier] : data) {
         for (std::size_t t = 0; t < 3; t++) {
             for (int i = 0; i < per_tier[t]; i++, n++) {
@@ -1335,7 +1336,7 @@ static void test_statistics(const std::string& dir) {
                     .set(CUST_FIELD_CATEGORY, category)
                     .set(CUST_FIELD_TIER, tiers[t])
                     .set(CUST_FIELD_ADDRESS, addresses[n % 4]);
-                admin.create(in);
+                ids.push_back(admin.create(in).id());
             }
         }
     }
@@ -1370,6 +1371,34 @@ static void test_statistics(const std::string& dir) {
     const std::string retail =
         analyst.statistics(R"({"rows": "tier", "filter": {"category": "零售"}, "threshold": 2})");
     CHECK(contains(retail, "\"cells\":[[12],[7],[3]]") && contains(retail, "\"total\":22"));
+
+    // Purchase totals by tier: tier A of 零售 is ids[0..12], B ids[12..19], C ids[19..22].
+    int reference = 0;
+    auto pay = [&](int64_t id, int64_t minor) {
+        custodian::transaction_input order("PT-" + std::to_string(reference++), "CNY", minor, "cash");
+        order.item("茶", 1, minor).status("paid");
+        admin.add_transaction(id, order);
+    };
+    for (int i = 0; i < 6; i++) pay(ids[i], 10000);
+    for (int i = 12; i < 17; i++) pay(ids[i], 2000);
+    pay(ids[19], 70000);
+    const std::string totals = analyst.purchase_totals(R"({"rows": "tier", "currency": "CNY"})");
+    CHECK(totals == "{\"rows\":\"tier\",\"currency\":\"CNY\",\"threshold\":5,"
+                    "\"row_labels\":[\"A\",\"B\",\"C\"],\"buyers\":[6,null,null],"
+                    "\"amounts\":[\"600.00 CNY\",null,null],\"total_buyers\":12,"
+                    "\"total_amount\":\"1400.00 CNY\",\"suppressed_primary\":2,\"suppressed_secondary\":2}");
+    pay(ids[20], 1000);
+    const std::string open = analyst.purchase_totals(R"({"rows": "tier", "currency": "CNY", "threshold": 2})");
+    CHECK(contains(open, "\"buyers\":[6,5,2]") &&
+          contains(open, "\"amounts\":[\"600.00 CNY\",\"100.00 CNY\",\"710.00 CNY\"]"));
+    CHECK(contains(admin.audit_query_json(0, "analyst"), "customer.purchase_totals"));
+    auto currency = CHECK_THROWS(analyst.purchase_totals(R"({"rows": "tier", "currency": "XXY"})"), CUST_STATUS_INVALID);
+    CHECK(currency && currency->rule() == "currency_unknown");
+    auto band = CHECK_THROWS(analyst.purchase_totals(R"({"rows": "age_band", "currency": "CNY"})"), CUST_STATUS_INVALID);
+    CHECK(band && band->rule() == "statistics_dimension");
+    auto missing = CHECK_THROWS(analyst.purchase_totals(R"({"rows": "tier"})"), CUST_STATUS_INVALID);
+    CHECK(missing && contains(missing->message(), "currency"));
+    CHECK_THROWS(analyst.purchase_totals(WITH_NUL), CUST_STATUS_INVALID);
 
     auto low = CHECK_THROWS(analyst.statistics(R"({"rows": "tier", "threshold": 1})"), CUST_STATUS_INVALID_ARGUMENT);
     CHECK(low && low->rule() == "statistics_threshold");

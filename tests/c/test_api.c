@@ -1994,6 +1994,21 @@ static int occurrences(const char *text, const char *needle) {
  * provinces at k = 2, a filter, and the refusals: a bad query before anything
  * is counted or audited, k below 2, one dimension twice, an unknown one, and
  * a marketing session. */
+/* One paid cash order of `minor` CNY for customer `id`. */
+static void paid_order(cust_session *session, int64_t id, int64_t minor) {
+    static int reference = 0;
+    char name[32];
+    snprintf(name, sizeof name, "PT-%d", reference++);
+    cust_transaction_input *order = NULL;
+    cust_record *record = NULL;
+    OK(cust_transaction_input_new(name, "CNY", minor, "cash", &order));
+    OK(cust_transaction_input_add_item(order, "茶", 1, minor));
+    OK(cust_transaction_input_set_status(order, "paid"));
+    OK(cust_transaction_add(session, id, order, &record));
+    cust_record_free(record);
+    cust_transaction_input_free(order);
+}
+
 static void test_statistics(const char *dir) {
     const cust_status N = CUST_STATUS_NULL_ARGUMENT;
     static const char *const stems[10] = {"甲", "乙", "丙", "丁", "戊", "己", "庚", "辛", "壬", "癸"};
@@ -2012,6 +2027,7 @@ static void test_statistics(const char *dir) {
     cust_session_close(admin);
     OK(cust_session_open(store, "admin", "service", true, 0, &admin));
     int n = 0;
+    int64_t ids[49];
     for (size_t c = 0; c < 3; c++) {
         for (size_t t = 0; t < 3; t++) {
             for (int i = 0; i < data[c].per_tier[t]; i++, n++) {
@@ -2025,6 +2041,7 @@ static void test_statistics(const char *dir) {
                 OK(cust_input_set(in, CUST_FIELD_TIER, tiers[t]));
                 OK(cust_input_set(in, CUST_FIELD_ADDRESS, addresses[n % 4]));
                 OK(cust_customer_create(admin, in, &customer));
+                ids[n] = cust_customer_id(customer);
                 cust_customer_free(customer);
                 cust_input_free(in);
             }
@@ -2097,6 +2114,41 @@ static void test_statistics(const char *dir) {
     CHECK(strstr(table, "\"row_labels\":[\"(none)\"]") != NULL && strstr(table, "\"cells\":[[49]]") != NULL);
     cust_string_free(table);
 
+    /* Purchase totals by tier: tier A of 零售 is ids[0..12], B ids[12..19], C ids[19..22]. */
+    for (int i = 0; i < 6; i++) {
+        paid_order(admin, ids[i], 10000); /* 6 tier-A buyers, 100.00 each */
+    }
+    for (int i = 12; i < 17; i++) {
+        paid_order(admin, ids[i], 2000); /* 5 tier-B buyers */
+    }
+    paid_order(admin, ids[19], 70000); /* 1 tier-C buyer: suppressed, and B with it */
+    OK(cust_purchase_totals(analyst, "{\"rows\": \"tier\", \"currency\": \"CNY\"}", &table));
+    CHECK(strstr(table, "\"row_labels\":[\"A\",\"B\",\"C\"]") != NULL);
+    CHECK(strstr(table, "\"buyers\":[6,null,null]") != NULL);
+    CHECK(strstr(table, "\"amounts\":[\"600.00 CNY\",null,null]") != NULL);
+    CHECK(strstr(table, "\"total_buyers\":12") != NULL && strstr(table, "\"total_amount\":\"1400.00 CNY\"") != NULL);
+    CHECK(strstr(table, "\"suppressed_primary\":2") != NULL && strstr(table, "\"suppressed_secondary\":2") != NULL);
+    cust_string_free(table);
+    paid_order(admin, ids[20], 1000); /* a second tier-C buyer: at k = 2 every row shows */
+    OK(cust_purchase_totals(analyst, "{\"rows\": \"tier\", \"currency\": \"CNY\", \"threshold\": 2}", &table));
+    CHECK(strstr(table, "\"buyers\":[6,5,2]") != NULL);
+    CHECK(strstr(table, "\"amounts\":[\"600.00 CNY\",\"100.00 CNY\",\"710.00 CNY\"]") != NULL);
+    cust_string_free(table);
+    table = SENTINEL;
+    CHECK_STATUS(cust_purchase_totals(analyst, "{\"rows\": \"tier\", \"currency\": \"XXY\"}", &table),
+                 CUST_STATUS_INVALID);
+    CHECK(table == SENTINEL && strstr(last_error(), "currency_unknown") != NULL);
+    CHECK_STATUS(cust_purchase_totals(analyst, "{\"rows\": \"age_band\", \"currency\": \"CNY\"}", &table),
+                 CUST_STATUS_INVALID);
+    CHECK(table == SENTINEL && strstr(last_error(), "statistics_dimension") != NULL);
+    CHECK_STATUS(cust_purchase_totals(analyst, "{\"rows\": \"tier\"}", &table), CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_purchase_totals(analyst, "{\"rows\": \"tier\", \"currency\": \"CNY\", \"k\": 5}", &table),
+                 CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_purchase_totals(NULL, "{\"rows\": \"tier\", \"currency\": \"CNY\"}", &table), N);
+    CHECK_STATUS(cust_purchase_totals(analyst, NULL, &table), N);
+    CHECK_STATUS(cust_purchase_totals(analyst, "{\"rows\": \"tier\", \"currency\": \"CNY\"}", NULL), N);
+    CHECK(table == SENTINEL);
+
     /* Refusals of the call itself, each with its rule. */
     table = SENTINEL;
     CHECK_STATUS(cust_statistics(analyst, "{\"rows\": \"tier\", \"threshold\": 1}", &table),
@@ -2110,6 +2162,9 @@ static void test_statistics(const char *dir) {
     CHECK(strstr(last_error(), "(rule statistics_dimension)") != NULL);
     OK(cust_session_open_marketing(store, "marketer", "sms", false, 0, &marketer));
     CHECK_STATUS(cust_statistics(marketer, "{\"rows\": \"tier\"}", &table), CUST_STATUS_DENIED);
+    CHECK(table == SENTINEL && strstr(last_error(), "statistics.marketing") != NULL);
+    CHECK_STATUS(cust_purchase_totals(marketer, "{\"rows\": \"tier\", \"currency\": \"CNY\"}", &table),
+                 CUST_STATUS_DENIED);
     CHECK(table == SENTINEL && strstr(last_error(), "statistics.marketing") != NULL);
     char text[512];
     OK(cust_session_last_error(marketer, text, sizeof text, NULL));

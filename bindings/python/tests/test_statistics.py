@@ -22,20 +22,27 @@ def name_of(n: int) -> str:
 
 
 @pytest.fixture
-def analyst(store: custodian.Store, admin: custodian.Session) -> Iterator[custodian.Session]:
-    """The 49 customers, and a session of the analyst (purpose ``analytics``)."""
+def population(store: custodian.Store, admin: custodian.Session) -> list[int]:
+    """The 49 customers (their ids in the order of ``DATA``) and the analyst."""
     with store.session("admin", "maintenance", mfa=True) as maintenance:
         maintenance.register_principal("analyst", "数据分析")
         maintenance.grant("analyst", "analyst")
-    n = 0
+    ids: list[int] = []
     for category, per_tier in DATA:
         for tier, count in zip("ABC", per_tier):
             for _ in range(count):
-                admin.create(
+                n = len(ids)
+                customer = admin.create(
                     {"name": name_of(n), "category": category, "tier": tier, "address": ADDRESSES[n % len(ADDRESSES)]}
                 )
-                n += 1
-    assert n == 49
+                ids.append(customer.id)
+    assert len(ids) == 49
+    return ids
+
+
+@pytest.fixture
+def analyst(store: custodian.Store, population: list[int]) -> Iterator[custodian.Session]:
+    """A session of the analyst (purpose ``analytics``) over the 49 customers."""
     with store.session("analyst", "analytics") as s:
         yield s
 
@@ -123,4 +130,48 @@ def test_refusals_carry_their_rule(store: custodian.Store, analyst: custodian.Se
     with store.marketing_session("marketer", "sms") as marketer:
         with pytest.raises(custodian.Denied) as denied:
             marketer.statistics("tier")
+    assert denied.value.rule == "statistics.marketing"
+
+
+def test_purchase_totals_by_tier_suppress_rows_of_few_buyers(
+    store: custodian.Store, population: list[int], analyst: custodian.Session, admin: custodian.Session
+) -> None:
+    # Tier A of 零售 is ids[0:12], B ids[12:19], C ids[19:22].
+    references = iter(range(1000))
+
+    def pay(customer: int, minor: int) -> None:
+        admin.add_transaction(
+            customer, reference=f"PT-{next(references)}", currency="CNY", total_minor=minor, method="cash",
+            items=[("茶", 1, minor)],
+        )
+
+    for customer in population[0:6]:
+        pay(customer, 10_000)
+    for customer in population[12:17]:
+        pay(customer, 2_000)
+    pay(population[19], 70_000)  # one tier-C buyer: hidden, and tier B with it
+    totals = analyst.purchase_totals("tier", "CNY")
+    assert totals == {
+        "rows": "tier", "currency": "CNY", "threshold": 5, "row_labels": ["A", "B", "C"],
+        "buyers": [6, None, None], "amounts": ["600.00 CNY", None, None],
+        "total_buyers": 12, "total_amount": "1400.00 CNY", "suppressed_primary": 2, "suppressed_secondary": 2,
+    }
+    pay(population[20], 1_000)
+    shown = analyst.purchase_totals("tier", "CNY", threshold=2)
+    assert shown["buyers"] == [6, 5, 2] and shown["amounts"] == ["600.00 CNY", "100.00 CNY", "710.00 CNY"]
+    entries: list[dict[str, Any]] = admin.audit(principal="analyst")
+    assert any(e["action"] == "customer.purchase_totals" and not e["customers"] for e in entries)
+
+    with pytest.raises(custodian.Invalid) as currency:
+        analyst.purchase_totals("tier", "XXY")
+    assert currency.value.rule == "currency_unknown"
+    with pytest.raises(custodian.Invalid) as band:
+        analyst.purchase_totals("age_band", "CNY")
+    assert band.value.rule == "statistics_dimension"
+    with pytest.raises(custodian.Invalid) as low:
+        analyst.purchase_totals("tier", "CNY", threshold=1)
+    assert low.value.rule == "statistics_threshold"
+    with store.marketing_session("marketer", "sms") as marketer:
+        with pytest.raises(custodian.Denied) as denied:
+            marketer.purchase_totals("tier", "CNY")
     assert denied.value.rule == "statistics.marketing"
