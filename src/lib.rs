@@ -51,6 +51,7 @@ pub mod import;
 pub mod model;
 pub mod records;
 pub mod retention;
+pub mod search;
 pub mod sharing;
 pub mod storage;
 mod store;

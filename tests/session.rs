@@ -271,9 +271,15 @@ fn search_finds_readable_text_but_never_l1_values() {
         let rest = s.search(&SearchQuery::new("发票").offset(8).limit(4)).unwrap();
         assert_eq!(rest.items.len(), 2, "{name}");
         assert!(rest.items[0].id > page.items[3].id, "{name}: id order");
-        // Case-insensitive over e-mail, and plaintext classification fields.
-        assert_eq!(s.search(&SearchQuery::new("USER7@").limit(5)).unwrap().total, 1);
-        assert_eq!(s.search(&SearchQuery::new("KH0001").limit(50)).unwrap().total, 10);
+        // Full-width and upper-case keywords match their normalised forms.
+        assert_eq!(s.search(&SearchQuery::new("ｆａ票").limit(5)).unwrap().total, 0);
+        let vip = s.create(sample(100).set(Field::Notes, "VIP-2 客户")).unwrap().id;
+        let found = s.search(&SearchQuery::new("ｖｉｐ－２").limit(5)).unwrap();
+        assert_eq!(found.items.iter().map(|v| v.id).collect::<Vec<_>>(), [vip], "{name}");
+        // E-mail and the external code are not search fields by default
+        // (they have exact lookups); a catalogue may add e-mail.
+        assert_eq!(s.search(&SearchQuery::new("USER7@").limit(5)).unwrap().total, 0);
+        assert_eq!(s.search(&SearchQuery::new("KH0001").limit(50)).unwrap().total, 0);
         // ID numbers (L1) are never searched, not even by an administrator.
         let idn = id_number("310101", "19900307", 7);
         assert_eq!(s.search(&SearchQuery::new(idn[..12].to_owned()).limit(5)).unwrap().total, 0);
@@ -282,6 +288,31 @@ fn search_finds_readable_text_but_never_l1_values() {
             Err(Error::Invalid { rule: "keyword_length", .. })
         ));
     }
+}
+
+#[test]
+fn the_catalogue_chooses_the_search_fields() {
+    let catalogue = Catalogue::default().with_search_fields([Field::Name, Field::Email]).unwrap();
+    let store = Store::in_memory(key(), CreateOptions::new().catalogue(catalogue)).unwrap();
+    provision(&store);
+    let s = admin(&store);
+    for i in 0..10 {
+        s.create(sample(i).set(Field::Notes, "发票")).unwrap();
+    }
+    assert_eq!(s.search(&SearchQuery::new("USER7@").limit(5)).unwrap().total, 1);
+    assert_eq!(s.search(&SearchQuery::new("发票").limit(5)).unwrap().total, 0, "notes are not searched here");
+    let refuse = |field: Field, rule: &str| {
+        let e = Catalogue::default().with_search_fields([field.clone()]).unwrap_err();
+        assert!(matches!(&e, Error::Invalid { rule: r, .. } if *r == rule), "{field}: {e:?}");
+    };
+    refuse(Field::IdNumber, "catalogue.search_field");
+    refuse(Field::BirthDate, "catalogue.search_field");
+    refuse(Field::Category, "catalogue.search_field");
+    refuse(Field::OrderItems, "catalogue.record_field");
+    let l1 = Catalogue::default().with_level(Field::Notes, Level::L1).unwrap_err();
+    assert!(matches!(l1, Error::Invalid { rule: "catalogue.search_field", .. }), "{l1:?}");
+    let bits = Catalogue::default().with_search_token_bits(12).unwrap_err();
+    assert!(matches!(bits, Error::Invalid { rule: "catalogue.search_token_bits", .. }), "{bits:?}");
 }
 
 #[test]

@@ -46,6 +46,7 @@ fn row(id: i64, code: Option<&str>, fields: &[(&str, &[u8])], blind: &[(&str, &[
         },
         sealed: fields.iter().map(|(f, v)| ((*f).to_owned(), v.to_vec())).collect(),
         blind: blind.iter().map(|(f, v)| ((*f).to_owned(), v.to_vec())).collect(),
+        search: Default::default(),
     }
 }
 

@@ -398,12 +398,21 @@ pub struct Catalogue {
     custom: BTreeMap<String, CustomAttribute>,
     /// When closed, custom attribute keys not declared here are refused.
     closed: bool,
+    /// Which fields keyword search covers and how their index is kept
+    /// (absent from catalogues written before the index existed: the default).
+    #[serde(default)]
+    search: crate::search::SearchSettings,
 }
 
 impl Default for Catalogue {
     /// The default catalogue: default levels, no custom attributes, closed.
     fn default() -> Self {
-        Catalogue { overrides: BTreeMap::new(), custom: BTreeMap::new(), closed: true }
+        Catalogue {
+            overrides: BTreeMap::new(),
+            custom: BTreeMap::new(),
+            closed: true,
+            search: crate::search::SearchSettings::default(),
+        }
     }
 }
 
@@ -429,6 +438,13 @@ impl Catalogue {
                 field.name(),
                 "catalogue.payment_level",
                 "payment details (card numbers, bank accounts) are always L1",
+            ));
+        }
+        if level == Level::L1 && self.search.fields.contains(field.name().as_ref()) {
+            return Err(Error::invalid(
+                field.name(),
+                "catalogue.search_field",
+                format!("'{field}' is searched; take it out of the search fields before making it L1"),
             ));
         }
         if level == field.default_level() {
@@ -457,6 +473,67 @@ impl Catalogue {
         }
         self.custom.insert(key.to_owned(), attribute);
         Ok(self)
+    }
+
+    /// Sets the fields keyword search covers (default: name, organisation,
+    /// title, address, notes, tags). Each must be a sealed text field of
+    /// level L2 or L3 (rule `catalogue.search_field`): L1 fields are never
+    /// searched, classification attributes are filters, and fixed-form
+    /// fields (mobile and e-mail may be added; identity and credit codes,
+    /// birth date and gender may not) have exact lookups. Declare custom
+    /// attributes before naming them here.
+    pub fn with_search_fields(mut self, fields: impl IntoIterator<Item = Field>) -> Result<Self> {
+        let mut names = std::collections::BTreeSet::new();
+        for field in fields {
+            self.check_field(&field)?;
+            if let Field::Custom(key) = &field {
+                if !self.custom.contains_key(key) {
+                    return Err(Error::UnknownField(field.name().into_owned()));
+                }
+            }
+            crate::search::check_searchable(&field, self.level(&field))?;
+            names.insert(field.name().into_owned());
+        }
+        self.search.fields = names;
+        Ok(self)
+    }
+
+    /// Keeps (`true`, the default) or does not keep the encrypted keyword
+    /// index. Without it every keyword search decrypts and scans every
+    /// customer, and writes cost less.
+    pub fn with_search_index(mut self, index: bool) -> Self {
+        self.search.index = index;
+        self
+    }
+
+    /// Sets how many bits of each index token's HMAC are kept (16 to 48,
+    /// default 20; rule `catalogue.search_token_bits`). Fewer bits merge
+    /// more distinct grams into one token: the file reveals less about which
+    /// customers share text, and searches re-check more candidates.
+    pub fn with_search_token_bits(mut self, bits: u8) -> Result<Self> {
+        if !crate::search::TOKEN_BITS.contains(&bits) {
+            return Err(Error::invalid(
+                "search.token_bits",
+                "catalogue.search_token_bits",
+                format!(
+                    "index tokens keep {} to {} bits",
+                    crate::search::TOKEN_BITS.start(),
+                    crate::search::TOKEN_BITS.end()
+                ),
+            ));
+        }
+        self.search.token_bits = bits;
+        Ok(self)
+    }
+
+    /// How keyword search works in this store.
+    pub fn search(&self) -> &crate::search::SearchSettings {
+        &self.search
+    }
+
+    /// The declared custom attribute keys, in order.
+    pub(crate) fn custom_keys(&self) -> impl Iterator<Item = &str> {
+        self.custom.keys().map(String::as_str)
     }
 
     /// Opens (`false`) or closes (`true`) the catalogue to undeclared custom attributes.

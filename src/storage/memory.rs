@@ -25,6 +25,8 @@ struct State {
     customers: BTreeMap<CustomerId, CustomerRow>,
     external_codes: BTreeMap<String, CustomerId>,
     blind: BTreeSet<(String, Vec<u8>, CustomerId)>,
+    search_tokens: BTreeMap<CustomerId, Vec<u64>>,
+    search_postings: BTreeSet<(u64, CustomerId)>,
     data_keys: BTreeMap<CustomerId, WrappedKey>,
     audit: BTreeMap<u64, AuditRecord>,
     audit_head: Option<AuditHead>,
@@ -97,6 +99,32 @@ impl MemoryTx<'_> {
         self.state_mut()
     }
 
+    /// Inserts a row with its external code and blind-index entries (not its tokens).
+    fn insert_row(&mut self, row: &CustomerRow) -> Result<()> {
+        if let Some(unknown) = row.blind.keys().find(|f| !super::BLIND_INDEXED.contains(&f.as_str())) {
+            return Err(Error::storage(format!("no blind index for field '{unknown}'")));
+        }
+        let state = self.state_mut()?;
+        state.generation += 1;
+        let id = row.header.id;
+        if state.customers.contains_key(&id) {
+            return Err(Error::storage(format!("UNIQUE constraint failed: customers.id ({id})")));
+        }
+        if let Some(code) = &row.header.external_code {
+            if state.external_codes.contains_key(code) {
+                return Err(Error::storage("UNIQUE constraint failed: customers.external_code"));
+            }
+            state.external_codes.insert(code.clone(), id);
+        }
+        for (field, digest) in &row.blind {
+            state.blind.insert((field.clone(), digest.clone(), id));
+        }
+        let mut stored = row.clone();
+        stored.search = Default::default();
+        state.customers.insert(id, stored);
+        Ok(())
+    }
+
     fn state_mut(&mut self) -> Result<&mut State> {
         self.working.as_mut().ok_or_else(|| Error::storage("write attempted in a read transaction"))
     }
@@ -129,25 +157,8 @@ impl Transaction for MemoryTx<'_> {
     }
 
     fn insert_customer(&mut self, row: &CustomerRow) -> Result<()> {
-        if let Some(unknown) = row.blind.keys().find(|f| !super::BLIND_INDEXED.contains(&f.as_str())) {
-            return Err(Error::storage(format!("no blind index for field '{unknown}'")));
-        }
-        let state = self.state_mut()?;
-        state.generation += 1;
-        let id = row.header.id;
-        if state.customers.contains_key(&id) {
-            return Err(Error::storage(format!("UNIQUE constraint failed: customers.id ({id})")));
-        }
-        if let Some(code) = &row.header.external_code {
-            if state.external_codes.contains_key(code) {
-                return Err(Error::storage("UNIQUE constraint failed: customers.external_code"));
-            }
-            state.external_codes.insert(code.clone(), id);
-        }
-        for (field, digest) in &row.blind {
-            state.blind.insert((field.clone(), digest.clone(), id));
-        }
-        state.customers.insert(id, row.clone());
+        self.insert_row(row)?;
+        set_tokens(self.state_mut()?, row.header.id, row.search.applied_to(&[]));
         Ok(())
     }
 
@@ -164,7 +175,12 @@ impl Transaction for MemoryTx<'_> {
             }
         }
         remove_row(state, id);
-        self.insert_customer(row)?;
+        self.insert_row(row)?;
+        if !row.search.is_empty() {
+            let state = self.state_mut()?;
+            let stored = state.search_tokens.get(&id).cloned().unwrap_or_default();
+            set_tokens(state, id, row.search.applied_to(&stored));
+        }
         Ok(true)
     }
 
@@ -177,11 +193,26 @@ impl Transaction for MemoryTx<'_> {
             state.history.remove(&record);
         }
         state.consents.retain(|c| c.customer != id);
+        set_tokens(state, id, Vec::new());
         Ok(remove_row(state, id))
     }
 
     fn get_customer(&mut self, id: CustomerId) -> Result<Option<CustomerRow>> {
         Ok(self.state().customers.get(&id).cloned())
+    }
+
+    fn search_tokens(&mut self, id: CustomerId) -> Result<Vec<u64>> {
+        Ok(self.state().search_tokens.get(&id).cloned().unwrap_or_default())
+    }
+
+    fn search_postings(&mut self, token: u64) -> Result<Vec<CustomerId>> {
+        let from = (token, CustomerId(i64::MIN));
+        Ok(self.state().search_postings.range(from..).take_while(|(t, _)| *t == token).map(|(_, id)| *id).collect())
+    }
+
+    fn put_search_tokens(&mut self, id: CustomerId, tokens: &[u64]) -> Result<()> {
+        set_tokens(self.state_mut()?, id, tokens.to_vec());
+        Ok(())
     }
 
     fn find_external_code(&mut self, code: &str) -> Result<Option<CustomerId>> {
@@ -492,6 +523,17 @@ impl Transaction for MemoryTx<'_> {
             *self.guard = working;
         }
         Ok(())
+    }
+}
+
+/// Makes customer `id`'s keyword-index tokens `wanted` (sorted).
+fn set_tokens(state: &mut State, id: CustomerId, wanted: Vec<u64>) {
+    for token in state.search_tokens.remove(&id).unwrap_or_default() {
+        state.search_postings.remove(&(token, id));
+    }
+    if !wanted.is_empty() {
+        state.search_postings.extend(wanted.iter().map(|t| (*t, id)));
+        state.search_tokens.insert(id, wanted);
     }
 }
 

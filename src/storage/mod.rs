@@ -102,6 +102,9 @@ pub struct CustomerRow {
     pub sealed: BTreeMap<String, Vec<u8>>,
     /// Blind-index digests, by field name (only the fields in [`BLIND_INDEXED`]).
     pub blind: BTreeMap<String, Vec<u8>>,
+    /// Keyword-index tokens this write sets; none in a row read back, which
+    /// leaves the stored tokens as they are.
+    pub search: crate::search::TokenChanges,
 }
 
 /// A data key as kept in the key store: its id and its wrapped bytes.
@@ -496,17 +499,26 @@ pub trait Transaction {
     fn next_customer_id(&mut self) -> Result<CustomerId> {
         self.reserve_customer_ids(1)
     }
-    /// Inserts a new customer row. The external code must be free (checked by the caller).
+    /// Inserts a new customer row with the keyword-index tokens in
+    /// `row.search`. The external code must be free (checked by the caller).
     fn insert_customer(&mut self, row: &CustomerRow) -> Result<()>;
-    /// Replaces a customer row if its stored version is `expected_version`;
-    /// returns `false` (changing nothing) otherwise.
+    /// Replaces a customer row if its stored version is `expected_version`,
+    /// applying `row.search` to its stored keyword-index tokens; returns
+    /// `false` (changing nothing) otherwise.
     fn replace_customer(&mut self, row: &CustomerRow, expected_version: u64) -> Result<bool>;
     /// Deletes a customer row with its sealed fields, blind-index entries,
-    /// consent records and attached records (with their histories); returns
+    /// keyword-index tokens, consent records and attached records (with their histories); returns
     /// whether it existed.
     fn delete_customer(&mut self, id: CustomerId) -> Result<bool>;
     /// Reads a whole customer row.
     fn get_customer(&mut self, id: CustomerId) -> Result<Option<CustomerRow>>;
+    /// Customer `id`'s keyword-index tokens, sorted (empty if none or no such customer).
+    fn search_tokens(&mut self, id: CustomerId) -> Result<Vec<u64>>;
+    /// The customers holding keyword-index `token`, in id order.
+    fn search_postings(&mut self, token: u64) -> Result<Vec<CustomerId>>;
+    /// Makes customer `id`'s keyword-index tokens exactly `tokens` (sorted,
+    /// de-duplicated), for a rebuild; only what differs is written.
+    fn put_search_tokens(&mut self, id: CustomerId, tokens: &[u64]) -> Result<()>;
     /// Finds the customer with an external code.
     fn find_external_code(&mut self, code: &str) -> Result<Option<CustomerId>>;
     /// Finds the customers whose blind index for `field` equals `digest`, in id order.

@@ -200,6 +200,22 @@ pub(super) const DATA: Component = Component {
                         coalesce(region, ''), count(*)
                  FROM {db}.customers GROUP BY 1, 2, 3, 4, 5, 6;",
         ),
+        (
+            9,
+            // The encrypted keyword index: each customer's tokens (keyed,
+            // truncated n-gram HMACs, 8 bytes each, big-endian, sorted) and,
+            // per token, the customers holding it. Filled by the store's
+            // rebuild on its next open.
+            "CREATE TABLE {db}.search_tokens (
+                 customer_id INTEGER PRIMARY KEY,
+                 tokens BLOB NOT NULL
+             ) STRICT;
+             CREATE TABLE {db}.search_postings (
+                 token INTEGER NOT NULL,
+                 customer_id INTEGER NOT NULL,
+                 PRIMARY KEY (token, customer_id)
+             ) STRICT, WITHOUT ROWID;",
+        ),
     ],
 };
 

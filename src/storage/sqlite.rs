@@ -10,7 +10,7 @@
 //! (unreadable, i.e. still erased) — never a readable customer without the
 //! changes that came with it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -570,6 +570,56 @@ impl SqliteTx<'_> {
         Ok(())
     }
 
+    /// Customer `id`'s stored keyword-index tokens.
+    fn stored_tokens(&self, id: CustomerId) -> Result<Vec<u64>> {
+        let blob: Option<Vec<u8>> = self
+            .conn()
+            .prepare_cached("SELECT tokens FROM data.search_tokens WHERE customer_id = ?1")
+            .db()?
+            .query_row([id.0], |r| r.get(0))
+            .optional()
+            .db()?;
+        let blob = blob.unwrap_or_default();
+        if blob.len() % 8 != 0 {
+            return Err(Error::corrupt(format!("customer {id}'s keyword-index tokens are malformed")));
+        }
+        Ok(blob.chunks_exact(8).map(|c| u64::from_be_bytes(c.try_into().expect("8 bytes"))).collect())
+    }
+
+    /// Makes customer `id`'s tokens `wanted` (sorted), given the `stored`
+    /// ones: only the postings that differ are written.
+    fn write_tokens(&self, id: CustomerId, stored: &[u64], wanted: &[u64]) -> Result<()> {
+        if stored == wanted {
+            return Ok(());
+        }
+        let conn = self.writable()?;
+        let (old, new): (BTreeSet<u64>, BTreeSet<u64>) =
+            (stored.iter().copied().collect(), wanted.iter().copied().collect());
+        let mut remove = conn
+            .prepare_cached("DELETE FROM data.search_postings WHERE token = ?1 AND customer_id = ?2")
+            .db()?;
+        for token in old.difference(&new) {
+            remove.execute(params![*token as i64, id.0]).db()?;
+        }
+        let mut add = conn.prepare_cached("INSERT INTO data.search_postings (token, customer_id) VALUES (?1, ?2)").db()?;
+        for token in new.difference(&old) {
+            add.execute(params![*token as i64, id.0]).db()?;
+        }
+        if wanted.is_empty() {
+            conn.prepare_cached("DELETE FROM data.search_tokens WHERE customer_id = ?1").db()?.execute([id.0]).db()?;
+        } else {
+            let blob: Vec<u8> = wanted.iter().flat_map(|t| t.to_be_bytes()).collect();
+            conn.prepare_cached(
+                "INSERT INTO data.search_tokens (customer_id, tokens) VALUES (?1, ?2)
+                 ON CONFLICT (customer_id) DO UPDATE SET tokens = excluded.tokens",
+            )
+            .db()?
+            .execute(params![id.0, blob])
+            .db()?;
+        }
+        Ok(())
+    }
+
     fn conn(&self) -> &Connection {
         self.conn.as_ref().expect("connection present until commit or drop")
     }
@@ -761,6 +811,7 @@ impl Transaction for SqliteTx<'_> {
         let values = row_params(row)?;
         self.bump_generation()?;
         self.writable()?.prepare_cached(&INSERT_CUSTOMER).db()?.execute(params_from_iter(values)).db()?;
+        self.write_tokens(row.header.id, &[], &row.search.applied_to(&[]))?;
         self.count_class(&class_of(&row.header), 1)
     }
 
@@ -800,6 +851,10 @@ impl Transaction for SqliteTx<'_> {
                     .db()?;
             }
         }
+        if changed && !row.search.is_empty() {
+            let stored = self.stored_tokens(row.header.id)?;
+            self.write_tokens(row.header.id, &stored, &row.search.applied_to(&stored))?;
+        }
         let after = class_of(&row.header);
         if let Some(before) = before.filter(|before| changed && *before != after) {
             self.count_class(&before, -1)?;
@@ -817,6 +872,8 @@ impl Transaction for SqliteTx<'_> {
             .execute([id.0])
             .db()?;
         let Some(before) = self.stored_class(id)? else { return Ok(false) };
+        let stored = self.stored_tokens(id)?;
+        self.write_tokens(id, &stored, &[])?;
         self.writable()?.prepare_cached("DELETE FROM data.customers WHERE id = ?1").db()?.execute([id.0]).db()?;
         self.count_class(&before, -1)?;
         Ok(true)
@@ -842,7 +899,25 @@ impl Transaction for SqliteTx<'_> {
             .zip(blind)
             .filter_map(|((field, _), digest)| digest.map(|d| ((*field).to_owned(), d)))
             .collect();
-        Ok(Some(CustomerRow { header, sealed, blind }))
+        Ok(Some(CustomerRow { header, sealed, blind, search: Default::default() }))
+    }
+
+    fn search_tokens(&mut self, id: CustomerId) -> Result<Vec<u64>> {
+        self.stored_tokens(id)
+    }
+
+    fn search_postings(&mut self, token: u64) -> Result<Vec<CustomerId>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT customer_id FROM data.search_postings WHERE token = ?1 ORDER BY customer_id")
+            .db()?;
+        let ids = stmt.query_map([token as i64], |r| r.get(0).map(CustomerId)).db()?;
+        ids.collect::<rusqlite::Result<Vec<_>>>().db()
+    }
+
+    fn put_search_tokens(&mut self, id: CustomerId, tokens: &[u64]) -> Result<()> {
+        let stored = self.stored_tokens(id)?;
+        self.write_tokens(id, &stored, tokens)
     }
 
     fn blind_groups(&mut self, field: &str) -> Result<Vec<Vec<CustomerId>>> {

@@ -44,6 +44,7 @@ impl StoreInner {
         let name = field.name().into_owned();
         row.sealed.remove(&name);
         row.blind.remove(&name);
+        self.search.set_field(&mut row.search, field, value);
         if let Some(value) = value {
             row.sealed.insert(name.clone(), cipher.seal(field, value)?);
             if let Some(digest) = self.blind.digest(field, value) {

@@ -21,6 +21,7 @@ use crate::crypto::FieldCipher;
 use crate::error::{Error, Result};
 use crate::model::validate::normalise;
 use crate::model::{CustomerId, Field, Level, Page, Storage};
+use crate::search::grams;
 use crate::storage::{CustomerHeader, Scan, ScannedCustomer};
 
 /// Largest page a listing or search returns.
@@ -177,35 +178,22 @@ impl ListQuery {
     }
 }
 
-/// Normalises a search keyword (trimmed, lower-cased), 1-64 characters.
+/// Normalises a search keyword as values are ([`crate::search`]: NFKC,
+/// lower case), trimmed; 1-64 characters.
 pub(crate) fn normalise_keyword(raw: &str) -> Result<String> {
-    let keyword = raw.trim().to_lowercase();
-    let chars = keyword.chars().count();
-    if chars == 0 || chars > 64 {
-        return Err(Error::invalid("keyword", "keyword_length", "a search keyword has 1 to 64 characters"));
-    }
-    if keyword.chars().any(char::is_control) {
+    if raw.chars().any(char::is_control) {
         return Err(Error::invalid(
             "keyword",
             "control_character",
             "a search keyword cannot contain control characters",
         ));
     }
+    let keyword = grams::normalise(raw.trim()).trim().to_owned();
+    let chars = keyword.chars().count();
+    if chars == 0 || chars > 64 {
+        return Err(Error::invalid("keyword", "keyword_length", "a search keyword has 1 to 64 characters"));
+    }
     Ok(keyword)
-}
-
-/// Whether `text`, case-folded, contains `keyword` (already folded). Most
-/// text needs no folding (Chinese has no case; much ASCII is lower case), so
-/// a folded copy is made only when the text has upper-case letters.
-fn contains_folded(text: &str, keyword: &str) -> bool {
-    if text.is_ascii() {
-        let (t, k) = (text.as_bytes(), keyword.as_bytes());
-        return k.len() <= t.len() && t.windows(k.len()).any(|w| w.eq_ignore_ascii_case(k));
-    }
-    if !text.chars().any(char::is_uppercase) {
-        return text.contains(keyword);
-    }
-    Zeroizing::new(text.to_lowercase()).contains(keyword)
 }
 
 /// Customers handed from the storage scan to the matching worker at a time.
@@ -469,78 +457,45 @@ impl Session {
         })
     }
 
-    /// Finds customers whose readable text contains `keyword`
-    /// (case-insensitive), in id order. Only text fields the session sees in
-    /// plaintext are searched, never L1 fields, and never the fixed-choice
-    /// fields (kind, gender, tier), which [`ListQuery::filter`] covers.
+    /// Finds customers whose searchable text contains `keyword`, in id
+    /// order. The text and the keyword are compared normalised (NFKC, so
+    /// full-width letters and digits match their ASCII forms; lower case).
+    /// Only the catalogue's search fields ([`crate::Catalogue::with_search_fields`];
+    /// by default name, organisation, title, address, notes, tags) that the
+    /// session sees in plaintext are searched, never L1 fields.
+    ///
+    /// With the encrypted index (the default) the candidates come from the
+    /// index and each is decrypted and re-checked, so the answer is exactly
+    /// that of a scan; a keyword with no run of two letters or digits (`王`,
+    /// `a b`) and a store whose index is being rebuilt are answered by
+    /// decrypting and scanning every customer.
     pub fn search(&self, query: &SearchQuery) -> Result<Page> {
         self.run(Call::new(Action::Read, "customer.search"), |store, tx, plan, trail| {
             check_page(query.limit)?;
             let keyword = Zeroizing::new(normalise_keyword(&query.keyword)?);
             trail.lookup = Some(("keyword".into(), hex(&store.audit.value_hash("keyword", &keyword))));
             let searchable: Vec<Field> = store
-                .catalogue
+                .search
                 .fields()
                 .filter(|f| plan.decision(f) == Decision::Allow && store.catalogue.level(f) != Level::L1)
-                // Bookkeeping and fixed-choice fields are filters, not text:
-                // "male" must not match every "female".
-                .filter(|f| {
-                    !matches!(
-                        f,
-                        Field::CreatedAt
-                            | Field::UpdatedAt
-                            | Field::Version
-                            | Field::Status
-                            | Field::Kind
-                            | Field::Gender
-                            | Field::Tier
-                    )
-                })
+                .cloned()
                 .collect();
-            let sealed_names: Vec<String> =
-                searchable.iter().filter(|f| f.storage() == Storage::Sealed).map(|f| f.name().into_owned()).collect();
-            let sealed_refs: Vec<&str> = sealed_names.iter().map(String::as_str).collect();
-            let plain_fields: Vec<&Field> = searchable.iter().filter(|f| f.storage() == Storage::Plain).collect();
-            let contains = |text: &str| contains_folded(text, &keyword);
             let scope = self.consent_scope(tx)?;
-            // Whether one customer matches; a shredded customer (no key), or
-            // one a marketing session may not see, never does.
-            let matches = |c: &ScannedCustomer| -> Result<bool> {
-                let h = &c.header;
-                if !scope.admits(h.id) {
-                    return Ok(false);
-                }
-                let plain_hit = plain_fields.iter().any(|f| {
-                    let value = match f {
-                        Field::ExternalCode => &h.external_code,
-                        Field::Category => &h.category,
-                        Field::Source => &h.source,
-                        _ => &None,
-                    };
-                    value.as_deref().is_some_and(contains)
-                });
-                if plain_hit {
-                    return Ok(true);
-                }
-                if c.sealed.is_empty() || c.key.is_none() {
-                    return Ok(false);
-                }
-                let key = store.data_key(c.header.id, c.key.as_ref())?;
-                let cipher = FieldCipher::new(c.header.id, &key);
-                for (name, sealed) in c.sealed.iter().filter(|(name, _)| sealed_refs.contains(name)) {
-                    if contains(&cipher.open(&Field::parse(name)?, sealed)?) {
-                        return Ok(true);
-                    }
-                }
-                Ok(false)
+            let indexed = if searchable.is_empty() {
+                Some(Vec::new())
+            } else if store.search_index_current(tx)? {
+                store.indexed_matches(tx, &searchable, &keyword, &|id| scope.admits(id))?
+            } else {
+                None
             };
-            let (skip, keep) = (query.offset, u64::from(query.limit));
-            let (skip, keep) = (usize::try_from(skip).unwrap_or(usize::MAX), usize::try_from(keep).unwrap_or(0));
-            let matched = match_while_scanning(tx, &sealed_refs, &matches)?;
+            let matched = match indexed {
+                Some(matched) => matched,
+                None => scan_matches(store, tx, &searchable, &keyword, &scope)?,
+            };
             let total = matched.len() as u64;
-            let page_ids: Vec<CustomerId> = matched.into_iter().skip(skip).take(keep).collect();
-            let mut items = Vec::with_capacity(page_ids.len());
-            for id in page_ids {
+            let (skip, keep) = (usize::try_from(query.offset).unwrap_or(usize::MAX), query.limit as usize);
+            let mut items = Vec::with_capacity(keep.min(matched.len()));
+            for id in matched.into_iter().skip(skip).take(keep) {
                 let view = read_view(store, tx, plan, id)?;
                 trail.saw(&view, plan);
                 items.push(view);
@@ -548,4 +503,34 @@ impl Session {
             Ok(Page { items, total })
         })
     }
+}
+
+/// The customers whose `fields` contain `keyword` (normalised), by
+/// decrypting every customer: for keywords the index cannot answer.
+fn scan_matches(
+    store: &StoreInner,
+    tx: &mut dyn crate::storage::Transaction,
+    fields: &[Field],
+    keyword: &str,
+    scope: &super::session::Scope,
+) -> Result<Vec<CustomerId>> {
+    let names: Vec<String> = fields.iter().map(|f| f.name().into_owned()).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    // Whether one customer matches; a shredded customer (no key), or one
+    // the session may not see, never does.
+    let matches = |c: &ScannedCustomer| -> Result<bool> {
+        if !scope.admits(c.header.id) || c.sealed.is_empty() || c.key.is_none() {
+            return Ok(false);
+        }
+        let key = store.data_key(c.header.id, c.key.as_ref())?;
+        let cipher = FieldCipher::new(c.header.id, &key);
+        for (name, sealed) in c.sealed.iter().filter(|(name, _)| refs.contains(name)) {
+            let value = cipher.open(&Field::parse(name)?, sealed)?;
+            if grams::contains(&Zeroizing::new(grams::normalise(&value)), keyword) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    };
+    match_while_scanning(tx, &refs, &matches)
 }

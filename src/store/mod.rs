@@ -23,6 +23,7 @@ mod merge;
 mod purchase_totals;
 mod records;
 mod restore;
+mod search_index;
 mod session;
 mod sharing;
 mod sort_cache;
@@ -116,6 +117,8 @@ pub(crate) struct StoreInner {
     /// rotation while sessions go on (see [`Wrappers`]).
     pub(crate) wrappers: Wrappers,
     pub(crate) blind: BlindIndexer,
+    /// Cuts searchable values into keyword-index tokens.
+    pub(crate) search: crate::search::SearchIndexer,
     pub(crate) catalogue: Catalogue,
     pub(crate) policy: Policy,
     pub(crate) collation: Box<dyn Collation>,
@@ -233,6 +236,10 @@ impl Store {
         }
         tx.meta_put(META_STORE_ID, store_id.as_bytes())?;
         tx.meta_put(META_CATALOGUE, &serde_json::to_vec(&options.catalogue).expect("catalogue serialises"))?;
+        // An empty store's (empty) index is current from the start.
+        if let Some(signature) = crate::search::SearchIndexer::new(&root, &options.catalogue)?.signature() {
+            tx.meta_put(search_index::META_SEARCH_INDEX, &signature)?;
+        }
         tx.commit()?;
         Self::assemble(Box::new(backend), wrapper, root, options.catalogue, store_id)
     }
@@ -242,6 +249,7 @@ impl Store {
     pub fn open(backend: impl Backend + 'static, key: KeySource) -> Result<Store> {
         let store = Self::open_unrepaired(backend, key)?;
         store.recover()?;
+        store.refresh_search_index()?;
         Ok(store)
     }
 
@@ -348,12 +356,14 @@ impl Store {
         // Everything the store needs from the root secret is derived here;
         // the root itself is dropped (and zeroed) at the end of this call.
         let blind = BlindIndexer::new(&root)?;
+        let search = crate::search::SearchIndexer::new(&root, &catalogue)?;
         let audit = AuditLog::new(&root, store_id)?;
         let credential_key = root.derive(b"custodian/v1/principal-credentials")?;
         let inner = StoreInner {
             backend,
             wrappers: Wrappers::new(wrapper),
             blind,
+            search,
             catalogue,
             policy: Policy,
             collation: Box::new(PinyinCollation::new()),

@@ -309,6 +309,7 @@ impl Store {
         // The ledger first, so the report names what it removed.
         let removed_by_ledger = store.replay_erasure_ledger()?;
         store.recover()?;
+        store.refresh_search_index()?;
         let unknown_history = keys_restored.then(|| UnknownHistory {
             after: backup_last,
             through: outside.as_ref().and_then(|o| o.checkpoint.as_ref()).map(|c| c.size),
@@ -440,6 +441,10 @@ fn apply_backup(live: &StoreInner, tx: &mut dyn Transaction, source: &StoreInner
             continue;
         }
         let mut row: CustomerRow = src.get_customer(*id)?.ok_or(Error::CustomerNotFound(*id))?;
+        // The backup's keyword-index tokens come with the row (the same root
+        // secret derived them); a backup taken before the index existed has
+        // none, and its store rebuilds the index on the next open.
+        row.search = crate::search::TokenChanges::all(src.search_tokens(*id)?);
         match tx.get_data_key(*id)? {
             Some(key) if key.key_id == row.header.key_id => {}
             _ => {
@@ -478,6 +483,12 @@ fn apply_backup(live: &StoreInner, tx: &mut dyn Transaction, source: &StoreInner
     }
     let mut held: Vec<CustomerId> = held.into_iter().collect();
     held.sort();
+    // Rows came with the backup's tokens: if another tokenisation made
+    // them (or none did), the live index is re-derived here, in this transaction.
+    let meta = super::search_index::META_SEARCH_INDEX;
+    if src.meta_get(meta)? != tx.meta_get(meta)? || !live.search_index_current(tx)? {
+        live.rebuild_search_index_in(tx)?;
+    }
     Ok(Applied { restored, removed, kept_out, held, taken_at })
 }
 

@@ -306,6 +306,7 @@ impl Session {
             },
             sealed: Default::default(),
             blind: Default::default(),
+            search: Default::default(),
         };
         store.header_from(&mut row.header, values);
         let cipher = FieldCipher::new(id, &key);
