@@ -19,6 +19,9 @@ macro_rules! forward_transaction {
             replace_customer(row: &CustomerRow, expected_version: u64) -> Result<bool>;
             delete_customer(id: CustomerId) -> Result<bool>;
             get_customer(id: CustomerId) -> Result<Option<CustomerRow>>;
+            search_tokens(id: CustomerId) -> Result<Vec<u64>>;
+            search_postings(token: u64) -> Result<Vec<CustomerId>>;
+            put_search_tokens(id: CustomerId, tokens: &[u64]) -> Result<()>;
             find_external_code(code: &str) -> Result<Option<CustomerId>>;
             find_blind(field: &str, digest: &[u8]) -> Result<Vec<CustomerId>>;
             count_customers() -> Result<u64>;
