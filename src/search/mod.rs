@@ -78,7 +78,6 @@ impl SearchSettings {
     pub fn token_bits(&self) -> u8 {
         self.token_bits
     }
-
 }
 
 /// Why a field cannot be searched, if it cannot.
@@ -175,7 +174,8 @@ impl SearchIndexer {
     /// of version, bits, fields or their codes makes the store rebuild it.
     /// `None` with the index off.
     pub(crate) fn signature(&self) -> Option<Vec<u8>> {
-        let fields: Vec<(String, u16)> = self.keys.iter().map(|(f, (code, _))| (f.name().into_owned(), *code)).collect();
+        let fields: Vec<(String, u16)> =
+            self.keys.iter().map(|(f, (code, _))| (f.name().into_owned(), *code)).collect();
         self.settings.index.then(|| {
             serde_json::to_vec(&serde_json::json!({
                 "version": INDEX_VERSION, "bits": self.settings.token_bits, "fields": fields,

@@ -277,11 +277,23 @@ impl Transaction for MemoryTx<'_> {
     ) -> Result<()> {
         let state = self.state();
         for (id, row) in &state.customers {
-            let wanted: BTreeMap<String, Vec<u8>> =
-                fields.iter().filter_map(|f| row.sealed.get(*f).map(|v| ((*f).to_owned(), v.clone()))).collect();
-            let sealed = SealedFields::pack(&wanted);
-            let scanned = ScannedCustomer { header: row.header.clone(), sealed, key: state.data_keys.get(id).cloned() };
-            if visit(scanned)? == Scan::Stop {
+            if visit(scanned_of(state, *id, row, fields))? == Scan::Stop {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_customers_by_id(
+        &mut self,
+        ids: &[CustomerId],
+        fields: &[&str],
+        visit: &mut dyn FnMut(ScannedCustomer) -> Result<Scan>,
+    ) -> Result<()> {
+        let state = self.state();
+        for id in ids {
+            let Some(row) = state.customers.get(id) else { continue };
+            if visit(scanned_of(state, *id, row, fields))? == Scan::Stop {
                 break;
             }
         }
@@ -523,6 +535,17 @@ impl Transaction for MemoryTx<'_> {
             *self.guard = working;
         }
         Ok(())
+    }
+}
+
+/// Customer `id` as a scan hands it out: its header, the sealed `fields` it has, its key.
+fn scanned_of(state: &State, id: CustomerId, row: &CustomerRow, fields: &[&str]) -> ScannedCustomer {
+    let wanted: BTreeMap<String, Vec<u8>> =
+        fields.iter().filter_map(|f| row.sealed.get(*f).map(|v| ((*f).to_owned(), v.clone()))).collect();
+    ScannedCustomer {
+        header: row.header.clone(),
+        sealed: SealedFields::pack(&wanted),
+        key: state.data_keys.get(&id).cloned(),
     }
 }
 

@@ -512,6 +512,14 @@ pub trait Transaction {
     fn delete_customer(&mut self, id: CustomerId) -> Result<bool>;
     /// Reads a whole customer row.
     fn get_customer(&mut self, id: CustomerId) -> Result<Option<CustomerRow>>;
+    /// Visits the customers `ids` (ascending) that exist, as
+    /// [`Transaction::scan_customers`] would, in that order.
+    fn scan_customers_by_id(
+        &mut self,
+        ids: &[CustomerId],
+        fields: &[&str],
+        visit: &mut dyn FnMut(ScannedCustomer) -> Result<Scan>,
+    ) -> Result<()>;
     /// Customer `id`'s keyword-index tokens, sorted (empty if none or no such customer).
     fn search_tokens(&mut self, id: CustomerId) -> Result<Vec<u64>>;
     /// The customers holding keyword-index `token`, in id order.

@@ -515,6 +515,21 @@ static GET_CUSTOMER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!("SELECT {HEADER_COLUMNS}, c.sealed, {} FROM data.customers c WHERE c.id = ?1", blind_column_list("c."))
 });
 
+/// A scanned customer from a row of header columns, the sealed column (or
+/// NULL) and the data key's id and wrapped bytes.
+fn scanned_of(r: &rusqlite::Row<'_>) -> Result<ScannedCustomer> {
+    let header = read_header(r).db()?;
+    let sealed = match r.get_ref(HEADER_LEN).db()?.as_blob_or_null().map_err(rusqlite::Error::from).db()? {
+        Some(packed) => SealedFields::from_packed(header.id, packed.to_vec())?,
+        None => SealedFields::default(),
+    };
+    let key = match r.get::<_, Option<i64>>(HEADER_LEN + 1).db()? {
+        Some(key_id) => Some(WrappedKey { key_id: key_id as u64, wrapped: r.get(HEADER_LEN + 2).db()? }),
+        None => None,
+    };
+    Ok(ScannedCustomer { header, sealed, key })
+}
+
 /// A header's classification columns, as statistics count them.
 fn class_of(h: &CustomerHeader) -> ClassKey {
     ClassKey {
@@ -595,13 +610,13 @@ impl SqliteTx<'_> {
         let conn = self.writable()?;
         let (old, new): (BTreeSet<u64>, BTreeSet<u64>) =
             (stored.iter().copied().collect(), wanted.iter().copied().collect());
-        let mut remove = conn
-            .prepare_cached("DELETE FROM data.search_postings WHERE token = ?1 AND customer_id = ?2")
-            .db()?;
+        let mut remove =
+            conn.prepare_cached("DELETE FROM data.search_postings WHERE token = ?1 AND customer_id = ?2").db()?;
         for token in old.difference(&new) {
             remove.execute(params![*token as i64, id.0]).db()?;
         }
-        let mut add = conn.prepare_cached("INSERT INTO data.search_postings (token, customer_id) VALUES (?1, ?2)").db()?;
+        let mut add =
+            conn.prepare_cached("INSERT INTO data.search_postings (token, customer_id) VALUES (?1, ?2)").db()?;
         for token in new.difference(&old) {
             add.execute(params![*token as i64, id.0]).db()?;
         }
@@ -1039,16 +1054,33 @@ impl Transaction for SqliteTx<'_> {
         let mut stmt = self.conn().prepare_cached(&sql).db()?;
         let mut rows = stmt.query([]).db()?;
         while let Some(r) = rows.next().db()? {
-            let header = read_header(r).db()?;
-            let sealed = match r.get_ref(HEADER_LEN).db()?.as_blob_or_null().map_err(rusqlite::Error::from).db()? {
-                Some(packed) => SealedFields::from_packed(header.id, packed.to_vec())?,
-                None => SealedFields::default(),
-            };
-            let key = match r.get::<_, Option<i64>>(HEADER_LEN + 1).db()? {
-                Some(key_id) => Some(WrappedKey { key_id: key_id as u64, wrapped: r.get(HEADER_LEN + 2).db()? }),
-                None => None,
-            };
-            if visit(ScannedCustomer { header, sealed, key })? == Scan::Stop {
+            if visit(scanned_of(r)?)? == Scan::Stop {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_customers_by_id(
+        &mut self,
+        ids: &[CustomerId],
+        fields: &[&str],
+        visit: &mut dyn FnMut(ScannedCustomer) -> Result<Scan>,
+    ) -> Result<()> {
+        let sql = format!(
+            "SELECT {HEADER_COLUMNS}, {}, k.key_id, k.wrapped
+             FROM data.customers c
+             LEFT JOIN main.data_keys k ON k.customer_id = c.id
+             WHERE c.id = ?1",
+            if fields.is_empty() { "NULL" } else { "c.sealed" }
+        );
+        let mut stmt = self.conn().prepare_cached(&sql).db()?;
+        for id in ids {
+            let mut rows = stmt.query([id.0]).db()?;
+            let Some(r) = rows.next().db()? else { continue };
+            let scanned = scanned_of(r)?;
+            drop(rows);
+            if visit(scanned)? == Scan::Stop {
                 break;
             }
         }

@@ -6,7 +6,7 @@
 //! memory at once. The page itself is then read and rendered under the plan.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 
 use zeroize::Zeroizing;
 
@@ -199,11 +199,13 @@ pub(crate) fn normalise_keyword(raw: &str) -> Result<String> {
 /// Customers handed from the storage scan to the matching worker at a time.
 const SEARCH_CHUNK: usize = 2048;
 
-/// Every customer `matches` accepts, in id order. This thread reads
+/// Every customer `matches` accepts, in id order, among every customer
+/// (`among` is `None`) or the ascending ids `among`. This thread reads
 /// customers from storage in chunks while workers on the other cores decrypt
 /// and match earlier chunks (decryption is most of a search's work).
 fn match_while_scanning(
     tx: &mut dyn crate::storage::Transaction,
+    among: Option<&[CustomerId]>,
     fields: &[&str],
     matches: &(dyn Fn(&ScannedCustomer) -> Result<bool> + Sync),
 ) -> Result<Vec<CustomerId>> {
@@ -239,7 +241,7 @@ fn match_while_scanning(
             .collect();
         let mut chunk: Vec<ScannedCustomer> = Vec::with_capacity(SEARCH_CHUNK);
         let mut index = 0;
-        let scanned = tx.scan_customers(fields, &mut |c| {
+        let mut visit = |c| {
             chunk.push(c);
             if chunk.len() == SEARCH_CHUNK {
                 let full = std::mem::replace(&mut chunk, Vec::with_capacity(SEARCH_CHUNK));
@@ -247,7 +249,11 @@ fn match_while_scanning(
                 index += 1;
             }
             Ok(Scan::Continue)
-        });
+        };
+        let scanned = match among {
+            None => tx.scan_customers(fields, &mut visit),
+            Some(ids) => tx.scan_customers_by_id(ids, fields, &mut visit),
+        };
         if !chunk.is_empty() {
             let _ = send.send((index, chunk));
         }
@@ -481,16 +487,17 @@ impl Session {
                 .cloned()
                 .collect();
             let scope = self.consent_scope(tx)?;
-            let indexed = if searchable.is_empty() {
-                Some(Vec::new())
+            // The index narrows the customers to decrypt; without it, all are.
+            let candidates = if searchable.is_empty() {
+                Some(BTreeMap::new())
             } else if store.search_index_current(tx)? {
-                store.indexed_matches(tx, &searchable, &keyword, &|id| scope.admits(id))?
+                store.search_candidates(tx, &searchable, &keyword, &|id| scope.admits(id))?
             } else {
                 None
             };
-            let matched = match indexed {
-                Some(matched) => matched,
-                None => scan_matches(store, tx, &searchable, &keyword, &scope)?,
+            let matched = match candidates {
+                Some(found) if found.is_empty() => Vec::new(),
+                found => decrypt_and_match(store, tx, found.as_ref(), &searchable, &keyword, &scope)?,
             };
             let total = matched.len() as u64;
             let (skip, keep) = (usize::try_from(query.offset).unwrap_or(usize::MAX), query.limit as usize);
@@ -505,11 +512,13 @@ impl Session {
     }
 }
 
-/// The customers whose `fields` contain `keyword` (normalised), by
-/// decrypting every customer: for keywords the index cannot answer.
-fn scan_matches(
+/// The customers (the `candidates` with the fields to check, a bit each in
+/// the order of `fields`; or all, every field) whose `fields` contain
+/// `keyword` (normalised), decrypted and compared.
+fn decrypt_and_match(
     store: &StoreInner,
     tx: &mut dyn crate::storage::Transaction,
+    candidates: Option<&BTreeMap<CustomerId, u64>>,
     fields: &[Field],
     keyword: &str,
     scope: &super::session::Scope,
@@ -522,15 +531,21 @@ fn scan_matches(
         if !scope.admits(c.header.id) || c.sealed.is_empty() || c.key.is_none() {
             return Ok(false);
         }
+        let wanted = candidates.map_or(u64::MAX, |found| found.get(&c.header.id).copied().unwrap_or(0));
         let key = store.data_key(c.header.id, c.key.as_ref())?;
         let cipher = FieldCipher::new(c.header.id, &key);
-        for (name, sealed) in c.sealed.iter().filter(|(name, _)| refs.contains(name)) {
-            let value = cipher.open(&Field::parse(name)?, sealed)?;
+        for (name, sealed) in c.sealed.iter() {
+            let Some(bit) = refs.iter().position(|r| *r == name) else { continue };
+            if wanted & (1 << bit.min(63)) == 0 {
+                continue;
+            }
+            let value = cipher.open(&fields[bit], sealed)?;
             if grams::contains(&Zeroizing::new(grams::normalise(&value)), keyword) {
                 return Ok(true);
             }
         }
         Ok(false)
     };
-    match_while_scanning(tx, &refs, &matches)
+    let ids: Option<Vec<CustomerId>> = candidates.map(|found| found.keys().copied().collect());
+    match_while_scanning(tx, ids.as_deref(), &refs, &matches)
 }

@@ -8,15 +8,13 @@
 
 use std::collections::BTreeMap;
 
-use zeroize::Zeroizing;
-
 use super::engine::{self, Call, Caller};
 use super::{Store, StoreInner};
 use crate::access::{Action, Purpose};
 use crate::crypto::FieldCipher;
 use crate::error::Result;
 use crate::model::{CustomerId, Field};
-use crate::search::{TokenChanges, grams};
+use crate::search::TokenChanges;
 use crate::storage::Transaction;
 
 /// Data metadata: the signature of the tokenisation that built the index.
@@ -68,21 +66,21 @@ impl StoreInner {
         Ok(changes.applied_to(&[]))
     }
 
-    /// The customers whose `fields` contain `keyword` (normalised), found
-    /// through the index: the customers holding every token of the keyword
-    /// in a field, each re-checked by decrypting that field. `None` when the
-    /// keyword has no token (shorter than two characters in every run): the
-    /// caller scans.
-    pub(super) fn indexed_matches(
+    /// The customers that may have `keyword` (normalised) in one of
+    /// `fields`: those holding every token of the keyword in a field, with
+    /// the fields (a bit each, in the order of `fields`), `admits` applied. A superset of the matches (truncated tokens
+    /// collide), which the caller decrypts and re-checks. `None` when the
+    /// keyword has no token (no run of two characters): the caller scans.
+    pub(super) fn search_candidates(
         &self,
         tx: &mut dyn Transaction,
         fields: &[Field],
         keyword: &str,
         admits: &dyn Fn(CustomerId) -> bool,
-    ) -> Result<Option<Vec<CustomerId>>> {
-        // Per candidate, the fields whose tokens it holds.
-        let mut candidates: BTreeMap<CustomerId, Vec<&Field>> = BTreeMap::new();
-        for field in fields {
+    ) -> Result<Option<BTreeMap<CustomerId, u64>>> {
+        // Per candidate, a bit per field of `fields` whose tokens it holds.
+        let mut candidates: BTreeMap<CustomerId, u64> = BTreeMap::new();
+        for (bit, field) in fields.iter().enumerate().take(64) {
             let tokens = self.search.query_tokens(field, keyword);
             if tokens.is_empty() {
                 return Ok(None);
@@ -90,33 +88,21 @@ impl StoreInner {
             let mut holders: Option<Vec<CustomerId>> = None;
             for token in tokens {
                 let postings = tx.search_postings(token)?;
-                holders = Some(match holders {
+                let narrowed = match holders {
                     None => postings,
                     Some(before) => intersect(&before, &postings),
-                });
-                if holders.as_ref().is_some_and(Vec::is_empty) {
+                };
+                let none_left = narrowed.is_empty();
+                holders = Some(narrowed);
+                if none_left {
                     break;
                 }
             }
             for id in holders.unwrap_or_default().into_iter().filter(|id| admits(*id)) {
-                candidates.entry(id).or_default().push(field);
+                *candidates.entry(id).or_default() |= 1 << bit;
             }
         }
-        let mut matched = Vec::new();
-        for (id, fields) in candidates {
-            let (Some(row), Some(wrapped)) = (tx.get_customer(id)?, tx.get_data_key(id)?) else { continue };
-            let key = self.data_key(id, Some(&wrapped))?;
-            let cipher = FieldCipher::new(id, &key);
-            for field in fields {
-                let Some(sealed) = row.sealed.get(field.name().as_ref()) else { continue };
-                let value = cipher.open(field, sealed)?;
-                if grams::contains(&Zeroizing::new(grams::normalise(&value)), keyword) {
-                    matched.push(id);
-                    break;
-                }
-            }
-        }
-        Ok(Some(matched))
+        Ok(Some(candidates))
     }
 }
 

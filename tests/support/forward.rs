@@ -19,6 +19,7 @@ macro_rules! forward_transaction {
             replace_customer(row: &CustomerRow, expected_version: u64) -> Result<bool>;
             delete_customer(id: CustomerId) -> Result<bool>;
             get_customer(id: CustomerId) -> Result<Option<CustomerRow>>;
+            scan_customers_by_id(ids: &[CustomerId], fields: &[&str], visit: &mut dyn FnMut(ScannedCustomer) -> Result<Scan>) -> Result<()>;
             search_tokens(id: CustomerId) -> Result<Vec<u64>>;
             search_postings(token: u64) -> Result<Vec<CustomerId>>;
             put_search_tokens(id: CustomerId, tokens: &[u64]) -> Result<()>;
