@@ -289,7 +289,13 @@ impl Backend for SqliteBackend {
                 conn.query_row("SELECT count(*) FROM main.sqlite_master", [], |_| Ok(())).db()?;
             }
         }
-        Ok(Box::new(SqliteTx { backend: self, conn: Some(conn), mode, bumped: false }))
+        Ok(Box::new(SqliteTx {
+            backend: self,
+            conn: Some(conn),
+            mode,
+            bumped: false,
+            pending_postings: Default::default(),
+        }))
     }
 
     fn prepare(&self, create: bool) -> Result<bool> {
@@ -408,6 +414,11 @@ struct SqliteTx<'a> {
     mode: TxMode,
     /// Whether this transaction has already bumped the customers generation.
     bumped: bool,
+    /// Keyword-index postings added but not yet written: a batch inserts
+    /// them sorted by token at once (before a read or removal of postings,
+    /// and at commit), so the postings tree is written in order instead of at
+    /// random, which is what bulk inserts spent their time on.
+    pending_postings: std::cell::RefCell<Vec<(i64, i64)>>,
 }
 
 impl Drop for SqliteTx<'_> {
@@ -610,16 +621,15 @@ impl SqliteTx<'_> {
         let conn = self.writable()?;
         let (old, new): (BTreeSet<u64>, BTreeSet<u64>) =
             (stored.iter().copied().collect(), wanted.iter().copied().collect());
-        let mut remove =
-            conn.prepare_cached("DELETE FROM data.search_postings WHERE token = ?1 AND customer_id = ?2").db()?;
-        for token in old.difference(&new) {
-            remove.execute(params![*token as i64, id.0]).db()?;
+        if old.difference(&new).next().is_some() {
+            self.flush_postings()?;
+            let mut remove =
+                conn.prepare_cached("DELETE FROM data.search_postings WHERE token = ?1 AND customer_id = ?2").db()?;
+            for token in old.difference(&new) {
+                remove.execute(params![*token as i64, id.0]).db()?;
+            }
         }
-        let mut add =
-            conn.prepare_cached("INSERT INTO data.search_postings (token, customer_id) VALUES (?1, ?2)").db()?;
-        for token in new.difference(&old) {
-            add.execute(params![*token as i64, id.0]).db()?;
-        }
+        self.pending_postings.borrow_mut().extend(new.difference(&old).map(|t| (*t as i64, id.0)));
         if wanted.is_empty() {
             conn.prepare_cached("DELETE FROM data.search_tokens WHERE customer_id = ?1").db()?.execute([id.0]).db()?;
         } else {
@@ -631,6 +641,23 @@ impl SqliteTx<'_> {
             .db()?
             .execute(params![id.0, blob])
             .db()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending postings, sorted.
+    fn flush_postings(&self) -> Result<()> {
+        let mut pending = std::mem::take(&mut *self.pending_postings.borrow_mut());
+        if pending.is_empty() {
+            return Ok(());
+        }
+        pending.sort_unstable();
+        let mut add = self
+            .writable()?
+            .prepare_cached("INSERT INTO data.search_postings (token, customer_id) VALUES (?1, ?2)")
+            .db()?;
+        for (token, id) in pending {
+            add.execute(params![token, id]).db()?;
         }
         Ok(())
     }
@@ -922,6 +949,7 @@ impl Transaction for SqliteTx<'_> {
     }
 
     fn search_postings(&mut self, token: u64) -> Result<Vec<CustomerId>> {
+        self.flush_postings()?;
         let mut stmt = self
             .conn()
             .prepare_cached("SELECT customer_id FROM data.search_postings WHERE token = ?1 ORDER BY customer_id")
@@ -1512,6 +1540,7 @@ impl Transaction for SqliteTx<'_> {
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {
+        self.flush_postings()?;
         let conn = self.conn.take().expect("connection present until commit or drop");
         let committed = conn.prepare_cached("COMMIT").and_then(|mut c| c.execute([]));
         match committed {
