@@ -33,6 +33,7 @@ mod import;
 mod lifecycle;
 mod merge;
 mod records;
+mod search;
 mod session;
 mod sharing;
 mod statistics;

@@ -35,7 +35,7 @@ pub(crate) unsafe fn passphrase_source(passphrase: *const c_char) -> Outcome<Key
     Ok(KeySource::passphrase(unsafe { text(passphrase, "passphrase") }?)?)
 }
 
-fn open_common(
+pub(super) fn open_common(
     dir: *const c_char,
     out: *mut *mut cust_store,
     make: impl FnOnce(&str) -> Outcome<Store>,

@@ -2175,6 +2175,100 @@ static void test_statistics(const char *dir) {
     cust_store_close(store);
 }
 
+/* The id of item `i` of `list`. */
+static int64_t list_id(const cust_list *list, size_t i) {
+    const cust_customer *item = NULL;
+    OK(cust_list_get(list, i, &item));
+    return item == NULL ? -1 : cust_customer_id(item);
+}
+
+/* The keyword index: a store created with chosen search settings, read
+ * back; search through the index; a rebuild; refused settings. */
+static void test_search_index(const char *dir) {
+    const cust_status N = CUST_STATUS_NULL_ARGUMENT;
+    char path[512];
+    cust_store *store = NULL;
+    path_in(path, sizeof path, dir, "search");
+    cust_store *refused = SENTINEL;
+    path_in(path, sizeof path, dir, "search-refused");
+    CHECK_STATUS(cust_store_create_with(path, KEY, 32, "{\"search\": {\"fields\": [\"id_number\"]}}", &refused),
+                 CUST_STATUS_INVALID);
+    CHECK(refused == SENTINEL && strstr(last_error(), "catalogue.search_field") != NULL);
+    CHECK_STATUS(cust_store_create_with(path, KEY, 32, "{\"search\": {\"token_bits\": 8}}", &refused),
+                 CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "catalogue.search_token_bits") != NULL);
+    CHECK_STATUS(cust_store_create_with(path, KEY, 32, "{\"colour\": 1}", &refused), CUST_STATUS_INVALID);
+    CHECK(strstr(last_error(), "invalid catalogue JSON") != NULL);
+    CHECK_STATUS(cust_store_create_with(path, KEY, 32, "{\"search\": {\"fields\": [\"nmae\"]}}", &refused),
+                 CUST_STATUS_UNKNOWN_FIELD);
+    CHECK_STATUS(cust_store_create_with(path, KEY, 32, BAD_UTF8, &refused), CUST_STATUS_INVALID_UTF8);
+    CHECK_STATUS(cust_store_create_with(path, KEY, 32, NULL, NULL), N);
+    CHECK(refused == SENTINEL);
+
+    path_in(path, sizeof path, dir, "search");
+    OK(cust_store_create_with(path, KEY, 32, "{\"search\": {\"fields\": [\"name\", \"notes\"], \"token_bits\": 24}}",
+                              &store));
+    char *settings = NULL;
+    OK(cust_store_search_settings(store, &settings));
+    CHECK(strcmp(settings, "{\"fields\":[\"name\",\"notes\"],\"index\":true,\"token_bits\":24}") == 0);
+    cust_string_free(settings);
+    CHECK_STATUS(cust_store_search_settings(store, NULL), N);
+    CHECK_STATUS(cust_store_search_settings(NULL, &settings), N);
+    OK(cust_store_bootstrap_admin(store, "admin", "Administrator"));
+    cust_session *admin = NULL;
+    OK(cust_session_open(store, "admin", "service", true, 0, &admin));
+    int64_t ids[3];
+    const char *const notes[3] = {"需要增值税发票", "普通咨询", "电子发票，VIP"};
+    for (int i = 0; i < 3; i++) {
+        char code[16], mobile[16];
+        snprintf(code, sizeof code, "SI%d", i);
+        snprintf(mobile, sizeof mobile, "1390000070%d", i);
+        cust_input *in = person(code, "赵六", mobile);
+        OK(cust_input_set(in, CUST_FIELD_NOTES, notes[i]));
+        OK(cust_input_set(in, CUST_FIELD_TITLE, "发票专员"));
+        cust_customer *customer = NULL;
+        OK(cust_customer_create(admin, in, &customer));
+        ids[i] = cust_customer_id(customer);
+        cust_customer_free(customer);
+        cust_input_free(in);
+    }
+    /* Notes are searched (the title is not a search field here); full-width matches. */
+    cust_list *list = NULL;
+    OK(cust_customer_search(admin, "发票", 0, 10, &list));
+    CHECK(cust_list_total(list) == 2 && cust_list_len(list) == 2);
+    CHECK(list_id(list, 0) == ids[0] && list_id(list, 1) == ids[2]);
+    cust_list_free(list);
+    OK(cust_customer_search(admin, "ｖｉｐ", 0, 10, &list));
+    CHECK(cust_list_total(list) == 1 && list_id(list, 0) == ids[2]);
+    cust_list_free(list);
+    OK(cust_customer_search(admin, "专员", 0, 10, &list));
+    CHECK(cust_list_total(list) == 0);
+    cust_list_free(list);
+    uint64_t indexed = 0;
+    OK(cust_store_rebuild_search_index(store, &indexed));
+    CHECK(indexed == 3);
+    OK(cust_store_rebuild_search_index(store, NULL));
+    CHECK_STATUS(cust_store_rebuild_search_index(NULL, &indexed), N);
+    OK(cust_customer_search(admin, "发票", 0, 10, &list));
+    CHECK(cust_list_total(list) == 2);
+    cust_list_free(list);
+    char *log = NULL;
+    OK(cust_audit_query_json(admin, 0, NULL, 0, 0, 1000, &log));
+    CHECK(occurrences(log, "store.rebuild_search_index") == 2);
+    cust_string_free(log);
+    cust_session_close(admin);
+    cust_store_close(store);
+
+    /* With a passphrase, and with the index off: search scans, with the same answer. */
+    path_in(path, sizeof path, dir, "search-unindexed");
+    OK(cust_store_create_passphrase_with(path, "correct horse battery staple", 100000,
+                                         "{\"search\": {\"index\": false}}", &store));
+    OK(cust_store_search_settings(store, &settings));
+    CHECK(strstr(settings, "\"index\":false") != NULL && strstr(settings, "\"notes\"") != NULL);
+    cust_string_free(settings);
+    cust_store_close(store);
+}
+
 /* `key` as 64 lower-case hex digits and a NUL. */
 static void hex_of(char out[65], const uint8_t key[32]) {
     static const char digits[] = "0123456789abcdef";
@@ -2615,6 +2709,7 @@ int main(int argc, char **argv) {
     test_organisations(argv[1]);
     test_statistics(argv[1]);
     test_sharing(argv[1]);
+    test_search_index(argv[1]);
     printf("C API checks: %d passed, %d failed\n", checks - failures, failures);
     return failures == 0 ? 0 : 1;
 }
