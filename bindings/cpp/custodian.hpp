@@ -1406,6 +1406,22 @@ public:
         detail::check(cust_store_create_passphrase(d.c_str(), p.c_str(), kdf_iterations, &out));
         return store(out);
     }
+    /// Creates a store with catalogue settings, e.g.
+    /// `{"search": {"fields": ["name", "notes"], "index": true, "token_bits": 20}}`
+    /// (see `cust_store_create_with`).
+    static store create_with(std::string_view dir, key_view key, std::string_view catalogue_json) {
+        detail::text d(dir, "dir"), c(catalogue_json, "catalogue_json");
+        cust_store* out = nullptr;
+        detail::check(cust_store_create_with(d.c_str(), key.data(), key.size(), c.c_str(), &out));
+        return store(out);
+    }
+    static store create_with(std::string_view dir, const passphrase& pass, std::string_view catalogue_json,
+                             uint32_t kdf_iterations = 0) {
+        detail::text d(dir, "dir"), p(pass.text(), "passphrase"), c(catalogue_json, "catalogue_json");
+        cust_store* out = nullptr;
+        detail::check(cust_store_create_passphrase_with(d.c_str(), p.c_str(), kdf_iterations, c.c_str(), &out));
+        return store(out);
+    }
     static store open(std::string_view dir, key_view key) {
         detail::text d(dir, "dir");
         cust_store* out = nullptr;
@@ -1457,6 +1473,18 @@ public:
         uint64_t entries = 0;
         detail::check(cust_store_verify_audit(handle_.get(), t.c_str(), &entries));
         return entries;
+    }
+    /// The search settings as JSON: `{"fields": [...], "index": true, "token_bits": 20}`.
+    std::string search_settings() const {
+        char* out = nullptr;
+        detail::check(cust_store_search_settings(handle_.get(), &out));
+        return detail::take_string(out);
+    }
+    /// Re-derives the keyword index; returns how many customers hold tokens.
+    uint64_t rebuild_search_index() const {
+        uint64_t indexed = 0;
+        detail::check(cust_store_rebuild_search_index(handle_.get(), &indexed));
+        return indexed;
     }
     std::string checkpoint() const {
         char* out = nullptr;

@@ -1312,6 +1312,49 @@ static void test_organisations(const std::string& dir) {
 /* Statistics as tests/statistics.rs counts them: 49 individuals, category x tier 零售 [12, 7, 3],
  * 批发 [6, 2, 9], 政府 [5, 5, 0], over four addresses in turn. The analyst's golden cross-tab at
  * k = 5, provinces at k = 2, and the refusals, each with its status and rule. */
+/* The keyword index: a store created with search settings, read back,
+ * searched through the index, rebuilt; refused settings. */
+static void test_search_index(const std::string& dir) {
+    auto field = CHECK_THROWS(custodian::store::create_with(path_in(dir, "search-refused"), KEY,
+                                                            R"({"search": {"fields": ["id_number"]}})"),
+                              CUST_STATUS_INVALID);
+    CHECK(field && field->rule() == "catalogue.search_field");
+    auto bits = CHECK_THROWS(
+        custodian::store::create_with(path_in(dir, "search-refused"), KEY, R"({"search": {"token_bits": 64}})"),
+        CUST_STATUS_INVALID);
+    CHECK(bits && bits->rule() == "catalogue.search_token_bits");
+    auto json = CHECK_THROWS(custodian::store::create_with(path_in(dir, "search-refused"), KEY, R"({"colour": 1})"),
+                             CUST_STATUS_INVALID);
+    CHECK(json && contains(json->message(), "invalid catalogue JSON"));
+    CHECK_THROWS(custodian::store::create_with(path_in(dir, "search-refused"), KEY, WITH_NUL), CUST_STATUS_INVALID);
+
+    custodian::store store = custodian::store::create_with(
+        path_in(dir, "search"), KEY, R"({"search": {"fields": ["name", "notes"], "token_bits": 24}})");
+    CHECK(store.search_settings() == R"({"fields":["name","notes"],"index":true,"token_bits":24})");
+    store.bootstrap_admin("admin", "Administrator");
+    custodian::session admin = store.open_session("admin", "service", true);
+    const char* const notes[3] = {"需要增值税发票", "普通咨询", "电子发票，VIP"};
+    std::vector<int64_t> ids;
+    for (int i = 0; i < 3; i++) {
+        custodian::input in(CUST_KIND_INDIVIDUAL);
+        in.set(CUST_FIELD_NAME, "赵六").set(CUST_FIELD_NOTES, notes[i]).set(CUST_FIELD_TITLE, "发票专员");
+        ids.push_back(admin.create(in).id());
+    }
+    custodian::customer_list found = admin.search("发票");
+    CHECK(found.total() == 2 && found.size() == 2 && found[0].id() == ids[0] && found[1].id() == ids[2]);
+    custodian::customer_list vip = admin.search("ｖｉｐ");
+    CHECK(vip.total() == 1 && vip[0].id() == ids[2]);
+    CHECK(admin.search("专员").total() == 0);  // the title is not a search field here
+    CHECK(store.rebuild_search_index() == 3);
+    CHECK(admin.search("发票").total() == 2);
+    CHECK(contains(admin.audit_query_json(0, std::nullopt, 0, 0, 1000), "store.rebuild_search_index"));
+
+    custodian::store unindexed = custodian::store::create_with(
+        path_in(dir, "search-unindexed"), custodian::passphrase("a long passphrase 2026"), R"({"search": {"index": false}})",
+        100000);
+    CHECK(contains(unindexed.search_settings(), "\"index\":false"));
+}
+
 static void test_statistics(const std::string& dir) {
     custodian::store store = provisioned(dir, "statistics");
     {
@@ -1613,6 +1656,7 @@ int main(int argc, char** argv) {
         {"organisations", test_organisations},
         {"statistics", test_statistics},
         {"sharing", test_sharing},
+        {"search index", test_search_index},
     };
     for (const test& t : tests) {
         try {

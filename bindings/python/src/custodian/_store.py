@@ -125,19 +125,38 @@ class Store(_Owner):
     # -- opening --------------------------------------------------------------
     @classmethod
     def create(
-        cls, path: PathLike, key: Optional[Key] = None, *, passphrase: Any = None, kdf_iterations: int = 0
+        cls,
+        path: PathLike,
+        key: Optional[Key] = None,
+        *,
+        passphrase: Any = None,
+        kdf_iterations: int = 0,
+        search: Optional[Mapping[str, Any]] = None,
     ) -> "Store":
         """Creates a store in directory ``path`` under a 32-byte master ``key``
-        or a ``passphrase`` (PBKDF2 with ``kdf_iterations``, 0 for the default)."""
+        or a ``passphrase`` (PBKDF2 with ``kdf_iterations``, 0 for the default).
+
+        ``search`` chooses how keyword search works (fixed for the store's
+        life): ``{"fields": ["name", "notes"], "index": True, "token_bits": 20}``
+        (see ``cust_store_create_with``); omitted keys keep their defaults."""
         where = _lib.text(path, "path")
         iterations = _lib.integer(kdf_iterations, "kdf_iterations", *U32)
         out = c_void_p()
-        _keyed(
-            key,
-            passphrase,
-            lambda k, n: _lib.call("cust_store_create", where, k, n, byref(out)),
-            lambda p: _lib.call("cust_store_create_passphrase", where, p, iterations, byref(out)),
-        )
+        if search is None:
+            _keyed(
+                key,
+                passphrase,
+                lambda k, n: _lib.call("cust_store_create", where, k, n, byref(out)),
+                lambda p: _lib.call("cust_store_create_passphrase", where, p, iterations, byref(out)),
+            )
+        else:
+            catalogue = _json_text({"search": dict(search)}, "search")
+            _keyed(
+                key,
+                passphrase,
+                lambda k, n: _lib.call("cust_store_create_with", where, k, n, catalogue, byref(out)),
+                lambda p: _lib.call("cust_store_create_passphrase_with", where, p, iterations, catalogue, byref(out)),
+            )
         return cls(out)
 
     @classmethod
@@ -315,6 +334,20 @@ class Store(_Owner):
         text = None if trusted is None else _lib.text(str(trusted), "trusted")
         _lib.call("cust_store_verify_audit", self.handle, text, byref(entries))
         return entries.value
+
+    # -- keyword search ------------------------------------------------------------
+    def search_settings(self) -> dict[str, Any]:
+        """How keyword search works here: ``{"fields": [...], "index": True, "token_bits": 20}``."""
+        data: dict[str, Any] = _lib.take_object("cust_store_search_settings", self.handle)
+        return data
+
+    def rebuild_search_index(self) -> int:
+        """Re-derives the encrypted keyword index from every customer (a store
+        does this by itself on open after a change of tokenisation); returns
+        how many customers hold tokens. Audited as ``store.rebuild_search_index``."""
+        indexed = c_uint64()
+        _lib.call("cust_store_rebuild_search_index", self.handle, byref(indexed))
+        return indexed.value
 
     def checkpoint(self) -> Checkpoint:
         """A signed checkpoint of the audit log as it is now."""
