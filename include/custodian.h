@@ -1705,6 +1705,55 @@ cust_status cust_transaction_add_many(const struct cust_session *session,
                                       size_t count,
                                       uint64_t *out_ids);
 
+// Creates a new store in directory `dir` under the 32-byte master key
+// `key`, as `cust_store_create` does, with the catalogue settings in
+// `catalogue_json` (NULL: the defaults):
+// `{"search": {"fields": ["name", "notes"], "index": true, "token_bits": 20}}`.
+// `fields` are the fields keyword search covers (sealed text fields of
+// level L2 or L3; rule `catalogue.search_field`), `index` whether the
+// encrypted keyword index is kept, `token_bits` how many bits of each
+// token's HMAC it keeps (16 to 48; rule `catalogue.search_token_bits`).
+// Bad JSON or an unknown key is `CUST_STATUS_INVALID`, and nothing is created.
+//
+// # Safety
+// `dir` must be a NUL-terminated string, `key` hold `key_len` bytes,
+// `catalogue_json` be NULL or NUL-terminated, `out` be writable.
+cust_status cust_store_create_with(const char *dir,
+                                   const uint8_t *key,
+                                   size_t key_len,
+                                   const char *catalogue_json,
+                                   struct cust_store **out);
+
+// `cust_store_create_with` for a store whose master key is derived from
+// `passphrase` (PBKDF2-HMAC-SHA256, `kdf_iterations`, 0 for the default
+// 600,000; at least 100,000), as `cust_store_create_passphrase` does.
+//
+// # Safety
+// `dir` and `passphrase` must be NUL-terminated strings, `catalogue_json`
+// NULL or NUL-terminated, `out` writable.
+cust_status cust_store_create_passphrase_with(const char *dir,
+                                              const char *passphrase,
+                                              uint32_t kdf_iterations,
+                                              const char *catalogue_json,
+                                              struct cust_store **out);
+
+// Writes the store's search settings as JSON into `*settings_json` (free
+// it with `cust_string_free`): `{"fields": ["address", "name", ...],
+// "index": true, "token_bits": 20}`.
+//
+// # Safety
+// `store` must be a valid handle; `settings_json` writable.
+cust_status cust_store_search_settings(const struct cust_store *store, char **settings_json);
+
+// Re-derives the encrypted keyword index from every customer, in one
+// transaction (a store does this by itself on open when its index was
+// built by another tokenisation). `*indexed` (if not NULL) receives how
+// many customers hold tokens. Audited as `store.rebuild_search_index`.
+//
+// # Safety
+// `store` must be a valid handle; `indexed` NULL or writable.
+cust_status cust_store_rebuild_search_index(const struct cust_store *store, uint64_t *indexed);
+
 // Opens a session for registered principal `principal` acting for
 // `purpose` (`service`, `marketing`, `analytics`, `maintenance`,
 // `compliance` or a custom name). `mfa` says whether the host verified a
@@ -2061,55 +2110,6 @@ cust_status cust_recipient_public_key(const uint8_t *secret,
                                       size_t secret_len,
                                       uint8_t *public_key,
                                       size_t public_key_len);
-
-// Creates a new store in directory `dir` under the 32-byte master key
-// `key`, as `cust_store_create` does, with the catalogue settings in
-// `catalogue_json` (NULL: the defaults):
-// `{"search": {"fields": ["name", "notes"], "index": true, "token_bits": 20}}`.
-// `fields` are the fields keyword search covers (sealed text fields of
-// level L2 or L3; rule `catalogue.search_field`), `index` whether the
-// encrypted keyword index is kept, `token_bits` how many bits of each
-// token's HMAC it keeps (16 to 48; rule `catalogue.search_token_bits`).
-// Bad JSON or an unknown key is `CUST_STATUS_INVALID`, and nothing is created.
-//
-// # Safety
-// `dir` must be a NUL-terminated string, `key` hold `key_len` bytes,
-// `catalogue_json` be NULL or NUL-terminated, `out` be writable.
-cust_status cust_store_create_with(const char *dir,
-                                   const uint8_t *key,
-                                   size_t key_len,
-                                   const char *catalogue_json,
-                                   struct cust_store **out);
-
-// `cust_store_create_with` for a store whose master key is derived from
-// `passphrase` (PBKDF2-HMAC-SHA256, `kdf_iterations`, 0 for the default
-// 600,000; at least 100,000), as `cust_store_create_passphrase` does.
-//
-// # Safety
-// `dir` and `passphrase` must be NUL-terminated strings, `catalogue_json`
-// NULL or NUL-terminated, `out` writable.
-cust_status cust_store_create_passphrase_with(const char *dir,
-                                              const char *passphrase,
-                                              uint32_t kdf_iterations,
-                                              const char *catalogue_json,
-                                              struct cust_store **out);
-
-// Writes the store's search settings as JSON into `*settings_json` (free
-// it with `cust_string_free`): `{"fields": ["address", "name", ...],
-// "index": true, "token_bits": 20}`.
-//
-// # Safety
-// `store` must be a valid handle; `settings_json` writable.
-cust_status cust_store_search_settings(const struct cust_store *store, char **settings_json);
-
-// Re-derives the encrypted keyword index from every customer, in one
-// transaction (a store does this by itself on open when its index was
-// built by another tokenisation). `*indexed` (if not NULL) receives how
-// many customers hold tokens. Audited as `store.rebuild_search_index`.
-//
-// # Safety
-// `store` must be a valid handle; `indexed` NULL or writable.
-cust_status cust_store_rebuild_search_index(const struct cust_store *store, uint64_t *indexed);
 
 // Counts customers along one dimension, or cross-tabulates
 // two, with every small count suppressed. Only `age_band` reads sealed
