@@ -261,3 +261,33 @@ fn a_store_rebuilds_an_index_another_tokenisation_made() {
     assert!(rebuilt.reason.as_deref().unwrap_or("").contains("1 customers"), "{rebuilt:?}");
     assert_eq!(store.rebuild_search_index().unwrap(), 1);
 }
+
+#[test]
+fn grams_that_share_a_token_are_told_apart() {
+    // 16-bit tokens and thousands of distinct bigrams: many tokens are
+    // given by two grams, and a one-gram keyword must not count the other's
+    // holders (the register marks such tokens, and their holders are decrypted).
+    let dir = tempfile::tempdir().unwrap();
+    let indexed = store(true, 16, Some(&dir.path().join("indexed")));
+    let scanned = store(false, 16, None);
+    let han = |n: u32| char::from_u32(0x4E00 + (n * 7919) % 20000).unwrap();
+    let notes: Vec<String> = (0..600u32).map(|i| (0..12).map(|k| han(i * 12 + k)).collect()).collect();
+    for s in [&indexed, &scanned] {
+        let a = admin(s);
+        a.create_many(
+            notes.iter().map(|n| CustomerInput::individual().set(Field::Name, "王芳").set(Field::Notes, n.clone())),
+        )
+        .unwrap();
+    }
+    let conn = rusqlite::Connection::open(dir.path().join("indexed").join(DATA_FILE)).unwrap();
+    let mixed: i64 = conn.query_row("SELECT count(*) FROM search_grams WHERE mixed = 1", [], |r| r.get(0)).unwrap();
+    assert!(mixed > 50, "only {mixed} tokens were given by two grams");
+    let (i, s) = (admin(&indexed), admin(&scanned));
+    for n in (0..7200u32).step_by(29) {
+        let keyword: String = [han(n), han(n + 1)].iter().collect();
+        assert_eq!(answer(&i, &keyword), answer(&s, &keyword), "{keyword}");
+        // And a pair no one holds: its token may be another gram's.
+        let absent: String = [han(n + 1), han(n)].iter().collect();
+        assert_eq!(answer(&i, &absent), answer(&s, &absent), "{absent}");
+    }
+}

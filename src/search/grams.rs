@@ -83,6 +83,13 @@ pub(crate) fn query_grams(keyword: &str) -> Vec<&str> {
     grams
 }
 
+/// Whether a normalised keyword is a single gram itself (no separator, two
+/// characters, or three ASCII letters and digits): holding its token is
+/// then containing it, up to grams that share the token.
+pub(crate) fn is_one_gram(keyword: &str) -> bool {
+    query_grams(keyword) == [keyword]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +114,12 @@ mod tests {
         assert_eq!(query_grams("发票"), ["发票"]);
         assert_eq!(query_grams("li 王芳"), ["li", "王芳"]);
         assert!(query_grams("a 王").is_empty());
+    }
+
+    #[test]
+    fn one_gram_keywords_are_exactly_a_gram() {
+        assert!(is_one_gram("发票") && is_one_gram("vip") && is_one_gram("li") && is_one_gram("王a"));
+        assert!(!is_one_gram(",北京") && !is_one_gram("invoice") && !is_one_gram("王") && !is_one_gram("北京 朝"));
     }
 
     #[test]

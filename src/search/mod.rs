@@ -14,6 +14,16 @@
 //! candidate is decrypted and re-checked, so the answer is exactly that of a
 //! full scan (truncation adds candidates, never loses a match).
 //!
+//! One exception spares the decryption where it costs most, a keyword that
+//! is itself one gram (`发票`, `vip`), which common words are: a register
+//! keeps, per token, the 64-bit fingerprint of the first gram that gave it
+//! (the HMAC's next bits) and whether a gram of another fingerprint has given
+//! it since. When no other has, every holder of the token holds the gram,
+//! which is containing the keyword, and the holders are the answer. The
+//! register shows, beyond the postings, one bit per token: whether it is
+//! shared (a fingerprint stands for the token's only gram, which the token
+//! already identifies).
+//!
 //! What the database file reveals through the index, and what it does not,
 //! is written down in the README ("Keyword search and what its index reveals").
 
@@ -121,33 +131,34 @@ fn field_code(catalogue: &Catalogue, field: &Field) -> Option<u16> {
 /// stored tokens stay as they are.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenChanges {
-    /// Every stored token is replaced by `tokens`.
-    everything: bool,
     /// Field codes whose stored tokens are replaced by `tokens` with that code.
     fields: BTreeSet<u16>,
-    /// The new tokens of those fields.
-    tokens: BTreeSet<u64>,
+    /// The new tokens of those fields, each with its gram's fingerprint.
+    tokens: BTreeMap<u64, u64>,
 }
 
 impl TokenChanges {
     /// No change: the stored tokens stay.
     pub fn is_empty(&self) -> bool {
-        !self.everything && self.fields.is_empty()
-    }
-
-    /// A change that sets exactly `tokens` (every field's): for a restore
-    /// copying a customer's tokens from a backup, or a rebuild.
-    pub fn all(tokens: impl IntoIterator<Item = u64>) -> Self {
-        let tokens: BTreeSet<u64> = tokens.into_iter().collect();
-        TokenChanges { everything: true, fields: BTreeSet::new(), tokens }
+        self.fields.is_empty()
     }
 
     /// `stored` with this change applied (sorted, de-duplicated).
     pub fn applied_to(&self, stored: &[u64]) -> Vec<u64> {
-        let kept = |t: &u64| !self.everything && !self.fields.contains(&((t >> 48) as u16));
+        let kept = |t: &u64| !self.fields.contains(&((t >> 48) as u16));
         let mut out: BTreeSet<u64> = stored.iter().copied().filter(kept).collect();
-        out.extend(self.tokens.iter().copied());
+        out.extend(self.tokens.keys().copied());
         out.into_iter().collect()
+    }
+
+    /// The fingerprint of the gram behind a token this change adds.
+    pub fn fingerprint(&self, token: u64) -> Option<u64> {
+        self.tokens.get(&token).copied()
+    }
+
+    /// Every token this change sets, with its fingerprint.
+    pub fn tokens(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.tokens.iter().map(|(t, f)| (*t, *f))
     }
 }
 
@@ -189,12 +200,14 @@ impl SearchIndexer {
         self.keys.keys()
     }
 
-    fn token(&self, code: u16, key: &hmac::Key, gram: &str) -> u64 {
+    /// A gram's token (the field code, then the HMAC's first bits) and its
+    /// fingerprint (the HMAC's next 64 bits), which tells the grams that
+    /// share a token apart.
+    fn token(&self, code: u16, key: &hmac::Key, gram: &str) -> (u64, u64) {
         let tag = hmac::sign(key, gram.as_bytes());
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&tag.as_ref()[..8]);
-        let kept = u64::from_be_bytes(first) >> (64 - u32::from(self.settings.token_bits));
-        (u64::from(code) << 48) | kept
+        let word = |i: usize| u64::from_be_bytes(tag.as_ref()[i..i + 8].try_into().expect("8 bytes"));
+        let kept = word(0) >> (64 - u32::from(self.settings.token_bits));
+        ((u64::from(code) << 48) | kept, word(8))
     }
 
     /// Records in `changes` the tokens of `field` set to `value` (`None`:
@@ -205,20 +218,22 @@ impl SearchIndexer {
         }
         let Some((code, key)) = self.keys.get(field) else { return };
         changes.fields.insert(*code);
-        changes.tokens.retain(|t| (t >> 48) as u16 != *code);
+        changes.tokens.retain(|t, _| (t >> 48) as u16 != *code);
         if let Some(value) = value {
             let text = zeroize::Zeroizing::new(grams::normalise(value));
             for gram in grams::value_grams(&text) {
-                changes.tokens.insert(self.token(*code, key, gram));
+                let (token, fingerprint) = self.token(*code, key, gram);
+                changes.tokens.insert(token, fingerprint);
             }
         }
     }
 
-    /// The tokens a normalised keyword is looked up by in `field`; empty if
-    /// the keyword has none (it is then answered by a scan).
-    pub(crate) fn query_tokens(&self, field: &Field, normalised_keyword: &str) -> Vec<u64> {
+    /// The tokens a normalised keyword is looked up by in `field`, each
+    /// with its gram's fingerprint; empty if the keyword has none (it is
+    /// then answered by a scan).
+    pub(crate) fn query_tokens(&self, field: &Field, normalised_keyword: &str) -> Vec<(u64, u64)> {
         let Some((code, key)) = self.keys.get(field) else { return Vec::new() };
-        let mut tokens: Vec<u64> =
+        let mut tokens: Vec<(u64, u64)> =
             grams::query_grams(normalised_keyword).into_iter().map(|g| self.token(*code, key, g)).collect();
         tokens.sort_unstable();
         tokens.dedup();

@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    AuditFilter, AuditHead, AuditRecord, Backend, ClassKey, CustomerRow, DirectoryKind, DueFilter, IndexLink,
-    RecordRow, Scan, ScannedCustomer, SealedFields, StatusChange, StoredCheckpoint, Transaction, TxMode, Unmatched,
-    WrappedKey,
+    AuditFilter, AuditHead, AuditRecord, Backend, ClassKey, CustomerRow, DirectoryKind, DueFilter, GramEntry,
+    IndexLink, RecordRow, Scan, ScannedCustomer, SealedFields, StatusChange, StoredCheckpoint, Transaction, TxMode,
+    Unmatched, WrappedKey,
 };
 use crate::consent::{Channel, ConsentRecord};
 use crate::error::{Error, Result};
@@ -27,6 +27,8 @@ struct State {
     blind: BTreeSet<(String, Vec<u8>, CustomerId)>,
     search_tokens: BTreeMap<CustomerId, Vec<u64>>,
     search_postings: BTreeSet<(u64, CustomerId)>,
+    /// Per token: the first fingerprint, whether another came, how many hold it.
+    search_grams: BTreeMap<u64, (u64, bool, u64)>,
     data_keys: BTreeMap<CustomerId, WrappedKey>,
     audit: BTreeMap<u64, AuditRecord>,
     audit_head: Option<AuditHead>,
@@ -158,8 +160,7 @@ impl Transaction for MemoryTx<'_> {
 
     fn insert_customer(&mut self, row: &CustomerRow) -> Result<()> {
         self.insert_row(row)?;
-        set_tokens(self.state_mut()?, row.header.id, row.search.applied_to(&[]));
-        Ok(())
+        set_tokens(self.state_mut()?, row.header.id, row.search.applied_to(&[]), &|t| row.search.fingerprint(t))
     }
 
     fn replace_customer(&mut self, row: &CustomerRow, expected_version: u64) -> Result<bool> {
@@ -179,7 +180,7 @@ impl Transaction for MemoryTx<'_> {
         if !row.search.is_empty() {
             let state = self.state_mut()?;
             let stored = state.search_tokens.get(&id).cloned().unwrap_or_default();
-            set_tokens(state, id, row.search.applied_to(&stored));
+            set_tokens(state, id, row.search.applied_to(&stored), &|t| row.search.fingerprint(t))?;
         }
         Ok(true)
     }
@@ -193,7 +194,7 @@ impl Transaction for MemoryTx<'_> {
             state.history.remove(&record);
         }
         state.consents.retain(|c| c.customer != id);
-        set_tokens(state, id, Vec::new());
+        set_tokens(state, id, Vec::new(), &|_| None)?;
         Ok(remove_row(state, id))
     }
 
@@ -201,18 +202,22 @@ impl Transaction for MemoryTx<'_> {
         Ok(self.state().customers.get(&id).cloned())
     }
 
-    fn search_tokens(&mut self, id: CustomerId) -> Result<Vec<u64>> {
-        Ok(self.state().search_tokens.get(&id).cloned().unwrap_or_default())
-    }
-
     fn search_postings(&mut self, token: u64) -> Result<Vec<CustomerId>> {
         let from = (token, CustomerId(i64::MIN));
         Ok(self.state().search_postings.range(from..).take_while(|(t, _)| *t == token).map(|(_, id)| *id).collect())
     }
 
-    fn put_search_tokens(&mut self, id: CustomerId, tokens: &[u64]) -> Result<()> {
-        set_tokens(self.state_mut()?, id, tokens.to_vec());
-        Ok(())
+    fn search_gram(&mut self, token: u64) -> Result<Option<GramEntry>> {
+        Ok(self
+            .state()
+            .search_grams
+            .get(&token)
+            .map(|(fingerprint, mixed, _)| GramEntry { fingerprint: *fingerprint, mixed: *mixed }))
+    }
+
+    fn put_search_tokens(&mut self, id: CustomerId, tokens: &[(u64, u64)]) -> Result<()> {
+        let fingerprints: BTreeMap<u64, u64> = tokens.iter().copied().collect();
+        set_tokens(self.state_mut()?, id, tokens.iter().map(|(t, _)| *t).collect(), &|t| fingerprints.get(&t).copied())
     }
 
     fn find_external_code(&mut self, code: &str) -> Result<Option<CustomerId>> {
@@ -549,15 +554,37 @@ fn scanned_of(state: &State, id: CustomerId, row: &CustomerRow, fields: &[&str])
     }
 }
 
-/// Makes customer `id`'s keyword-index tokens `wanted` (sorted).
-fn set_tokens(state: &mut State, id: CustomerId, wanted: Vec<u64>) {
-    for token in state.search_tokens.remove(&id).unwrap_or_default() {
-        state.search_postings.remove(&(token, id));
+/// Makes customer `id`'s keyword-index tokens `wanted` (sorted), keeping
+/// the register of grams; `fingerprint` gives each added token's.
+fn set_tokens(
+    state: &mut State,
+    id: CustomerId,
+    wanted: Vec<u64>,
+    fingerprint: &dyn Fn(u64) -> Option<u64>,
+) -> Result<()> {
+    let stored: BTreeSet<u64> = state.search_tokens.remove(&id).unwrap_or_default().into_iter().collect();
+    let new: BTreeSet<u64> = wanted.iter().copied().collect();
+    for token in stored.difference(&new) {
+        state.search_postings.remove(&(*token, id));
+        if let Some(entry) = state.search_grams.get_mut(token) {
+            entry.2 -= 1;
+            if entry.2 == 0 {
+                state.search_grams.remove(token);
+            }
+        }
+    }
+    for token in new.difference(&stored) {
+        let fp =
+            fingerprint(*token).ok_or_else(|| Error::storage("a keyword-index token came without its fingerprint"))?;
+        state.search_postings.insert((*token, id));
+        let entry = state.search_grams.entry(*token).or_insert((fp, false, 0));
+        entry.1 |= entry.0 != fp;
+        entry.2 += 1;
     }
     if !wanted.is_empty() {
-        state.search_postings.extend(wanted.iter().map(|t| (*t, id)));
         state.search_tokens.insert(id, wanted);
     }
+    Ok(())
 }
 
 /// Removes a customer's row with its external code and blind-index entries;

@@ -116,6 +116,17 @@ pub struct WrappedKey {
     pub wrapped: Vec<u8>,
 }
 
+/// A keyword-index token's entry in the register of grams (see
+/// [`Transaction::search_gram`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GramEntry {
+    /// The fingerprint of the first gram that gave the token.
+    pub fingerprint: u64,
+    /// Whether a gram of another fingerprint gave it too, since the token
+    /// was last held by no one.
+    pub mixed: bool,
+}
+
 /// The sealed fields of one customer in one buffer, as the SQLite backend
 /// stores them: for each field, the name's length (1 byte), the name, the
 /// value's length (4 bytes, big-endian), the value. Scans hand this out
@@ -520,13 +531,17 @@ pub trait Transaction {
         fields: &[&str],
         visit: &mut dyn FnMut(ScannedCustomer) -> Result<Scan>,
     ) -> Result<()>;
-    /// Customer `id`'s keyword-index tokens, sorted (empty if none or no such customer).
-    fn search_tokens(&mut self, id: CustomerId) -> Result<Vec<u64>>;
     /// The customers holding keyword-index `token`, in id order.
     fn search_postings(&mut self, token: u64) -> Result<Vec<CustomerId>>;
-    /// Makes customer `id`'s keyword-index tokens exactly `tokens` (sorted,
-    /// de-duplicated), for a rebuild; only what differs is written.
-    fn put_search_tokens(&mut self, id: CustomerId, tokens: &[u64]) -> Result<()>;
+    /// What the index knows of the grams behind `token`: the fingerprint
+    /// of the first gram that gave it, and whether another gram (another
+    /// fingerprint) has given it since; `None` if no customer holds it. A
+    /// token no other gram gave is answered from its postings alone.
+    fn search_gram(&mut self, token: u64) -> Result<Option<GramEntry>>;
+    /// Makes customer `id`'s keyword-index tokens exactly `tokens` (token
+    /// and fingerprint, sorted by token, de-duplicated), for a rebuild or a
+    /// restore; only what differs is written.
+    fn put_search_tokens(&mut self, id: CustomerId, tokens: &[(u64, u64)]) -> Result<()>;
     /// Finds the customer with an external code.
     fn find_external_code(&mut self, code: &str) -> Result<Option<CustomerId>>;
     /// Finds the customers whose blind index for `field` equals `digest`, in id order.

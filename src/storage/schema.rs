@@ -203,9 +203,11 @@ pub(super) const DATA: Component = Component {
         (
             9,
             // The encrypted keyword index: each customer's tokens (keyed,
-            // truncated n-gram HMACs, 8 bytes each, big-endian, sorted) and,
-            // per token, the customers holding it. Filled by the store's
-            // rebuild on its next open.
+            // truncated n-gram HMACs, 8 bytes each, big-endian, sorted), per
+            // token the customers holding it, and per token the register of
+            // its grams (first fingerprint, whether another gram gave it, how
+            // many customers hold it). Filled by the store's rebuild on its
+            // next open.
             "CREATE TABLE {db}.search_tokens (
                  customer_id INTEGER PRIMARY KEY,
                  tokens BLOB NOT NULL
@@ -214,7 +216,13 @@ pub(super) const DATA: Component = Component {
                  token INTEGER NOT NULL,
                  customer_id INTEGER NOT NULL,
                  PRIMARY KEY (token, customer_id)
-             ) STRICT, WITHOUT ROWID;",
+             ) STRICT, WITHOUT ROWID;
+             CREATE TABLE {db}.search_grams (
+                 token INTEGER PRIMARY KEY,
+                 fingerprint INTEGER NOT NULL,
+                 mixed INTEGER NOT NULL,
+                 holders INTEGER NOT NULL
+             ) STRICT;",
         ),
     ],
 };

@@ -22,8 +22,8 @@ use super::schema::{DATA, KEYS};
 use super::sqlite_records as records;
 use super::{
     AuditFilter, AuditHead, AuditRecord, Backend, ClassKey, CustomerHeader, CustomerRow, DirectoryKind, DueFilter,
-    IndexLink, RecordRow, Scan, ScannedCustomer, SealedFields, StatusChange, StoredCheckpoint, Transaction, TxMode,
-    Unmatched, WrappedKey,
+    GramEntry, IndexLink, RecordRow, Scan, ScannedCustomer, SealedFields, StatusChange, StoredCheckpoint, Transaction,
+    TxMode, Unmatched, WrappedKey,
 };
 use crate::consent::{Channel, ConsentRecord};
 use crate::error::{Error, Result};
@@ -295,6 +295,7 @@ impl Backend for SqliteBackend {
             mode,
             bumped: false,
             pending_postings: Default::default(),
+            pending_grams: Default::default(),
         }))
     }
 
@@ -419,6 +420,9 @@ struct SqliteTx<'a> {
     /// and at commit), so the postings tree is written in order instead of at
     /// random, which is what bulk inserts spent their time on.
     pending_postings: std::cell::RefCell<Vec<(i64, i64)>>,
+    /// The register changes of the pending postings, per token: the first
+    /// fingerprint, whether another one came, how many postings.
+    pending_grams: std::cell::RefCell<BTreeMap<i64, (i64, bool, i64)>>,
 }
 
 impl Drop for SqliteTx<'_> {
@@ -613,8 +617,16 @@ impl SqliteTx<'_> {
     }
 
     /// Makes customer `id`'s tokens `wanted` (sorted), given the `stored`
-    /// ones: only the postings that differ are written.
-    fn write_tokens(&self, id: CustomerId, stored: &[u64], wanted: &[u64]) -> Result<()> {
+    /// ones; `fingerprint` gives the gram fingerprint of each added token.
+    /// Only the postings that differ are written; additions wait in the
+    /// pending lists, removals happen at once.
+    fn write_tokens(
+        &self,
+        id: CustomerId,
+        stored: &[u64],
+        wanted: &[u64],
+        fingerprint: &dyn Fn(u64) -> Option<u64>,
+    ) -> Result<()> {
         if stored == wanted {
             return Ok(());
         }
@@ -625,11 +637,30 @@ impl SqliteTx<'_> {
             self.flush_postings()?;
             let mut remove =
                 conn.prepare_cached("DELETE FROM data.search_postings WHERE token = ?1 AND customer_id = ?2").db()?;
+            let mut release = conn
+                .prepare_cached("UPDATE data.search_grams SET holders = holders - 1 WHERE token = ?1 RETURNING holders")
+                .db()?;
+            let mut forget = conn.prepare_cached("DELETE FROM data.search_grams WHERE token = ?1").db()?;
             for token in old.difference(&new) {
                 remove.execute(params![*token as i64, id.0]).db()?;
+                let left: Option<i64> = release.query_row([*token as i64], |r| r.get(0)).optional().db()?;
+                if left.is_some_and(|n| n <= 0) {
+                    forget.execute([*token as i64]).db()?;
+                }
             }
         }
-        self.pending_postings.borrow_mut().extend(new.difference(&old).map(|t| (*t as i64, id.0)));
+        let mut postings = self.pending_postings.borrow_mut();
+        let mut grams = self.pending_grams.borrow_mut();
+        for token in new.difference(&old) {
+            let fp = fingerprint(*token)
+                .ok_or_else(|| Error::storage("a keyword-index token came without its fingerprint"))?
+                as i64;
+            postings.push((*token as i64, id.0));
+            let entry = grams.entry(*token as i64).or_insert((fp, false, 0));
+            entry.1 |= entry.0 != fp;
+            entry.2 += 1;
+        }
+        drop((postings, grams));
         if wanted.is_empty() {
             conn.prepare_cached("DELETE FROM data.search_tokens WHERE customer_id = ?1").db()?.execute([id.0]).db()?;
         } else {
@@ -652,12 +683,22 @@ impl SqliteTx<'_> {
             return Ok(());
         }
         pending.sort_unstable();
-        let mut add = self
-            .writable()?
-            .prepare_cached("INSERT INTO data.search_postings (token, customer_id) VALUES (?1, ?2)")
-            .db()?;
+        let conn = self.writable()?;
+        let mut add =
+            conn.prepare_cached("INSERT INTO data.search_postings (token, customer_id) VALUES (?1, ?2)").db()?;
         for (token, id) in pending {
             add.execute(params![token, id]).db()?;
+        }
+        let grams = std::mem::take(&mut *self.pending_grams.borrow_mut());
+        let mut register = conn
+            .prepare_cached(
+                "INSERT INTO data.search_grams (token, fingerprint, mixed, holders) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (token) DO UPDATE SET holders = holders + excluded.holders,
+                     mixed = mixed OR excluded.mixed OR fingerprint != excluded.fingerprint",
+            )
+            .db()?;
+        for (token, (fingerprint, mixed, holders)) in grams {
+            register.execute(params![token, fingerprint, mixed, holders]).db()?;
         }
         Ok(())
     }
@@ -853,7 +894,7 @@ impl Transaction for SqliteTx<'_> {
         let values = row_params(row)?;
         self.bump_generation()?;
         self.writable()?.prepare_cached(&INSERT_CUSTOMER).db()?.execute(params_from_iter(values)).db()?;
-        self.write_tokens(row.header.id, &[], &row.search.applied_to(&[]))?;
+        self.write_tokens(row.header.id, &[], &row.search.applied_to(&[]), &|t| row.search.fingerprint(t))?;
         self.count_class(&class_of(&row.header), 1)
     }
 
@@ -895,7 +936,7 @@ impl Transaction for SqliteTx<'_> {
         }
         if changed && !row.search.is_empty() {
             let stored = self.stored_tokens(row.header.id)?;
-            self.write_tokens(row.header.id, &stored, &row.search.applied_to(&stored))?;
+            self.write_tokens(row.header.id, &stored, &row.search.applied_to(&stored), &|t| row.search.fingerprint(t))?;
         }
         let after = class_of(&row.header);
         if let Some(before) = before.filter(|before| changed && *before != after) {
@@ -915,7 +956,7 @@ impl Transaction for SqliteTx<'_> {
             .db()?;
         let Some(before) = self.stored_class(id)? else { return Ok(false) };
         let stored = self.stored_tokens(id)?;
-        self.write_tokens(id, &stored, &[])?;
+        self.write_tokens(id, &stored, &[], &|_| None)?;
         self.writable()?.prepare_cached("DELETE FROM data.customers WHERE id = ?1").db()?.execute([id.0]).db()?;
         self.count_class(&before, -1)?;
         Ok(true)
@@ -944,10 +985,6 @@ impl Transaction for SqliteTx<'_> {
         Ok(Some(CustomerRow { header, sealed, blind, search: Default::default() }))
     }
 
-    fn search_tokens(&mut self, id: CustomerId) -> Result<Vec<u64>> {
-        self.stored_tokens(id)
-    }
-
     fn search_postings(&mut self, token: u64) -> Result<Vec<CustomerId>> {
         self.flush_postings()?;
         let mut stmt = self
@@ -958,11 +995,24 @@ impl Transaction for SqliteTx<'_> {
         ids.collect::<rusqlite::Result<Vec<_>>>().db()
     }
 
-    fn put_search_tokens(&mut self, id: CustomerId, tokens: &[u64]) -> Result<()> {
-        let stored = self.stored_tokens(id)?;
-        self.write_tokens(id, &stored, tokens)
+    fn search_gram(&mut self, token: u64) -> Result<Option<GramEntry>> {
+        self.flush_postings()?;
+        self.conn()
+            .prepare_cached("SELECT fingerprint, mixed FROM data.search_grams WHERE token = ?1")
+            .db()?
+            .query_row([token as i64], |r| {
+                Ok(GramEntry { fingerprint: r.get::<_, i64>(0)? as u64, mixed: r.get::<_, i64>(1)? != 0 })
+            })
+            .optional()
+            .db()
     }
 
+    fn put_search_tokens(&mut self, id: CustomerId, tokens: &[(u64, u64)]) -> Result<()> {
+        let stored = self.stored_tokens(id)?;
+        let wanted: Vec<u64> = tokens.iter().map(|(t, _)| *t).collect();
+        let fingerprints: BTreeMap<u64, u64> = tokens.iter().copied().collect();
+        self.write_tokens(id, &stored, &wanted, &|t| fingerprints.get(&t).copied())
+    }
     fn blind_groups(&mut self, field: &str) -> Result<Vec<Vec<CustomerId>>> {
         // The column name comes from a fixed list, never from the caller.
         let Some((_, column)) = BLIND_COLUMNS.iter().find(|(name, _)| *name == field) else {

@@ -512,13 +512,13 @@ impl Session {
     }
 }
 
-/// The customers (the `candidates` with the fields to check, a bit each in
-/// the order of `fields`; or all, every field) whose `fields` contain
-/// `keyword` (normalised), decrypted and compared.
+/// The customers (the `candidates` with the fields to check and the fields
+/// that match without a check, a bit each in the order of `fields`; or all,
+/// every field checked) whose `fields` contain `keyword` (normalised).
 fn decrypt_and_match(
     store: &StoreInner,
     tx: &mut dyn crate::storage::Transaction,
-    candidates: Option<&BTreeMap<CustomerId, u64>>,
+    candidates: Option<&BTreeMap<CustomerId, (u64, u64)>>,
     fields: &[Field],
     keyword: &str,
     scope: &super::session::Scope,
@@ -531,7 +531,7 @@ fn decrypt_and_match(
         if !scope.admits(c.header.id) || c.sealed.is_empty() || c.key.is_none() {
             return Ok(false);
         }
-        let wanted = candidates.map_or(u64::MAX, |found| found.get(&c.header.id).copied().unwrap_or(0));
+        let wanted = candidates.map_or(u64::MAX, |found| found.get(&c.header.id).map_or(0, |(held, _)| *held));
         let key = store.data_key(c.header.id, c.key.as_ref())?;
         let cipher = FieldCipher::new(c.header.id, &key);
         for (name, sealed) in c.sealed.iter() {
@@ -546,6 +546,15 @@ fn decrypt_and_match(
         }
         Ok(false)
     };
-    let ids: Option<Vec<CustomerId>> = candidates.map(|found| found.keys().copied().collect());
-    match_while_scanning(tx, ids.as_deref(), &refs, &matches)
+    let Some(found) = candidates else { return match_while_scanning(tx, None, &refs, &matches) };
+    // Holding a token no other gram gave proves the match: only the rest is decrypted.
+    let (mut proven, mut unproven) = (Vec::new(), Vec::new());
+    for (id, (_, proof)) in found {
+        if *proof != 0 { proven.push(*id) } else { unproven.push(*id) }
+    }
+    if !unproven.is_empty() {
+        proven.extend(match_while_scanning(tx, Some(&unproven), &refs, &matches)?);
+        proven.sort_unstable();
+    }
+    Ok(proven)
 }

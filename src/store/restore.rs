@@ -441,10 +441,6 @@ fn apply_backup(live: &StoreInner, tx: &mut dyn Transaction, source: &StoreInner
             continue;
         }
         let mut row: CustomerRow = src.get_customer(*id)?.ok_or(Error::CustomerNotFound(*id))?;
-        // The backup's keyword-index tokens come with the row (the same root
-        // secret derived them); a backup taken before the index existed has
-        // none, and its store rebuilds the index on the next open.
-        row.search = crate::search::TokenChanges::all(src.search_tokens(*id)?);
         match tx.get_data_key(*id)? {
             Some(key) if key.key_id == row.header.key_id => {}
             _ => {
@@ -469,6 +465,9 @@ fn apply_backup(live: &StoreInner, tx: &mut dyn Transaction, source: &StoreInner
                 tx.insert_customer(&row)?;
             }
         }
+        // Its keyword-index tokens are the backup's values', from the live index's keys.
+        let tokens = live.tokens_of(tx, *id)?;
+        tx.put_search_tokens(*id, &tokens)?;
         // Its attached records become the backup's, with their histories.
         for record in tx.records_of(*id, None, u32::MAX)? {
             tx.delete_record(record.id)?;
@@ -483,10 +482,8 @@ fn apply_backup(live: &StoreInner, tx: &mut dyn Transaction, source: &StoreInner
     }
     let mut held: Vec<CustomerId> = held.into_iter().collect();
     held.sort();
-    // Rows came with the backup's tokens: if another tokenisation made
-    // them (or none did), the live index is re-derived here, in this transaction.
-    let meta = super::search_index::META_SEARCH_INDEX;
-    if src.meta_get(meta)? != tx.meta_get(meta)? || !live.search_index_current(tx)? {
+    // A stale live index is re-derived whole, in this transaction.
+    if !live.search_index_current(tx)? {
         live.rebuild_search_index_in(tx)?;
     }
     Ok(Applied { restored, removed, kept_out, held, taken_at })

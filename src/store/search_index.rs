@@ -50,7 +50,7 @@ impl StoreInner {
 
     /// Customer `id`'s tokens from its decrypted searchable fields (none
     /// without a data key, or with the index off).
-    fn tokens_of(&self, tx: &mut dyn Transaction, id: CustomerId) -> Result<Vec<u64>> {
+    pub(super) fn tokens_of(&self, tx: &mut dyn Transaction, id: CustomerId) -> Result<Vec<(u64, u64)>> {
         let (Some(row), Some(wrapped)) = (tx.get_customer(id)?, tx.get_data_key(id)?) else {
             return Ok(Vec::new());
         };
@@ -63,30 +63,41 @@ impl StoreInner {
                 self.search.set_field(&mut changes, field, Some(&value));
             }
         }
-        Ok(changes.applied_to(&[]))
+        Ok(changes.tokens().collect())
     }
 
     /// The customers that may have `keyword` (normalised) in one of
     /// `fields`: those holding every token of the keyword in a field, with
-    /// the fields (a bit each, in the order of `fields`), `admits` applied. A superset of the matches (truncated tokens
-    /// collide), which the caller decrypts and re-checks. `None` when the
-    /// keyword has no token (no run of two characters): the caller scans.
+    /// the fields (a bit each, in the order of `fields`), `admits` applied.
+    /// A superset of the matches (truncated tokens collide), which the
+    /// caller decrypts and re-checks, except where the bit is also set in
+    /// the second mask: the keyword is one gram, and the register says no
+    /// other gram gave its token, so holding the token is containing the
+    /// keyword. `None` when the keyword has no token (no run of two
+    /// characters): the caller scans.
     pub(super) fn search_candidates(
         &self,
         tx: &mut dyn Transaction,
         fields: &[Field],
         keyword: &str,
         admits: &dyn Fn(CustomerId) -> bool,
-    ) -> Result<Option<BTreeMap<CustomerId, u64>>> {
-        // Per candidate, a bit per field of `fields` whose tokens it holds.
-        let mut candidates: BTreeMap<CustomerId, u64> = BTreeMap::new();
+    ) -> Result<Option<BTreeMap<CustomerId, (u64, u64)>>> {
+        // Per candidate, a bit per field of `fields` whose tokens it holds,
+        // and a bit per field where holding them proves the match.
+        let mut candidates: BTreeMap<CustomerId, (u64, u64)> = BTreeMap::new();
         for (bit, field) in fields.iter().enumerate().take(64) {
             let tokens = self.search.query_tokens(field, keyword);
             if tokens.is_empty() {
                 return Ok(None);
             }
+            let proves = match tokens.as_slice() {
+                [(token, fingerprint)] if crate::search::grams::is_one_gram(keyword) => {
+                    tx.search_gram(*token)?.is_some_and(|g| !g.mixed && g.fingerprint == *fingerprint)
+                }
+                _ => false,
+            };
             let mut holders: Option<Vec<CustomerId>> = None;
-            for token in tokens {
+            for (token, _) in tokens {
                 let postings = tx.search_postings(token)?;
                 let narrowed = match holders {
                     None => postings,
@@ -99,7 +110,11 @@ impl StoreInner {
                 }
             }
             for id in holders.unwrap_or_default().into_iter().filter(|id| admits(*id)) {
-                *candidates.entry(id).or_default() |= 1 << bit;
+                let entry = candidates.entry(id).or_default();
+                entry.0 |= 1 << bit;
+                if proves {
+                    entry.1 |= 1 << bit;
+                }
             }
         }
         Ok(Some(candidates))

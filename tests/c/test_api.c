@@ -2220,7 +2220,7 @@ static void test_search_index(const char *dir) {
     int64_t ids[3];
     const char *const notes[3] = {"需要增值税发票", "普通咨询", "电子发票，VIP"};
     for (int i = 0; i < 3; i++) {
-        char code[16], mobile[16];
+        char code[32], mobile[32];
         snprintf(code, sizeof code, "SI%d", i);
         snprintf(mobile, sizeof mobile, "1390000070%d", i);
         cust_input *in = person(code, "赵六", mobile);

@@ -20,9 +20,9 @@ macro_rules! forward_transaction {
             delete_customer(id: CustomerId) -> Result<bool>;
             get_customer(id: CustomerId) -> Result<Option<CustomerRow>>;
             scan_customers_by_id(ids: &[CustomerId], fields: &[&str], visit: &mut dyn FnMut(ScannedCustomer) -> Result<Scan>) -> Result<()>;
-            search_tokens(id: CustomerId) -> Result<Vec<u64>>;
+            search_gram(token: u64) -> Result<Option<custodian::storage::GramEntry>>;
             search_postings(token: u64) -> Result<Vec<CustomerId>>;
-            put_search_tokens(id: CustomerId, tokens: &[u64]) -> Result<()>;
+            put_search_tokens(id: CustomerId, tokens: &[(u64, u64)]) -> Result<()>;
             find_external_code(code: &str) -> Result<Option<CustomerId>>;
             find_blind(field: &str, digest: &[u8]) -> Result<Vec<CustomerId>>;
             count_customers() -> Result<u64>;
