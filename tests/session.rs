@@ -309,8 +309,9 @@ fn the_catalogue_chooses_the_search_fields() {
     refuse(Field::BirthDate, "catalogue.search_field");
     refuse(Field::Category, "catalogue.search_field");
     refuse(Field::OrderItems, "catalogue.record_field");
-    let l1 = Catalogue::default().with_level(Field::Notes, Level::L1).unwrap_err();
-    assert!(matches!(l1, Error::Invalid { rule: "catalogue.search_field", .. }), "{l1:?}");
+    // A field made L1 leaves the search fields.
+    let l1 = Catalogue::default().with_level(Field::Notes, Level::L1).unwrap();
+    assert!(!l1.search().fields().any(|f| f == Field::Notes) && l1.search().fields().any(|f| f == Field::Name));
     let bits = Catalogue::default().with_search_token_bits(12).unwrap_err();
     assert!(matches!(bits, Error::Invalid { rule: "catalogue.search_token_bits", .. }), "{bits:?}");
 }

@@ -440,12 +440,9 @@ impl Catalogue {
                 "payment details (card numbers, bank accounts) are always L1",
             ));
         }
-        if level == Level::L1 && self.search.fields.contains(field.name().as_ref()) {
-            return Err(Error::invalid(
-                field.name(),
-                "catalogue.search_field",
-                format!("'{field}' is searched; take it out of the search fields before making it L1"),
-            ));
+        // L1 fields are never searched: a field made L1 leaves the search fields.
+        if level == Level::L1 {
+            self.search.fields.remove(field.name().as_ref());
         }
         if level == field.default_level() {
             self.overrides.remove(field.name().as_ref());

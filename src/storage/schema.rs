@@ -222,7 +222,8 @@ pub(super) const DATA: Component = Component {
                  fingerprint INTEGER NOT NULL,
                  mixed INTEGER NOT NULL,
                  holders INTEGER NOT NULL
-             ) STRICT;",
+             ) STRICT;
+             DELETE FROM {db}.meta WHERE name = 'search_index';",
         ),
     ],
 };
