@@ -291,3 +291,20 @@ fn grams_that_share_a_token_are_told_apart() {
         assert_eq!(answer(&i, &absent), answer(&s, &absent), "{absent}");
     }
 }
+
+#[test]
+fn a_batch_larger_than_the_pending_postings_is_indexed_whole() {
+    // 3,000 customers of some 40 grams each in one transaction: the pending
+    // postings are written in several sorted flushes before the commit.
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(true, 20, Some(&dir.path().join("store")));
+    let a = admin(&store);
+    let ids = a.create_many((0..3000).map(sample)).unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("store").join(DATA_FILE)).unwrap();
+    let postings: i64 = conn.query_row("SELECT count(*) FROM search_postings", [], |r| r.get(0)).unwrap();
+    assert!(postings > 65_536, "{postings} postings: the batch did not exceed the pending limit");
+    let (found, total) = answer(&a, "发票").unwrap();
+    assert_eq!((found.len(), total), (1000, 3000), "the first page of 1,000 and the total");
+    assert_eq!(found, ids[..1000]);
+    assert_eq!(answer(&a, "第2999位").unwrap().1, 1);
+}

@@ -442,6 +442,11 @@ const HEADER_COLUMNS: &str = "c.id, c.kind, c.external_code, c.category, c.sourc
 /// How many columns [`HEADER_COLUMNS`] has: what follows them starts here.
 const HEADER_LEN: usize = 12;
 
+/// Keyword-index postings a transaction holds back before writing them
+/// sorted: enough for the writes of a batch to land together, bounded so a
+/// million-row import or a rebuild keeps its memory (16 bytes each).
+const PENDING_POSTINGS: usize = 65_536;
+
 /// Prepared statements kept per connection (the backend has about 60).
 const STATEMENT_CACHE: usize = 128;
 
@@ -660,7 +665,11 @@ impl SqliteTx<'_> {
             entry.1 |= entry.0 != fp;
             entry.2 += 1;
         }
+        let full = postings.len() >= PENDING_POSTINGS;
         drop((postings, grams));
+        if full {
+            self.flush_postings()?;
+        }
         if wanted.is_empty() {
             conn.prepare_cached("DELETE FROM data.search_tokens WHERE customer_id = ?1").db()?.execute([id.0]).db()?;
         } else {
