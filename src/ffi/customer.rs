@@ -565,8 +565,12 @@ pub unsafe extern "C" fn cust_customer_list_filtered(
     })
 }
 
-/// Keyword search (case-insensitive, over the text the session may read in
-/// plaintext, never L1), paged like `cust_customer_list`.
+/// Keyword search, paged like `cust_customer_list`: the keyword and the text
+/// are compared after NFKC and lower-casing, over the store's search fields
+/// (`cust_store_search_settings`; by default name, organisation, title,
+/// address, notes, tags) that the session may read in plaintext, never L1.
+/// Answered through the encrypted keyword index, with the same customers a
+/// full scan would find.
 ///
 /// # Safety
 /// `session` must be a valid handle; `keyword` a NUL-terminated string; `out` writable.

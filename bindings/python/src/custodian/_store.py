@@ -874,7 +874,9 @@ class Session(_Owner):
         return iterate_pages(fetch, size)
 
     def search(self, keyword: str, *, page_size: int = 50) -> Iterator[Page]:
-        """Customers whose readable fields contain ``keyword``, page by page."""
+        """Customers whose search fields (``Store.search_settings``) the
+        session reads in plaintext contain ``keyword`` (compared after NFKC
+        and lower-casing), page by page."""
         text = _lib.text(keyword, "keyword")
         size = _lib.integer(page_size, "page_size", 1, 1000)
         return iterate_pages(lambda at, limit: take_page("cust_customer_search", self.handle, text, at, limit), size)
