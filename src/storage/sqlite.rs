@@ -535,6 +535,19 @@ static GET_CUSTOMER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!("SELECT {HEADER_COLUMNS}, c.sealed, {} FROM data.customers c WHERE c.id = ?1", blind_column_list("c."))
 });
 
+/// The statement of a scan: header columns, the sealed column (unless no
+/// sealed field is wanted: then NULL, and it is not read at all), the data
+/// key; `tail` picks and orders the rows.
+fn scan_sql(fields: &[&str], tail: &str) -> String {
+    format!(
+        "SELECT {HEADER_COLUMNS}, {}, k.key_id, k.wrapped
+         FROM data.customers c
+         LEFT JOIN main.data_keys k ON k.customer_id = c.id
+         {tail}",
+        if fields.is_empty() { "NULL" } else { "c.sealed" }
+    )
+}
+
 /// A scanned customer from a row of header columns, the sealed column (or
 /// NULL) and the data key's id and wrapped bytes.
 fn scanned_of(r: &rusqlite::Row<'_>) -> Result<ScannedCustomer> {
@@ -1130,15 +1143,7 @@ impl Transaction for SqliteTx<'_> {
         fields: &[&str],
         visit: &mut dyn FnMut(ScannedCustomer) -> Result<Scan>,
     ) -> Result<()> {
-        let sql = format!(
-            "SELECT {HEADER_COLUMNS}, {}, k.key_id, k.wrapped
-             FROM data.customers c
-             LEFT JOIN main.data_keys k ON k.customer_id = c.id
-             ORDER BY c.id",
-            // Unsealed-only scans do not read the sealed column at all.
-            if fields.is_empty() { "NULL" } else { "c.sealed" }
-        );
-        let mut stmt = self.conn().prepare_cached(&sql).db()?;
+        let mut stmt = self.conn().prepare_cached(&scan_sql(fields, "ORDER BY c.id")).db()?;
         let mut rows = stmt.query([]).db()?;
         while let Some(r) = rows.next().db()? {
             if visit(scanned_of(r)?)? == Scan::Stop {
@@ -1154,14 +1159,7 @@ impl Transaction for SqliteTx<'_> {
         fields: &[&str],
         visit: &mut dyn FnMut(ScannedCustomer) -> Result<Scan>,
     ) -> Result<()> {
-        let sql = format!(
-            "SELECT {HEADER_COLUMNS}, {}, k.key_id, k.wrapped
-             FROM data.customers c
-             LEFT JOIN main.data_keys k ON k.customer_id = c.id
-             WHERE c.id = ?1",
-            if fields.is_empty() { "NULL" } else { "c.sealed" }
-        );
-        let mut stmt = self.conn().prepare_cached(&sql).db()?;
+        let mut stmt = self.conn().prepare_cached(&scan_sql(fields, "WHERE c.id = ?1")).db()?;
         for id in ids {
             let mut rows = stmt.query([id.0]).db()?;
             let Some(r) = rows.next().db()? else { continue };
