@@ -167,6 +167,8 @@ pub(crate) struct SearchIndexer {
     settings: SearchSettings,
     /// Per searchable field: its code and its HMAC key.
     keys: BTreeMap<Field, (u16, hmac::Key)>,
+    /// See [`SearchIndexer::signature`]; fixed with the catalogue.
+    signature: Option<Vec<u8>>,
 }
 
 impl SearchIndexer {
@@ -178,21 +180,21 @@ impl SearchIndexer {
             let secret = root.derive(format!("custodian/v1/search-index/{}", field.name()).as_bytes())?;
             keys.insert(field, (code, hmac::Key::new(hmac::HMAC_SHA256, secret.bytes())));
         }
-        Ok(SearchIndexer { settings, keys })
+        let fields: Vec<(String, u16)> = keys.iter().map(|(f, (code, _))| (f.name().into_owned(), *code)).collect();
+        let signature = settings.index.then(|| {
+            serde_json::to_vec(&serde_json::json!({
+                "version": INDEX_VERSION, "bits": settings.token_bits, "fields": fields,
+            }))
+            .expect("the index signature serialises")
+        });
+        Ok(SearchIndexer { settings, keys, signature })
     }
 
     /// What the stored index must have been built with to be used: a change
     /// of version, bits, fields or their codes makes the store rebuild it.
     /// `None` with the index off.
-    pub(crate) fn signature(&self) -> Option<Vec<u8>> {
-        let fields: Vec<(String, u16)> =
-            self.keys.iter().map(|(f, (code, _))| (f.name().into_owned(), *code)).collect();
-        self.settings.index.then(|| {
-            serde_json::to_vec(&serde_json::json!({
-                "version": INDEX_VERSION, "bits": self.settings.token_bits, "fields": fields,
-            }))
-            .expect("the index signature serialises")
-        })
+    pub(crate) fn signature(&self) -> Option<&[u8]> {
+        self.signature.as_deref()
     }
 
     /// The fields search covers.

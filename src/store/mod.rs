@@ -238,7 +238,7 @@ impl Store {
         tx.meta_put(META_CATALOGUE, &serde_json::to_vec(&options.catalogue).expect("catalogue serialises"))?;
         // An empty store's (empty) index is current from the start.
         if let Some(signature) = crate::search::SearchIndexer::new(&root, &options.catalogue)?.signature() {
-            tx.meta_put(search_index::META_SEARCH_INDEX, &signature)?;
+            tx.meta_put(search_index::META_SEARCH_INDEX, signature)?;
         }
         tx.commit()?;
         Self::assemble(Box::new(backend), wrapper, root, options.catalogue, store_id)

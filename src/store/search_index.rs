@@ -24,7 +24,7 @@ impl StoreInner {
     /// Whether the stored index was built as this store would build it now.
     pub(super) fn search_index_current(&self, tx: &mut dyn Transaction) -> Result<bool> {
         let Some(signature) = self.search.signature() else { return Ok(false) };
-        Ok(tx.meta_get(META_SEARCH_INDEX)?.as_deref() == Some(signature.as_slice()))
+        Ok(tx.meta_get(META_SEARCH_INDEX)?.as_deref() == Some(signature))
     }
 
     /// Re-derives every customer's tokens inside `tx` and records the
@@ -42,7 +42,7 @@ impl StoreInner {
             tx.put_search_tokens(id, &tokens)?;
         }
         match self.search.signature() {
-            Some(signature) => tx.meta_put(META_SEARCH_INDEX, &signature)?,
+            Some(signature) => tx.meta_put(META_SEARCH_INDEX, signature)?,
             None => tx.meta_put(META_SEARCH_INDEX, b"")?,
         }
         Ok(indexed)
@@ -85,13 +85,14 @@ impl StoreInner {
         // Per candidate, a bit per field of `fields` whose tokens it holds,
         // and a bit per field where holding them proves the match.
         let mut candidates: BTreeMap<CustomerId, (u64, u64)> = BTreeMap::new();
+        let one_gram = crate::search::grams::is_one_gram(keyword);
         for (bit, field) in fields.iter().enumerate().take(64) {
             let tokens = self.search.query_tokens(field, keyword);
             if tokens.is_empty() {
                 return Ok(None);
             }
             let proves = match tokens.as_slice() {
-                [(token, fingerprint)] if crate::search::grams::is_one_gram(keyword) => {
+                [(token, fingerprint)] if one_gram => {
                     tx.search_gram(*token)?.is_some_and(|g| !g.mixed && g.fingerprint == *fingerprint)
                 }
                 _ => false,
