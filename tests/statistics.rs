@@ -174,6 +174,7 @@ fn a_store_from_before_version_8_gets_its_counts_on_upgrade() {
             "DROP TABLE class_counts;
              ALTER TABLE customers DROP COLUMN region;
              DROP TABLE search_tokens; DROP TABLE search_postings; DROP TABLE search_grams;
+             DROP TABLE customer_changes;
              UPDATE schema_version SET version = 7;",
         )
         .unwrap();

@@ -301,26 +301,44 @@ fn data_only_transactions_write_data_but_not_keys() {
 }
 
 #[test]
-fn the_customers_generation_moves_on_every_change() {
+fn the_change_mark_moves_on_every_change_and_the_journal_lists_them() {
     each(|name, b| {
-        let generation = |b: &dyn Backend| b.begin(TxMode::Read).unwrap().customers_generation().unwrap();
-        let start = generation(b);
+        let mark = |b: &dyn Backend| b.begin(TxMode::Read).unwrap().customers_change_mark().unwrap();
+        let since = |b: &dyn Backend, m| b.begin(TxMode::Read).unwrap().customers_changed_since(m).unwrap();
+        let start = mark(b);
+        assert_eq!(since(b, start).unwrap().ids, vec![], "{name}: nothing since now");
         let mut tx = b.begin(TxMode::Write).unwrap();
         tx.insert_customer(&row(1, None, &[], &[])).unwrap();
+        tx.insert_customer(&row(2, None, &[], &[])).unwrap();
         tx.commit().unwrap();
-        let after_insert = generation(b);
-        assert!(after_insert > start, "{name}");
+        let after_insert = mark(b);
+        assert!(after_insert.generation > start.generation, "{name}");
         let mut tx = b.begin(TxMode::Write).unwrap();
         let mut changed = row(1, None, &[], &[]);
         changed.header.version = 2;
         assert!(tx.replace_customer(&changed, 1).unwrap());
         tx.commit().unwrap();
-        let after_replace = generation(b);
-        assert!(after_replace > after_insert, "{name}");
+        let after_replace = mark(b);
+        assert!(after_replace.generation > after_insert.generation, "{name}");
+        let changes = since(b, after_insert).unwrap();
+        assert_eq!((changes.now, changes.ids), (after_replace, vec![CustomerId(1)]), "{name}");
+        assert_eq!(since(b, start).unwrap().ids, vec![CustomerId(1), CustomerId(2)], "{name}: once each");
         let mut tx = b.begin(TxMode::Write).unwrap();
-        tx.delete_customer(CustomerId(1)).unwrap();
+        tx.delete_customer(CustomerId(2)).unwrap();
         drop(tx);
-        assert_eq!(generation(b), after_replace, "{name}: a rolled-back change leaves it");
+        assert_eq!(mark(b), after_replace, "{name}: a rolled-back change leaves it");
+        // A mark not in this history: the backend cannot say.
+        let foreign = custodian::storage::ChangeMark { generation: after_insert.generation, tag: after_insert.tag ^ 1 };
+        assert_eq!(since(b, foreign), None, "{name}");
+        let ahead = custodian::storage::ChangeMark { generation: after_replace.generation + 5, tag: 0 };
+        assert_eq!(since(b, ahead), None, "{name}");
+        // More changes than the journal lists or keeps: it cannot say either.
+        let mut tx = b.begin(TxMode::Write).unwrap();
+        for id in 10..1100 {
+            tx.insert_customer(&row(id, None, &[], &[])).unwrap();
+        }
+        tx.commit().unwrap();
+        assert_eq!(since(b, after_replace), None, "{name}: 1,090 changes since");
     });
 }
 

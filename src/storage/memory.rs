@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    AuditFilter, AuditHead, AuditRecord, Backend, ClassKey, CustomerRow, DirectoryKind, DueFilter, GramEntry,
-    IndexLink, RecordRow, Scan, ScannedCustomer, SealedFields, StatusChange, StoredCheckpoint, Transaction, TxMode,
-    Unmatched, WrappedKey,
+    AuditFilter, AuditHead, AuditRecord, Backend, ChangeMark, ClassKey, CustomerChanges, CustomerRow, DirectoryKind,
+    DueFilter, GramEntry, IndexLink, RecordRow, Scan, ScannedCustomer, SealedFields, StatusChange, StoredCheckpoint,
+    Transaction, TxMode, Unmatched, WrappedKey,
 };
 use crate::consent::{Channel, ConsentRecord};
 use crate::error::{Error, Result};
@@ -22,6 +22,8 @@ struct State {
     key_meta: BTreeMap<String, Vec<u8>>,
     last_customer_id: i64,
     generation: u64,
+    /// The customer each generation changed, for the last [`JOURNAL_KEPT`].
+    changes: BTreeMap<u64, CustomerId>,
     customers: BTreeMap<CustomerId, CustomerRow>,
     external_codes: BTreeMap<String, CustomerId>,
     blind: BTreeSet<(String, Vec<u8>, CustomerId)>,
@@ -106,9 +108,9 @@ impl MemoryTx<'_> {
         if let Some(unknown) = row.blind.keys().find(|f| !super::BLIND_INDEXED.contains(&f.as_str())) {
             return Err(Error::storage(format!("no blind index for field '{unknown}'")));
         }
-        let state = self.state_mut()?;
-        state.generation += 1;
         let id = row.header.id;
+        let state = self.state_mut()?;
+        changing(state, id);
         if state.customers.contains_key(&id) {
             return Err(Error::storage(format!("UNIQUE constraint failed: customers.id ({id})")));
         }
@@ -187,7 +189,7 @@ impl Transaction for MemoryTx<'_> {
 
     fn delete_customer(&mut self, id: CustomerId) -> Result<bool> {
         let state = self.state_mut()?;
-        state.generation += 1;
+        changing(state, id);
         let attached: Vec<u64> = state.records.values().filter(|r| r.customer == id).map(|r| r.id).collect();
         for record in attached {
             state.records.remove(&record);
@@ -250,8 +252,22 @@ impl Transaction for MemoryTx<'_> {
         Ok(groups)
     }
 
-    fn customers_generation(&mut self) -> Result<u64> {
-        Ok(self.state().generation)
+    fn customers_change_mark(&mut self) -> Result<ChangeMark> {
+        // One history only (nothing is restored into memory), so no tag.
+        Ok(ChangeMark { generation: self.state().generation, tag: 0 })
+    }
+
+    fn customers_changed_since(&mut self, since: ChangeMark) -> Result<Option<CustomerChanges>> {
+        let state = self.state();
+        let now = ChangeMark { generation: state.generation, tag: 0 };
+        let oldest = state.changes.keys().next().copied().unwrap_or(state.generation + 1);
+        if since.tag != 0 || since.generation > now.generation || since.generation + 1 < oldest {
+            return Ok(None);
+        }
+        let mut ids: Vec<CustomerId> = state.changes.range(since.generation + 1..).map(|(_, id)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(Some(CustomerChanges { now, ids }))
     }
 
     fn count_customers(&mut self) -> Result<u64> {
@@ -540,6 +556,18 @@ impl Transaction for MemoryTx<'_> {
             *self.guard = working;
         }
         Ok(())
+    }
+}
+
+/// Change-journal entries the memory backend keeps.
+const JOURNAL_KEPT: u64 = 1024;
+
+/// Moves the generation on for a change to customer `id`, and journals it.
+fn changing(state: &mut State, id: CustomerId) {
+    state.generation += 1;
+    state.changes.insert(state.generation, id);
+    if state.generation > JOURNAL_KEPT {
+        state.changes.remove(&(state.generation - JOURNAL_KEPT));
     }
 }
 

@@ -443,6 +443,28 @@ impl DirectoryKind {
     }
 }
 
+/// A point in the customers' history of changes: the generation (moved on
+/// by every write transaction that changes a customer) and the random tag
+/// that transaction left, so that two histories reaching the same generation
+/// (a store restored from an older backup, then written to) are told apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChangeMark {
+    /// How many changing transactions the customers have seen.
+    pub generation: u64,
+    /// The tag of the transaction that reached `generation` (0 where the
+    /// backend keeps none).
+    pub tag: u64,
+}
+
+/// What [`Transaction::customers_changed_since`] reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomerChanges {
+    /// Where the customers stand now.
+    pub now: ChangeMark,
+    /// Every customer inserted, replaced or deleted since, ascending, once each.
+    pub ids: Vec<CustomerId>,
+}
+
 /// A storage backend: a source of transactions. Must be shareable between threads.
 pub trait Backend: Send + Sync {
     /// Begins a transaction. Write transactions wait (up to the backend's
@@ -556,9 +578,16 @@ pub trait Transaction {
     /// Customers counted by their classification columns: one entry per
     /// combination that occurs. Reads no sealed data.
     fn class_counts(&mut self) -> Result<Vec<(ClassKey, u64)>>;
-    /// A number that changes whenever any customer row is inserted, replaced
-    /// or deleted (by any connection or process), for caches to check.
-    fn customers_generation(&mut self) -> Result<u64>;
+    /// Where the customers stand in their history of changes (moved on by
+    /// every transaction that inserts, replaces or deletes a customer, in any
+    /// connection or process), for caches to check.
+    fn customers_change_mark(&mut self) -> Result<ChangeMark>;
+    /// The customers changed after `since`, up to now, for a cache kept at
+    /// `since` to apply; `None` when the backend cannot say: `since` is not
+    /// in this store's history (its journal entry was pruned, or a restore
+    /// replaced the history it belongs to) or a transaction since changed too
+    /// many customers to list. The caller then rebuilds.
+    fn customers_changed_since(&mut self, since: ChangeMark) -> Result<Option<CustomerChanges>>;
     /// Visits every customer in id order with (at least) the named sealed
     /// fields and its wrapped key, without loading them all at once. With no
     /// field named, a backend should not read the sealed fields at all.

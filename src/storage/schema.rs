@@ -225,6 +225,23 @@ pub(super) const DATA: Component = Component {
              ) STRICT;
              DELETE FROM {db}.meta WHERE name = 'search_index';",
         ),
+        (
+            10,
+            // The change journal: per write transaction that changed
+            // customers, its generation, a random tag (telling histories
+            // apart after a restore), and the ids it changed (8 bytes each,
+            // big-endian, ascending; NULL for too many to list), so a cached
+            // sort order applies the changes instead of rebuilding. The
+            // generation reached before the journal existed gets an entry
+            // that lists nothing a cache could start from.
+            "CREATE TABLE {db}.customer_changes (
+                 generation INTEGER PRIMARY KEY,
+                 tag INTEGER NOT NULL,
+                 ids BLOB
+             ) STRICT;
+             INSERT INTO {db}.customer_changes (generation, tag, ids)
+                 SELECT value, random(), NULL FROM {db}.counters WHERE name = 'generation';",
+        ),
     ],
 };
 

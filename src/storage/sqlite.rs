@@ -21,9 +21,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_ite
 use super::schema::{DATA, KEYS};
 use super::sqlite_records as records;
 use super::{
-    AuditFilter, AuditHead, AuditRecord, Backend, ClassKey, CustomerHeader, CustomerRow, DirectoryKind, DueFilter,
-    GramEntry, IndexLink, RecordRow, Scan, ScannedCustomer, SealedFields, StatusChange, StoredCheckpoint, Transaction,
-    TxMode, Unmatched, WrappedKey,
+    AuditFilter, AuditHead, AuditRecord, Backend, ChangeMark, ClassKey, CustomerChanges, CustomerHeader, CustomerRow,
+    DirectoryKind, DueFilter, GramEntry, IndexLink, RecordRow, Scan, ScannedCustomer, SealedFields, StatusChange,
+    StoredCheckpoint, Transaction, TxMode, Unmatched, WrappedKey,
 };
 use crate::consent::{Channel, ConsentRecord};
 use crate::error::{Error, Result};
@@ -293,7 +293,8 @@ impl Backend for SqliteBackend {
             backend: self,
             conn: Some(conn),
             mode,
-            bumped: false,
+            bumped: None,
+            changed: Vec::new(),
             pending_postings: Default::default(),
             pending_grams: Default::default(),
         }))
@@ -413,8 +414,11 @@ struct SqliteTx<'a> {
     backend: &'a SqliteBackend,
     conn: Option<Connection>,
     mode: TxMode,
-    /// Whether this transaction has already bumped the customers generation.
-    bumped: bool,
+    /// The customers generation this transaction moved on to, once it has.
+    bumped: Option<i64>,
+    /// The customers it inserted, replaced or deleted, for the change
+    /// journal written at commit.
+    changed: Vec<i64>,
     /// Keyword-index postings added but not yet written: a batch inserts
     /// them sorted by token at once (before a read or removal of postings,
     /// and at commit), so the postings tree is written in order instead of at
@@ -449,6 +453,13 @@ const PENDING_POSTINGS: usize = 65_536;
 
 /// Prepared statements kept per connection (the backend has about 60).
 const STATEMENT_CACHE: usize = 128;
+
+/// A transaction that changes more customers than this leaves a journal
+/// entry that lists none of them (caches behind it rebuild).
+const JOURNAL_IDS: usize = 1024;
+
+/// Change-journal entries kept: a cache more generations behind rebuilds.
+const JOURNAL_KEPT: i64 = 1024;
 
 fn read_header(r: &rusqlite::Row<'_>) -> rusqlite::Result<CustomerHeader> {
     Ok(CustomerHeader {
@@ -737,16 +748,42 @@ impl SqliteTx<'_> {
         Ok(self.conn())
     }
 
-    /// Marks the customers as changed, once per transaction.
-    fn bump_generation(&mut self) -> Result<()> {
-        if !self.bumped {
-            self.writable()?
-                .prepare_cached("UPDATE data.counters SET value = value + 1 WHERE name = 'generation'")
+    /// Marks customer `id` as changed: moves the generation on (once per
+    /// transaction) and notes the id for the change journal.
+    fn changing(&mut self, id: CustomerId) -> Result<()> {
+        if self.bumped.is_none() {
+            let generation: i64 = self
+                .writable()?
+                .prepare_cached("UPDATE data.counters SET value = value + 1 WHERE name = 'generation' RETURNING value")
                 .db()?
-                .execute([])
+                .query_row([], |r| r.get(0))
                 .db()?;
-            self.bumped = true;
+            self.bumped = Some(generation);
         }
+        self.changed.push(id.0);
+        Ok(())
+    }
+
+    /// Writes this transaction's entry in the change journal (its
+    /// generation, a random tag, the ids it changed, or NULL for more than
+    /// [`JOURNAL_IDS`]) and drops entries older than [`JOURNAL_KEPT`]
+    /// generations.
+    fn write_change_journal(&mut self) -> Result<()> {
+        let Some(generation) = self.bumped else { return Ok(()) };
+        let mut ids = std::mem::take(&mut self.changed);
+        ids.sort_unstable();
+        ids.dedup();
+        let listed: Option<Vec<u8>> =
+            (ids.len() <= JOURNAL_IDS).then(|| ids.iter().flat_map(|id| id.to_be_bytes()).collect());
+        let conn = self.writable()?;
+        conn.prepare_cached("INSERT INTO data.customer_changes (generation, tag, ids) VALUES (?1, random(), ?2)")
+            .db()?
+            .execute(params![generation, listed])
+            .db()?;
+        conn.prepare_cached("DELETE FROM data.customer_changes WHERE generation <= ?1")
+            .db()?
+            .execute([generation - JOURNAL_KEPT])
+            .db()?;
         Ok(())
     }
 
@@ -914,7 +951,7 @@ impl Transaction for SqliteTx<'_> {
 
     fn insert_customer(&mut self, row: &CustomerRow) -> Result<()> {
         let values = row_params(row)?;
-        self.bump_generation()?;
+        self.changing(row.header.id)?;
         self.writable()?.prepare_cached(&INSERT_CUSTOMER).db()?.execute(params_from_iter(values)).db()?;
         self.write_tokens(row.header.id, &[], &row.search.applied_to(&[]), &|t| row.search.fingerprint(t))?;
         self.count_class(&class_of(&row.header), 1)
@@ -922,7 +959,7 @@ impl Transaction for SqliteTx<'_> {
 
     fn replace_customer(&mut self, row: &CustomerRow, expected_version: u64) -> Result<bool> {
         let mut values = row_params(row)?;
-        self.bump_generation()?;
+        self.changing(row.header.id)?;
         // Indexed columns (the external code and the blind indexes) are set
         // apart, and only when they change: naming an indexed column in an
         // UPDATE rewrites its index entry even when the value is the same,
@@ -969,7 +1006,7 @@ impl Transaction for SqliteTx<'_> {
     }
 
     fn delete_customer(&mut self, id: CustomerId) -> Result<bool> {
-        self.bump_generation()?;
+        self.changing(id)?;
         records::delete_of(self.writable()?, id)?;
         self.writable()?
             .prepare_cached("DELETE FROM data.consent_events WHERE customer_id = ?1")
@@ -1096,14 +1133,60 @@ impl Transaction for SqliteTx<'_> {
         Ok(ids)
     }
 
-    fn customers_generation(&mut self) -> Result<u64> {
-        let n: i64 = self
+    fn customers_change_mark(&mut self) -> Result<ChangeMark> {
+        let (generation, tag): (i64, Option<i64>) = self
             .conn()
-            .prepare_cached("SELECT value FROM data.counters WHERE name = 'generation'")
+            .prepare_cached(
+                "SELECT c.value, j.tag FROM data.counters c \
+                 LEFT JOIN data.customer_changes j ON j.generation = c.value WHERE c.name = 'generation'",
+            )
             .db()?
-            .query_row([], |r| r.get(0))
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
             .db()?;
-        Ok(n as u64)
+        // Inside a write transaction that changed customers the entry is not
+        // written yet: tag 0 matches no journal entry, so nothing trusts it.
+        Ok(ChangeMark { generation: generation as u64, tag: tag.unwrap_or(0) as u64 })
+    }
+
+    fn customers_changed_since(&mut self, since: ChangeMark) -> Result<Option<CustomerChanges>> {
+        let now = self.customers_change_mark()?;
+        if now == since {
+            return Ok(Some(CustomerChanges { now, ids: Vec::new() }));
+        }
+        let Ok(from) = i64::try_from(since.generation) else { return Ok(None) };
+        let tag: Option<i64> = self
+            .conn()
+            .prepare_cached("SELECT tag FROM data.customer_changes WHERE generation = ?1")
+            .db()?
+            .query_row([from], |r| r.get(0))
+            .optional()
+            .db()?;
+        if tag.map(|t| t as u64) != Some(since.tag) {
+            return Ok(None);
+        }
+        let mut statement = self
+            .conn()
+            .prepare_cached(
+                "SELECT generation, ids FROM data.customer_changes WHERE generation > ?1 ORDER BY generation",
+            )
+            .db()?;
+        let mut rows = statement.query([from]).db()?;
+        let (mut expected, mut ids) = (from + 1, Vec::new());
+        while let Some(row) = rows.next().db()? {
+            let generation: i64 = row.get(0).db()?;
+            let Some(listed) = row.get::<_, Option<Vec<u8>>>(1).db()? else { return Ok(None) };
+            if generation != expected || listed.len() % 8 != 0 {
+                return Ok(None);
+            }
+            ids.extend(listed.chunks_exact(8).map(|b| CustomerId(i64::from_be_bytes(b.try_into().expect("8 bytes")))));
+            expected += 1;
+        }
+        if expected - 1 != now.generation as i64 {
+            return Ok(None);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(Some(CustomerChanges { now, ids }))
     }
 
     fn count_customers(&mut self) -> Result<u64> {
@@ -1598,6 +1681,7 @@ impl Transaction for SqliteTx<'_> {
 
     fn commit(mut self: Box<Self>) -> Result<()> {
         self.flush_postings()?;
+        self.write_change_journal()?;
         let conn = self.conn.take().expect("connection present until commit or drop");
         let committed = conn.prepare_cached("COMMIT").and_then(|mut c| c.execute([]));
         match committed {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use super::StoreInner;
 use super::session::{Call, Session, read_view};
-use super::sort_cache::{KeyArena, SortOrder};
+use super::sort_cache::{KeyArena, Keyed, SortOrder};
 use crate::access::{Action, Decision, rules};
 use crate::audit::hex;
 use crate::crypto::FieldCipher;
@@ -308,14 +308,6 @@ fn check_page(limit: u32) -> Result<()> {
     Ok(())
 }
 
-/// A customer's sort key for one field.
-enum Keyed {
-    Value(Vec<u8>),
-    Missing,
-    /// The customer's data key is gone (crypto-shredded): it is not listed.
-    Shredded,
-}
-
 fn sort_key(store: &StoreInner, sort: &Field, sort_name: &str, c: &ScannedCustomer) -> Result<Keyed> {
     let h = &c.header;
     let text = |s: &Option<String>| s.as_ref().map_or(Keyed::Missing, |s| Keyed::Value(store.collation.sort_key(s)));
@@ -331,7 +323,7 @@ fn sort_key(store: &StoreInner, sort: &Field, sort_name: &str, c: &ScannedCustom
         Field::Tier => text(&h.tier),
         _ => match (c.sealed.get(sort_name), &c.key) {
             (None, _) => Keyed::Missing,
-            (Some(_), None) => Keyed::Shredded,
+            (Some(_), None) => Keyed::Unlisted,
             (Some(sealed), Some(_)) => {
                 let key = store.data_key(h.id, c.key.as_ref())?;
                 let value = FieldCipher::new(h.id, &key).open(sort, sealed)?;
@@ -343,6 +335,51 @@ fn sort_key(store: &StoreInner, sort: &Field, sort_name: &str, c: &ScannedCustom
             }
         },
     })
+}
+
+/// The order of every customer by `sort`: the kept one if it is current,
+/// else the kept one with the customers changed since moved, else a full
+/// sort (which is then kept).
+fn sort_order(
+    store: &StoreInner,
+    tx: &mut dyn crate::storage::Transaction,
+    sort: &Field,
+    sort_name: &str,
+    sealed_fields: &[&str],
+) -> Result<Arc<SortOrder>> {
+    let now = tx.customers_change_mark()?;
+    if let Some(kept) = store.sort_cache.get(sort_name) {
+        if kept.mark == now {
+            return Ok(kept);
+        }
+        if let Some(changes) = tx.customers_changed_since(kept.mark)?.filter(|c| kept.worth_updating(c)) {
+            let mut key_of = |id: CustomerId| -> Result<Keyed> {
+                let mut keyed = Keyed::Unlisted;
+                tx.scan_customers_by_id(&[id], sealed_fields, &mut |c| {
+                    keyed = sort_key(store, sort, sort_name, &c)?;
+                    Ok(Scan::Stop)
+                })?;
+                Ok(keyed)
+            };
+            if let Some(updated) = kept.updated(&changes, &mut key_of)? {
+                let updated = Arc::new(updated);
+                store.sort_cache.put(sort_name, updated.clone(), false);
+                return Ok(updated);
+            }
+        }
+    }
+    let (mut keyed, mut missing) = (KeyArena::default(), Vec::new());
+    tx.scan_customers(sealed_fields, &mut |c| {
+        match sort_key(store, sort, sort_name, &c)? {
+            Keyed::Value(key) => keyed.push(&key, c.header.id),
+            Keyed::Missing => missing.push(c.header.id),
+            Keyed::Unlisted => {}
+        }
+        Ok(Scan::Continue)
+    })?;
+    let order = Arc::new(SortOrder::new(now, keyed, missing));
+    store.sort_cache.put(sort_name, order.clone(), true);
+    Ok(order)
 }
 
 impl Filter {
@@ -405,25 +442,8 @@ impl Session {
             let scope = self.consent_scope(tx)?;
             let in_scope = |id: CustomerId| scope.admits(id);
             let (ids, total) = if filter.is_empty() {
-                // Every customer: the cached order, or a full sort that is then cached.
-                let generation = tx.customers_generation()?;
-                let order = match store.sort_cache.get(&sort_name, generation) {
-                    Some(order) => order,
-                    None => {
-                        let (mut keyed, mut missing) = (KeyArena::default(), Vec::new());
-                        tx.scan_customers(&sealed_fields, &mut |c| {
-                            match sort_key(store, &sort, &sort_name, &c)? {
-                                Keyed::Value(key) => keyed.push(&key, c.header.id),
-                                Keyed::Missing => missing.push(c.header.id),
-                                Keyed::Shredded => {}
-                            }
-                            Ok(Scan::Continue)
-                        })?;
-                        let order = Arc::new(SortOrder::new(generation, keyed, missing));
-                        store.sort_cache.put(&sort_name, order.clone());
-                        order
-                    }
-                };
+                // Every customer: the kept order, brought up to date.
+                let order = sort_order(store, tx, &sort, &sort_name, &sealed_fields)?;
                 if scope.admits_everyone() {
                     (order.page(query.descending, offset, limit), order.len() as u64)
                 } else {
@@ -442,7 +462,7 @@ impl Session {
                     let (missing, key) = match sort_key(store, &sort, &sort_name, &c)? {
                         Keyed::Value(key) => (false, key),
                         Keyed::Missing => (true, Vec::new()),
-                        Keyed::Shredded => return Ok(Scan::Continue),
+                        Keyed::Unlisted => return Ok(Scan::Continue),
                     };
                     total += 1;
                     heap.push(Ranked { missing, key, descending: query.descending, id: c.header.id });

@@ -359,6 +359,7 @@ impl Store {
         let search = crate::search::SearchIndexer::new(&root, &catalogue)?;
         let audit = AuditLog::new(&root, store_id)?;
         let credential_key = root.derive(b"custodian/v1/principal-credentials")?;
+        let sort_cache = sort_cache::SortCache::new(backend.private_dir(), &root)?;
         let inner = StoreInner {
             backend,
             wrappers: Wrappers::new(wrapper),
@@ -371,7 +372,7 @@ impl Store {
             audit,
             checkpoint_sink: None,
             receipt_sink: None,
-            sort_cache: Default::default(),
+            sort_cache,
             class_counts: Default::default(),
             credential_key,
             backup_secret: archive::secret_from_root(&root)?,

@@ -395,14 +395,14 @@ impl Session {
 /// customers' generation, and the next call reads afresh (from this process
 /// or another).
 #[derive(Default)]
-pub(crate) struct ClassCountCache(Mutex<Option<(u64, ClassCounts)>>);
+pub(crate) struct ClassCountCache(Mutex<Option<(crate::storage::ChangeMark, ClassCounts)>>);
 
 /// Customers per combination of classification columns.
 type ClassCounts = Arc<Vec<(ClassKey, u64)>>;
 
 impl ClassCountCache {
     fn get(&self, tx: &mut dyn crate::storage::Transaction) -> Result<ClassCounts> {
-        let generation = tx.customers_generation()?;
+        let generation = tx.customers_change_mark()?;
         let mut cached = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((at, counts)) = cached.as_ref()
             && *at == generation

@@ -28,7 +28,8 @@ macro_rules! forward_transaction {
             count_customers() -> Result<u64>;
             class_counts() -> Result<Vec<(custodian::storage::ClassKey, u64)>>;
             blind_groups(field: &str) -> Result<Vec<Vec<CustomerId>>>;
-            customers_generation() -> Result<u64>;
+            customers_change_mark() -> Result<custodian::storage::ChangeMark>;
+            customers_changed_since(since: custodian::storage::ChangeMark) -> Result<Option<custodian::storage::CustomerChanges>>;
             put_data_key(customer: CustomerId, key: &WrappedKey) -> Result<()>;
             get_data_key(customer: CustomerId) -> Result<Option<WrappedKey>>;
             delete_data_key(customer: CustomerId) -> Result<bool>;
