@@ -30,6 +30,7 @@ mod csv;
 mod customer;
 mod directory;
 mod import;
+mod json;
 mod lifecycle;
 mod merge;
 mod records;

@@ -11,12 +11,13 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::boundary::{Outcome, bytes, c_string, free_handle, guard, into_handle, object, out_ptr, text, write};
 use super::customer::{cust_customer, cust_list, hand_out, hand_out_list};
+use super::json::{FilterJson, object_of};
 use super::session::{cust_session, with_session};
 use super::status::{Failure, LastError, copy_out, cust_status};
 use super::store::{cust_store, with_store};
 use crate::model::{CustomerId, Field};
 use crate::sharing::package::{self, PackageManifest, PackagedCustomer, RecipientSecret};
-use crate::sharing::{NewRecipient, NewShare, ShareCustomers, ShareFilter};
+use crate::sharing::{NewRecipient, NewShare, ShareCustomers};
 use crate::{Error, Purpose, ShareSession};
 
 /// Length of an X25519 key (public or secret).
@@ -39,19 +40,8 @@ fn with_share_session(session: *const cust_share_session, body: impl FnOnce(&Sha
     })
 }
 
-fn json_error(what: &'static str) -> impl Fn(serde_json::Error) -> Failure {
-    move |e| Failure::new(cust_status::Invalid, format!("invalid {what} JSON: {e}"))
-}
-
 fn internal(e: serde_json::Error) -> Failure {
     Failure::new(cust_status::Internal, format!("JSON: {e}"))
-}
-
-/// Reads `json` as one JSON object into `T` (a struct would also be read
-/// from an array, which is refused here).
-fn object_of<T: serde::de::DeserializeOwned>(json: &str, what: &'static str) -> Outcome<T> {
-    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json).map_err(json_error(what))?;
-    serde_json::from_value(serde_json::Value::Object(object)).map_err(json_error(what))
 }
 
 /// Writes `value` as JSON through a checked output pointer.
@@ -192,29 +182,13 @@ struct ShareJson {
     agreement: String,
 }
 
-/// The classification attributes a share's `filter` may name.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FilterJson {
-    #[serde(default)]
-    kind: Option<String>,
-    #[serde(default)]
-    category: Option<String>,
-    #[serde(default)]
-    tier: Option<String>,
-    #[serde(default)]
-    source: Option<String>,
-}
-
 /// The share a JSON text describes; purpose and field names are checked by
 /// the Rust API's own parsers, everything else by the call itself.
 fn share_of(json: &str) -> Outcome<NewShare> {
     let parsed: ShareJson = object_of(json, "share")?;
     let customers = match (parsed.customers, parsed.filter) {
         (Some(ids), None) => ShareCustomers::Listed(ids.into_iter().map(CustomerId).collect()),
-        (None, Some(f)) => {
-            ShareCustomers::Matching(ShareFilter { kind: f.kind, category: f.category, tier: f.tier, source: f.source })
-        }
+        (None, Some(f)) => ShareCustomers::Matching(f.into_share_filter()),
         _ => {
             return Err(Error::invalid(
                 "customers",

@@ -6,9 +6,10 @@ use std::ffi::c_char;
 use serde::{Deserialize, Serialize};
 
 use super::boundary::{Outcome, c_string, out_ptr, text, write};
+use super::json::{FilterJson, object_of};
 use super::session::{cust_session, with_session};
 use super::status::{Failure, cust_status};
-use crate::{Filter, StatisticsCell, StatisticsDimension, StatisticsQuery, StatisticsTable};
+use crate::{StatisticsCell, StatisticsDimension, StatisticsQuery, StatisticsTable};
 
 /// The query JSON of `cust_statistics`.
 #[derive(Deserialize)]
@@ -33,29 +34,11 @@ struct ConsentJson {
     channel: String,
 }
 
-/// The classification attributes a query's `filter` may name.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FilterJson {
-    #[serde(default)]
-    kind: Option<String>,
-    #[serde(default)]
-    category: Option<String>,
-    #[serde(default)]
-    tier: Option<String>,
-    #[serde(default)]
-    source: Option<String>,
-}
-
 /// The query a JSON text describes; dimension names are checked by the
 /// Rust API's own parser, the threshold and the pair of dimensions by the
 /// call itself.
 fn query_of(json: &str) -> Outcome<StatisticsQuery> {
-    let invalid =
-        |e: serde_json::Error| Failure::new(cust_status::Invalid, format!("invalid statistics query JSON: {e}"));
-    // An object only (a struct would also be read from an array).
-    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json).map_err(invalid)?;
-    let parsed: QueryJson = serde_json::from_value(serde_json::Value::Object(object)).map_err(invalid)?;
+    let parsed: QueryJson = object_of(json, "statistics query")?;
     let mut query = StatisticsQuery::new(StatisticsDimension::parse(&parsed.rows)?);
     if let Some(k) = parsed.threshold {
         query = query.threshold(k);
@@ -67,7 +50,7 @@ fn query_of(json: &str) -> Outcome<StatisticsQuery> {
         query = query.by(StatisticsDimension::parse(columns)?);
     }
     if let Some(f) = parsed.filter {
-        query = query.filter(filter_of(f));
+        query = query.filter(f.into_filter());
     }
     Ok(query)
 }
@@ -193,34 +176,14 @@ struct PurchaseTotalsJson<'a> {
     suppressed_secondary: usize,
 }
 
-fn filter_of(f: FilterJson) -> Filter {
-    let mut filter = Filter::new();
-    if let Some(v) = f.kind {
-        filter = filter.kind(v);
-    }
-    if let Some(v) = f.category {
-        filter = filter.category(v);
-    }
-    if let Some(v) = f.tier {
-        filter = filter.tier(v);
-    }
-    if let Some(v) = f.source {
-        filter = filter.source(v);
-    }
-    filter
-}
-
 fn purchase_query_of(json: &str) -> Outcome<crate::PurchaseTotalsQuery> {
-    let invalid =
-        |e: serde_json::Error| Failure::new(cust_status::Invalid, format!("invalid purchase totals query JSON: {e}"));
-    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json).map_err(invalid)?;
-    let parsed: PurchaseQueryJson = serde_json::from_value(serde_json::Value::Object(object)).map_err(invalid)?;
+    let parsed: PurchaseQueryJson = object_of(json, "purchase totals query")?;
     let mut query = crate::PurchaseTotalsQuery::new(StatisticsDimension::parse(&parsed.rows)?, parsed.currency);
     if let Some(k) = parsed.threshold {
         query = query.threshold(k);
     }
     if let Some(f) = parsed.filter {
-        query = query.filter(filter_of(f));
+        query = query.filter(f.into_filter());
     }
     Ok(query)
 }

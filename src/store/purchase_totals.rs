@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use super::listing::Filter;
 use super::session::{Call, Session};
-use super::statistics::{DEFAULT_THRESHOLD, MIN_THRESHOLD, StatisticsCell, StatisticsDimension, suppress};
+use super::statistics::{DEFAULT_THRESHOLD, StatisticsCell, StatisticsDimension, suppress};
 use crate::access::Action;
 use crate::crypto::FieldCipher;
 use crate::error::{Error, Result};
@@ -97,13 +97,7 @@ impl Session {
     /// threshold, naming no customer.
     pub fn purchase_totals(&self, query: &PurchaseTotalsQuery) -> Result<PurchaseTotals> {
         self.run(Call::new(Action::Read, "customer.purchase_totals"), |store, tx, _, trail| {
-            if query.threshold < MIN_THRESHOLD {
-                return Err(Error::out_of_range(
-                    "threshold",
-                    "statistics_threshold",
-                    format!("the threshold is at least {MIN_THRESHOLD}"),
-                ));
-            }
+            let filter = self.aggregate_filter(query.threshold, &query.filter)?;
             if matches!(query.rows, StatisticsDimension::AgeBand | StatisticsDimension::Consent) {
                 return Err(Error::invalid(
                     "rows",
@@ -112,13 +106,6 @@ impl Session {
                 ));
             }
             let currency = Currency::from_code(query.currency.trim())?;
-            if self.purpose() == &crate::Purpose::Marketing {
-                return Err(Error::Denied {
-                    rule: "statistics.marketing",
-                    reason: "a marketing session sees only consenting customers; statistics count everyone".into(),
-                });
-            }
-            let filter = query.filter.normalised(self, self.today_days())?;
             trail.reason = Some(format!(
                 "purchase totals rows={} currency={} k={}",
                 query.rows.name(),

@@ -256,6 +256,27 @@ pub struct StatisticsTable {
 }
 
 impl Session {
+    /// What every aggregate call (statistics, purchase totals) checks before
+    /// it counts: the threshold's floor, and that the session is not a
+    /// marketing one (which sees only consenting customers, while aggregates
+    /// count everyone). Returns `filter` normalised.
+    pub(super) fn aggregate_filter(&self, threshold: u64, filter: &Filter) -> Result<Filter> {
+        if threshold < MIN_THRESHOLD {
+            return Err(Error::out_of_range(
+                "threshold",
+                "statistics_threshold",
+                format!("the threshold is at least {MIN_THRESHOLD}"),
+            ));
+        }
+        if self.purpose() == &crate::Purpose::Marketing {
+            return Err(Error::Denied {
+                rule: "statistics.marketing",
+                reason: "a marketing session sees only consenting customers; statistics count everyone".into(),
+            });
+        }
+        filter.normalised(self, self.today_days())
+    }
+
     /// Counts customers by `query`'s dimensions, suppressed as
     /// [`StatisticsTable`] describes.
     /// Needs the `read` action; a marketing session, which sees only
@@ -265,23 +286,10 @@ impl Session {
     /// beyond its classification.
     pub fn statistics(&self, query: &StatisticsQuery) -> Result<StatisticsTable> {
         self.run(Call::new(Action::Read, "customer.statistics"), |store, tx, _plan, trail| {
-            if query.threshold < MIN_THRESHOLD {
-                return Err(Error::out_of_range(
-                    "threshold",
-                    "statistics_threshold",
-                    format!("the threshold is at least {MIN_THRESHOLD}"),
-                ));
-            }
+            let filter = self.aggregate_filter(query.threshold, &query.filter)?;
             if query.columns == Some(query.rows) {
                 return Err(Error::invalid("columns", "statistics_same_dimension", "a cross-tab needs two dimensions"));
             }
-            if self.purpose() == &crate::Purpose::Marketing {
-                return Err(Error::Denied {
-                    rule: "statistics.marketing",
-                    reason: "a marketing session sees only consenting customers; statistics count everyone".into(),
-                });
-            }
-            let filter = query.filter.normalised(self, self.today_days())?;
             trail.reason = Some(describe(query));
             for dimension in [Some(query.rows), query.columns].into_iter().flatten() {
                 trail.fields.insert(dimension.name().to_owned());
