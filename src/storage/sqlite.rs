@@ -760,7 +760,12 @@ impl SqliteTx<'_> {
                 .db()?;
             self.bumped = Some(generation);
         }
-        self.changed.push(id.0);
+        // Past the journal's limit the entry lists none, so stop collecting
+        // (an id changed twice may count twice: the entry then lists none,
+        // and caches rebuild, which is safe).
+        if self.changed.len() <= JOURNAL_IDS {
+            self.changed.push(id.0);
+        }
         Ok(())
     }
 
