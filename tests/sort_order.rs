@@ -201,6 +201,14 @@ fn the_order_is_saved_sealed_and_a_reopened_store_starts_from_it() {
     }
 }
 
+/// Copies every file of directory `from` into `to`, over any of the same name.
+fn copy_files(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
 #[test]
 fn an_order_from_a_replaced_history_is_not_trusted() {
     let dir = tempfile::tempdir().unwrap();
@@ -212,10 +220,7 @@ fn an_order_from_a_replaced_history_is_not_trusted() {
     drop(store);
     // The files as they are now, put aside (as an operator's file copy would be).
     std::fs::create_dir(&old).unwrap();
-    for entry in std::fs::read_dir(&path).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), old.join(entry.file_name())).unwrap();
-    }
+    copy_files(&path, &old);
     // One history: customer 0 renamed to the front, the order kept and saved.
     let store = Store::open_at(&path, key()).unwrap();
     let s = admin(&store);
@@ -226,10 +231,7 @@ fn an_order_from_a_replaced_history_is_not_trusted() {
     drop(store);
     // The old files back, the saved order left: the same number of changes
     // reaches the same generation by another history.
-    for entry in std::fs::read_dir(&old).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), path.join(entry.file_name())).unwrap();
-    }
+    copy_files(&old, &path);
     let store = Store::open_at(&path, key()).unwrap();
     let s = admin(&store);
     let version = s.get(ids[1]).unwrap().version;
