@@ -458,7 +458,8 @@ const STATEMENT_CACHE: usize = 128;
 /// entry that lists none of them (caches behind it rebuild).
 const JOURNAL_IDS: usize = 1024;
 
-/// Change-journal entries kept: a cache more generations behind rebuilds.
+/// Change-journal entries kept (up to 63 more until the next pruning): a
+/// cache more generations behind rebuilds.
 const JOURNAL_KEPT: i64 = 1024;
 
 fn read_header(r: &rusqlite::Row<'_>) -> rusqlite::Result<CustomerHeader> {
@@ -771,7 +772,7 @@ impl SqliteTx<'_> {
 
     /// Writes this transaction's entry in the change journal (its
     /// generation, a random tag, the ids it changed, or NULL for more than
-    /// [`JOURNAL_IDS`]) and drops entries older than [`JOURNAL_KEPT`]
+    /// [`JOURNAL_IDS`]) and, every 64th generation, drops entries older than [`JOURNAL_KEPT`]
     /// generations.
     fn write_change_journal(&mut self) -> Result<()> {
         let Some(generation) = self.bumped else { return Ok(()) };
@@ -785,10 +786,13 @@ impl SqliteTx<'_> {
             .db()?
             .execute(params![generation, listed])
             .db()?;
-        conn.prepare_cached("DELETE FROM data.customer_changes WHERE generation <= ?1")
-            .db()?
-            .execute([generation - JOURNAL_KEPT])
-            .db()?;
+        // Pruned every 64th generation, not on every write.
+        if generation % 64 == 0 {
+            conn.prepare_cached("DELETE FROM data.customer_changes WHERE generation <= ?1")
+                .db()?
+                .execute([generation - JOURNAL_KEPT])
+                .db()?;
+        }
         Ok(())
     }
 
