@@ -389,3 +389,50 @@ fn a_failed_batch_names_no_customer_it_rolled_back() {
     let about_new = auditor.audit_entries(&AuditQuery::new().customer(created)).unwrap();
     assert!(about_new.iter().all(|e| e.action != "customer.create_many"));
 }
+
+/// Verification checks entries in batches on several threads; the first
+/// problem must still be the earliest one, whichever batch holds it and
+/// whatever lies in later batches, and a clean long log must verify with
+/// every checkpoint counted.
+#[test]
+fn in_a_long_log_the_earliest_of_several_problems_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long");
+    let (store, seen) = store_with_sink(&path, 250);
+    activity(&store, 3000);
+    let report = store.verify_audit(seen.lock().unwrap().last()).unwrap();
+    assert!(report.is_intact(), "{:?}", report.problem);
+    // session.open, a failed read, a create and 3,001 reads.
+    let total = S + 3003;
+    assert_eq!(report.entries, total);
+    assert_eq!(report.checkpoints, total / 250, "every stored checkpoint is checked");
+    assert!(report.trusted_checked);
+
+    let conn = db(&path);
+    let body_of = |seq: u64| -> Vec<u8> {
+        conn.query_row("SELECT body FROM audit_entries WHERE seq = ?1", [seq as i64], |r| r.get(0)).unwrap()
+    };
+    let edit = |seq: u64| {
+        let body = String::from_utf8(body_of(seq)).unwrap();
+        assert!(body.contains("customer.get"), "entry {seq} is a read");
+        let edited = body.replace("customer.get", "customer.gex");
+        conn.execute("UPDATE audit_entries SET body = ?1 WHERE seq = ?2", (edited.into_bytes(), seq as i64)).unwrap();
+    };
+    // Problems far apart, made latest first: each new one is the one reported.
+    conn.execute("DELETE FROM audit_entries WHERE seq = 2900", []).unwrap();
+    conn.execute("DELETE FROM audit_customers WHERE seq = 2900", []).unwrap();
+    assert_eq!(problem(&store, None), (2900, ProblemKind::Missing));
+    edit(2100);
+    assert_eq!(problem(&store, None), (2100, ProblemKind::Altered));
+    // An entry at the first of a batch, then at the last of one (batches
+    // hold 512 entries; neither position may be skipped).
+    edit(1025);
+    assert_eq!(problem(&store, None), (1025, ProblemKind::Altered));
+    edit(1024);
+    assert_eq!(problem(&store, None), (1024, ProblemKind::Altered));
+    let report = store.verify_audit(None).unwrap();
+    assert_eq!(report.entries, 1023, "entries before the first problem passed");
+    assert_eq!(report.checkpoints, 1023 / 250);
+    edit(S + 5);
+    assert_eq!(problem(&store, None), (S + 5, ProblemKind::Altered));
+}

@@ -7,7 +7,7 @@ use super::checkpoint::Checkpoint;
 use super::{AuditEntry, Outcome};
 use crate::crypto::Secret;
 use crate::error::{Error, Result};
-use crate::storage::{AuditFilter, AuditRecord, Scan, StoredCheckpoint, Transaction};
+use crate::storage::{AuditFilter, AuditRecord, AuditRecordView, Scan, StoredCheckpoint, Transaction};
 
 /// Default number of entries after which a signed checkpoint falls due.
 pub const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
@@ -35,7 +35,7 @@ pub(crate) struct AuditLog {
 /// looked-up value hash, customers) as well as the full body, each
 /// length-prefixed, so no column can be edited without breaking the chain
 /// and verification never has to decode a body.
-pub(crate) fn entry_mac(key: &hmac::Key, record: &AuditRecord, previous: &[u8]) -> hmac::Tag {
+pub(crate) fn entry_mac(key: &hmac::Key, record: &AuditRecordView<'_>, previous: &[u8]) -> hmac::Tag {
     let mut ctx = hmac::Context::with_key(key);
     let mut field = |bytes: &[u8]| {
         ctx.update(&(bytes.len() as u64).to_be_bytes());
@@ -47,10 +47,15 @@ pub(crate) fn entry_mac(key: &hmac::Key, record: &AuditRecord, previous: &[u8]) 
     field(record.principal.as_bytes());
     field(record.action.as_bytes());
     field(record.outcome.as_bytes());
-    field(record.value_hash.as_deref().unwrap_or(b"\xff"));
-    let customers: Vec<u8> = record.customers.iter().flat_map(|c| c.0.to_be_bytes()).collect();
-    field(&customers);
-    field(&record.body);
+    field(record.value_hash.unwrap_or(b"\xff"));
+    // The customers as one field of 8-byte big-endian ids, fed without
+    // building the field first.
+    ctx.update(&(record.customers.len() as u64 * 8).to_be_bytes());
+    for customer in record.customers {
+        ctx.update(&customer.0.to_be_bytes());
+    }
+    ctx.update(&(record.body.len() as u64).to_be_bytes());
+    ctx.update(record.body);
     ctx.update(previous);
     ctx.sign()
 }
@@ -128,7 +133,7 @@ impl AuditLog {
             body,
             mac: Vec::new(),
         };
-        let mac = entry_mac(&self.mac_key(), &record, previous_mac).as_ref().to_vec();
+        let mac = entry_mac(&self.mac_key(), &record.view(), previous_mac).as_ref().to_vec();
         record.mac = mac.clone();
         tx.append_audit(&record)?;
         let appended = Appended { seq: record.seq, time: record.time, checkpoint: None };

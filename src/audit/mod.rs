@@ -16,6 +16,7 @@
 
 mod chain;
 mod checkpoint;
+mod entry_check;
 mod receipt;
 mod trail;
 mod verify;

@@ -5,10 +5,11 @@ use std::fmt;
 
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 
-use super::chain::{AuditLog, GENESIS, entry_mac};
-use super::{AuditEntry, Checkpoint};
+use super::Checkpoint;
+use super::chain::AuditLog;
+use super::entry_check::check_entries;
 use crate::error::Result;
-use crate::storage::{AuditFilter, AuditRecord, IndexLink, Scan, Transaction};
+use crate::storage::{AuditRecordView, IndexLink, Transaction};
 
 /// What is wrong with the log at [`AuditProblem::seq`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +94,7 @@ impl AuditVerification {
     }
 }
 
-fn problem(seq: u64, kind: ProblemKind, detail: impl Into<String>) -> Option<AuditProblem> {
+pub(super) fn problem(seq: u64, kind: ProblemKind, detail: impl Into<String>) -> Option<AuditProblem> {
     Some(AuditProblem { seq, kind, detail: detail.into() })
 }
 
@@ -101,7 +102,7 @@ fn problem(seq: u64, kind: ProblemKind, detail: impl Into<String>) -> Option<Aud
 /// links that point at it. The key is random per verification, so nobody
 /// can forge links that hash alike; comparing per entry finds the first
 /// entry whose links were added, removed or changed.
-struct IndexDigest {
+pub(super) struct IndexDigest {
     hasher: RandomState,
     /// Entries `1..=indexed` are covered; `per_entry[seq]` sums their links.
     indexed: u64,
@@ -138,16 +139,16 @@ impl IndexDigest {
     }
 
     /// Whether the links pointing at this entry are exactly the ones it implies.
-    fn agrees(&self, record: &AuditRecord) -> bool {
+    pub(super) fn agrees(&self, record: &AuditRecordView<'_>) -> bool {
         if record.seq > self.indexed {
             return true;
         }
         let seq = record.seq;
-        let mut sum = link_hash(&self.hasher, &IndexLink::Principal(&record.principal, seq));
-        for customer in &record.customers {
+        let mut sum = link_hash(&self.hasher, &IndexLink::Principal(record.principal, seq));
+        for customer in record.customers {
             sum = sum.wrapping_add(link_hash(&self.hasher, &IndexLink::Customer(*customer, seq)));
         }
-        if let Some(hash) = &record.value_hash {
+        if let Some(hash) = record.value_hash {
             sum = sum.wrapping_add(link_hash(&self.hasher, &IndexLink::Value(hash, seq)));
         }
         self.per_entry.get(seq as usize).copied().unwrap_or(0) == sum
@@ -207,57 +208,13 @@ pub(crate) fn verify(
     }
 
     let index = IndexDigest::read(tx)?;
-    let key = log.mac_key();
-    let mut previous = GENESIS.to_vec();
-    let mut expected = 1u64;
-    let mut found: Option<AuditProblem> = None;
-    tx.scan_audit(&AuditFilter::default(), &mut |record| {
-        let seq = record.seq;
-        if seq != expected {
-            found = problem(
-                expected,
-                ProblemKind::Missing,
-                format!("the log jumps from entry {} to entry {seq}", expected - 1),
-            );
-            return Ok(Scan::Stop);
-        }
-        let mac = entry_mac(&key, &record, &previous);
-        if mac.as_ref() != record.mac.as_slice() {
-            // An entry's body names its own sequence number, which tells a
-            // moved entry from an edited one.
-            found = match serde_json::from_slice::<AuditEntry>(&record.body) {
-                Ok(entry) if entry.seq != seq => {
-                    problem(seq, ProblemKind::Reordered, format!("the entry in position {seq} is entry {}", entry.seq))
-                }
-                _ => problem(seq, ProblemKind::Altered, "the entry or one of its columns does not match its MAC"),
-            };
-            return Ok(Scan::Stop);
-        }
-        if !index.agrees(&record) {
-            found = problem(seq, ProblemKind::IndexMismatch, "the query indexes do not list this entry as it is");
-            return Ok(Scan::Stop);
-        }
-        for (cp, whose) in [(trusted.filter(|cp| cp.size == seq), "the trusted"), (stored.get(&seq), "a stored")] {
-            if let Some(cp) = cp {
-                if cp.head_mac != mac.as_ref() {
-                    found = problem(
-                        seq,
-                        ProblemKind::Forked,
-                        format!("entry {seq} differs from {whose} checkpoint of size {seq}"),
-                    );
-                    return Ok(Scan::Stop);
-                }
-            }
-        }
-        if trusted.is_some_and(|cp| cp.size == seq) {
-            report.trusted_checked = true;
-        }
-        report.checkpoints += u64::from(stored.contains_key(&seq));
-        previous = mac.as_ref().to_vec();
-        expected += 1;
-        report.entries += 1;
-        Ok(Scan::Continue)
-    })?;
+    let (last, previous, found) = check_entries(log, tx, &index, trusted, &stored)?;
+    let mut found = found;
+    // Every entry before the first problem passed every check.
+    let passed = found.as_ref().map_or(last, |p| p.seq - 1);
+    report.entries = passed;
+    report.checkpoints = stored.range(1..=passed).count() as u64;
+    report.trusted_checked = trusted.is_some_and(|cp| (1..=passed).contains(&cp.size));
     if found.is_none() {
         if let Some(seq) = index.stray {
             found = problem(seq, ProblemKind::IndexMismatch, "the query indexes list an entry that was never indexed");
@@ -268,7 +225,6 @@ pub(crate) fn verify(
         return Ok(report);
     }
 
-    let last = expected - 1;
     let head = tx.audit_head()?;
     let head_seq = head.as_ref().map_or(0, |h| h.seq);
     let furthest_stored = stored.keys().next_back().copied().unwrap_or(0);

@@ -327,6 +327,47 @@ pub struct AuditRecord {
     pub mac: Vec<u8>,
 }
 
+impl AuditRecord {
+    /// The record borrowed as a view.
+    pub fn view(&self) -> AuditRecordView<'_> {
+        AuditRecordView {
+            seq: self.seq,
+            time: self.time,
+            principal: &self.principal,
+            action: &self.action,
+            outcome: &self.outcome,
+            customers: &self.customers,
+            value_hash: self.value_hash.as_deref(),
+            body: &self.body,
+            mac: &self.mac,
+        }
+    }
+}
+
+/// An audit entry as stored, borrowed from the backend's row buffer: what
+/// verification reads, without an allocation per column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditRecordView<'a> {
+    /// Sequence number.
+    pub seq: u64,
+    /// Time of the entry, Unix milliseconds.
+    pub time: i64,
+    /// The acting principal's id.
+    pub principal: &'a str,
+    /// What was done.
+    pub action: &'a str,
+    /// The outcome's name.
+    pub outcome: &'a str,
+    /// The customers the entry concerns, ascending.
+    pub customers: &'a [CustomerId],
+    /// Keyed hash of a looked-up value, if any.
+    pub value_hash: Option<&'a [u8]>,
+    /// The canonical entry body.
+    pub body: &'a [u8],
+    /// The stored MAC.
+    pub mac: &'a [u8],
+}
+
 /// The last audit entry as recorded by the store: its sequence number, MAC
 /// and time. Entry times never go backwards, so a time window is a range of
 /// sequence numbers.
@@ -644,6 +685,13 @@ pub trait Transaction {
     /// may answer through derived indexes (by customer, principal and value);
     /// in a writable transaction it first brings them up to date.
     fn scan_audit(&mut self, filter: &AuditFilter, visit: &mut dyn FnMut(AuditRecord) -> Result<Scan>) -> Result<()>;
+    /// Visits every audit entry in sequence order, borrowed (for
+    /// verification, which reads the whole log and keeps nothing). The
+    /// default goes through [`Transaction::scan_audit`]; a backend can lend
+    /// its row buffers instead.
+    fn scan_audit_views(&mut self, visit: &mut dyn FnMut(&AuditRecordView<'_>) -> Result<Scan>) -> Result<()> {
+        self.scan_audit(&AuditFilter::default(), &mut |record| visit(&record.view()))
+    }
     /// How far the derived audit indexes reach (entries `1..=n` are indexed),
     /// and every link in them, for verification. A backend without derived
     /// indexes reports 0 and no links.

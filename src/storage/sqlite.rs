@@ -21,9 +21,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_ite
 use super::schema::{DATA, KEYS};
 use super::sqlite_records as records;
 use super::{
-    AuditFilter, AuditHead, AuditRecord, Backend, ChangeMark, ClassKey, CustomerChanges, CustomerHeader, CustomerRow,
-    DirectoryKind, DueFilter, GramEntry, IndexLink, RecordRow, Scan, ScannedCustomer, SealedFields, StatusChange,
-    StoredCheckpoint, Transaction, TxMode, Unmatched, WrappedKey,
+    AuditFilter, AuditHead, AuditRecord, AuditRecordView, Backend, ChangeMark, ClassKey, CustomerChanges,
+    CustomerHeader, CustomerRow, DirectoryKind, DueFilter, GramEntry, IndexLink, RecordRow, Scan, ScannedCustomer,
+    SealedFields, StatusChange, StoredCheckpoint, Transaction, TxMode, Unmatched, WrappedKey,
 };
 use crate::consent::{Channel, ConsentRecord};
 use crate::error::{Error, Result};
@@ -822,12 +822,8 @@ impl SqliteTx<'_> {
 /// action, outcome, value_hash, body, mac, customers).
 fn audit_record(r: &rusqlite::Row<'_>) -> Result<AuditRecord> {
     let seq = r.get::<_, i64>(0).db()? as u64;
-    let packed = r.get_ref(8).db()?.as_blob().map_err(rusqlite::Error::from).db()?;
-    if packed.len() % 8 != 0 {
-        return Err(Error::corrupt(format!("the customer list of audit entry {seq} is malformed")));
-    }
-    let customers =
-        packed.chunks_exact(8).map(|c| CustomerId(i64::from_be_bytes(c.try_into().expect("8 bytes")))).collect();
+    let mut customers = Vec::new();
+    unpack_ids_into(seq, r.get_ref(8).db()?.as_blob().map_err(rusqlite::Error::from).db()?, &mut customers)?;
     Ok(AuditRecord {
         seq,
         time: r.get(1).db()?,
@@ -839,6 +835,16 @@ fn audit_record(r: &rusqlite::Row<'_>) -> Result<AuditRecord> {
         mac: r.get(7).db()?,
         customers,
     })
+}
+
+/// Reads the packed customer list of audit entry `seq` into `out`.
+fn unpack_ids_into(seq: u64, packed: &[u8], out: &mut Vec<CustomerId>) -> Result<()> {
+    if packed.len() % 8 != 0 {
+        return Err(Error::corrupt(format!("the customer list of audit entry {seq} is malformed")));
+    }
+    out.clear();
+    out.extend(packed.chunks_exact(8).map(|c| CustomerId(i64::from_be_bytes(c.try_into().expect("8 bytes")))));
+    Ok(())
 }
 
 /// Customer ids as consecutive 8-byte big-endian integers.
@@ -1481,6 +1487,40 @@ impl Transaction for SqliteTx<'_> {
                 continue;
             }
             if visit(record)? == Scan::Stop {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_audit_views(&mut self, visit: &mut dyn FnMut(&AuditRecordView<'_>) -> Result<Scan>) -> Result<()> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT seq, time, principal, action, outcome, value_hash, body, mac, customers
+                 FROM data.audit_entries ORDER BY seq",
+            )
+            .db()?;
+        let mut rows = stmt.query([]).db()?;
+        // One customer buffer for the whole scan; every other column is
+        // lent straight from SQLite's row.
+        let mut customers: Vec<CustomerId> = Vec::new();
+        while let Some(r) = rows.next().db()? {
+            let seq = r.get::<_, i64>(0).db()? as u64;
+            unpack_ids_into(seq, r.get_ref(8).db()?.as_blob().map_err(rusqlite::Error::from).db()?, &mut customers)?;
+            let text = |i: usize| r.get_ref(i).db()?.as_str().map_err(rusqlite::Error::from).db();
+            let view = AuditRecordView {
+                seq,
+                time: r.get(1).db()?,
+                principal: text(2)?,
+                action: text(3)?,
+                outcome: text(4)?,
+                value_hash: r.get_ref(5).db()?.as_blob_or_null().map_err(rusqlite::Error::from).db()?,
+                body: r.get_ref(6).db()?.as_blob().map_err(rusqlite::Error::from).db()?,
+                mac: r.get_ref(7).db()?.as_blob().map_err(rusqlite::Error::from).db()?,
+                customers: &customers,
+            };
+            if visit(&view)? == Scan::Stop {
                 break;
             }
         }
