@@ -51,6 +51,8 @@ PANELS: list[tuple[str, str, list[tuple[str, str, str, bool]]]] = [
             ("keyword_search_latin_median", "custodian, vip", "#16a085", False),
             ("keyword_search_plain_median", "plain FTS5 LIKE, 发票", "#7f8c8d", True),
             ("keyword_search_latin_plain_median", "plain FTS5 MATCH, vip", "#95a5a6", True),
+            ("keyword_search_phrase_median", "custodian, 增值税专用发票 (six grams)", "#8e44ad", False),
+            ("keyword_search_phrase_plain_median", "plain FTS5 MATCH, 增值税专用发票", "#bdc3c7", True),
         ],
     ),
     (
