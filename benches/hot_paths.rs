@@ -21,8 +21,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use custodian::consent::{Channel, ConsentRecord};
 use custodian::model::{CustomerId, RecordKind};
 use custodian::storage::{
-    AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, DirectoryKind, IndexLink, Scan, ScannedCustomer,
-    SqliteBackend, SqliteOptions, StoredCheckpoint, Transaction, TxMode, Unmatched, WrappedKey,
+    AccessDirectory, AuditFilter, AuditHead, AuditRecord, AuditStore, Backend, CustomerData, CustomerRow,
+    DirectoryKind, IndexLink, KeyStore, Scan, ScannedCustomer, SqliteBackend, SqliteOptions, StoredCheckpoint,
+    Transaction, TxMode, Unmatched, WrappedKey,
 };
 use custodian::storage::{DueFilter, RecordRow, StatusChange};
 use custodian::{
@@ -69,8 +70,8 @@ impl Backend for DiscardAudit {
     }
 }
 
-impl Transaction for DiscardTx<'_> {
-    forward_transaction!();
+impl CustomerData for DiscardTx<'_> {
+    forward_customer_data!();
     fn scan_customers(
         &mut self,
         fields: &[&str],
@@ -78,6 +79,14 @@ impl Transaction for DiscardTx<'_> {
     ) -> Result<()> {
         self.inner.scan_customers(fields, visit)
     }
+}
+
+impl KeyStore for DiscardTx<'_> {
+    forward_key_store!();
+}
+
+impl AuditStore for DiscardTx<'_> {
+    forward_audit_store!();
     fn audit_head(&mut self) -> Result<Option<AuditHead>> {
         Ok(None)
     }
@@ -87,6 +96,14 @@ impl Transaction for DiscardTx<'_> {
     fn scan_audit(&mut self, filter: &AuditFilter, visit: &mut dyn FnMut(AuditRecord) -> Result<Scan>) -> Result<()> {
         self.inner.scan_audit(filter, visit)
     }
+}
+
+impl AccessDirectory for DiscardTx<'_> {
+    forward_access_directory!();
+}
+
+impl Transaction for DiscardTx<'_> {
+    forward_transaction!();
     fn commit(self: Box<Self>) -> Result<()> {
         self.inner.commit()
     }

@@ -12,8 +12,9 @@ use common::*;
 use custodian::consent::{Channel, ConsentRecord};
 use custodian::model::{CustomerId, RecordKind};
 use custodian::storage::{
-    AuditFilter, AuditHead, AuditRecord, Backend, CustomerRow, DirectoryKind, IndexLink, MemoryBackend, Scan,
-    ScannedCustomer, SqliteBackend, SqliteOptions, StoredCheckpoint, Transaction, TxMode, Unmatched, WrappedKey,
+    AccessDirectory, AuditFilter, AuditHead, AuditRecord, AuditStore, Backend, CustomerData, CustomerRow,
+    DirectoryKind, IndexLink, KeyStore, MemoryBackend, Scan, ScannedCustomer, SqliteBackend, SqliteOptions,
+    StoredCheckpoint, Transaction, TxMode, Unmatched, WrappedKey,
 };
 use custodian::storage::{DueFilter, RecordRow, StatusChange};
 use custodian::{CreateOptions, CustomerPatch, Error, Field, Result, Store};
@@ -65,8 +66,30 @@ impl FailingTx<'_> {
     }
 }
 
-impl Transaction for FailingTx<'_> {
-    forward_transaction!();
+impl CustomerData for FailingTx<'_> {
+    forward_customer_data!();
+
+    fn scan_customers(
+        &mut self,
+        fields: &[&str],
+        visit: &mut dyn FnMut(ScannedCustomer) -> Result<Scan>,
+    ) -> Result<()> {
+        tick(&self.countdown)?;
+        let countdown = self.countdown.clone();
+        // Every visited row counts as an operation too, so a scan can fail half-way.
+        self.inner.scan_customers(fields, &mut |c| {
+            tick(&countdown)?;
+            visit(c)
+        })
+    }
+}
+
+impl KeyStore for FailingTx<'_> {
+    forward_key_store!();
+}
+
+impl AuditStore for FailingTx<'_> {
+    forward_audit_store!();
 
     fn audit_head(&mut self) -> Result<Option<AuditHead>> {
         self.before()?;
@@ -85,20 +108,14 @@ impl Transaction for FailingTx<'_> {
         tick(&self.countdown)?;
         self.inner.scan_audit(filter, visit)
     }
+}
 
-    fn scan_customers(
-        &mut self,
-        fields: &[&str],
-        visit: &mut dyn FnMut(ScannedCustomer) -> Result<Scan>,
-    ) -> Result<()> {
-        tick(&self.countdown)?;
-        let countdown = self.countdown.clone();
-        // Every visited row counts as an operation too, so a scan can fail half-way.
-        self.inner.scan_customers(fields, &mut |c| {
-            tick(&countdown)?;
-            visit(c)
-        })
-    }
+impl AccessDirectory for FailingTx<'_> {
+    forward_access_directory!();
+}
+
+impl Transaction for FailingTx<'_> {
+    forward_transaction!();
 
     fn commit(self: Box<Self>) -> Result<()> {
         tick(&self.countdown)?;

@@ -2,7 +2,7 @@
 //!
 //! Keyword search must not decrypt every customer, and the database must not
 //! hold the text it searches. Each searchable field's value is normalised and
-//! cut into grams ([`grams`]); each gram becomes a *token*: HMAC-SHA256 under
+//! cut into grams (module `grams`); each gram becomes a *token*: HMAC-SHA256 under
 //! a key of that field (derived from the store's root secret, so tokens of
 //! one field say nothing about another's), truncated to
 //! [`SearchSettings::token_bits`] bits, with the field's code in the top 16

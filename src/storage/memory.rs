@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    AuditFilter, AuditHead, AuditRecord, Backend, ChangeMark, ClassKey, CustomerChanges, CustomerRow, DirectoryKind,
-    DueFilter, GramEntry, IndexLink, RecordRow, Scan, ScannedCustomer, SealedFields, StatusChange, StoredCheckpoint,
-    Transaction, TxMode, Unmatched, WrappedKey,
+    AccessDirectory, AuditFilter, AuditHead, AuditRecord, AuditStore, Backend, ChangeMark, ClassKey, CustomerChanges,
+    CustomerData, CustomerRow, DirectoryKind, DueFilter, GramEntry, IndexLink, KeyStore, RecordRow, Scan,
+    ScannedCustomer, SealedFields, StatusChange, StoredCheckpoint, Transaction, TxMode, Unmatched, WrappedKey,
 };
 use crate::consent::{Channel, ConsentRecord};
 use crate::error::{Error, Result};
@@ -134,22 +134,13 @@ impl MemoryTx<'_> {
     }
 }
 
-impl Transaction for MemoryTx<'_> {
+impl CustomerData for MemoryTx<'_> {
     fn meta_get(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.state().meta.get(name).cloned())
     }
 
     fn meta_put(&mut self, name: &str, value: &[u8]) -> Result<()> {
         self.state_mut()?.meta.insert(name.to_owned(), value.to_vec());
-        Ok(())
-    }
-
-    fn key_meta_get(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.state().key_meta.get(name).cloned())
-    }
-
-    fn key_meta_put(&mut self, name: &str, value: &[u8]) -> Result<()> {
-        self.keys_mut()?.key_meta.insert(name.to_owned(), value.to_vec());
         Ok(())
     }
 
@@ -405,6 +396,34 @@ impl Transaction for MemoryTx<'_> {
         Ok(self.state().history.get(&record).cloned().unwrap_or_default())
     }
 
+    fn append_consent(&mut self, record: &ConsentRecord) -> Result<()> {
+        self.state_mut()?.consents.push(record.clone());
+        Ok(())
+    }
+
+    fn consents_of(&mut self, customer: CustomerId) -> Result<Vec<ConsentRecord>> {
+        Ok(self.state().consents.iter().filter(|c| c.customer == customer).cloned().collect())
+    }
+
+    fn consenting(&mut self, purpose: &str, channel: Channel) -> Result<Vec<CustomerId>> {
+        let mut latest: BTreeMap<CustomerId, bool> = BTreeMap::new();
+        for c in self.state().consents.iter().filter(|c| c.purpose == purpose && c.channel == channel) {
+            latest.insert(c.customer, c.granted);
+        }
+        Ok(latest.into_iter().filter(|(_, granted)| *granted).map(|(id, _)| id).collect())
+    }
+}
+
+impl KeyStore for MemoryTx<'_> {
+    fn key_meta_get(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.state().key_meta.get(name).cloned())
+    }
+
+    fn key_meta_put(&mut self, name: &str, value: &[u8]) -> Result<()> {
+        self.keys_mut()?.key_meta.insert(name.to_owned(), value.to_vec());
+        Ok(())
+    }
+
     fn put_data_key(&mut self, customer: CustomerId, key: &WrappedKey) -> Result<()> {
         self.keys_mut()?.data_keys.insert(customer, key.clone());
         Ok(())
@@ -426,19 +445,17 @@ impl Transaction for MemoryTx<'_> {
         Ok(self.state().data_keys.len() as u64)
     }
 
-    fn unmatched_keys(&mut self) -> Result<Unmatched> {
-        let state = self.state();
-        Ok(Unmatched {
-            orphan_keys: state.data_keys.keys().filter(|id| !state.customers.contains_key(id)).copied().collect(),
-            keyless_customers: state
-                .customers
-                .iter()
-                .filter(|(id, row)| !row.sealed.is_empty() && !state.data_keys.contains_key(id))
-                .map(|(id, _)| *id)
-                .collect(),
-        })
+    fn record_erasure(&mut self, hash: &[u8], at: i64) -> Result<()> {
+        self.keys_mut()?.erasure_ledger.entry(hash.to_vec()).or_insert(at);
+        Ok(())
     }
 
+    fn erasure_ledger(&mut self) -> Result<Vec<Vec<u8>>> {
+        Ok(self.state().erasure_ledger.keys().cloned().collect())
+    }
+}
+
+impl AuditStore for MemoryTx<'_> {
     fn audit_head(&mut self) -> Result<Option<AuditHead>> {
         Ok(self.state().audit_head.clone())
     }
@@ -485,33 +502,9 @@ impl Transaction for MemoryTx<'_> {
     fn last_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>> {
         Ok(self.state().checkpoints.values().next_back().cloned())
     }
+}
 
-    fn append_consent(&mut self, record: &ConsentRecord) -> Result<()> {
-        self.state_mut()?.consents.push(record.clone());
-        Ok(())
-    }
-
-    fn consents_of(&mut self, customer: CustomerId) -> Result<Vec<ConsentRecord>> {
-        Ok(self.state().consents.iter().filter(|c| c.customer == customer).cloned().collect())
-    }
-
-    fn consenting(&mut self, purpose: &str, channel: Channel) -> Result<Vec<CustomerId>> {
-        let mut latest: BTreeMap<CustomerId, bool> = BTreeMap::new();
-        for c in self.state().consents.iter().filter(|c| c.purpose == purpose && c.channel == channel) {
-            latest.insert(c.customer, c.granted);
-        }
-        Ok(latest.into_iter().filter(|(_, granted)| *granted).map(|(id, _)| id).collect())
-    }
-
-    fn record_erasure(&mut self, hash: &[u8], at: i64) -> Result<()> {
-        self.keys_mut()?.erasure_ledger.entry(hash.to_vec()).or_insert(at);
-        Ok(())
-    }
-
-    fn erasure_ledger(&mut self) -> Result<Vec<Vec<u8>>> {
-        Ok(self.state().erasure_ledger.keys().cloned().collect())
-    }
-
+impl AccessDirectory for MemoryTx<'_> {
     fn directory_get(&mut self, kind: DirectoryKind, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.state().directory.get(&(kind, key.to_owned())).cloned())
     }
@@ -549,6 +542,21 @@ impl Transaction for MemoryTx<'_> {
             .filter(|((k, _), _)| *k == kind)
             .map(|((_, key), value)| (key.clone(), value.clone()))
             .collect())
+    }
+}
+
+impl Transaction for MemoryTx<'_> {
+    fn unmatched_keys(&mut self) -> Result<Unmatched> {
+        let state = self.state();
+        Ok(Unmatched {
+            orphan_keys: state.data_keys.keys().filter(|id| !state.customers.contains_key(id)).copied().collect(),
+            keyless_customers: state
+                .customers
+                .iter()
+                .filter(|(id, row)| !row.sealed.is_empty() && !state.data_keys.contains_key(id))
+                .map(|(id, _)| *id)
+                .collect(),
+        })
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {

@@ -18,16 +18,19 @@ use std::time::Duration;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
 
-use super::schema::{DATA, KEYS};
-use super::sqlite_records as records;
-use super::{
-    AuditFilter, AuditHead, AuditRecord, AuditRecordView, Backend, ChangeMark, ClassKey, CustomerChanges,
-    CustomerHeader, CustomerRow, DirectoryKind, DueFilter, GramEntry, IndexLink, RecordRow, Scan, ScannedCustomer,
-    SealedFields, StatusChange, StoredCheckpoint, Transaction, TxMode, Unmatched, WrappedKey,
-};
+mod records;
+mod schema;
+
 use crate::consent::{Channel, ConsentRecord};
 use crate::error::{Error, Result};
 use crate::model::{CustomerId, RecordKind};
+use crate::storage::{
+    AccessDirectory, AuditFilter, AuditHead, AuditRecord, AuditRecordView, AuditStore, Backend, ChangeMark, ClassKey,
+    CustomerChanges, CustomerData, CustomerHeader, CustomerRow, DirectoryKind, DueFilter, GramEntry, IndexLink,
+    KeyStore, RecordRow, Scan, ScannedCustomer, SealedFields, StatusChange, StoredCheckpoint, Transaction, TxMode,
+    Unmatched, WrappedKey,
+};
+use schema::{DATA, KEYS};
 
 /// File name of the customer database inside a store directory.
 pub const DATA_FILE: &str = "customers.db";
@@ -931,7 +934,7 @@ impl SqliteTx<'_> {
     }
 }
 
-impl Transaction for SqliteTx<'_> {
+impl CustomerData for SqliteTx<'_> {
     fn meta_get(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
         self.get_blob("SELECT value FROM data.meta WHERE name = ?1", name)
     }
@@ -939,17 +942,6 @@ impl Transaction for SqliteTx<'_> {
     fn meta_put(&mut self, name: &str, value: &[u8]) -> Result<()> {
         self.writable()?
             .prepare_cached("INSERT INTO data.meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value").db()?
-            .execute(params![name, value]).db()?;
-        Ok(())
-    }
-
-    fn key_meta_get(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
-        self.get_blob("SELECT value FROM main.meta WHERE name = ?1", name)
-    }
-
-    fn key_meta_put(&mut self, name: &str, value: &[u8]) -> Result<()> {
-        self.keys_writable()?
-            .prepare_cached("INSERT INTO main.meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value").db()?
             .execute(params![name, value]).db()?;
         Ok(())
     }
@@ -1087,6 +1079,7 @@ impl Transaction for SqliteTx<'_> {
         let fingerprints: BTreeMap<u64, u64> = tokens.iter().copied().collect();
         self.write_tokens(id, &stored, &wanted, &|t| fingerprints.get(&t).copied())
     }
+
     fn blind_groups(&mut self, field: &str) -> Result<Vec<Vec<CustomerId>>> {
         // The column name comes from a fixed list, never from the caller.
         let Some((_, column)) = BLIND_COLUMNS.iter().find(|(name, _)| *name == field) else {
@@ -1310,6 +1303,82 @@ impl Transaction for SqliteTx<'_> {
         records::history(self.conn(), record)
     }
 
+    fn append_consent(&mut self, record: &ConsentRecord) -> Result<()> {
+        self.writable()?
+            .prepare_cached(
+                "INSERT INTO data.consent_events (customer_id, purpose, channel, granted, at, source, policy_version, recorded_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            ).db()?
+            .execute(params![
+                record.customer.0,
+                record.purpose,
+                record.channel.name(),
+                record.granted,
+                record.at,
+                record.source,
+                record.policy_version,
+                record.recorded_by
+            ]).db()?;
+        Ok(())
+    }
+
+    fn consents_of(&mut self, customer: CustomerId) -> Result<Vec<ConsentRecord>> {
+        // `+?1`: see `records::collect`.
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT customer_id, purpose, channel, granted, at, source, policy_version, recorded_by
+             FROM data.consent_events WHERE customer_id = +?1 ORDER BY seq",
+            )
+            .db()?;
+        let mut rows = stmt.query([customer.0]).db()?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().db()? {
+            out.push(ConsentRecord {
+                customer: CustomerId(r.get(0).db()?),
+                purpose: r.get(1).db()?,
+                channel: Channel::parse(&r.get::<_, String>(2).db()?)
+                    .map_err(|_| Error::corrupt("a consent record names an unknown channel"))?,
+                granted: r.get(3).db()?,
+                at: r.get(4).db()?,
+                source: r.get(5).db()?,
+                policy_version: r.get(6).db()?,
+                recorded_by: r.get(7).db()?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn consenting(&mut self, purpose: &str, channel: Channel) -> Result<Vec<CustomerId>> {
+        // The latest record per customer decides.
+        self.conn()
+            .prepare_cached(
+                "SELECT customer_id FROM data.consent_events e
+                 WHERE purpose = ?1 AND channel = ?2 AND granted = 1
+                   AND seq = (SELECT max(seq) FROM data.consent_events l
+                              WHERE l.customer_id = e.customer_id AND l.purpose = ?1 AND l.channel = ?2)
+                 ORDER BY customer_id",
+            )
+            .db()?
+            .query_map(params![purpose, channel.name()], |r| r.get(0).map(CustomerId))
+            .db()?
+            .collect::<rusqlite::Result<_>>()
+            .db()
+    }
+}
+
+impl KeyStore for SqliteTx<'_> {
+    fn key_meta_get(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.get_blob("SELECT value FROM main.meta WHERE name = ?1", name)
+    }
+
+    fn key_meta_put(&mut self, name: &str, value: &[u8]) -> Result<()> {
+        self.keys_writable()?
+            .prepare_cached("INSERT INTO main.meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value").db()?
+            .execute(params![name, value]).db()?;
+        Ok(())
+    }
+
     fn put_data_key(&mut self, customer: CustomerId, key: &WrappedKey) -> Result<()> {
         self.keys_writable()?
             .prepare_cached(
@@ -1359,30 +1428,27 @@ impl Transaction for SqliteTx<'_> {
         Ok(n as u64)
     }
 
-    fn unmatched_keys(&mut self) -> Result<Unmatched> {
-        let ids = |conn: &Connection, sql: &str| -> Result<Vec<CustomerId>> {
-            conn.prepare_cached(sql)
-                .db()?
-                .query_map([], |r| r.get(0).map(CustomerId))
-                .db()?
-                .collect::<rusqlite::Result<_>>()
-                .db()
-        };
-        let conn = self.conn();
-        Ok(Unmatched {
-            orphan_keys: ids(
-                conn,
-                "SELECT customer_id FROM main.data_keys k
-                 WHERE NOT EXISTS (SELECT 1 FROM data.customers c WHERE c.id = k.customer_id)",
-            )?,
-            keyless_customers: ids(
-                conn,
-                "SELECT id FROM data.customers c WHERE length(c.sealed) > 0
-                 AND NOT EXISTS (SELECT 1 FROM main.data_keys k WHERE k.customer_id = c.id)",
-            )?,
-        })
+    fn record_erasure(&mut self, hash: &[u8], at: i64) -> Result<()> {
+        self.keys_writable()?
+            .prepare_cached("INSERT OR IGNORE INTO main.erasure_ledger (hash, at) VALUES (?1, ?2)")
+            .db()?
+            .execute(params![hash, at])
+            .db()?;
+        Ok(())
     }
 
+    fn erasure_ledger(&mut self) -> Result<Vec<Vec<u8>>> {
+        self.conn()
+            .prepare_cached("SELECT hash FROM main.erasure_ledger ORDER BY hash")
+            .db()?
+            .query_map([], |r| r.get(0))
+            .db()?
+            .collect::<rusqlite::Result<_>>()
+            .db()
+    }
+}
+
+impl AuditStore for SqliteTx<'_> {
     fn audit_head(&mut self) -> Result<Option<AuditHead>> {
         self.conn()
             .prepare_cached("SELECT seq, mac, time FROM data.audit_head WHERE id = 1")
@@ -1587,89 +1653,9 @@ impl Transaction for SqliteTx<'_> {
             .optional()
             .db()
     }
+}
 
-    fn append_consent(&mut self, record: &ConsentRecord) -> Result<()> {
-        self.writable()?
-            .prepare_cached(
-                "INSERT INTO data.consent_events (customer_id, purpose, channel, granted, at, source, policy_version, recorded_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            ).db()?
-            .execute(params![
-                record.customer.0,
-                record.purpose,
-                record.channel.name(),
-                record.granted,
-                record.at,
-                record.source,
-                record.policy_version,
-                record.recorded_by
-            ]).db()?;
-        Ok(())
-    }
-
-    fn consents_of(&mut self, customer: CustomerId) -> Result<Vec<ConsentRecord>> {
-        // `+?1`: see `sqlite_records::collect`.
-        let mut stmt = self
-            .conn()
-            .prepare_cached(
-                "SELECT customer_id, purpose, channel, granted, at, source, policy_version, recorded_by
-             FROM data.consent_events WHERE customer_id = +?1 ORDER BY seq",
-            )
-            .db()?;
-        let mut rows = stmt.query([customer.0]).db()?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next().db()? {
-            out.push(ConsentRecord {
-                customer: CustomerId(r.get(0).db()?),
-                purpose: r.get(1).db()?,
-                channel: Channel::parse(&r.get::<_, String>(2).db()?)
-                    .map_err(|_| Error::corrupt("a consent record names an unknown channel"))?,
-                granted: r.get(3).db()?,
-                at: r.get(4).db()?,
-                source: r.get(5).db()?,
-                policy_version: r.get(6).db()?,
-                recorded_by: r.get(7).db()?,
-            });
-        }
-        Ok(out)
-    }
-
-    fn consenting(&mut self, purpose: &str, channel: Channel) -> Result<Vec<CustomerId>> {
-        // The latest record per customer decides.
-        self.conn()
-            .prepare_cached(
-                "SELECT customer_id FROM data.consent_events e
-                 WHERE purpose = ?1 AND channel = ?2 AND granted = 1
-                   AND seq = (SELECT max(seq) FROM data.consent_events l
-                              WHERE l.customer_id = e.customer_id AND l.purpose = ?1 AND l.channel = ?2)
-                 ORDER BY customer_id",
-            )
-            .db()?
-            .query_map(params![purpose, channel.name()], |r| r.get(0).map(CustomerId))
-            .db()?
-            .collect::<rusqlite::Result<_>>()
-            .db()
-    }
-
-    fn record_erasure(&mut self, hash: &[u8], at: i64) -> Result<()> {
-        self.keys_writable()?
-            .prepare_cached("INSERT OR IGNORE INTO main.erasure_ledger (hash, at) VALUES (?1, ?2)")
-            .db()?
-            .execute(params![hash, at])
-            .db()?;
-        Ok(())
-    }
-
-    fn erasure_ledger(&mut self) -> Result<Vec<Vec<u8>>> {
-        self.conn()
-            .prepare_cached("SELECT hash FROM main.erasure_ledger ORDER BY hash")
-            .db()?
-            .query_map([], |r| r.get(0))
-            .db()?
-            .collect::<rusqlite::Result<_>>()
-            .db()
-    }
-
+impl AccessDirectory for SqliteTx<'_> {
     fn directory_get(&mut self, kind: DirectoryKind, key: &str) -> Result<Option<Vec<u8>>> {
         self.conn()
             .prepare_cached("SELECT value FROM data.directory WHERE kind = ?1 AND key = ?2")
@@ -1718,7 +1704,7 @@ impl Transaction for SqliteTx<'_> {
 
     fn directory_list(&mut self, kind: DirectoryKind) -> Result<Vec<(String, Vec<u8>)>> {
         self.conn()
-            // `+?1`: see `sqlite_records::collect` (a bare `kind = ?1` whose
+            // `+?1`: see `records::collect` (a bare `kind = ?1` whose
             // index serves the ORDER BY is re-prepared after every use).
             .prepare_cached("SELECT key, value FROM data.directory WHERE kind = +?1 ORDER BY key")
             .db()?
@@ -1726,6 +1712,32 @@ impl Transaction for SqliteTx<'_> {
             .db()?
             .collect::<rusqlite::Result<_>>()
             .db()
+    }
+}
+
+impl Transaction for SqliteTx<'_> {
+    fn unmatched_keys(&mut self) -> Result<Unmatched> {
+        let ids = |conn: &Connection, sql: &str| -> Result<Vec<CustomerId>> {
+            conn.prepare_cached(sql)
+                .db()?
+                .query_map([], |r| r.get(0).map(CustomerId))
+                .db()?
+                .collect::<rusqlite::Result<_>>()
+                .db()
+        };
+        let conn = self.conn();
+        Ok(Unmatched {
+            orphan_keys: ids(
+                conn,
+                "SELECT customer_id FROM main.data_keys k
+                 WHERE NOT EXISTS (SELECT 1 FROM data.customers c WHERE c.id = k.customer_id)",
+            )?,
+            keyless_customers: ids(
+                conn,
+                "SELECT id FROM data.customers c WHERE length(c.sealed) > 0
+                 AND NOT EXISTS (SELECT 1 FROM main.data_keys k WHERE k.customer_id = c.id)",
+            )?,
+        })
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {

@@ -5,10 +5,10 @@
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use super::sqlite::Db;
-use super::{DueFilter, RecordRow, SealedFields, StatusChange};
+use super::Db;
 use crate::error::{Error, Result};
 use crate::model::{CustomerId, RecordKind};
+use crate::storage::{DueFilter, RecordRow, SealedFields, StatusChange};
 
 const COLUMNS: &str = "id, customer_id, kind, time, status, category, channel, priority, owner, due_at, pending,
      retention_start, created_at, updated_at, version, key_id, sealed";

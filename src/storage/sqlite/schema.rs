@@ -6,7 +6,7 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::sqlite::Db;
+use super::Db;
 
 use crate::error::{Error, Result};
 
