@@ -2302,6 +2302,24 @@ cust_status cust_store_verify_audit(const struct cust_store *store,
 // `store` must be a valid handle and `out` writable.
 cust_status cust_store_checkpoint(const struct cust_store *store, char **out);
 
+// Empties the write-ahead logs now, so that what committed destructions
+// removed leaves the store's files (waits up to the busy timeout for other
+// connections' readers). Every destruction does this before it returns;
+// when readers held the logs past the timeout the destruction still stands
+// and the purge is owed (`cust_store_purge_owed`). Fails, and stays owed,
+// while readers still hold the logs.
+//
+// # Safety
+// `store` must be a valid handle.
+cust_status cust_store_purge_logs(const struct cust_store *store);
+
+// Whether a committed destruction's purge of the write-ahead logs is still
+// owed (see `cust_store_purge_logs`).
+//
+// # Safety
+// `store` must be a valid handle; `owed` writable.
+cust_status cust_store_purge_owed(const struct cust_store *store, bool *owed);
+
 // Copies the last error message recorded on `store` (snprintf semantics,
 // as `cust_last_error`).
 //

@@ -392,3 +392,42 @@ fn export_lists_every_access_and_restriction_stops_processing() {
         assert!(!format!("{log:?}").contains("new.mail"), "{name}");
     }
 }
+
+/// A reader in another connection holding the write-ahead log past the
+/// busy timeout cannot stop an erasure: it commits and returns `Ok`, and
+/// the purge of the logs is owed (`purge_owed`) until a later purge, here
+/// `purge_logs` once the reader is gone, empties them and leaves no trace.
+#[test]
+fn an_erasure_that_readers_keep_from_emptying_the_logs_stands_and_owes_the_purge() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    drop(Store::create_at(&path, key(), CreateOptions::new()).unwrap());
+    let backend = custodian::SqliteBackend::new(
+        &path,
+        custodian::SqliteOptions::new().busy_timeout(std::time::Duration::from_millis(100)),
+    );
+    let store = Store::open(backend, key()).unwrap();
+    provision(&store);
+    let gone = admin(&store).create(sample(2)).unwrap().id;
+    let traces = footprint(&path, gone);
+    assert!(!store.purge_owed());
+
+    // Another process's reader, in the middle of a read of both files.
+    let reader = rusqlite::Connection::open(path.join(KEYS_FILE)).unwrap();
+    reader.execute(&format!("ATTACH DATABASE '{}' AS data", path.join(DATA_FILE).display()), []).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader.query_row("SELECT count(*) FROM data_keys", [], |r| r.get(0)).unwrap();
+    let _: i64 = reader.query_row("SELECT count(*) FROM data.customers", [], |r| r.get(0)).unwrap();
+
+    compliance(&store).erase(gone, "dsr-held").unwrap();
+    assert!(store.purge_owed(), "the reader kept the logs: the purge is owed");
+    assert!(matches!(compliance(&store).get(gone), Err(Error::CustomerNotFound(_))), "the erasure stands");
+    assert!(store.purge_logs().is_err(), "still held");
+    assert!(store.purge_owed());
+
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    store.purge_logs().unwrap();
+    assert!(!store.purge_owed(), "paid");
+    assert_no_trace(&path, &traces, "after the owed purge");
+}

@@ -1486,6 +1486,15 @@ public:
         detail::check(cust_store_rebuild_search_index(handle_.get(), &indexed));
         return indexed;
     }
+    /// Empties the write-ahead logs now (see cust_store_purge_logs); throws
+    /// while other connections' readers still hold them.
+    void purge_logs() const { detail::check(cust_store_purge_logs(handle_.get())); }
+    /// Whether a committed destruction's purge of the logs is still owed.
+    bool purge_owed() const {
+        bool owed = false;
+        detail::check(cust_store_purge_owed(handle_.get(), &owed));
+        return owed;
+    }
     std::string checkpoint() const {
         char* out = nullptr;
         detail::check(cust_store_checkpoint(handle_.get(), &out));

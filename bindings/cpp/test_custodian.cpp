@@ -654,6 +654,10 @@ static void test_lifecycle(const std::string& dir) {
     CHECK_THROWS(clerk.erase(id, "dsr-2"), CUST_STATUS_DENIED);
     compliance.erase(id, "dsr-2");
     CHECK_THROWS(compliance.get(id), CUST_STATUS_NOT_FOUND);
+    // Nothing held the logs: the erasure emptied them, no purge is owed.
+    CHECK(!store.purge_owed());
+    store.purge_logs();
+    CHECK(!store.purge_owed());
     {
         std::lock_guard<std::mutex> guard(kept.lock);
         CHECK(kept.receipt_count == 1 && contains(kept.receipts, "custodian erasure receipt v1"));

@@ -303,6 +303,35 @@ pub unsafe extern "C" fn cust_store_checkpoint(store: *const cust_store, out: *m
     })
 }
 
+/// Empties the write-ahead logs now, so that what committed destructions
+/// removed leaves the store's files (waits up to the busy timeout for other
+/// connections' readers). Every destruction does this before it returns;
+/// when readers held the logs past the timeout the destruction still stands
+/// and the purge is owed (`cust_store_purge_owed`). Fails, and stays owed,
+/// while readers still hold the logs.
+///
+/// # Safety
+/// `store` must be a valid handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_purge_logs(store: *const cust_store) -> cust_status {
+    with_store(store, |s| Ok(s.store.purge_logs()?))
+}
+
+/// Whether a committed destruction's purge of the write-ahead logs is still
+/// owed (see `cust_store_purge_logs`).
+///
+/// # Safety
+/// `store` must be a valid handle; `owed` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_purge_owed(store: *const cust_store, owed: *mut bool) -> cust_status {
+    with_store(store, |s| {
+        let owed = out_ptr(owed, "owed")?;
+        // SAFETY: checked.
+        unsafe { write(owed, s.store.purge_owed()) };
+        Ok(())
+    })
+}
+
 /// Copies the last error message recorded on `store` (snprintf semantics,
 /// as `cust_last_error`).
 ///

@@ -96,6 +96,14 @@ pub(super) fn key_of(id: CustomerId) -> String {
 }
 
 impl StoreInner {
+    /// Empties the backend's write-ahead logs, recording the purge as owed
+    /// when that fails and as paid when it succeeds.
+    pub(crate) fn purge_logs(&self) -> Result<()> {
+        let result = self.backend.purge_logs();
+        self.purge_owed.store(result.is_err(), std::sync::atomic::Ordering::SeqCst);
+        result
+    }
+
     /// The keyed hash of a customer id in the erasure ledger.
     pub(crate) fn ledger_hash(&self, id: CustomerId) -> Vec<u8> {
         self.audit.value_hash("erasure_ledger", &key_of(id))
@@ -373,7 +381,8 @@ impl Session {
         // One purge for the whole sweep, also when it stopped early: what it
         // destroyed leaves the files before it returns.
         if !report.destroyed.is_empty() || !report.records_destroyed.is_empty() {
-            self.store().backend.purge_logs()?;
+            // The destructions stand either way; a purge readers blocked is owed.
+            let _ = self.store().purge_logs();
         }
         match failure {
             Some(e) => Err(e),

@@ -141,6 +141,10 @@ pub(crate) struct StoreInner {
     /// Whether `verify` needs another principal than the one who entered or
     /// last changed the customer (录入 → 审核 by two people).
     pub(crate) four_eyes: bool,
+    /// Whether a destruction committed but the write-ahead logs could not
+    /// be emptied after it (readers held them past the busy timeout): the
+    /// destruction or [`Store::purge_logs`] pays it.
+    pub(crate) purge_owed: std::sync::atomic::AtomicBool,
 }
 
 /// The key wrapper of the current master key and, after a rotation in this
@@ -379,6 +383,7 @@ impl Store {
             login_policy: LoginPolicy::default(),
             service_levels: Default::default(),
             four_eyes: false,
+            purge_owed: std::sync::atomic::AtomicBool::new(false),
         };
         Ok(Store { inner: Arc::new(inner) })
     }
@@ -480,6 +485,25 @@ impl Store {
         inner.checkpoint_sink = policy.sink;
         inner.receipt_sink = policy.receipts;
         Ok(())
+    }
+
+    /// Empties the write-ahead logs now, so that content committed
+    /// destructions removed (erasures, deletions, sweeps) leaves the store's
+    /// files: waits up to the busy timeout for readers in other connections
+    /// or processes. Every destruction does this before it returns; when
+    /// readers held the logs past the timeout, the destruction still stands
+    /// and [`Store::purge_owed`] says the purge is owed. Fails (and stays
+    /// owed) if readers still hold the logs.
+    pub fn purge_logs(&self) -> Result<()> {
+        self.inner.purge_logs()
+    }
+
+    /// Whether a committed destruction's purge of the write-ahead logs is
+    /// still owed (see [`Store::purge_logs`]); paid by the next destruction
+    /// or `purge_logs` that empties the logs, or when the last connection to
+    /// the store's files closes (SQLite then empties and removes them).
+    pub fn purge_owed(&self) -> bool {
+        self.inner.purge_owed.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Verifies the whole audit chain, optionally against a trusted

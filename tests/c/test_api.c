@@ -749,6 +749,14 @@ static void test_lifecycle(const char *dir) {
     CHECK_STATUS(cust_customer_erase(clerk, id, "dsr-2"), CUST_STATUS_DENIED);
     OK(cust_customer_erase(compliance, id, "dsr-2"));
     CHECK_STATUS(cust_customer_get(compliance, id, &customer), CUST_STATUS_NOT_FOUND);
+    /* Nothing held the logs: the erasure emptied them, no purge is owed. */
+    bool owed = true;
+    OK(cust_store_purge_owed(store, &owed));
+    CHECK(!owed);
+    OK(cust_store_purge_logs(store));
+    CHECK_STATUS(cust_store_purge_owed(store, NULL), N);
+    CHECK_STATUS(cust_store_purge_owed(NULL, &owed), N);
+    CHECK_STATUS(cust_store_purge_logs(NULL), N);
     CHECK_STATUS(cust_customer_erase(compliance, id, NULL), N);
     CHECK_STATUS(cust_customer_place_hold(NULL, id, "x"), N);
     CHECK_STATUS(cust_customer_lift_hold(NULL, id), N);

@@ -326,3 +326,51 @@ def test_passphrase_backups_and_rotation(tmp_path: Path) -> None:
     with pytest.raises(custodian.WrongKey):
         custodian.Store.open(path, passphrase=secret)
     custodian.Store.open(path, passphrase="the next passphrase 2027").close()
+
+
+def test_an_erasure_that_a_reader_keeps_from_emptying_the_logs_stands_and_owes_the_purge(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "s"
+    # The reader must be another process: POSIX locks taken by this
+    # process's own sqlite3 module would not hold back the library's
+    # checkpoint.
+    hold = (
+        "import sqlite3, sys\n"
+        "c = sqlite3.connect(sys.argv[1] + '/keys.db', isolation_level=None)\n"
+        "c.execute('ATTACH DATABASE ? AS data', (sys.argv[1] + '/customers.db',))\n"
+        "c.execute('BEGIN')\n"
+        "c.execute('SELECT count(*) FROM data_keys').fetchone()\n"
+        "c.execute('SELECT count(*) FROM data.customers').fetchone()\n"
+        "print('reading', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "c.execute('COMMIT')\n"
+    )
+    with custodian.Store.create(path, KEY) as store:
+        provision(store)
+        with store.session("admin", "service", mfa=True) as admin, store.session(
+            "admin", "compliance", mfa=True
+        ) as dpo:
+            dpo.erase(admin.create(person(1)).id, "dsr-free")
+            assert not store.purge_owed(), "nothing held the logs"
+            store.purge_logs()
+            gone = admin.create(person(2)).id
+            reader = subprocess.Popen(
+                [sys.executable, "-c", hold, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            )
+            try:
+                assert reader.stdout is not None and reader.stdin is not None
+                assert reader.stdout.readline().strip() == "reading"
+                dpo.erase(gone, "dsr-held")  # waits out the 5 s busy timeout, then stands
+                assert store.purge_owed(), "the erasure stands; the purge is owed"
+                with pytest.raises(custodian.NotFound):
+                    dpo.get(gone)
+                reader.stdin.write("done\n")
+                reader.stdin.flush()
+                assert reader.wait(timeout=30) == 0
+            finally:
+                if reader.poll() is None:
+                    reader.kill()
+            store.purge_logs()
+            assert not store.purge_owed()

@@ -147,6 +147,8 @@ FUNCTIONS: dict[str, tuple[str, list[str]]] = {
     "cust_store_last_error": ("c_uint32", ["c_void_p", "c_char_p", "c_size_t", "POINTER(c_size_t)"]),
     "cust_store_open": ("c_uint32", ["c_char_p", "c_void_p", "c_size_t", "POINTER(c_void_p)"]),
     "cust_store_open_passphrase": ("c_uint32", ["c_char_p", "c_char_p", "POINTER(c_void_p)"]),
+    "cust_store_purge_logs": ("c_uint32", ["c_void_p"]),
+    "cust_store_purge_owed": ("c_uint32", ["c_void_p", "POINTER(c_bool)"]),
     "cust_store_rebuild_search_index": ("c_uint32", ["c_void_p", "POINTER(c_uint64)"]),
     "cust_store_restore": ("c_uint32", ["c_char_p", "c_char_p", "c_void_p", "c_size_t", "POINTER(c_void_p)"]),
     "cust_store_restore_after_loss": ("c_uint32", ["c_char_p", "c_char_p", "c_void_p", "c_size_t", "c_char_p", "c_char_p", "c_bool", "POINTER(c_void_p)"]),

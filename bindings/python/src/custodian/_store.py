@@ -349,6 +349,20 @@ class Store(_Owner):
         _lib.call("cust_store_rebuild_search_index", self.handle, byref(indexed))
         return indexed.value
 
+    def purge_logs(self) -> None:
+        """Empties the write-ahead logs now, so that what committed destructions
+        removed leaves the store's files (waits up to the busy timeout for other
+        connections' readers). Every destruction does this itself; when readers
+        held the logs past the timeout the destruction still stands and the purge
+        is owed (:meth:`purge_owed`). Raises while readers still hold them."""
+        _lib.call("cust_store_purge_logs", self.handle)
+
+    def purge_owed(self) -> bool:
+        """Whether a committed destruction's purge of the logs is still owed."""
+        owed = c_bool()
+        _lib.call("cust_store_purge_owed", self.handle, byref(owed))
+        return owed.value
+
     def checkpoint(self) -> Checkpoint:
         """A signed checkpoint of the audit log as it is now."""
         return Checkpoint(_lib.take_string("cust_store_checkpoint", self.handle))
