@@ -76,6 +76,8 @@ pub use sharing::{
 };
 pub use storage::StatusChange;
 pub use storage::{Durability, MemoryBackend, SqliteBackend, SqliteOptions};
+#[cfg(feature = "postgres")]
+pub use storage::{PostgresBackend, PostgresOptions};
 pub use store::{
     BACKUP_FORMAT, BackupKind, BackupManifest, BackupParent, BackupPart, BackupVerification, CategoryQuality,
     CheckpointPolicy, CheckpointSink, CreateOptions, CsvExportOptions, CsvExportSummary, CustomerExport,

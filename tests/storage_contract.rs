@@ -1,5 +1,8 @@
-//! One contract suite for every storage backend: the SQLite backend and the
-//! in-memory backend must behave the same through the `Backend` trait.
+//! One contract suite for every storage backend: the SQLite backend, the
+//! in-memory backend and (with the `postgres` feature and the test
+//! databases' URLs in `CUSTODIAN_TEST_DATABASE_URL` and
+//! `CUSTODIAN_TEST_KEY_STORE_URL`) the PostgreSQL backend must behave the
+//! same through the `Backend` trait.
 
 use std::collections::BTreeMap;
 
@@ -10,24 +13,42 @@ use custodian::storage::{
     TxMode, WrappedKey,
 };
 
-/// A backend under test, with whatever keeps its files alive.
+/// A backend under test, with whatever keeps its files (or schemas) alive.
+/// Fields drop in order: the backend (and its pooled connections) first.
 struct Fixture {
     backend: Box<dyn Backend>,
     _dir: Option<tempfile::TempDir>,
+    #[cfg(feature = "postgres")]
+    _schema: Option<pg::Schema>,
 }
 
 fn fixtures() -> Vec<(&'static str, Fixture)> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteBackend::new(dir.path().join("store"), SqliteOptions::new());
+    let fixture = |backend: Box<dyn Backend>, dir| Fixture {
+        backend,
+        _dir: dir,
+        #[cfg(feature = "postgres")]
+        _schema: None,
+    };
+    #[allow(unused_mut)]
     let mut out = vec![
-        ("memory", Fixture { backend: Box::new(MemoryBackend::new()), _dir: None }),
-        ("sqlite", Fixture { backend: Box::new(sqlite), _dir: Some(dir) }),
+        ("memory", fixture(Box::new(MemoryBackend::new()), None)),
+        ("sqlite", fixture(Box::new(sqlite), Some(dir))),
     ];
+    #[cfg(feature = "postgres")]
+    if let Some(schema) = pg::Schema::fresh("contract") {
+        out.push(("postgres", Fixture { backend: Box::new(schema.backend()), _dir: None, _schema: Some(schema) }));
+    }
     for (name, f) in &mut out {
         assert!(!f.backend.prepare(true).unwrap(), "{name}: a fresh backend holds no store");
     }
     out
 }
+
+#[cfg(feature = "postgres")]
+#[path = "common/postgres.rs"]
+mod pg;
 
 fn row(id: i64, code: Option<&str>, fields: &[(&str, &[u8])], blind: &[(&str, &[u8])]) -> CustomerRow {
     CustomerRow {
@@ -65,6 +86,13 @@ fn prepare_reports_an_existing_store() {
     let missing = SqliteBackend::new(dir.path().join("nothing"), SqliteOptions::new());
     assert!(matches!(missing.prepare(false), Err(Error::NotAStore(_))));
     assert!(!dir.path().join("nothing").exists(), "opening a missing store creates nothing");
+    #[cfg(feature = "postgres")]
+    if let Some(schema) = pg::Schema::fresh("contract") {
+        let missing = schema.backend();
+        assert!(matches!(missing.prepare(false), Err(Error::NotAStore(_))), "postgres: no store in a new schema");
+        assert!(!missing.prepare(true).unwrap(), "postgres: then created");
+        assert!(missing.prepare(false).unwrap(), "postgres: and found");
+    }
 }
 
 #[test]
@@ -677,8 +705,8 @@ fn concurrent_writers_extend_the_audit_head_without_a_gap() {
 /// The contract's conflict rule: a writer that cannot get its turn within
 /// the busy timeout fails with `Error::Busy`, leaving nothing behind, and
 /// the next attempt after the other writer finishes succeeds. (SQLite: two
-/// handles on one store, as two processes would hold; the memory backend
-/// has no second handle.)
+/// handles on one store, as two processes would hold; PostgreSQL: two
+/// backends on one schema; the memory backend has no second handle.)
 #[test]
 fn a_writer_that_cannot_get_its_turn_fails_busy() {
     let dir = tempfile::tempdir().unwrap();
@@ -689,18 +717,37 @@ fn a_writer_that_cannot_get_its_turn_fails_busy() {
         SqliteOptions::new().busy_timeout(std::time::Duration::from_millis(50)),
     );
     second.prepare(false).unwrap();
+    check_busy("sqlite", &first, &second);
+    #[cfg(feature = "postgres")]
+    if let Some(schema) = pg::Schema::fresh("contract") {
+        let (first, second) = (
+            schema.backend(),
+            schema.backend_with(
+                custodian::PostgresOptions::new(&schema.data, &schema.keys)
+                    .busy_timeout(std::time::Duration::from_millis(50)),
+            ),
+        );
+        first.prepare(true).unwrap();
+        second.prepare(false).unwrap();
+        check_busy("postgres", &first, &second);
+    }
+}
+
+fn check_busy(name: &str, first: &dyn Backend, second: &dyn Backend) {
     let mut holding = first.begin(TxMode::Write).unwrap();
     holding.meta_put("held", b"1").unwrap();
+    let started = std::time::Instant::now();
     let refused = match second.begin(TxMode::Write) {
         Ok(mut tx) => tx.meta_put("late", b"1").map(|()| tx),
         Err(e) => Err(e),
     };
-    assert!(matches!(refused, Err(Error::Busy)), "{:?}", refused.err());
+    assert!(matches!(refused, Err(Error::Busy)), "{name}: {:?}", refused.err());
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "{name}: the short timeout applied");
     holding.commit().unwrap();
     let mut tx = second.begin(TxMode::Write).unwrap();
     tx.meta_put("late", b"2").unwrap();
     tx.commit().unwrap();
     let mut tx = first.begin(TxMode::Read).unwrap();
-    assert_eq!(tx.meta_get("held").unwrap(), Some(b"1".to_vec()));
-    assert_eq!(tx.meta_get("late").unwrap(), Some(b"2".to_vec()), "only the attempt that got its turn wrote");
+    assert_eq!(tx.meta_get("held").unwrap(), Some(b"1".to_vec()), "{name}");
+    assert_eq!(tx.meta_get("late").unwrap(), Some(b"2".to_vec()), "{name}: only the attempt that got its turn wrote");
 }

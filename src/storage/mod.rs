@@ -51,15 +51,20 @@
 //!   finds both, and the store repairs them on open.
 //!
 //! The contract suite (`tests/storage_contract.rs`) runs against every
-//! backend and tests these rules.
+//! backend and tests these rules (the PostgreSQL backend, behind the
+//! `postgres` feature, when test databases are configured).
 
 mod audit_log;
 mod customer_data;
 mod directory;
 mod key_store;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 
+#[cfg(feature = "postgres")]
+pub use self::postgres::{PostgresBackend, PostgresOptions};
 pub use audit_log::{AuditFilter, AuditHead, AuditRecord, AuditRecordView, AuditStore, IndexLink, StoredCheckpoint};
 pub use customer_data::{
     BLIND_INDEXED, ChangeMark, ClassKey, CustomerChanges, CustomerData, CustomerHeader, CustomerRow, DueFilter,

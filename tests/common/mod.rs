@@ -5,6 +5,9 @@ use custodian::{
     AuthContext, CreateOptions, CustomerInput, Field, KeySource, NewPrincipal, Purpose, Role, Session, Store,
 };
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
+
 /// A fixed 32-byte test master key.
 pub const KEY: [u8; 32] = [7u8; 32];
 
@@ -119,13 +122,27 @@ pub fn sample(i: u32) -> CustomerInput {
         .set(Field::Tags, "vip,老客户")
 }
 
+/// What keeps a test store's files or schema alive while the caller holds it.
+pub type StoreGuard = Option<Box<dyn std::any::Any>>;
+
 /// A store on each backend, provisioned with the standard principals: in
-/// memory, and SQLite in a temporary directory (kept alive by the guard).
-pub fn stores() -> Vec<(&'static str, Store, Option<tempfile::TempDir>)> {
+/// memory, SQLite in a temporary directory, and (feature `postgres`, with
+/// the test databases configured) PostgreSQL in a schema of its own; the
+/// guard keeps the directory or schema until it is dropped.
+pub fn stores() -> Vec<(&'static str, Store, StoreGuard)> {
     let dir = tempfile::tempdir().expect("tempdir");
     let sqlite = Store::create_at(dir.path().join("store"), key(), CreateOptions::new()).expect("sqlite store");
     provision(&sqlite);
-    vec![("memory", memory_store(), None), ("sqlite", sqlite, Some(dir))]
+    #[allow(unused_mut)]
+    let mut out: Vec<(&'static str, Store, StoreGuard)> =
+        vec![("memory", memory_store(), None), ("sqlite", sqlite, Some(Box::new(dir)))];
+    #[cfg(feature = "postgres")]
+    if let Some(schema) = postgres::Schema::fresh("suite") {
+        let store = Store::create(schema.backend(), key(), CreateOptions::new()).expect("postgres store");
+        provision(&store);
+        out.push(("postgres", store, Some(Box::new(schema))));
+    }
+    out
 }
 
 /// Whether `needle` occurs in `haystack` (the canary tests grep files with it).
