@@ -2232,6 +2232,39 @@ cust_status cust_store_open_passphrase(const char *dir,
                                        const char *passphrase,
                                        struct cust_store **out);
 
+// Creates a new store on a PostgreSQL server: customer data in the
+// database of `data_url`, keys in the (different) database of
+// `key_store_url`, both connection strings in libpq form
+// (`postgresql://user:password@host:port/db` or `host=... dbname=...`);
+// `schema` (NULL for each connection's default) names the schema the
+// tables live in, created if missing. The 32-byte master key is `key`.
+// Fails with `CUST_STATUS_ALREADY_EXISTS` if a store is there, and with
+// `CUST_STATUS_INVALID_ARGUMENT` (rule `feature.postgres`) if the library
+// was built without the PostgreSQL backend.
+//
+// # Safety
+// `data_url` and `key_store_url` must be NUL-terminated strings, `schema`
+// NULL or one, `key` hold `key_len` bytes, `out` be writable.
+cust_status cust_store_create_url(const char *data_url,
+                                  const char *key_store_url,
+                                  const char *schema,
+                                  const uint8_t *key,
+                                  size_t key_len,
+                                  struct cust_store **out);
+
+// Opens the store on a PostgreSQL server (arguments as for
+// `cust_store_create_url`). A wrong key gives `CUST_STATUS_WRONG_KEY`,
+// no store there `CUST_STATUS_NOT_A_STORE`.
+//
+// # Safety
+// As for `cust_store_create_url`.
+cust_status cust_store_open_url(const char *data_url,
+                                const char *key_store_url,
+                                const char *schema,
+                                const uint8_t *key,
+                                size_t key_len,
+                                struct cust_store **out);
+
 // Closes a store handle (NULL is ignored). Sessions still open keep the
 // store itself alive until they are closed.
 //

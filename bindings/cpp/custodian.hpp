@@ -1435,6 +1435,28 @@ public:
         return store(out);
     }
 
+    /// Creates a store on a PostgreSQL server: customer data in the database of
+    /// `data_url`, keys in the database of `key_store_url`, tables in `schema`
+    /// (created if missing; none for the connections' default). Throws
+    /// error (CUST_STATUS_INVALID_ARGUMENT, rule feature.postgres) if the library has no PostgreSQL backend.
+    static store create_url(std::string_view data_url, std::string_view key_store_url, key_view key,
+                            std::optional<std::string_view> schema = std::nullopt) {
+        detail::text d(data_url, "data_url"), k(key_store_url, "key_store_url");
+        detail::optional_text s(schema, "schema");
+        cust_store* out = nullptr;
+        detail::check(cust_store_create_url(d.c_str(), k.c_str(), s.c_str(), key.data(), key.size(), &out));
+        return store(out);
+    }
+    /// Opens the store on a PostgreSQL server (arguments as for create_url).
+    static store open_url(std::string_view data_url, std::string_view key_store_url, key_view key,
+                          std::optional<std::string_view> schema = std::nullopt) {
+        detail::text d(data_url, "data_url"), k(key_store_url, "key_store_url");
+        detail::optional_text s(schema, "schema");
+        cust_store* out = nullptr;
+        detail::check(cust_store_open_url(d.c_str(), k.c_str(), s.c_str(), key.data(), key.size(), &out));
+        return store(out);
+    }
+
     void close() noexcept {
         handle_.reset();
         sinks_.reset();

@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -1630,6 +1631,61 @@ static void test_sharing(const std::string& dir) {
     CHECK(gone && gone->rule() == "share.recipient_revoked");
 }
 
+/* A store on a PostgreSQL server when the environment names one (see
+ * .ci/postgres.sh); otherwise only the refusals. */
+static void test_postgres(const std::string& dir) {
+    const char* data = std::getenv("CUSTODIAN_TEST_DATABASE_URL");
+    const char* keys = std::getenv("CUSTODIAN_TEST_KEY_STORE_URL");
+    CHECK_THROWS(custodian::store::open_url("dbname=d", BAD_UTF8, KEY), CUST_STATUS_INVALID_UTF8);
+    CHECK_THROWS(custodian::store::create_url(WITH_NUL, "dbname=k", KEY), CUST_STATUS_INVALID);
+    if (data == nullptr || keys == nullptr) {
+        /* Built without the backend (invalid argument) or no server there (storage). */
+        cust_status refused = CUST_STATUS_OK;
+        try {
+            custodian::store::open_url("host=127.0.0.1 port=1 dbname=d connect_timeout=2",
+                                       "host=127.0.0.1 port=1 dbname=k connect_timeout=2", KEY);
+        } catch (const error& e) {
+            refused = e.status();
+        }
+        CHECK(refused == CUST_STATUS_INVALID_ARGUMENT || refused == CUST_STATUS_STORAGE);
+        std::printf("postgres: CUSTODIAN_TEST_DATABASE_URL is not set; only the refusals were checked\n");
+        return;
+    }
+    uint32_t hash = 2166136261u;
+    for (char c : dir) hash = (hash ^ static_cast<uint8_t>(c)) * 16777619u;
+    hash ^= static_cast<uint32_t>(std::time(nullptr));
+    char name[64];
+    std::snprintf(name, sizeof name, "cpp_%08x", static_cast<unsigned>(hash));
+    const std::string schema = name;
+    CHECK_THROWS(custodian::store::open_url(data, keys, KEY, schema), CUST_STATUS_NOT_A_STORE);
+    auto bad = CHECK_THROWS(custodian::store::create_url(data, keys, KEY, std::string_view("no such schema")),
+                            CUST_STATUS_INVALID_ARGUMENT);
+    CHECK(bad && bad->rule() == "postgres_schema_name");
+    int64_t kept = 0;
+    {
+        custodian::store store = custodian::store::create_url(data, keys, KEY, schema);
+        CHECK_THROWS(custodian::store::create_url(data, keys, KEY, schema), CUST_STATUS_ALREADY_EXISTS);
+        store.bootstrap_admin("admin", "Administrator");
+        custodian::session admin = store.open_session("admin", "service", true);
+        custodian::session compliance = store.open_session("admin", "compliance", true);
+        custodian::input first(CUST_KIND_INDIVIDUAL);
+        first.set(CUST_FIELD_NAME, "周洁").set(CUST_FIELD_MOBILE, "13600000001");
+        kept = admin.create(first).id();
+        custodian::input second(CUST_KIND_INDIVIDUAL);
+        second.set(CUST_FIELD_NAME, "吴昊").set(CUST_FIELD_MOBILE, "13600000002");
+        const int64_t gone = admin.create(second).id();
+        compliance.erase(gone, "dsr-pg");
+        CHECK_THROWS(compliance.get(gone), CUST_STATUS_NOT_FOUND);
+        CHECK(!store.purge_owed());
+        CHECK(store.verify_audit() >= 5);
+    }
+    CHECK_THROWS(custodian::store::open_url(data, keys, WRONG_KEY, schema), CUST_STATUS_WRONG_KEY);
+    custodian::store store = custodian::store::open_url(data, keys, KEY, schema);
+    custodian::session admin = store.open_session("admin", "service", true);
+    CHECK(admin.get(kept).text(CUST_FIELD_NAME) == "周洁");
+    std::printf("postgres: a store in schema %s created, used, erased from, verified and reopened\n", name);
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         std::fprintf(stderr, "usage: %s <empty-directory>\n", argv[0]);
@@ -1661,6 +1717,7 @@ int main(int argc, char** argv) {
         {"statistics", test_statistics},
         {"sharing", test_sharing},
         {"search index", test_search_index},
+        {"postgres", test_postgres},
     };
     for (const test& t : tests) {
         try {

@@ -40,11 +40,18 @@ pub(super) fn open_common(
     out: *mut *mut cust_store,
     make: impl FnOnce(&str) -> Outcome<Store>,
 ) -> cust_status {
-    guard(None, || {
-        let out = out_ptr(out, "out")?;
+    open_backend(out, || {
         // SAFETY: the caller promises a NUL-terminated string or NULL.
         let dir = unsafe { text(dir, "dir") }?;
-        let store = make(dir)?;
+        make(dir)
+    })
+}
+
+/// Checks `out`, makes the store and hands out its handle.
+fn open_backend(out: *mut *mut cust_store, make: impl FnOnce() -> Outcome<Store>) -> cust_status {
+    guard(None, || {
+        let out = out_ptr(out, "out")?;
+        let store = make()?;
         // SAFETY: `out` was checked.
         unsafe { write(out, into_handle(cust_store { store, last_error: LastError::default() })) };
         Ok(())
@@ -118,6 +125,97 @@ pub unsafe extern "C" fn cust_store_open_passphrase(
 ) -> cust_status {
     // SAFETY: forwarded caller guarantee.
     open_common(dir, out, |dir| Ok(Store::open_at(dir, unsafe { passphrase_source(passphrase) }?)?))
+}
+
+/// The PostgreSQL backend for two connection strings and an optional
+/// schema; refused when the library was built without it.
+#[cfg(feature = "postgres")]
+fn postgres_backend(data_url: &str, key_store_url: &str, schema: Option<&str>) -> Outcome<crate::PostgresBackend> {
+    let mut options = crate::PostgresOptions::new(data_url, key_store_url);
+    if let Some(schema) = schema {
+        options = options.schema(schema);
+    }
+    Ok(crate::PostgresBackend::new(options)?)
+}
+
+// Never makes a backend: the type only satisfies the callers.
+#[cfg(not(feature = "postgres"))]
+fn postgres_backend(_: &str, _: &str, _: Option<&str>) -> Outcome<crate::MemoryBackend> {
+    Err(crate::Error::InvalidArgument {
+        argument: "data_url".into(),
+        rule: "feature.postgres",
+        message: "this build of custodian has no PostgreSQL backend (build it with the cargo feature `postgres`)"
+            .into(),
+    }
+    .into())
+}
+
+/// Reads the connection arguments of `cust_store_create_url` / `_open_url`.
+///
+/// # Safety
+/// As for those functions.
+unsafe fn url_arguments<'a>(
+    data_url: *const c_char,
+    key_store_url: *const c_char,
+    schema: *const c_char,
+) -> Outcome<(&'a str, &'a str, Option<&'a str>)> {
+    // SAFETY: forwarded caller guarantee.
+    unsafe {
+        Ok((text(data_url, "data_url")?, text(key_store_url, "key_store_url")?, optional_text(schema, "schema")?))
+    }
+}
+
+/// Creates a new store on a PostgreSQL server: customer data in the
+/// database of `data_url`, keys in the (different) database of
+/// `key_store_url`, both connection strings in libpq form
+/// (`postgresql://user:password@host:port/db` or `host=... dbname=...`);
+/// `schema` (NULL for each connection's default) names the schema the
+/// tables live in, created if missing. The 32-byte master key is `key`.
+/// Fails with `CUST_STATUS_ALREADY_EXISTS` if a store is there, and with
+/// `CUST_STATUS_INVALID_ARGUMENT` (rule `feature.postgres`) if the library
+/// was built without the PostgreSQL backend.
+///
+/// # Safety
+/// `data_url` and `key_store_url` must be NUL-terminated strings, `schema`
+/// NULL or one, `key` hold `key_len` bytes, `out` be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_create_url(
+    data_url: *const c_char,
+    key_store_url: *const c_char,
+    schema: *const c_char,
+    key: *const u8,
+    key_len: usize,
+    out: *mut *mut cust_store,
+) -> cust_status {
+    open_backend(out, || {
+        // SAFETY: forwarded caller guarantee.
+        let (data, keys, schema) = unsafe { url_arguments(data_url, key_store_url, schema) }?;
+        let key = key_source(key, key_len)?;
+        Ok(Store::create(postgres_backend(data, keys, schema)?, key, CreateOptions::new())?)
+    })
+}
+
+/// Opens the store on a PostgreSQL server (arguments as for
+/// `cust_store_create_url`). A wrong key gives `CUST_STATUS_WRONG_KEY`,
+/// no store there `CUST_STATUS_NOT_A_STORE`.
+///
+/// # Safety
+/// As for `cust_store_create_url`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_open_url(
+    data_url: *const c_char,
+    key_store_url: *const c_char,
+    schema: *const c_char,
+    key: *const u8,
+    key_len: usize,
+    out: *mut *mut cust_store,
+) -> cust_status {
+    open_backend(out, || {
+        // SAFETY: forwarded caller guarantee.
+        let (data, keys, schema) = unsafe { url_arguments(data_url, key_store_url, schema) }?;
+        let key = key_source(key, key_len)?;
+        Ok(Store::open(postgres_backend(data, keys, schema)?, key)?)
+    })
 }
 
 /// Closes a store handle (NULL is ignored). Sessions still open keep the

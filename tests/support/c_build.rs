@@ -34,6 +34,10 @@ pub fn artifact_dir() -> PathBuf {
             if profile == "release" {
                 cargo.arg("--release");
             }
+            // The C libraries carry the backends this test run was built with.
+            if cfg!(feature = "postgres") {
+                cargo.args(["--features", "postgres"]);
+            }
             let status = cargo.status().expect("run cargo build --lib");
             assert!(status.success(), "cargo build --lib for the C tests failed");
             let dir = target.join(if profile == "release" { "release" } else { "debug" });

@@ -374,3 +374,49 @@ def test_an_erasure_that_a_reader_keeps_from_emptying_the_logs_stands_and_owes_t
                     reader.kill()
             store.purge_logs()
             assert not store.purge_owed()
+
+
+def test_a_store_on_postgresql_when_the_environment_names_a_server(tmp_path: Path) -> None:
+    import os
+    import uuid
+
+    data = os.environ.get("CUSTODIAN_TEST_DATABASE_URL")
+    keys = os.environ.get("CUSTODIAN_TEST_KEY_STORE_URL")
+    with pytest.raises(ValueError):
+        custodian.Store.create_url("dbname=d\0", "dbname=k", KEY)
+    with pytest.raises(TypeError):
+        custodian.Store.open_url(None, "dbname=k", KEY)  # type: ignore[arg-type]
+    if not data or not keys:
+        # Built without the backend (invalid argument) or no server there (storage).
+        with pytest.raises(custodian.Error) as refused:
+            custodian.Store.open_url(
+                "host=127.0.0.1 port=1 dbname=d connect_timeout=2", "host=127.0.0.1 port=1 dbname=k connect_timeout=2", KEY
+            )
+        assert refused.value.status in (103, 61)
+        print("postgres: CUSTODIAN_TEST_DATABASE_URL is not set; only the refusals were checked")
+        return
+    schema = "py_" + uuid.uuid4().hex[:16]
+    with pytest.raises(custodian.NotAStore):
+        custodian.Store.open_url(data, keys, KEY, schema=schema)
+    with pytest.raises(custodian.Invalid) as bad:
+        custodian.Store.create_url(data, keys, KEY, schema="no such schema")
+    assert bad.value.rule == "postgres_schema_name"
+    with custodian.Store.create_url(data, keys, KEY, schema=schema) as store:
+        with pytest.raises(custodian.AlreadyExists):
+            custodian.Store.create_url(data, keys, KEY, schema=schema)
+        provision(store)
+        with store.session("admin", "service", mfa=True) as admin, store.session(
+            "admin", "compliance", mfa=True
+        ) as dpo:
+            kept = admin.create(person(1)).id
+            gone = admin.create(person(2)).id
+            dpo.erase(gone, "dsr-pg")
+            with pytest.raises(custodian.NotFound):
+                dpo.get(gone)
+        assert not store.purge_owed()
+        assert store.verify_audit() >= 5
+    with pytest.raises(custodian.WrongKey):
+        custodian.Store.open_url(data, keys, NEW_KEY, schema=schema)
+    with custodian.Store.open_url(data, keys, KEY, schema=schema) as store:
+        with store.session("admin", "service", mfa=True) as admin:
+            assert admin.get(kept)["name"].text == "王五"

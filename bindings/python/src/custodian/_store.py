@@ -173,6 +173,32 @@ class Store(_Owner):
         )
         return cls(out)
 
+    @classmethod
+    def create_url(cls, data_url: str, key_store_url: str, key: Key, *, schema: Optional[str] = None) -> "Store":
+        """Creates a store on a PostgreSQL server: customer data in the database
+        of ``data_url``, keys in the database of ``key_store_url`` (libpq
+        connection strings), tables in ``schema`` (created if missing; ``None``
+        for the connections' default), under a 32-byte master ``key``. Raises
+        ``Invalid`` (rule ``feature.postgres``) if the library was
+        built without the PostgreSQL backend."""
+        return cls._by_url("cust_store_create_url", data_url, key_store_url, key, schema)
+
+    @classmethod
+    def open_url(cls, data_url: str, key_store_url: str, key: Key, *, schema: Optional[str] = None) -> "Store":
+        """Opens the store on a PostgreSQL server (arguments as for
+        :meth:`create_url`)."""
+        return cls._by_url("cust_store_open_url", data_url, key_store_url, key, schema)
+
+    @classmethod
+    def _by_url(cls, function: str, data_url: str, key_store_url: str, key: Key, schema: Optional[str]) -> "Store":
+        data = _lib.text(data_url, "data_url")
+        keys = _lib.text(key_store_url, "key_store_url")
+        space = _lib.text(schema, "schema", optional=True)
+        out = c_void_p()
+        with _lib.key_secret(key) as k:
+            _lib.call(function, data, keys, space, k.buffer, k.length, byref(out))
+        return cls(out)
+
     @property
     def last_error(self) -> str:
         """The last error of any call on this store handle."""
