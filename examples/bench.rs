@@ -22,10 +22,14 @@
 mod bench_csv;
 #[path = "support/bench_records.rs"]
 mod bench_records;
+#[path = "support/bench_report.rs"]
+mod bench_report;
 #[path = "support/generate.rs"]
 mod generate;
 
 use std::time::{Duration, Instant};
+
+use bench_report::{Report, median, micros, timed};
 
 use custodian::{
     CreateOptions, CustomerId, CustomerPatch, Field, KeySource, ListQuery, NewPrincipal, Purpose, SearchQuery, Session,
@@ -74,56 +78,6 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// Prints one figure, as a JSON line or a table row.
-struct Report {
-    json: bool,
-}
-
-impl Report {
-    fn metric(&self, metric: &str, value: f64, unit: &str) {
-        if self.json {
-            println!("{{\"metric\": \"{metric}\", \"value\": {value:.3}, \"unit\": \"{unit}\"}}");
-        } else {
-            println!("  {metric:<40} {value:>14.2} {unit}");
-        }
-    }
-
-    fn text(&self, metric: &str, value: &str) {
-        if self.json {
-            println!("{{\"metric\": \"{metric}\", \"value\": \"{value}\", \"unit\": \"\"}}");
-        } else {
-            println!("  {metric:<40} {value:>14}");
-        }
-    }
-
-    fn section(&self, title: &str) {
-        if !self.json {
-            println!("\n{title}");
-        }
-    }
-}
-
-fn median(samples: &mut [Duration]) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn micros(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
-}
-
-/// Times `op` once per item; returns (operations per second, median µs).
-fn timed<T>(items: &[T], mut op: impl FnMut(&T)) -> (f64, f64) {
-    let mut samples = Vec::with_capacity(items.len());
-    let started = Instant::now();
-    for item in items {
-        let t = Instant::now();
-        op(item);
-        samples.push(t.elapsed());
-    }
-    let total = started.elapsed();
-    (items.len() as f64 / total.as_secs_f64(), micros(median(&mut samples)))
-}
-
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kib: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
