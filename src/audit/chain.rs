@@ -7,7 +7,7 @@ use super::checkpoint::Checkpoint;
 use super::{AuditEntry, Outcome};
 use crate::crypto::Secret;
 use crate::error::{Error, Result};
-use crate::storage::{AuditFilter, AuditRecord, AuditRecordView, Scan, StoredCheckpoint, Transaction};
+use crate::storage::{AuditRecord, AuditRecordView, StoredCheckpoint, Transaction};
 
 /// Default number of entries after which a signed checkpoint falls due.
 pub const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
@@ -160,7 +160,7 @@ impl AuditLog {
             Some(last) => (last.size, last.time),
             // None yet: count from the start, and time from the first entry.
             None if seq == 1 => (0, time),
-            None => (0, first_entry_time(tx)?.unwrap_or(time)),
+            None => (0, tx.first_audit_time()?.unwrap_or(time)),
         };
         let by_count = self.checkpoint_every > 0 && seq.saturating_sub(last_size) >= self.checkpoint_every;
         let by_time =
@@ -184,16 +184,6 @@ impl AuditLog {
         checkpoint.signature = self.signing_key()?.sign(checkpoint.signed_text().as_bytes()).as_ref().to_vec();
         Ok(checkpoint)
     }
-}
-
-/// The time of the log's first entry (only asked while no checkpoint exists).
-fn first_entry_time(tx: &mut dyn Transaction) -> Result<Option<i64>> {
-    let mut first = None;
-    tx.scan_audit(&AuditFilter::default(), &mut |record| {
-        first = Some(record.time);
-        Ok(Scan::Stop)
-    })?;
-    Ok(first)
 }
 
 /// An entry with everything but sequence number, ready to append.

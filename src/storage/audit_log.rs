@@ -164,4 +164,16 @@ pub trait AuditStore {
     /// The stored checkpoint of the greatest size, if any (the next one
     /// falls due counting from it).
     fn last_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>>;
+
+    /// The time of the log's first entry, if any (asked on every append
+    /// while no checkpoint exists). The default stops a scan at the first
+    /// entry; a backend whose scans fetch ahead answers with one row.
+    fn first_audit_time(&mut self) -> Result<Option<i64>> {
+        let mut first = None;
+        self.scan_audit(&AuditFilter::default(), &mut |record| {
+            first = Some(record.time);
+            Ok(Scan::Stop)
+        })?;
+        Ok(first)
+    }
 }

@@ -185,6 +185,12 @@ impl AuditStore for PostgresTx<'_> {
         rows.iter().map(checkpoint_row).collect()
     }
 
+    fn first_audit_time(&mut self) -> Result<Option<i64>> {
+        // One row: a scan would stream the whole log to read its first entry.
+        let row = self.data().query_opt("SELECT time FROM audit_entries ORDER BY seq LIMIT 1", &[])?;
+        row.as_ref().map(|r| col(r, 0)).transpose()
+    }
+
     fn last_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>> {
         let row = self.data().query_opt(
             "SELECT size, head_mac, time, signature FROM audit_checkpoints ORDER BY size DESC LIMIT 1",
