@@ -246,3 +246,36 @@ fn a_dump_of_both_databases_holds_no_personal_value() {
         }
     }
 }
+
+/// A master-key rotation on PostgreSQL: the old key stops opening the
+/// store, the new one opens it and decrypts every customer; a file backup
+/// is refused with a storage error that says why, and leaves no file.
+#[test]
+fn rotation_works_and_a_file_backup_is_refused_on_postgres() {
+    let Some(schema) = Schema::fresh("rotation") else { return };
+    let store = Store::create(schema.backend(), key(), CreateOptions::new()).unwrap();
+    provision(&store);
+    let a = admin(&store);
+    let ids: Vec<_> = (1..=3).map(|i| a.create(sample(i)).unwrap().id).collect();
+    let new_key = || KeySource::key_bytes(&[11u8; 32]).unwrap();
+    store.rotate_master_key(new_key()).unwrap();
+    for id in &ids {
+        assert_eq!(a.get(*id).unwrap().text(&Field::Name), "王五", "sessions go on working");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("backup");
+    let refused = store.backup_to(&backup).unwrap_err();
+    assert!(matches!(refused, Error::Storage { .. }), "{}", refused.with_causes());
+    assert!(refused.to_string().contains("cannot make file backups"), "{refused}");
+    assert!(!backup.exists(), "a refused backup leaves no file");
+    drop(a);
+    drop(store);
+
+    assert!(matches!(Store::open(schema.backend(), key()), Err(Error::WrongKey)), "the old key stops working");
+    let store = Store::open(schema.backend(), new_key()).unwrap();
+    let a = admin(&store);
+    for id in &ids {
+        assert_eq!(a.get(*id).unwrap().text(&Field::Name), "王五", "every customer decrypts under the new key");
+    }
+    assert!(store.verify_audit(None).unwrap().is_intact());
+}
