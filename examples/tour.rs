@@ -11,6 +11,12 @@
 //! master key comes from the passphrase in `CUSTODIAN_DEMO_PASSPHRASE`, or a
 //! fixed demo passphrase.
 //!
+//! On a PostgreSQL server: build with `--features postgres` and set
+//! `CUSTODIAN_DATABASE_URL` and `CUSTODIAN_KEY_STORE_URL` to two databases;
+//! the store then lives in their schema `custodian_tour` (drop it to start
+//! over), `./custodian-demo` keeps only the audit checkpoint, and the backup
+//! and restore steps are skipped (not built for PostgreSQL yet).
+//!
 //! Sections: pinyin-sorted listing, lookup by mobile, the masked
 //! customer-service view, the marketing view with consent given and
 //! withdrawn, denied requests, a lost update refused by its stale version,
@@ -70,6 +76,13 @@ const CHECKPOINT_FILE: &str = "audit-checkpoint.txt";
 const CHECKPOINT_EVERY: u64 = 100;
 /// Seed of the generator: the same seed always yields the same customers.
 const SEED: u64 = 20_240_601;
+/// With these two set (connection strings of two databases), the tour runs
+/// on PostgreSQL (build it with `--features postgres`).
+const DATABASE_URL_VAR: &str = "CUSTODIAN_DATABASE_URL";
+const KEY_STORE_URL_VAR: &str = "CUSTODIAN_KEY_STORE_URL";
+/// The schema the tour's store lives in on PostgreSQL.
+#[cfg(feature = "postgres")]
+const TOUR_SCHEMA: &str = "custodian_tour";
 
 /// Why the tour stopped: a message for the console.
 struct Failure(String);
@@ -117,7 +130,13 @@ fn run() -> TourResult {
     };
 
     heading("The store");
-    let store = open_or_create(&passphrase)?;
+    let server = server_urls()?;
+    // The demo directory holds the kept checkpoint (and, on files, the store).
+    std::fs::create_dir_all(DEMO_DIR).map_err(|e| Failure(format!("cannot create ./{DEMO_DIR}: {e}")))?;
+    let store = match &server {
+        None => open_or_create(&passphrase)?,
+        Some((data, keys)) => open_or_create_on_server(&passphrase, data, keys)?,
+    };
 
     staff(&store)?;
     let admin = "admin";
@@ -134,7 +153,7 @@ fn run() -> TourResult {
     validation_errors(&store, &clerk)?;
     audit_log(&store, &clerk, &id_holder)?;
     access_governance(&store, &id_holder)?;
-    data_lifecycle(&store)?;
+    data_lifecycle(&store, server.is_none())?;
     orders_and_service(&store, &clerk)?;
     csv_in_and_out(&store, &clerk)?;
     duplicates_and_merge(&store, &clerk)?;
@@ -178,7 +197,7 @@ fn now_ms() -> i64 {
 /// Opens `./custodian-demo`, or creates and fills it if it does not exist.
 fn open_or_create(passphrase: &str) -> TourResult<Store> {
     let dir = Path::new(DEMO_DIR);
-    if dir.exists() {
+    if dir.join(custodian::storage::DATA_FILE).exists() {
         let t = Instant::now();
         let store = Store::open_at(dir, KeySource::passphrase(passphrase)?)?;
         let opened = t.elapsed();
@@ -201,7 +220,57 @@ fn open_or_create(passphrase: &str) -> TourResult<Store> {
     let options = CreateOptions::new().kdf_iterations(KDF_ITERATIONS);
     let store = keep_checkpoints(Store::create_at(dir, KeySource::passphrase(passphrase)?, options)?)?;
     println!("Created a new store in ./{DEMO_DIR} (customers.db + keys.db) in {:.0?}.", t.elapsed());
+    fill(store)
+}
 
+/// The PostgreSQL databases named by the environment, if both are.
+fn server_urls() -> TourResult<Option<(String, String)>> {
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    match (var(DATABASE_URL_VAR), var(KEY_STORE_URL_VAR)) {
+        (None, None) => Ok(None),
+        (Some(data), Some(keys)) => Ok(Some((data, keys))),
+        _ => Err(Failure(format!("set both {DATABASE_URL_VAR} and {KEY_STORE_URL_VAR}, or neither"))),
+    }
+}
+
+/// Opens the tour's store in schema `custodian_tour` of the two PostgreSQL
+/// databases, or creates and fills it there.
+#[cfg(feature = "postgres")]
+fn open_or_create_on_server(passphrase: &str, data: &str, keys: &str) -> TourResult<Store> {
+    let backend = || custodian::PostgresBackend::new(custodian::PostgresOptions::new(data, keys).schema(TOUR_SCHEMA));
+    let t = Instant::now();
+    match Store::open(backend()?, KeySource::passphrase(passphrase)?) {
+        Ok(store) => {
+            println!("Reopened the store in schema {TOUR_SCHEMA} on PostgreSQL in {:.0?}.", t.elapsed());
+            verify_before_anything_else(&store)?;
+            let store = keep_checkpoints(store)?;
+            let counts = store.counts()?;
+            println!("{} customers, {} data keys; not regenerating.", counts.customers, counts.data_keys);
+            Ok(store)
+        }
+        Err(Error::NotAStore(_)) => {
+            let options = CreateOptions::new().kdf_iterations(KDF_ITERATIONS);
+            let store = keep_checkpoints(Store::create(backend()?, KeySource::passphrase(passphrase)?, options)?)?;
+            println!(
+                "Created a new store in schema {TOUR_SCHEMA} on PostgreSQL (customer data and keys in two databases) in {:.0?}.",
+                t.elapsed()
+            );
+            fill(store)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
+fn open_or_create_on_server(_: &str, _: &str, _: &str) -> TourResult<Store> {
+    Err(Failure(format!(
+        "{DATABASE_URL_VAR} is set, but this tour was built without the PostgreSQL backend: \
+         cargo run --release --features postgres --example tour"
+    )))
+}
+
+/// Registers the staff and generates the demo's customers into a new store.
+fn fill(store: Store) -> TourResult<Store> {
     staff(&store)?;
     let admin = store.session("admin", Purpose::Service)?;
     let mut rng = fastrand::Rng::with_seed(SEED);
@@ -1175,7 +1244,7 @@ fn access_governance(store: &Store, customer: &CustomerView) -> TourResult {
 
 /// k. The data lifecycle: a customer's export, its erasure, a backup that
 /// does not bring it back, and a retention sweep with destruction records.
-fn data_lifecycle(store: &Store) -> TourResult {
+fn data_lifecycle(store: &Store, on_files: bool) -> TourResult {
     heading("k. Data lifecycle: export, erasure, backup and restore, retention");
     let compliance = store.authenticated_session("admin", Purpose::Compliance, AuthContext::with_mfa(now_ms()))?;
     // The customer who asks: the last one in external-code order (each run
@@ -1217,14 +1286,20 @@ fn data_lifecycle(store: &Store) -> TourResult {
     manager.register_principal(&NewPrincipal::staff(&temp, "临时 客服"))?;
     manager.grant_role(&temp, Role::CustomerService, None)?;
     let before = dir.join(format!("backup-{stamp}-full.cbk"));
-    let full = store.backup_to(&before)?;
-    println!(
-        "Full backup {} sealed into {}: {} bytes of store pages, needs master-key generation {}.",
-        &full.backup_id[..12],
-        before.display(),
-        full.stored_bytes(),
-        full.key_generation
-    );
+    let full = if on_files {
+        let full = store.backup_to(&before)?;
+        println!(
+            "Full backup {} sealed into {}: {} bytes of store pages, needs master-key generation {}.",
+            &full.backup_id[..12],
+            before.display(),
+            full.stored_bytes(),
+            full.key_generation
+        );
+        Some(full)
+    } else {
+        println!("(Backups of a store on PostgreSQL are not built yet: no backup, increment or restore here.)");
+        None
+    };
     // After it: the consent is withdrawn and the clerk leaves (the erasure follows below).
     compliance.record_consent(consenting, &sms(false))?;
     manager.revoke_principal(&temp, "temporary contract ended")?;
@@ -1253,11 +1328,28 @@ fn data_lifecycle(store: &Store) -> TourResult {
         record.customers.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
     );
 
-    // Restore the backup taken before the erasure into a copy of the live
-    // store: only customer records come back; the erasure, the audit log and
-    // every other decision stay as they are.
+    if let Some(full) = full {
+        backup_and_restore(store, &full, &before, id, consenting, &temp, stamp)?;
+    }
+    retention_on_a_simulated_clock()
+}
+
+/// The backup taken before the erasure, an increment over it, their
+/// verification, and a restore into a copy of the live store: only customer
+/// records come back; the erasure, the audit log and every other decision
+/// stay as they are.
+fn backup_and_restore(
+    store: &Store,
+    full: &custodian::BackupManifest,
+    before: &Path,
+    id: CustomerId,
+    consenting: CustomerId,
+    temp: &str,
+    stamp: i64,
+) -> TourResult {
+    let dir = Path::new(DEMO_DIR);
     let after = dir.join(format!("backup-{stamp}-increment.cbk"));
-    let increment = store.backup_increment(&after, &before)?;
+    let increment = store.backup_increment(&after, before)?;
     println!(
         "Increment {} over {}: {} bytes of store pages ({} of {} pages changed since the full backup).",
         &increment.backup_id[..12],
@@ -1266,18 +1358,18 @@ fn data_lifecycle(store: &Store) -> TourResult {
         increment.parts.iter().map(|p| p.stored_pages).sum::<u64>(),
         increment.parts.iter().map(|p| p.pages).sum::<u64>()
     );
-    let verified = Store::verify_backup(&before, demo_key()?)?;
+    let verified = Store::verify_backup(before, demo_key()?)?;
     println!(
         "Backup taken before the erasure verifies: {} customers, {} audit entries chained, {} decrypted in full.",
         verified.customers, verified.audit_entries, verified.sampled
     );
-    let chain = Store::verify_backup_chain(&[&before, &after], demo_key()?)?;
+    let chain = Store::verify_backup_chain(&[before, &after], demo_key()?)?;
     println!("The full backup and its increment verify as a chain of {}: {} customers.", chain.links, chain.customers);
     // A copy of the live store, rebuilt from the chain.
     let check = dir.join(format!("restore-{stamp}"));
-    Store::extract_backup(&[&before, &after], demo_key()?, &check)?;
+    Store::extract_backup(&[before, &after], demo_key()?, &check)?;
     let trusted = Store::open_at(&check, demo_key()?)?.audit_checkpoint()?;
-    let report = Store::restore(&before, &check, demo_key()?)?;
+    let report = Store::restore(before, &check, demo_key()?)?;
     let restored = Store::open_at(&check, demo_key()?)?;
     let back = restored.authenticated_session("admin", Purpose::Compliance, AuthContext::with_mfa(now_ms()))?.get(id);
     let history = restored.verify_audit(Some(&trusted))?;
@@ -1294,7 +1386,7 @@ fn data_lifecycle(store: &Store) -> TourResult {
         },
         if history.is_intact() { "still verifies" } else { "does NOT verify" }
     );
-    let still_revoked = matches!(restored.session(&temp, Purpose::Service), Err(Error::Denied { .. }));
+    let still_revoked = matches!(restored.session(temp, Purpose::Service), Err(Error::Denied { .. }));
     let consents = restored
         .authenticated_session("admin", Purpose::Compliance, AuthContext::with_mfa(now_ms()))?
         .consents(consenting)?;
@@ -1309,12 +1401,15 @@ fn data_lifecycle(store: &Store) -> TourResult {
         return Err(Failure("a restore undid a decision made after the backup".into()));
     }
     drop(restored);
-    for old in [before, after] {
+    for old in [before, &after] {
         let _ = std::fs::remove_file(old);
     }
     let _ = std::fs::remove_dir_all(check);
+    Ok(())
+}
 
-    // Retention on a simulated clock, in a small store of its own.
+/// Retention on a simulated clock, in a small store of its own.
+fn retention_on_a_simulated_clock() -> TourResult {
     let clock = Arc::new(custodian::ManualClock::new(now_ms()));
     let demo = Store::in_memory(KeySource::key_bytes(&[3u8; 32])?, CreateOptions::new())?.with_clock(clock.clone())?;
     demo.bootstrap_administrator(&NewPrincipal::staff("dpo", "数据保护官"))?;
