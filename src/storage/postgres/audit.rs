@@ -6,7 +6,7 @@
 
 use postgres::types::ToSql;
 
-use super::{PostgresTx, Session, col};
+use super::{PAGE, PostgresTx, col};
 use crate::error::{Error, Result};
 use crate::model::CustomerId;
 use crate::storage::{
@@ -40,22 +40,6 @@ fn checkpoint_row(row: &postgres::Row) -> Result<StoredCheckpoint> {
         time: col(row, 2)?,
         signature: col(row, 3)?,
     })
-}
-
-/// Visits the rows of `sql` as audit records.
-fn visit_entries(
-    session: &mut Session,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-    visit: &mut dyn FnMut(AuditRecord) -> Result<Scan>,
-) -> Result<()> {
-    let mut rows = session.stream(sql, params)?;
-    while let Some(row) = rows.next()? {
-        if visit(audit_record(&row)?)? == Scan::Stop {
-            break;
-        }
-    }
-    Ok(())
 }
 
 impl AuditStore for PostgresTx<'_> {
@@ -135,32 +119,58 @@ impl AuditStore for PostgresTx<'_> {
         }
         let conditions: Vec<String> =
             wanted.iter().enumerate().map(|(i, (c, _))| c.replace('?', &format!("${}", i + 1))).collect();
-        let params: Vec<&(dyn ToSql + Sync)> = wanted.iter().map(|(_, p)| *p).collect();
-        let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE {} ORDER BY seq", conditions.join(" AND "));
-        visit_entries(self.data(), &sql, &params, visit)
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE {} ORDER BY seq LIMIT {PAGE}",
+            conditions.join(" AND ")
+        );
+        // In pages from the last seq seen (the first condition): a visitor
+        // that stops early ends the transfer, and no statement runs as long
+        // as the whole scan.
+        let mut after = after;
+        loop {
+            let mut params: Vec<&(dyn ToSql + Sync)> = wanted.iter().map(|(_, p)| *p).collect();
+            params[0] = &after;
+            let rows = self.data().query(&sql, &params)?;
+            for row in &rows {
+                if visit(audit_record(row)?)? == Scan::Stop {
+                    return Ok(());
+                }
+            }
+            match rows.last() {
+                Some(last) if rows.len() == PAGE => after = col(last, 0)?,
+                _ => return Ok(()),
+            }
+        }
     }
 
     fn scan_audit_views(&mut self, visit: &mut dyn FnMut(&AuditRecordView<'_>) -> Result<Scan>) -> Result<()> {
-        let mut rows = self.data().stream(&format!("SELECT {ENTRY_COLUMNS} FROM audit_entries ORDER BY seq"), &[])?;
-        // Every column but the customers is lent from the row.
-        while let Some(row) = rows.next()? {
-            let customers = customers_of(&row)?;
-            let view = AuditRecordView {
-                seq: col::<i64>(&row, 0)? as u64,
-                time: col(&row, 1)?,
-                principal: col(&row, 2)?,
-                action: col(&row, 3)?,
-                outcome: col(&row, 4)?,
-                value_hash: col(&row, 5)?,
-                body: col(&row, 6)?,
-                mac: col(&row, 7)?,
-                customers: &customers,
-            };
-            if visit(&view)? == Scan::Stop {
-                break;
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE seq > $1 ORDER BY seq LIMIT {PAGE}");
+        let mut after = 0i64;
+        loop {
+            let rows = self.data().query(&sql, &[&after])?;
+            // Every column but the customers is lent from the row.
+            for row in &rows {
+                let customers = customers_of(row)?;
+                let view = AuditRecordView {
+                    seq: col::<i64>(row, 0)? as u64,
+                    time: col(row, 1)?,
+                    principal: col(row, 2)?,
+                    action: col(row, 3)?,
+                    outcome: col(row, 4)?,
+                    value_hash: col(row, 5)?,
+                    body: col(row, 6)?,
+                    mac: col(row, 7)?,
+                    customers: &customers,
+                };
+                if visit(&view)? == Scan::Stop {
+                    return Ok(());
+                }
+            }
+            match rows.last() {
+                Some(last) if rows.len() == PAGE => after = col(last, 0)?,
+                _ => return Ok(()),
             }
         }
-        Ok(())
     }
 
     fn scan_audit_index(&mut self, _: &mut dyn FnMut(IndexLink<'_>) -> Result<()>) -> Result<u64> {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use postgres::Row;
 use postgres::types::ToSql;
 
-use super::{PostgresTx, col, customer_col, random_tag, records};
+use super::{PAGE, PostgresTx, col, customer_col, random_tag, records};
 use crate::consent::{Channel, ConsentRecord};
 use crate::error::{Error, Result};
 use crate::model::{CustomerId, RecordKind};
@@ -610,29 +610,43 @@ impl CustomerData for PostgresTx<'_> {
         fields: &[&str],
         visit: &mut dyn FnMut(ScannedCustomer) -> Result<Scan>,
     ) -> Result<()> {
-        // Customers and keys live in two databases: both streamed in id
-        // order and merged here.
-        let sql = scan_sql(fields, "ORDER BY c.id");
-        let (data, keys) = self.both()?;
-        let mut key_rows =
-            keys.stream("SELECT customer_id, key_id, wrapped FROM data_keys ORDER BY customer_id", &[])?;
-        let mut rows = data.stream(&sql, &[])?;
-        let mut key = next_key(&mut key_rows)?;
-        while let Some(r) = rows.next()? {
-            let mut scanned = scanned_of(&r)?;
-            let id = scanned.header.id;
-            while key.as_ref().is_some_and(|(k, _)| *k < id) {
-                key = next_key(&mut key_rows)?;
+        // Customers and keys live in two databases: read in pages of
+        // customers in id order, each page's keys fetched by its id range and
+        // merged here. A visitor that stops early ends the transfer, and no
+        // statement runs as long as the whole scan.
+        let sql = scan_sql(fields, &format!("WHERE c.id > $1 ORDER BY c.id LIMIT {PAGE}"));
+        let mut after = i64::MIN;
+        loop {
+            let (data, keys) = self.both()?;
+            let rows = data.query(&sql, &[&after])?;
+            let Some(last) = rows.last() else { return Ok(()) };
+            let last_id = customer_col(last, 0)?.0;
+            let key_rows = keys.query(
+                "SELECT customer_id, key_id, wrapped FROM data_keys
+                 WHERE customer_id > $1 AND customer_id <= $2 ORDER BY customer_id",
+                &[&after, &last_id],
+            )?;
+            let page_keys = key_rows
+                .iter()
+                .map(|k| {
+                    Ok((customer_col(k, 0)?, WrappedKey { key_id: col::<i64>(k, 1)? as u64, wrapped: col(k, 2)? }))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let mut page_keys = page_keys.into_iter().peekable();
+            for r in &rows {
+                let mut scanned = scanned_of(r)?;
+                let id = scanned.header.id;
+                while page_keys.next_if(|(k, _)| *k < id).is_some() {}
+                scanned.key = page_keys.next_if(|(k, _)| *k == id).map(|(_, key)| key);
+                if visit(scanned)? == Scan::Stop {
+                    return Ok(());
+                }
             }
-            if key.as_ref().is_some_and(|(k, _)| *k == id) {
-                scanned.key = key.take().map(|(_, k)| k);
-                key = next_key(&mut key_rows)?;
+            if rows.len() < PAGE {
+                return Ok(());
             }
-            if visit(scanned)? == Scan::Stop {
-                break;
-            }
+            after = last_id;
         }
-        Ok(())
     }
 
     fn next_record_id(&mut self) -> Result<u64> {

@@ -331,14 +331,28 @@ impl PostgresBackend {
         match mode {
             TxMode::Write | TxMode::WriteData => self.begin_write(&mut pair.data),
             TxMode::Read => {
-                // The SELECT pins the data snapshot now, before any key read.
-                pair.data.in_transaction = true;
-                pair.data.failed = false;
-                let begun = pair.data.client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1");
-                begun.map_err(|e| {
+                // The SELECTs pin both snapshots now, the data's first (keys
+                // commit first, so a customer seen has its key), one right
+                // after the other: a reader sees one state of both
+                // databases, as near as two servers allow, not keys from
+                // whenever it first reads one.
+                let mut failure = None;
+                for session in [&mut pair.data, &mut pair.keys] {
+                    session.in_transaction = true;
+                    session.failed = false;
+                    let begun =
+                        session.client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1");
+                    if let Err(e) = begun {
+                        failure = Some(pg_error(session.side, e));
+                        break;
+                    }
+                }
+                if let Some(e) = failure {
                     pair.data.rollback();
-                    pg_error(Side::Data, e)
-                })
+                    pair.keys.rollback();
+                    return Err(e);
+                }
+                Ok(())
             }
         }
     }
@@ -350,7 +364,7 @@ impl Backend for PostgresBackend {
         if let Err(e) = self.begin_on(&mut pair, mode) {
             // A pooled connection the server closed meanwhile: once more on
             // a new one.
-            if !pair.data.client.is_closed() {
+            if !pair.data.client.is_closed() && !pair.keys.client.is_closed() {
                 self.give_back(pair);
                 return Err(e);
             }
@@ -360,7 +374,7 @@ impl Backend for PostgresBackend {
         Ok(Box::new(PostgresTx {
             backend: self,
             pair: Some(pair),
-            keys_begun: false,
+            keys_begun: mode == TxMode::Read,
             mode,
             bumped: None,
             changed: Vec::new(),
@@ -453,6 +467,11 @@ struct Session {
 /// Prepared statements kept per connection (the backend uses about 80).
 const STATEMENT_CACHE: usize = 256;
 
+/// Rows per page of a scan: scans read page by page (keyset pagination)
+/// rather than as one statement, so a visitor that stops early ends the
+/// transfer and a long scan never meets the statement timeout.
+const PAGE: usize = 1000;
+
 impl Session {
     fn statement(&mut self, sql: &str) -> Result<Statement> {
         if let Some(statement) = self.statements.get(sql) {
@@ -539,7 +558,11 @@ impl Session {
                 self.side.name()
             )));
         }
-        self.batch("COMMIT")?;
+        // `SELECT 1` first: in a transaction the server aborted without the
+        // client reading the error (a scan's remaining rows are discarded
+        // unread), it fails with 25P02, where COMMIT alone would roll back
+        // and report success.
+        self.batch("SELECT 1; COMMIT")?;
         self.in_transaction = false;
         Ok(())
     }
@@ -791,6 +814,13 @@ impl Transaction for PostgresTx<'_> {
         // without its customer (found by `unmatched_keys`), never a readable
         // customer without the changes that came with it.
         let committed = (|| {
+            // Neither side commits if a statement failed on either: the keys
+            // must not commit while the data is bound to roll back.
+            if pair.data.failed || pair.keys.failed {
+                return Err(Error::storage(
+                    "a statement failed earlier in this transaction, so nothing of it was committed",
+                ));
+            }
             if self.keys_begun {
                 pair.keys.commit()?;
             }
