@@ -2265,6 +2265,30 @@ cust_status cust_store_open_url(const char *data_url,
                                 size_t key_len,
                                 struct cust_store **out);
 
+// Like `cust_store_create_url`, with a master key derived from
+// `passphrase` (PBKDF2-HMAC-SHA256, `kdf_iterations`, 0 for the default
+// 600,000; at least 100,000).
+//
+// # Safety
+// The strings as for `cust_store_create_url`; `passphrase` a
+// NUL-terminated string; `out` writable.
+cust_status cust_store_create_url_passphrase(const char *data_url,
+                                             const char *key_store_url,
+                                             const char *schema,
+                                             const char *passphrase,
+                                             uint32_t kdf_iterations,
+                                             struct cust_store **out);
+
+// Like `cust_store_open_url`, with the store's passphrase.
+//
+// # Safety
+// As for `cust_store_create_url_passphrase`.
+cust_status cust_store_open_url_passphrase(const char *data_url,
+                                           const char *key_store_url,
+                                           const char *schema,
+                                           const char *passphrase,
+                                           struct cust_store **out);
+
 // Closes a store handle (NULL is ignored). Sessions still open keep the
 // store itself alive until they are closed.
 //

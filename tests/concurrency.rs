@@ -272,9 +272,12 @@ fn mixed_work_from_two_processes(store: Store, place: &str, scratch: &Path) {
             (child, report)
         })
         .collect();
+    // Every child is waited for before any verdict: the store (a schema on
+    // PostgreSQL) must outlive them all.
+    let finished: Vec<_> = children.into_iter().map(|(mut child, report)| (child.wait().unwrap(), report)).collect();
     let mut lines = Vec::new();
-    for (mut child, report) in children {
-        assert!(child.wait().unwrap().success(), "a worker process failed");
+    for (status, report) in finished {
+        assert!(status.success(), "a worker process failed");
         lines.extend(std::fs::read_to_string(report).unwrap().lines().map(str::to_owned).collect::<Vec<_>>());
     }
     assert_eq!(lines.len(), PROCESSES * THREADS * OPERATIONS, "every operation reported");

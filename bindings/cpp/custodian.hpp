@@ -1457,6 +1457,26 @@ public:
         return store(out);
     }
 
+    /// Like create_url, with a master key derived from a passphrase.
+    static store create_url(std::string_view data_url, std::string_view key_store_url, const passphrase& pass,
+                            std::optional<std::string_view> schema = std::nullopt, uint32_t kdf_iterations = 0) {
+        detail::text d(data_url, "data_url"), k(key_store_url, "key_store_url"), p(pass.text(), "passphrase");
+        detail::optional_text s(schema, "schema");
+        cust_store* out = nullptr;
+        detail::check(
+            cust_store_create_url_passphrase(d.c_str(), k.c_str(), s.c_str(), p.c_str(), kdf_iterations, &out));
+        return store(out);
+    }
+    /// Like open_url, with the store's passphrase.
+    static store open_url(std::string_view data_url, std::string_view key_store_url, const passphrase& pass,
+                          std::optional<std::string_view> schema = std::nullopt) {
+        detail::text d(data_url, "data_url"), k(key_store_url, "key_store_url"), p(pass.text(), "passphrase");
+        detail::optional_text s(schema, "schema");
+        cust_store* out = nullptr;
+        detail::check(cust_store_open_url_passphrase(d.c_str(), k.c_str(), s.c_str(), p.c_str(), &out));
+        return store(out);
+    }
+
     void close() noexcept {
         handle_.reset();
         sinks_.reset();

@@ -1683,6 +1683,22 @@ static void test_postgres(const std::string& dir) {
     custodian::store store = custodian::store::open_url(data, keys, KEY, schema);
     custodian::session admin = store.open_session("admin", "service", true);
     CHECK(admin.get(kept).text(CUST_FIELD_NAME) == "周洁");
+
+    /* A passphrase store in a schema of its own. */
+    const std::string passphrase_schema = schema + "_p";
+    CHECK_THROWS(custodian::store::create_url(data, keys, custodian::passphrase("short"), passphrase_schema, 100000),
+                 CUST_STATUS_INVALID);
+    {
+        custodian::store created = custodian::store::create_url(
+            data, keys, custodian::passphrase("a long passphrase 2026"), passphrase_schema, 100000);
+        created.bootstrap_admin("admin", "Administrator");
+    }
+    CHECK_THROWS(
+        custodian::store::open_url(data, keys, custodian::passphrase("another long passphrase"), passphrase_schema),
+        CUST_STATUS_WRONG_KEY);
+    custodian::store again =
+        custodian::store::open_url(data, keys, custodian::passphrase("a long passphrase 2026"), passphrase_schema);
+    CHECK(again.verify_audit() >= 1);
     std::printf("postgres: a store in schema %s created, used, erased from, verified and reopened\n", name);
 }
 

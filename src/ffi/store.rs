@@ -218,6 +218,56 @@ pub unsafe extern "C" fn cust_store_open_url(
     })
 }
 
+/// Like `cust_store_create_url`, with a master key derived from
+/// `passphrase` (PBKDF2-HMAC-SHA256, `kdf_iterations`, 0 for the default
+/// 600,000; at least 100,000).
+///
+/// # Safety
+/// The strings as for `cust_store_create_url`; `passphrase` a
+/// NUL-terminated string; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_create_url_passphrase(
+    data_url: *const c_char,
+    key_store_url: *const c_char,
+    schema: *const c_char,
+    passphrase: *const c_char,
+    kdf_iterations: u32,
+    out: *mut *mut cust_store,
+) -> cust_status {
+    open_backend(out, || {
+        // SAFETY: forwarded caller guarantee.
+        let (data, keys, schema) = unsafe { url_arguments(data_url, key_store_url, schema) }?;
+        // SAFETY: forwarded caller guarantee.
+        let key = unsafe { passphrase_source(passphrase) }?;
+        let mut options = CreateOptions::new();
+        if kdf_iterations != 0 {
+            options.kdf_iterations = kdf_iterations;
+        }
+        Ok(Store::create(postgres_backend(data, keys, schema)?, key, options)?)
+    })
+}
+
+/// Like `cust_store_open_url`, with the store's passphrase.
+///
+/// # Safety
+/// As for `cust_store_create_url_passphrase`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cust_store_open_url_passphrase(
+    data_url: *const c_char,
+    key_store_url: *const c_char,
+    schema: *const c_char,
+    passphrase: *const c_char,
+    out: *mut *mut cust_store,
+) -> cust_status {
+    open_backend(out, || {
+        // SAFETY: forwarded caller guarantee.
+        let (data, keys, schema) = unsafe { url_arguments(data_url, key_store_url, schema) }?;
+        // SAFETY: forwarded caller guarantee.
+        let key = unsafe { passphrase_source(passphrase) }?;
+        Ok(Store::open(postgres_backend(data, keys, schema)?, key)?)
+    })
+}
+
 /// Closes a store handle (NULL is ignored). Sessions still open keep the
 /// store itself alive until they are closed.
 ///

@@ -2705,6 +2705,11 @@ static void test_postgres(const char *dir) {
     CHECK_STATUS(cust_store_open_url("dbname=d", NULL, NULL, KEY, 32, &store), CUST_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(cust_store_open_url("dbname=d", "dbname=k", BAD_UTF8, KEY, 32, &store), CUST_STATUS_INVALID_UTF8);
     CHECK_STATUS(cust_store_open_url("dbname=d", "dbname=k", NULL, KEY, 32, NULL), CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_store_open_url_passphrase(NULL, "dbname=k", NULL, "a long passphrase 2026", &store),
+                 CUST_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(cust_store_create_url_passphrase("dbname=d", "dbname=k", NULL, "a long passphrase 2026", 100000,
+                                                  NULL),
+                 CUST_STATUS_NULL_ARGUMENT);
     CHECK(store == SENTINEL);
     if (data == NULL || keys == NULL) {
         /* Built without the backend, or no server: refused, nothing handed out. */
@@ -2766,6 +2771,24 @@ static void test_postgres(const char *dir) {
     CHECK(strcmp(name, "周洁") == 0);
     cust_customer_free(customer);
     cust_session_close(admin);
+    cust_store_close(store);
+
+    /* A passphrase store in a schema of its own. */
+    char passphrase_schema[80];
+    snprintf(passphrase_schema, sizeof passphrase_schema, "%s_p", schema);
+    store = SENTINEL;
+    CHECK_STATUS(cust_store_create_url_passphrase(data, keys, passphrase_schema, "short", 100000, &store),
+                 CUST_STATUS_INVALID);
+    CHECK_STATUS(cust_store_create_url_passphrase(data, keys, passphrase_schema, NULL, 100000, &store),
+                 CUST_STATUS_NULL_ARGUMENT);
+    CHECK(store == SENTINEL);
+    OK(cust_store_create_url_passphrase(data, keys, passphrase_schema, "a long passphrase 2026", 100000, &store));
+    cust_store_close(store);
+    store = SENTINEL;
+    CHECK_STATUS(cust_store_open_url_passphrase(data, keys, passphrase_schema, "another long passphrase", &store),
+                 CUST_STATUS_WRONG_KEY);
+    CHECK(store == SENTINEL);
+    OK(cust_store_open_url_passphrase(data, keys, passphrase_schema, "a long passphrase 2026", &store));
     cust_store_close(store);
     printf("postgres: a store in schema %s created, used, erased from, verified and reopened\n", schema);
 }

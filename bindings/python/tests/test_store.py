@@ -420,3 +420,15 @@ def test_a_store_on_postgresql_when_the_environment_names_a_server(tmp_path: Pat
     with custodian.Store.open_url(data, keys, KEY, schema=schema) as store:
         with store.session("admin", "service", mfa=True) as admin:
             assert admin.get(kept)["name"].text == "王五"
+
+    # A passphrase store in a schema of its own.
+    with pytest.raises(custodian.Invalid):
+        custodian.Store.create_url(data, keys, passphrase="short", kdf_iterations=100_000, schema=schema + "_p")
+    with custodian.Store.create_url(
+        data, keys, passphrase="a long passphrase 2026", kdf_iterations=100_000, schema=schema + "_p"
+    ) as store:
+        store.bootstrap_admin("admin", "Admin")
+    with pytest.raises(custodian.WrongKey):
+        custodian.Store.open_url(data, keys, passphrase="another long passphrase", schema=schema + "_p")
+    with custodian.Store.open_url(data, keys, passphrase="a long passphrase 2026", schema=schema + "_p") as store:
+        assert store.verify_audit() >= 1

@@ -5,18 +5,23 @@
 //! # Transactions
 //!
 //! A transaction holds one connection to each database. Write transactions
-//! ([`TxMode::Write`], [`TxMode::WriteData`]) run `SERIALIZABLE` and begin by
-//! taking the writer's turn: they update the single row of `writer_turn`,
-//! which locks it until they end, so writers run one after another as they do
-//! on SQLite. A writer that waited for the turn while another committed gets a
-//! serialization failure (its snapshot predates that commit); nothing has been
-//! handed back yet, so `begin` rolls back and tries again, within the busy
-//! timeout. Once a writer has the turn its snapshot follows every earlier
-//! writer's commit, in both databases, so it never loses a conflict later. A
-//! writer that cannot get the turn within the busy timeout fails with
-//! [`Error::Busy`]. Read transactions run `REPEATABLE READ READ ONLY`: the
-//! data snapshot is taken at begin, the key store's at its first use (after
-//! the data's: keys commit first, so a customer seen has its key).
+//! ([`TxMode::Write`], [`TxMode::WriteData`]) begin by taking the writer's
+//! turn: they update the single row of `writer_turn`, which locks it until
+//! they end, so writers from every connection and process run one after
+//! another, as they do on SQLite. Run one at a time, they are serializable
+//! whatever the isolation level; they run `READ COMMITTED`, so a writer that
+//! waited for the turn proceeds on the state its predecessor committed
+//! (under `SERIALIZABLE` its snapshot, taken before the wait, would be stale:
+//! it would fail with a serialization failure, go back to the end of the
+//! queue, and could starve past the busy timeout under load). Waiters queue
+//! on the row lock in order. An engine that runs every transaction
+//! `SERIALIZABLE` whatever is asked (CockroachDB) reports a lost turn as a
+//! serialization failure; nothing has been handed back yet, so `begin` rolls
+//! back and tries again, within the busy timeout. A writer that cannot get
+//! the turn within the busy timeout fails with [`Error::Busy`]. Read
+//! transactions run `REPEATABLE READ READ ONLY` and pin both snapshots at
+//! begin, the data's first (keys commit first, so a customer seen has its
+//! key).
 //!
 //! Inside a write transaction the audit head is read `FOR UPDATE` and ids come
 //! from counter rows updated in place (`UPDATE ... RETURNING` takes the row
@@ -293,7 +298,8 @@ impl PostgresBackend {
     }
 
     /// Begins the data side of a write transaction: takes the writer's turn,
-    /// retrying while the turn changed hands under a stale snapshot.
+    /// retrying (on an engine that runs it `SERIALIZABLE` anyway) while the
+    /// turn changed hands under a stale snapshot.
     fn begin_write(&self, data: &mut Session) -> Result<()> {
         let deadline = Instant::now() + self.options.busy_timeout;
         loop {
@@ -304,7 +310,7 @@ impl PostgresBackend {
             // One round trip: begin, wait at most the remaining time for the
             // turn, then the full timeout again for whatever follows.
             let sql = format!(
-                "BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL lock_timeout = '{}ms';
+                "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = '{}ms';
                  UPDATE writer_turn SET taken = taken + 1 WHERE id = 1;
                  SET LOCAL lock_timeout = '{}ms';",
                 remaining.as_millis().max(1),

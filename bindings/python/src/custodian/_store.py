@@ -174,30 +174,65 @@ class Store(_Owner):
         return cls(out)
 
     @classmethod
-    def create_url(cls, data_url: str, key_store_url: str, key: Key, *, schema: Optional[str] = None) -> "Store":
+    def create_url(
+        cls,
+        data_url: str,
+        key_store_url: str,
+        key: Optional[Key] = None,
+        *,
+        passphrase: Any = None,
+        kdf_iterations: int = 0,
+        schema: Optional[str] = None,
+    ) -> "Store":
         """Creates a store on a PostgreSQL server: customer data in the database
         of ``data_url``, keys in the database of ``key_store_url`` (libpq
         connection strings), tables in ``schema`` (created if missing; ``None``
-        for the connections' default), under a 32-byte master ``key``. Raises
-        ``Invalid`` (rule ``feature.postgres``) if the library was
+        for the connections' default), under a 32-byte master ``key`` or a
+        ``passphrase`` (PBKDF2 with ``kdf_iterations``, 0 for the default).
+        Raises ``Invalid`` (rule ``feature.postgres``) if the library was
         built without the PostgreSQL backend."""
-        return cls._by_url("cust_store_create_url", data_url, key_store_url, key, schema)
+        data, keys, space = cls._url_arguments(data_url, key_store_url, schema)
+        iterations = _lib.integer(kdf_iterations, "kdf_iterations", *U32)
+        out = c_void_p()
+        _keyed(
+            key,
+            passphrase,
+            lambda k, n: _lib.call("cust_store_create_url", data, keys, space, k, n, byref(out)),
+            lambda p: _lib.call("cust_store_create_url_passphrase", data, keys, space, p, iterations, byref(out)),
+        )
+        return cls(out)
 
     @classmethod
-    def open_url(cls, data_url: str, key_store_url: str, key: Key, *, schema: Optional[str] = None) -> "Store":
+    def open_url(
+        cls,
+        data_url: str,
+        key_store_url: str,
+        key: Optional[Key] = None,
+        *,
+        passphrase: Any = None,
+        schema: Optional[str] = None,
+    ) -> "Store":
         """Opens the store on a PostgreSQL server (arguments as for
         :meth:`create_url`)."""
-        return cls._by_url("cust_store_open_url", data_url, key_store_url, key, schema)
-
-    @classmethod
-    def _by_url(cls, function: str, data_url: str, key_store_url: str, key: Key, schema: Optional[str]) -> "Store":
-        data = _lib.text(data_url, "data_url")
-        keys = _lib.text(key_store_url, "key_store_url")
-        space = _lib.text(schema, "schema", optional=True)
+        data, keys, space = cls._url_arguments(data_url, key_store_url, schema)
         out = c_void_p()
-        with _lib.key_secret(key) as k:
-            _lib.call(function, data, keys, space, k.buffer, k.length, byref(out))
+        _keyed(
+            key,
+            passphrase,
+            lambda k, n: _lib.call("cust_store_open_url", data, keys, space, k, n, byref(out)),
+            lambda p: _lib.call("cust_store_open_url_passphrase", data, keys, space, p, byref(out)),
+        )
         return cls(out)
+
+    @staticmethod
+    def _url_arguments(
+        data_url: str, key_store_url: str, schema: Optional[str]
+    ) -> tuple[Optional[bytes], Optional[bytes], Optional[bytes]]:
+        return (
+            _lib.text(data_url, "data_url"),
+            _lib.text(key_store_url, "key_store_url"),
+            _lib.text(schema, "schema", optional=True),
+        )
 
     @property
     def last_error(self) -> str:
