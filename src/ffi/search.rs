@@ -100,11 +100,7 @@ pub unsafe extern "C" fn cust_store_create_passphrase_with(
         let catalogue = catalogue_of(unsafe { optional_text(catalogue_json, "catalogue_json") }?)?;
         // SAFETY: forwarded caller guarantee.
         let key = unsafe { passphrase_source(passphrase) }?;
-        let mut options = CreateOptions::new().catalogue(catalogue);
-        if kdf_iterations != 0 {
-            options.kdf_iterations = kdf_iterations;
-        }
-        Ok(Store::create_at(dir, key, options)?)
+        Ok(Store::create_at(dir, key, super::store::kdf_options(kdf_iterations).catalogue(catalogue))?)
     })
 }
 

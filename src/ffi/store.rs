@@ -90,11 +90,7 @@ pub unsafe extern "C" fn cust_store_create_passphrase(
     open_common(dir, out, |dir| {
         // SAFETY: forwarded caller guarantee.
         let key = unsafe { passphrase_source(passphrase) }?;
-        let mut options = CreateOptions::new();
-        if kdf_iterations != 0 {
-            options.kdf_iterations = kdf_iterations;
-        }
-        Ok(Store::create_at(dir, key, options)?)
+        Ok(Store::create_at(dir, key, kdf_options(kdf_iterations))?)
     })
 }
 
@@ -150,19 +146,30 @@ fn postgres_backend(_: &str, _: &str, _: Option<&str>) -> Outcome<crate::MemoryB
     .into())
 }
 
-/// Reads the connection arguments of `cust_store_create_url` / `_open_url`.
+/// The backend the connection arguments of `cust_store_create_url` and its
+/// kin name.
 ///
 /// # Safety
 /// As for those functions.
-unsafe fn url_arguments<'a>(
+unsafe fn url_backend(
     data_url: *const c_char,
     key_store_url: *const c_char,
     schema: *const c_char,
-) -> Outcome<(&'a str, &'a str, Option<&'a str>)> {
+) -> Outcome<impl crate::storage::Backend + 'static> {
     // SAFETY: forwarded caller guarantee.
-    unsafe {
-        Ok((text(data_url, "data_url")?, text(key_store_url, "key_store_url")?, optional_text(schema, "schema")?))
+    let (data, keys, schema) = unsafe {
+        (text(data_url, "data_url")?, text(key_store_url, "key_store_url")?, optional_text(schema, "schema")?)
+    };
+    postgres_backend(data, keys, schema)
+}
+
+/// Create options with `kdf_iterations` (0 keeps the default).
+pub(super) fn kdf_options(kdf_iterations: u32) -> CreateOptions {
+    let mut options = CreateOptions::new();
+    if kdf_iterations != 0 {
+        options.kdf_iterations = kdf_iterations;
     }
+    options
 }
 
 /// Creates a new store on a PostgreSQL server: customer data in the
@@ -189,9 +196,8 @@ pub unsafe extern "C" fn cust_store_create_url(
 ) -> cust_status {
     open_backend(out, || {
         // SAFETY: forwarded caller guarantee.
-        let (data, keys, schema) = unsafe { url_arguments(data_url, key_store_url, schema) }?;
-        let key = key_source(key, key_len)?;
-        Ok(Store::create(postgres_backend(data, keys, schema)?, key, CreateOptions::new())?)
+        let backend = unsafe { url_backend(data_url, key_store_url, schema) }?;
+        Ok(Store::create(backend, key_source(key, key_len)?, CreateOptions::new())?)
     })
 }
 
@@ -212,9 +218,8 @@ pub unsafe extern "C" fn cust_store_open_url(
 ) -> cust_status {
     open_backend(out, || {
         // SAFETY: forwarded caller guarantee.
-        let (data, keys, schema) = unsafe { url_arguments(data_url, key_store_url, schema) }?;
-        let key = key_source(key, key_len)?;
-        Ok(Store::open(postgres_backend(data, keys, schema)?, key)?)
+        let backend = unsafe { url_backend(data_url, key_store_url, schema) }?;
+        Ok(Store::open(backend, key_source(key, key_len)?)?)
     })
 }
 
@@ -236,14 +241,8 @@ pub unsafe extern "C" fn cust_store_create_url_passphrase(
 ) -> cust_status {
     open_backend(out, || {
         // SAFETY: forwarded caller guarantee.
-        let (data, keys, schema) = unsafe { url_arguments(data_url, key_store_url, schema) }?;
-        // SAFETY: forwarded caller guarantee.
-        let key = unsafe { passphrase_source(passphrase) }?;
-        let mut options = CreateOptions::new();
-        if kdf_iterations != 0 {
-            options.kdf_iterations = kdf_iterations;
-        }
-        Ok(Store::create(postgres_backend(data, keys, schema)?, key, options)?)
+        let (backend, key) = unsafe { (url_backend(data_url, key_store_url, schema)?, passphrase_source(passphrase)?) };
+        Ok(Store::create(backend, key, kdf_options(kdf_iterations))?)
     })
 }
 
@@ -261,10 +260,8 @@ pub unsafe extern "C" fn cust_store_open_url_passphrase(
 ) -> cust_status {
     open_backend(out, || {
         // SAFETY: forwarded caller guarantee.
-        let (data, keys, schema) = unsafe { url_arguments(data_url, key_store_url, schema) }?;
-        // SAFETY: forwarded caller guarantee.
-        let key = unsafe { passphrase_source(passphrase) }?;
-        Ok(Store::open(postgres_backend(data, keys, schema)?, key)?)
+        let (backend, key) = unsafe { (url_backend(data_url, key_store_url, schema)?, passphrase_source(passphrase)?) };
+        Ok(Store::open(backend, key)?)
     })
 }
 

@@ -62,6 +62,20 @@ pub struct ClassKey {
     pub region: Option<String>,
 }
 
+impl ClassKey {
+    /// The classification columns of a customer.
+    pub(crate) fn of(h: &CustomerHeader) -> Self {
+        ClassKey {
+            kind: h.kind.clone(),
+            category: h.category.clone(),
+            source: h.source.clone(),
+            tier: h.tier.clone(),
+            status: h.status.clone(),
+            region: h.region.clone(),
+        }
+    }
+}
+
 /// A whole customer row as stored: header, sealed fields by field name, and
 /// blind-index digests by field name.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -268,16 +268,7 @@ impl CustomerData for MemoryTx<'_> {
     fn class_counts(&mut self) -> Result<Vec<(ClassKey, u64)>> {
         let mut counts: BTreeMap<ClassKey, u64> = BTreeMap::new();
         for row in self.state().customers.values() {
-            let h = &row.header;
-            let key = ClassKey {
-                kind: h.kind.clone(),
-                category: h.category.clone(),
-                source: h.source.clone(),
-                tier: h.tier.clone(),
-                status: h.status.clone(),
-                region: h.region.clone(),
-            };
-            *counts.entry(key).or_default() += 1;
+            *counts.entry(ClassKey::of(&row.header)).or_default() += 1;
         }
         Ok(counts.into_iter().collect())
     }

@@ -459,20 +459,6 @@ fn age_band(birth: &str, today: (i32, u32, u32)) -> Option<&'static str> {
     })
 }
 
-impl ClassKey {
-    /// The classification columns of a customer.
-    pub(super) fn of(h: &crate::storage::CustomerHeader) -> Self {
-        ClassKey {
-            kind: h.kind.clone(),
-            category: h.category.clone(),
-            source: h.source.clone(),
-            tier: h.tier.clone(),
-            status: h.status.clone(),
-            region: h.region.clone(),
-        }
-    }
-}
-
 /// Takes customer `id` (restricted) out of `counts`.
 fn uncount(
     tx: &mut dyn crate::storage::Transaction,

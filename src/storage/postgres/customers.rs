@@ -80,17 +80,6 @@ fn scanned_of(r: &Row) -> Result<ScannedCustomer> {
     Ok(ScannedCustomer { header, sealed, key: None })
 }
 
-fn class_of(h: &CustomerHeader) -> ClassKey {
-    ClassKey {
-        kind: h.kind.clone(),
-        category: h.category.clone(),
-        source: h.source.clone(),
-        tier: h.tier.clone(),
-        status: h.status.clone(),
-        region: h.region.clone(),
-    }
-}
-
 /// The owned values of a customer row's parameters.
 struct RowValues<'a> {
     row: &'a CustomerRow,
@@ -385,7 +374,7 @@ impl CustomerData for PostgresTx<'_> {
             )));
         }
         self.write_tokens(row.header.id, &[], &row.search.applied_to(&[]), &|t| row.search.fingerprint(t))?;
-        self.count_class(&class_of(&row.header), 1)
+        self.count_class(&ClassKey::of(&row.header), 1)
     }
 
     fn replace_customer(&mut self, row: &CustomerRow, expected_version: u64) -> Result<bool> {
@@ -400,7 +389,7 @@ impl CustomerData for PostgresTx<'_> {
             let stored = self.stored_tokens(row.header.id)?;
             self.write_tokens(row.header.id, &stored, &row.search.applied_to(&stored), &|t| row.search.fingerprint(t))?;
         }
-        let after = class_of(&row.header);
+        let after = ClassKey::of(&row.header);
         if let Some(before) = before.filter(|before| changed && *before != after) {
             self.count_class(&before, -1)?;
             self.count_class(&after, 1)?;

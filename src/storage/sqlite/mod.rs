@@ -578,18 +578,6 @@ fn scanned_of(r: &rusqlite::Row<'_>) -> Result<ScannedCustomer> {
     Ok(ScannedCustomer { header, sealed, key })
 }
 
-/// A header's classification columns, as statistics count them.
-fn class_of(h: &CustomerHeader) -> ClassKey {
-    ClassKey {
-        kind: h.kind.clone(),
-        category: h.category.clone(),
-        source: h.source.clone(),
-        tier: h.tier.clone(),
-        status: h.status.clone(),
-        region: h.region.clone(),
-    }
-}
-
 impl SqliteTx<'_> {
     /// The stored classification of customer `id`, if it exists.
     fn stored_class(&self, id: CustomerId) -> Result<Option<ClassKey>> {
@@ -961,7 +949,7 @@ impl CustomerData for SqliteTx<'_> {
         self.changing(row.header.id)?;
         self.writable()?.prepare_cached(&INSERT_CUSTOMER).db()?.execute(params_from_iter(values)).db()?;
         self.write_tokens(row.header.id, &[], &row.search.applied_to(&[]), &|t| row.search.fingerprint(t))?;
-        self.count_class(&class_of(&row.header), 1)
+        self.count_class(&ClassKey::of(&row.header), 1)
     }
 
     fn replace_customer(&mut self, row: &CustomerRow, expected_version: u64) -> Result<bool> {
@@ -1004,7 +992,7 @@ impl CustomerData for SqliteTx<'_> {
             let stored = self.stored_tokens(row.header.id)?;
             self.write_tokens(row.header.id, &stored, &row.search.applied_to(&stored), &|t| row.search.fingerprint(t))?;
         }
-        let after = class_of(&row.header);
+        let after = ClassKey::of(&row.header);
         if let Some(before) = before.filter(|before| changed && *before != after) {
             self.count_class(&before, -1)?;
             self.count_class(&after, 1)?;
